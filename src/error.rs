@@ -1,0 +1,123 @@
+//! The one error type of the web layer. Handlers return `AppError`; it turns
+//! into a bare response carrying an [`ErrorPage`] extension, and
+//! `platform::http::render_errors` renders that as the site's error page (and
+//! logs internal errors once), so the person never sees internal details.
+
+use axum::{
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use std::sync::Arc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("not found")]
+    NotFound,
+    /// Not signed in: staff pages redirect to the login page.
+    #[error("sign-in required")]
+    Unauthorized,
+    #[error("forbidden")]
+    Forbidden,
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    #[error("invalid or missing form token")]
+    Csrf,
+    #[error("payload too large")]
+    PayloadTooLarge,
+    #[error("unsupported media type: {0}")]
+    UnsupportedMediaType(String),
+    #[error("unprocessable: {0}")]
+    Unprocessable(String),
+    #[error("too many requests")]
+    TooManyRequests,
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+/// What the error page shows; the internal cause is kept for the log only.
+#[derive(Clone, Debug)]
+pub struct ErrorPage {
+    pub status: StatusCode,
+    pub title: &'static str,
+    pub message: String,
+    pub internal: Option<Arc<anyhow::Error>>,
+}
+
+impl ErrorPage {
+    pub fn for_status(status: StatusCode) -> ErrorPage {
+        let (title, message) = match status {
+            StatusCode::NOT_FOUND => (
+                "Page not found",
+                "We could not find that page. It may have moved; try the home page or search.",
+            ),
+            StatusCode::METHOD_NOT_ALLOWED => ("Not allowed", "That page does not accept this kind of request."),
+            StatusCode::PAYLOAD_TOO_LARGE => (
+                "Too large",
+                "What you sent is larger than we accept. Please send something smaller.",
+            ),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => ("Unsupported format", "We cannot read that format."),
+            StatusCode::TOO_MANY_REQUESTS => (
+                "Slow down",
+                "Too many requests from your address in a short time. Please wait a minute and try again.",
+            ),
+            StatusCode::FORBIDDEN => ("Not allowed", "You do not have access to this page."),
+            StatusCode::REQUEST_TIMEOUT => ("Timed out", "That took too long. Please try again."),
+            StatusCode::BAD_REQUEST | StatusCode::UNPROCESSABLE_ENTITY => {
+                ("Something is not right", "We could not understand that request.")
+            }
+            _ => (
+                "Something went wrong",
+                "Something went wrong on our side. Nothing you sent was lost; please try again in a moment.",
+            ),
+        };
+        ErrorPage { status, title, message: message.to_string(), internal: None }
+    }
+}
+
+impl AppError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            AppError::NotFound => StatusCode::NOT_FOUND,
+            AppError::Unauthorized => StatusCode::UNAUTHORIZED,
+            AppError::Forbidden | AppError::Csrf => StatusCode::FORBIDDEN,
+            AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            AppError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            AppError::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if matches!(self, AppError::Unauthorized) {
+            return axum::response::Redirect::to("/admin/login").into_response();
+        }
+        let mut page = ErrorPage::for_status(status);
+        match self {
+            AppError::BadRequest(m) | AppError::Unprocessable(m) | AppError::UnsupportedMediaType(m) => {
+                page.message = m
+            }
+            AppError::Csrf => {
+                page.title = "Form expired";
+                page.message = "This form has expired or did not come from our site. Go back, reload the page and send it again.".into();
+            }
+            AppError::Internal(e) => page.internal = Some(Arc::new(e)),
+            _ => {}
+        }
+        let mut response = status.into_response();
+        response.extensions_mut().insert(page);
+        response
+    }
+}
+
+impl From<sqlx::Error> for AppError {
+    fn from(e: sqlx::Error) -> Self {
+        AppError::Internal(anyhow::Error::new(e).context("database"))
+    }
+}
+
+pub type AppResult<T> = Result<T, AppError>;

@@ -1,0 +1,15 @@
+//! officecomms: a small software-support company's website and back office,
+//! keeping its privacy policy by construction.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod platform;
+pub mod privacy;
+pub mod site;
+pub mod staff;
+pub mod telemetry;
+
+pub use app::{AppState, Application};
+pub use config::Config;

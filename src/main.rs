@@ -1,0 +1,5 @@
+use clap::Parser;
+
+fn main() -> anyhow::Result<()> {
+    officecomms::cli::run(officecomms::cli::Cli::parse())
+}

@@ -1,0 +1,86 @@
+//! Static files compiled into the binary and served under content-hashed
+//! names (`app.3f2a9c1b.css`) with a year-long immutable cache, so a CDN or
+//! browser may keep them forever and a new release changes the name.
+
+use axum::{
+    extract::{Path, State},
+    http::{HeaderValue, header},
+    response::{IntoResponse, Response},
+};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+
+use crate::{AppState, error::AppError};
+
+const FILES: &[(&str, &[u8])] = &[
+    ("app.css", include_bytes!("../../static/app.css")),
+    ("app.js", include_bytes!("../../static/app.js")),
+    ("favicon.svg", include_bytes!("../../static/favicon.svg")),
+];
+
+pub struct Asset {
+    pub hashed_name: String,
+    pub bytes: &'static [u8],
+    pub content_type: &'static str,
+}
+
+pub struct Assets {
+    by_name: HashMap<&'static str, Asset>,
+    by_hashed: HashMap<String, &'static str>,
+}
+
+impl Assets {
+    pub fn load() -> Assets {
+        let mut by_name = HashMap::new();
+        let mut by_hashed = HashMap::new();
+        for &(name, bytes) in FILES {
+            let digest = hex::encode(&Sha256::digest(bytes)[..6]);
+            let (stem, ext) = name.rsplit_once('.').unwrap_or((name, ""));
+            let hashed_name = format!("{stem}.{digest}.{ext}");
+            by_hashed.insert(hashed_name.clone(), name);
+            by_name.insert(name, Asset { hashed_name, bytes, content_type: content_type(ext) });
+        }
+        Assets { by_name, by_hashed }
+    }
+
+    /// The URL of an asset by its plain name, for templates.
+    pub fn url(&self, name: &str) -> String {
+        match self.by_name.get(name) {
+            Some(a) => format!("/static/{}", a.hashed_name),
+            None => format!("/static/{name}"),
+        }
+    }
+
+    /// `(name, hashed name, bytes)` of every file, for the integrity scan.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Asset)> {
+        self.by_name.iter().map(|(k, v)| (*k, v))
+    }
+}
+
+fn content_type(ext: &str) -> &'static str {
+    match ext {
+        "css" => "text/css; charset=utf-8",
+        "js" => "text/javascript; charset=utf-8",
+        "svg" => "image/svg+xml",
+        "png" => "image/png",
+        "woff2" => "font/woff2",
+        _ => "application/octet-stream",
+    }
+}
+
+pub async fn serve_asset(State(state): State<AppState>, Path(file): Path<String>) -> Result<Response, AppError> {
+    let assets = &state.assets;
+    let (asset, immutable) = match assets.by_hashed.get(&file) {
+        Some(name) => (&assets.by_name[name], true),
+        None => (assets.by_name.get(file.as_str()).ok_or(AppError::NotFound)?, false),
+    };
+    let cache = if immutable { "public, max-age=31536000, immutable" } else { "public, max-age=300" };
+    Ok((
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static(asset.content_type)),
+            (header::CACHE_CONTROL, HeaderValue::from_static(cache)),
+        ],
+        asset.bytes,
+    )
+        .into_response())
+}

@@ -1,0 +1,131 @@
+//! Form input: an extractor whose rejections become our error page, field
+//! errors for re-rendering a form with what the person typed, and parsed
+//! value types that cannot hold invalid values.
+
+use crate::error::AppError;
+use axum::{
+    extract::{FromRequest, Request, rejection::FormRejection},
+    http::StatusCode,
+};
+use serde::de::DeserializeOwned;
+use std::{collections::BTreeMap, fmt, str::FromStr};
+
+/// `axum::Form`, with rejections mapped to clear messages and statuses.
+pub struct Form<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Form<T> {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Form::<T>::from_request(req, state).await {
+            Ok(axum::Form(v)) => Ok(Form(v)),
+            Err(rejection) => Err(form_rejection(rejection)),
+        }
+    }
+}
+
+fn form_rejection(rejection: FormRejection) -> AppError {
+    match rejection.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => AppError::PayloadTooLarge,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+            AppError::UnsupportedMediaType("Please send the form as a normal web form.".into())
+        }
+        _ => AppError::BadRequest(
+            "The form could not be read. Please go back, check what you entered and send it again.".into(),
+        ),
+    }
+}
+
+/// Messages beside form fields.
+#[derive(Clone, Debug, Default)]
+pub struct FieldErrors(BTreeMap<&'static str, String>);
+
+impl FieldErrors {
+    pub fn add(&mut self, field: &'static str, message: impl Into<String>) {
+        self.0.entry(field).or_insert_with(|| message.into());
+    }
+
+    pub fn get(&self, field: &str) -> &str {
+        self.0.get(field).map(String::as_str).unwrap_or("")
+    }
+
+    pub fn has(&self, field: &str) -> bool {
+        self.0.contains_key(field)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// `Ok(())` when no field failed.
+    pub fn into_result(self) -> Result<(), FieldErrors> {
+        if self.0.is_empty() { Ok(()) } else { Err(self) }
+    }
+}
+
+/// A syntactically valid email address, normalised (trimmed).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EmailAddress(String);
+
+impl FromStr for EmailAddress {
+    type Err = &'static str;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        if s.is_empty() {
+            return Err("Please enter your email address.");
+        }
+        if s.len() > 254 {
+            return Err("That email address is too long.");
+        }
+        match lettre::Address::from_str(s) {
+            Ok(a) if a.domain().contains('.') || a.domain() == "localhost" => Ok(EmailAddress(a.to_string())),
+            _ => Err("Please enter a valid email address, like name@example.com."),
+        }
+    }
+}
+
+impl EmailAddress {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for EmailAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Trims a text field and checks its length; `None` when empty.
+pub fn text(value: &str, max_chars: usize) -> Result<Option<String>, String> {
+    let v = value.trim();
+    if v.chars().count() > max_chars {
+        return Err(format!("Please keep this under {max_chars} characters."));
+    }
+    if v.chars().any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t') {
+        return Err("This contains characters we cannot accept.".into());
+    }
+    Ok((!v.is_empty()).then(|| v.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn email_addresses_are_parsed_once_at_the_edge() {
+        assert_eq!("  ann@example.com ".parse::<EmailAddress>().unwrap().as_str(), "ann@example.com");
+        for bad in ["", "ann", "ann@", "@example.com", "a b@example.com", "ann@example"] {
+            assert!(bad.parse::<EmailAddress>().is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn text_fields_are_bounded() {
+        assert_eq!(text("  hi ", 5).unwrap().as_deref(), Some("hi"));
+        assert_eq!(text("   ", 5).unwrap(), None);
+        assert!(text("toolong", 3).is_err());
+        assert!(text("nul\0", 10).is_err());
+    }
+}

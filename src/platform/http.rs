@@ -1,0 +1,265 @@
+//! HTTP hardening applied once, to every route: privacy signals, the CSRF
+//! token, rate limits, security headers, and the rendering of every error
+//! response as the site's error page.
+
+use crate::{
+    AppState,
+    error::{AppError, ErrorPage},
+    platform::{random_token, templates::Page},
+    privacy::Privacy,
+};
+use axum::{
+    body::{Body, Bytes},
+    extract::{ConnectInfo, FromRequest, Request, State},
+    http::{HeaderValue, Method, StatusCode, header, request::Parts},
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use std::{net::IpAddr, num::NonZeroU32, net::SocketAddr};
+
+pub const CSRF_COOKIE: &str = "oc_csrf";
+pub const CSRF_FIELD: &str = "csrf";
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// Paths whose POSTs carry their own authentication (a token in the URL)
+/// and arrive without cookies: RFC 8058 one-click unsubscribe from mail clients.
+const CSRF_EXEMPT_PREFIXES: &[&str] = &["/unsubscribe/"];
+
+/// The visitor's CSRF token, rendered into every form.
+#[derive(Clone, Debug)]
+pub struct CsrfToken(pub String);
+
+pub struct RateLimits {
+    public_posts: DefaultKeyedRateLimiter<IpAddr>,
+    logins: DefaultKeyedRateLimiter<IpAddr>,
+}
+
+impl RateLimits {
+    pub fn new(public_posts_per_minute: u32, logins_per_minute: u32) -> RateLimits {
+        let quota = |n: u32| Quota::per_minute(NonZeroU32::new(n.max(1)).expect("at least one"));
+        RateLimits {
+            public_posts: RateLimiter::keyed(quota(public_posts_per_minute)),
+            logins: RateLimiter::keyed(quota(logins_per_minute)),
+        }
+    }
+
+    fn check(&self, method: &Method, path: &str, ip: IpAddr) -> Result<(), AppError> {
+        if method != Method::POST {
+            return Ok(());
+        }
+        let limiter = if path == "/admin/login" {
+            &self.logins
+        } else if path.starts_with("/admin") {
+            return Ok(()); // signed-in staff
+        } else {
+            &self.public_posts
+        };
+        limiter.check_key(&ip).map_err(|_| AppError::TooManyRequests)
+    }
+}
+
+/// The client's address: the socket peer, or the proxy's `X-Forwarded-For`
+/// when configured to trust it.
+pub fn client_ip(parts_headers: &axum::http::HeaderMap, extensions: &axum::http::Extensions, trust_proxy: bool) -> IpAddr {
+    if trust_proxy
+        && let Some(ip) = parts_headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .and_then(|v| v.trim().parse().ok())
+    {
+        return ip;
+    }
+    extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
+        .unwrap_or(IpAddr::from([127, 0, 0, 1]))
+}
+
+/// The site middleware, outermost of ours.
+pub async fn site(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let privacy = Privacy::from_headers(request.headers());
+    let jar = CookieJar::from_headers(request.headers());
+    let existing = jar.get(CSRF_COOKIE).map(|c| c.value().to_string()).filter(|v| v.len() >= 32);
+    let fresh_cookie = existing.is_none();
+    let csrf = existing.unwrap_or_else(|| random_token(32));
+    request.extensions_mut().insert(privacy);
+    request.extensions_mut().insert(CsrfToken(csrf.clone()));
+
+    let ip = client_ip(request.headers(), request.extensions(), state.config.trust_proxy);
+    let (parts, body) = request.into_parts();
+    let error_parts = strip_for_error_page(&parts);
+    let request = Request::from_parts(parts, body);
+
+    let response = match state.rate_limits.check(request.method(), request.uri().path(), ip) {
+        Err(e) => e.into_response(),
+        Ok(()) => match check_csrf(request, &csrf, state.config.body_limit).await {
+            Ok(request) => next.run(request).await,
+            Err(e) => e.into_response(),
+        },
+    };
+
+    let mut response = render_error_page(&state, &error_parts, response);
+    if fresh_cookie {
+        let cookie = Cookie::build((CSRF_COOKIE, csrf))
+            .path("/")
+            .http_only(true)
+            .same_site(SameSite::Lax)
+            .secure(state.config.is_https())
+            .build();
+        if let Ok(v) = HeaderValue::from_str(&cookie.to_string()) {
+            response.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+    security_headers(&state, &mut response);
+    response
+}
+
+/// The parts an error page needs, kept while the request moves on.
+fn strip_for_error_page(parts: &Parts) -> Parts {
+    let mut builder = Request::builder().method(parts.method.clone()).uri(parts.uri.clone());
+    if let Some(h) = builder.headers_mut() {
+        if let Some(accept) = parts.headers.get(header::ACCEPT) {
+            h.insert(header::ACCEPT, accept.clone());
+        }
+    }
+    let (mut stripped, _) = builder.body(()).expect("valid request parts").into_parts();
+    stripped.extensions = parts.extensions.clone();
+    stripped
+}
+
+fn is_state_changing(method: &Method) -> bool {
+    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE)
+}
+
+/// Checks the CSRF token of a state-changing request (header, urlencoded
+/// field or multipart field) against the cookie; the body is buffered and
+/// handed on unchanged.
+async fn check_csrf(request: Request, expected: &str, limit: usize) -> Result<Request, AppError> {
+    let path = request.uri().path();
+    if !is_state_changing(request.method()) || CSRF_EXEMPT_PREFIXES.iter().any(|p| path.starts_with(p)) {
+        return Ok(request);
+    }
+    let matches = |given: &str| subtle::ConstantTimeEq::ct_eq(given.as_bytes(), expected.as_bytes()).into();
+    if let Some(given) = request.headers().get(CSRF_HEADER).and_then(|v| v.to_str().ok()) {
+        return if matches(given) { Ok(request) } else { Err(AppError::Csrf) };
+    }
+    let content_type = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let (parts, body) = request.into_parts();
+    let bytes: Bytes = axum::body::to_bytes(body, limit).await.map_err(|_| AppError::PayloadTooLarge)?;
+    let given = if content_type.starts_with("application/x-www-form-urlencoded") {
+        url::form_urlencoded::parse(&bytes).find(|(k, _)| k == CSRF_FIELD).map(|(_, v)| v.into_owned())
+    } else if content_type.starts_with("multipart/form-data") {
+        multipart_field(&parts, bytes.clone(), CSRF_FIELD).await
+    } else {
+        None
+    };
+    match given {
+        Some(given) if matches(&given) => Ok(Request::from_parts(parts, Body::from(bytes))),
+        _ => Err(AppError::Csrf),
+    }
+}
+
+async fn multipart_field(parts: &Parts, bytes: Bytes, name: &str) -> Option<String> {
+    let mut copy = Request::builder().method(parts.method.clone()).uri(parts.uri.clone());
+    copy.headers_mut()?.extend(parts.headers.clone());
+    let copy = copy.body(Body::from(bytes)).ok()?;
+    let mut multipart = axum::extract::Multipart::from_request(copy, &()).await.ok()?;
+    while let Ok(Some(field)) = multipart.next_field().await {
+        if field.name() == Some(name) {
+            return field.text().await.ok();
+        }
+    }
+    None
+}
+
+/// Turns any error response (ours, axum's rejections, 404, 405, 413, 408…)
+/// into the site's error page, logging internal errors once.
+fn render_error_page(state: &AppState, parts: &Parts, response: Response) -> Response {
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let page = match response.extensions().get::<ErrorPage>() {
+        Some(page) => page.clone(),
+        None => {
+            let is_html = response
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
+            let is_json = response
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+            if is_html || is_json {
+                return response;
+            }
+            ErrorPage::for_status(status)
+        }
+    };
+    if let Some(internal) = &page.internal {
+        tracing::error!(error = ?internal, path = %parts.uri.path(), "request failed");
+    }
+    let template = ErrorTemplate {
+        page: Page::new(state, parts).titled(page.title),
+        status: status.as_u16(),
+        message: page.message.clone(),
+    };
+    let body = askama::Template::render(&template).unwrap_or_else(|_| page.message.clone());
+    let mut out = (status, axum::response::Html(body)).into_response();
+    for name in [header::RETRY_AFTER, header::ALLOW] {
+        if let Some(v) = response.headers().get(&name) {
+            out.headers_mut().insert(name, v.clone());
+        }
+    }
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        out.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+    }
+    out
+}
+
+#[derive(askama::Template)]
+#[template(path = "error.html")]
+struct ErrorTemplate {
+    page: Page,
+    status: u16,
+    message: String,
+}
+
+fn security_headers(state: &AppState, response: &mut Response) {
+    let h = response.headers_mut();
+    let set = |h: &mut axum::http::HeaderMap, name: &'static str, value: &'static str| {
+        h.entry(name).or_insert(HeaderValue::from_static(value));
+    };
+    set(
+        h,
+        "content-security-policy",
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+         connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'self'; \
+         form-action 'self'; frame-ancestors 'none'",
+    );
+    set(h, "x-content-type-options", "nosniff");
+    set(h, "referrer-policy", "strict-origin-when-cross-origin");
+    set(h, "x-frame-options", "DENY");
+    set(h, "cross-origin-opener-policy", "same-origin");
+    set(
+        h,
+        "permissions-policy",
+        "camera=(), microphone=(), geolocation=(), payment=(), usb=(), interest-cohort=(), browsing-topics=()",
+    );
+    if state.config.is_https() {
+        set(h, "strict-transport-security", "max-age=63072000; includeSubDomains");
+    }
+}
+
+/// Fallback for unknown routes.
+pub async fn not_found() -> AppError {
+    AppError::NotFound
+}

@@ -1,0 +1,106 @@
+//! Site settings (company, postal address, contact email…) kept in the
+//! `settings` table and cached in memory; editing them refreshes the cache.
+
+use super::db::{Db, Tx};
+use std::{collections::BTreeMap, sync::Arc};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SiteSettings {
+    pub company_name: String,
+    pub tagline: String,
+    /// The physical postal address, shown in the footer, the policy and every mail.
+    pub postal_address: String,
+    pub contact_email: String,
+    pub contact_phone: String,
+}
+
+/// `(key, label)` of every setting, in form order.
+pub const FIELDS: &[(&str, &str)] = &[
+    ("company_name", "Company name"),
+    ("tagline", "Tagline"),
+    ("postal_address", "Postal address"),
+    ("contact_email", "Contact email"),
+    ("contact_phone", "Contact phone"),
+];
+
+impl SiteSettings {
+    /// officecomms.com, the demo company.
+    pub fn demo() -> SiteSettings {
+        SiteSettings {
+            company_name: "officecomms".into(),
+            tagline: "Friendly help with the software your office runs on".into(),
+            postal_address: "officecomms, 1200 Harbor Street, Suite 400, Oakland, CA 94607, USA".into(),
+            contact_email: "hello@officecomms.com".into(),
+            contact_phone: "+1 510 555 0142".into(),
+        }
+    }
+
+    fn from_map(map: &BTreeMap<String, String>) -> SiteSettings {
+        let demo = SiteSettings::demo();
+        let get = |k: &str, d: String| map.get(k).cloned().unwrap_or(d);
+        SiteSettings {
+            company_name: get("company_name", demo.company_name),
+            tagline: get("tagline", demo.tagline),
+            postal_address: get("postal_address", demo.postal_address),
+            contact_email: get("contact_email", demo.contact_email),
+            contact_phone: get("contact_phone", demo.contact_phone),
+        }
+    }
+
+    pub fn get(&self, key: &str) -> &str {
+        match key {
+            "company_name" => &self.company_name,
+            "tagline" => &self.tagline,
+            "postal_address" => &self.postal_address,
+            "contact_email" => &self.contact_email,
+            "contact_phone" => &self.contact_phone,
+            _ => "",
+        }
+    }
+
+    /// The domain of the contact address, for Message-IDs.
+    pub fn mail_domain(&self) -> &str {
+        self.contact_email.rsplit_once('@').map(|(_, d)| d).unwrap_or("localhost")
+    }
+}
+
+pub async fn load(db: &Db) -> anyhow::Result<Arc<SiteSettings>> {
+    let rows: Vec<(String, String)> =
+        sqlx::query_as("SELECT key, value FROM settings").fetch_all(&db.pool).await?;
+    Ok(Arc::new(SiteSettings::from_map(&rows.into_iter().collect())))
+}
+
+pub async fn is_empty(db: &Db) -> anyhow::Result<bool> {
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM settings").fetch_one(&db.pool).await?;
+    Ok(n == 0)
+}
+
+pub async fn put(tx: &mut Tx, key: &str, value: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO settings (key, value) VALUES ($1, $2) \
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    )
+    .bind(key)
+    .bind(value)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Raw value of one setting outside [`SiteSettings`] (features keep their own keys here).
+pub async fn get_raw(db: &Db, key: &str) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
+        .bind(key)
+        .fetch_optional(&db.pool)
+        .await
+}
+
+pub const TABLES: &[crate::privacy::inventory::Table] = &[crate::privacy::inventory::Table {
+    name: "settings",
+    feature: "site configuration",
+    subject_column: None,
+    created_column: None,
+    retention: crate::privacy::inventory::Retention::UntilErased,
+    personal: &[],
+    other: &["key", "value"],
+}];

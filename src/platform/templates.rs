@@ -1,0 +1,126 @@
+//! The one way to render a page: an askama template holding a [`Page`]
+//! (site settings, privacy context, CSRF token, signed-in staff member) and
+//! extending `layout.html`, turned into a response by [`render`].
+
+use crate::{
+    AppState,
+    error::{AppError, AppResult},
+    platform::{assets::Assets, http::CsrfToken, settings::SiteSettings},
+    privacy::Privacy,
+    staff::StaffUser,
+};
+use anyhow::Context;
+use axum::{
+    extract::FromRequestParts,
+    http::request::Parts,
+    response::{Html, IntoResponse, Response},
+};
+use std::sync::Arc;
+
+/// What every page's layout needs.
+#[derive(Clone)]
+pub struct Page {
+    pub site: Arc<SiteSettings>,
+    pub privacy: Privacy,
+    pub csrf: String,
+    pub path: String,
+    pub title: String,
+    pub staff: Option<StaffUser>,
+    pub assets: Arc<Assets>,
+}
+
+impl Page {
+    pub fn new(state: &AppState, parts: &Parts) -> Page {
+        Page {
+            site: state.site(),
+            privacy: parts.extensions.get::<Privacy>().cloned().unwrap_or_default(),
+            csrf: parts.extensions.get::<CsrfToken>().map(|t| t.0.clone()).unwrap_or_default(),
+            path: parts.uri.path().to_string(),
+            title: String::new(),
+            staff: parts.extensions.get::<StaffUser>().cloned(),
+            assets: state.assets.clone(),
+        }
+    }
+
+    pub fn titled(mut self, title: impl Into<String>) -> Page {
+        self.title = title.into();
+        self
+    }
+
+    /// The content-hashed URL of a static file.
+    pub fn asset(&self, name: &str) -> String {
+        self.assets.url(name)
+    }
+
+    /// Whether a staff member may see an admin area, for the navigation.
+    pub fn staff_can(&self, role: &str) -> bool {
+        self.staff.as_ref().is_some_and(|s| s.role.allows_str(role))
+    }
+
+    /// `aria-current` for navigation links.
+    pub fn current(&self, prefix: &str) -> &'static str {
+        let here = if prefix == "/" { self.path == "/" } else { self.path.starts_with(prefix) };
+        if here { "page" } else { "false" }
+    }
+}
+
+impl FromRequestParts<AppState> for Page {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        Ok(Page::new(state, parts))
+    }
+}
+
+/// Renders a template into an HTML response.
+pub fn render(template: &impl askama::Template) -> AppResult<Response> {
+    Ok(Html(template.render().context("rendering template")?).into_response())
+}
+
+/// Markdown to HTML, sanitised: no script, no event handlers, no
+/// `javascript:` or `data:` URLs, whatever the source.
+pub fn markdown_to_html(markdown: &str) -> String {
+    use pulldown_cmark::{Options, Parser, html};
+    let mut options = Options::empty();
+    options.insert(Options::ENABLE_TABLES);
+    options.insert(Options::ENABLE_STRIKETHROUGH);
+    options.insert(Options::ENABLE_HEADING_ATTRIBUTES);
+    let mut out = String::new();
+    html::push_html(&mut out, Parser::new_ext(markdown, options));
+    ammonia::Builder::default()
+        .url_schemes(["http", "https", "mailto"].into())
+        .add_generic_attributes(["id"])
+        .clean(&out)
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn markdown_cannot_smuggle_script() {
+        let html = super::markdown_to_html(
+            "<script>alert(1)</script>\n\n[x](javascript:alert(1)) <img src=x onerror=alert(1)> [d](data:text/html,hi)",
+        );
+        assert!(!html.contains("<script"));
+        assert!(!html.contains("javascript:"));
+        assert!(!html.contains("onerror"));
+        assert!(!html.contains("data:"));
+    }
+}
+
+/// A timestamp (epoch ms) as UTC text for pages.
+pub fn format_time(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_default()
+}
+
+impl Page {
+    pub fn time(&self, ms: &i64) -> String {
+        format_time(*ms)
+    }
+
+    pub fn maybe_time(&self, ms: &Option<i64>) -> String {
+        ms.map(format_time).unwrap_or_else(|| "never".into())
+    }
+}

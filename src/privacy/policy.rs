@@ -1,0 +1,180 @@
+//! The privacy policy, generated from the data inventory and the site
+//! settings, so it cannot drift from what the code stores. Its version is a
+//! hash of its text: any change to the inventory or settings makes a new one.
+
+use super::inventory::{self, CookieCategory};
+use crate::platform::settings::SiteSettings;
+use sha2::{Digest, Sha256};
+use std::fmt::Write;
+
+pub struct Policy {
+    pub markdown: String,
+    /// Short hash of the text, recorded with every consent.
+    pub version: String,
+}
+
+pub fn generate(site: &SiteSettings) -> Policy {
+    let body = body(site);
+    let version = hex::encode(&Sha256::digest(body.as_bytes())[..6]);
+    let markdown = format!("# Privacy policy\n\nPolicy version `{version}`.\n\n{body}");
+    Policy { markdown, version }
+}
+
+fn cell(s: &str) -> String {
+    s.replace('|', "\\|").replace('\n', " ")
+}
+
+fn body(site: &SiteSettings) -> String {
+    let company = &site.company_name;
+    let mut md = String::new();
+    let _ = write!(
+        md,
+        "This policy explains what {company} collects when you use this website, why, \
+         how long we keep it, and how you can see, correct or erase it. It is generated \
+         from the same list of data fields that our software uses, so it always matches \
+         what we actually store.\n\n"
+    );
+
+    md.push_str("## Who we are\n\n");
+    let _ = write!(
+        md,
+        "{company}, {address}. Email: {email}. Phone: {phone}.\n\n",
+        address = site.postal_address,
+        email = site.contact_email,
+        phone = site.contact_phone
+    );
+
+    md.push_str("## What we collect and why\n\n");
+    md.push_str(
+        "We only collect what you give us through our forms, and what is needed to run \
+         the site. Fields marked *encrypted* are stored encrypted with a key that belongs \
+         to you alone; erasing your data destroys that key.\n\n",
+    );
+    md.push_str("| Data | Collected by | Why | Kept for | Stored | Shared with |\n");
+    md.push_str("| --- | --- | --- | --- | --- | --- |\n");
+    for (table, field) in inventory::fields() {
+        let _ = writeln!(
+            md,
+            "| {} ({}) | {} | {} | {} | {} | {} |",
+            cell(field.label),
+            field.category.label(),
+            cell(table.feature),
+            cell(field.purpose),
+            table.retention.describe(),
+            if field.encrypted { "encrypted" } else { "protected, not encrypted" },
+            if field.shared_with.is_empty() { "nobody".to_string() } else { field.shared_with.join(", ") },
+        );
+    }
+    md.push('\n');
+
+    md.push_str("## We never sell your data\n\n");
+    md.push_str(
+        "Your personal data is never sold, traded or otherwise transferred to anyone \
+         outside our company. Where a row above says *nobody*, nobody else receives it.\n\n",
+    );
+
+    md.push_str("## Cookies\n\n");
+    md.push_str("| Cookie | Category | Purpose | Lifetime |\n| --- | --- | --- | --- |\n");
+    for c in inventory::COOKIES {
+        let category = match c.category {
+            CookieCategory::Necessary => "necessary",
+            CookieCategory::Preferences => "preferences",
+            CookieCategory::Analytics => "analytics",
+            CookieCategory::Marketing => "marketing",
+        };
+        let _ = writeln!(md, "| `{}` | {category} | {} | {} |", c.name, cell(c.purpose), c.lifetime);
+    }
+    md.push_str(
+        "\nNo cookie outside the *necessary* category is set before you agree to it. \
+         You can see and change your choices at any time on the [cookie page](/cookies).\n\n",
+    );
+
+    md.push_str("## Do Not Track and Global Privacy Control\n\n");
+    md.push_str(
+        "We honour Do Not Track. If your browser sends `DNT: 1` or `Sec-GPC: 1`, we set no \
+         tracking cookies, do no behavioural tracking, show no personalised advertising, \
+         and leave your visit out of our traffic figures.\n\n",
+    );
+
+    md.push_str("## Children under 13\n\n");
+    md.push_str(
+        "In keeping with the Children's Online Privacy Protection Act (COPPA), we do not \
+         collect any information from anyone under 13 years of age. Our forms ask for your \
+         age; when the answer is under 13 nothing is stored and nothing is sent. A parent \
+         who believes we hold a child's data can ask us to erase it at once.\n\n",
+    );
+
+    md.push_str("## Email from us (CAN-SPAM)\n\n");
+    md.push_str(
+        "Our emails have honest subject lines and senders, identify advertising as such, \
+         carry our postal address, and include a link to unsubscribe. Unsubscribing works \
+         at once and removes you from all correspondence, not just one list.\n\n",
+    );
+
+    md.push_str("## Your rights: see, correct and erase your data\n\n");
+    md.push_str(
+        "On the [my data page](/my-data) you enter your email address and we send you a \
+         link that lets you see everything we hold about you, download it, correct your \
+         contact details, or erase all of it. You need no account, and the page answers the \
+         same whether or not we know your address.\n\n",
+    );
+
+    md.push_str("## Security and data breaches\n\n");
+    md.push_str(
+        "The site is served over encrypted connections where configured, sets strict \
+         security headers and secure cookies, and encrypts personal data at rest. If a data \
+         breach affects you, we will tell you by an in-site notification within 7 business \
+         days of finding it.\n\n",
+    );
+
+    md.push_str("## Changes to this policy\n\n");
+    md.push_str(
+        "Each version of this policy has its own version number (shown at the top); every \
+         consent you give records the version you saw.\n\n",
+    );
+
+    md.push_str("## Contact us\n\n");
+    let _ = write!(
+        md,
+        "Questions about this policy or your data: write to {email}, use our \
+         [contact form](/contact), or post to {address}.\n",
+        email = site.contact_email,
+        address = site.postal_address
+    );
+    md
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policy_states_every_promise_and_every_field() {
+        let policy = generate(&SiteSettings::demo());
+        let md = &policy.markdown;
+        for promise in [
+            "We honour Do Not Track",
+            "under 13",
+            "never sold, traded or otherwise transferred",
+            "within 7 business days",
+            "removes you from all correspondence",
+            "/my-data",
+            "hello@officecomms.com",
+            "1200 Harbor Street",
+        ] {
+            assert!(md.contains(promise), "policy lacks {promise:?}");
+        }
+        for (_, field) in inventory::fields() {
+            assert!(md.contains(field.label), "policy lacks field {}", field.label);
+        }
+    }
+
+    #[test]
+    fn version_follows_the_text() {
+        let a = generate(&SiteSettings::demo());
+        let mut other = SiteSettings::demo();
+        other.postal_address = "Somewhere else".into();
+        assert_ne!(a.version, generate(&other).version);
+        assert_eq!(a.version, generate(&SiteSettings::demo()).version);
+    }
+}

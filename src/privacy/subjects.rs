@@ -1,0 +1,110 @@
+//! Data subjects: one row per person who gave us personal data, found by a
+//! blind index of their email and holding their data key, wrapped. Erasing
+//! a subject deletes the key, so every ciphertext made with it is unreadable.
+
+use super::inventory::{Category, Field, Retention, Table};
+use crate::platform::{
+    crypto::{DataKey, Keyring},
+    db::{Db, Tx},
+    now_ms,
+};
+use anyhow::Context;
+
+pub const TABLES: &[Table] = &[Table {
+    name: "subjects",
+    feature: "every form that asks for your email",
+    subject_column: Some("id"),
+    created_column: Some("created_at"),
+    retention: Retention::UntilErased,
+    personal: &[Field {
+        column: "email_index",
+        label: "a keyed hash of your email address (not the address itself)",
+        category: Category::Identity,
+        purpose: "to find everything we hold about you when you ask",
+        encrypted: false,
+        shared_with: &[],
+    }],
+    other: &["id", "wrapped_key", "created_at", "erased_at"],
+}];
+
+#[derive(Clone, Debug)]
+pub struct Subject {
+    pub id: i64,
+    pub key: DataKey,
+}
+
+/// Lower-cased and trimmed: the form the blind index is made of.
+pub fn normalise_email(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+fn index(keyring: &Keyring, email: &str) -> Vec<u8> {
+    keyring.blind_index("email", &normalise_email(email))
+}
+
+/// The subject for this email, created (with a fresh key) if new.
+pub async fn find_or_create(tx: &mut Tx, keyring: &Keyring, email: &str) -> anyhow::Result<Subject> {
+    let idx = index(keyring, email);
+    let inserted: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO subjects (email_index, created_at) VALUES ($1, $2) \
+         ON CONFLICT (email_index) DO NOTHING RETURNING id",
+    )
+    .bind(&idx)
+    .bind(now_ms())
+    .fetch_optional(&mut **tx)
+    .await
+    .context("creating data subject")?;
+    if let Some(id) = inserted {
+        let key = DataKey::generate();
+        sqlx::query("UPDATE subjects SET wrapped_key = $1 WHERE id = $2")
+            .bind(keyring.wrap(id, &key))
+            .bind(id)
+            .execute(&mut **tx)
+            .await?;
+        return Ok(Subject { id, key });
+    }
+    let (id, wrapped): (i64, Option<Vec<u8>>) =
+        sqlx::query_as("SELECT id, wrapped_key FROM subjects WHERE email_index = $1")
+            .bind(&idx)
+            .fetch_one(&mut **tx)
+            .await
+            .context("reading data subject")?;
+    let wrapped = wrapped.context("subject has no key")?;
+    Ok(Subject { id, key: keyring.unwrap(id, &wrapped)? })
+}
+
+/// The subject for this email, if we hold anything about it.
+pub async fn find(db: &Db, keyring: &Keyring, email: &str) -> anyhow::Result<Option<Subject>> {
+    let row: Option<(i64, Option<Vec<u8>>)> =
+        sqlx::query_as("SELECT id, wrapped_key FROM subjects WHERE email_index = $1")
+            .bind(index(keyring, email))
+            .fetch_optional(&db.pool)
+            .await?;
+    match row {
+        Some((id, Some(wrapped))) => Ok(Some(Subject { id, key: keyring.unwrap(id, &wrapped)? })),
+        _ => Ok(None),
+    }
+}
+
+/// The key of a subject by id; `None` once erased.
+pub async fn key(db: &Db, keyring: &Keyring, id: i64) -> anyhow::Result<Option<DataKey>> {
+    let wrapped: Option<Option<Vec<u8>>> =
+        sqlx::query_scalar("SELECT wrapped_key FROM subjects WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&db.pool)
+            .await?;
+    match wrapped.flatten() {
+        Some(w) => Ok(Some(keyring.unwrap(id, &w)?)),
+        None => Ok(None),
+    }
+}
+
+/// Crypto-shreds a subject: its key and blind index are gone for good.
+pub async fn shred(tx: &mut Tx, id: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE subjects SET wrapped_key = NULL, email_index = NULL, erased_at = $1 WHERE id = $2")
+        .bind(now_ms())
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
