@@ -123,10 +123,14 @@ pub struct Application {
 }
 
 impl Application {
-    pub async fn build(config: Config) -> anyhow::Result<Application> {
+    pub async fn build(mut config: Config) -> anyhow::Result<Application> {
         let bind = config.bind;
-        let state = AppState::open(config).await?;
         let listener = TcpListener::bind(bind).await.with_context(|| format!("binding {bind}"))?;
+        // Bound to port 0 (tests): links must carry the port we got.
+        if config.base_url.port() == Some(0) {
+            let _ = config.base_url.set_port(Some(listener.local_addr()?.port()));
+        }
+        let state = AppState::open(config).await?;
         Ok(Application { listener, state })
     }
 

@@ -99,10 +99,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 async fn serve(config: Config) -> anyhow::Result<()> {
     let app = Application::build(config).await?;
     let state = app.state().clone();
-    let mut url = state.config.base_url.clone();
-    if url.port() == Some(0) || state.config.bind.port() == 0 {
-        let _ = url.set_port(Some(app.port()));
-    }
+    let url = &state.config.base_url;
     tracing::info!(data_dir = %state.config.data_dir.display(), "officecomms is running at {url}");
     println!("officecomms is running at {url}  (staff sign-in: {url}admin/login)");
     if staff::db::count_users(&state.db).await? == 0 {

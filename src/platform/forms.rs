@@ -4,36 +4,49 @@
 
 use crate::error::AppError;
 use axum::{
-    extract::{FromRequest, Request, rejection::FormRejection},
-    http::StatusCode,
+    body::Bytes,
+    extract::{FromRequest, Request},
+    http::{StatusCode, header},
 };
 use serde::de::DeserializeOwned;
 use std::{collections::BTreeMap, fmt, str::FromStr};
 
-/// `axum::Form`, with rejections mapped to clear messages and statuses.
+/// A URL-encoded form, like `axum::Form`, but stricter: invalid UTF-8 is
+/// refused rather than silently replaced, and every rejection is a clear
+/// message with the right status.
 pub struct Form<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Form<T> {
     type Rejection = AppError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Form::<T>::from_request(req, state).await {
-            Ok(axum::Form(v)) => Ok(Form(v)),
-            Err(rejection) => Err(form_rejection(rejection)),
+        let is_form = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
+        if !is_form {
+            return Err(AppError::UnsupportedMediaType("Please send the form as a normal web form.".into()));
         }
+        let bytes = Bytes::from_request(req, state).await.map_err(|r| {
+            if r.status() == StatusCode::PAYLOAD_TOO_LARGE { AppError::PayloadTooLarge } else { unreadable() }
+        })?;
+        for pair in bytes.split(|b| *b == b'&') {
+            let spaced: Vec<u8> = pair.iter().map(|&b| if b == b'+' { b' ' } else { b }).collect();
+            if percent_encoding::percent_decode(&spaced).decode_utf8().is_err() {
+                return Err(AppError::BadRequest(
+                    "The form could not be read: it contains text that is not valid UTF-8. Please type it again.".into(),
+                ));
+            }
+        }
+        serde_urlencoded::from_bytes(&bytes).map(Form).map_err(|_| unreadable())
     }
 }
 
-fn form_rejection(rejection: FormRejection) -> AppError {
-    match rejection.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => AppError::PayloadTooLarge,
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
-            AppError::UnsupportedMediaType("Please send the form as a normal web form.".into())
-        }
-        _ => AppError::BadRequest(
-            "The form could not be read. Please go back, check what you entered and send it again.".into(),
-        ),
-    }
+fn unreadable() -> AppError {
+    AppError::BadRequest(
+        "The form could not be read. Please go back, check what you entered and send it again.".into(),
+    )
 }
 
 /// Messages beside form fields.

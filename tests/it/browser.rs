@@ -1,0 +1,123 @@
+//! Pages in a real headless Chromium (Debian's chromium + chromedriver).
+
+use crate::helpers::*;
+use fantoccini::{Client, ClientBuilder, Locator};
+use std::{
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+pub struct Browser {
+    pub client: Client,
+    driver: Child,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    /// Headless Chromium, with JavaScript on or off. `None` (with a note)
+    /// when chromedriver is absent outside CI; in CI it must be there.
+    pub async fn start(javascript: bool) -> Option<Browser> {
+        let driver_path = "/usr/bin/chromedriver";
+        if !std::path::Path::new(driver_path).exists() {
+            assert!(std::env::var("CI").is_err(), "chromium-driver is required in CI");
+            eprintln!("chromedriver not installed: browser test not run");
+            return None;
+        }
+        let port = free_port();
+        let driver = Command::new(driver_path)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "chromedriver did not start");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let profile = tempfile::tempdir().unwrap();
+        let mut prefs = serde_json::Map::new();
+        if !javascript {
+            prefs.insert("profile.managed_default_content_settings.javascript".into(), 2.into());
+        }
+        let caps = serde_json::json!({
+            "goog:chromeOptions": {
+                "binary": "/usr/bin/chromium",
+                "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                         "--disable-background-networking", "--disable-component-update",
+                         "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
+                         format!("--user-data-dir={}", profile.path().display())],
+                "prefs": prefs,
+            }
+        });
+        let client = ClientBuilder::rustls()
+            .unwrap()
+            .capabilities(caps.as_object().unwrap().clone())
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+            .expect("connect to chromedriver");
+        Some(Browser { client, driver, _profile: profile })
+    }
+
+    pub async fn close(mut self) {
+        let _ = self.client.clone().close().await;
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+async fn home_page_renders(javascript: bool) {
+    let Some(browser) = Browser::start(javascript).await else { return };
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let c = &browser.client;
+    c.goto(&app.url("/")).await.unwrap();
+    assert_eq!(c.title().await.unwrap(), "officecomms");
+    let footer = c.find(Locator::Css("footer")).await.unwrap().text().await.unwrap();
+    for text in ["Privacy policy", "Cookie choices", "See or erase my data", "Contact us"] {
+        assert!(footer.contains(text), "footer lacks {text}");
+    }
+    // Our script marks <html> when it runs: proof that JS is on or off as asked.
+    let class = c.find(Locator::Css("html")).await.unwrap().attr("class").await.unwrap().unwrap_or_default();
+    assert_eq!(class.contains("js"), javascript);
+    // The stylesheet loaded under CSP from our own origin.
+    let color = c
+        .execute("return getComputedStyle(document.querySelector('.button')).backgroundColor", vec![])
+        .await;
+    if javascript {
+        assert_eq!(color.unwrap(), "rgb(31, 95, 191)");
+    }
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn home_page_works_with_javascript_on() {
+    home_page_renders(true).await;
+}
+
+#[tokio::test]
+async fn home_page_works_with_javascript_off() {
+    home_page_renders(false).await;
+}
+
+#[tokio::test]
+async fn staff_log_in_through_the_form_in_a_real_browser() {
+    let Some(browser) = Browser::start(false).await else { return };
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    app.create_staff("eve@officecomms.test", "admin").await;
+    let c = &browser.client;
+    c.goto(&app.url("/admin/login")).await.unwrap();
+    c.find(Locator::Id("email")).await.unwrap().send_keys("eve@officecomms.test").await.unwrap();
+    c.find(Locator::Id("password")).await.unwrap().send_keys(STAFF_PASSWORD).await.unwrap();
+    c.find(Locator::Css("form.form button[type=submit]")).await.unwrap().click().await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while c.current_url().await.unwrap().path() != "/admin" {
+        assert!(Instant::now() < deadline, "not redirected to the dashboard");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let h1 = c.find(Locator::Css("h1")).await.unwrap().text().await.unwrap();
+    assert_eq!(h1, "Dashboard");
+    let body = c.find(Locator::Css("main")).await.unwrap().text().await.unwrap();
+    assert!(body.contains("Signed in as eve (admin)"));
+    browser.close().await;
+}

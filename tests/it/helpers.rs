@@ -1,0 +1,388 @@
+//! Test helpers: the real application on a random port, on a fresh SQLite
+//! database or, when `OFFICECOMMS_TEST_POSTGRES_URL` is set, a fresh
+//! PostgreSQL database per test; a real SMTP server on loopback.
+
+use officecomms::{AppState, Application, Config, staff};
+use reqwest::{Response, redirect::Policy};
+use sqlx::{AssertSqlSafe, Connection};
+use std::{
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+use tempfile::TempDir;
+
+#[derive(Clone, Debug)]
+pub enum Backend {
+    Sqlite,
+    /// Admin URL of a PostgreSQL server on which test databases are created.
+    Postgres(String),
+}
+
+impl Backend {
+    /// The PostgreSQL backend if configured. A configured server that cannot
+    /// be reached fails the test; it is never skipped.
+    pub fn postgres() -> Option<Backend> {
+        match std::env::var("OFFICECOMMS_TEST_POSTGRES_URL") {
+            Ok(url) if !url.is_empty() => Some(Backend::Postgres(url)),
+            _ => {
+                eprintln!("OFFICECOMMS_TEST_POSTGRES_URL not set: PostgreSQL variant not run");
+                None
+            }
+        }
+    }
+}
+
+/// Runs each test body once on SQLite and once on PostgreSQL, as
+/// `name::sqlite` and `name::postgres`.
+#[macro_export]
+macro_rules! both {
+    ($(async fn $name:ident($backend:ident) $body:block)*) => {$(
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            async fn run($backend: $crate::helpers::Backend) $body
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() { run($crate::helpers::Backend::Sqlite).await }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if let Some(b) = $crate::helpers::Backend::postgres() { run(b).await }
+            }
+        }
+    )*};
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub state: AppState,
+    /// A browser-like client: keeps cookies, does not follow redirects.
+    pub client: reqwest::Client,
+    pub dir: TempDir,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    pg_database: Option<(String, String)>,
+}
+
+pub fn test_config(dir: &std::path::Path) -> Config {
+    let mut config = Config::load(|_| None).expect("default config");
+    config.data_dir = dir.to_path_buf();
+    config.set_bind("127.0.0.1:0".parse().unwrap());
+    config.public_post_per_minute = 10_000;
+    config.login_per_minute = 10_000;
+    config
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> TestApp {
+        TestApp::spawn_with(backend, |_| {}).await
+    }
+
+    pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> TestApp {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = test_config(dir.path());
+        let pg_database = match &backend {
+            Backend::Sqlite => None,
+            Backend::Postgres(admin_url) => {
+                let (db_url, name) = create_pg_database(admin_url).await;
+                config.database_url = Some(db_url);
+                Some((admin_url.clone(), name))
+            }
+        };
+        adjust(&mut config);
+        TestApp::start(config, dir, pg_database).await
+    }
+
+    /// A second instance on the same database and data dir (scale-out tests).
+    pub async fn sibling(&self) -> TestApp {
+        let mut config = self.state.config.clone();
+        config.bind = "127.0.0.1:0".parse().unwrap();
+        config.base_url = "http://127.0.0.1:0/".parse().unwrap();
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::copy(self.dir.path().join("officecomms.key"), dir.path().join("officecomms.key")).unwrap();
+        config.data_dir = dir.path().to_path_buf();
+        TestApp::start(config, dir, None).await
+    }
+
+    async fn start(mut config: Config, dir: TempDir, pg_database: Option<(String, String)>) -> TestApp {
+        let app = Application::build(config).await.expect("application builds");
+        let port = app.port();
+        let state = app.state().clone();
+        let base = format!("http://127.0.0.1:{port}");
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(app.run_until(async {
+            let _ = rx.await;
+        }));
+        TestApp {
+            base,
+            state,
+            client: client(),
+            dir,
+            shutdown: Some(tx),
+            server: Some(server),
+            pg_database,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.client.get(self.url(path)).send().await.expect("GET")
+    }
+
+    pub async fn get_text(&self, path: &str) -> (u16, String) {
+        let r = self.get(path).await;
+        let status = r.status().as_u16();
+        (status, r.text().await.unwrap())
+    }
+
+    /// The CSRF token this client's cookie holds, read from a rendered form.
+    pub async fn csrf(&self) -> String {
+        let (_, body) = self.get_text("/admin/login").await;
+        extract_csrf(&body)
+    }
+
+    /// Posts a form with this client's CSRF token added.
+    pub async fn post_form(&self, path: &str, fields: &[(&str, &str)]) -> Response {
+        let csrf = self.csrf().await;
+        let mut all: Vec<(&str, &str)> = vec![("csrf", &csrf)];
+        all.extend_from_slice(fields);
+        self.client.post(self.url(path)).form(&all).send().await.expect("POST")
+    }
+
+    /// Creates a staff account and signs this client in as it.
+    pub async fn login_as(&self, role: &str) -> String {
+        let email = format!("{role}-{}@officecomms.test", officecomms::platform::random_token(4).to_lowercase());
+        self.create_staff(&email, role).await;
+        let r = self.post_form("/admin/login", &[("email", &email), ("password", STAFF_PASSWORD)]).await;
+        assert_eq!(r.status().as_u16(), 303, "login should redirect");
+        email
+    }
+
+    pub async fn create_staff(&self, email: &str, role: &str) {
+        staff::add_user_cli(&self.state, email, staff::Role::parse(role).unwrap(), STAFF_PASSWORD)
+            .await
+            .expect("staff account");
+    }
+
+    /// Waits until the outbox has nothing pending.
+    pub async fn drain_outbox(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let pending = officecomms::platform::mail::depth(&self.state.db).await.unwrap();
+            if pending == 0 {
+                return;
+            }
+            assert!(Instant::now() < deadline, "outbox still has {pending} pending mails");
+            self.state.mail_wakeup.notify_one();
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Mails written as `.eml` files (no SMTP configured), parsed, oldest first.
+    pub fn mails(&self) -> Vec<Mail> {
+        self.eml_files().iter().map(|raw| Mail::parse(raw)).collect()
+    }
+
+    /// `.eml` files written when no SMTP server is configured, oldest first.
+    pub fn eml_files(&self) -> Vec<String> {
+        read_dir_sorted(&self.dir.path().join("mail"))
+    }
+
+    /// Stops the server gracefully and starts it again on the same data dir
+    /// and database, as after a deploy.
+    pub async fn restart(mut self) -> TestApp {
+        self.stop_server().await;
+        let mut config = self.state.config.clone();
+        config.bind = "127.0.0.1:0".parse().unwrap();
+        config.base_url = "http://127.0.0.1:0/".parse().unwrap();
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
+        let pg = self.pg_database.take();
+        drop(self);
+        TestApp::start(config, dir, pg).await
+    }
+
+    async fn stop_server(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some((admin, name)) = self.pg_database.take() {
+            // Dropped from a plain thread: Drop cannot await.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                rt.block_on(async {
+                    sqlx::any::install_default_drivers();
+                    if let Ok(mut conn) = sqlx::AnyConnection::connect(&admin).await {
+                        let _ = sqlx::raw_sql(AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
+                            .execute(&mut conn)
+                            .await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+pub const STAFF_PASSWORD: &str = "correct horse battery staple";
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(Policy::none())
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+pub fn extract_csrf(body: &str) -> String {
+    let marker = "name=\"csrf\" value=\"";
+    let start = body.find(marker).expect("page has a CSRF field") + marker.len();
+    body[start..start + body[start..].find('"').unwrap()].to_string()
+}
+
+async fn create_pg_database(admin_url: &str) -> (String, String) {
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(admin_url)
+        .await
+        .unwrap_or_else(|e| panic!("OFFICECOMMS_TEST_POSTGRES_URL is set but PostgreSQL cannot be reached: {e}"));
+    let name = format!("oc_test_{}", officecomms::platform::random_token(9).to_lowercase().replace(['-', '_'], "x"));
+    sqlx::raw_sql(AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
+        .await
+        .expect("create test database");
+    let mut url: url::Url = admin_url.parse().expect("postgres url");
+    url.set_path(&name);
+    (url.to_string(), name)
+}
+
+fn read_dir_sorted(dir: &std::path::Path) -> Vec<String> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    files.retain(|p| p.is_file());
+    files.sort();
+    files.iter().map(|p| std::fs::read_to_string(p).unwrap()).collect()
+}
+
+/// A real SMTP server on loopback (Debian's python3-aiosmtpd) writing a Maildir.
+pub struct SmtpServer {
+    pub port: u16,
+    child: Child,
+    maildir: TempDir,
+}
+
+impl SmtpServer {
+    /// Starts the server, or returns `None` (with a note) when aiosmtpd is not
+    /// installed and this is not CI, where it must be.
+    pub fn start() -> Option<SmtpServer> {
+        let python = ["/usr/bin/python3", "python3"]
+            .into_iter()
+            .find(|p| Command::new(p).args(["-c", "import aiosmtpd"]).stderr(Stdio::null()).status().is_ok_and(|s| s.success()));
+        let Some(python) = python else {
+            assert!(std::env::var("CI").is_err(), "aiosmtpd (python3-aiosmtpd) is required in CI");
+            eprintln!("python3-aiosmtpd not installed: SMTP test not run");
+            return None;
+        };
+        let port = free_port();
+        let maildir = tempfile::tempdir().unwrap();
+        let child = Command::new(python)
+            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}"), "-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(maildir.path().join("Maildir"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start aiosmtpd");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "SMTP server did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Some(SmtpServer { port, child, maildir })
+    }
+
+    pub fn url(&self) -> String {
+        format!("smtp://127.0.0.1:{}", self.port)
+    }
+
+    /// Raw messages received so far.
+    pub fn messages(&self) -> Vec<String> {
+        read_dir_sorted(&self.maildir.path().join("Maildir").join("new"))
+    }
+
+    /// Waits until at least `n` messages arrived.
+    pub async fn wait_for(&self, n: usize) -> Vec<String> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let m = self.messages();
+            if m.len() >= n {
+                return m;
+            }
+            assert!(Instant::now() < deadline, "expected {n} messages, got {}", m.len());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A received mail, MIME-decoded.
+#[derive(Debug)]
+pub struct Mail {
+    pub raw: String,
+    pub to: String,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+impl Mail {
+    pub fn parse(raw: &str) -> Mail {
+        let m = mail_parser::MessageParser::default().parse(raw.as_bytes()).expect("a MIME message");
+        let to = m
+            .to()
+            .and_then(|a| a.first())
+            .and_then(|a| a.address())
+            .unwrap_or_default()
+            .to_string();
+        Mail {
+            raw: raw.to_string(),
+            to,
+            subject: m.subject().unwrap_or_default().to_string(),
+            text: m.body_text(0).map(|t| t.into_owned()).unwrap_or_default(),
+            html: m.body_html(0).map(|t| t.into_owned()).unwrap_or_default(),
+        }
+    }
+
+    /// The first link in the text part that starts with `prefix`.
+    pub fn link(&self, prefix: &str) -> String {
+        let start = self.text.find(prefix).unwrap_or_else(|| panic!("no link {prefix} in {}", self.text));
+        self.text[start..].split_whitespace().next().unwrap().to_string()
+    }
+
+    pub fn header(&self, name: &str) -> Option<String> {
+        let m = mail_parser::MessageParser::default().parse(self.raw.as_bytes())?;
+        m.header_raw(name).map(|v| v.trim().to_string())
+    }
+}

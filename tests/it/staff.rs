@@ -1,0 +1,162 @@
+//! Staff accounts, roles, sessions, invitations and the audit log.
+
+use crate::{both, helpers::*};
+
+both! {
+    async fn staff_sign_in_with_the_right_password_only(backend) {
+        let app = TestApp::spawn(backend).await;
+        app.create_staff("ann@officecomms.test", "agent").await;
+        let r = app.post_form("/admin/login", &[("email", "ann@officecomms.test"), ("password", "not the password")]).await;
+        assert_eq!(r.status(), 401);
+        let body = r.text().await.unwrap();
+        assert!(body.contains("do not match"));
+        assert!(body.contains("value=\"ann@officecomms.test\""), "the form keeps the email typed");
+        assert_eq!(app.get("/admin").await.headers()["location"], "/admin/login");
+
+        let r = app.post_form("/admin/login", &[("email", "ANN@officecomms.test"), ("password", STAFF_PASSWORD)]).await;
+        assert_eq!(r.status(), 303);
+        let cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
+        assert!(cookie.starts_with("oc_session=") && cookie.contains("HttpOnly"));
+        let (status, body) = app.get_text("/admin").await;
+        assert_eq!(status, 200);
+        assert!(body.contains("Signed in as ann (agent)"));
+
+        let r = app.post_form("/admin/logout", &[]).await;
+        assert_eq!(r.status(), 303);
+        assert_eq!(app.get("/admin").await.status(), 303, "signed out");
+    }
+
+    async fn roles_limit_what_staff_can_open(backend) {
+        let app = TestApp::spawn(backend).await;
+        app.login_as("editor").await;
+        for path in ["/admin/users", "/admin/audit", "/admin/settings"] {
+            let r = app.get(path).await;
+            assert_eq!(r.status(), 403, "{path}");
+            assert!(r.text().await.unwrap().contains("You do not have access"));
+        }
+        assert_eq!(app.get("/admin").await.status(), 200);
+        let admin = TestApp::spawn_with(Backend::Sqlite, |_| {}).await;
+        admin.login_as("admin").await;
+        assert_eq!(admin.get("/admin/users").await.status(), 200);
+    }
+
+    async fn invited_colleague_sets_a_password_and_everything_is_audited(backend) {
+        let app = TestApp::spawn(backend).await;
+        let admin_email = app.login_as("admin").await;
+        let r = app.post_form("/admin/users", &[("email", "bob@officecomms.test"), ("display_name", "Bob"), ("role", "agent")]).await;
+        assert_eq!(r.status(), 200);
+        let body = r.text().await.unwrap();
+        assert!(body.contains("Invitation sent"));
+        app.drain_outbox().await;
+        let mails = app.mails();
+        assert_eq!(mails.len(), 1);
+        let mail = &mails[0];
+        assert_eq!(mail.to, "bob@officecomms.test");
+        assert!(mail.subject.contains("invited you"));
+        assert!(mail.text.contains("1200 Harbor Street") && mail.html.contains("1200 Harbor Street"), "postal address in every mail");
+        let link = mail.link(&format!("{}/admin/invite/", app.base));
+        let path = link.trim_start_matches(&app.base).to_string();
+
+        let invitee = client();
+        let page = invitee.get(app.url(&path)).send().await.unwrap().text().await.unwrap();
+        assert!(page.contains("bob@officecomms.test"));
+        let csrf = extract_csrf(&page);
+        let r = invitee.post(app.url(&path)).form(&[("csrf", csrf.as_str()), ("password", "short")]).send().await.unwrap();
+        assert_eq!(r.status(), 422);
+        let r = invitee.post(app.url(&path)).form(&[("csrf", csrf.as_str()), ("password", "a long enough password")]).send().await.unwrap();
+        assert_eq!(r.status(), 303);
+        // The link works once.
+        assert_eq!(invitee.get(app.url(&path)).send().await.unwrap().status(), 404);
+        let r = invitee.post(app.url("/admin/login"))
+            .form(&[("csrf", csrf.as_str()), ("email", "bob@officecomms.test"), ("password", "a long enough password")])
+            .send().await.unwrap();
+        assert_eq!(r.status(), 303);
+
+        let (_, audit) = app.get_text("/admin/audit?q=bob").await;
+        assert!(audit.contains("accept-invite"));
+        let (_, audit) = app.get_text("/admin/audit").await;
+        assert!(audit.contains(&admin_email) && audit.contains("invite"));
+    }
+
+    async fn duplicate_or_invalid_invites_are_refused_with_field_messages(backend) {
+        let app = TestApp::spawn(backend).await;
+        app.login_as("admin").await;
+        app.create_staff("carol@officecomms.test", "editor").await;
+        let r = app.post_form("/admin/users", &[("email", "Carol@officecomms.test"), ("display_name", "Carol"), ("role", "agent")]).await;
+        assert_eq!(r.status(), 422);
+        assert!(r.text().await.unwrap().contains("already an account"));
+        let r = app.post_form("/admin/users", &[("email", "not-an-email"), ("display_name", ""), ("role", "king")]).await;
+        assert_eq!(r.status(), 422);
+        let body = r.text().await.unwrap();
+        assert!(body.contains("valid email address") && body.contains("enter a name") && body.contains("Choose a role"));
+        assert!(body.contains("value=\"not-an-email\""));
+        assert_eq!(officecomms::platform::mail::depth(&app.state.db).await.unwrap(), 0, "no mail for a refused invite");
+    }
+
+    async fn disabling_an_account_ends_its_sessions(backend) {
+        let app = TestApp::spawn(backend).await;
+        app.login_as("admin").await;
+        let other = client();
+        app.create_staff("dan@officecomms.test", "agent").await;
+        let page = other.get(app.url("/admin/login")).send().await.unwrap().text().await.unwrap();
+        let csrf = extract_csrf(&page);
+        other.post(app.url("/admin/login")).form(&[("csrf", csrf.as_str()), ("email", "dan@officecomms.test"), ("password", STAFF_PASSWORD)]).send().await.unwrap();
+        assert_eq!(other.get(app.url("/admin")).send().await.unwrap().status(), 200);
+        let users = app.get_text("/admin/users?q=dan").await.1;
+        let start = users.find("action=\"/admin/users/").unwrap() + "action=\"/admin/users/".len();
+        let id: String = users[start..].chars().take_while(|c| c.is_ascii_digit()).collect();
+        let r = app.post_form(&format!("/admin/users/{id}"), &[("role", "agent"), ("disabled", "1")]).await;
+        assert_eq!(r.status(), 303);
+        assert_eq!(other.get(app.url("/admin")).send().await.unwrap().status(), 303, "session ended");
+        let r = other.post(app.url("/admin/login")).form(&[("csrf", csrf.as_str()), ("email", "dan@officecomms.test"), ("password", STAFF_PASSWORD)]).send().await.unwrap();
+        assert_eq!(r.status(), 401, "disabled accounts cannot sign in");
+    }
+
+    async fn the_last_admin_cannot_be_demoted(backend) {
+        let app = TestApp::spawn(backend).await;
+        let email = app.login_as("admin").await;
+        let users = app.get_text(&format!("/admin/users?q={email}")).await.1;
+        let start = users.find("action=\"/admin/users/").unwrap() + "action=\"/admin/users/".len();
+        let id: String = users[start..].chars().take_while(|c| c.is_ascii_digit()).collect();
+        let r = app.post_form(&format!("/admin/users/{id}"), &[("role", "agent")]).await;
+        assert_eq!(r.status(), 422);
+        assert!(r.text().await.unwrap().contains("last active admin"));
+        assert_eq!(app.get("/admin/users").await.status(), 200, "still an admin");
+    }
+
+    async fn settings_change_the_footer_and_the_policy(backend) {
+        let app = TestApp::spawn(backend).await;
+        app.login_as("admin").await;
+        let fields = [
+            ("company_name", "Acme Support"),
+            ("tagline", "We fix things"),
+            ("postal_address", "9 Elm Road, Springfield"),
+            ("contact_email", "help@acme.test"),
+            ("contact_phone", "+1 555 0100"),
+        ];
+        let r = app.post_form("/admin/settings", &fields).await;
+        assert_eq!(r.status(), 200);
+        let (_, home) = app.get_text("/").await;
+        assert!(home.contains("9 Elm Road, Springfield") && home.contains("Acme Support"));
+        let (_, policy) = app.get_text("/privacy").await;
+        assert!(policy.contains("help@acme.test"));
+        let mut bad = fields;
+        bad[3] = ("contact_email", "nope");
+        let r = app.post_form("/admin/settings", &bad).await;
+        assert_eq!(r.status(), 422);
+        assert!(app.get_text("/").await.1.contains("help@acme.test"), "refused change saved nothing");
+        assert!(app.get_text("/admin/audit?q=settings").await.1.contains("postal_address"));
+    }
+}
+
+both! {
+    async fn sessions_live_in_the_database_so_instances_share_them(backend) {
+        let Backend::Postgres(_) = backend else { return };
+        let a = TestApp::spawn(backend).await;
+        a.login_as("agent").await;
+        let b = a.sibling().await;
+        // Same cookie jar, other instance.
+        let r = a.client.get(b.url("/admin")).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+    }
+}
