@@ -74,7 +74,9 @@ impl AppState {
         let db = Db::connect(&config.database_url()).await?;
         db.migrate().await?;
         if config.demo && settings::is_empty(&db).await? {
-            site::seed_demo(&db).await.context("seeding the demo site")?;
+            site::seed_demo(&db)
+                .await
+                .context("seeding the demo site")?;
         }
         let site = settings::load(&db).await?;
         let mail_transport = Transport::from_config(config.smtp_url.as_deref(), &config.data_dir)?;
@@ -102,7 +104,10 @@ pub fn router(state: AppState) -> Router {
         .route("/static/{file}", get(assets::serve_asset))
         .route("/metrics", get(metrics::show_metrics))
         .fallback(http::not_found)
-        .layer(middleware::from_fn_with_state(state.clone(), metrics::track))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
         .layer(CatchPanicLayer::new())
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
@@ -125,10 +130,14 @@ pub struct Application {
 impl Application {
     pub async fn build(mut config: Config) -> anyhow::Result<Application> {
         let bind = config.bind;
-        let listener = TcpListener::bind(bind).await.with_context(|| format!("binding {bind}"))?;
+        let listener = TcpListener::bind(bind)
+            .await
+            .with_context(|| format!("binding {bind}"))?;
         // Bound to port 0 (tests): links must carry the port we got.
         if config.base_url.port() == Some(0) {
-            let _ = config.base_url.set_port(Some(listener.local_addr()?.port()));
+            let _ = config
+                .base_url
+                .set_port(Some(listener.local_addr()?.port()));
         }
         let state = AppState::open(config).await?;
         Ok(Application { listener, state })
@@ -143,7 +152,10 @@ impl Application {
     }
 
     /// Serves until `shutdown` completes, then stops the workers.
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let worker = self
             .state
@@ -151,10 +163,13 @@ impl Application {
             .workers
             .then(|| tokio::spawn(mail::run_worker(self.state.clone(), stop_rx)));
         let app = router(self.state.clone());
-        axum::serve(self.listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(shutdown)
-            .await
-            .context("serving HTTP")?;
+        axum::serve(
+            self.listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("serving HTTP")?;
         let _ = stop_tx.send(true);
         if let Some(worker) = worker {
             let _ = worker.await;

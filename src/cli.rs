@@ -6,7 +6,11 @@ use clap::{Args, Parser, Subcommand};
 use std::{io::Read, net::SocketAddr, path::PathBuf};
 
 #[derive(Parser)]
-#[command(name = "officecomms", version, about = "The website and back office of a small software-support company")]
+#[command(
+    name = "officecomms",
+    version,
+    about = "The website and back office of a small software-support company"
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,
@@ -60,7 +64,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         config.data_dir = dir;
     }
     telemetry::init(config.log_format);
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async move {
         match cli.command {
             Command::Serve { bind, no_demo } => {
@@ -76,10 +82,14 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 println!("migrations applied");
                 Ok(())
             }
-            Command::User { command: UserCommand::Add { email, role } } => {
+            Command::User {
+                command: UserCommand::Add { email, role },
+            } => {
                 let role = staff::Role::parse(&role).context("unknown role")?;
                 let mut password = String::new();
-                std::io::stdin().read_to_string(&mut password).context("reading password from stdin")?;
+                std::io::stdin()
+                    .read_to_string(&mut password)
+                    .context("reading password from stdin")?;
                 let password = password.trim_end_matches(['\n', '\r']);
                 config.workers = false;
                 let state = AppState::open(config).await?;
@@ -89,7 +99,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Command::Policy => {
                 let state = AppState::open(config).await?;
-                print!("{}", crate::privacy::policy::generate(&state.site()).markdown);
+                print!(
+                    "{}",
+                    crate::privacy::policy::generate(&state.site()).markdown
+                );
                 Ok(())
             }
         }
@@ -118,7 +131,8 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let terminate = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             s.recv().await;
         }
     };

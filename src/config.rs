@@ -184,7 +184,10 @@ impl Config {
     /// The database URL, SQLite in the data dir unless one was configured.
     pub fn database_url(&self) -> String {
         self.database_url.clone().unwrap_or_else(|| {
-            format!("sqlite://{}?mode=rwc", self.data_dir.join("officecomms.db").display())
+            format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("officecomms.db").display()
+            )
         })
     }
 }

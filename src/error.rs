@@ -50,27 +50,38 @@ impl ErrorPage {
                 "Page not found",
                 "We could not find that page. It may have moved; try the home page or search.",
             ),
-            StatusCode::METHOD_NOT_ALLOWED => ("Not allowed", "That page does not accept this kind of request."),
+            StatusCode::METHOD_NOT_ALLOWED => (
+                "Not allowed",
+                "That page does not accept this kind of request.",
+            ),
             StatusCode::PAYLOAD_TOO_LARGE => (
                 "Too large",
                 "What you sent is larger than we accept. Please send something smaller.",
             ),
-            StatusCode::UNSUPPORTED_MEDIA_TYPE => ("Unsupported format", "We cannot read that format."),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+                ("Unsupported format", "We cannot read that format.")
+            }
             StatusCode::TOO_MANY_REQUESTS => (
                 "Slow down",
                 "Too many requests from your address in a short time. Please wait a minute and try again.",
             ),
             StatusCode::FORBIDDEN => ("Not allowed", "You do not have access to this page."),
             StatusCode::REQUEST_TIMEOUT => ("Timed out", "That took too long. Please try again."),
-            StatusCode::BAD_REQUEST | StatusCode::UNPROCESSABLE_ENTITY => {
-                ("Something is not right", "We could not understand that request.")
-            }
+            StatusCode::BAD_REQUEST | StatusCode::UNPROCESSABLE_ENTITY => (
+                "Something is not right",
+                "We could not understand that request.",
+            ),
             _ => (
                 "Something went wrong",
                 "Something went wrong on our side. Nothing you sent was lost; please try again in a moment.",
             ),
         };
-        ErrorPage { status, title, message: message.to_string(), internal: None }
+        ErrorPage {
+            status,
+            title,
+            message: message.to_string(),
+            internal: None,
+        }
     }
 }
 
@@ -98,9 +109,9 @@ impl IntoResponse for AppError {
         }
         let mut page = ErrorPage::for_status(status);
         match self {
-            AppError::BadRequest(m) | AppError::Unprocessable(m) | AppError::UnsupportedMediaType(m) => {
-                page.message = m
-            }
+            AppError::BadRequest(m)
+            | AppError::Unprocessable(m)
+            | AppError::UnsupportedMediaType(m) => page.message = m,
             AppError::Csrf => {
                 page.title = "Form expired";
                 page.message = "This form has expired or did not come from our site. Go back, reload the page and send it again.".into();

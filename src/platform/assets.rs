@@ -38,7 +38,14 @@ impl Assets {
             let (stem, ext) = name.rsplit_once('.').unwrap_or((name, ""));
             let hashed_name = format!("{stem}.{digest}.{ext}");
             by_hashed.insert(hashed_name.clone(), name);
-            by_name.insert(name, Asset { hashed_name, bytes, content_type: content_type(ext) });
+            by_name.insert(
+                name,
+                Asset {
+                    hashed_name,
+                    bytes,
+                    content_type: content_type(ext),
+                },
+            );
         }
         Assets { by_name, by_hashed }
     }
@@ -68,16 +75,32 @@ fn content_type(ext: &str) -> &'static str {
     }
 }
 
-pub async fn serve_asset(State(state): State<AppState>, Path(file): Path<String>) -> Result<Response, AppError> {
+pub async fn serve_asset(
+    State(state): State<AppState>,
+    Path(file): Path<String>,
+) -> Result<Response, AppError> {
     let assets = &state.assets;
     let (asset, immutable) = match assets.by_hashed.get(&file) {
         Some(name) => (&assets.by_name[name], true),
-        None => (assets.by_name.get(file.as_str()).ok_or(AppError::NotFound)?, false),
+        None => (
+            assets
+                .by_name
+                .get(file.as_str())
+                .ok_or(AppError::NotFound)?,
+            false,
+        ),
     };
-    let cache = if immutable { "public, max-age=31536000, immutable" } else { "public, max-age=300" };
+    let cache = if immutable {
+        "public, max-age=31536000, immutable"
+    } else {
+        "public, max-age=300"
+    };
     Ok((
         [
-            (header::CONTENT_TYPE, HeaderValue::from_static(asset.content_type)),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(asset.content_type),
+            ),
             (header::CACHE_CONTROL, HeaderValue::from_static(cache)),
         ],
         asset.bytes,

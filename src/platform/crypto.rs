@@ -39,7 +39,13 @@ impl DataKey {
         let mut nonce = [0u8; NONCE_LEN];
         rand::fill(&mut nonce);
         let sealed = cipher
-            .encrypt(XNonce::from_slice(&nonce), Payload { msg: plaintext, aad: context.as_bytes() })
+            .encrypt(
+                XNonce::from_slice(&nonce),
+                Payload {
+                    msg: plaintext,
+                    aad: context.as_bytes(),
+                },
+            )
             .expect("XChaCha20-Poly1305 encryption cannot fail for in-memory input");
         let mut out = nonce.to_vec();
         out.extend_from_slice(&sealed);
@@ -52,7 +58,13 @@ impl DataKey {
         }
         let (nonce, body) = sealed.split_at(NONCE_LEN);
         XChaCha20Poly1305::new((&self.0).into())
-            .decrypt(XNonce::from_slice(nonce), Payload { msg: body, aad: context.as_bytes() })
+            .decrypt(
+                XNonce::from_slice(nonce),
+                Payload {
+                    msg: body,
+                    aad: context.as_bytes(),
+                },
+            )
             .map_err(|_| anyhow::anyhow!("decryption failed for {context}"))
     }
 
@@ -100,8 +112,9 @@ impl Keyring {
         match std::fs::read_to_string(path) {
             Ok(text) => {
                 let bytes = hex::decode(text.trim()).context("key file is not hex")?;
-                let secret: [u8; 32] =
-                    bytes.try_into().map_err(|_| anyhow::anyhow!("key file must hold 32 bytes"))?;
+                let secret: [u8; 32] = bytes
+                    .try_into()
+                    .map_err(|_| anyhow::anyhow!("key file must hold 32 bytes"))?;
                 Ok(Keyring::from_secret(&secret))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -122,12 +135,17 @@ impl Keyring {
     }
 
     pub fn wrap(&self, subject_id: i64, key: &DataKey) -> Vec<u8> {
-        self.wrapping.encrypt(&format!("subject-key:{subject_id}"), &key.0)
+        self.wrapping
+            .encrypt(&format!("subject-key:{subject_id}"), &key.0)
     }
 
     pub fn unwrap(&self, subject_id: i64, wrapped: &[u8]) -> anyhow::Result<DataKey> {
-        let raw = self.wrapping.decrypt(&format!("subject-key:{subject_id}"), wrapped)?;
-        Ok(DataKey(raw.try_into().map_err(|_| anyhow::anyhow!("wrapped key has wrong length"))?))
+        let raw = self
+            .wrapping
+            .decrypt(&format!("subject-key:{subject_id}"), wrapped)?;
+        Ok(DataKey(raw.try_into().map_err(|_| {
+            anyhow::anyhow!("wrapped key has wrong length")
+        })?))
     }
 
     /// Keyed hash of a normalised value: finds a subject by email without
@@ -184,9 +202,16 @@ mod tests {
         let key = DataKey::generate();
         let sealed = key.encrypt_str("tickets.email", "ann@example.com");
         assert!(!sealed.windows(3).any(|w| w == b"ann"));
-        assert_eq!(key.decrypt_string("tickets.email", &sealed).unwrap(), "ann@example.com");
+        assert_eq!(
+            key.decrypt_string("tickets.email", &sealed).unwrap(),
+            "ann@example.com"
+        );
         assert!(key.decrypt("tickets.name", &sealed).is_err());
-        assert!(DataKey::generate().decrypt("tickets.email", &sealed).is_err());
+        assert!(
+            DataKey::generate()
+                .decrypt("tickets.email", &sealed)
+                .is_err()
+        );
     }
 
     #[test]
@@ -206,8 +231,14 @@ mod tests {
         assert_eq!(ring.verify("cart", &signed), Some("abc"));
         assert_eq!(ring.verify("other", &signed), None);
         assert_eq!(ring.verify("cart", &signed.replace("abc", "abd")), None);
-        assert_eq!(ring.blind_index("email", "a@b.c"), ring.blind_index("email", "a@b.c"));
-        assert_ne!(ring.blind_index("email", "a@b.c"), Keyring::from_secret(&[2; 32]).blind_index("email", "a@b.c"));
+        assert_eq!(
+            ring.blind_index("email", "a@b.c"),
+            ring.blind_index("email", "a@b.c")
+        );
+        assert_ne!(
+            ring.blind_index("email", "a@b.c"),
+            Keyring::from_secret(&[2; 32]).blind_index("email", "a@b.c")
+        );
     }
 
     #[test]
@@ -220,7 +251,10 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+            assert_eq!(
+                std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
         }
     }
 }

@@ -5,10 +5,9 @@
 
 use anyhow::Context;
 use sqlx::{
-    AnyPool, Transaction,
+    AnyPool, AssertSqlSafe, SqlSafeStr, Transaction,
     any::{Any, AnyPoolOptions},
     migrate::{Migration, MigrationType, Migrator},
-    AssertSqlSafe, SqlSafeStr,
 };
 use std::time::Duration;
 
@@ -118,13 +117,16 @@ impl Db {
             "SELECT table_name::text AS t, column_name::text AS c FROM information_schema.columns \
              WHERE table_schema = current_schema() AND table_name NOT LIKE '_sqlx%' ORDER BY 1, 2",
         );
-        Ok(sqlx::query_as::<_, (String, String)>(sql).fetch_all(&self.pool).await?)
+        Ok(sqlx::query_as::<_, (String, String)>(sql)
+            .fetch_all(&self.pool)
+            .await?)
     }
 }
 
 /// True when the error is a unique-constraint violation (for field errors).
 pub fn is_unique_violation(e: &sqlx::Error) -> bool {
-    e.as_database_error().is_some_and(|d| d.is_unique_violation())
+    e.as_database_error()
+        .is_some_and(|d| d.is_unique_violation())
 }
 
 /// Dynamic SQL whose identifiers come from static declarations only (the

@@ -24,28 +24,46 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Form<T> {
             .headers()
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
+            .is_some_and(|v| {
+                v.to_ascii_lowercase()
+                    .starts_with("application/x-www-form-urlencoded")
+            });
         if !is_form {
-            return Err(AppError::UnsupportedMediaType("Please send the form as a normal web form.".into()));
+            return Err(AppError::UnsupportedMediaType(
+                "Please send the form as a normal web form.".into(),
+            ));
         }
         let bytes = Bytes::from_request(req, state).await.map_err(|r| {
-            if r.status() == StatusCode::PAYLOAD_TOO_LARGE { AppError::PayloadTooLarge } else { unreadable() }
+            if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                AppError::PayloadTooLarge
+            } else {
+                unreadable()
+            }
         })?;
         for pair in bytes.split(|b| *b == b'&') {
-            let spaced: Vec<u8> = pair.iter().map(|&b| if b == b'+' { b' ' } else { b }).collect();
-            if percent_encoding::percent_decode(&spaced).decode_utf8().is_err() {
+            let spaced: Vec<u8> = pair
+                .iter()
+                .map(|&b| if b == b'+' { b' ' } else { b })
+                .collect();
+            if percent_encoding::percent_decode(&spaced)
+                .decode_utf8()
+                .is_err()
+            {
                 return Err(AppError::BadRequest(
                     "The form could not be read: it contains text that is not valid UTF-8. Please type it again.".into(),
                 ));
             }
         }
-        serde_urlencoded::from_bytes(&bytes).map(Form).map_err(|_| unreadable())
+        serde_urlencoded::from_bytes(&bytes)
+            .map(Form)
+            .map_err(|_| unreadable())
     }
 }
 
 fn unreadable() -> AppError {
     AppError::BadRequest(
-        "The form could not be read. Please go back, check what you entered and send it again.".into(),
+        "The form could not be read. Please go back, check what you entered and send it again."
+            .into(),
     )
 }
 
@@ -92,7 +110,9 @@ impl FromStr for EmailAddress {
             return Err("That email address is too long.");
         }
         match lettre::Address::from_str(s) {
-            Ok(a) if a.domain().contains('.') || a.domain() == "localhost" => Ok(EmailAddress(a.to_string())),
+            Ok(a) if a.domain().contains('.') || a.domain() == "localhost" => {
+                Ok(EmailAddress(a.to_string()))
+            }
             _ => Err("Please enter a valid email address, like name@example.com."),
         }
     }
@@ -116,7 +136,9 @@ pub fn text(value: &str, max_chars: usize) -> Result<Option<String>, String> {
     if v.chars().count() > max_chars {
         return Err(format!("Please keep this under {max_chars} characters."));
     }
-    if v.chars().any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t') {
+    if v.chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t')
+    {
         return Err("This contains characters we cannot accept.".into());
     }
     Ok((!v.is_empty()).then(|| v.to_string()))
@@ -128,8 +150,21 @@ mod tests {
 
     #[test]
     fn email_addresses_are_parsed_once_at_the_edge() {
-        assert_eq!("  ann@example.com ".parse::<EmailAddress>().unwrap().as_str(), "ann@example.com");
-        for bad in ["", "ann", "ann@", "@example.com", "a b@example.com", "ann@example"] {
+        assert_eq!(
+            "  ann@example.com "
+                .parse::<EmailAddress>()
+                .unwrap()
+                .as_str(),
+            "ann@example.com"
+        );
+        for bad in [
+            "",
+            "ann",
+            "ann@",
+            "@example.com",
+            "a b@example.com",
+            "ann@example",
+        ] {
             assert!(bad.parse::<EmailAddress>().is_err(), "{bad:?} accepted");
         }
     }

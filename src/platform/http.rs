@@ -17,7 +17,7 @@ use axum::{
 };
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-use std::{net::IpAddr, num::NonZeroU32, net::SocketAddr};
+use std::{net::IpAddr, net::SocketAddr, num::NonZeroU32};
 
 pub const CSRF_COOKIE: &str = "oc_csrf";
 pub const CSRF_FIELD: &str = "csrf";
@@ -56,13 +56,19 @@ impl RateLimits {
         } else {
             &self.public_posts
         };
-        limiter.check_key(&ip).map_err(|_| AppError::TooManyRequests)
+        limiter
+            .check_key(&ip)
+            .map_err(|_| AppError::TooManyRequests)
     }
 }
 
 /// The client's address: the socket peer, or the proxy's `X-Forwarded-For`
 /// when configured to trust it.
-pub fn client_ip(parts_headers: &axum::http::HeaderMap, extensions: &axum::http::Extensions, trust_proxy: bool) -> IpAddr {
+pub fn client_ip(
+    parts_headers: &axum::http::HeaderMap,
+    extensions: &axum::http::Extensions,
+    trust_proxy: bool,
+) -> IpAddr {
     if trust_proxy
         && let Some(ip) = parts_headers
             .get("x-forwarded-for")
@@ -82,18 +88,28 @@ pub fn client_ip(parts_headers: &axum::http::HeaderMap, extensions: &axum::http:
 pub async fn site(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let privacy = Privacy::from_headers(request.headers());
     let jar = CookieJar::from_headers(request.headers());
-    let existing = jar.get(CSRF_COOKIE).map(|c| c.value().to_string()).filter(|v| v.len() >= 32);
+    let existing = jar
+        .get(CSRF_COOKIE)
+        .map(|c| c.value().to_string())
+        .filter(|v| v.len() >= 32);
     let fresh_cookie = existing.is_none();
     let csrf = existing.unwrap_or_else(|| random_token(32));
     request.extensions_mut().insert(privacy);
     request.extensions_mut().insert(CsrfToken(csrf.clone()));
 
-    let ip = client_ip(request.headers(), request.extensions(), state.config.trust_proxy);
+    let ip = client_ip(
+        request.headers(),
+        request.extensions(),
+        state.config.trust_proxy,
+    );
     let (parts, body) = request.into_parts();
     let error_parts = strip_for_error_page(&parts);
     let request = Request::from_parts(parts, body);
 
-    let response = match state.rate_limits.check(request.method(), request.uri().path(), ip) {
+    let response = match state
+        .rate_limits
+        .check(request.method(), request.uri().path(), ip)
+    {
         Err(e) => e.into_response(),
         Ok(()) => match check_csrf(request, &csrf, state.config.body_limit).await {
             Ok(request) => next.run(request).await,
@@ -119,11 +135,11 @@ pub async fn site(State(state): State<AppState>, mut request: Request, next: Nex
 
 /// The parts an error page needs, kept while the request moves on.
 fn strip_for_error_page(parts: &Parts) -> Parts {
-    let mut builder = Request::builder().method(parts.method.clone()).uri(parts.uri.clone());
-    if let Some(h) = builder.headers_mut() {
-        if let Some(accept) = parts.headers.get(header::ACCEPT) {
-            h.insert(header::ACCEPT, accept.clone());
-        }
+    let mut builder = Request::builder()
+        .method(parts.method.clone())
+        .uri(parts.uri.clone());
+    if let (Some(h), Some(accept)) = (builder.headers_mut(), parts.headers.get(header::ACCEPT)) {
+        h.insert(header::ACCEPT, accept.clone());
     }
     let (mut stripped, _) = builder.body(()).expect("valid request parts").into_parts();
     stripped.extensions = parts.extensions.clone();
@@ -131,7 +147,10 @@ fn strip_for_error_page(parts: &Parts) -> Parts {
 }
 
 fn is_state_changing(method: &Method) -> bool {
-    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE)
+    !matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
+    )
 }
 
 /// Checks the CSRF token of a state-changing request (header, urlencoded
@@ -139,12 +158,23 @@ fn is_state_changing(method: &Method) -> bool {
 /// handed on unchanged.
 async fn check_csrf(request: Request, expected: &str, limit: usize) -> Result<Request, AppError> {
     let path = request.uri().path();
-    if !is_state_changing(request.method()) || CSRF_EXEMPT_PREFIXES.iter().any(|p| path.starts_with(p)) {
+    if !is_state_changing(request.method())
+        || CSRF_EXEMPT_PREFIXES.iter().any(|p| path.starts_with(p))
+    {
         return Ok(request);
     }
-    let matches = |given: &str| subtle::ConstantTimeEq::ct_eq(given.as_bytes(), expected.as_bytes()).into();
-    if let Some(given) = request.headers().get(CSRF_HEADER).and_then(|v| v.to_str().ok()) {
-        return if matches(given) { Ok(request) } else { Err(AppError::Csrf) };
+    let matches =
+        |given: &str| subtle::ConstantTimeEq::ct_eq(given.as_bytes(), expected.as_bytes()).into();
+    if let Some(given) = request
+        .headers()
+        .get(CSRF_HEADER)
+        .and_then(|v| v.to_str().ok())
+    {
+        return if matches(given) {
+            Ok(request)
+        } else {
+            Err(AppError::Csrf)
+        };
     }
     let content_type = request
         .headers()
@@ -153,9 +183,13 @@ async fn check_csrf(request: Request, expected: &str, limit: usize) -> Result<Re
         .unwrap_or("")
         .to_ascii_lowercase();
     let (parts, body) = request.into_parts();
-    let bytes: Bytes = axum::body::to_bytes(body, limit).await.map_err(|_| AppError::PayloadTooLarge)?;
+    let bytes: Bytes = axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| AppError::PayloadTooLarge)?;
     let given = if content_type.starts_with("application/x-www-form-urlencoded") {
-        url::form_urlencoded::parse(&bytes).find(|(k, _)| k == CSRF_FIELD).map(|(_, v)| v.into_owned())
+        url::form_urlencoded::parse(&bytes)
+            .find(|(k, _)| k == CSRF_FIELD)
+            .map(|(_, v)| v.into_owned())
     } else if content_type.starts_with("multipart/form-data") {
         multipart_field(&parts, bytes.clone(), CSRF_FIELD).await
     } else {
@@ -168,10 +202,14 @@ async fn check_csrf(request: Request, expected: &str, limit: usize) -> Result<Re
 }
 
 async fn multipart_field(parts: &Parts, bytes: Bytes, name: &str) -> Option<String> {
-    let mut copy = Request::builder().method(parts.method.clone()).uri(parts.uri.clone());
+    let mut copy = Request::builder()
+        .method(parts.method.clone())
+        .uri(parts.uri.clone());
     copy.headers_mut()?.extend(parts.headers.clone());
     let copy = copy.body(Body::from(bytes)).ok()?;
-    let mut multipart = axum::extract::Multipart::from_request(copy, &()).await.ok()?;
+    let mut multipart = axum::extract::Multipart::from_request(copy, &())
+        .await
+        .ok()?;
     while let Ok(Some(field)) = multipart.next_field().await {
         if field.name() == Some(name) {
             return field.text().await.ok();
@@ -220,7 +258,8 @@ fn render_error_page(state: &AppState, parts: &Parts, response: Response) -> Res
         }
     }
     if status == StatusCode::TOO_MANY_REQUESTS {
-        out.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+        out.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
     }
     out
 }
@@ -255,7 +294,11 @@ fn security_headers(state: &AppState, response: &mut Response) {
         "camera=(), microphone=(), geolocation=(), payment=(), usb=(), interest-cohort=(), browsing-topics=()",
     );
     if state.config.is_https() {
-        set(h, "strict-transport-security", "max-age=63072000; includeSubDomains");
+        set(
+            h,
+            "strict-transport-security",
+            "max-age=63072000; includeSubDomains",
+        );
     }
 }
 

@@ -122,7 +122,10 @@ pub async fn enqueue(
 fn with_postal_footer(site: &SiteSettings, mail: &OutgoingMail) -> OutgoingMail {
     let mut mail = mail.clone();
     if !mail.text.contains(&site.postal_address) {
-        mail.text.push_str(&format!("\n\n-- \n{}\n{}\n", site.company_name, site.postal_address));
+        mail.text.push_str(&format!(
+            "\n\n-- \n{}\n{}\n",
+            site.company_name, site.postal_address
+        ));
     }
     if let Some(html) = &mut mail.html
         && !html.contains(&escape_html(&site.postal_address))
@@ -137,12 +140,20 @@ fn with_postal_footer(site: &SiteSettings, mail: &OutgoingMail) -> OutgoingMail 
 }
 
 fn escape_html(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
 }
 
 /// Mails not yet delivered or given up.
 pub async fn depth(db: &Db) -> anyhow::Result<i64> {
-    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE status = 'pending'").fetch_one(&db.pool).await?)
+    Ok(
+        sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE status = 'pending'")
+            .fetch_one(&db.pool)
+            .await?,
+    )
 }
 
 /// Where mail goes.
@@ -154,7 +165,10 @@ pub enum Transport {
 }
 
 impl Transport {
-    pub fn from_config(smtp_url: Option<&str>, data_dir: &std::path::Path) -> anyhow::Result<Transport> {
+    pub fn from_config(
+        smtp_url: Option<&str>,
+        data_dir: &std::path::Path,
+    ) -> anyhow::Result<Transport> {
         match smtp_url {
             Some(url) => Ok(Transport::Smtp(
                 AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
@@ -177,7 +191,11 @@ enum Failure {
 async fn send(transport: &Transport, outbox_id: i64, message: &Message) -> Result<(), Failure> {
     match transport {
         Transport::Smtp(smtp) => smtp.send(message.clone()).await.map(|_| ()).map_err(|e| {
-            if e.is_permanent() { Failure::Permanent(e.to_string()) } else { Failure::Transient(e.to_string()) }
+            if e.is_permanent() {
+                Failure::Permanent(e.to_string())
+            } else {
+                Failure::Transient(e.to_string())
+            }
         }),
         Transport::Files(dir) => {
             let write = || -> std::io::Result<()> {
@@ -191,8 +209,17 @@ async fn send(transport: &Transport, outbox_id: i64, message: &Message) -> Resul
     }
 }
 
-fn build_message(site: &SiteSettings, mail: &OutgoingMail, message_id: &str) -> Result<Message, String> {
-    let from = Mailbox::new(Some(site.company_name.clone()), site.contact_email.parse().map_err(|e| format!("sender: {e}"))?);
+fn build_message(
+    site: &SiteSettings,
+    mail: &OutgoingMail,
+    message_id: &str,
+) -> Result<Message, String> {
+    let from = Mailbox::new(
+        Some(site.company_name.clone()),
+        site.contact_email
+            .parse()
+            .map_err(|e| format!("sender: {e}"))?,
+    );
     let to: Mailbox = mail.to.parse().map_err(|e| format!("recipient: {e}"))?;
     let mut builder = Message::builder()
         .from(from.clone())
@@ -205,7 +232,10 @@ fn build_message(site: &SiteSettings, mail: &OutgoingMail, message_id: &str) -> 
         builder = builder.raw_header(HeaderValue::new(name, value.clone()));
     }
     let result = match &mail.html {
-        Some(html) => builder.multipart(MultiPart::alternative_plain_html(mail.text.clone(), html.clone())),
+        Some(html) => builder.multipart(MultiPart::alternative_plain_html(
+            mail.text.clone(),
+            html.clone(),
+        )),
         None => builder.body(mail.text.clone()),
     };
     result.map_err(|e| e.to_string())

@@ -38,13 +38,32 @@ impl Default for Metrics {
         let mut registry = Registry::with_prefix("officecomms");
         let requests = Family::<RequestLabels, Counter>::default();
         let latency = Family::<RouteLabels, Histogram>::new_with_constructor(|| {
-            Histogram::new([0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0])
+            Histogram::new([
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+            ])
         });
         let outbox_depth = Gauge::default();
-        registry.register("http_requests", "HTTP requests by route and status", requests.clone());
-        registry.register("http_request_duration_seconds", "HTTP request latency", latency.clone());
-        registry.register("outbox_depth", "Mails waiting in the outbox", outbox_depth.clone());
-        Metrics { registry, requests, latency, outbox_depth }
+        registry.register(
+            "http_requests",
+            "HTTP requests by route and status",
+            requests.clone(),
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP request latency",
+            latency.clone(),
+        );
+        registry.register(
+            "outbox_depth",
+            "Mails waiting in the outbox",
+            outbox_depth.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            latency,
+            outbox_depth,
+        }
     }
 }
 
@@ -61,9 +80,15 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
     let response = next.run(request).await;
     let m = &state.metrics;
     m.requests
-        .get_or_create(&RequestLabels { method, route: route.clone(), status: response.status().as_u16() })
+        .get_or_create(&RequestLabels {
+            method,
+            route: route.clone(),
+            status: response.status().as_u16(),
+        })
         .inc();
-    m.latency.get_or_create(&RouteLabels { route }).observe(start.elapsed().as_secs_f64());
+    m.latency
+        .get_or_create(&RouteLabels { route })
+        .observe(start.elapsed().as_secs_f64());
     response
 }
 
@@ -75,5 +100,12 @@ pub async fn show_metrics(State(state): State<AppState>) -> Response {
     if encode(&mut body, &state.metrics.registry).is_err() {
         return axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response();
     }
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body).into_response()
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response()
 }

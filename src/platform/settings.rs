@@ -29,7 +29,8 @@ impl SiteSettings {
         SiteSettings {
             company_name: "officecomms".into(),
             tagline: "Friendly help with the software your office runs on".into(),
-            postal_address: "officecomms, 1200 Harbor Street, Suite 400, Oakland, CA 94607, USA".into(),
+            postal_address: "officecomms, 1200 Harbor Street, Suite 400, Oakland, CA 94607, USA"
+                .into(),
             contact_email: "hello@officecomms.com".into(),
             contact_phone: "+1 510 555 0142".into(),
         }
@@ -60,18 +61,26 @@ impl SiteSettings {
 
     /// The domain of the contact address, for Message-IDs.
     pub fn mail_domain(&self) -> &str {
-        self.contact_email.rsplit_once('@').map(|(_, d)| d).unwrap_or("localhost")
+        self.contact_email
+            .rsplit_once('@')
+            .map(|(_, d)| d)
+            .unwrap_or("localhost")
     }
 }
 
 pub async fn load(db: &Db) -> anyhow::Result<Arc<SiteSettings>> {
-    let rows: Vec<(String, String)> =
-        sqlx::query_as("SELECT key, value FROM settings").fetch_all(&db.pool).await?;
-    Ok(Arc::new(SiteSettings::from_map(&rows.into_iter().collect())))
+    let rows: Vec<(String, String)> = sqlx::query_as("SELECT key, value FROM settings")
+        .fetch_all(&db.pool)
+        .await?;
+    Ok(Arc::new(SiteSettings::from_map(
+        &rows.into_iter().collect(),
+    )))
 }
 
 pub async fn is_empty(db: &Db) -> anyhow::Result<bool> {
-    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM settings").fetch_one(&db.pool).await?;
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM settings")
+        .fetch_one(&db.pool)
+        .await?;
     Ok(n == 0)
 }
 

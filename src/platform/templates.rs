@@ -33,8 +33,16 @@ impl Page {
     pub fn new(state: &AppState, parts: &Parts) -> Page {
         Page {
             site: state.site(),
-            privacy: parts.extensions.get::<Privacy>().cloned().unwrap_or_default(),
-            csrf: parts.extensions.get::<CsrfToken>().map(|t| t.0.clone()).unwrap_or_default(),
+            privacy: parts
+                .extensions
+                .get::<Privacy>()
+                .cloned()
+                .unwrap_or_default(),
+            csrf: parts
+                .extensions
+                .get::<CsrfToken>()
+                .map(|t| t.0.clone())
+                .unwrap_or_default(),
             path: parts.uri.path().to_string(),
             title: String::new(),
             staff: parts.extensions.get::<StaffUser>().cloned(),
@@ -59,7 +67,11 @@ impl Page {
 
     /// `aria-current` for navigation links.
     pub fn current(&self, prefix: &str) -> &'static str {
-        let here = if prefix == "/" { self.path == "/" } else { self.path.starts_with(prefix) };
+        let here = if prefix == "/" {
+            self.path == "/"
+        } else {
+            self.path.starts_with(prefix)
+        };
         if here { "page" } else { "false" }
     }
 }
@@ -67,7 +79,10 @@ impl Page {
 impl FromRequestParts<AppState> for Page {
     type Rejection = AppError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         Ok(Page::new(state, parts))
     }
 }
@@ -94,20 +109,6 @@ pub fn markdown_to_html(markdown: &str) -> String {
         .to_string()
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn markdown_cannot_smuggle_script() {
-        let html = super::markdown_to_html(
-            "<script>alert(1)</script>\n\n[x](javascript:alert(1)) <img src=x onerror=alert(1)> [d](data:text/html,hi)",
-        );
-        assert!(!html.contains("<script"));
-        assert!(!html.contains("javascript:"));
-        assert!(!html.contains("onerror"));
-        assert!(!html.contains("data:"));
-    }
-}
-
 /// A timestamp (epoch ms) as UTC text for pages.
 pub fn format_time(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
@@ -122,5 +123,19 @@ impl Page {
 
     pub fn maybe_time(&self, ms: &Option<i64>) -> String {
         ms.map(format_time).unwrap_or_else(|| "never".into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn markdown_cannot_smuggle_script() {
+        let html = super::markdown_to_html(
+            "<script>alert(1)</script>\n\n[x](javascript:alert(1)) <img src=x onerror=alert(1)> [d](data:text/html,hi)",
+        );
+        assert!(!html.contains("<script"));
+        assert!(!html.contains("javascript:"));
+        assert!(!html.contains("onerror"));
+        assert!(!html.contains("data:"));
     }
 }

@@ -17,8 +17,15 @@ pub struct Privacy {
 
 impl Privacy {
     pub fn from_headers(headers: &HeaderMap) -> Privacy {
-        let is_one = |name: &str| headers.get(name).is_some_and(|v| v.as_bytes().trim_ascii() == b"1");
-        Privacy { do_not_track: is_one("dnt"), global_privacy_control: is_one("sec-gpc") }
+        let is_one = |name: &str| {
+            headers
+                .get(name)
+                .is_some_and(|v| v.as_bytes().trim_ascii() == b"1")
+        };
+        Privacy {
+            do_not_track: is_one("dnt"),
+            global_privacy_control: is_one("sec-gpc"),
+        }
     }
 
     /// The visitor asked not to be tracked, by DNT or GPC.

@@ -129,7 +129,8 @@ pub fn fields() -> impl Iterator<Item = (&'static Table, &'static Field)> {
 /// Columns present in the schema but not declared, and declared but absent.
 pub fn undeclared(columns: &[(String, String)]) -> (Vec<String>, Vec<String>) {
     let declared = |t: &str, c: &str| {
-        table(t).is_some_and(|tab| tab.other.contains(&c) || tab.personal.iter().any(|f| f.column == c))
+        table(t)
+            .is_some_and(|tab| tab.other.contains(&c) || tab.personal.iter().any(|f| f.column == c))
     };
     let missing_from_inventory = columns
         .iter()
@@ -165,12 +166,19 @@ mod tests {
         for t in tables() {
             assert!(seen.insert(t.name), "table {} declared twice", t.name);
             let mut cols = std::collections::HashSet::new();
-            for c in t.other.iter().copied().chain(t.personal.iter().map(|f| f.column)) {
+            for c in t
+                .other
+                .iter()
+                .copied()
+                .chain(t.personal.iter().map(|f| f.column))
+            {
                 assert!(cols.insert(c), "{}.{} declared twice", t.name, c);
             }
             if !t.personal.is_empty() {
                 assert!(
-                    t.subject_column.is_some() || t.retention == Retention::WhileAccountExists || matches!(t.retention, Retention::Days(_)),
+                    t.subject_column.is_some()
+                        || t.retention == Retention::WhileAccountExists
+                        || matches!(t.retention, Retention::Days(_)),
                     "{} holds personal data but no way to find or expire it",
                     t.name
                 );

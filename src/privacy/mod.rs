@@ -8,7 +8,11 @@ pub mod subjects;
 
 pub use context::Privacy;
 
-use crate::{AppState, error::AppResult, platform::templates::{Page, render}};
+use crate::{
+    AppState,
+    error::AppResult,
+    platform::templates::{Page, render},
+};
 use axum::{Router, response::Response, routing::get};
 
 pub fn router() -> Router<AppState> {
@@ -26,5 +30,9 @@ struct PolicyPage {
 async fn show_policy(page: Page) -> AppResult<Response> {
     let policy = policy::generate(&page.site);
     let body = crate::platform::templates::markdown_to_html(&policy.markdown);
-    render(&PolicyPage { page: page.titled("Privacy policy"), body, version: policy.version })
+    render(&PolicyPage {
+        page: page.titled("Privacy policy"),
+        body,
+        version: policy.version,
+    })
 }

@@ -61,8 +61,16 @@ fn body(site: &SiteSettings) -> String {
             cell(table.feature),
             cell(field.purpose),
             table.retention.describe(),
-            if field.encrypted { "encrypted" } else { "protected, not encrypted" },
-            if field.shared_with.is_empty() { "nobody".to_string() } else { field.shared_with.join(", ") },
+            if field.encrypted {
+                "encrypted"
+            } else {
+                "protected, not encrypted"
+            },
+            if field.shared_with.is_empty() {
+                "nobody".to_string()
+            } else {
+                field.shared_with.join(", ")
+            },
         );
     }
     md.push('\n');
@@ -82,7 +90,13 @@ fn body(site: &SiteSettings) -> String {
             CookieCategory::Analytics => "analytics",
             CookieCategory::Marketing => "marketing",
         };
-        let _ = writeln!(md, "| `{}` | {category} | {} | {} |", c.name, cell(c.purpose), c.lifetime);
+        let _ = writeln!(
+            md,
+            "| `{}` | {category} | {} | {} |",
+            c.name,
+            cell(c.purpose),
+            c.lifetime
+        );
     }
     md.push_str(
         "\nNo cookie outside the *necessary* category is set before you agree to it. \
@@ -134,10 +148,10 @@ fn body(site: &SiteSettings) -> String {
     );
 
     md.push_str("## Contact us\n\n");
-    let _ = write!(
+    let _ = writeln!(
         md,
         "Questions about this policy or your data: write to {email}, use our \
-         [contact form](/contact), or post to {address}.\n",
+         [contact form](/contact), or post to {address}.",
         email = site.contact_email,
         address = site.postal_address
     );
@@ -165,7 +179,11 @@ mod tests {
             assert!(md.contains(promise), "policy lacks {promise:?}");
         }
         for (_, field) in inventory::fields() {
-            assert!(md.contains(field.label), "policy lacks field {}", field.label);
+            assert!(
+                md.contains(field.label),
+                "policy lacks field {}",
+                field.label
+            );
         }
     }
 

@@ -43,7 +43,11 @@ fn index(keyring: &Keyring, email: &str) -> Vec<u8> {
 }
 
 /// The subject for this email, created (with a fresh key) if new.
-pub async fn find_or_create(tx: &mut Tx, keyring: &Keyring, email: &str) -> anyhow::Result<Subject> {
+pub async fn find_or_create(
+    tx: &mut Tx,
+    keyring: &Keyring,
+    email: &str,
+) -> anyhow::Result<Subject> {
     let idx = index(keyring, email);
     let inserted: Option<i64> = sqlx::query_scalar(
         "INSERT INTO subjects (email_index, created_at) VALUES ($1, $2) \
@@ -70,7 +74,10 @@ pub async fn find_or_create(tx: &mut Tx, keyring: &Keyring, email: &str) -> anyh
             .await
             .context("reading data subject")?;
     let wrapped = wrapped.context("subject has no key")?;
-    Ok(Subject { id, key: keyring.unwrap(id, &wrapped)? })
+    Ok(Subject {
+        id,
+        key: keyring.unwrap(id, &wrapped)?,
+    })
 }
 
 /// The subject for this email, if we hold anything about it.
@@ -81,7 +88,10 @@ pub async fn find(db: &Db, keyring: &Keyring, email: &str) -> anyhow::Result<Opt
             .fetch_optional(&db.pool)
             .await?;
     match row {
-        Some((id, Some(wrapped))) => Ok(Some(Subject { id, key: keyring.unwrap(id, &wrapped)? })),
+        Some((id, Some(wrapped))) => Ok(Some(Subject {
+            id,
+            key: keyring.unwrap(id, &wrapped)?,
+        })),
         _ => Ok(None),
     }
 }
@@ -101,10 +111,12 @@ pub async fn key(db: &Db, keyring: &Keyring, id: i64) -> anyhow::Result<Option<D
 
 /// Crypto-shreds a subject: its key and blind index are gone for good.
 pub async fn shred(tx: &mut Tx, id: i64) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE subjects SET wrapped_key = NULL, email_index = NULL, erased_at = $1 WHERE id = $2")
-        .bind(now_ms())
-        .bind(id)
-        .execute(&mut **tx)
-        .await?;
+    sqlx::query(
+        "UPDATE subjects SET wrapped_key = NULL, email_index = NULL, erased_at = $1 WHERE id = $2",
+    )
+    .bind(now_ms())
+    .bind(id)
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }

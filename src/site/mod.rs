@@ -31,8 +31,15 @@ async fn show_home(page: Page) -> AppResult<Response> {
 
 /// 200 when the database answers, 503 otherwise.
 async fn check_health(State(state): State<AppState>) -> Response {
-    match sqlx::query_scalar::<_, i64>("SELECT 1").fetch_one(&state.db.pool).await {
-        Ok(_) => ([(header::CONTENT_TYPE, "application/json")], r#"{"status":"ok","database":"ok"}"#).into_response(),
+    match sqlx::query_scalar::<_, i64>("SELECT 1")
+        .fetch_one(&state.db.pool)
+        .await
+    {
+        Ok(_) => (
+            [(header::CONTENT_TYPE, "application/json")],
+            r#"{"status":"ok","database":"ok"}"#,
+        )
+            .into_response(),
         Err(e) => {
             tracing::error!(error = %e, "health check failed");
             (

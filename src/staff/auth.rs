@@ -50,7 +50,10 @@ impl<R> std::ops::Deref for Staff<R> {
 impl<R: Requirement + Send + Sync> FromRequestParts<AppState> for Staff<R> {
     type Rejection = AppError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let user = match parts.extensions.get::<StaffUser>() {
             Some(u) => u.clone(),
             None => {
@@ -85,8 +88,13 @@ pub fn hash_password(password: &str) -> anyhow::Result<String> {
 pub fn verify_password(password: &str, stored: Option<&str>) -> bool {
     const DUMMY: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$3m1Vn5Rj1V1jUv0eVg1j0Zx8L9nqC6rQw0mZr2c1k3U";
     let hash = stored.unwrap_or(DUMMY);
-    let Ok(parsed) = PasswordHash::new(hash) else { return false };
-    Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok() && stored.is_some()
+    let Ok(parsed) = PasswordHash::new(hash) else {
+        return false;
+    };
+    Argon2::default()
+        .verify_password(password.as_bytes(), &parsed)
+        .is_ok()
+        && stored.is_some()
 }
 
 pub fn password_problem(password: &str) -> Option<String> {

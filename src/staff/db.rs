@@ -9,7 +9,12 @@ use crate::platform::{
 type UserRow = (i64, String, String, String);
 
 fn to_user((id, email, display_name, role): UserRow) -> Option<StaffUser> {
-    Some(StaffUser { id, email, display_name, role: Role::parse(&role)? })
+    Some(StaffUser {
+        id,
+        email,
+        display_name,
+        role: Role::parse(&role)?,
+    })
 }
 
 pub async fn user_for_session(db: &Db, token_hash: &str) -> Result<Option<StaffUser>, sqlx::Error> {
@@ -26,7 +31,10 @@ pub async fn user_for_session(db: &Db, token_hash: &str) -> Result<Option<StaffU
 }
 
 /// `(user, password hash, disabled)` for a login attempt.
-pub async fn login_candidate(db: &Db, email: &str) -> Result<Option<(StaffUser, Option<String>, bool)>, sqlx::Error> {
+pub async fn login_candidate(
+    db: &Db,
+    email: &str,
+) -> Result<Option<(StaffUser, Option<String>, bool)>, sqlx::Error> {
     let row: Option<(i64, String, String, String, Option<String>, i64)> = sqlx::query_as(
         "SELECT id, email, display_name, role, password_hash, disabled FROM staff_users WHERE lower(email) = lower($1)",
     )
@@ -38,7 +46,12 @@ pub async fn login_candidate(db: &Db, email: &str) -> Result<Option<(StaffUser, 
     }))
 }
 
-pub async fn create_session(tx: &mut Tx, user_id: i64, token_hash: &str, hours: i64) -> Result<(), sqlx::Error> {
+pub async fn create_session(
+    tx: &mut Tx,
+    user_id: i64,
+    token_hash: &str,
+    hours: i64,
+) -> Result<(), sqlx::Error> {
     let now = now_ms();
     sqlx::query("INSERT INTO staff_sessions (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
         .bind(token_hash)
@@ -56,12 +69,18 @@ pub async fn create_session(tx: &mut Tx, user_id: i64, token_hash: &str, hours: 
 }
 
 pub async fn delete_session(tx: &mut Tx, token_hash: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM staff_sessions WHERE token_hash = $1").bind(token_hash).execute(&mut **tx).await?;
+    sqlx::query("DELETE FROM staff_sessions WHERE token_hash = $1")
+        .bind(token_hash)
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }
 
 pub async fn delete_sessions_of(tx: &mut Tx, user_id: i64) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM staff_sessions WHERE user_id = $1").bind(user_id).execute(&mut **tx).await?;
+    sqlx::query("DELETE FROM staff_sessions WHERE user_id = $1")
+        .bind(user_id)
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }
 
@@ -87,10 +106,11 @@ pub async fn insert_user(
 }
 
 pub async fn email_taken(tx: &mut Tx, email: &str) -> Result<bool, sqlx::Error> {
-    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM staff_users WHERE lower(email) = lower($1)")
-        .bind(email)
-        .fetch_one(&mut **tx)
-        .await?;
+    let n: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM staff_users WHERE lower(email) = lower($1)")
+            .bind(email)
+            .fetch_one(&mut **tx)
+            .await?;
     Ok(n > 0)
 }
 
@@ -105,7 +125,8 @@ pub struct UserListItem {
 }
 
 pub async fn list_users(db: &Db, q: &str) -> Result<Vec<UserListItem>, sqlx::Error> {
-    let rows: Vec<(i64, String, String, String, i64, i64, Option<i64>)> = sqlx::query_as(
+    type Row = (i64, String, String, String, i64, i64, Option<i64>);
+    let rows: Vec<Row> = sqlx::query_as(
         "SELECT id, email, display_name, role, disabled, \
          CASE WHEN password_hash IS NULL THEN 1 ELSE 0 END, last_login_at FROM staff_users \
          WHERE $1 = '' OR lower(email) LIKE '%' || lower($1) || '%' OR lower(display_name) LIKE '%' || lower($1) || '%' \
@@ -116,20 +137,25 @@ pub async fn list_users(db: &Db, q: &str) -> Result<Vec<UserListItem>, sqlx::Err
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(id, email, display_name, role, disabled, invited, last_login_at)| UserListItem {
-            id,
-            email,
-            display_name,
-            role,
-            disabled: disabled != 0,
-            invited: invited != 0,
-            last_login_at,
-        })
+        .map(
+            |(id, email, display_name, role, disabled, invited, last_login_at)| UserListItem {
+                id,
+                email,
+                display_name,
+                role,
+                disabled: disabled != 0,
+                invited: invited != 0,
+                last_login_at,
+            },
+        )
         .collect())
 }
 
 /// `(email, role, disabled)` of a user.
-pub async fn user_state(tx: &mut Tx, id: i64) -> Result<Option<(String, String, i64)>, sqlx::Error> {
+pub async fn user_state(
+    tx: &mut Tx,
+    id: i64,
+) -> Result<Option<(String, String, i64)>, sqlx::Error> {
     sqlx::query_as("SELECT email, role, disabled FROM staff_users WHERE id = $1")
         .bind(id)
         .fetch_optional(&mut **tx)
@@ -142,7 +168,12 @@ pub async fn active_admins(tx: &mut Tx) -> Result<i64, sqlx::Error> {
         .await
 }
 
-pub async fn set_role_and_disabled(tx: &mut Tx, id: i64, role: Role, disabled: bool) -> Result<(), sqlx::Error> {
+pub async fn set_role_and_disabled(
+    tx: &mut Tx,
+    id: i64,
+    role: Role,
+    disabled: bool,
+) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE staff_users SET role = $1, disabled = $2 WHERE id = $3")
         .bind(role.as_str())
         .bind(i64::from(disabled))
@@ -152,7 +183,12 @@ pub async fn set_role_and_disabled(tx: &mut Tx, id: i64, role: Role, disabled: b
     Ok(())
 }
 
-pub async fn insert_invite(tx: &mut Tx, user_id: i64, token_hash: &str, days: i64) -> Result<(), sqlx::Error> {
+pub async fn insert_invite(
+    tx: &mut Tx,
+    user_id: i64,
+    token_hash: &str,
+    days: i64,
+) -> Result<(), sqlx::Error> {
     let now = now_ms();
     sqlx::query("INSERT INTO staff_invites (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
         .bind(token_hash)
@@ -177,13 +213,20 @@ pub async fn open_invite(db: &Db, token_hash: &str) -> Result<Option<(i64, Strin
 }
 
 /// Marks the invite used and sets the password; false if it was already used.
-pub async fn use_invite(tx: &mut Tx, token_hash: &str, user_id: i64, password_hash: &str) -> Result<bool, sqlx::Error> {
-    let used = sqlx::query("UPDATE staff_invites SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL")
-        .bind(now_ms())
-        .bind(token_hash)
-        .execute(&mut **tx)
-        .await?
-        .rows_affected();
+pub async fn use_invite(
+    tx: &mut Tx,
+    token_hash: &str,
+    user_id: i64,
+    password_hash: &str,
+) -> Result<bool, sqlx::Error> {
+    let used = sqlx::query(
+        "UPDATE staff_invites SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL",
+    )
+    .bind(now_ms())
+    .bind(token_hash)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
     if used != 1 {
         return Ok(false);
     }
@@ -216,17 +259,21 @@ pub async fn list_audit(db: &Db, q: &str, limit: i64) -> Result<Vec<AuditEntry>,
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(at, actor_label, action, target_kind, target_id, detail)| AuditEntry {
-            at,
-            actor_label,
-            action,
-            target_kind,
-            target_id,
-            detail,
-        })
+        .map(
+            |(at, actor_label, action, target_kind, target_id, detail)| AuditEntry {
+                at,
+                actor_label,
+                action,
+                target_kind,
+                target_id,
+                detail,
+            },
+        )
         .collect())
 }
 
 pub async fn count_users(db: &Db) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar("SELECT COUNT(*) FROM staff_users").fetch_one(&db.pool).await
+    sqlx::query_scalar("SELECT COUNT(*) FROM staff_users")
+        .fetch_one(&db.pool)
+        .await
 }

@@ -38,7 +38,11 @@ struct DashboardPage {
     recent: Vec<db::AuditEntry>,
 }
 
-pub async fn show_dashboard(_: Staff, State(state): State<AppState>, page: Page) -> AppResult<Response> {
+pub async fn show_dashboard(
+    _: Staff,
+    State(state): State<AppState>,
+    page: Page,
+) -> AppResult<Response> {
     render(&DashboardPage {
         page: page.titled("Dashboard"),
         outbox_depth: mail::depth(&state.db).await?,
@@ -56,7 +60,11 @@ struct LoginPage {
 }
 
 pub async fn show_login(page: Page) -> AppResult<Response> {
-    render(&LoginPage { page: page.titled("Staff sign-in"), email: String::new(), error: String::new() })
+    render(&LoginPage {
+        page: page.titled("Staff sign-in"),
+        email: String::new(),
+        error: String::new(),
+    })
 }
 
 #[derive(Deserialize)]
@@ -67,13 +75,18 @@ pub struct LoginForm {
     password: String,
 }
 
-pub async fn log_in(State(state): State<AppState>, page: Page, Form(form): Form<LoginForm>) -> AppResult<Response> {
+pub async fn log_in(
+    State(state): State<AppState>,
+    page: Page,
+    Form(form): Form<LoginForm>,
+) -> AppResult<Response> {
     let candidate = db::login_candidate(&state.db, &form.email).await?;
     let stored = candidate.as_ref().and_then(|(_, h, _)| h.clone());
     let password = form.password.clone();
-    let ok = tokio::task::spawn_blocking(move || auth::verify_password(&password, stored.as_deref()))
-        .await
-        .map_err(|e| AppError::Internal(e.into()))?;
+    let ok =
+        tokio::task::spawn_blocking(move || auth::verify_password(&password, stored.as_deref()))
+            .await
+            .map_err(|e| AppError::Internal(e.into()))?;
     let user = match candidate {
         Some((user, _, false)) if ok => user,
         _ => {
@@ -88,7 +101,15 @@ pub async fn log_in(State(state): State<AppState>, page: Page, Form(form): Form<
     let token = random_token(32);
     let mut tx = state.db.begin().await?;
     db::create_session(&mut tx, user.id, &token_hash(&token), auth::SESSION_HOURS).await?;
-    audit::record(&mut tx, Actor::Staff(&user), "login", "staff_user", user.id, "").await?;
+    audit::record(
+        &mut tx,
+        Actor::Staff(&user),
+        "login",
+        "staff_user",
+        user.id,
+        "",
+    )
+    .await?;
     tx.commit().await?;
     let jar = CookieJar::new().add(auth::session_cookie(token, state.config.is_https()));
     Ok((jar, Redirect::to("/admin")).into_response())
@@ -100,7 +121,15 @@ pub async fn log_out(State(state): State<AppState>, headers: HeaderMap) -> AppRe
         let hash = token_hash(token.value());
         let mut tx = state.db.begin().await?;
         if let Some(user) = db::user_for_session(&state.db, &hash).await? {
-            audit::record(&mut tx, Actor::Staff(&user), "logout", "staff_user", user.id, "").await?;
+            audit::record(
+                &mut tx,
+                Actor::Staff(&user),
+                "logout",
+                "staff_user",
+                user.id,
+                "",
+            )
+            .await?;
         }
         db::delete_session(&mut tx, &hash).await?;
         tx.commit().await?;
@@ -140,8 +169,20 @@ async fn users_page(
     invite_link: String,
 ) -> AppResult<Response> {
     let users = db::list_users(&state.db, &q).await?;
-    let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
-    let body = UsersPage { page: page.titled("Staff accounts"), q, users, roles: Role::ALL, form, errors, invite_link };
+    let status = if errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    let body = UsersPage {
+        page: page.titled("Staff accounts"),
+        q,
+        users,
+        roles: Role::ALL,
+        form,
+        errors,
+        invite_link,
+    };
     Ok((status, render(&body)?).into_response())
 }
 
@@ -151,7 +192,15 @@ pub async fn list_users(
     page: Page,
     Query(search): Query<Search>,
 ) -> AppResult<Response> {
-    users_page(&state, page, search.q, InviteForm::default(), FieldErrors::default(), String::new()).await
+    users_page(
+        &state,
+        page,
+        search.q,
+        InviteForm::default(),
+        FieldErrors::default(),
+        String::new(),
+    )
+    .await
 }
 
 crate::email_template!(pub struct InviteMail { inviter: String, company: String, link: String }
@@ -167,7 +216,11 @@ pub async fn invite_user(
     Form(form): Form<InviteForm>,
 ) -> AppResult<Response> {
     let mut errors = FieldErrors::default();
-    let email = form.email.parse::<EmailAddress>().map_err(|m| errors.add("email", m)).ok();
+    let email = form
+        .email
+        .parse::<EmailAddress>()
+        .map_err(|m| errors.add("email", m))
+        .ok();
     let name = match text(&form.display_name, 100) {
         Ok(Some(n)) => Some(n),
         Ok(None) => {
@@ -196,9 +249,18 @@ pub async fn invite_user(
     let user_id = db::insert_user(&mut tx, email.as_str(), &name, role, None).await?;
     let token = random_token(32);
     db::insert_invite(&mut tx, user_id, &token_hash(&token), 7).await?;
-    let link = state.config.base_url.join(&format!("admin/invite/{token}")).map_err(anyhow::Error::from)?.to_string();
+    let link = state
+        .config
+        .base_url
+        .join(&format!("admin/invite/{token}"))
+        .map_err(anyhow::Error::from)?
+        .to_string();
     let site = state.site();
-    let invite = InviteMail { inviter: admin.display_name.clone(), company: site.company_name.clone(), link: link.clone() };
+    let invite = InviteMail {
+        inviter: admin.display_name.clone(),
+        company: site.company_name.clone(),
+        link: link.clone(),
+    };
     mail::enqueue(
         &mut tx,
         &state.keyring,
@@ -209,11 +271,26 @@ pub async fn invite_user(
         &invite.to_mail(email.as_str())?,
     )
     .await?;
-    audit::record(&mut tx, Actor::Staff(&admin), "invite", "staff_user", user_id, &format!("role {}", role.as_str()))
-        .await?;
+    audit::record(
+        &mut tx,
+        Actor::Staff(&admin),
+        "invite",
+        "staff_user",
+        user_id,
+        &format!("role {}", role.as_str()),
+    )
+    .await?;
     tx.commit().await?;
     state.mail_wakeup.notify_one();
-    users_page(&state, page, String::new(), InviteForm::default(), FieldErrors::default(), link).await
+    users_page(
+        &state,
+        page,
+        String::new(),
+        InviteForm::default(),
+        FieldErrors::default(),
+        link,
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -229,13 +306,21 @@ pub async fn update_user(
     Path(id): Path<i64>,
     Form(form): Form<UpdateUserForm>,
 ) -> AppResult<Response> {
-    let role = Role::parse(&form.role).ok_or_else(|| AppError::Unprocessable("Unknown role.".into()))?;
+    let role =
+        Role::parse(&form.role).ok_or_else(|| AppError::Unprocessable("Unknown role.".into()))?;
     let disabled = form.disabled.is_some();
     let mut tx = state.db.begin().await?;
-    let (email, old_role, old_disabled) = db::user_state(&mut tx, id).await?.ok_or(AppError::NotFound)?;
+    let (email, old_role, old_disabled) = db::user_state(&mut tx, id)
+        .await?
+        .ok_or(AppError::NotFound)?;
     let was_active_admin = old_role == "admin" && old_disabled == 0;
-    if was_active_admin && (role != Role::Admin || disabled) && db::active_admins(&mut tx).await? <= 1 {
-        return Err(AppError::Unprocessable("The last active admin cannot be demoted or disabled.".into()));
+    if was_active_admin
+        && (role != Role::Admin || disabled)
+        && db::active_admins(&mut tx).await? <= 1
+    {
+        return Err(AppError::Unprocessable(
+            "The last active admin cannot be demoted or disabled.".into(),
+        ));
     }
     db::set_role_and_disabled(&mut tx, id, role, disabled).await?;
     if disabled {
@@ -246,7 +331,15 @@ pub async fn update_user(
         role.as_str(),
         if disabled { "disabled" } else { "enabled" }
     );
-    audit::record(&mut tx, Actor::Staff(&admin), "update", "staff_user", id, &detail).await?;
+    audit::record(
+        &mut tx,
+        Actor::Staff(&admin),
+        "update",
+        "staff_user",
+        id,
+        &detail,
+    )
+    .await?;
     tx.commit().await?;
     Ok(Redirect::to("/admin/users").into_response())
 }
@@ -259,9 +352,19 @@ struct InvitePage {
     error: String,
 }
 
-pub async fn show_invite(State(state): State<AppState>, page: Page, Path(token): Path<String>) -> AppResult<Response> {
-    let (_, email) = db::open_invite(&state.db, &token_hash(&token)).await?.ok_or(AppError::NotFound)?;
-    render(&InvitePage { page: page.titled("Set your password"), email, error: String::new() })
+pub async fn show_invite(
+    State(state): State<AppState>,
+    page: Page,
+    Path(token): Path<String>,
+) -> AppResult<Response> {
+    let (_, email) = db::open_invite(&state.db, &token_hash(&token))
+        .await?
+        .ok_or(AppError::NotFound)?;
+    render(&InvitePage {
+        page: page.titled("Set your password"),
+        email,
+        error: String::new(),
+    })
 }
 
 #[derive(Deserialize)]
@@ -277,9 +380,15 @@ pub async fn accept_invite(
     Form(form): Form<PasswordForm>,
 ) -> AppResult<Response> {
     let hash = token_hash(&token);
-    let (user_id, email) = db::open_invite(&state.db, &hash).await?.ok_or(AppError::NotFound)?;
+    let (user_id, email) = db::open_invite(&state.db, &hash)
+        .await?
+        .ok_or(AppError::NotFound)?;
     if let Some(problem) = auth::password_problem(&form.password) {
-        let body = InvitePage { page: page.titled("Set your password"), email, error: problem };
+        let body = InvitePage {
+            page: page.titled("Set your password"),
+            email,
+            error: problem,
+        };
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&body)?).into_response());
     }
     let password = form.password;
@@ -290,7 +399,15 @@ pub async fn accept_invite(
     if !db::use_invite(&mut tx, &hash, user_id, &password_hash).await? {
         return Err(AppError::NotFound);
     }
-    audit::record(&mut tx, Actor::System(&email), "accept-invite", "staff_user", user_id, "").await?;
+    audit::record(
+        &mut tx,
+        Actor::System(&email),
+        "accept-invite",
+        "staff_user",
+        user_id,
+        "",
+    )
+    .await?;
     tx.commit().await?;
     Ok(Redirect::to("/admin/login").into_response())
 }
@@ -310,7 +427,11 @@ pub async fn list_audit(
     Query(search): Query<Search>,
 ) -> AppResult<Response> {
     let entries = db::list_audit(&state.db, search.q.trim(), 500).await?;
-    render(&AuditPage { page: page.titled("Audit log"), q: search.q, entries })
+    render(&AuditPage {
+        page: page.titled("Audit log"),
+        q: search.q,
+        entries,
+    })
 }
 
 #[derive(askama::Template)]
@@ -323,10 +444,17 @@ struct SettingsPage {
 }
 
 fn settings_values(get: impl Fn(&str) -> String) -> Vec<(&'static str, &'static str, String)> {
-    settings::FIELDS.iter().map(|(k, label)| (*k, *label, get(k))).collect()
+    settings::FIELDS
+        .iter()
+        .map(|(k, label)| (*k, *label, get(k)))
+        .collect()
 }
 
-pub async fn show_settings(_: Staff<Admin>, State(state): State<AppState>, page: Page) -> AppResult<Response> {
+pub async fn show_settings(
+    _: Staff<Admin>,
+    State(state): State<AppState>,
+    page: Page,
+) -> AppResult<Response> {
     let site = state.site();
     render(&SettingsPage {
         page: page.titled("Settings"),
@@ -375,22 +503,41 @@ pub async fn save_settings(
         }
         settings::put(&mut tx, key, value).await?;
     }
-    audit::record(&mut tx, Actor::Staff(&admin), "update", "settings", "site", &changed.join(", ")).await?;
+    audit::record(
+        &mut tx,
+        Actor::Staff(&admin),
+        "update",
+        "settings",
+        "site",
+        &changed.join(", "),
+    )
+    .await?;
     tx.commit().await?;
     state.reload_site().await?;
     let site = state.site();
     let mut response = render(&SettingsPage {
-        page: Page { site: site.clone(), ..page }.titled("Settings"),
+        page: Page {
+            site: site.clone(),
+            ..page
+        }
+        .titled("Settings"),
         values: settings_values(|k| site.get(k).to_string()),
         errors: FieldErrors::default(),
         saved: true,
     })?;
-    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(response)
 }
 
 /// Creates a staff account from the command line (the first admin).
-pub async fn add_user_cli(state: &AppState, email: &str, role: Role, password: &str) -> anyhow::Result<i64> {
+pub async fn add_user_cli(
+    state: &AppState,
+    email: &str,
+    role: Role,
+    password: &str,
+) -> anyhow::Result<i64> {
     let email: EmailAddress = email.parse().map_err(|m: &str| anyhow::anyhow!(m))?;
     if let Some(problem) = auth::password_problem(password) {
         anyhow::bail!("password too short: {problem}");
@@ -400,9 +547,22 @@ pub async fn add_user_cli(state: &AppState, email: &str, role: Role, password: &
     if db::email_taken(&mut tx, email.as_str()).await? {
         anyhow::bail!("a staff account with email {email} already exists");
     }
-    let name = email.as_str().split('@').next().unwrap_or("staff").to_string();
+    let name = email
+        .as_str()
+        .split('@')
+        .next()
+        .unwrap_or("staff")
+        .to_string();
     let id = db::insert_user(&mut tx, email.as_str(), &name, role, Some(&hash)).await?;
-    audit::record(&mut tx, Actor::System("cli"), "create", "staff_user", id, &format!("role {}", role.as_str())).await?;
+    audit::record(
+        &mut tx,
+        Actor::System("cli"),
+        "create",
+        "staff_user",
+        id,
+        &format!("role {}", role.as_str()),
+    )
+    .await?;
     tx.commit().await?;
     Ok(id)
 }

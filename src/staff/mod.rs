@@ -43,7 +43,14 @@ pub const TABLES: &[Table] = &[
                 shared_with: &[],
             },
         ],
-        other: &["id", "password_hash", "role", "disabled", "created_at", "last_login_at"],
+        other: &[
+            "id",
+            "password_hash",
+            "role",
+            "disabled",
+            "created_at",
+            "last_login_at",
+        ],
     },
     Table {
         name: "staff_invites",
@@ -52,7 +59,13 @@ pub const TABLES: &[Table] = &[
         created_column: Some("created_at"),
         retention: Retention::Days(30),
         personal: &[],
-        other: &["token_hash", "user_id", "created_at", "expires_at", "used_at"],
+        other: &[
+            "token_hash",
+            "user_id",
+            "created_at",
+            "expires_at",
+            "used_at",
+        ],
     },
     Table {
         name: "staff_sessions",
@@ -77,7 +90,15 @@ pub const TABLES: &[Table] = &[
             encrypted: false,
             shared_with: &[],
         }],
-        other: &["id", "at", "actor_user_id", "action", "target_kind", "target_id", "detail"],
+        other: &[
+            "id",
+            "at",
+            "actor_user_id",
+            "action",
+            "target_kind",
+            "target_id",
+            "detail",
+        ],
     },
 ];
 
@@ -125,11 +146,23 @@ pub struct StaffUser {
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/admin", get(handlers::show_dashboard))
-        .route("/admin/login", get(handlers::show_login).post(handlers::log_in))
+        .route(
+            "/admin/login",
+            get(handlers::show_login).post(handlers::log_in),
+        )
         .route("/admin/logout", post(handlers::log_out))
-        .route("/admin/users", get(handlers::list_users).post(handlers::invite_user))
+        .route(
+            "/admin/users",
+            get(handlers::list_users).post(handlers::invite_user),
+        )
         .route("/admin/users/{id}", post(handlers::update_user))
-        .route("/admin/invite/{token}", get(handlers::show_invite).post(handlers::accept_invite))
+        .route(
+            "/admin/invite/{token}",
+            get(handlers::show_invite).post(handlers::accept_invite),
+        )
         .route("/admin/audit", get(handlers::list_audit))
-        .route("/admin/settings", get(handlers::show_settings).post(handlers::save_settings))
+        .route(
+            "/admin/settings",
+            get(handlers::show_settings).post(handlers::save_settings),
+        )
 }

@@ -19,7 +19,10 @@ impl Browser {
     pub async fn start(javascript: bool) -> Option<Browser> {
         let driver_path = "/usr/bin/chromedriver";
         if !std::path::Path::new(driver_path).exists() {
-            assert!(std::env::var("CI").is_err(), "chromium-driver is required in CI");
+            assert!(
+                std::env::var("CI").is_err(),
+                "chromium-driver is required in CI"
+            );
             eprintln!("chromedriver not installed: browser test not run");
             return None;
         }
@@ -39,7 +42,10 @@ impl Browser {
         let profile = tempfile::tempdir().unwrap();
         let mut prefs = serde_json::Map::new();
         if !javascript {
-            prefs.insert("profile.managed_default_content_settings.javascript".into(), 2.into());
+            prefs.insert(
+                "profile.managed_default_content_settings.javascript".into(),
+                2.into(),
+            );
         }
         let caps = serde_json::json!({
             "goog:chromeOptions": {
@@ -57,7 +63,11 @@ impl Browser {
             .connect(&format!("http://127.0.0.1:{port}"))
             .await
             .expect("connect to chromedriver");
-        Some(Browser { client, driver, _profile: profile })
+        Some(Browser {
+            client,
+            driver,
+            _profile: profile,
+        })
     }
 
     pub async fn close(mut self) {
@@ -68,21 +78,44 @@ impl Browser {
 }
 
 async fn home_page_renders(javascript: bool) {
-    let Some(browser) = Browser::start(javascript).await else { return };
+    let Some(browser) = Browser::start(javascript).await else {
+        return;
+    };
     let app = TestApp::spawn(Backend::Sqlite).await;
     let c = &browser.client;
     c.goto(&app.url("/")).await.unwrap();
     assert_eq!(c.title().await.unwrap(), "officecomms");
-    let footer = c.find(Locator::Css("footer")).await.unwrap().text().await.unwrap();
-    for text in ["Privacy policy", "Cookie choices", "See or erase my data", "Contact us"] {
+    let footer = c
+        .find(Locator::Css("footer"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for text in [
+        "Privacy policy",
+        "Cookie choices",
+        "See or erase my data",
+        "Contact us",
+    ] {
         assert!(footer.contains(text), "footer lacks {text}");
     }
     // Our script marks <html> when it runs: proof that JS is on or off as asked.
-    let class = c.find(Locator::Css("html")).await.unwrap().attr("class").await.unwrap().unwrap_or_default();
+    let class = c
+        .find(Locator::Css("html"))
+        .await
+        .unwrap()
+        .attr("class")
+        .await
+        .unwrap()
+        .unwrap_or_default();
     assert_eq!(class.contains("js"), javascript);
     // The stylesheet loaded under CSP from our own origin.
     let color = c
-        .execute("return getComputedStyle(document.querySelector('.button')).backgroundColor", vec![])
+        .execute(
+            "return getComputedStyle(document.querySelector('.button')).backgroundColor",
+            vec![],
+        )
         .await;
     if javascript {
         assert_eq!(color.unwrap(), "rgb(31, 95, 191)");
@@ -102,22 +135,51 @@ async fn home_page_works_with_javascript_off() {
 
 #[tokio::test]
 async fn staff_log_in_through_the_form_in_a_real_browser() {
-    let Some(browser) = Browser::start(false).await else { return };
+    let Some(browser) = Browser::start(false).await else {
+        return;
+    };
     let app = TestApp::spawn(Backend::Sqlite).await;
     app.create_staff("eve@officecomms.test", "admin").await;
     let c = &browser.client;
     c.goto(&app.url("/admin/login")).await.unwrap();
-    c.find(Locator::Id("email")).await.unwrap().send_keys("eve@officecomms.test").await.unwrap();
-    c.find(Locator::Id("password")).await.unwrap().send_keys(STAFF_PASSWORD).await.unwrap();
-    c.find(Locator::Css("form.form button[type=submit]")).await.unwrap().click().await.unwrap();
+    c.find(Locator::Id("email"))
+        .await
+        .unwrap()
+        .send_keys("eve@officecomms.test")
+        .await
+        .unwrap();
+    c.find(Locator::Id("password"))
+        .await
+        .unwrap()
+        .send_keys(STAFF_PASSWORD)
+        .await
+        .unwrap();
+    c.find(Locator::Css("form.form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     while c.current_url().await.unwrap().path() != "/admin" {
         assert!(Instant::now() < deadline, "not redirected to the dashboard");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let h1 = c.find(Locator::Css("h1")).await.unwrap().text().await.unwrap();
+    let h1 = c
+        .find(Locator::Css("h1"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert_eq!(h1, "Dashboard");
-    let body = c.find(Locator::Css("main")).await.unwrap().text().await.unwrap();
+    let body = c
+        .find(Locator::Css("main"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(body.contains("Signed in as eve (admin)"));
     browser.close().await;
 }

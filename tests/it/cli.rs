@@ -31,17 +31,27 @@ async fn serve_on_an_empty_dir_creates_the_database_key_and_demo_site() {
     stdout.read_line(&mut first).unwrap();
     // Keep reading, so the server never writes into a closed pipe.
     std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
-    let url = first.split_whitespace().find(|w| w.starts_with("http://")).expect("printed link").to_string();
+    let url = first
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .expect("printed link")
+        .to_string();
     let home = reqwest::get(&url).await.unwrap().text().await.unwrap();
     let _ = child.kill();
     let _ = child.wait();
-    assert!(home.contains("officecomms") && home.contains("1200 Harbor Street"), "demo site served");
+    assert!(
+        home.contains("officecomms") && home.contains("1200 Harbor Street"),
+        "demo site served"
+    );
 
     let key = dir.path().join("officecomms.key");
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
     }
     sqlx::any::install_default_drivers();
     let db = officecomms::platform::db::Db::connect(&format!(
@@ -50,7 +60,10 @@ async fn serve_on_an_empty_dir_creates_the_database_key_and_demo_site() {
     ))
     .await
     .unwrap();
-    let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&db.pool).await.unwrap();
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
     assert_eq!(mode, "wal");
 }
 
@@ -59,22 +72,41 @@ fn user_add_reads_the_password_from_stdin_and_refuses_a_short_one() {
     let dir = tempfile::tempdir().unwrap();
     let run = |password: &str| {
         let mut child = clean_env(&mut Command::new(BIN))
-            .args(["user", "add", "--email", "root@officecomms.test", "--role", "admin", "--data-dir"])
+            .args([
+                "user",
+                "add",
+                "--email",
+                "root@officecomms.test",
+                "--role",
+                "admin",
+                "--data-dir",
+            ])
             .arg(dir.path())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        child.stdin.take().unwrap().write_all(password.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(password.as_bytes())
+            .unwrap();
         child.wait_with_output().unwrap()
     };
     let short = run("short\n");
     assert!(!short.status.success());
     assert!(String::from_utf8_lossy(&short.stderr).contains("password too short"));
     let ok = run("a perfectly long password\n");
-    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
-    assert!(String::from_utf8_lossy(&ok.stdout).contains("created admin account root@officecomms.test"));
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&ok.stdout).contains("created admin account root@officecomms.test")
+    );
     let again = run("a perfectly long password\n");
     assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
 }
@@ -82,7 +114,11 @@ fn user_add_reads_the_password_from_stdin_and_refuses_a_short_one() {
 #[test]
 fn policy_prints_the_generated_policy_as_markdown() {
     let dir = tempfile::tempdir().unwrap();
-    let out = clean_env(&mut Command::new(BIN)).args(["policy", "--data-dir"]).arg(dir.path()).output().unwrap();
+    let out = clean_env(&mut Command::new(BIN))
+        .args(["policy", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let md = String::from_utf8(out.stdout).unwrap();
     assert!(md.starts_with("# Privacy policy"));
@@ -93,7 +129,11 @@ fn policy_prints_the_generated_policy_as_markdown() {
 #[test]
 fn migrate_applies_and_exits() {
     let dir = tempfile::tempdir().unwrap();
-    let out = clean_env(&mut Command::new(BIN)).args(["migrate", "--data-dir"]).arg(dir.path()).output().unwrap();
+    let out = clean_env(&mut Command::new(BIN))
+        .args(["migrate", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("migrations applied"));
     assert!(dir.path().join("officecomms.db").exists());

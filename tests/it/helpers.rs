@@ -98,13 +98,19 @@ impl TestApp {
         config.bind = "127.0.0.1:0".parse().unwrap();
         config.base_url = "http://127.0.0.1:0/".parse().unwrap();
         let dir = tempfile::tempdir().expect("temp dir");
-        std::fs::copy(self.dir.path().join("officecomms.key"), dir.path().join("officecomms.key")).unwrap();
+        std::fs::copy(
+            self.dir.path().join("officecomms.key"),
+            dir.path().join("officecomms.key"),
+        )
+        .unwrap();
         config.data_dir = dir.path().to_path_buf();
         TestApp::start(config, dir, None).await
     }
 
-    async fn start(mut config: Config, dir: TempDir, pg_database: Option<(String, String)>) -> TestApp {
-        let app = Application::build(config).await.expect("application builds");
+    async fn start(config: Config, dir: TempDir, pg_database: Option<(String, String)>) -> TestApp {
+        let app = Application::build(config)
+            .await
+            .expect("application builds");
         let port = app.port();
         let state = app.state().clone();
         let base = format!("http://127.0.0.1:{port}");
@@ -148,33 +154,56 @@ impl TestApp {
         let csrf = self.csrf().await;
         let mut all: Vec<(&str, &str)> = vec![("csrf", &csrf)];
         all.extend_from_slice(fields);
-        self.client.post(self.url(path)).form(&all).send().await.expect("POST")
+        self.client
+            .post(self.url(path))
+            .form(&all)
+            .send()
+            .await
+            .expect("POST")
     }
 
     /// Creates a staff account and signs this client in as it.
     pub async fn login_as(&self, role: &str) -> String {
-        let email = format!("{role}-{}@officecomms.test", officecomms::platform::random_token(4).to_lowercase());
+        let email = format!(
+            "{role}-{}@officecomms.test",
+            officecomms::platform::random_token(4).to_lowercase()
+        );
         self.create_staff(&email, role).await;
-        let r = self.post_form("/admin/login", &[("email", &email), ("password", STAFF_PASSWORD)]).await;
+        let r = self
+            .post_form(
+                "/admin/login",
+                &[("email", &email), ("password", STAFF_PASSWORD)],
+            )
+            .await;
         assert_eq!(r.status().as_u16(), 303, "login should redirect");
         email
     }
 
     pub async fn create_staff(&self, email: &str, role: &str) {
-        staff::add_user_cli(&self.state, email, staff::Role::parse(role).unwrap(), STAFF_PASSWORD)
-            .await
-            .expect("staff account");
+        staff::add_user_cli(
+            &self.state,
+            email,
+            staff::Role::parse(role).unwrap(),
+            STAFF_PASSWORD,
+        )
+        .await
+        .expect("staff account");
     }
 
     /// Waits until the outbox has nothing pending.
     pub async fn drain_outbox(&self) {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            let pending = officecomms::platform::mail::depth(&self.state.db).await.unwrap();
+            let pending = officecomms::platform::mail::depth(&self.state.db)
+                .await
+                .unwrap();
             if pending == 0 {
                 return;
             }
-            assert!(Instant::now() < deadline, "outbox still has {pending} pending mails");
+            assert!(
+                Instant::now() < deadline,
+                "outbox still has {pending} pending mails"
+            );
             self.state.mail_wakeup.notify_one();
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -182,7 +211,10 @@ impl TestApp {
 
     /// Mails written as `.eml` files (no SMTP configured), parsed, oldest first.
     pub fn mails(&self) -> Vec<Mail> {
-        self.eml_files().iter().map(|raw| Mail::parse(raw)).collect()
+        self.eml_files()
+            .iter()
+            .map(|raw| Mail::parse(raw))
+            .collect()
     }
 
     /// `.eml` files written when no SMTP server is configured, oldest first.
@@ -221,13 +253,18 @@ impl Drop for TestApp {
         if let Some((admin, name)) = self.pg_database.take() {
             // Dropped from a plain thread: Drop cannot await.
             let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
                 rt.block_on(async {
                     sqlx::any::install_default_drivers();
                     if let Ok(mut conn) = sqlx::AnyConnection::connect(&admin).await {
-                        let _ = sqlx::raw_sql(AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
-                            .execute(&mut conn)
-                            .await;
+                        let _ = sqlx::raw_sql(AssertSqlSafe(format!(
+                            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                        )))
+                        .execute(&mut conn)
+                        .await;
                     }
                 });
             })
@@ -257,8 +294,15 @@ async fn create_pg_database(admin_url: &str) -> (String, String) {
     sqlx::any::install_default_drivers();
     let mut conn = sqlx::AnyConnection::connect(admin_url)
         .await
-        .unwrap_or_else(|e| panic!("OFFICECOMMS_TEST_POSTGRES_URL is set but PostgreSQL cannot be reached: {e}"));
-    let name = format!("oc_test_{}", officecomms::platform::random_token(9).to_lowercase().replace(['-', '_'], "x"));
+        .unwrap_or_else(|e| {
+            panic!("OFFICECOMMS_TEST_POSTGRES_URL is set but PostgreSQL cannot be reached: {e}")
+        });
+    let name = format!(
+        "oc_test_{}",
+        officecomms::platform::random_token(9)
+            .to_lowercase()
+            .replace(['-', '_'], "x")
+    );
     sqlx::raw_sql(AssertSqlSafe(format!("CREATE DATABASE {name}")))
         .execute(&mut conn)
         .await
@@ -274,7 +318,10 @@ fn read_dir_sorted(dir: &std::path::Path) -> Vec<String> {
         .unwrap_or_default();
     files.retain(|p| p.is_file());
     files.sort();
-    files.iter().map(|p| std::fs::read_to_string(p).unwrap()).collect()
+    files
+        .iter()
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect()
 }
 
 /// A real SMTP server on loopback (Debian's python3-aiosmtpd) writing a Maildir.
@@ -288,18 +335,33 @@ impl SmtpServer {
     /// Starts the server, or returns `None` (with a note) when aiosmtpd is not
     /// installed and this is not CI, where it must be.
     pub fn start() -> Option<SmtpServer> {
-        let python = ["/usr/bin/python3", "python3"]
-            .into_iter()
-            .find(|p| Command::new(p).args(["-c", "import aiosmtpd"]).stderr(Stdio::null()).status().is_ok_and(|s| s.success()));
+        let python = ["/usr/bin/python3", "python3"].into_iter().find(|p| {
+            Command::new(p)
+                .args(["-c", "import aiosmtpd"])
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        });
         let Some(python) = python else {
-            assert!(std::env::var("CI").is_err(), "aiosmtpd (python3-aiosmtpd) is required in CI");
+            assert!(
+                std::env::var("CI").is_err(),
+                "aiosmtpd (python3-aiosmtpd) is required in CI"
+            );
             eprintln!("python3-aiosmtpd not installed: SMTP test not run");
             return None;
         };
         let port = free_port();
         let maildir = tempfile::tempdir().unwrap();
         let child = Command::new(python)
-            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}"), "-c", "aiosmtpd.handlers.Mailbox"])
+            .args([
+                "-m",
+                "aiosmtpd",
+                "-n",
+                "-l",
+                &format!("127.0.0.1:{port}"),
+                "-c",
+                "aiosmtpd.handlers.Mailbox",
+            ])
             .arg(maildir.path().join("Maildir"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -310,7 +372,11 @@ impl SmtpServer {
             assert!(Instant::now() < deadline, "SMTP server did not start");
             std::thread::sleep(Duration::from_millis(50));
         }
-        Some(SmtpServer { port, child, maildir })
+        Some(SmtpServer {
+            port,
+            child,
+            maildir,
+        })
     }
 
     pub fn url(&self) -> String {
@@ -330,7 +396,11 @@ impl SmtpServer {
             if m.len() >= n {
                 return m;
             }
-            assert!(Instant::now() < deadline, "expected {n} messages, got {}", m.len());
+            assert!(
+                Instant::now() < deadline,
+                "expected {n} messages, got {}",
+                m.len()
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -344,7 +414,11 @@ impl Drop for SmtpServer {
 }
 
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A received mail, MIME-decoded.
@@ -359,7 +433,9 @@ pub struct Mail {
 
 impl Mail {
     pub fn parse(raw: &str) -> Mail {
-        let m = mail_parser::MessageParser::default().parse(raw.as_bytes()).expect("a MIME message");
+        let m = mail_parser::MessageParser::default()
+            .parse(raw.as_bytes())
+            .expect("a MIME message");
         let to = m
             .to()
             .and_then(|a| a.first())
@@ -377,8 +453,15 @@ impl Mail {
 
     /// The first link in the text part that starts with `prefix`.
     pub fn link(&self, prefix: &str) -> String {
-        let start = self.text.find(prefix).unwrap_or_else(|| panic!("no link {prefix} in {}", self.text));
-        self.text[start..].split_whitespace().next().unwrap().to_string()
+        let start = self
+            .text
+            .find(prefix)
+            .unwrap_or_else(|| panic!("no link {prefix} in {}", self.text));
+        self.text[start..]
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_string()
     }
 
     pub fn header(&self, name: &str) -> Option<String> {

@@ -9,14 +9,27 @@ fn mail_to(to: &str) -> OutgoingMail {
         subject: "Your ticket OC-1".into(),
         text: "Hello".into(),
         html: Some("<p>Hello</p>".into()),
-        headers: vec![("List-Unsubscribe".into(), "<https://officecomms.test/u/1>".into())],
+        headers: vec![(
+            "List-Unsubscribe".into(),
+            "<https://officecomms.test/u/1>".into(),
+        )],
     }
 }
 
 async fn enqueue(app: &TestApp, to: &str, key: &str) -> bool {
     let mut tx = app.state.db.begin().await.unwrap();
     let site = app.state.site();
-    let added = mail::enqueue(&mut tx, &app.state.keyring, &site, Recipient::System, "test", key, &mail_to(to)).await.unwrap();
+    let added = mail::enqueue(
+        &mut tx,
+        &app.state.keyring,
+        &site,
+        Recipient::System,
+        "test",
+        key,
+        &mail_to(to),
+    )
+    .await
+    .unwrap();
     tx.commit().await.unwrap();
     app.state.mail_wakeup.notify_one();
     added
