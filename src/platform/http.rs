@@ -86,8 +86,12 @@ pub fn client_ip(
 
 /// The site middleware, outermost of ours.
 pub async fn site(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
-    let privacy = Privacy::from_headers(request.headers());
     let jar = CookieJar::from_headers(request.headers());
+    let mut privacy = Privacy::from_headers(request.headers());
+    privacy.child = crate::privacy::age::remembered_child(
+        jar.get(crate::privacy::age::AGE_COOKIE).map(|c| c.value()),
+        &state.keyring,
+    );
     let existing = jar
         .get(CSRF_COOKIE)
         .map(|c| c.value().to_string())

@@ -13,6 +13,8 @@ pub struct Privacy {
     pub do_not_track: bool,
     /// `Sec-GPC: 1` (Global Privacy Control) was sent.
     pub global_privacy_control: bool,
+    /// This browser answered an age question as possibly under 13 this session.
+    pub child: bool,
 }
 
 impl Privacy {
@@ -25,6 +27,7 @@ impl Privacy {
         Privacy {
             do_not_track: is_one("dnt"),
             global_privacy_control: is_one("sec-gpc"),
+            child: false,
         }
     }
 
@@ -35,7 +38,7 @@ impl Privacy {
 
     /// Whether anything that tracks (analytics, marketing) may run.
     pub fn tracking_allowed(&self) -> bool {
-        !self.opted_out()
+        !self.opted_out() && !self.child
     }
 }
 

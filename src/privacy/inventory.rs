@@ -12,6 +12,7 @@ const REGISTERED: &[&[Table]] = &[
     crate::platform::settings::TABLES,
     crate::platform::mail::TABLES,
     crate::privacy::subjects::TABLES,
+    crate::privacy::TABLES,
     crate::staff::TABLES,
 ];
 
@@ -21,6 +22,12 @@ pub const COOKIES: &[Cookie] = &[
         name: "oc_csrf",
         category: CookieCategory::Necessary,
         purpose: "Protects our forms against cross-site request forgery.",
+        lifetime: "until you close your browser",
+    },
+    Cookie {
+        name: "oc_age",
+        category: CookieCategory::Necessary,
+        purpose: "Remembers, for this visit only, that a form was answered with an age under 13, so no personal data is taken.",
         lifetime: "until you close your browser",
     },
     Cookie {
@@ -85,6 +92,8 @@ pub enum Retention {
     UntilErased,
     /// Kept while the staff account exists.
     WhileAccountExists,
+    /// A keyed hash kept for good so we never write to the person again.
+    Suppression,
 }
 
 impl Retention {
@@ -93,6 +102,9 @@ impl Retention {
             Retention::Days(d) => format!("{d} days"),
             Retention::UntilErased => "until you ask us to erase it".into(),
             Retention::WhileAccountExists => "while the staff account exists".into(),
+            Retention::Suppression => {
+                "for good, as a keyed hash only, so we never write to you again".into()
+            }
         }
     }
 }

@@ -33,6 +33,20 @@ pub struct Subject {
     pub key: DataKey,
 }
 
+impl Subject {
+    /// Encrypts a personal field for `table.column` under this subject's key.
+    pub fn seal(&self, table: &str, column: &str, value: &str) -> Vec<u8> {
+        self.key
+            .encrypt_str(&super::inventory::context(table, column), value)
+    }
+
+    /// Decrypts a field sealed by [`Subject::seal`].
+    pub fn open(&self, table: &str, column: &str, sealed: &[u8]) -> anyhow::Result<String> {
+        self.key
+            .decrypt_string(&super::inventory::context(table, column), sealed)
+    }
+}
+
 /// Lower-cased and trimmed: the form the blind index is made of.
 pub fn normalise_email(email: &str) -> String {
     email.trim().to_lowercase()

@@ -1,0 +1,127 @@
+//! The age gate (COPPA), one component for every form that collects personal
+//! data. The question is neutral ("year of birth"); an answer that may be
+//! under 13 stores nothing, sends nothing, shows a kind page and is
+//! remembered for the browser session, so an immediate retry with another
+//! year does not get through (the FTC's advice).
+//!
+//! A form uses it in three steps: include `privacy/age_field.html` in the
+//! template (it reads `form.birth_year` and `errors`), call [`assess`] first
+//! in the handler, and on [`Age::Child`] return [`refuse`].
+
+use super::Privacy;
+use crate::{
+    error::AppResult,
+    platform::{
+        crypto::Keyring,
+        templates::{Page, render},
+    },
+};
+use axum::{
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use axum_extra::extract::cookie::{Cookie, SameSite};
+use chrono::Datelike;
+
+pub const AGE_COOKIE: &str = "oc_age";
+const SIGNING_PURPOSE: &str = "age-gate";
+/// The form field every form uses.
+pub const FIELD: &str = "birth_year";
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Age {
+    /// Old enough: go on.
+    Ok,
+    /// May be under 13: store nothing, send nothing, call [`refuse`].
+    Child,
+    /// Not a usable answer: show this beside the field.
+    Invalid(&'static str),
+}
+
+/// Judges a year-of-birth answer; a child remembered for this session stays one.
+pub fn assess(privacy: &Privacy, birth_year: &str) -> Age {
+    if privacy.child {
+        return Age::Child;
+    }
+    assess_year(birth_year, chrono::Utc::now().year())
+}
+
+fn assess_year(birth_year: &str, this_year: i32) -> Age {
+    let answer = birth_year.trim();
+    if answer.is_empty() {
+        return Age::Invalid("Please enter your year of birth.");
+    }
+    let Ok(year) = answer.parse::<i32>() else {
+        return Age::Invalid("Please enter a four-digit year, like 1985.");
+    };
+    if year > this_year || year < this_year - 120 {
+        return Age::Invalid("Please enter a four-digit year, like 1985.");
+    }
+    // With only a year we cannot tell 12 from 13: whoever may be under 13 is treated as such.
+    if this_year - year <= 13 {
+        Age::Child
+    } else {
+        Age::Ok
+    }
+}
+
+/// Whether the signed session cookie says this browser answered as a child.
+pub fn remembered_child(cookie_value: Option<&str>, keyring: &Keyring) -> bool {
+    cookie_value.and_then(|v| keyring.verify(SIGNING_PURPOSE, v)) == Some("child")
+}
+
+#[derive(askama::Template)]
+#[template(path = "privacy/under_13.html")]
+struct Under13Page {
+    page: Page,
+}
+
+/// The kind refusal, remembering the answer for the browser session.
+pub fn refuse(page: Page, keyring: &Keyring, secure: bool) -> AppResult<Response> {
+    let body = render(&Under13Page {
+        page: page.titled("Thank you for visiting"),
+    })?;
+    let cookie = Cookie::build((AGE_COOKIE, keyring.sign(SIGNING_PURPOSE, "child")))
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(secure)
+        .build();
+    let mut response = (StatusCode::FORBIDDEN, body).into_response();
+    if let Ok(v) = HeaderValue::from_str(&cookie.to_string()) {
+        response.headers_mut().append(header::SET_COOKIE, v);
+    }
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn anyone_who_may_be_under_13_is_a_child() {
+        assert_eq!(assess_year("1985", 2026), Age::Ok);
+        assert_eq!(assess_year("2012", 2026), Age::Ok);
+        assert_eq!(assess_year("2013", 2026), Age::Child);
+        assert_eq!(assess_year(" 2020 ", 2026), Age::Child);
+        for bad in ["", "abc", "85", "2027", "1800", "19 85"] {
+            assert!(matches!(assess_year(bad, 2026), Age::Invalid(_)), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_remembered_child_stays_one_whatever_year_comes_next() {
+        let keyring = Keyring::from_secret(&[3; 32]);
+        let signed = keyring.sign(SIGNING_PURPOSE, "child");
+        assert!(remembered_child(Some(&signed), &keyring));
+        assert!(
+            !remembered_child(Some("child"), &keyring),
+            "an unsigned cookie is ignored"
+        );
+        let privacy = Privacy {
+            child: true,
+            ..Privacy::default()
+        };
+        assert_eq!(assess(&privacy, "1970"), Age::Child);
+    }
+}

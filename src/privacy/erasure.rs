@@ -1,0 +1,256 @@
+//! Access and erasure, generic over the data inventory: every table that
+//! names a subject column is exported and erased with no code of its own.
+//! Erasure deletes the person's rows, destroys their key (so any copy left,
+//! backups included, is unreadable), keeps only a suppression hash, and is
+//! logged (in the database and in `DATA_DIR/erasure.log`) so a restore of an
+//! older backup can replay it.
+
+use super::{
+    inventory::{self, Table},
+    subjects::{self, Subject},
+};
+use crate::{
+    AppState,
+    platform::{
+        db::{Db, Tx, trusted_sql},
+        now_ms,
+    },
+};
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sqlx::{Row, any::AnyRow};
+use std::{collections::BTreeMap, io::Write, path::Path};
+
+pub const LOG_FILE: &str = "erasure.log";
+
+/// One table's rows about a person, every inventory column, decrypted.
+#[derive(Debug, Serialize)]
+pub struct TableExport {
+    pub table: &'static str,
+    pub feature: &'static str,
+    pub rows: Vec<BTreeMap<&'static str, Value>>,
+}
+
+fn columns(table: &Table) -> Vec<&'static str> {
+    table
+        .other
+        .iter()
+        .copied()
+        .chain(table.personal.iter().map(|f| f.column))
+        .collect()
+}
+
+/// Tables holding rows about a subject, in registration order.
+fn subject_tables() -> impl Iterator<Item = (&'static Table, &'static str)> {
+    inventory::tables().filter_map(|t| t.subject_column.map(|c| (t, c)))
+}
+
+fn decode(row: &AnyRow, i: usize, table: &Table, column: &str, subject: &Subject) -> Value {
+    if let Ok(v) = row.try_get::<Option<i64>, _>(i) {
+        return v.map(Value::from).unwrap_or(Value::Null);
+    }
+    if let Ok(v) = row.try_get::<Option<String>, _>(i) {
+        return v.map(Value::from).unwrap_or(Value::Null);
+    }
+    if let Ok(v) = row.try_get::<Option<f64>, _>(i) {
+        return v.map(Value::from).unwrap_or(Value::Null);
+    }
+    match row.try_get::<Option<Vec<u8>>, _>(i) {
+        Ok(Some(bytes)) => {
+            let encrypted = table
+                .personal
+                .iter()
+                .any(|f| f.column == column && f.encrypted);
+            if encrypted {
+                match subject
+                    .key
+                    .decrypt(&inventory::context(table.name, column), &bytes)
+                {
+                    Ok(plain) => match String::from_utf8(plain) {
+                        Ok(text) => serde_json::from_str::<Value>(&text)
+                            .ok()
+                            .filter(|v| v.is_object() || v.is_array())
+                            .unwrap_or(Value::String(text)),
+                        Err(e) => Value::String(hex::encode(e.into_bytes())),
+                    },
+                    Err(_) => Value::String("(unreadable)".into()),
+                }
+            } else {
+                Value::String(hex::encode(bytes))
+            }
+        }
+        _ => Value::Null,
+    }
+}
+
+/// Everything held about a subject, table by table, from the inventory.
+pub async fn export(db: &Db, subject: &Subject) -> anyhow::Result<Vec<TableExport>> {
+    let mut out = Vec::new();
+    for (table, subject_column) in subject_tables() {
+        let cols = columns(table);
+        let sql = format!(
+            "SELECT {} FROM {} WHERE {subject_column} = $1",
+            cols.join(", "),
+            table.name
+        );
+        let rows = sqlx::query(trusted_sql(sql))
+            .bind(subject.id)
+            .fetch_all(&db.pool)
+            .await
+            .with_context(|| format!("exporting {}", table.name))?;
+        let rows: Vec<_> = rows
+            .iter()
+            .map(|row| {
+                cols.iter()
+                    .enumerate()
+                    .map(|(i, c)| (*c, decode(row, i, table, c, subject)))
+                    .collect::<BTreeMap<_, _>>()
+            })
+            .collect();
+        if !rows.is_empty() {
+            out.push(TableExport {
+                table: table.name,
+                feature: table.feature,
+                rows,
+            });
+        }
+    }
+    Ok(out)
+}
+
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct LogEntry {
+    pub subject_id: i64,
+    pub erased_at: i64,
+}
+
+/// Erases a subject everywhere, inside the caller's transaction. Returns
+/// the number of rows deleted. Call [`append_log`] after the commit.
+pub async fn erase(tx: &mut Tx, subject_id: i64, requested_via: &str) -> anyhow::Result<u64> {
+    let mut deleted = 0;
+    // Children before parents: later registrations may reference earlier ones.
+    let tables: Vec<_> = subject_tables()
+        .filter(|(t, _)| t.name != "subjects")
+        .collect();
+    for (table, subject_column) in tables.into_iter().rev() {
+        let sql = format!("DELETE FROM {} WHERE {subject_column} = $1", table.name);
+        deleted += sqlx::query(trusted_sql(sql))
+            .bind(subject_id)
+            .execute(&mut **tx)
+            .await
+            .with_context(|| format!("erasing from {}", table.name))?
+            .rows_affected();
+    }
+    let index: Option<Vec<u8>> =
+        sqlx::query_scalar("SELECT email_index FROM subjects WHERE id = $1")
+            .bind(subject_id)
+            .fetch_optional(&mut **tx)
+            .await?
+            .flatten();
+    if let Some(index) = index {
+        suppress_index(tx, &index, "erased").await?;
+    }
+    subjects::shred(tx, subject_id).await?;
+    sqlx::query(
+        "INSERT INTO erasure_log (subject_id, erased_at, requested_via) VALUES ($1, $2, $3)",
+    )
+    .bind(subject_id)
+    .bind(now_ms())
+    .bind(requested_via)
+    .execute(&mut **tx)
+    .await?;
+    Ok(deleted)
+}
+
+/// Adds a keyed email hash to the suppression list (idempotent).
+pub async fn suppress_index(
+    tx: &mut Tx,
+    email_index: &[u8],
+    reason: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO suppressions (email_index, reason, created_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (email_index) DO NOTHING",
+    )
+    .bind(email_index)
+    .bind(reason)
+    .bind(now_ms())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Whether an email address must never be written to again.
+pub async fn is_suppressed(state: &AppState, email: &str) -> anyhow::Result<bool> {
+    let index = state
+        .keyring
+        .blind_index("email", &subjects::normalise_email(email));
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM suppressions WHERE email_index = $1")
+        .bind(index)
+        .fetch_one(&state.db.pool)
+        .await?;
+    Ok(n > 0)
+}
+
+/// Appends an erasure to the log file kept beside the database (fsynced),
+/// which backups carry and restores replay.
+pub fn append_log(data_dir: &Path, entry: &LogEntry) -> anyhow::Result<()> {
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(data_dir.join(LOG_FILE))
+        .context("opening the erasure log")?;
+    writeln!(file, "{}", serde_json::to_string(entry)?)?;
+    file.sync_all()?;
+    Ok(())
+}
+
+pub fn read_log(path: &Path) -> anyhow::Result<Vec<LogEntry>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
+        Err(e) => return Err(e).context("reading the erasure log"),
+    };
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).context("erasure log line"))
+        .collect()
+}
+
+/// Erases again every subject in `entries` that a restored database still
+/// holds; returns how many were erased.
+pub async fn replay(state: &AppState, entries: &[LogEntry]) -> anyhow::Result<usize> {
+    let mut erased = 0;
+    for entry in entries {
+        let still_there = subjects::key(&state.db, &state.keyring, entry.subject_id)
+            .await?
+            .is_some();
+        if still_there {
+            let mut tx = state.db.begin().await?;
+            erase(&mut tx, entry.subject_id, "replay after restore").await?;
+            tx.commit().await?;
+            erased += 1;
+        }
+    }
+    Ok(erased)
+}
+
+/// Erases a subject and records it: the one entry point for handlers.
+pub async fn erase_and_log(
+    state: &AppState,
+    mut tx: Tx,
+    subject_id: i64,
+    via: &str,
+) -> anyhow::Result<u64> {
+    let deleted = erase(&mut tx, subject_id, via).await?;
+    tx.commit().await?;
+    append_log(
+        &state.config.data_dir,
+        &LogEntry {
+            subject_id,
+            erased_at: now_ms(),
+        },
+    )?;
+    Ok(deleted)
+}
