@@ -189,8 +189,12 @@ mod tests {
             if !t.personal.is_empty() {
                 assert!(
                     t.subject_column.is_some()
-                        || t.retention == Retention::WhileAccountExists
-                        || matches!(t.retention, Retention::Days(_)),
+                        || matches!(
+                            t.retention,
+                            Retention::WhileAccountExists
+                                | Retention::Days(_)
+                                | Retention::Suppression
+                        ),
                     "{} holds personal data but no way to find or expire it",
                     t.name
                 );
