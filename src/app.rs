@@ -101,6 +101,7 @@ pub fn router(state: AppState) -> Router {
         .merge(site::router())
         .merge(privacy::router())
         .merge(staff::router())
+        .merge(crate::support::router())
         .route("/static/{file}", get(assets::serve_asset))
         .route("/metrics", get(metrics::show_metrics))
         .fallback(http::not_found)

@@ -9,6 +9,7 @@ pub mod platform;
 pub mod privacy;
 pub mod site;
 pub mod staff;
+pub mod support;
 pub mod telemetry;
 
 pub use app::{AppState, Application};

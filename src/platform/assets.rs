@@ -16,6 +16,7 @@ const FILES: &[(&str, &[u8])] = &[
     ("app.css", include_bytes!("../../static/app.css")),
     ("app.js", include_bytes!("../../static/app.js")),
     ("favicon.svg", include_bytes!("../../static/favicon.svg")),
+    ("support.css", include_bytes!("../../static/support.css")),
 ];
 
 pub struct Asset {
