@@ -211,9 +211,18 @@ async fn multipart_field(parts: &Parts, bytes: Bytes, name: &str) -> Option<Stri
         .uri(parts.uri.clone());
     copy.headers_mut()?.extend(parts.headers.clone());
     let copy = copy.body(Body::from(bytes)).ok()?;
-    let mut multipart = axum::extract::Multipart::from_request(copy, &())
-        .await
-        .ok()?;
+    // The body is already within the site's limit; without this, the
+    // extractor's own 2 MB default refuses larger uploads as a bad token.
+    let extract = tower::service_fn(|req: Request| async move {
+        Ok::<_, std::convert::Infallible>(axum::extract::Multipart::from_request(req, &()).await)
+    });
+    let mut multipart = tower::ServiceExt::oneshot(
+        tower::Layer::layer(&axum::extract::DefaultBodyLimit::disable(), extract),
+        copy,
+    )
+    .await
+    .ok()?
+    .ok()?;
     while let Ok(Some(field)) = multipart.next_field().await {
         if field.name() == Some(name) {
             return field.text().await.ok();

@@ -9,3 +9,4 @@ mod mail;
 mod privacy_core;
 mod shell;
 mod staff;
+mod support;
