@@ -262,12 +262,18 @@ pub struct NewTicket {
 
 pub const OTHER_PRODUCT: &str = "other";
 
+/// A form to show again: what was typed and what is wrong with it.
+pub struct Invalid {
+    pub form: ContactForm,
+    pub errors: FieldErrors,
+}
+
 /// Checks every field; the age question is judged by the caller first.
 pub fn validate(
     input: ContactInput,
     privacy: &Privacy,
     settings: &SupportSettings,
-) -> Result<NewTicket, (ContactForm, FieldErrors)> {
+) -> Result<NewTicket, Box<Invalid>> {
     let ContactInput {
         form,
         uploads,
@@ -375,7 +381,10 @@ pub fn validate(
                 attachments,
             })
         }
-        _ => Err((form, unreadable)),
+        _ => Err(Box::new(Invalid {
+            form,
+            errors: unreadable,
+        })),
     }
 }
 

@@ -157,7 +157,8 @@ pub async fn submit_query(
     }
     let new = match intake::validate(input, &page.privacy, &settings) {
         Ok(new) => new,
-        Err((form, errors)) => {
+        Err(invalid) => {
+            let intake::Invalid { form, errors } = *invalid;
             let status = intake::error_status(&errors, FIELDS);
             let body = contact_page(page, form, errors, String::new(), &settings, reattach);
             return Ok((status, render(&body)?).into_response());
