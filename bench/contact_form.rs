@@ -65,8 +65,8 @@ async fn run(label: &str, database_url: Option<String>, secs: u64, clients: usiz
     {
         let mut tx = state.db.begin().await?;
         for (k, v) in [
-            ("support.per_ip_hour", "100000000"),
-            ("support.per_ip_day", "100000000"),
+            ("support.per_ip_hour", "1000000"),
+            ("support.per_ip_day", "10000000"),
         ] {
             officecomms::platform::settings::put(&mut tx, k, v).await?;
         }
