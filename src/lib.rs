@@ -5,6 +5,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod ops;
 pub mod platform;
 pub mod privacy;
 pub mod site;
