@@ -188,6 +188,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let app = Application::build(config).await?;
     // Before the first line is printed: a supervisor may signal from then on.
     install_hangup_handler(app.certificates())?;
+    let shutdown = shutdown_signal()?;
     let state = app.state().clone();
     let url = &state.config.base_url;
     tracing::info!(data_dir = %state.config.data_dir.display(), "officecomms is running at {url}");
@@ -199,7 +200,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             state.config.data_dir.display()
         );
     }
-    app.run_until(shutdown_signal()).await
+    app.run_until(shutdown).await
 }
 
 /// SIGHUP (`systemctl reload`) rereads the TLS certificate and key; without
@@ -229,21 +230,23 @@ fn install_hangup_handler(
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Completes on SIGTERM or Ctrl-C. The handlers are installed at once, so
+/// a signal that arrives before serving starts is not lost (or fatal).
+fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()> + Send + 'static> {
     #[cfg(unix)]
-    let terminate = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
-            s.recv().await;
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = terminate => {},
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut terminate = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
+        let mut interrupt = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
+        Ok(async move {
+            tokio::select! {
+                _ = terminate.recv() => {},
+                _ = interrupt.recv() => {},
+            }
+        })
     }
+    #[cfg(not(unix))]
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }

@@ -290,7 +290,7 @@ pub fn extract_csrf(body: &str) -> String {
     body[start..start + body[start..].find('"').unwrap()].to_string()
 }
 
-async fn create_pg_database(admin_url: &str) -> (String, String) {
+pub async fn create_pg_database(admin_url: &str) -> (String, String) {
     sqlx::any::install_default_drivers();
     let mut conn = sqlx::AnyConnection::connect(admin_url)
         .await

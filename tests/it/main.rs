@@ -6,6 +6,7 @@ mod helpers;
 mod browser;
 mod cli;
 mod mail;
+mod ops;
 mod privacy_core;
 mod shell;
 mod staff;
