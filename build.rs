@@ -27,7 +27,8 @@ fn main() {
     let mut paths = Vec::new();
     files(&root, &mut paths);
     paths.sort();
-    let mut code = String::from("/// `(path under static/, hex SHA-256)`, computed at build time.\n");
+    let mut code =
+        String::from("/// `(path under static/, hex SHA-256)`, computed at build time.\n");
     code.push_str("pub const ASSET_DIGESTS: &[(&str, &str)] = &[\n");
     for path in paths {
         println!("cargo:rerun-if-changed={}", path.display());

@@ -2,6 +2,7 @@
 
 use crate::{
     config::Config,
+    ops,
     platform::{
         assets::{self, Assets},
         crypto::Keyring,
@@ -12,12 +13,10 @@ use crate::{
         settings::{self, SiteSettings},
         tls::{Certificates, TlsListener},
     },
-    ops, privacy, site, staff,
+    privacy, site, staff,
 };
 use anyhow::Context;
-use axum::{
-    Router, extract::DefaultBodyLimit, middleware, routing::get, serve::ListenerExt,
-};
+use axum::{Router, extract::DefaultBodyLimit, middleware, routing::get, serve::ListenerExt};
 use std::{
     net::SocketAddr,
     ops::Deref,

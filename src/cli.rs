@@ -150,13 +150,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 let state = AppState::open(config).await?;
                 let report = ops::integrity::scan(&state, "command line").await?;
                 for f in &report.findings {
-                    println!(
-                        "{} {}: {}: {}",
-                        f.kind,
-                        f.item_id,
-                        f.rule.label(),
-                        f.detail
-                    );
+                    println!("{} {}: {}: {}", f.kind, f.item_id, f.rule.label(), f.detail);
                 }
                 for e in &report.errors {
                     eprintln!("could not read {e}");

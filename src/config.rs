@@ -212,15 +212,16 @@ impl Config {
             };
         }
         if let Some(v) = var("TRUST_PROXY") {
-            config.trust_proxy =
-                TrustedProxies::parse(&v).context("OFFICECOMMS_TRUST_PROXY")?;
+            config.trust_proxy = TrustedProxies::parse(&v).context("OFFICECOMMS_TRUST_PROXY")?;
         }
         tls_cert = var("TLS_CERT").map(PathBuf::from).or(tls_cert);
         tls_key = var("TLS_KEY").map(PathBuf::from).or(tls_key);
         config.tls = match (tls_cert, tls_key) {
             (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
             (None, None) => None,
-            _ => bail!("OFFICECOMMS_TLS_CERT and OFFICECOMMS_TLS_KEY go together: set both or neither"),
+            _ => bail!(
+                "OFFICECOMMS_TLS_CERT and OFFICECOMMS_TLS_KEY go together: set both or neither"
+            ),
         };
         if let Some(v) = var("SCAN_BLOCKLIST") {
             config.scan_blocklist = v.split(',').map(str::to_string).collect();
@@ -352,7 +353,10 @@ mod tests {
         assert!(list.contains("192.0.2.7".parse().unwrap()));
         assert!(!list.contains("192.0.2.8".parse().unwrap()));
         assert!(list.contains("::1".parse().unwrap()));
-        assert!(list.contains("::ffff:10.0.0.1".parse().unwrap()), "IPv4-mapped");
+        assert!(
+            list.contains("::ffff:10.0.0.1".parse().unwrap()),
+            "IPv4-mapped"
+        );
         let yes = TrustedProxies::parse("true").unwrap();
         assert!(yes.contains("127.0.0.1".parse().unwrap()));
         assert!(!yes.contains("203.0.113.1".parse().unwrap()));

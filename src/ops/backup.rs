@@ -232,7 +232,10 @@ pub fn read_manifest(src: &Path) -> anyhow::Result<Manifest> {
     let manifest: Manifest =
         serde_json::from_slice(&text).with_context(|| format!("reading {}", path.display()))?;
     if manifest.format > FORMAT {
-        bail!("this backup was made by a newer officecomms ({})", manifest.version);
+        bail!(
+            "this backup was made by a newer officecomms ({})",
+            manifest.version
+        );
     }
     Ok(manifest)
 }

@@ -73,9 +73,9 @@ pub enum Source {
 impl Source {
     pub fn kind(&self) -> &'static str {
         match self {
-            Source::Query { kind, .. } | Source::Files { kind, .. } | Source::Custom { kind, .. } => {
-                kind
-            }
+            Source::Query { kind, .. }
+            | Source::Files { kind, .. }
+            | Source::Custom { kind, .. } => kind,
         }
     }
 }
@@ -190,13 +190,7 @@ pub async fn scan(state: &AppState, started_by: &str) -> anyhow::Result<Report> 
     findings.sort();
     findings.dedup();
     db::finish_scan(
-        &state.db,
-        scan_id,
-        started_at,
-        &findings,
-        &failed,
-        items,
-        &errors,
+        &state.db, scan_id, started_at, &findings, &failed, items, &errors,
     )
     .await?;
     Ok(Report {
@@ -259,7 +253,11 @@ fn expected_digest(name: &str) -> Option<&'static str> {
     ASSET_DIGESTS
         .iter()
         .find(|(path, _)| *path == name)
-        .or_else(|| ASSET_DIGESTS.iter().find(|(path, _)| path.ends_with(&suffix)))
+        .or_else(|| {
+            ASSET_DIGESTS
+                .iter()
+                .find(|(path, _)| path.ends_with(&suffix))
+        })
         .map(|(_, digest)| *digest)
 }
 
@@ -319,7 +317,13 @@ async fn read_source(state: &AppState, source: &Source) -> anyhow::Result<(usize
             while let Some(row) = rows.next().await {
                 let (id, text) = row.with_context(|| format!("reading {kind}"))?;
                 items += 1;
-                inspect_item(kind, &id, text.as_deref().unwrap_or(""), blocklist, &mut findings);
+                inspect_item(
+                    kind,
+                    &id,
+                    text.as_deref().unwrap_or(""),
+                    blocklist,
+                    &mut findings,
+                );
             }
         }
         Source::Files { kind, dir } => {
@@ -533,19 +537,31 @@ mod tests {
 
     fn rules(text: &str, blocklist: &[&str]) -> Vec<Rule> {
         let blocklist: Vec<String> = blocklist.iter().map(|s| s.to_string()).collect();
-        inspect(text, &blocklist).into_iter().map(|(r, _)| r).collect()
+        inspect(text, &blocklist)
+            .into_iter()
+            .map(|(r, _)| r)
+            .collect()
     }
 
     #[test]
     fn scripts_frames_handlers_and_script_urls_are_found_in_any_case() {
-        assert_eq!(rules("Hello <ScRiPt>alert(1)</script>", &[]), [Rule::Script]);
+        assert_eq!(
+            rules("Hello <ScRiPt>alert(1)</script>", &[]),
+            [Rule::Script]
+        );
         assert_eq!(
             rules("<iframe src=\"https://x.test\"></iframe>", &[]),
             [Rule::Frame]
         );
-        assert_eq!(rules("<img src=x onerror=alert(1)>", &[]), [Rule::EventHandler]);
+        assert_eq!(
+            rules("<img src=x onerror=alert(1)>", &[]),
+            [Rule::EventHandler]
+        );
         assert_eq!(rules("<svg/onload = 'x'>", &[]), [Rule::EventHandler]);
-        assert_eq!(rules("<a href=\" javascript:alert(1)\">", &[]), [Rule::ScriptUrl]);
+        assert_eq!(
+            rules("<a href=\" javascript:alert(1)\">", &[]),
+            [Rule::ScriptUrl]
+        );
         assert_eq!(rules("[x](javascript:alert(1))", &[]), [Rule::ScriptUrl]);
     }
 
@@ -560,7 +576,10 @@ mod tests {
     #[test]
     fn links_to_blocked_hosts_and_their_subdomains_are_found() {
         let blocked = &["evil.test"];
-        assert_eq!(rules("see https://evil.test/x", blocked), [Rule::BlockedHost]);
+        assert_eq!(
+            rules("see https://evil.test/x", blocked),
+            [Rule::BlockedHost]
+        );
         assert_eq!(
             rules("<img src=\"//cdn.EVIL.test/p.gif\">", blocked),
             [Rule::BlockedHost]

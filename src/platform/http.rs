@@ -138,8 +138,12 @@ pub async fn site(State(state): State<AppState>, mut request: Request, next: Nex
     // A trusted proxy that took a plain-HTTP request for an https site:
     // send the browser to the https address before it sends anything else.
     if state.config.is_https()
-        && forwarded_proto(request.headers(), request.extensions(), &state.config.trust_proxy)
-            .is_some_and(|p| p.eq_ignore_ascii_case("http"))
+        && forwarded_proto(
+            request.headers(),
+            request.extensions(),
+            &state.config.trust_proxy,
+        )
+        .is_some_and(|p| p.eq_ignore_ascii_case("http"))
     {
         let mut target = state.config.base_url.clone();
         target.set_path(request.uri().path());

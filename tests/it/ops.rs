@@ -173,12 +173,11 @@ async fn forwarded_headers_count_only_from_trusted_proxies() {
             .header("x-forwarded-for", forwarded_for);
         async move { request.send().await.unwrap().status().as_u16() }
     };
-    let trusting =
-        TestApp::spawn_with(Backend::Sqlite, |c| {
-            c.public_post_per_minute = 1;
-            c.trust_proxy = TrustedProxies::loopback();
-        })
-        .await;
+    let trusting = TestApp::spawn_with(Backend::Sqlite, |c| {
+        c.public_post_per_minute = 1;
+        c.trust_proxy = TrustedProxies::loopback();
+    })
+    .await;
     assert_ne!(posts(&trusting, "198.51.100.1").await, 429);
     assert_ne!(posts(&trusting, "198.51.100.2").await, 429);
     assert_eq!(posts(&trusting, "198.51.100.1").await, 429);
@@ -477,26 +476,45 @@ fn backup_and_restore_commands_round_trip_and_refuse_a_non_empty_data_dir() {
 
     let again = run(&["backup", dest.to_str().unwrap()], &live);
     assert!(!again.status.success());
-    assert!(text(&again.stderr).contains("is not empty"), "{}", text(&again.stderr));
+    assert!(
+        text(&again.stderr).contains("is not empty"),
+        "{}",
+        text(&again.stderr)
+    );
 
     let out = run(&["restore", dest.to_str().unwrap()], &fresh);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("restored the SQLite database"));
     assert!(fresh.join("officecomms.db").is_file() && fresh.join("officecomms.key").is_file());
     let policy = run(&["policy"], &fresh);
-    assert!(text(&policy.stdout).contains("1200 Harbor Street"), "the restored site works");
+    assert!(
+        text(&policy.stdout).contains("1200 Harbor Street"),
+        "the restored site works"
+    );
 
     let over = run(&["restore", dest.to_str().unwrap()], &fresh);
     assert!(!over.status.success());
-    assert!(text(&over.stderr).contains("is not empty"), "{}", text(&over.stderr));
+    assert!(
+        text(&over.stderr).contains("is not empty"),
+        "{}",
+        text(&over.stderr)
+    );
     let not_a_backup = run(&["restore", live.to_str().unwrap()], &root.path().join("x"));
     assert!(text(&not_a_backup.stderr).contains("not a complete officecomms backup"));
     let missing_log = run(
-        &["restore", dest.to_str().unwrap(), "--erasure-log", "/nonexistent/erasure.log"],
+        &[
+            "restore",
+            dest.to_str().unwrap(),
+            "--erasure-log",
+            "/nonexistent/erasure.log",
+        ],
         &root.path().join("y"),
     );
     assert!(text(&missing_log.stderr).contains("does not exist"));
-    assert!(!root.path().join("y").exists(), "nothing written when refusing");
+    assert!(
+        !root.path().join("y").exists(),
+        "nothing written when refusing"
+    );
 }
 
 #[test]
@@ -633,13 +651,10 @@ async fn sigterm_lets_a_request_in_flight_finish_and_exits_zero() {
 
     conn.write_all(tail.as_bytes()).await.unwrap();
     let mut response = String::new();
-    tokio::time::timeout(
-        Duration::from_secs(20),
-        conn.read_to_string(&mut response),
-    )
-    .await
-    .expect("response in time")
-    .unwrap();
+    tokio::time::timeout(Duration::from_secs(20), conn.read_to_string(&mut response))
+        .await
+        .expect("response in time")
+        .unwrap();
     assert!(response.starts_with("HTTP/1.1 401"), "{response}");
     assert!(response.contains("do not match an active account"));
 
@@ -699,12 +714,10 @@ fn deploy_files_pass_their_checkers() {
         eprintln!("systemd-analyze not installed: deploy files not checked");
         return;
     }
-    let script: PathBuf = [env!("CARGO_MANIFEST_DIR"), "deploy", "check"].iter().collect();
-    let out = Command::new("bash")
-        .arg(&script)
-        .arg(BIN)
-        .output()
-        .unwrap();
+    let script: PathBuf = [env!("CARGO_MANIFEST_DIR"), "deploy", "check"]
+        .iter()
+        .collect();
+    let out = Command::new("bash").arg(&script).arg(BIN).output().unwrap();
     assert!(
         out.status.success(),
         "{}\n{}",
