@@ -204,13 +204,19 @@ impl Application {
     ) -> anyhow::Result<()> {
         let state = self.state.clone();
         let tasks = background_tasks(&state);
-        let signal = {
+        // `state.shutdown` is the one switch: the signal flips it, and the
+        // server and every background task follow it.
+        let trigger = tokio::spawn({
             let state = state.clone();
             async move {
                 shutdown.await;
                 tracing::info!("shutting down: finishing requests in flight");
                 state.shutdown.send_replace(true);
             }
+        });
+        let mut stopping = state.shutdown.subscribe();
+        let signal = async move {
+            let _ = stopping.wait_for(|s| *s).await;
         };
         let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
         let serve = async move {
@@ -235,10 +241,14 @@ impl Application {
             let _ = stopping.wait_for(|s| *s).await;
             tokio::time::sleep(grace).await;
         };
-        tokio::select! {
-            served = serve => served?,
-            _ = deadline => tracing::warn!("requests still running after {grace:?}; closing them"),
-        }
+        let served = tokio::select! {
+            served = serve => served,
+            _ = deadline => {
+                tracing::warn!("requests still running after {grace:?}; closing them");
+                Ok(())
+            }
+        };
+        trigger.abort();
         state.shutdown.send_replace(true);
         if tokio::time::timeout(grace, futures_util::future::join_all(tasks))
             .await
@@ -246,6 +256,6 @@ impl Application {
         {
             tracing::warn!("background tasks still busy after {grace:?}; stopping anyway");
         }
-        Ok(())
+        served
     }
 }

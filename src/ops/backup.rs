@@ -144,7 +144,6 @@ pub async fn restore(
         bail!("the erasure log {} does not exist", log.display());
     }
     let data_dir = config.data_dir.clone();
-    prepare_empty_dir(&data_dir, "the data dir to restore into")?;
     let url = config.database_url();
     let target = if url.starts_with("sqlite:") {
         Database::Sqlite
@@ -159,6 +158,7 @@ pub async fn restore(
             target.name()
         );
     }
+    prepare_empty_dir(&data_dir, "the data dir to restore into")?;
     match target {
         Database::Sqlite => {
             let path = sqlite_path(&url);

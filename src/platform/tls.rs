@@ -61,7 +61,9 @@ impl Certificates {
             .context("TLS protocol versions")?
             .with_no_client_auth()
             .with_cert_resolver(Arc::new(self.clone()));
-        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        // HTTP/1.1 only: the server is built without HTTP/2, and offering
+        // `h2` here would break every browser that takes it.
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(Arc::new(config))
     }
 }
