@@ -42,6 +42,7 @@ pub struct App {
     /// Wakes the outbox worker after a commit that enqueued mail.
     pub mail_wakeup: Notify,
     site: RwLock<Arc<SiteSettings>>,
+    notices: RwLock<Arc<Vec<privacy::PublicNotice>>>,
 }
 
 impl Deref for AppState {
@@ -55,6 +56,15 @@ impl App {
     /// The current site settings.
     pub fn site(&self) -> Arc<SiteSettings> {
         self.site.read().expect("settings lock").clone()
+    }
+
+    /// Published breach notices shown on every page.
+    pub fn notices(&self) -> Arc<Vec<privacy::PublicNotice>> {
+        self.notices.read().expect("notices lock").clone()
+    }
+
+    pub fn set_notices(&self, notices: Vec<privacy::PublicNotice>) {
+        *self.notices.write().expect("notices lock") = Arc::new(notices);
     }
 
     pub async fn reload_site(&self) -> anyhow::Result<()> {
@@ -90,6 +100,7 @@ impl AppState {
             mail_transport,
             mail_wakeup: Notify::new(),
             site: RwLock::new(site),
+            notices: RwLock::new(Arc::default()),
         })))
     }
 }
@@ -157,11 +168,12 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let worker = self
-            .state
-            .config
-            .workers
-            .then(|| tokio::spawn(mail::run_worker(self.state.clone(), stop_rx)));
+        let workers = self.state.config.workers.then(|| {
+            [
+                tokio::spawn(mail::run_worker(self.state.clone(), stop_rx.clone())),
+                tokio::spawn(privacy::run_jobs(self.state.clone(), stop_rx)),
+            ]
+        });
         let app = router(self.state.clone());
         axum::serve(
             self.listener,
@@ -171,7 +183,7 @@ impl Application {
         .await
         .context("serving HTTP")?;
         let _ = stop_tx.send(true);
-        if let Some(worker) = worker {
+        for worker in workers.into_iter().flatten() {
             let _ = worker.await;
         }
         Ok(())

@@ -28,6 +28,9 @@ pub enum AppError {
     UnsupportedMediaType(String),
     #[error("unprocessable: {0}")]
     Unprocessable(String),
+    /// A link that expired or was already used.
+    #[error("gone")]
+    Gone,
     #[error("too many requests")]
     TooManyRequests,
     #[error(transparent)]
@@ -66,6 +69,10 @@ impl ErrorPage {
                 "Too many requests from your address in a short time. Please wait a minute and try again.",
             ),
             StatusCode::FORBIDDEN => ("Not allowed", "You do not have access to this page."),
+            StatusCode::GONE => (
+                "This link no longer works",
+                "This link has expired or has already been used. You can ask for a new one on the my-data page.",
+            ),
             StatusCode::REQUEST_TIMEOUT => ("Timed out", "That took too long. Please try again."),
             StatusCode::BAD_REQUEST | StatusCode::UNPROCESSABLE_ENTITY => (
                 "Something is not right",
@@ -96,6 +103,7 @@ impl AppError {
             AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            AppError::Gone => StatusCode::GONE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -40,8 +40,12 @@ macro_rules! migrations {
 /// Every migration, in order; a feature adds a file to both folders and a line here.
 fn migrations(backend: Backend) -> Vec<Migration> {
     match backend {
-        Backend::Sqlite => migrations!["sqlite": 1 "0001_foundation", 2 "0002_privacy"],
-        Backend::Postgres => migrations!["postgres": 1 "0001_foundation", 2 "0002_privacy"],
+        Backend::Sqlite => {
+            migrations!["sqlite": 1 "0001_foundation", 2 "0002_privacy", 6 "0006_privacy_rights"]
+        }
+        Backend::Postgres => {
+            migrations!["postgres": 1 "0001_foundation", 2 "0002_privacy", 6 "0006_privacy_rights"]
+        }
     }
 }
 

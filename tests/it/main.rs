@@ -7,5 +7,6 @@ mod browser;
 mod cli;
 mod mail;
 mod privacy_core;
+mod privacy_rights;
 mod shell;
 mod staff;
