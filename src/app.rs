@@ -51,6 +51,7 @@ pub struct App {
     /// subscribes, finishes the item in hand and returns.
     pub shutdown: watch::Sender<bool>,
     site: RwLock<Arc<SiteSettings>>,
+    notices: RwLock<Arc<Vec<privacy::PublicNotice>>>,
 }
 
 impl Deref for AppState {
@@ -69,6 +70,15 @@ impl App {
     /// Whether shutdown has begun.
     pub fn stopping(&self) -> bool {
         *self.shutdown.borrow()
+    }
+
+    /// Published breach notices shown on every page.
+    pub fn notices(&self) -> Arc<Vec<privacy::PublicNotice>> {
+        self.notices.read().expect("notices lock").clone()
+    }
+
+    pub fn set_notices(&self, notices: Vec<privacy::PublicNotice>) {
+        *self.notices.write().expect("notices lock") = Arc::new(notices);
     }
 
     pub async fn reload_site(&self) -> anyhow::Result<()> {
@@ -105,6 +115,7 @@ impl AppState {
             mail_wakeup: Notify::new(),
             shutdown: watch::Sender::new(false),
             site: RwLock::new(site),
+            notices: RwLock::new(Arc::default()),
         })))
     }
 }
@@ -153,6 +164,10 @@ fn background_tasks(state: &AppState) -> Vec<JoinHandle<()>> {
     let mut tasks = Vec::new();
     if state.config.workers {
         tasks.push(tokio::spawn(mail::run_worker(
+            state.clone(),
+            state.shutdown.subscribe(),
+        )));
+        tasks.push(tokio::spawn(privacy::run_jobs(
             state.clone(),
             state.shutdown.subscribe(),
         )));

@@ -1,7 +1,7 @@
 -- What the integrity scan found: one row per (item, rule, detail), kept
 -- open until a later scan no longer sees it.
 CREATE TABLE integrity_findings (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     fingerprint TEXT NOT NULL UNIQUE,
     kind TEXT NOT NULL,
     item_id TEXT NOT NULL,
@@ -15,7 +15,7 @@ CREATE INDEX integrity_findings_open ON integrity_findings (resolved_at);
 
 -- Every scan run, for the admin page and the daily schedule.
 CREATE TABLE integrity_scans (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     started_at INTEGER NOT NULL,
     finished_at INTEGER,
     started_by TEXT NOT NULL,

@@ -25,7 +25,7 @@ pub const TABLES: &[Table] = &[
         feature: "site integrity checks",
         subject_column: None,
         created_column: Some("first_seen_at"),
-        retention: Retention::Days(365),
+        retention: Retention::Days(90),
         personal: &[],
         other: &[
             "id",

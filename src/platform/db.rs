@@ -41,10 +41,10 @@ macro_rules! migrations {
 fn migrations(backend: Backend) -> Vec<Migration> {
     match backend {
         Backend::Sqlite => {
-            migrations!["sqlite": 1 "0001_foundation", 2 "0002_privacy", 3 "0003_ops"]
+            migrations!["sqlite": 1 "0001_foundation", 2 "0002_privacy", 3 "0003_ops", 6 "0006_privacy_rights"]
         }
         Backend::Postgres => {
-            migrations!["postgres": 1 "0001_foundation", 2 "0002_privacy", 3 "0003_ops"]
+            migrations!["postgres": 1 "0001_foundation", 2 "0002_privacy", 3 "0003_ops", 6 "0006_privacy_rights"]
         }
     }
 }

@@ -37,7 +37,7 @@ pub const TABLES: &[Table] = &[Table {
     personal: &[Field {
         column: "payload",
         label: "emails we send you (address, subject and text)",
-        category: Category::Contact,
+        category: Category::Message,
         purpose: "to deliver the emails you asked for, and to prove they were sent",
         encrypted: true,
         shared_with: &[],

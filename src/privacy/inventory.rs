@@ -32,6 +32,12 @@ pub const COOKIES: &[Cookie] = &[
         lifetime: "until you close your browser",
     },
     Cookie {
+        name: "oc_mydata",
+        category: CookieCategory::Necessary,
+        purpose: "Keeps the my-data page open in the browser that followed the emailed link, and only there.",
+        lifetime: "until you close your browser (the access itself ends after an hour)",
+    },
+    Cookie {
         name: "oc_session",
         category: CookieCategory::Necessary,
         purpose: "Keeps staff members signed in to the back office.",
