@@ -11,7 +11,7 @@ use crate::{
         metrics::{self, Metrics},
         settings::{self, SiteSettings},
     },
-    privacy, site, staff,
+    privacy, shop, site, staff,
 };
 use anyhow::Context;
 use axum::{Router, extract::DefaultBodyLimit, middleware, routing::get};
@@ -112,6 +112,7 @@ pub fn router(state: AppState) -> Router {
         .merge(site::router())
         .merge(privacy::router())
         .merge(staff::router())
+        .merge(shop::router())
         .route("/static/{file}", get(assets::serve_asset))
         .route("/metrics", get(metrics::show_metrics))
         .fallback(http::not_found)

@@ -7,6 +7,7 @@ pub mod config;
 pub mod error;
 pub mod platform;
 pub mod privacy;
+pub mod shop;
 pub mod site;
 pub mod staff;
 pub mod telemetry;

@@ -41,10 +41,10 @@ macro_rules! migrations {
 fn migrations(backend: Backend) -> Vec<Migration> {
     match backend {
         Backend::Sqlite => {
-            migrations!["sqlite": 1 "0001_foundation", 2 "0002_privacy", 6 "0006_privacy_rights"]
+            migrations!["sqlite": 1 "0001_foundation", 2 "0002_privacy", 6 "0006_privacy_rights", 10 "0010_shop_surveys"]
         }
         Backend::Postgres => {
-            migrations!["postgres": 1 "0001_foundation", 2 "0002_privacy", 6 "0006_privacy_rights"]
+            migrations!["postgres": 1 "0001_foundation", 2 "0002_privacy", 6 "0006_privacy_rights", 10 "0010_shop_surveys"]
         }
     }
 }

@@ -14,6 +14,7 @@ const REGISTERED: &[&[Table]] = &[
     crate::privacy::subjects::TABLES,
     crate::privacy::TABLES,
     crate::staff::TABLES,
+    crate::shop::TABLES,
 ];
 
 /// Cookies we set, for the policy and the cookie page.
@@ -41,6 +42,12 @@ pub const COOKIES: &[Cookie] = &[
         category: CookieCategory::Necessary,
         purpose: "Keeps staff members signed in to the back office.",
         lifetime: "12 hours",
+    },
+    Cookie {
+        name: "oc_cart",
+        category: CookieCategory::Necessary,
+        purpose: "Holds your shopping cart (which services, how many), signed so it cannot be altered. It holds no identifier and nothing about you.",
+        lifetime: "7 days, or until you send the order request",
     },
 ];
 

@@ -9,4 +9,5 @@ mod mail;
 mod privacy_core;
 mod privacy_rights;
 mod shell;
+mod shop;
 mod staff;
