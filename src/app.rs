@@ -11,7 +11,7 @@ use crate::{
         metrics::{self, Metrics},
         settings::{self, SiteSettings},
     },
-    privacy, shop, site, staff,
+    privacy, shop, site, staff, surveys,
 };
 use anyhow::Context;
 use axum::{Router, extract::DefaultBodyLimit, middleware, routing::get};
@@ -113,6 +113,7 @@ pub fn router(state: AppState) -> Router {
         .merge(privacy::router())
         .merge(staff::router())
         .merge(shop::router())
+        .merge(surveys::router())
         .route("/static/{file}", get(assets::serve_asset))
         .route("/metrics", get(metrics::show_metrics))
         .fallback(http::not_found)

@@ -10,6 +10,7 @@ pub mod privacy;
 pub mod shop;
 pub mod site;
 pub mod staff;
+pub mod surveys;
 pub mod telemetry;
 
 pub use app::{AppState, Application};

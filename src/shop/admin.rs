@@ -10,7 +10,7 @@ use crate::{
     error::{AppError, AppResult},
     platform::{
         db::is_unique_violation,
-        forms::{FieldErrors, Form, text},
+        forms::{FieldErrors, Form, checked, text},
         templates::{Page, render},
     },
     privacy::subjects::{self, Subject},
@@ -253,7 +253,7 @@ fn validate_service(form: &ServiceForm) -> Result<ValidService, FieldErrors> {
         price_cents,
         billing,
         position,
-        active: form.active.is_some(),
+        active: checked(&form.active),
     })
 }
 

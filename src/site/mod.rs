@@ -61,5 +61,6 @@ pub async fn seed_demo(db: &crate::platform::db::Db) -> anyhow::Result<()> {
     }
     tx.commit().await?;
     crate::shop::seed_demo(db).await?;
+    crate::surveys::seed_demo(db).await?;
     Ok(())
 }

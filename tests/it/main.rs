@@ -11,3 +11,4 @@ mod privacy_rights;
 mod shell;
 mod shop;
 mod staff;
+mod surveys;
