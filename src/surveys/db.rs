@@ -312,7 +312,8 @@ pub struct AnswerRow {
 }
 
 pub async fn answers(db: &Db, survey_id: i64) -> Result<Vec<AnswerRow>, sqlx::Error> {
-    let rows: Vec<(i64, i64, Option<i64>, Option<i64>, Option<Vec<u8>>)> = sqlx::query_as(
+    type Row = (i64, i64, Option<i64>, Option<i64>, Option<Vec<u8>>);
+    let rows: Vec<Row> = sqlx::query_as(
         "SELECT a.response_id, a.question_id, a.subject_id, a.choice, a.text_value \
          FROM survey_answers a JOIN survey_responses r ON r.id = a.response_id \
          WHERE r.survey_id = $1 ORDER BY a.response_id, a.id",
@@ -342,7 +343,8 @@ pub struct ResponseRow {
 }
 
 pub async fn responses(db: &Db, survey_id: i64) -> Result<Vec<ResponseRow>, sqlx::Error> {
-    let rows: Vec<(i64, i64, Option<i64>, Option<Vec<u8>>, Option<Vec<u8>>)> = sqlx::query_as(
+    type Row = (i64, i64, Option<i64>, Option<Vec<u8>>, Option<Vec<u8>>);
+    let rows: Vec<Row> = sqlx::query_as(
         "SELECT id, submitted_at, subject_id, name, email FROM survey_responses \
          WHERE survey_id = $1 ORDER BY id",
     )
