@@ -32,8 +32,13 @@ pub struct QuestionResult {
     pub bars: Vec<Bar>,
     pub average: String,
     pub nps: Option<Nps>,
+    /// The newest free-text answers, at most [`TEXTS_SHOWN`].
     pub texts: Vec<String>,
+    pub texts_total: usize,
 }
+
+/// Free-text answers shown per question on the results page; the CSV has all.
+pub const TEXTS_SHOWN: usize = 100;
 
 pub struct Results {
     pub responses: i64,
@@ -130,13 +135,19 @@ pub async fn compute(
         counts.entry(question).or_default().push((choice, count));
     }
     let mut texts: HashMap<i64, Vec<String>> = HashMap::new();
+    let mut text_totals: HashMap<i64, usize> = HashMap::new();
     let mut keys = Keys::new(state);
+    // Newest first; only what is shown is decrypted.
     for a in db::answers(&state.db, survey.id).await?.into_iter().rev() {
         if let Some(sealed) = &a.text_value {
-            let text = keys
-                .open(a.subject_id, "survey_answers", "text_value", sealed)
-                .await?;
-            texts.entry(a.question_id).or_default().push(text);
+            let total = text_totals.entry(a.question_id).or_default();
+            *total += 1;
+            if *total <= TEXTS_SHOWN {
+                let text = keys
+                    .open(a.subject_id, "survey_answers", "text_value", sealed)
+                    .await?;
+                texts.entry(a.question_id).or_default().push(text);
+            }
         }
     }
     let questions = questions
@@ -176,6 +187,7 @@ pub async fn compute(
                     None
                 },
                 texts: texts.remove(&q.id).unwrap_or_default(),
+                texts_total: text_totals.get(&q.id).copied().unwrap_or(0),
             }
         })
         .collect();
