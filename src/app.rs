@@ -13,7 +13,7 @@ use crate::{
         settings::{self, SiteSettings},
         tls::{Certificates, TlsListener},
     },
-    privacy, site, staff,
+    privacy, shop, site, staff, surveys,
 };
 use anyhow::Context;
 use axum::{Router, extract::DefaultBodyLimit, middleware, routing::get, serve::ListenerExt};
@@ -128,6 +128,8 @@ pub fn router(state: AppState) -> Router {
         .merge(privacy::router())
         .merge(staff::router())
         .merge(ops::router())
+        .merge(shop::router())
+        .merge(surveys::router())
         .route("/static/{file}", get(assets::serve_asset))
         .route("/metrics", get(metrics::show_metrics))
         .fallback(http::not_found)

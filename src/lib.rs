@@ -8,8 +8,10 @@ pub mod error;
 pub mod ops;
 pub mod platform;
 pub mod privacy;
+pub mod shop;
 pub mod site;
 pub mod staff;
+pub mod surveys;
 pub mod telemetry;
 
 pub use app::{AppState, Application};

@@ -147,6 +147,11 @@ pub fn text(value: &str, max_chars: usize) -> Result<Option<String>, String> {
     Ok((!v.is_empty()).then(|| v.to_string()))
 }
 
+/// Whether a checkbox was ticked: present with a non-empty value.
+pub fn checked(value: &Option<String>) -> bool {
+    value.as_deref().is_some_and(|v| !v.trim().is_empty())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

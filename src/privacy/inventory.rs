@@ -15,6 +15,8 @@ const REGISTERED: &[&[Table]] = &[
     crate::privacy::TABLES,
     crate::staff::TABLES,
     crate::ops::TABLES,
+    crate::shop::TABLES,
+    crate::surveys::TABLES,
 ];
 
 /// Cookies we set, for the policy and the cookie page.
@@ -42,6 +44,18 @@ pub const COOKIES: &[Cookie] = &[
         category: CookieCategory::Necessary,
         purpose: "Keeps staff members signed in to the back office.",
         lifetime: "12 hours",
+    },
+    Cookie {
+        name: "oc_cart",
+        category: CookieCategory::Necessary,
+        purpose: "Holds your shopping cart (which services, how many), signed so it cannot be altered. It holds no identifier and nothing about you.",
+        lifetime: "7 days, or until you send the order request",
+    },
+    Cookie {
+        name: "oc_surveys",
+        category: CookieCategory::Necessary,
+        purpose: "Remembers which surveys this browser has answered (their numbers only, signed), so each is answered once. It holds no identifier: we cannot tell who you are from it.",
+        lifetime: "one year",
     },
 ];
 

@@ -12,4 +12,6 @@ mod privacy_core;
 mod privacy_rights;
 mod routes;
 mod shell;
+mod shop;
 mod staff;
+mod surveys;
