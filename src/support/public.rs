@@ -36,7 +36,7 @@ impl FromRequestParts<AppState> for ClientIp {
         Ok(ClientIp(client_ip(
             &parts.headers,
             &parts.extensions,
-            state.config.trust_proxy,
+            &state.config.trust_proxy,
         )))
     }
 }

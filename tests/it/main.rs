@@ -5,8 +5,14 @@ mod helpers;
 
 mod browser;
 mod cli;
+mod faults;
 mod mail;
+mod ops;
 mod privacy_core;
+mod privacy_rights;
+mod routes;
 mod shell;
+mod shop;
 mod staff;
 mod support;
+mod surveys;
