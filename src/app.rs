@@ -41,6 +41,7 @@ pub struct App {
     pub mail_transport: Transport,
     /// Wakes the outbox worker after a commit that enqueued mail.
     pub mail_wakeup: Notify,
+    pub content: crate::content::Content,
     site: RwLock<Arc<SiteSettings>>,
 }
 
@@ -89,6 +90,7 @@ impl AppState {
             metrics: Metrics::default(),
             mail_transport,
             mail_wakeup: Notify::new(),
+            content: crate::content::Content::default(),
             site: RwLock::new(site),
         })))
     }
@@ -101,6 +103,7 @@ pub fn router(state: AppState) -> Router {
         .merge(site::router())
         .merge(privacy::router())
         .merge(staff::router())
+        .merge(crate::content::router())
         .route("/static/{file}", get(assets::serve_asset))
         .route("/metrics", get(metrics::show_metrics))
         .fallback(http::not_found)

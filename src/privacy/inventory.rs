@@ -14,6 +14,7 @@ const REGISTERED: &[&[Table]] = &[
     crate::privacy::subjects::TABLES,
     crate::privacy::TABLES,
     crate::staff::TABLES,
+    crate::content::TABLES,
 ];
 
 /// Cookies we set, for the policy and the cookie page.

@@ -60,5 +60,6 @@ pub async fn seed_demo(db: &crate::platform::db::Db) -> anyhow::Result<()> {
         crate::platform::settings::put(&mut tx, key, demo.get(key)).await?;
     }
     tx.commit().await?;
+    crate::content::seed_demo(db).await?;
     Ok(())
 }
