@@ -157,9 +157,17 @@ impl Query {
                 out.push(' ');
             }
             if hits[best_start + i] {
+                // Mark the word, not the punctuation around it.
+                let start = token.find(char::is_alphanumeric).unwrap_or(0);
+                let end = token
+                    .char_indices()
+                    .rfind(|(_, c)| c.is_alphanumeric())
+                    .map_or(token.len(), |(i, c)| i + c.len_utf8());
+                out.push_str(&escape(&token[..start]));
                 out.push_str("<mark>");
-                out.push_str(&escape(token));
+                out.push_str(&escape(&token[start..end]));
                 out.push_str("</mark>");
+                out.push_str(&escape(&token[end..]));
             } else {
                 out.push_str(&escape(token));
             }
@@ -272,7 +280,7 @@ mod tests {
         let text = "Intro words here. <b>Tip</b>: restart the Printers spooler, then the printer.";
         let s = q.snippet(text, 8);
         assert!(
-            s.contains("<mark>Printers</mark>") && s.contains("<mark>printer.</mark>"),
+            s.contains("<mark>Printers</mark>") && s.contains("<mark>printer</mark>."),
             "{s}"
         );
         assert!(!s.contains("<b>"));

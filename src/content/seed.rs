@@ -67,18 +67,18 @@ fn parse(source: &str) -> anyhow::Result<Demo> {
     })
 }
 
-/// Stores the demo articles and posts, oldest first.
+/// Stores the demo articles and posts, oldest first, each dated `days_ago`.
 pub async fn seed_demo(db: &Db) -> anyhow::Result<()> {
-    // Nothing is cached yet; a content state of its own serves for the clock.
-    let content = Content::default();
-    let now = content.now();
     let mut demos = DEMO
         .iter()
         .map(|s| parse(s))
         .collect::<anyhow::Result<Vec<_>>>()?;
     demos.sort_by_key(|d| std::cmp::Reverse(d.days_ago));
-    for mut demo in demos {
-        demo.input.publish_at = Some(now - demo.days_ago * 86_400_000);
+    for demo in demos {
+        // Written on the day it was published: a content clock of its own,
+        // set back, makes created, updated and published the same moment.
+        let content = Content::default();
+        content.clock.advance(-demo.days_ago * 86_400_000);
         let change = Change {
             input: &demo.input,
             cover: Cover::Keep,

@@ -210,7 +210,10 @@ async fn multipart_field(parts: &Parts, bytes: Bytes, name: &str) -> Option<Stri
         .method(parts.method.clone())
         .uri(parts.uri.clone());
     copy.headers_mut()?.extend(parts.headers.clone());
-    let copy = copy.body(Body::from(bytes)).ok()?;
+    // The token field comes first: reading only the start keeps a large
+    // upload within the multipart reader's default limit.
+    let start = bytes.slice(..bytes.len().min(64 * 1024));
+    let copy = copy.body(Body::from(start)).ok()?;
     let mut multipart = axum::extract::Multipart::from_request(copy, &())
         .await
         .ok()?;
