@@ -21,6 +21,8 @@ CREATE TABLE articles (
 );
 CREATE INDEX articles_live ON articles(kind, status, publish_at);
 CREATE INDEX articles_product ON articles(product);
+-- Covers the visibility check of every search match without reading bodies.
+CREATE INDEX articles_visibility ON articles(id, status, publish_at);
 
 CREATE TABLE article_tags (
     article_id BIGINT NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
@@ -57,17 +59,19 @@ CREATE TABLE article_revisions (
 CREATE INDEX article_revisions_article ON article_revisions(article_id, id);
 
 -- Search text normalised in Rust (lower-case words separated by spaces) so
--- both backends tokenise it the same way; one GIN index per ranked field.
+-- both backends tokenise it the same way. Here the columns hold the
+-- `simple` tsvectors of that text, without positions: `body` is the whole
+-- document (title, summary and text) so one GIN index answers a match
+-- anywhere, `title` and `summary` rank. Stored, so no plan ever re-parses text.
 CREATE TABLE article_search (
     article_id BIGINT PRIMARY KEY NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
-    title TEXT NOT NULL,
-    summary TEXT NOT NULL,
-    body TEXT NOT NULL
+    title TSVECTOR NOT NULL,
+    summary TSVECTOR NOT NULL,
+    body TSVECTOR NOT NULL
 );
-CREATE INDEX article_search_document ON article_search
-    USING GIN (to_tsvector('simple', title || ' ' || summary || ' ' || body));
-CREATE INDEX article_search_title ON article_search USING GIN (to_tsvector('simple', title));
-CREATE INDEX article_search_summary ON article_search USING GIN (to_tsvector('simple', summary));
+CREATE INDEX article_search_body ON article_search USING GIN (body);
+CREATE INDEX article_search_title ON article_search USING GIN (title);
+CREATE INDEX article_search_summary ON article_search USING GIN (summary);
 
 -- Bumped by every edit, so other instances know to drop their page cache.
 CREATE TABLE content_state (

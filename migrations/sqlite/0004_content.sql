@@ -21,6 +21,8 @@ CREATE TABLE articles (
 );
 CREATE INDEX articles_live ON articles(kind, status, publish_at);
 CREATE INDEX articles_product ON articles(product);
+-- Covers the visibility check of every search match without reading bodies.
+CREATE INDEX articles_visibility ON articles(id, status, publish_at);
 
 CREATE TABLE article_tags (
     article_id INTEGER NOT NULL REFERENCES articles(id) ON DELETE CASCADE,

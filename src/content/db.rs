@@ -396,12 +396,11 @@ pub async fn search(
          ) r JOIN articles a ON a.id = r.id ORDER BY r.tier DESC, r.publish_at DESC, a.id DESC",
         "SELECT a.kind, a.slug, a.title, a.summary, a.body, a.publish_at, r.total FROM ( \
          SELECT s.article_id AS id, x.publish_at AS publish_at, \
-         CASE WHEN s.article_id IN (SELECT article_id FROM article_search WHERE to_tsvector('simple', title) @@ to_tsquery('simple', $2)) THEN 2 ELSE 0 END \
-         + CASE WHEN s.article_id IN (SELECT article_id FROM article_search WHERE to_tsvector('simple', summary) @@ to_tsquery('simple', $3)) THEN 1 ELSE 0 END AS tier, \
+         CASE WHEN s.article_id IN (SELECT article_id FROM article_search WHERE title @@ to_tsquery('simple', $2)) THEN 2 ELSE 0 END \
+         + CASE WHEN s.article_id IN (SELECT article_id FROM article_search WHERE summary @@ to_tsquery('simple', $3)) THEN 1 ELSE 0 END AS tier, \
          COUNT(*) OVER () AS total \
          FROM article_search s JOIN articles x ON x.id = s.article_id \
-         WHERE to_tsvector('simple', s.title || ' ' || s.summary || ' ' || s.body) @@ to_tsquery('simple', $1) \
-         AND x.status = 'published' AND x.publish_at <= $4 \
+         WHERE s.body @@ to_tsquery('simple', $1) AND x.status = 'published' AND x.publish_at <= $4 \
          ORDER BY tier DESC, x.publish_at DESC, x.id DESC LIMIT $5 OFFSET $6 \
          ) r JOIN articles a ON a.id = r.id ORDER BY r.tier DESC, r.publish_at DESC, a.id DESC",
     );
@@ -450,7 +449,9 @@ pub async fn reindex(
     unindex(db, tx, id).await?;
     sqlx::query(db.pick(
         "INSERT INTO article_search (rowid, article_id, title, summary, body) VALUES ($1, $1, $2, $3, $4)",
-        "INSERT INTO article_search (article_id, title, summary, body) VALUES ($1, $2, $3, $4)",
+        "INSERT INTO article_search (article_id, title, summary, body) VALUES ($1, \
+         strip(to_tsvector('simple', $2)), strip(to_tsvector('simple', $3)), \
+         strip(to_tsvector('simple', $2 || ' ' || $3 || ' ' || $4)))",
     ))
     .bind(id)
     .bind(title)

@@ -911,3 +911,67 @@ async fn an_editor_creates_and_publishes_an_article_in_a_real_browser() {
     assert_eq!(headline, title);
     browser.close().await;
 }
+
+#[path = "../../bench/corpus.rs"]
+mod corpus;
+
+/// Search over 10,000 articles: the query and the snippets, as the search
+/// page runs them, timed per request. Run it with `--release --ignored`.
+mod search_speed {
+    use super::corpus;
+    use crate::helpers::{Backend, TestApp};
+    use officecomms::content::{db, search};
+    use std::time::{Duration, Instant};
+
+    async fn run(backend: Backend) {
+        let app = TestApp::spawn_with(backend, |c| c.workers = false).await;
+        let now = app.state.content.now();
+        let started = Instant::now();
+        corpus::seed(&app.state.db, 10_000, now).await.unwrap();
+        eprintln!("seeded 10,000 articles in {:.1?}", started.elapsed());
+        let mut times: Vec<Duration> = Vec::new();
+        let mut found = 0;
+        for round in 0..20 {
+            for q in corpus::QUERIES {
+                let t = Instant::now();
+                if let Some(query) = search::Query::parse(q) {
+                    let (hits, total) =
+                        db::search(&app.state.db, &query, now, 10, 0).await.unwrap();
+                    for hit in &hits {
+                        let text = format!("{} {}", hit.summary, search::plain_text(&hit.body));
+                        std::hint::black_box(query.snippet(&text, 30));
+                    }
+                    if round == 0 {
+                        found += total;
+                    }
+                }
+                times.push(t.elapsed());
+            }
+        }
+        times.sort();
+        let at = |p: f64| times[((times.len() as f64 * p) as usize).min(times.len() - 1)];
+        eprintln!(
+            "{} searches: p50 {:.2?}, p99 {:.2?}, max {:.2?} ({found} matches in the first round)",
+            times.len(),
+            at(0.50),
+            at(0.99),
+            times[times.len() - 1]
+        );
+        assert!(found > 10_000, "the corpus is found");
+        assert!(at(0.99) < Duration::from_millis(20), "p99 {:?}", at(0.99));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "a benchmark: run with --release --ignored"]
+    async fn sqlite() {
+        run(Backend::Sqlite).await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "a benchmark: run with --release --ignored"]
+    async fn postgres() {
+        if let Some(b) = Backend::postgres() {
+            run(b).await
+        }
+    }
+}
