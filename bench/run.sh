@@ -33,6 +33,7 @@ echo "building the release binary"
 cargo build --release --quiet --bin officecomms --example seed_articles
 
 WORK=$(mktemp -d)
+chmod 755 "$WORK" # nginx's workers run as another user
 PIDS=()
 cleanup() {
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
@@ -106,7 +107,7 @@ http {
 }
 EOF
 "$NGINX" -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" -g 'daemon on;'
-wait_up "$NGINX_PORT" "$PAGE"
+wait_up "$NGINX_PORT" "$PAGE" || { cat "$WORK/nginx/error.log"; exit 1; }
 
 echo "article page $PAGE: $BYTES bytes of HTML, wrk -t2 -c64 -d$DURATION"
 read -r N_RPS N_P50 N_P99 N_BAD < <(measure nginx "http://127.0.0.1:$NGINX_PORT$PAGE" -t2 -c64)
