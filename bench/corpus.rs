@@ -216,7 +216,7 @@ fn sentence(rng: &mut Rng, words: usize) -> String {
             s.push(' ');
         }
         // About one word in four is a topic word, the rest filler.
-        let w = if rng.next() % 4 == 0 {
+        let w = if rng.next().is_multiple_of(4) {
             rng.pick(TOPICS)
         } else {
             rng.pick(WORDS)
@@ -317,7 +317,7 @@ pub async fn seed(db: &Db, n: usize, now: i64) -> anyhow::Result<()> {
         let plain = plain_text(&a.body);
         let at = now - (n - i) as i64 * 3_600_000;
         let fields = Fields {
-            kind: if i % 5 == 0 {
+            kind: if i.is_multiple_of(5) {
                 Kind::Post
             } else {
                 Kind::Article
