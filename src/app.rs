@@ -50,6 +50,7 @@ pub struct App {
     /// Becomes true when the process is asked to stop; background work
     /// subscribes, finishes the item in hand and returns.
     pub shutdown: watch::Sender<bool>,
+    pub content: crate::content::Content,
     site: RwLock<Arc<SiteSettings>>,
     notices: RwLock<Arc<Vec<privacy::PublicNotice>>>,
 }
@@ -114,6 +115,7 @@ impl AppState {
             mail_transport,
             mail_wakeup: Notify::new(),
             shutdown: watch::Sender::new(false),
+            content: crate::content::Content::default(),
             site: RwLock::new(site),
             notices: RwLock::new(Arc::default()),
         })))
@@ -131,6 +133,7 @@ pub fn router(state: AppState) -> Router {
         .merge(shop::router())
         .merge(surveys::router())
         .merge(crate::support::router())
+        .merge(crate::content::router())
         .route("/static/{file}", get(assets::serve_asset))
         .route("/metrics", get(metrics::show_metrics))
         .fallback(http::not_found)

@@ -4,6 +4,7 @@
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod content;
 pub mod error;
 pub mod ops;
 pub mod platform;

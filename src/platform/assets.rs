@@ -15,6 +15,8 @@ use crate::{AppState, error::AppError};
 const FILES: &[(&str, &[u8])] = &[
     ("app.css", include_bytes!("../../static/app.css")),
     ("app.js", include_bytes!("../../static/app.js")),
+    ("content.css", include_bytes!("../../static/content.css")),
+    ("articles.js", include_bytes!("../../static/articles.js")),
     ("favicon.svg", include_bytes!("../../static/favicon.svg")),
     ("support.css", include_bytes!("../../static/support.css")),
 ];

@@ -44,6 +44,7 @@ migrations! {
     1 "0001_foundation",
     2 "0002_privacy",
     3 "0003_ops",
+    4 "0004_content",
     5 "0005_support",
     6 "0006_privacy_rights",
     10 "0010_shop_surveys",
@@ -112,11 +113,14 @@ impl Db {
         }
     }
 
-    /// Names of every column of every table of ours, `(table, column)`.
+    /// Names of every column of every table of ours, `(table, column)`;
+    /// SQLite's full-text shadow tables are the index's internals, not ours.
     pub async fn columns(&self) -> anyhow::Result<Vec<(String, String)>> {
         let sql = self.pick(
             "SELECT m.name AS t, p.name AS c FROM sqlite_master m, pragma_table_info(m.name) p \
              WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND m.name NOT LIKE '_sqlx%' \
+             AND NOT EXISTS (SELECT 1 FROM sqlite_master v WHERE v.sql LIKE 'CREATE VIRTUAL TABLE%' \
+             AND substr(m.name, 1, length(v.name) + 1) = v.name || '_') \
              ORDER BY 1, 2",
             "SELECT table_name::text AS t, column_name::text AS c FROM information_schema.columns \
              WHERE table_schema = current_schema() AND table_name NOT LIKE '_sqlx%' ORDER BY 1, 2",

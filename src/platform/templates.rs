@@ -96,20 +96,72 @@ pub fn render(template: &impl askama::Template) -> AppResult<Response> {
 }
 
 /// Markdown to HTML, sanitised: no script, no event handlers, no
-/// `javascript:` or `data:` URLs, whatever the source.
+/// `javascript:` or `data:` URLs, whatever the source. Headings get an `id`
+/// made from their text and a `#` link to themselves.
 pub fn markdown_to_html(markdown: &str) -> String {
-    use pulldown_cmark::{Options, Parser, html};
+    use pulldown_cmark::{CowStr, Event, Options, Parser, Tag, TagEnd, html};
     let mut options = Options::empty();
     options.insert(Options::ENABLE_TABLES);
     options.insert(Options::ENABLE_STRIKETHROUGH);
     options.insert(Options::ENABLE_HEADING_ATTRIBUTES);
-    let mut out = String::new();
-    html::push_html(&mut out, Parser::new_ext(markdown, options));
+    let mut events: Vec<Event> = Parser::new_ext(markdown, options).collect();
+    let mut used = std::collections::HashSet::new();
+    let mut i = 0;
+    while i < events.len() {
+        if let Event::Start(Tag::Heading { id, .. }) = &events[i] {
+            let end = events[i..]
+                .iter()
+                .position(|e| matches!(e, Event::End(TagEnd::Heading(_))))
+                .map_or(events.len(), |p| i + p);
+            let text: String = events[i + 1..end]
+                .iter()
+                .filter_map(|e| match e {
+                    Event::Text(t) | Event::Code(t) => Some(t.as_ref()),
+                    _ => None,
+                })
+                .collect();
+            let wanted = anchor_id(id.as_deref().unwrap_or(&text));
+            let mut unique = wanted.clone();
+            let mut n = 1;
+            while !used.insert(unique.clone()) {
+                n += 1;
+                unique = format!("{wanted}-{n}");
+            }
+            if let Event::Start(Tag::Heading { id, .. }) = &mut events[i] {
+                *id = Some(CowStr::from(unique.clone()));
+            }
+            let link = format!("<a class=\"anchor\" href=\"#{unique}\">#</a>");
+            events.insert(end.min(events.len()), Event::InlineHtml(CowStr::from(link)));
+            i = end + 1;
+        }
+        i += 1;
+    }
+    let mut out = String::with_capacity(markdown.len() * 3 / 2);
+    html::push_html(&mut out, events.into_iter());
     ammonia::Builder::default()
         .url_schemes(["http", "https", "mailto"].into())
         .add_generic_attributes(["id"])
+        .add_allowed_classes("a", ["anchor"])
         .clean(&out)
         .to_string()
+}
+
+/// A heading's anchor: lower-case ASCII letters and digits joined by `-`.
+fn anchor_id(text: &str) -> String {
+    let mut id = String::new();
+    for word in text
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+    {
+        if !id.is_empty() {
+            id.push('-');
+        }
+        id.push_str(&word.to_ascii_lowercase());
+        if id.len() > 60 {
+            break;
+        }
+    }
+    if id.is_empty() { "section".into() } else { id }
 }
 
 /// A timestamp (epoch ms) as UTC text for pages.
@@ -140,5 +192,15 @@ mod tests {
         assert!(!html.contains("javascript:"));
         assert!(!html.contains("onerror"));
         assert!(!html.contains("data:"));
+    }
+
+    #[test]
+    fn headings_get_unique_anchors() {
+        let html = super::markdown_to_html(
+            "# Fix `Outlook` now\n\n## Steps\n\n## Steps\n\n| a | b |\n|---|---|\n| 1 | 2 |",
+        );
+        assert!(html.contains("<h1 id=\"fix-outlook-now\">Fix <code>Outlook</code> now<a class=\"anchor\" href=\"#fix-outlook-now\""), "{html}");
+        assert!(html.contains("id=\"steps\"") && html.contains("id=\"steps-2\""));
+        assert!(html.contains("<table>") && html.contains("<td>1</td>"));
     }
 }

@@ -18,6 +18,7 @@ const REGISTERED: &[&[Table]] = &[
     crate::shop::TABLES,
     crate::surveys::TABLES,
     crate::support::TABLES,
+    crate::content::TABLES,
 ];
 
 /// Cookies we set, for the policy and the cookie page.

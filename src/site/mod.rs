@@ -62,5 +62,6 @@ pub async fn seed_demo(db: &crate::platform::db::Db) -> anyhow::Result<()> {
     tx.commit().await?;
     crate::shop::seed_demo(db).await?;
     crate::surveys::seed_demo(db).await?;
+    crate::content::seed_demo(db).await?;
     Ok(())
 }

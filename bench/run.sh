@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# Article page speed: officecomms (release build) against nginx serving the
+# very same HTML from disk, in the same run, with wrk (64 connections,
+# 2 threads). Then search latency with 10,000 articles.
+#
+#   bench/run.sh                 # 15 s per measurement
+#   DURATION=30s bench/run.sh
+#   SKIP_SEARCH=1 bench/run.sh   # article page only
+#
+# Installs wrk and nginx with apt when missing. Everything listens on
+# 127.0.0.1 and stops when the script ends.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION=${DURATION:-15s}
+APP_PORT=${APP_PORT:-18281}
+NGINX_PORT=${NGINX_PORT:-18282}
+SEARCH_PORT=${SEARCH_PORT:-18283}
+ARTICLES=${ARTICLES:-10000}
+PAGE=/articles/windows-update-stuck
+
+need=()
+command -v wrk >/dev/null || need+=(wrk)
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx)
+command -v curl >/dev/null || need+=(curl)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing ${need[*]}"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+
+echo "building the release binary"
+cargo build --release --quiet --bin officecomms --example seed_articles
+
+WORK=$(mktemp -d)
+chmod 755 "$WORK" # nginx's workers run as another user
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  [ -f "$WORK/nginx.pid" ] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+wait_up() {
+  for _ in $(seq 100); do
+    curl -fs "http://127.0.0.1:$1$2" >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  echo "nothing answers on port $1" >&2
+  exit 1
+}
+
+# wrk's output -> "req/s p50_ms p99_ms"
+summarise() {
+  awk '
+    function ms(v) {
+      if (v ~ /us$/) return v / 1000;
+      if (v ~ /ms$/) return v + 0;
+      if (v ~ /s$/) return v * 1000;
+      return v;
+    }
+    /Requests\/sec/ { rps = $2 }
+    /^ +50%/ { p50 = ms($2) }
+    /^ +99%/ { p99 = ms($2) }
+    /Non-2xx/ { bad = $NF }
+    END { printf "%.0f %.2f %.2f %s\n", rps, p50, p99, (bad == "" ? 0 : bad) }'
+}
+
+measure() { # name url [wrk args...]
+  local name=$1 url=$2
+  shift 2
+  wrk -t2 -c64 -d3s "$url" >/dev/null # warm up
+  wrk --latency -d"$DURATION" "$@" "$url" >"$WORK/$name.txt"
+  summarise <"$WORK/$name.txt"
+}
+
+echo "starting officecomms on 127.0.0.1:$APP_PORT"
+OFFICECOMMS_LOG=warn ./target/release/officecomms serve --bind "127.0.0.1:$APP_PORT" \
+  --data-dir "$WORK/app" >"$WORK/app.log" 2>&1 &
+PIDS+=($!)
+wait_up "$APP_PORT" /healthz
+
+mkdir -p "$WORK/www/articles" "$WORK/nginx"
+curl -fs "http://127.0.0.1:$APP_PORT$PAGE" -o "$WORK/www$PAGE"
+BYTES=$(wc -c <"$WORK/www$PAGE")
+cat >"$WORK/nginx/nginx.conf" <<EOF
+worker_processes auto;
+pid $WORK/nginx.pid;
+error_log $WORK/nginx/error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  keepalive_requests 100000;
+  default_type text/html;
+  client_body_temp_path $WORK/nginx/body;
+  proxy_temp_path $WORK/nginx/proxy;
+  fastcgi_temp_path $WORK/nginx/fastcgi;
+  uwsgi_temp_path $WORK/nginx/uwsgi;
+  scgi_temp_path $WORK/nginx/scgi;
+  server {
+    listen 127.0.0.1:$NGINX_PORT;
+    root $WORK/www;
+  }
+}
+EOF
+"$NGINX" -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" -g 'daemon on;'
+wait_up "$NGINX_PORT" "$PAGE" || { cat "$WORK/nginx/error.log"; exit 1; }
+
+echo "article page $PAGE: $BYTES bytes of HTML, wrk -t2 -c64 -d$DURATION"
+read -r N_RPS N_P50 N_P99 N_BAD < <(measure nginx "http://127.0.0.1:$NGINX_PORT$PAGE" -t2 -c64)
+read -r A_RPS A_P50 A_P99 A_BAD < <(measure officecomms "http://127.0.0.1:$APP_PORT$PAGE" -t2 -c64)
+printf '%-12s %10s %9s %9s %8s\n' "" "req/s" "p50 ms" "p99 ms" "non-2xx"
+printf '%-12s %10s %9s %9s %8s\n' nginx "$N_RPS" "$N_P50" "$N_P99" "$N_BAD"
+printf '%-12s %10s %9s %9s %8s\n' officecomms "$A_RPS" "$A_P50" "$A_P99" "$A_BAD"
+awk -v a="$A_RPS" -v n="$N_RPS" -v ap="$A_P99" -v np="$N_P99" 'BEGIN {
+  printf "officecomms / nginx: throughput %.2fx (target >= 0.8x), p99 %.2fx (target <= 2x)\n", a / n, ap / np }'
+
+if [ -n "${SKIP_SEARCH:-}" ]; then exit 0; fi
+
+echo
+echo "seeding $ARTICLES synthetic articles for search"
+./target/release/examples/seed_articles "$WORK/search" "$ARTICLES"
+OFFICECOMMS_LOG=warn ./target/release/officecomms serve --bind "127.0.0.1:$SEARCH_PORT" \
+  --data-dir "$WORK/search" >"$WORK/search.log" 2>&1 &
+PIDS+=($!)
+wait_up "$SEARCH_PORT" /healthz
+echo "search over $ARTICLES articles, 24 queries in turn (bench/search.lua)"
+printf '%-22s %10s %9s %9s %8s\n' "" "req/s" "p50 ms" "p99 ms" "non-2xx"
+for c in 1 8; do
+  read -r S_RPS S_P50 S_P99 S_BAD < <(measure "search-c$c" "http://127.0.0.1:$SEARCH_PORT/" -t1 -c$c -s bench/search.lua)
+  printf '%-22s %10s %9s %9s %8s\n' "$c connection(s)" "$S_RPS" "$S_P50" "$S_P99" "$S_BAD"
+done

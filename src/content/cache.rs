@@ -1,0 +1,332 @@
+//! The in-memory cache of rendered content, and conditional responses.
+//!
+//! What is cached is everything a page costs to make (queries, Markdown,
+//! related articles, JSON-LD, feeds, the sitemap); the per-visitor shell of
+//! the layout (CSRF token, signed-in staff, privacy signals) is stamped
+//! around it per request, so no visitor ever receives another's page.
+//!
+//! An entry is dropped when:
+//! - an edit commits on this instance ([`PageCache::invalidate`]);
+//! - another instance edited (the `content_state` version, polled at most
+//!   once a second);
+//! - a scheduled piece comes due (the cache knows the next publication time);
+//! - the site settings change (company name in feeds and JSON-LD).
+//!
+//! A page filled from data read before an invalidation is never stored:
+//! each fill remembers the generation and clock it started from.
+
+use crate::{
+    error::AppResult,
+    platform::{db::Db, settings::SiteSettings},
+};
+use axum::{
+    body::Bytes,
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use sha2::{Digest, Sha256};
+use std::{
+    any::Any,
+    collections::HashMap,
+    sync::{
+        Arc, Mutex, MutexGuard, RwLock,
+        atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering::SeqCst},
+    },
+};
+
+type Entry = Arc<dyn Any + Send + Sync>;
+
+/// How often an instance asks the database whether another one edited.
+const POLL_MS: i64 = 1_000;
+
+pub struct PageCache {
+    entries: RwLock<HashMap<String, Entry>>,
+    capacity: usize,
+    /// Serialises clearing against storing, and holds what was last seen.
+    fresh: Mutex<Seen>,
+    generation: AtomicU64,
+    /// Content clock time at which the next scheduled piece goes live.
+    valid_until: AtomicI64,
+    /// Content clock time of the last time-based clear; older fills are stale.
+    epoch_start: AtomicI64,
+    polled_at: AtomicI64,
+    site_ptr: AtomicUsize,
+}
+
+#[derive(Default)]
+struct Seen {
+    version: Option<i64>,
+    /// Held so its address cannot be reused by a later settings value.
+    site: Option<Arc<SiteSettings>>,
+}
+
+impl Default for PageCache {
+    fn default() -> Self {
+        PageCache::new(1024)
+    }
+}
+
+impl PageCache {
+    pub fn new(capacity: usize) -> PageCache {
+        PageCache {
+            entries: RwLock::new(HashMap::new()),
+            capacity: capacity.max(8),
+            fresh: Mutex::new(Seen::default()),
+            generation: AtomicU64::new(0),
+            valid_until: AtomicI64::new(0),
+            epoch_start: AtomicI64::new(i64::MIN),
+            polled_at: AtomicI64::new(i64::MIN / 2),
+            site_ptr: AtomicUsize::new(0),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Seen> {
+        self.fresh.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn clear(&self, _held: &mut MutexGuard<'_, Seen>) {
+        self.generation.fetch_add(1, SeqCst);
+        self.entries
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+
+    /// Drops every entry; the next request also looks up the next
+    /// scheduled publication again. Call after an edit commits.
+    pub fn invalidate(&self) {
+        let mut seen = self.lock();
+        self.clear(&mut seen);
+        self.valid_until.store(0, SeqCst);
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.read().map(|e| e.len()).unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Drops what is out of date; call before reading the cache.
+    pub async fn ensure_fresh(
+        &self,
+        db: &Db,
+        site: &Arc<SiteSettings>,
+        now: i64,
+    ) -> Result<(), sqlx::Error> {
+        let site_ptr = Arc::as_ptr(site) as usize;
+        if self.site_ptr.load(SeqCst) != site_ptr {
+            let mut seen = self.lock();
+            seen.site = Some(site.clone());
+            self.site_ptr.store(site_ptr, SeqCst);
+            self.clear(&mut seen);
+        }
+
+        let polled = self.polled_at.load(SeqCst);
+        if now.saturating_sub(polled) >= POLL_MS
+            && self
+                .polled_at
+                .compare_exchange(polled, now, SeqCst, SeqCst)
+                .is_ok()
+        {
+            let version = super::db::content_version(db).await?;
+            let mut seen = self.lock();
+            if seen.version != Some(version) {
+                seen.version = Some(version);
+                self.clear(&mut seen);
+            }
+        }
+
+        if now >= self.valid_until.load(SeqCst) {
+            let generation = {
+                let mut seen = self.lock();
+                if now < self.valid_until.load(SeqCst) {
+                    return Ok(());
+                }
+                self.clear(&mut seen);
+                self.epoch_start.store(now, SeqCst);
+                // Others skip the query meanwhile; what they fill is current.
+                self.valid_until.store(i64::MAX, SeqCst);
+                self.generation.load(SeqCst)
+            };
+            match super::db::next_publication(db, now).await {
+                Ok(next) => {
+                    let _seen = self.lock();
+                    if self.generation.load(SeqCst) == generation {
+                        self.valid_until.store(next.unwrap_or(i64::MAX), SeqCst);
+                    }
+                }
+                Err(e) => {
+                    self.valid_until.store(0, SeqCst);
+                    return Err(e);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The cached value under `key`, or `fill`'s, stored unless the content
+    /// changed while it was being made. Errors (404s included) are not stored.
+    pub async fn get_or_fill<T, F, Fut>(&self, key: &str, now: i64, fill: F) -> AppResult<Arc<T>>
+    where
+        T: Send + Sync + 'static,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = AppResult<T>>,
+    {
+        let hit = self
+            .entries
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(key)
+            .cloned();
+        if let Some(value) = hit.and_then(|e| e.downcast::<T>().ok()) {
+            return Ok(value);
+        }
+        let generation = self.generation.load(SeqCst);
+        let value = Arc::new(fill().await?);
+        let _seen = self.lock();
+        if self.generation.load(SeqCst) == generation && now >= self.epoch_start.load(SeqCst) {
+            let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
+            if entries.len() >= self.capacity {
+                // Cheap eviction: an arbitrary eighth goes.
+                let victims: Vec<String> =
+                    entries.keys().take(self.capacity / 8).cloned().collect();
+                for k in victims {
+                    entries.remove(&k);
+                }
+            }
+            entries.insert(key.to_string(), value.clone() as Entry);
+        }
+        Ok(value)
+    }
+}
+
+/// An HTTP date (`Last-Modified`).
+pub fn http_date(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .format("%a, %d %b %Y %H:%M:%S GMT")
+        .to_string()
+}
+
+fn parse_http_date(v: &HeaderValue) -> Option<i64> {
+    let s = v.to_str().ok()?;
+    chrono::DateTime::parse_from_rfc2822(s)
+        .ok()
+        .map(|t| t.timestamp())
+}
+
+/// A weak validator over the exact bytes sent.
+pub fn etag_of(body: &[u8]) -> String {
+    format!("W/\"{}\"", hex::encode(&Sha256::digest(body)[..12]))
+}
+
+fn etag_matches(header: &HeaderValue, etag: &str) -> bool {
+    let opaque = |t: &str| t.trim().trim_start_matches("W/").to_string();
+    let ours = opaque(etag);
+    header
+        .to_str()
+        .map(|v| v.split(',').any(|t| t.trim() == "*" || opaque(t) == ours))
+        .unwrap_or(false)
+}
+
+/// Cache-Control of pages holding the per-visitor layout.
+pub const PRIVATE: &str = "private, no-cache";
+/// Cache-Control of files that are the same for everyone (feed, sitemap).
+pub const PUBLIC: &str = "public, max-age=300";
+
+/// A response that carries `ETag` and `Last-Modified` and answers 304 when
+/// the client already has these bytes (`If-None-Match` first, then
+/// `If-Modified-Since`, as RFC 9110 orders them).
+pub fn conditional(
+    request: &HeaderMap,
+    content_type: &'static str,
+    cache_control: &'static str,
+    body: impl Into<Bytes>,
+    last_modified: Option<i64>,
+) -> Response {
+    let body: Bytes = body.into();
+    let etag = etag_of(&body);
+    let not_modified = match request.get(header::IF_NONE_MATCH) {
+        Some(v) => etag_matches(v, &etag),
+        None => match (request.get(header::IF_MODIFIED_SINCE), last_modified) {
+            (Some(since), Some(ms)) => parse_http_date(since).is_some_and(|s| ms / 1000 <= s),
+            _ => false,
+        },
+    };
+    let mut response = if not_modified {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        let mut r = body.into_response();
+        r.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        r
+    };
+    let h = response.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        h.insert(header::ETAG, v);
+    }
+    if let Some(ms) = last_modified
+        && let Ok(v) = HeaderValue::from_str(&http_date(ms))
+    {
+        h.insert(header::LAST_MODIFIED, v);
+    }
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(cache_control),
+    );
+    response
+}
+
+pub const HTML: &str = "text/html; charset=utf-8";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn etags_compare_weakly_and_in_lists() {
+        let etag = etag_of(b"hello");
+        let strong = etag.trim_start_matches("W/").to_string();
+        for header in [etag.clone(), strong, format!("\"x\", {etag}"), "*".into()] {
+            assert!(etag_matches(
+                &HeaderValue::from_str(&header).unwrap(),
+                &etag
+            ));
+        }
+        assert!(!etag_matches(
+            &HeaderValue::from_static("W/\"nope\""),
+            &etag
+        ));
+    }
+
+    #[test]
+    fn last_modified_round_trips() {
+        let ms = 1_700_000_000_123;
+        let v = HeaderValue::from_str(&http_date(ms)).unwrap();
+        assert_eq!(parse_http_date(&v), Some(ms / 1000));
+    }
+
+    #[test]
+    fn a_fill_started_before_an_invalidation_is_not_stored() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let cache = PageCache::new(16);
+            let v: Arc<i32> = cache
+                .get_or_fill("k", 0, || async {
+                    cache.invalidate();
+                    Ok(1)
+                })
+                .await
+                .unwrap();
+            assert_eq!(*v, 1);
+            assert!(cache.is_empty());
+            cache.get_or_fill("k", 0, || async { Ok(2) }).await.unwrap();
+            let again: Arc<i32> = cache.get_or_fill("k", 0, || async { Ok(3) }).await.unwrap();
+            assert_eq!(*again, 2);
+        });
+    }
+}

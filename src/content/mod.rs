@@ -1,0 +1,198 @@
+//! Articles and blog: the knowledge base, the blog, tags, search, the Atom
+//! feed, the sitemap and robots.txt, and the editors' back office.
+//!
+//! Pages are built once from the database and kept in the in-memory page
+//! cache ([`cache`]) until an edit, another instance's edit, a scheduled
+//! publication or a settings change; every response carries an `ETag` and
+//! `Last-Modified` and answers 304 when the browser has it.
+
+pub mod cache;
+pub mod covers;
+pub mod db;
+pub mod diff;
+pub mod editing;
+pub mod model;
+pub mod search;
+pub mod views;
+
+mod admin;
+mod public;
+mod seed;
+
+pub use seed::seed_demo;
+
+use crate::{
+    AppState,
+    platform::now_ms,
+    privacy::inventory::{Retention, Table},
+};
+use axum::{
+    Router,
+    routing::{get, post},
+};
+use std::sync::atomic::{AtomicI64, Ordering};
+
+/// Content tables hold no personal data: authors are staff ids.
+pub const TABLES: &[Table] = &[
+    Table {
+        name: "articles",
+        feature: "help articles and blog",
+        subject_column: None,
+        created_column: None,
+        retention: Retention::UntilErased,
+        personal: &[],
+        other: &[
+            "id",
+            "kind",
+            "slug",
+            "title",
+            "summary",
+            "body",
+            "product",
+            "seo_title",
+            "seo_description",
+            "cover_image",
+            "status",
+            "publish_at",
+            "word_count",
+            "author_id",
+            "created_at",
+            "updated_at",
+        ],
+    },
+    Table {
+        name: "article_tags",
+        feature: "help articles and blog",
+        subject_column: None,
+        created_column: None,
+        retention: Retention::UntilErased,
+        personal: &[],
+        other: &["article_id", "tag"],
+    },
+    Table {
+        name: "article_redirects",
+        feature: "help articles and blog",
+        subject_column: None,
+        created_column: None,
+        retention: Retention::UntilErased,
+        personal: &[],
+        other: &["old_slug", "article_id", "created_at"],
+    },
+    Table {
+        name: "article_revisions",
+        feature: "help articles and blog",
+        subject_column: None,
+        created_column: None,
+        retention: Retention::UntilErased,
+        personal: &[],
+        other: &[
+            "id",
+            "article_id",
+            "created_at",
+            "author_id",
+            "action",
+            "slug",
+            "title",
+            "summary",
+            "body",
+            "product",
+            "tags",
+            "seo_title",
+            "seo_description",
+            "cover_image",
+            "status",
+            "publish_at",
+        ],
+    },
+    Table {
+        name: "article_search",
+        feature: "help articles and blog",
+        subject_column: None,
+        created_column: None,
+        retention: Retention::UntilErased,
+        personal: &[],
+        other: &["article_id", "title", "summary", "body"],
+    },
+    Table {
+        name: "content_state",
+        feature: "help articles and blog",
+        subject_column: None,
+        created_column: None,
+        retention: Retention::UntilErased,
+        personal: &[],
+        other: &["id", "version"],
+    },
+];
+
+/// The content domain's share of the application state.
+#[derive(Default)]
+pub struct Content {
+    pub cache: cache::PageCache,
+    pub clock: Clock,
+}
+
+impl Content {
+    /// The content clock: what "now" means for publication.
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+}
+
+/// Wall-clock time plus an offset that tests move forward to see scheduled
+/// pieces appear by themselves, without sleeping.
+#[derive(Default)]
+pub struct Clock {
+    offset_ms: AtomicI64,
+}
+
+impl Clock {
+    pub fn now(&self) -> i64 {
+        now_ms() + self.offset_ms.load(Ordering::Relaxed)
+    }
+
+    pub fn advance(&self, ms: i64) {
+        self.offset_ms.fetch_add(ms, Ordering::Relaxed);
+    }
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/articles", get(public::list_articles))
+        .route("/articles/{slug}", get(public::show_article))
+        .route("/blog", get(public::list_posts))
+        .route("/blog/{slug}", get(public::show_post))
+        .route("/tags/{tag}", get(public::show_tag))
+        .route("/search", get(public::search))
+        .route("/feed.xml", get(public::show_feed))
+        .route("/sitemap.xml", get(public::show_sitemap))
+        .route("/robots.txt", get(public::show_robots))
+        .route("/media/covers/{name}", get(covers::serve_cover))
+        .route("/admin/articles", get(admin::list_articles))
+        .route(
+            "/admin/articles/new",
+            get(admin::new_article).post(admin::create_article),
+        )
+        .route("/admin/articles/preview", post(admin::preview_markdown))
+        .route(
+            "/admin/articles/{id}",
+            get(admin::edit_article).post(admin::update_article),
+        )
+        .route("/admin/articles/{id}/cover", post(admin::upload_cover))
+        .route(
+            "/admin/articles/{id}/cover/remove",
+            post(admin::remove_cover),
+        )
+        .route(
+            "/admin/articles/{id}/delete",
+            get(admin::confirm_delete).post(admin::delete_article),
+        )
+        .route("/admin/articles/{id}/revisions", get(admin::list_revisions))
+        .route(
+            "/admin/articles/{id}/revisions/{rev}",
+            get(admin::show_revision),
+        )
+        .route(
+            "/admin/articles/{id}/revisions/{rev}/restore",
+            post(admin::restore_revision),
+        )
+}

@@ -1,0 +1,420 @@
+//! The public side: help articles, blog, tags, search, feed, sitemap, robots.txt.
+
+use super::{
+    cache::{HTML, PRIVATE, PUBLIC, conditional},
+    db::{self, LiveFilter, Teaser},
+    model::{Kind, Slug, reading_minutes},
+    search::{self, Query},
+    views::{self, ArticleView, ArticlesIndex, Crumb, ListPage, Lookup, absolute},
+};
+use crate::{
+    AppState,
+    error::{AppError, AppResult},
+    platform::templates::Page,
+};
+use anyhow::Context;
+use askama::Template;
+use axum::{
+    extract::{Path, Query as UrlQuery, State},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use serde::Deserialize;
+
+impl Teaser {
+    pub fn date(&self) -> String {
+        views::date(self.publish_at)
+    }
+
+    pub fn iso_date(&self) -> String {
+        views::rfc3339(self.publish_at)
+    }
+
+    pub fn minutes(&self) -> i64 {
+        reading_minutes(self.word_count)
+    }
+}
+
+/// Drops stale cache entries and returns the content clock's "now".
+async fn fresh(state: &AppState, page: &Page) -> AppResult<i64> {
+    let now = state.content.now();
+    state
+        .content
+        .cache
+        .ensure_fresh(&state.db, &page.site, now)
+        .await?;
+    Ok(now)
+}
+
+fn moved_permanently(path: &str) -> Response {
+    match HeaderValue::from_str(path) {
+        Ok(location) => (
+            StatusCode::MOVED_PERMANENTLY,
+            [(header::LOCATION, location)],
+        )
+            .into_response(),
+        Err(_) => AppError::NotFound.into_response(),
+    }
+}
+
+fn html(headers: &HeaderMap, template: &impl Template, last_modified: i64) -> AppResult<Response> {
+    let body = template.render().context("rendering template")?;
+    Ok(conditional(
+        headers,
+        HTML,
+        PRIVATE,
+        body,
+        Some(last_modified),
+    ))
+}
+
+#[derive(Template)]
+#[template(path = "content/article.html")]
+struct ArticlePage<'a> {
+    page: Page,
+    view: &'a ArticleView,
+}
+
+pub async fn show_article(
+    State(state): State<AppState>,
+    page: Page,
+    headers: HeaderMap,
+    Path(slug): Path<String>,
+) -> AppResult<Response> {
+    show(state, page, headers, Kind::Article, &slug).await
+}
+
+pub async fn show_post(
+    State(state): State<AppState>,
+    page: Page,
+    headers: HeaderMap,
+    Path(slug): Path<String>,
+) -> AppResult<Response> {
+    show(state, page, headers, Kind::Post, &slug).await
+}
+
+async fn show(
+    state: AppState,
+    page: Page,
+    headers: HeaderMap,
+    kind: Kind,
+    slug: &str,
+) -> AppResult<Response> {
+    let slug = Slug::parse(slug).ok_or(AppError::NotFound)?;
+    let now = fresh(&state, &page).await?;
+    let lookup = views::article(&state, slug.as_str(), now).await?;
+    let view = match &*lookup {
+        Lookup::Moved(path) => return Ok(moved_permanently(path)),
+        Lookup::Live(view) if view.kind != kind => {
+            return Ok(moved_permanently(&view.kind.path(&view.slug)));
+        }
+        Lookup::Live(view) => view,
+    };
+    let template = ArticlePage {
+        page: page.titled(view.page_title.clone()),
+        view,
+    };
+    html(&headers, &template, view.updated)
+}
+
+#[derive(Deserialize, Default)]
+pub struct ListParams {
+    #[serde(default)]
+    page: Option<i64>,
+    #[serde(default)]
+    product: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "content/articles.html")]
+struct ArticlesIndexPage<'a> {
+    page: Page,
+    index: &'a ArticlesIndex,
+    canonical: String,
+}
+
+#[derive(Template)]
+#[template(path = "content/list.html")]
+struct ListTemplate<'a> {
+    page: Page,
+    heading: String,
+    intro: String,
+    list: &'a ListPage,
+    /// Path and query up to where `page=N` is appended.
+    page_link: String,
+    canonical: String,
+    crumbs: Vec<Crumb>,
+}
+
+impl ListTemplate<'_> {
+    fn page_href(&self, n: i64) -> String {
+        format!("{}page={n}", self.page_link)
+    }
+}
+
+pub async fn list_articles(
+    State(state): State<AppState>,
+    page: Page,
+    headers: HeaderMap,
+    UrlQuery(params): UrlQuery<ListParams>,
+) -> AppResult<Response> {
+    let now = fresh(&state, &page).await?;
+    let base = &state.config.base_url;
+    match params.product.as_deref().map(str::trim) {
+        Some(product) if !product.is_empty() => {
+            let n = params.page.unwrap_or(1);
+            let filter = LiveFilter {
+                kind: Some(Kind::Article),
+                product: Some(product),
+                tag: None,
+            };
+            let list = views::list_page(&state, filter, n, now).await?;
+            if list.total == 0 {
+                return Err(AppError::NotFound);
+            }
+            let path = views::product_path(product);
+            let template = ListTemplate {
+                page: page.titled(format!("{product} help articles")),
+                heading: product.to_string(),
+                intro: format!("Help articles about {product}."),
+                list: &list,
+                page_link: format!("{path}&"),
+                canonical: absolute(base, &page_path(&path, n, '&')),
+                crumbs: vec![
+                    crumb("Home", "/"),
+                    crumb(Kind::Article.section_name(), "/articles"),
+                ],
+            };
+            html(&headers, &template, list.last_modified)
+        }
+        _ => {
+            let index = views::articles_index(&state, now).await?;
+            let template = ArticlesIndexPage {
+                page: page.titled("Help articles"),
+                index: &index,
+                canonical: absolute(base, "/articles"),
+            };
+            html(&headers, &template, index.last_modified)
+        }
+    }
+}
+
+fn crumb(label: &str, href: &str) -> Crumb {
+    Crumb {
+        label: label.into(),
+        href: href.into(),
+    }
+}
+
+fn page_path(path: &str, n: i64, joiner: char) -> String {
+    if n > 1 {
+        format!("{path}{joiner}page={n}")
+    } else {
+        path.to_string()
+    }
+}
+
+pub async fn list_posts(
+    State(state): State<AppState>,
+    page: Page,
+    headers: HeaderMap,
+    UrlQuery(params): UrlQuery<ListParams>,
+) -> AppResult<Response> {
+    let now = fresh(&state, &page).await?;
+    let n = params.page.unwrap_or(1);
+    let filter = LiveFilter {
+        kind: Some(Kind::Post),
+        ..LiveFilter::default()
+    };
+    let list = views::list_page(&state, filter, n, now).await?;
+    let title = if n > 1 {
+        format!("Blog, page {n}")
+    } else {
+        "Blog".into()
+    };
+    let template = ListTemplate {
+        page: page.titled(title),
+        heading: "Blog".into(),
+        intro: "Notes from the support desk: what we see, what we fix, what we recommend.".into(),
+        list: &list,
+        page_link: "/blog?".into(),
+        canonical: absolute(&state.config.base_url, &page_path("/blog", n, '?')),
+        crumbs: vec![crumb("Home", "/")],
+    };
+    html(&headers, &template, list.last_modified)
+}
+
+pub async fn show_tag(
+    State(state): State<AppState>,
+    page: Page,
+    headers: HeaderMap,
+    Path(tag): Path<String>,
+    UrlQuery(params): UrlQuery<ListParams>,
+) -> AppResult<Response> {
+    let tag = Slug::parse(&tag).ok_or(AppError::NotFound)?;
+    let now = fresh(&state, &page).await?;
+    let n = params.page.unwrap_or(1);
+    let filter = LiveFilter {
+        tag: Some(tag.as_str()),
+        ..LiveFilter::default()
+    };
+    let list = views::list_page(&state, filter, n, now).await?;
+    if list.total == 0 {
+        return Err(AppError::NotFound);
+    }
+    let path = format!("/tags/{tag}");
+    let template = ListTemplate {
+        page: page.titled(format!("Tagged “{tag}”")),
+        heading: format!("Tagged “{tag}”"),
+        intro: String::new(),
+        list: &list,
+        page_link: format!("{path}?"),
+        canonical: absolute(&state.config.base_url, &page_path(&path, n, '?')),
+        crumbs: vec![crumb("Home", "/"), crumb("Help articles", "/articles")],
+    };
+    html(&headers, &template, list.last_modified)
+}
+
+#[derive(Deserialize, Default)]
+pub struct SearchParams {
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    page: Option<i64>,
+}
+
+pub struct SearchResult {
+    pub path: String,
+    pub title: String,
+    pub label: &'static str,
+    pub date: String,
+    /// Escaped text with `<mark>`ed matches.
+    pub snippet: String,
+}
+
+#[derive(Template)]
+#[template(path = "content/search.html")]
+struct SearchPage {
+    page: Page,
+    q: String,
+    searched: bool,
+    results: Vec<SearchResult>,
+    total: i64,
+    page_no: i64,
+    pages: i64,
+}
+
+impl SearchPage {
+    fn page_href(&self, n: i64) -> String {
+        let q: String = url::form_urlencoded::byte_serialize(self.q.as_bytes()).collect();
+        format!("/search?q={q}&page={n}")
+    }
+}
+
+const RESULTS_PER_PAGE: i64 = 10;
+
+pub async fn search(
+    State(state): State<AppState>,
+    page: Page,
+    UrlQuery(params): UrlQuery<SearchParams>,
+) -> AppResult<Response> {
+    let now = state.content.now();
+    let q: String = params.q.chars().take(search::MAX_QUERY_CHARS).collect();
+    let page_no = params.page.unwrap_or(1).clamp(1, 100);
+    let (results, total) = match Query::parse(&q) {
+        Some(query) => {
+            let (hits, total) = db::search(
+                &state.db,
+                &query,
+                now,
+                RESULTS_PER_PAGE,
+                (page_no - 1) * RESULTS_PER_PAGE,
+            )
+            .await?;
+            let results = hits
+                .into_iter()
+                .map(|hit| {
+                    let text = format!("{} {}", hit.summary, search::plain_text(&hit.body));
+                    SearchResult {
+                        path: hit.kind.path(&hit.slug),
+                        title: hit.title,
+                        label: hit.kind.label(),
+                        date: views::date(hit.publish_at),
+                        snippet: query.snippet(&text, 30),
+                    }
+                })
+                .collect();
+            (results, total)
+        }
+        None => (Vec::new(), 0),
+    };
+    let title = if q.trim().is_empty() {
+        "Search".to_string()
+    } else {
+        format!("Search: {}", q.trim())
+    };
+    let template = SearchPage {
+        page: page.titled(title),
+        searched: !q.trim().is_empty(),
+        q,
+        results,
+        total,
+        page_no,
+        pages: ((total + RESULTS_PER_PAGE - 1) / RESULTS_PER_PAGE).max(1),
+    };
+    let mut response = crate::platform::templates::render(&template)?;
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-store"),
+    );
+    Ok(response)
+}
+
+pub async fn show_feed(
+    State(state): State<AppState>,
+    page: Page,
+    headers: HeaderMap,
+) -> AppResult<Response> {
+    let now = fresh(&state, &page).await?;
+    let feed = views::feed(&state, now).await?;
+    Ok(conditional(
+        &headers,
+        "application/atom+xml; charset=utf-8",
+        PUBLIC,
+        feed.body.clone(),
+        Some(feed.last_modified),
+    ))
+}
+
+pub async fn show_sitemap(
+    State(state): State<AppState>,
+    page: Page,
+    headers: HeaderMap,
+) -> AppResult<Response> {
+    let now = fresh(&state, &page).await?;
+    let sitemap = views::sitemap(&state, now).await?;
+    Ok(conditional(
+        &headers,
+        "application/xml; charset=utf-8",
+        PUBLIC,
+        sitemap.body.clone(),
+        Some(sitemap.last_modified),
+    ))
+}
+
+/// Crawlers may read the content; private and per-person pages are off limits.
+pub async fn show_robots(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let body = format!(
+        "User-agent: *\n\
+         Disallow: /admin\n\
+         Disallow: /search\n\
+         Disallow: /my-data\n\
+         Disallow: /cart\n\
+         Disallow: /unsubscribe/\n\
+         Disallow: /newsletter/confirm/\n\
+         Allow: /\n\n\
+         Sitemap: {}\n",
+        absolute(&state.config.base_url, "/sitemap.xml")
+    );
+    conditional(&headers, "text/plain; charset=utf-8", PUBLIC, body, None)
+}

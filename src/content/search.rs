@@ -1,0 +1,289 @@
+//! Full-text search, the same on both databases by construction: the text
+//! is split into lower-case words here, in Rust, and stored that way, so
+//! SQLite FTS5 and PostgreSQL's `simple` configuration see identical words.
+//! A query is reduced to words too (nothing else of it reaches SQL), each
+//! matched as a prefix of its light stem ("printers" finds "printer",
+//! "updating" finds "updated"), all of them required. Ranking is the same
+//! on both: every word in the title first, then in the summary, then
+//! newest first.
+
+/// Words of a text for the index: lower-case letters and digits, one space apart.
+pub fn normalize(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for word in words(text) {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(&word);
+    }
+    out
+}
+
+fn words(text: &str) -> impl Iterator<Item = String> + '_ {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+}
+
+/// Plain text of a Markdown source: what a reader sees, without markup.
+pub fn plain_text(markdown: &str) -> String {
+    use pulldown_cmark::{Event, Parser, TagEnd};
+    let mut out = String::with_capacity(markdown.len());
+    for event in Parser::new(markdown) {
+        match event {
+            Event::Text(t) | Event::Code(t) => out.push_str(&t),
+            Event::SoftBreak | Event::HardBreak => out.push(' '),
+            Event::End(
+                TagEnd::Paragraph
+                | TagEnd::Heading(_)
+                | TagEnd::Item
+                | TagEnd::CodeBlock
+                | TagEnd::TableCell,
+            ) => out.push(' '),
+            _ => {}
+        }
+    }
+    out
+}
+
+const STOP_WORDS: &[&str] = &[
+    "a", "an", "and", "are", "as", "at", "be", "by", "can", "do", "does", "for", "from", "how",
+    "i", "in", "is", "it", "my", "of", "on", "or", "the", "to", "what", "when", "why", "with",
+];
+pub const MAX_QUERY_CHARS: usize = 200;
+const MAX_TERMS: usize = 8;
+const MAX_TERM_CHARS: usize = 40;
+
+/// A parsed query: the prefixes every match must contain.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Query {
+    pub terms: Vec<String>,
+}
+
+impl Query {
+    /// `None` when nothing searchable is left (empty, or only punctuation).
+    pub fn parse(q: &str) -> Option<Query> {
+        let q: String = q.chars().take(MAX_QUERY_CHARS).collect();
+        // One-letter prefixes match nearly everything and say nothing.
+        let all: Vec<String> = words(&q)
+            .filter(|w| (2..=MAX_TERM_CHARS).contains(&w.chars().count()))
+            .collect();
+        let meaningful: Vec<&String> = all
+            .iter()
+            .filter(|w| !STOP_WORDS.contains(&w.as_str()))
+            .collect();
+        let chosen: Vec<&String> = if meaningful.is_empty() {
+            all.iter().collect()
+        } else {
+            meaningful
+        };
+        let mut terms: Vec<String> = Vec::new();
+        for word in chosen {
+            let stem = stem(word);
+            if !terms.contains(&stem) {
+                terms.push(stem);
+            }
+            if terms.len() == MAX_TERMS {
+                break;
+            }
+        }
+        (!terms.is_empty()).then_some(Query { terms })
+    }
+
+    /// FTS5 syntax: each term a quoted prefix phrase, optionally limited
+    /// to one column. Terms are letters and digits only, so quoting is safe.
+    pub fn fts5(&self, column: Option<&str>) -> String {
+        let all = self
+            .terms
+            .iter()
+            .map(|t| format!("\"{t}\"*"))
+            .collect::<Vec<_>>()
+            .join(" AND ");
+        match column {
+            Some(c) => format!("{c} : ({all})"),
+            None => all,
+        }
+    }
+
+    /// PostgreSQL `to_tsquery` syntax: prefixes joined with `&`.
+    pub fn tsquery(&self) -> String {
+        self.terms
+            .iter()
+            .map(|t| format!("{t}:*"))
+            .collect::<Vec<_>>()
+            .join(" & ")
+    }
+
+    fn matches(&self, word: &str) -> bool {
+        words(word).any(|w| self.terms.iter().any(|t| w.starts_with(t.as_str())))
+    }
+
+    /// About `width` words of `text` around the densest cluster of matches,
+    /// HTML-escaped, matches wrapped in `<mark>`.
+    pub fn snippet(&self, text: &str, width: usize) -> String {
+        let tokens: Vec<&str> = text.split_whitespace().collect();
+        if tokens.is_empty() {
+            return String::new();
+        }
+        let hits: Vec<bool> = tokens.iter().map(|t| self.matches(t)).collect();
+        let width = width.min(tokens.len());
+        let mut count = hits[..width].iter().filter(|h| **h).count();
+        let (mut best_count, mut best_start) = (count, 0);
+        for start in 1..=tokens.len() - width {
+            count += usize::from(hits[start + width - 1]);
+            count -= usize::from(hits[start - 1]);
+            if count > best_count {
+                (best_count, best_start) = (count, start);
+            }
+        }
+        // Start a little before the first hit so it reads as a sentence,
+        // as long as the last hit stays in.
+        let window = best_start..best_start + width;
+        if let (Some(first), Some(last)) = (
+            window.clone().find(|&i| hits[i]),
+            window.rev().find(|&i| hits[i]),
+        ) {
+            best_start = best_start
+                .min(first.saturating_sub(4))
+                .max((last + 1).saturating_sub(width));
+        }
+        let end = (best_start + width).min(tokens.len());
+        let mut out = String::new();
+        if best_start > 0 {
+            out.push('…');
+        }
+        for (i, token) in tokens[best_start..end].iter().enumerate() {
+            if i > 0 {
+                out.push(' ');
+            }
+            if hits[best_start + i] {
+                // Mark the word, not the punctuation around it.
+                let start = token.find(char::is_alphanumeric).unwrap_or(0);
+                let end = token
+                    .char_indices()
+                    .rfind(|(_, c)| c.is_alphanumeric())
+                    .map_or(token.len(), |(i, c)| i + c.len_utf8());
+                out.push_str(&escape(&token[..start]));
+                out.push_str("<mark>");
+                out.push_str(&escape(&token[start..end]));
+                out.push_str("</mark>");
+                out.push_str(&escape(&token[end..]));
+            } else {
+                out.push_str(&escape(token));
+            }
+        }
+        if end < tokens.len() {
+            out.push('…');
+        }
+        out
+    }
+}
+
+/// A light English stem: plural and verb endings off, never below three letters.
+fn stem(word: &str) -> String {
+    if !word.is_ascii() || word.len() <= 4 {
+        return word.to_string();
+    }
+    for suffix in ["ies", "ing", "es", "ed", "s"] {
+        if let Some(base) = word.strip_suffix(suffix)
+            && base.len() >= 3
+            && !(suffix == "s" && base.ends_with('s'))
+        {
+            return base.to_string();
+        }
+    }
+    word.to_string()
+}
+
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_is_normalised_to_plain_words() {
+        assert_eq!(
+            normalize("Outlook.exe — Error 0x80070002 in KB5034441's Update!"),
+            "outlook exe error 0x80070002 in kb5034441 s update"
+        );
+        assert_eq!(
+            plain_text(
+                "# Title\n\nSome **bold** `code` and [a link](https://x.y).\n\n- one\n- two"
+            ),
+            "Title Some bold code and a link. one two "
+        );
+    }
+
+    #[test]
+    fn hostile_queries_become_harmless_words() {
+        for q in [
+            "\"",
+            "'",
+            "*",
+            "\" OR 1=1 --",
+            "NEAR(",
+            "title:",
+            "'; DROP TABLE articles; --",
+            "<script>alert(1)</script>",
+            "a & b | !c <-> d",
+            "^",
+            "(((",
+            "{title}: x",
+        ] {
+            if let Some(parsed) = Query::parse(q) {
+                for t in &parsed.terms {
+                    assert!(t.chars().all(char::is_alphanumeric), "{q:?} gave {t:?}");
+                }
+            }
+        }
+        assert!(Query::parse("  \"*^ ").is_none());
+        assert!(Query::parse("").is_none());
+        assert_eq!(Query::parse(&"x".repeat(10_000)), None);
+        assert!(Query::parse(&"word ".repeat(1000)).unwrap().terms.len() <= MAX_TERMS);
+    }
+
+    #[test]
+    fn queries_keep_meaningful_words_and_stem_them() {
+        let q = Query::parse("How do I fix printers that keep jamming?").unwrap();
+        assert_eq!(q.terms, vec!["fix", "printer", "that", "keep", "jamm"]);
+        assert_eq!(
+            q.fts5(None),
+            "\"fix\"* AND \"printer\"* AND \"that\"* AND \"keep\"* AND \"jamm\"*"
+        );
+        assert_eq!(Query::parse("how to").unwrap().terms, vec!["how", "to"]);
+        assert_eq!(Query::parse("a b c"), None);
+        assert_eq!(Query::parse("Outlook").unwrap().tsquery(), "outlook:*");
+        assert_eq!(Query::parse("access").unwrap().terms, vec!["access"]);
+        assert_eq!(
+            Query::parse("updates").unwrap().fts5(Some("title")),
+            "title : (\"updat\"*)"
+        );
+    }
+
+    #[test]
+    fn snippets_mark_matches_and_escape_the_rest() {
+        let q = Query::parse("printer").unwrap();
+        let text = "Intro words here. <b>Tip</b>: restart the Printers spooler, then the printer.";
+        let s = q.snippet(text, 8);
+        assert!(
+            s.contains("<mark>Printers</mark>") && s.contains("<mark>printer</mark>."),
+            "{s}"
+        );
+        assert!(!s.contains("<b>"));
+        assert_eq!(q.snippet("", 8), "");
+    }
+}

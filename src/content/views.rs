@@ -1,0 +1,544 @@
+//! What the public pages show, built from the database once and kept in the
+//! page cache until the content changes.
+
+use super::{
+    db::{self, Article, LiveFilter, Teaser},
+    model::{Kind, reading_minutes},
+    search::plain_text,
+};
+use crate::{
+    AppState,
+    error::{AppError, AppResult},
+    platform::{settings::SiteSettings, templates::markdown_to_html},
+};
+use serde_json::json;
+use std::sync::Arc;
+
+pub const PAGE_SIZE: i64 = 10;
+const PER_PRODUCT: i64 = 8;
+const FEED_ENTRIES: i64 = 20;
+
+/// An absolute URL on this site.
+pub fn absolute(base: &url::Url, path: &str) -> String {
+    base.join(path.trim_start_matches('/'))
+        .map(String::from)
+        .unwrap_or_else(|_| path.to_string())
+}
+
+pub fn rfc3339(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+pub fn date(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .format("%-d %B %Y")
+        .to_string()
+}
+
+/// A link in the breadcrumb trail.
+pub struct Crumb {
+    pub label: String,
+    pub href: String,
+}
+
+/// A live article or post, ready to show.
+pub struct ArticleView {
+    pub kind: Kind,
+    pub slug: String,
+    pub title: String,
+    /// `<title>`: the SEO title, or the title.
+    pub page_title: String,
+    /// Meta description: the SEO description, the summary, or the opening words.
+    pub description: String,
+    pub summary: String,
+    pub body_html: String,
+    pub product: String,
+    pub tags: Vec<String>,
+    pub cover_path: Option<String>,
+    pub image_url: Option<String>,
+    pub canonical: String,
+    pub published: i64,
+    pub updated: i64,
+    pub reading_minutes: i64,
+    pub related: Vec<Teaser>,
+    pub crumbs: Vec<Crumb>,
+    /// JSON-LD, escaped for a `<script type="application/ld+json">` block.
+    pub json_ld: String,
+}
+
+impl ArticleView {
+    pub fn published_date(&self) -> String {
+        date(self.published)
+    }
+
+    pub fn published_iso(&self) -> String {
+        rfc3339(self.published)
+    }
+
+    pub fn updated_iso(&self) -> String {
+        rfc3339(self.updated)
+    }
+
+    pub fn was_updated(&self) -> bool {
+        self.updated > self.published + 86_400_000
+    }
+
+    pub fn updated_date(&self) -> String {
+        date(self.updated)
+    }
+}
+
+/// What a slug leads to.
+pub enum Lookup {
+    Live(Box<ArticleView>),
+    /// An old slug, or a slug asked for under the other section.
+    Moved(String),
+}
+
+/// The live piece behind `slug`, or where it moved.
+pub async fn article(state: &AppState, slug: &str, now: i64) -> AppResult<Arc<Lookup>> {
+    let key = format!("slug:{slug}");
+    state
+        .content
+        .cache
+        .get_or_fill(&key, now, || async {
+            if let Some(article) = db::live_by_slug(&state.db, slug, now).await? {
+                return Ok(Lookup::Live(Box::new(
+                    build_article(state, article, now).await?,
+                )));
+            }
+            match db::redirect_target(&state.db, slug, now).await? {
+                Some((kind, slug)) => {
+                    let kind = Kind::parse(&kind).unwrap_or(Kind::Article);
+                    Ok(Lookup::Moved(kind.path(&slug)))
+                }
+                None => Err(AppError::NotFound),
+            }
+        })
+        .await
+}
+
+async fn build_article(state: &AppState, a: Article, now: i64) -> AppResult<ArticleView> {
+    let base = &state.config.base_url;
+    let site = state.site();
+    let path = a.kind.path(&a.slug);
+    let canonical = absolute(base, &path);
+    let related = db::related(&state.db, &a, now, 3).await?;
+    let description = [&a.seo_description, &a.summary]
+        .into_iter()
+        .find(|s| !s.is_empty())
+        .cloned()
+        .unwrap_or_else(|| opening_words(&a.body, 160));
+    let cover_path = a.cover_image.as_deref().map(super::covers::path);
+    let image_url = cover_path.as_deref().map(|p| absolute(base, p));
+    let published = a.publish_at.unwrap_or(a.created_at);
+    let mut crumbs = vec![
+        Crumb {
+            label: "Home".into(),
+            href: "/".into(),
+        },
+        Crumb {
+            label: a.kind.section_name().into(),
+            href: a.kind.section().into(),
+        },
+    ];
+    if a.kind == Kind::Article && !a.product.is_empty() {
+        crumbs.push(Crumb {
+            label: a.product.clone(),
+            href: product_path(&a.product),
+        });
+    }
+    let page_title = if a.seo_title.is_empty() {
+        a.title.clone()
+    } else {
+        a.seo_title.clone()
+    };
+    let mut view = ArticleView {
+        kind: a.kind,
+        slug: a.slug.clone(),
+        page_title,
+        description,
+        summary: a.summary.clone(),
+        body_html: markdown_to_html(&a.body),
+        product: a.product.clone(),
+        tags: a.tags.clone(),
+        cover_path,
+        image_url,
+        canonical,
+        published,
+        updated: a.updated_at.max(published),
+        reading_minutes: reading_minutes(a.word_count),
+        related,
+        crumbs,
+        json_ld: String::new(),
+        title: a.title,
+    };
+    view.json_ld = json_ld(&view, &site, base, a.word_count);
+    Ok(view)
+}
+
+pub fn product_path(product: &str) -> String {
+    format!(
+        "/articles?product={}",
+        url::form_urlencoded::byte_serialize(product.as_bytes()).collect::<String>()
+    )
+}
+
+fn opening_words(markdown: &str, max_chars: usize) -> String {
+    let text = plain_text(markdown);
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if text.chars().count() <= max_chars {
+        return text;
+    }
+    let cut: String = text.chars().take(max_chars).collect();
+    match cut.rsplit_once(' ') {
+        Some((head, _)) => format!("{head}…"),
+        None => cut,
+    }
+}
+
+/// schema.org `Article` and `BreadcrumbList`, safe inside a script data
+/// block: `<`, `>` and `&` are written as JSON escapes, so no text can
+/// close the element.
+fn json_ld(view: &ArticleView, site: &SiteSettings, base: &url::Url, words: i64) -> String {
+    let organisation = json!({
+        "@type": "Organization",
+        "name": site.company_name,
+        "url": base.as_str(),
+    });
+    let mut article = json!({
+        "@context": "https://schema.org",
+        "@type": "Article",
+        "headline": view.title,
+        "description": view.description,
+        "datePublished": rfc3339(view.published),
+        "dateModified": rfc3339(view.updated),
+        "url": view.canonical,
+        "mainEntityOfPage": view.canonical,
+        "author": organisation,
+        "publisher": organisation,
+        "wordCount": words,
+        "keywords": view.tags.join(", "),
+        "inLanguage": "en",
+    });
+    if let Some(image) = &view.image_url {
+        article["image"] = json!(image);
+    }
+    if !view.product.is_empty() {
+        article["about"] = json!(view.product);
+    }
+    let mut items: Vec<serde_json::Value> = view
+        .crumbs
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            json!({"@type": "ListItem", "position": i + 1, "name": c.label, "item": absolute(base, &c.href)})
+        })
+        .collect();
+    items.push(json!({"@type": "ListItem", "position": items.len() + 1, "name": view.title}));
+    let crumbs = json!({
+        "@context": "https://schema.org",
+        "@type": "BreadcrumbList",
+        "itemListElement": items,
+    });
+    serde_json::to_string(&json!([article, crumbs]))
+        .unwrap_or_else(|_| "[]".into())
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
+}
+
+/// A product's section on the help index.
+pub struct ProductGroup {
+    pub product: String,
+    pub label: String,
+    pub path: String,
+    pub total: i64,
+    pub teasers: Vec<Teaser>,
+}
+
+impl ProductGroup {
+    pub fn more(&self) -> i64 {
+        self.total - self.teasers.len() as i64
+    }
+}
+
+pub struct ArticlesIndex {
+    pub groups: Vec<ProductGroup>,
+    pub tags: Vec<(String, i64)>,
+    pub last_modified: i64,
+}
+
+/// `/articles`: help articles grouped by product, and their tags.
+pub async fn articles_index(state: &AppState, now: i64) -> AppResult<Arc<ArticlesIndex>> {
+    state
+        .content
+        .cache
+        .get_or_fill("index:articles", now, || async {
+            let rows = db::top_per_product(&state.db, now, PER_PRODUCT).await?;
+            let mut groups: Vec<ProductGroup> = Vec::new();
+            let mut last_modified = 0;
+            for (teaser, total) in rows {
+                last_modified = last_modified.max(teaser.updated_at.max(teaser.publish_at));
+                match groups.iter_mut().find(|g| g.product == teaser.product) {
+                    Some(g) => g.teasers.push(teaser),
+                    None => groups.push(ProductGroup {
+                        label: if teaser.product.is_empty() {
+                            "General".into()
+                        } else {
+                            teaser.product.clone()
+                        },
+                        path: product_path(&teaser.product),
+                        product: teaser.product.clone(),
+                        total,
+                        teasers: vec![teaser],
+                    }),
+                }
+            }
+            groups.sort_by(|a, b| {
+                (a.product.is_empty(), a.label.to_lowercase())
+                    .cmp(&(b.product.is_empty(), b.label.to_lowercase()))
+            });
+            let tags = db::tag_counts(&state.db, Some(Kind::Article), now, 40).await?;
+            Ok(ArticlesIndex {
+                groups,
+                tags,
+                last_modified,
+            })
+        })
+        .await
+}
+
+/// A page of a list: the blog, a product, a tag.
+pub struct ListPage {
+    pub items: Vec<Teaser>,
+    pub total: i64,
+    pub page: i64,
+    pub pages: i64,
+    pub last_modified: i64,
+}
+
+impl ListPage {
+    pub fn has_prev(&self) -> bool {
+        self.page > 1
+    }
+
+    pub fn has_next(&self) -> bool {
+        self.page < self.pages
+    }
+}
+
+/// One page of live pieces; pages past the end are 404 (except an empty first page).
+pub async fn list_page(
+    state: &AppState,
+    filter: LiveFilter<'_>,
+    page: i64,
+    now: i64,
+) -> AppResult<Arc<ListPage>> {
+    if !(1..=100_000).contains(&page) {
+        return Err(AppError::NotFound);
+    }
+    let key = format!(
+        "list:{}:{}:{}:{page}",
+        filter.kind.map_or("", Kind::as_str),
+        filter.product.unwrap_or(""),
+        filter.tag.unwrap_or("")
+    );
+    state
+        .content
+        .cache
+        .get_or_fill(&key, now, || async {
+            let (items, total) =
+                db::list_live(&state.db, &filter, now, PAGE_SIZE, (page - 1) * PAGE_SIZE).await?;
+            if items.is_empty() && page > 1 {
+                return Err(AppError::NotFound);
+            }
+            let last_modified = items
+                .iter()
+                .map(|t| t.updated_at.max(t.publish_at))
+                .max()
+                .unwrap_or(0);
+            Ok(ListPage {
+                items,
+                total,
+                page,
+                pages: ((total + PAGE_SIZE - 1) / PAGE_SIZE).max(1),
+                last_modified,
+            })
+        })
+        .await
+}
+
+/// A file that is the same for every visitor (feed, sitemap).
+pub struct SiteFile {
+    pub body: axum::body::Bytes,
+    pub last_modified: i64,
+}
+
+/// `/feed.xml`: the newest articles and posts as Atom.
+pub async fn feed(state: &AppState, now: i64) -> AppResult<Arc<SiteFile>> {
+    state
+        .content
+        .cache
+        .get_or_fill("file:feed", now, || async {
+            let articles = db::newest_live(&state.db, now, FEED_ENTRIES).await?;
+            let site = state.site();
+            let base = &state.config.base_url;
+            let updated = articles
+                .iter()
+                .map(|a| a.updated_at.max(a.publish_at.unwrap_or(0)))
+                .max()
+                .unwrap_or(0);
+            let host = base.host_str().unwrap_or("localhost");
+            let mut x = String::with_capacity(64 * 1024);
+            x.push_str("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n");
+            x.push_str("<feed xmlns=\"http://www.w3.org/2005/Atom\" xml:lang=\"en\">\n");
+            element(&mut x, "title", &site.company_name);
+            element(&mut x, "subtitle", &site.tagline);
+            x.push_str(&format!(
+                "<link rel=\"self\" type=\"application/atom+xml\" href=\"{}\"/>\n",
+                xml(&absolute(base, "/feed.xml"))
+            ));
+            x.push_str(&format!(
+                "<link rel=\"alternate\" type=\"text/html\" href=\"{}\"/>\n",
+                xml(base.as_str())
+            ));
+            element(&mut x, "id", base.as_str());
+            element(&mut x, "updated", &rfc3339(updated));
+            x.push_str(&format!(
+                "<author><name>{}</name><uri>{}</uri></author>\n",
+                xml(&site.company_name),
+                xml(base.as_str())
+            ));
+            for a in &articles {
+                let published = a.publish_at.unwrap_or(a.created_at);
+                let link = absolute(base, &a.kind.path(&a.slug));
+                x.push_str("<entry>\n");
+                element(&mut x, "title", &a.title);
+                x.push_str(&format!(
+                    "<link rel=\"alternate\" type=\"text/html\" href=\"{}\"/>\n",
+                    xml(&link)
+                ));
+                element(&mut x, "id", &format!("tag:{host},2026:content-{}", a.id));
+                element(&mut x, "published", &rfc3339(published));
+                element(&mut x, "updated", &rfc3339(a.updated_at.max(published)));
+                if !a.summary.is_empty() {
+                    element(&mut x, "summary", &a.summary);
+                }
+                for tag in &a.tags {
+                    x.push_str(&format!("<category term=\"{}\"/>\n", xml(tag)));
+                }
+                x.push_str("<content type=\"html\">");
+                x.push_str(&xml(&markdown_to_html(&a.body)));
+                x.push_str("</content>\n</entry>\n");
+            }
+            x.push_str("</feed>\n");
+            Ok(SiteFile {
+                body: x.into(),
+                last_modified: updated,
+            })
+        })
+        .await
+}
+
+/// `/sitemap.xml`: every live page, and no other.
+pub async fn sitemap(state: &AppState, now: i64) -> AppResult<Arc<SiteFile>> {
+    state
+        .content
+        .cache
+        .get_or_fill("file:sitemap", now, || async {
+            let pages = db::live_pages(&state.db, now).await?;
+            let tags = db::tag_counts(&state.db, None, now, 10_000).await?;
+            let base = &state.config.base_url;
+            let newest = pages.iter().map(|p| p.2).max().unwrap_or(0);
+            let mut x = String::with_capacity(128 + pages.len() * 128);
+            x.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+            x.push_str("<urlset xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\">\n");
+            let mut url = |path: &str, lastmod: Option<i64>| {
+                x.push_str("<url><loc>");
+                x.push_str(&xml(&absolute(base, path)));
+                x.push_str("</loc>");
+                if let Some(ms) = lastmod.filter(|ms| *ms > 0) {
+                    x.push_str("<lastmod>");
+                    x.push_str(&rfc3339(ms));
+                    x.push_str("</lastmod>");
+                }
+                x.push_str("</url>\n");
+            };
+            for path in ["/", "/articles", "/blog"] {
+                url(path, Some(newest));
+            }
+            url("/privacy", None);
+            for (kind, slug, lastmod) in &pages {
+                url(&kind.path(slug), Some(*lastmod));
+            }
+            for (tag, _) in &tags {
+                url(&format!("/tags/{tag}"), None);
+            }
+            x.push_str("</urlset>\n");
+            Ok(SiteFile {
+                body: x.into(),
+                last_modified: newest,
+            })
+        })
+        .await
+}
+
+fn element(out: &mut String, name: &str, text: &str) {
+    out.push('<');
+    out.push_str(name);
+    out.push('>');
+    out.push_str(&xml(text));
+    out.push_str("</");
+    out.push_str(name);
+    out.push_str(">\n");
+}
+
+/// Text escaped for XML, without the characters XML 1.0 cannot hold.
+pub fn xml(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + text.len() / 8);
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\t' | '\n' | '\r' => out.push(c),
+            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn xml_text_is_escaped_and_cleaned() {
+        assert_eq!(
+            xml("a<b>&\"'\u{1}\u{FFFE}c"),
+            "a&lt;b&gt;&amp;&quot;&apos;c"
+        );
+    }
+
+    #[test]
+    fn urls_are_made_absolute_under_the_base() {
+        let base: url::Url = "https://example.com/help/".parse().unwrap();
+        assert_eq!(
+            absolute(&base, "/blog/x"),
+            "https://example.com/help/blog/x"
+        );
+    }
+
+    #[test]
+    fn descriptions_fall_back_to_the_opening_words() {
+        let d = opening_words("# Title\n\nOne two three four five six", 14);
+        assert_eq!(d, "Title One two…");
+    }
+}
