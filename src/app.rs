@@ -2,6 +2,7 @@
 
 use crate::{
     config::Config,
+    ops,
     platform::{
         assets::{self, Assets},
         crypto::Keyring,
@@ -10,18 +11,23 @@ use crate::{
         mail::{self, Transport},
         metrics::{self, Metrics},
         settings::{self, SiteSettings},
+        tls::{Certificates, TlsListener},
     },
-    privacy, site, staff,
+    privacy, shop, site, staff, surveys,
 };
 use anyhow::Context;
-use axum::{Router, extract::DefaultBodyLimit, middleware, routing::get};
+use axum::{Router, extract::DefaultBodyLimit, middleware, routing::get, serve::ListenerExt};
 use std::{
     net::SocketAddr,
     ops::Deref,
     sync::{Arc, RwLock},
     time::Duration,
 };
-use tokio::{net::TcpListener, sync::Notify};
+use tokio::{
+    net::TcpListener,
+    sync::{Notify, watch},
+    task::JoinHandle,
+};
 use tower_http::{
     catch_panic::CatchPanicLayer, compression::CompressionLayer, limit::RequestBodyLimitLayer,
     timeout::TimeoutLayer, trace::TraceLayer,
@@ -41,8 +47,12 @@ pub struct App {
     pub mail_transport: Transport,
     /// Wakes the outbox worker after a commit that enqueued mail.
     pub mail_wakeup: Notify,
+    /// Becomes true when the process is asked to stop; background work
+    /// subscribes, finishes the item in hand and returns.
+    pub shutdown: watch::Sender<bool>,
     pub content: crate::content::Content,
     site: RwLock<Arc<SiteSettings>>,
+    notices: RwLock<Arc<Vec<privacy::PublicNotice>>>,
 }
 
 impl Deref for AppState {
@@ -56,6 +66,20 @@ impl App {
     /// The current site settings.
     pub fn site(&self) -> Arc<SiteSettings> {
         self.site.read().expect("settings lock").clone()
+    }
+
+    /// Whether shutdown has begun.
+    pub fn stopping(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+
+    /// Published breach notices shown on every page.
+    pub fn notices(&self) -> Arc<Vec<privacy::PublicNotice>> {
+        self.notices.read().expect("notices lock").clone()
+    }
+
+    pub fn set_notices(&self, notices: Vec<privacy::PublicNotice>) {
+        *self.notices.write().expect("notices lock") = Arc::new(notices);
     }
 
     pub async fn reload_site(&self) -> anyhow::Result<()> {
@@ -90,8 +114,10 @@ impl AppState {
             metrics: Metrics::default(),
             mail_transport,
             mail_wakeup: Notify::new(),
+            shutdown: watch::Sender::new(false),
             content: crate::content::Content::default(),
             site: RwLock::new(site),
+            notices: RwLock::new(Arc::default()),
         })))
     }
 }
@@ -103,6 +129,10 @@ pub fn router(state: AppState) -> Router {
         .merge(site::router())
         .merge(privacy::router())
         .merge(staff::router())
+        .merge(ops::router())
+        .merge(shop::router())
+        .merge(surveys::router())
+        .merge(crate::support::router())
         .merge(crate::content::router())
         .route("/static/{file}", get(assets::serve_asset))
         .route("/metrics", get(metrics::show_metrics))
@@ -128,6 +158,28 @@ pub fn router(state: AppState) -> Router {
 pub struct Application {
     listener: TcpListener,
     state: AppState,
+    /// Set when serving HTTPS directly.
+    certificates: Option<Certificates>,
+}
+
+/// The background work of a serving process. Each task watches
+/// `state.shutdown` and returns once it has finished the item in hand; the
+/// process waits for all of them before it exits. A feature that buffers
+/// (the analytics flusher, say) adds its task here and flushes on shutdown.
+fn background_tasks(state: &AppState) -> Vec<JoinHandle<()>> {
+    let mut tasks = Vec::new();
+    if state.config.workers {
+        tasks.push(tokio::spawn(mail::run_worker(
+            state.clone(),
+            state.shutdown.subscribe(),
+        )));
+        tasks.push(tokio::spawn(privacy::run_jobs(
+            state.clone(),
+            state.shutdown.subscribe(),
+        )));
+        tasks.push(tokio::spawn(ops::integrity::run_daily(state.clone())));
+    }
+    tasks
 }
 
 impl Application {
@@ -142,8 +194,13 @@ impl Application {
                 .base_url
                 .set_port(Some(listener.local_addr()?.port()));
         }
+        let certificates = config.tls.as_ref().map(Certificates::load).transpose()?;
         let state = AppState::open(config).await?;
-        Ok(Application { listener, state })
+        Ok(Application {
+            listener,
+            state,
+            certificates,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -154,29 +211,72 @@ impl Application {
         &self.state
     }
 
-    /// Serves until `shutdown` completes, then stops the workers.
+    /// The certificates served when TLS is on, to reload them (SIGHUP).
+    pub fn certificates(&self) -> Option<Certificates> {
+        self.certificates.clone()
+    }
+
+    /// Serves until `shutdown` completes; then stops accepting, lets the
+    /// requests in flight finish (for up to `shutdown_grace_secs`) and waits
+    /// for the background tasks to put down what they are doing.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let worker = self
-            .state
-            .config
-            .workers
-            .then(|| tokio::spawn(mail::run_worker(self.state.clone(), stop_rx)));
-        let app = router(self.state.clone());
-        axum::serve(
-            self.listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("serving HTTP")?;
-        let _ = stop_tx.send(true);
-        if let Some(worker) = worker {
-            let _ = worker.await;
+        let state = self.state.clone();
+        let tasks = background_tasks(&state);
+        // `state.shutdown` is the one switch: the signal flips it, and the
+        // server and every background task follow it.
+        let trigger = tokio::spawn({
+            let state = state.clone();
+            async move {
+                shutdown.await;
+                tracing::info!("shutting down: finishing requests in flight");
+                state.shutdown.send_replace(true);
+            }
+        });
+        let mut stopping = state.shutdown.subscribe();
+        let signal = async move {
+            let _ = stopping.wait_for(|s| *s).await;
+        };
+        let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+        let serve = async move {
+            match self.certificates {
+                None => {
+                    axum::serve(self.listener, app)
+                        .with_graceful_shutdown(signal)
+                        .await
+                }
+                Some(certificates) => {
+                    let tls = TlsListener::new(self.listener, certificates.server_config()?)?;
+                    axum::serve(tls.tap_io(|_| {}), app)
+                        .with_graceful_shutdown(signal)
+                        .await
+                }
+            }
+            .context("serving HTTP")
+        };
+        let grace = Duration::from_secs(state.config.shutdown_grace_secs);
+        let mut stopping = state.shutdown.subscribe();
+        let deadline = async move {
+            let _ = stopping.wait_for(|s| *s).await;
+            tokio::time::sleep(grace).await;
+        };
+        let served = tokio::select! {
+            served = serve => served,
+            _ = deadline => {
+                tracing::warn!("requests still running after {grace:?}; closing them");
+                Ok(())
+            }
+        };
+        trigger.abort();
+        state.shutdown.send_replace(true);
+        if tokio::time::timeout(grace, futures_util::future::join_all(tasks))
+            .await
+            .is_err()
+        {
+            tracing::warn!("background tasks still busy after {grace:?}; stopping anyway");
         }
-        Ok(())
+        served
     }
 }

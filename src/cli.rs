@@ -1,6 +1,7 @@
-//! The command line: `serve`, `migrate`, `user add`, `policy`.
+//! The command line: `serve`, `migrate`, `user add`, `policy`, `backup`,
+//! `restore`, `scan`.
 
-use crate::{AppState, Application, config::Config, staff, telemetry};
+use crate::{AppState, Application, config::Config, ops, staff, telemetry};
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use std::{io::Read, net::SocketAddr, path::PathBuf};
@@ -45,6 +46,25 @@ pub enum Command {
     },
     /// Print the privacy policy, generated from the data inventory, as Markdown.
     Policy,
+    /// Copy the database, key file, erasure log and uploads into DEST (a new
+    /// or empty folder) while the site keeps serving.
+    Backup {
+        #[arg(value_name = "DEST")]
+        dest: PathBuf,
+    },
+    /// Restore the backup SRC into the empty --data-dir, then erase again
+    /// everyone erased after the backup was made.
+    Restore {
+        #[arg(value_name = "SRC")]
+        src: PathBuf,
+        /// The live data dir's erasure.log, holding erasures newer than the
+        /// backup (default: only the log inside SRC).
+        #[arg(long, value_name = "FILE")]
+        erasure_log: Option<PathBuf>,
+    },
+    /// Check static files, stored content and uploads; exits with status 1
+    /// when something is found.
+    Scan,
 }
 
 #[derive(Subcommand)]
@@ -97,6 +117,55 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 println!("created {} account {email} (id {id})", role.as_str());
                 Ok(())
             }
+            Command::Backup { dest } => {
+                config.demo = false;
+                config.workers = false;
+                let state = AppState::open(config).await?;
+                let report = ops::backup::backup(&state, &dest).await?;
+                println!(
+                    "backed up the {} database and {} files into {}",
+                    report.database,
+                    report.files,
+                    dest.display()
+                );
+                Ok(())
+            }
+            Command::Restore { src, erasure_log } => {
+                let data_dir = config.data_dir.clone();
+                let report = ops::backup::restore(config, &src, erasure_log.as_deref()).await?;
+                println!(
+                    "restored the {} database and {} files into {}; {} erasures in the logs, \
+                     {} done again",
+                    report.database,
+                    report.files,
+                    data_dir.display(),
+                    report.log_entries,
+                    report.replayed
+                );
+                Ok(())
+            }
+            Command::Scan => {
+                config.demo = false;
+                config.workers = false;
+                let state = AppState::open(config).await?;
+                let report = ops::integrity::scan(&state, "command line").await?;
+                for f in &report.findings {
+                    println!("{} {}: {}: {}", f.kind, f.item_id, f.rule.label(), f.detail);
+                }
+                for e in &report.errors {
+                    eprintln!("could not read {e}");
+                }
+                println!(
+                    "{} items read, {} findings",
+                    report.items,
+                    report.findings.len()
+                );
+                if report.findings.is_empty() && report.errors.is_empty() {
+                    Ok(())
+                } else {
+                    anyhow::bail!("the integrity scan found problems")
+                }
+            }
             Command::Policy => {
                 let state = AppState::open(config).await?;
                 print!(
@@ -111,6 +180,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     let app = Application::build(config).await?;
+    // Before the first line is printed: a supervisor may signal from then on.
+    install_hangup_handler(app.certificates())?;
+    let shutdown = shutdown_signal()?;
     let state = app.state().clone();
     let url = &state.config.base_url;
     tracing::info!(data_dir = %state.config.data_dir.display(), "officecomms is running at {url}");
@@ -122,25 +194,53 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             state.config.data_dir.display()
         );
     }
-    app.run_until(shutdown_signal()).await
+    app.run_until(shutdown).await
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// SIGHUP (`systemctl reload`) rereads the TLS certificate and key; without
+/// TLS it is logged and ignored rather than ending the process.
+fn install_hangup_handler(
+    certificates: Option<crate::platform::tls::Certificates>,
+) -> anyhow::Result<()> {
     #[cfg(unix)]
-    let terminate = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
-            s.recv().await;
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = terminate => {},
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut hangups = signal(SignalKind::hangup()).context("listening for SIGHUP")?;
+        tokio::spawn(async move {
+            while hangups.recv().await.is_some() {
+                match &certificates {
+                    None => tracing::info!("SIGHUP: no TLS certificate to reload"),
+                    Some(c) => {
+                        if let Err(e) = c.reload() {
+                            tracing::error!(error = ?e, "TLS certificate not reloaded; keeping the one in use");
+                        }
+                    }
+                }
+            }
+        });
     }
-    tracing::info!("shutting down");
+    #[cfg(not(unix))]
+    let _ = certificates;
+    Ok(())
+}
+
+/// Completes on SIGTERM or Ctrl-C. The handlers are installed at once, so
+/// a signal that arrives before serving starts is not lost (or fatal).
+fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()> + Send + 'static> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut terminate = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
+        let mut interrupt = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
+        Ok(async move {
+            tokio::select! {
+                _ = terminate.recv() => {},
+                _ = interrupt.recv() => {},
+            }
+        })
+    }
+    #[cfg(not(unix))]
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }

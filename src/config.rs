@@ -22,12 +22,79 @@ pub struct Config {
     pub public_post_per_minute: u32,
     /// Login attempts allowed per IP address and minute.
     pub login_per_minute: u32,
-    /// Trust `X-Forwarded-For` from a reverse proxy for the client address.
-    pub trust_proxy: bool,
+    /// Reverse proxies (addresses or CIDR ranges) whose `X-Forwarded-For`
+    /// and `X-Forwarded-Proto` are believed; nobody's by default.
+    pub trust_proxy: TrustedProxies,
+    /// Serve HTTPS directly with these PEM files (reloaded on SIGHUP).
+    pub tls: Option<TlsFiles>,
+    /// Hosts (and their subdomains) whose links the integrity scan reports.
+    pub scan_blocklist: Vec<String>,
+    /// Hours between integrity scans run by the server; 0 turns them off.
+    pub scan_interval_hours: u64,
+    /// Seconds requests in flight get to finish after SIGTERM or Ctrl-C.
+    pub shutdown_grace_secs: u64,
     /// Seed the demo site of officecomms.com into an empty database.
     pub demo: bool,
     /// Run the outbox worker in this process.
     pub workers: bool,
+}
+
+/// Certificate chain and private key, PEM files.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// Addresses of the reverse proxies we believe about the client.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TrustedProxies(pub Vec<ipnet::IpNet>);
+
+impl TrustedProxies {
+    /// Parses `127.0.0.1, 10.0.0.0/8, ::1`; `true`/`yes`/`1` mean loopback
+    /// (a proxy on this machine), `false`/`no`/`0`/empty mean nobody.
+    pub fn parse(v: &str) -> anyhow::Result<TrustedProxies> {
+        match v.trim() {
+            "true" | "yes" | "1" => return Ok(TrustedProxies::loopback()),
+            "false" | "no" | "0" | "" => return Ok(TrustedProxies::default()),
+            _ => {}
+        }
+        v.split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                p.parse::<ipnet::IpNet>()
+                    .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .with_context(|| format!("trusted proxy {p}: not an address or CIDR range"))
+            })
+            .collect::<anyhow::Result<_>>()
+            .map(TrustedProxies)
+    }
+
+    pub fn loopback() -> TrustedProxies {
+        TrustedProxies(vec![
+            "127.0.0.0/8".parse().expect("valid range"),
+            "::1/128".parse().expect("valid range"),
+        ])
+    }
+
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        self.0.iter().any(|net| net.contains(&ip))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// `trust_proxy` in the TOML file: a flag (as before) or a list.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum TrustProxyValue {
+    Flag(bool),
+    List(Vec<String>),
+    One(String),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -49,6 +116,8 @@ impl fmt::Debug for Config {
             .field("smtp_url", &redact(&self.smtp_url))
             .field("log_format", &self.log_format)
             .field("body_limit", &self.body_limit)
+            .field("trust_proxy", &self.trust_proxy)
+            .field("tls", &self.tls)
             .field("demo", &self.demo)
             .finish_non_exhaustive()
     }
@@ -69,7 +138,12 @@ struct FileConfig {
     request_timeout_secs: Option<u64>,
     public_post_per_minute: Option<u32>,
     login_per_minute: Option<u32>,
-    trust_proxy: Option<bool>,
+    trust_proxy: Option<TrustProxyValue>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    scan_blocklist: Option<Vec<String>>,
+    scan_interval_hours: Option<u64>,
+    shutdown_grace_secs: Option<u64>,
 }
 
 impl Default for Config {
@@ -85,7 +159,11 @@ impl Default for Config {
             request_timeout_secs: 30,
             public_post_per_minute: 20,
             login_per_minute: 10,
-            trust_proxy: false,
+            trust_proxy: TrustedProxies::default(),
+            tls: None,
+            scan_blocklist: Vec::new(),
+            scan_interval_hours: 24,
+            shutdown_grace_secs: 30,
             demo: true,
             workers: true,
         }
@@ -98,12 +176,15 @@ impl Config {
     pub fn load(env: impl Fn(&str) -> Option<String>) -> anyhow::Result<Config> {
         let mut config = Config::default();
         let mut base_url_given = false;
+        let (mut tls_cert, mut tls_key) = (None, None);
         if let Some(path) = env("OFFICECOMMS_CONFIG") {
             let text = std::fs::read_to_string(&path)
                 .with_context(|| format!("reading config file {path}"))?;
             let file: FileConfig =
                 toml::from_str(&text).with_context(|| format!("parsing config file {path}"))?;
             base_url_given = file.base_url.is_some();
+            tls_cert = file.tls_cert.clone();
+            tls_key = file.tls_key.clone();
             config.apply_file(file)?;
         }
         let var = |name: &str| env(&format!("OFFICECOMMS_{name}")).filter(|v| !v.is_empty());
@@ -131,10 +212,28 @@ impl Config {
             };
         }
         if let Some(v) = var("TRUST_PROXY") {
-            config.trust_proxy = matches!(v.as_str(), "1" | "true" | "yes");
+            config.trust_proxy = TrustedProxies::parse(&v).context("OFFICECOMMS_TRUST_PROXY")?;
         }
+        tls_cert = var("TLS_CERT").map(PathBuf::from).or(tls_cert);
+        tls_key = var("TLS_KEY").map(PathBuf::from).or(tls_key);
+        config.tls = match (tls_cert, tls_key) {
+            (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+            (None, None) => None,
+            _ => bail!(
+                "OFFICECOMMS_TLS_CERT and OFFICECOMMS_TLS_KEY go together: set both or neither"
+            ),
+        };
+        if let Some(v) = var("SCAN_BLOCKLIST") {
+            config.scan_blocklist = v.split(',').map(str::to_string).collect();
+        }
+        config.scan_blocklist = config
+            .scan_blocklist
+            .iter()
+            .map(|h| h.trim().trim_end_matches('.').to_ascii_lowercase())
+            .filter(|h| !h.is_empty())
+            .collect();
         if !base_url_given {
-            config.base_url = default_base_url(config.bind);
+            config.base_url = default_base_url(config.bind, config.tls.is_some());
         }
         Ok(config)
     }
@@ -152,6 +251,11 @@ impl Config {
             public_post_per_minute,
             login_per_minute,
             trust_proxy,
+            tls_cert: _,
+            tls_key: _,
+            scan_blocklist,
+            scan_interval_hours,
+            shutdown_grace_secs,
         } = file;
         self.bind = bind.unwrap_or(self.bind);
         self.data_dir = data_dir.unwrap_or(self.data_dir.clone());
@@ -165,14 +269,25 @@ impl Config {
         self.request_timeout_secs = request_timeout_secs.unwrap_or(self.request_timeout_secs);
         self.public_post_per_minute = public_post_per_minute.unwrap_or(self.public_post_per_minute);
         self.login_per_minute = login_per_minute.unwrap_or(self.login_per_minute);
-        self.trust_proxy = trust_proxy.unwrap_or(self.trust_proxy);
+        self.trust_proxy = match trust_proxy {
+            None => self.trust_proxy.clone(),
+            Some(TrustProxyValue::Flag(flag)) => TrustedProxies::parse(&flag.to_string())?,
+            Some(TrustProxyValue::One(v)) => TrustedProxies::parse(&v).context("trust_proxy")?,
+            Some(TrustProxyValue::List(v)) => {
+                TrustedProxies::parse(&v.join(",")).context("trust_proxy")?
+            }
+        };
+        self.scan_blocklist = scan_blocklist.unwrap_or(self.scan_blocklist.clone());
+        self.scan_interval_hours = scan_interval_hours.unwrap_or(self.scan_interval_hours);
+        self.shutdown_grace_secs = shutdown_grace_secs.unwrap_or(self.shutdown_grace_secs);
         Ok(())
     }
 
     /// Sets the bind address and, unless a base URL was configured, follows it.
     pub fn set_bind(&mut self, bind: SocketAddr) {
-        if self.base_url == default_base_url(self.bind) {
-            self.base_url = default_base_url(bind);
+        let tls = self.tls.is_some();
+        if self.base_url == default_base_url(self.bind, tls) {
+            self.base_url = default_base_url(bind, tls);
         }
         self.bind = bind;
     }
@@ -192,8 +307,9 @@ impl Config {
     }
 }
 
-fn default_base_url(bind: SocketAddr) -> url::Url {
-    url::Url::parse(&format!("http://{bind}/")).expect("socket address makes a valid url")
+fn default_base_url(bind: SocketAddr, tls: bool) -> url::Url {
+    let scheme = if tls { "https" } else { "http" };
+    url::Url::parse(&format!("{scheme}://{bind}/")).expect("socket address makes a valid url")
 }
 
 fn parse_base_url(v: &str) -> anyhow::Result<url::Url> {
@@ -228,6 +344,51 @@ mod tests {
         assert_eq!(config.body_limit, 1000);
         assert_eq!(config.base_url.as_str(), "http://127.0.0.1:9100/");
         assert!(!format!("{config:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn trusted_proxies_are_addresses_or_ranges_and_true_means_loopback() {
+        let list = TrustedProxies::parse("10.0.0.0/8, 192.0.2.7,::1").unwrap();
+        assert!(list.contains("10.1.2.3".parse().unwrap()));
+        assert!(list.contains("192.0.2.7".parse().unwrap()));
+        assert!(!list.contains("192.0.2.8".parse().unwrap()));
+        assert!(list.contains("::1".parse().unwrap()));
+        assert!(
+            list.contains("::ffff:10.0.0.1".parse().unwrap()),
+            "IPv4-mapped"
+        );
+        let yes = TrustedProxies::parse("true").unwrap();
+        assert!(yes.contains("127.0.0.1".parse().unwrap()));
+        assert!(!yes.contains("203.0.113.1".parse().unwrap()));
+        assert!(TrustedProxies::parse("false").unwrap().is_empty());
+        assert!(TrustedProxies::parse("proxy.example").is_err());
+
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("oc.toml");
+        std::fs::write(
+            &file,
+            "trust_proxy = [\"10.0.0.0/8\"]\nscan_blocklist = [\"Evil.Example.\"]\n",
+        )
+        .unwrap();
+        let file = file.display().to_string();
+        let config = Config::load(|k| (k == "OFFICECOMMS_CONFIG").then(|| file.clone())).unwrap();
+        assert!(config.trust_proxy.contains("10.9.9.9".parse().unwrap()));
+        assert_eq!(config.scan_blocklist, vec!["evil.example".to_string()]);
+    }
+
+    #[test]
+    fn tls_files_come_in_pairs_and_make_the_default_url_https() {
+        let env = |k: &str| match k {
+            "OFFICECOMMS_TLS_CERT" => Some("/etc/oc/cert.pem".into()),
+            "OFFICECOMMS_TLS_KEY" => Some("/etc/oc/key.pem".into()),
+            "OFFICECOMMS_BIND" => Some("0.0.0.0:8443".into()),
+            _ => None,
+        };
+        let config = Config::load(env).unwrap();
+        assert_eq!(config.base_url.as_str(), "https://0.0.0.0:8443/");
+        assert!(config.is_https());
+        let half = Config::load(|k| (k == "OFFICECOMMS_TLS_CERT").then(|| "/c.pem".into()));
+        assert!(format!("{:#}", half.err().unwrap()).contains("set both"));
     }
 
     #[test]

@@ -28,10 +28,16 @@ pub enum AppError {
     UnsupportedMediaType(String),
     #[error("unprocessable: {0}")]
     Unprocessable(String),
+    /// A link that expired or was already used.
+    #[error("gone")]
+    Gone,
     #[error("too many requests")]
     TooManyRequests,
+    /// The database cannot be reached right now (restart, failover).
+    #[error("service unavailable: {0:#}")]
+    Unavailable(anyhow::Error),
     #[error(transparent)]
-    Internal(#[from] anyhow::Error),
+    Internal(anyhow::Error),
 }
 
 /// What the error page shows; the internal cause is kept for the log only.
@@ -66,7 +72,15 @@ impl ErrorPage {
                 "Too many requests from your address in a short time. Please wait a minute and try again.",
             ),
             StatusCode::FORBIDDEN => ("Not allowed", "You do not have access to this page."),
+            StatusCode::GONE => (
+                "This link no longer works",
+                "This link has expired or has already been used. You can ask for a new one on the my-data page.",
+            ),
             StatusCode::REQUEST_TIMEOUT => ("Timed out", "That took too long. Please try again."),
+            StatusCode::SERVICE_UNAVAILABLE => (
+                "Back in a moment",
+                "We cannot reach our database for a moment. Nothing was saved from this request; please try again in a few seconds.",
+            ),
             StatusCode::BAD_REQUEST | StatusCode::UNPROCESSABLE_ENTITY => (
                 "Something is not right",
                 "We could not understand that request.",
@@ -96,6 +110,8 @@ impl AppError {
             AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            AppError::Gone => StatusCode::GONE,
+            AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -116,7 +132,7 @@ impl IntoResponse for AppError {
                 page.title = "Form expired";
                 page.message = "This form has expired or did not come from our site. Go back, reload the page and send it again.".into();
             }
-            AppError::Internal(e) => page.internal = Some(Arc::new(e)),
+            AppError::Internal(e) | AppError::Unavailable(e) => page.internal = Some(Arc::new(e)),
             _ => {}
         }
         let mut response = status.into_response();
@@ -125,9 +141,35 @@ impl IntoResponse for AppError {
     }
 }
 
+/// The database is down, restarting or out of space, as opposed to a bug.
+fn is_unreachable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
+        // PostgreSQL: class 57 (shutdown, restart) and 53 (disk full, out of memory);
+        // SQLite: 13 (SQLITE_FULL) and 5 (SQLITE_BUSY beyond the timeout).
+        sqlx::Error::Database(d) => d
+            .code()
+            .is_some_and(|c| c.starts_with("57") || c.starts_with("53") || c == "13" || c == "5"),
+        _ => false,
+    }
+}
+
+impl From<anyhow::Error> for AppError {
+    fn from(e: anyhow::Error) -> Self {
+        let unreachable = e
+            .chain()
+            .any(|c| c.downcast_ref::<sqlx::Error>().is_some_and(is_unreachable));
+        if unreachable {
+            AppError::Unavailable(e)
+        } else {
+            AppError::Internal(e)
+        }
+    }
+}
+
 impl From<sqlx::Error> for AppError {
     fn from(e: sqlx::Error) -> Self {
-        AppError::Internal(anyhow::Error::new(e).context("database"))
+        anyhow::Error::new(e).context("database").into()
     }
 }
 

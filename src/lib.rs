@@ -6,10 +6,14 @@ pub mod cli;
 pub mod config;
 pub mod content;
 pub mod error;
+pub mod ops;
 pub mod platform;
 pub mod privacy;
+pub mod shop;
 pub mod site;
 pub mod staff;
+pub mod support;
+pub mod surveys;
 pub mod telemetry;
 
 pub use app::{AppState, Application};

@@ -4,7 +4,7 @@ CREATE TABLE settings (
 );
 
 CREATE TABLE staff_users (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     email TEXT NOT NULL UNIQUE,
     display_name TEXT NOT NULL,
     password_hash TEXT,
@@ -31,7 +31,7 @@ CREATE TABLE staff_sessions (
 CREATE INDEX staff_sessions_user ON staff_sessions(user_id);
 
 CREATE TABLE audit_log (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     at INTEGER NOT NULL,
     actor_user_id INTEGER,
     actor_label TEXT NOT NULL,
@@ -43,7 +43,7 @@ CREATE TABLE audit_log (
 CREATE INDEX audit_log_at ON audit_log(at);
 
 CREATE TABLE subjects (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     email_index BLOB UNIQUE,
     wrapped_key BLOB,
     created_at INTEGER NOT NULL,
@@ -51,7 +51,7 @@ CREATE TABLE subjects (
 );
 
 CREATE TABLE outbox (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     created_at INTEGER NOT NULL,
     reason TEXT NOT NULL,
     dedupe_key TEXT NOT NULL UNIQUE,

@@ -7,7 +7,7 @@ CREATE TABLE suppressions (
 
 -- Every erasure, so a restore of an older backup can replay it.
 CREATE TABLE erasure_log (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     subject_id INTEGER NOT NULL,
     erased_at INTEGER NOT NULL,
     requested_via TEXT NOT NULL

@@ -18,6 +18,7 @@ const FILES: &[(&str, &[u8])] = &[
     ("content.css", include_bytes!("../../static/content.css")),
     ("articles.js", include_bytes!("../../static/articles.js")),
     ("favicon.svg", include_bytes!("../../static/favicon.svg")),
+    ("support.css", include_bytes!("../../static/support.css")),
 ];
 
 pub struct Asset {

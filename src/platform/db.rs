@@ -26,27 +26,28 @@ pub struct Db {
 pub type Tx = Transaction<'static, Any>;
 
 macro_rules! migrations {
-    ($dir:literal: $($version:literal $name:literal),* $(,)?) => {
-        vec![$(Migration::new(
-            $version,
-            $name.into(),
-            MigrationType::Simple,
-            AssertSqlSafe(include_str!(concat!("../../migrations/", $dir, "/", $name, ".sql"))).into_sql_str(),
-            false,
-        )),*]
+    ($($version:literal $name:literal),* $(,)?) => {
+        /// Every migration, in order; a feature adds a file to both folders and a line here.
+        fn migrations(backend: Backend) -> Vec<Migration> {
+            let make = |version, name: &'static str, sql: &'static str| {
+                Migration::new(version, name.into(), MigrationType::Simple, AssertSqlSafe(sql).into_sql_str(), false)
+            };
+            match backend {
+                Backend::Sqlite => vec![$(make($version, $name, include_str!(concat!("../../migrations/sqlite/", $name, ".sql")))),*],
+                Backend::Postgres => vec![$(make($version, $name, include_str!(concat!("../../migrations/postgres/", $name, ".sql")))),*],
+            }
+        }
     };
 }
 
-/// Every migration, in order; a feature adds a file to both folders and a line here.
-fn migrations(backend: Backend) -> Vec<Migration> {
-    match backend {
-        Backend::Sqlite => {
-            migrations!["sqlite": 1 "0001_foundation", 2 "0002_privacy", 4 "0004_content"]
-        }
-        Backend::Postgres => {
-            migrations!["postgres": 1 "0001_foundation", 2 "0002_privacy", 4 "0004_content"]
-        }
-    }
+migrations! {
+    1 "0001_foundation",
+    2 "0002_privacy",
+    3 "0003_ops",
+    4 "0004_content",
+    5 "0005_support",
+    6 "0006_privacy_rights",
+    10 "0010_shop_surveys",
 }
 
 impl Db {

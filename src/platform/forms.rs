@@ -40,24 +40,27 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Form<T> {
                 unreadable()
             }
         })?;
-        for pair in bytes.split(|b| *b == b'&') {
-            let spaced: Vec<u8> = pair
-                .iter()
-                .map(|&b| if b == b'+' { b' ' } else { b })
-                .collect();
-            if percent_encoding::percent_decode(&spaced)
-                .decode_utf8()
-                .is_err()
-            {
-                return Err(AppError::BadRequest(
-                    "The form could not be read: it contains text that is not valid UTF-8. Please type it again.".into(),
-                ));
-            }
-        }
-        serde_urlencoded::from_bytes(&bytes)
-            .map(Form)
-            .map_err(|_| unreadable())
+        decode(&bytes).map(Form)
     }
+}
+
+/// Decodes a URL-encoded body, refusing invalid UTF-8 instead of replacing it.
+pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
+    for pair in bytes.split(|b| *b == b'&') {
+        let spaced: Vec<u8> = pair
+            .iter()
+            .map(|&b| if b == b'+' { b' ' } else { b })
+            .collect();
+        if percent_encoding::percent_decode(&spaced)
+            .decode_utf8()
+            .is_err()
+        {
+            return Err(AppError::BadRequest(
+                "The form could not be read: it contains text that is not valid UTF-8. Please type it again.".into(),
+            ));
+        }
+    }
+    serde_urlencoded::from_bytes(bytes).map_err(|_| unreadable())
 }
 
 fn unreadable() -> AppError {
@@ -142,6 +145,11 @@ pub fn text(value: &str, max_chars: usize) -> Result<Option<String>, String> {
         return Err("This contains characters we cannot accept.".into());
     }
     Ok((!v.is_empty()).then(|| v.to_string()))
+}
+
+/// Whether a checkbox was ticked: present with a non-empty value.
+pub fn checked(value: &Option<String>) -> bool {
+    value.as_deref().is_some_and(|v| !v.trim().is_empty())
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 
 use crate::{
     AppState,
+    config::TrustedProxies,
     error::{AppError, ErrorPage},
     platform::{random_token, templates::Page},
     privacy::Privacy,
@@ -62,26 +63,54 @@ impl RateLimits {
     }
 }
 
-/// The client's address: the socket peer, or the proxy's `X-Forwarded-For`
-/// when configured to trust it.
+/// The client's address: the socket peer or, when the peer is a trusted
+/// proxy, the nearest address in `X-Forwarded-For` that is not one of our
+/// proxies (addresses further left are the client's own claim, so forgeable).
 pub fn client_ip(
     parts_headers: &axum::http::HeaderMap,
     extensions: &axum::http::Extensions,
-    trust_proxy: bool,
+    trusted: &TrustedProxies,
 ) -> IpAddr {
-    if trust_proxy
-        && let Some(ip) = parts_headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .and_then(|v| v.trim().parse().ok())
-    {
-        return ip;
-    }
-    extensions
+    let peer = extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip())
-        .unwrap_or(IpAddr::from([127, 0, 0, 1]))
+        .unwrap_or(IpAddr::from([127, 0, 0, 1]));
+    if !trusted.contains(peer) {
+        return peer;
+    }
+    let hops: Vec<IpAddr> = parts_headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map_while(|v| v.trim().parse().ok())
+        .collect();
+    hops.iter()
+        .rev()
+        .find(|ip| !trusted.contains(**ip))
+        .or(hops.first())
+        .copied()
+        .unwrap_or(peer)
+}
+
+/// The scheme the client used, as told by a trusted proxy's
+/// `X-Forwarded-Proto`; `None` from anyone else.
+pub fn forwarded_proto<'h>(
+    headers: &'h axum::http::HeaderMap,
+    extensions: &axum::http::Extensions,
+    trusted: &TrustedProxies,
+) -> Option<&'h str> {
+    let peer = extensions.get::<ConnectInfo<SocketAddr>>()?.0.ip();
+    if !trusted.contains(peer) {
+        return None;
+    }
+    headers
+        .get("x-forwarded-proto")?
+        .to_str()
+        .ok()?
+        .split(',')
+        .next()
+        .map(str::trim)
 }
 
 /// The site middleware, outermost of ours.
@@ -104,8 +133,27 @@ pub async fn site(State(state): State<AppState>, mut request: Request, next: Nex
     let ip = client_ip(
         request.headers(),
         request.extensions(),
-        state.config.trust_proxy,
+        &state.config.trust_proxy,
     );
+    // A trusted proxy that took a plain-HTTP request for an https site:
+    // send the browser to the https address before it sends anything else.
+    if state.config.is_https()
+        && forwarded_proto(
+            request.headers(),
+            request.extensions(),
+            &state.config.trust_proxy,
+        )
+        .is_some_and(|p| p.eq_ignore_ascii_case("http"))
+    {
+        let mut target = state.config.base_url.clone();
+        target.set_path(request.uri().path());
+        target.set_query(request.uri().query());
+        return (
+            StatusCode::PERMANENT_REDIRECT,
+            [(header::LOCATION, target.to_string())],
+        )
+            .into_response();
+    }
     let (parts, body) = request.into_parts();
     let error_parts = strip_for_error_page(&parts);
     let request = Request::from_parts(parts, body);
@@ -210,13 +258,19 @@ async fn multipart_field(parts: &Parts, bytes: Bytes, name: &str) -> Option<Stri
         .method(parts.method.clone())
         .uri(parts.uri.clone());
     copy.headers_mut()?.extend(parts.headers.clone());
-    // The token field comes first: reading only the start keeps a large
-    // upload within the multipart reader's default limit.
-    let start = bytes.slice(..bytes.len().min(64 * 1024));
-    let copy = copy.body(Body::from(start)).ok()?;
-    let mut multipart = axum::extract::Multipart::from_request(copy, &())
-        .await
-        .ok()?;
+    let copy = copy.body(Body::from(bytes)).ok()?;
+    // The body is already within the site's limit; without this, the
+    // extractor's own 2 MB default refuses larger uploads as a bad token.
+    let extract = tower::service_fn(|req: Request| async move {
+        Ok::<_, std::convert::Infallible>(axum::extract::Multipart::from_request(req, &()).await)
+    });
+    let mut multipart = tower::ServiceExt::oneshot(
+        tower::Layer::layer(&axum::extract::DefaultBodyLimit::disable(), extract),
+        copy,
+    )
+    .await
+    .ok()?
+    .ok()?;
     while let Ok(Some(field)) = multipart.next_field().await {
         if field.name() == Some(name) {
             return field.text().await.ok();
@@ -312,4 +366,61 @@ fn security_headers(state: &AppState, response: &mut Response) {
 /// Fallback for unknown routes.
 pub async fn not_found() -> AppError {
     AppError::NotFound
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::{Extensions, HeaderMap};
+
+    fn from(peer: &str, xff: &[&str]) -> (HeaderMap, Extensions) {
+        let mut headers = HeaderMap::new();
+        for v in xff {
+            headers.append("x-forwarded-for", v.parse().unwrap());
+        }
+        let mut ext = Extensions::new();
+        ext.insert(ConnectInfo::<SocketAddr>(
+            format!("{peer}:4000").parse().unwrap(),
+        ));
+        (headers, ext)
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_a_trusted_proxy() {
+        let proxies = TrustedProxies::parse("127.0.0.1, 10.0.0.0/8").unwrap();
+        let (h, e) = from("203.0.113.9", &["198.51.100.1"]);
+        assert_eq!(client_ip(&h, &e, &proxies), ip("203.0.113.9"));
+        let (h, e) = from("127.0.0.1", &["198.51.100.1"]);
+        assert_eq!(client_ip(&h, &e, &proxies), ip("198.51.100.1"));
+        assert_eq!(
+            client_ip(&h, &e, &TrustedProxies::default()),
+            ip("127.0.0.1")
+        );
+    }
+
+    #[test]
+    fn a_forged_leftmost_address_does_not_win_over_the_nearest_untrusted_hop() {
+        let proxies = TrustedProxies::parse("127.0.0.1, 10.0.0.0/8").unwrap();
+        // The client sent "1.2.3.4" itself; our proxies appended the rest.
+        let (h, e) = from("127.0.0.1", &["1.2.3.4, 198.51.100.7", "10.0.0.5"]);
+        assert_eq!(client_ip(&h, &e, &proxies), ip("198.51.100.7"));
+        let (h, e) = from("127.0.0.1", &["10.0.0.6, 10.0.0.5"]);
+        assert_eq!(client_ip(&h, &e, &proxies), ip("10.0.0.6"));
+        let (h, e) = from("127.0.0.1", &["not-an-ip"]);
+        assert_eq!(client_ip(&h, &e, &proxies), ip("127.0.0.1"));
+    }
+
+    #[test]
+    fn forwarded_proto_is_ignored_from_strangers() {
+        let proxies = TrustedProxies::loopback();
+        let (mut h, e) = from("127.0.0.1", &[]);
+        h.insert("x-forwarded-proto", "http".parse().unwrap());
+        assert_eq!(forwarded_proto(&h, &e, &proxies), Some("http"));
+        let (_, stranger) = from("203.0.113.9", &[]);
+        assert_eq!(forwarded_proto(&h, &stranger, &proxies), None);
+    }
 }

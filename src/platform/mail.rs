@@ -37,7 +37,7 @@ pub const TABLES: &[Table] = &[Table {
     personal: &[Field {
         column: "payload",
         label: "emails we send you (address, subject and text)",
-        category: Category::Contact,
+        category: Category::Message,
         purpose: "to deliver the emails you asked for, and to prove they were sent",
         encrypted: true,
         shared_with: &[],
@@ -263,7 +263,13 @@ pub async fn deliver_due(state: &AppState) -> anyhow::Result<usize> {
         .await
         .context("claiming outbox rows")?;
     let site = state.site();
-    for (id, subject_id, payload, attempts, message_id) in &rows {
+    for (n, (id, subject_id, payload, attempts, message_id)) in rows.iter().enumerate() {
+        // Shutting down: the mail in hand was finished; hand the rest back
+        // at once rather than when the claim expires.
+        if state.stopping() {
+            release(db, rows[n..].iter().map(|r| r.0)).await?;
+            return Ok(n);
+        }
         let key: Option<DataKey> = match subject_id {
             Some(sid) => subjects::key(db, &state.keyring, *sid).await?,
             None => Some(state.keyring.system_key().clone()),
@@ -311,6 +317,17 @@ pub async fn deliver_due(state: &AppState) -> anyhow::Result<usize> {
     Ok(rows.len())
 }
 
+async fn release(db: &Db, ids: impl Iterator<Item = i64>) -> anyhow::Result<()> {
+    for id in ids {
+        sqlx::query("UPDATE outbox SET claimed_until = NULL WHERE id = $1 AND status = 'pending'")
+            .bind(id)
+            .execute(&db.pool)
+            .await
+            .context("releasing an outbox claim")?;
+    }
+    Ok(())
+}
+
 async fn finish(db: &Db, id: i64, status: &str, error: Option<&str>) -> anyhow::Result<()> {
     sqlx::query(
         "UPDATE outbox SET status = $1, attempts = attempts + 1, sent_at = $2, last_error = $3, \
@@ -328,6 +345,9 @@ async fn finish(db: &Db, id: i64, status: &str, error: Option<&str>) -> anyhow::
 /// Runs the outbox worker until shutdown.
 pub async fn run_worker(state: AppState, mut shutdown: tokio::sync::watch::Receiver<bool>) {
     loop {
+        if *shutdown.borrow() {
+            return;
+        }
         let handled = match deliver_due(&state).await {
             Ok(n) => n,
             Err(e) => {

@@ -10,6 +10,7 @@ pub mod mail;
 pub mod metrics;
 pub mod settings;
 pub mod templates;
+pub mod tls;
 
 /// Milliseconds since the Unix epoch: the one timestamp format in the database.
 pub fn now_ms() -> i64 {

@@ -27,6 +27,8 @@ pub struct Page {
     pub title: String,
     pub staff: Option<StaffUser>,
     pub assets: Arc<Assets>,
+    /// Published data breach notices, shown on every page.
+    pub notices: Arc<Vec<crate::privacy::PublicNotice>>,
 }
 
 impl Page {
@@ -47,6 +49,7 @@ impl Page {
             title: String::new(),
             staff: parts.extensions.get::<StaffUser>().cloned(),
             assets: state.assets.clone(),
+            notices: state.notices(),
         }
     }
 

@@ -235,22 +235,3 @@ pub async fn replay(state: &AppState, entries: &[LogEntry]) -> anyhow::Result<us
     }
     Ok(erased)
 }
-
-/// Erases a subject and records it: the one entry point for handlers.
-pub async fn erase_and_log(
-    state: &AppState,
-    mut tx: Tx,
-    subject_id: i64,
-    via: &str,
-) -> anyhow::Result<u64> {
-    let deleted = erase(&mut tx, subject_id, via).await?;
-    tx.commit().await?;
-    append_log(
-        &state.config.data_dir,
-        &LogEntry {
-            subject_id,
-            erased_at: now_ms(),
-        },
-    )?;
-    Ok(deleted)
-}

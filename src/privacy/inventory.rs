@@ -14,6 +14,10 @@ const REGISTERED: &[&[Table]] = &[
     crate::privacy::subjects::TABLES,
     crate::privacy::TABLES,
     crate::staff::TABLES,
+    crate::ops::TABLES,
+    crate::shop::TABLES,
+    crate::surveys::TABLES,
+    crate::support::TABLES,
     crate::content::TABLES,
 ];
 
@@ -32,10 +36,28 @@ pub const COOKIES: &[Cookie] = &[
         lifetime: "until you close your browser",
     },
     Cookie {
+        name: "oc_mydata",
+        category: CookieCategory::Necessary,
+        purpose: "Keeps the my-data page open in the browser that followed the emailed link, and only there.",
+        lifetime: "until you close your browser (the access itself ends after an hour)",
+    },
+    Cookie {
         name: "oc_session",
         category: CookieCategory::Necessary,
         purpose: "Keeps staff members signed in to the back office.",
         lifetime: "12 hours",
+    },
+    Cookie {
+        name: "oc_cart",
+        category: CookieCategory::Necessary,
+        purpose: "Holds your shopping cart (which services, how many), signed so it cannot be altered. It holds no identifier and nothing about you.",
+        lifetime: "7 days, or until you send the order request",
+    },
+    Cookie {
+        name: "oc_surveys",
+        category: CookieCategory::Necessary,
+        purpose: "Remembers which surveys this browser has answered (their numbers only, signed), so each is answered once. It holds no identifier: we cannot tell who you are from it.",
+        lifetime: "one year",
     },
 ];
 

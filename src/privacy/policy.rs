@@ -20,6 +20,15 @@ pub fn generate(site: &SiteSettings) -> Policy {
     Policy { markdown, version }
 }
 
+/// Records this version if new; returns when it first took effect.
+pub async fn record(db: &crate::platform::db::Db, policy: &Policy) -> Result<i64, sqlx::Error> {
+    super::db::save_policy_version(db, &policy.version, &policy.markdown).await?;
+    Ok(super::db::policy_version(db, &policy.version)
+        .await?
+        .map(|(_, at)| at)
+        .unwrap_or_default())
+}
+
 fn cell(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', " ")
 }

@@ -36,6 +36,7 @@ struct DashboardPage {
     outbox_depth: i64,
     staff_count: i64,
     recent: Vec<db::AuditEntry>,
+    integrity_findings: i64,
 }
 
 pub async fn show_dashboard(
@@ -48,6 +49,7 @@ pub async fn show_dashboard(
         outbox_depth: mail::depth(&state.db).await?,
         staff_count: db::count_users(&state.db).await?,
         recent: db::list_audit(&state.db, "", 10).await?,
+        integrity_findings: crate::ops::open_findings(&state).await?,
     })
 }
 

@@ -183,3 +183,110 @@ async fn staff_log_in_through_the_form_in_a_real_browser() {
     assert!(body.contains("Signed in as eve (admin)"));
     browser.close().await;
 }
+
+#[tokio::test]
+async fn a_person_sees_and_erases_their_data_in_a_real_browser() {
+    use officecomms::platform::mail::{self, OutgoingMail, Recipient};
+    let Some(browser) = Browser::start(false).await else {
+        return;
+    };
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let state = &app.state;
+    let mut tx = state.db.begin().await.unwrap();
+    let subject =
+        officecomms::privacy::subjects::find_or_create(&mut tx, &state.keyring, "kim@example.com")
+            .await
+            .unwrap();
+    let seed = OutgoingMail {
+        to: "kim@example.com".into(),
+        subject: "Hello".into(),
+        text: "about your scanner".into(),
+        html: None,
+        headers: vec![],
+    };
+    mail::enqueue(
+        &mut tx,
+        &state.keyring,
+        &state.site(),
+        Recipient::Subject(&subject),
+        "seed",
+        "seed",
+        &seed,
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    app.drain_outbox().await;
+
+    let c = &browser.client;
+    c.goto(&app.url("/my-data")).await.unwrap();
+    c.find(Locator::Id("email"))
+        .await
+        .unwrap()
+        .send_keys("kim@example.com")
+        .await
+        .unwrap();
+    c.find(Locator::Css("main form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_text(c, "Check your email").await;
+    app.drain_outbox().await;
+    let link = app
+        .mails()
+        .last()
+        .unwrap()
+        .link(&format!("{}/my-data/", app.base));
+    c.goto(&link).await.unwrap();
+    wait_for_text(c, "about your scanner").await;
+    c.find(Locator::LinkText("Erase everything"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_text(c, "Erase everything?").await;
+    c.find(Locator::Css("input[name=confirm]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.find(Locator::Css("main form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_text(c, "Your data is erased").await;
+    assert!(
+        officecomms::privacy::subjects::find(&state.db, &state.keyring, "kim@example.com")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    browser.close().await;
+}
+
+async fn wait_for_text(c: &Client, text: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let body = c
+            .find(Locator::Css("body"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap_or_default();
+        if body.contains(text) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "page never showed {text:?}: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

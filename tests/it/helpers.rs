@@ -290,7 +290,7 @@ pub fn extract_csrf(body: &str) -> String {
     body[start..start + body[start..].find('"').unwrap()].to_string()
 }
 
-async fn create_pg_database(admin_url: &str) -> (String, String) {
+pub async fn create_pg_database(admin_url: &str) -> (String, String) {
     sqlx::any::install_default_drivers();
     let mut conn = sqlx::AnyConnection::connect(admin_url)
         .await
@@ -335,6 +335,11 @@ impl SmtpServer {
     /// Starts the server, or returns `None` (with a note) when aiosmtpd is not
     /// installed and this is not CI, where it must be.
     pub fn start() -> Option<SmtpServer> {
+        SmtpServer::start_on(free_port())
+    }
+
+    /// Starts the server on a chosen port (for a server that comes back).
+    pub fn start_on(port: u16) -> Option<SmtpServer> {
         let python = ["/usr/bin/python3", "python3"].into_iter().find(|p| {
             Command::new(p)
                 .args(["-c", "import aiosmtpd"])
@@ -350,7 +355,6 @@ impl SmtpServer {
             eprintln!("python3-aiosmtpd not installed: SMTP test not run");
             return None;
         };
-        let port = free_port();
         let maildir = tempfile::tempdir().unwrap();
         let child = Command::new(python)
             .args([

@@ -1,0 +1,134 @@
+//! Staff side of data-subject requests: the list with due dates, and
+//! requests opened on behalf of someone who asked by phone or letter.
+
+use super::{db, mydata};
+use crate::{
+    AppState,
+    error::AppResult,
+    platform::{
+        forms::{EmailAddress, FieldErrors, Form},
+        now_ms,
+        templates::{Page, render},
+    },
+    staff::{
+        Admin, Staff,
+        audit::{self, Actor},
+    },
+};
+use axum::{
+    extract::{Query, State},
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use serde::Deserialize;
+
+#[derive(Deserialize, Default)]
+pub struct Search {
+    #[serde(default)]
+    q: String,
+}
+
+#[derive(Deserialize, Default)]
+pub struct OnBehalfForm {
+    #[serde(default)]
+    email: String,
+}
+
+#[derive(askama::Template)]
+#[template(path = "privacy/admin_requests.html")]
+struct RequestsPage {
+    page: Page,
+    q: String,
+    requests: Vec<db::Request>,
+    now: i64,
+    form: OnBehalfForm,
+    errors: FieldErrors,
+    outcome: String,
+}
+
+async fn requests_page(
+    state: &AppState,
+    page: Page,
+    q: String,
+    form: OnBehalfForm,
+    errors: FieldErrors,
+    outcome: String,
+) -> AppResult<Response> {
+    let status = if errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    let requests = db::list_requests(&state.db, q.trim()).await?;
+    let body = RequestsPage {
+        page: page.titled("Privacy requests"),
+        q,
+        requests,
+        now: now_ms(),
+        form,
+        errors,
+        outcome,
+    };
+    Ok((status, render(&body)?).into_response())
+}
+
+pub async fn list_requests(
+    _: Staff<Admin>,
+    State(state): State<AppState>,
+    page: Page,
+    Query(search): Query<Search>,
+) -> AppResult<Response> {
+    requests_page(
+        &state,
+        page,
+        search.q,
+        OnBehalfForm::default(),
+        FieldErrors::default(),
+        String::new(),
+    )
+    .await
+}
+
+pub async fn open_on_behalf(
+    Staff(user, ..): Staff<Admin>,
+    State(state): State<AppState>,
+    page: Page,
+    Form(form): Form<OnBehalfForm>,
+) -> AppResult<Response> {
+    let email = match form.email.parse::<EmailAddress>() {
+        Ok(e) => e,
+        Err(m) => {
+            let mut errors = FieldErrors::default();
+            errors.add("email", m);
+            return requests_page(&state, page, String::new(), form, errors, String::new()).await;
+        }
+    };
+    let outcome = match mydata::open_request(&state, &email, "staff").await? {
+        Some(id) => {
+            let mut tx = state.db.begin().await?;
+            audit::record(
+                &mut tx,
+                Actor::Staff(&user),
+                "open-on-behalf",
+                "privacy_request",
+                id,
+                "",
+            )
+            .await?;
+            tx.commit().await?;
+            format!(
+                "Request {id} opened: the person was sent a link to see, download or erase their data."
+            )
+        }
+        None => "We hold nothing about this address: there is nothing to see or erase.".to_string(),
+    };
+    requests_page(
+        &state,
+        page,
+        String::new(),
+        OnBehalfForm::default(),
+        FieldErrors::default(),
+        outcome,
+    )
+    .await
+}

@@ -1,0 +1,557 @@
+//! /my-data: a person sees, downloads, corrects and erases everything held
+//! about their email, with no account. A single-use link, mailed to the
+//! address, opens it; the first browser to open it keeps it for an hour.
+
+use super::{
+    db::{self, Request},
+    erasure,
+    inventory::{self, Category},
+    policy,
+    subjects::{self, Subject},
+};
+use crate::{
+    AppState,
+    error::{AppError, AppResult},
+    platform::{
+        forms::{EmailAddress, FieldErrors, Form, text},
+        mail::{self, EmailTemplate, Recipient},
+        now_ms, random_token, settings,
+        templates::{Page, render},
+        token_hash,
+    },
+    staff::audit::{self, Actor},
+};
+use anyhow::Context;
+use axum::{
+    extract::{Path, Query, State},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{IntoResponse, Redirect, Response},
+};
+use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+use serde::Deserialize;
+
+pub const CLAIM_COOKIE: &str = "oc_mydata";
+const LINK_VALID_MS: i64 = 24 * 3_600_000;
+const SESSION_MS: i64 = 3_600_000;
+pub const DUE_DAYS_SETTING: &str = "privacy_request_due_days";
+
+crate::email_template!(pub struct LinkMail { company: String, link: String, hours: i64 }
+    subject "email/my_data_link/subject.txt",
+    text "email/my_data_link/body.txt",
+    html "email/my_data_link/body.html",
+);
+
+crate::email_template!(pub struct ErasedMail { company: String, rows: u64 }
+    subject "email/my_data_erased/subject.txt",
+    text "email/my_data_erased/body.txt",
+    html "email/my_data_erased/body.html",
+);
+
+#[derive(Deserialize, Default)]
+pub struct EmailForm {
+    #[serde(default)]
+    email: String,
+}
+
+#[derive(askama::Template)]
+#[template(path = "privacy/my_data_start.html")]
+struct StartPage {
+    page: Page,
+    form: EmailForm,
+    errors: FieldErrors,
+    sent_to: String,
+}
+
+pub async fn show_start(page: Page) -> AppResult<Response> {
+    render(&StartPage {
+        page: page.titled("See or erase my data"),
+        form: EmailForm::default(),
+        errors: FieldErrors::default(),
+        sent_to: String::new(),
+    })
+}
+
+/// Opens a request and mails its link, if we hold anything about the
+/// address; says nothing either way. Returns the request id when one was made.
+pub async fn open_request(
+    state: &AppState,
+    email: &EmailAddress,
+    via: &str,
+) -> anyhow::Result<Option<i64>> {
+    let Some(subject) = subjects::find(&state.db, &state.keyring, email.as_str()).await? else {
+        return Ok(None);
+    };
+    let token = random_token(32);
+    let now = now_ms();
+    let due_days: i64 = settings::get_raw(&state.db, DUE_DAYS_SETTING)
+        .await?
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(45);
+    let site = state.site();
+    let link = state
+        .config
+        .base_url
+        .join(&format!("my-data/{token}"))?
+        .to_string();
+    let mut tx = state.db.begin().await?;
+    let id = db::insert_request(
+        &mut tx,
+        "access",
+        via,
+        subject.id,
+        &token_hash(&token),
+        now + due_days * 86_400_000,
+        now + LINK_VALID_MS,
+    )
+    .await?;
+    store_email(&mut tx, id, &subject, email.as_str()).await?;
+    let mail = LinkMail {
+        company: site.company_name.clone(),
+        link,
+        hours: LINK_VALID_MS / 3_600_000,
+    };
+    mail::enqueue(
+        &mut tx,
+        &state.keyring,
+        &site,
+        Recipient::Subject(&subject),
+        "my-data-link",
+        &format!("my-data-link:{id}"),
+        &mail.to_mail(email.as_str())?,
+    )
+    .await?;
+    tx.commit().await?;
+    state.mail_wakeup.notify_one();
+    Ok(Some(id))
+}
+
+async fn store_email(
+    tx: &mut crate::platform::db::Tx,
+    request_id: i64,
+    subject: &Subject,
+    email: &str,
+) -> anyhow::Result<()> {
+    sqlx::query("UPDATE privacy_requests SET email = $1 WHERE id = $2")
+        .bind(subject.seal("privacy_requests", "email", email))
+        .bind(request_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+pub async fn request_link(
+    State(state): State<AppState>,
+    page: Page,
+    Form(form): Form<EmailForm>,
+) -> AppResult<Response> {
+    let email = match form.email.parse::<EmailAddress>() {
+        Ok(e) => e,
+        Err(m) => {
+            let mut errors = FieldErrors::default();
+            errors.add("email", m);
+            let body = StartPage {
+                page: page.titled("See or erase my data"),
+                form,
+                errors,
+                sent_to: String::new(),
+            };
+            return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&body)?).into_response());
+        }
+    };
+    open_request(&state, &email, "web").await?;
+    render(&StartPage {
+        page: page.titled("Check your email"),
+        form: EmailForm::default(),
+        errors: FieldErrors::default(),
+        sent_to: email.to_string(),
+    })
+}
+
+/// The request behind a link, checked: known, not expired, and opened by
+/// this browser (the first to open it claims it).
+struct Access {
+    request: Request,
+    subject: Option<Subject>,
+    set_cookie: Option<String>,
+}
+
+async fn access(state: &AppState, headers: &HeaderMap, token: &str) -> Result<Access, AppError> {
+    let request = db::request_by_token(&state.db, &token_hash(token))
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let now = now_ms();
+    let jar = CookieJar::from_headers(headers);
+    let mut set_cookie = None;
+    match &request.claim_hash {
+        None => {
+            if request.expires_at < now || request.status == "completed" {
+                return Err(AppError::Gone);
+            }
+            let secret = random_token(32);
+            if !db::claim_request(&state.db, request.id, &token_hash(&secret)).await? {
+                return Err(AppError::Gone);
+            }
+            let cookie = Cookie::build((CLAIM_COOKIE, secret))
+                .path("/my-data")
+                .http_only(true)
+                .same_site(SameSite::Strict)
+                .secure(state.config.is_https())
+                .build();
+            set_cookie = Some(cookie.to_string());
+        }
+        Some(claim) => {
+            let mine = jar
+                .get(CLAIM_COOKIE)
+                .is_some_and(|c| &token_hash(c.value()) == claim);
+            let fresh = request.claimed_at.is_some_and(|t| t + SESSION_MS > now);
+            if !mine || !fresh || request.status == "completed" {
+                return Err(AppError::Gone);
+            }
+        }
+    }
+    let subject = match request.subject_id {
+        Some(id) => subjects::key(&state.db, &state.keyring, id)
+            .await?
+            .map(|key| Subject { id, key }),
+        None => None,
+    };
+    Ok(Access {
+        request,
+        subject,
+        set_cookie,
+    })
+}
+
+fn with_cookie(mut response: Response, cookie: Option<String>) -> Response {
+    if let Some(v) = cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
+        response.headers_mut().append(header::SET_COOKIE, v);
+    }
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// A field a person may correct: encrypted contact or identity data.
+pub fn correctable(table: &str, column: &str) -> bool {
+    inventory::table(table).is_some_and(|t| {
+        t.subject_column.is_some()
+            && t.personal.iter().any(|f| {
+                f.column == column
+                    && f.encrypted
+                    && matches!(f.category, Category::Contact | Category::Identity)
+            })
+    })
+}
+
+pub struct Shown {
+    pub feature: &'static str,
+    pub table: &'static str,
+    pub rows: Vec<Vec<ShownField>>,
+}
+
+pub struct ShownField {
+    pub column: &'static str,
+    pub label: String,
+    pub value: String,
+    pub row_id: String,
+    pub correctable: bool,
+}
+
+fn shown(exports: &[erasure::TableExport]) -> Vec<Shown> {
+    exports
+        .iter()
+        .map(|t| {
+            let table = inventory::table(t.table);
+            Shown {
+                feature: t.feature,
+                table: t.table,
+                rows: t
+                    .rows
+                    .iter()
+                    .map(|row| {
+                        let row_id = row.get("id").map(|v| v.to_string()).unwrap_or_default();
+                        row.iter()
+                            .map(|(column, value)| {
+                                let label = table
+                                    .and_then(|t| t.personal.iter().find(|f| f.column == *column))
+                                    .map(|f| f.label.to_string())
+                                    .unwrap_or_else(|| column.replace('_', " "));
+                                let value = match value {
+                                    serde_json::Value::String(s) => s.clone(),
+                                    serde_json::Value::Null => "—".into(),
+                                    other => other.to_string(),
+                                };
+                                ShownField {
+                                    column,
+                                    label,
+                                    value,
+                                    row_id: row_id.clone(),
+                                    correctable: correctable(t.table, column),
+                                }
+                            })
+                            .collect()
+                    })
+                    .collect(),
+            }
+        })
+        .collect()
+}
+
+#[derive(askama::Template)]
+#[template(path = "privacy/my_data.html")]
+struct MyDataPage {
+    page: Page,
+    token: String,
+    tables: Vec<Shown>,
+    notices: Vec<db::Incident>,
+    corrected: bool,
+}
+
+#[derive(Deserialize, Default)]
+pub struct ShowQuery {
+    #[serde(default)]
+    corrected: Option<String>,
+}
+
+pub async fn show_data(
+    State(state): State<AppState>,
+    page: Page,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+    Query(query): Query<ShowQuery>,
+) -> AppResult<Response> {
+    let access = access(&state, &headers, &token).await?;
+    let (tables, notices) = match &access.subject {
+        Some(subject) => (
+            shown(&erasure::export(&state.db, subject).await?),
+            db::notices_for_subject(&state.db, subject.id).await?,
+        ),
+        None => (vec![], vec![]),
+    };
+    let body = render(&MyDataPage {
+        page: page.titled("Your data"),
+        token,
+        tables,
+        notices,
+        corrected: query.corrected.is_some(),
+    })?;
+    Ok(with_cookie(body, access.set_cookie))
+}
+
+pub async fn export_json(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+) -> AppResult<Response> {
+    let access = access(&state, &headers, &token).await?;
+    let tables = match &access.subject {
+        Some(subject) => erasure::export(&state.db, subject).await?,
+        None => vec![],
+    };
+    let site = state.site();
+    let document = serde_json::json!({
+        "generated_at": chrono::Utc::now().to_rfc3339(),
+        "controller": { "name": site.company_name, "address": site.postal_address, "email": site.contact_email },
+        "policy_version": policy::generate(&site).version,
+        "request": { "id": access.request.id, "created_at": access.request.created_at },
+        "data": tables,
+    });
+    let body = serde_json::to_vec_pretty(&document).context("serialising export")?;
+    let response = (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
+            (
+                header::CONTENT_DISPOSITION,
+                HeaderValue::from_static("attachment; filename=\"my-data.json\""),
+            ),
+        ],
+        body,
+    )
+        .into_response();
+    Ok(with_cookie(response, access.set_cookie))
+}
+
+#[derive(Deserialize)]
+pub struct CorrectionForm {
+    table: String,
+    id: i64,
+    column: String,
+    #[serde(default)]
+    value: String,
+}
+
+pub async fn correct_field(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+    Form(form): Form<CorrectionForm>,
+) -> AppResult<Response> {
+    let access = access(&state, &headers, &token).await?;
+    let subject = access.subject.ok_or(AppError::Gone)?;
+    if !correctable(&form.table, &form.column) {
+        return Err(AppError::Unprocessable(
+            "That field cannot be corrected here.".into(),
+        ));
+    }
+    let value = match text(&form.value, 500) {
+        Ok(Some(v)) => v,
+        Ok(None) => {
+            return Err(AppError::Unprocessable(
+                "A corrected value cannot be empty; to remove data, erase it.".into(),
+            ));
+        }
+        Err(m) => return Err(AppError::Unprocessable(m)),
+    };
+    if form.column.contains("email") && value.parse::<EmailAddress>().is_err() {
+        return Err(AppError::Unprocessable(
+            "Please enter a valid email address.".into(),
+        ));
+    }
+    let table = inventory::table(&form.table).ok_or(AppError::NotFound)?;
+    let subject_column = table.subject_column.ok_or(AppError::NotFound)?;
+    let sql = format!(
+        "UPDATE {} SET {} = $1 WHERE id = $2 AND {subject_column} = $3",
+        table.name, form.column
+    );
+    let mut tx = state.db.begin().await?;
+    let updated = sqlx::query(crate::platform::db::trusted_sql(sql))
+        .bind(subject.seal(table.name, &form.column, &value))
+        .bind(form.id)
+        .bind(subject.id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    if updated != 1 {
+        return Err(AppError::NotFound);
+    }
+    audit::record(
+        &mut tx,
+        Actor::System("data subject"),
+        "correct",
+        table.name,
+        form.id,
+        &form.column,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Redirect::to(&format!("/my-data/{token}?corrected=1")).into_response())
+}
+
+#[derive(askama::Template)]
+#[template(path = "privacy/my_data_delete.html")]
+struct DeletePage {
+    page: Page,
+    token: String,
+    tables: Vec<Shown>,
+    done: bool,
+}
+
+pub async fn confirm_delete(
+    State(state): State<AppState>,
+    page: Page,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+) -> AppResult<Response> {
+    let access = access(&state, &headers, &token).await?;
+    let tables = match &access.subject {
+        Some(subject) => shown(&erasure::export(&state.db, subject).await?),
+        None => vec![],
+    };
+    let body = render(&DeletePage {
+        page: page.titled("Erase my data"),
+        token,
+        tables,
+        done: false,
+    })?;
+    Ok(with_cookie(body, access.set_cookie))
+}
+
+#[derive(Deserialize)]
+pub struct DeleteForm {
+    #[serde(default)]
+    confirm: String,
+}
+
+pub async fn delete_data(
+    State(state): State<AppState>,
+    page: Page,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+    Form(form): Form<DeleteForm>,
+) -> AppResult<Response> {
+    if form.confirm != "yes" {
+        return Err(AppError::Unprocessable(
+            "Tick the box to confirm that everything should be erased.".into(),
+        ));
+    }
+    let access = access(&state, &headers, &token).await?;
+    let subject = access.subject.ok_or(AppError::Gone)?;
+    let email = request_email(&state, access.request.id, &subject).await?;
+    let site = state.site();
+    let mut tx = state.db.begin().await?;
+    let rows = erasure::erase(&mut tx, subject.id, "my-data").await?;
+    db::complete_request(&mut tx, access.request.id, "erasure").await?;
+    sqlx::query("UPDATE privacy_requests SET email = NULL WHERE id = $1")
+        .bind(access.request.id)
+        .execute(&mut *tx)
+        .await?;
+    audit::record(
+        &mut tx,
+        Actor::System("data subject"),
+        "erase",
+        "subject",
+        subject.id,
+        &format!("{rows} rows"),
+    )
+    .await?;
+    if let Some(email) = email {
+        let mail = ErasedMail {
+            company: site.company_name.clone(),
+            rows,
+        };
+        mail::enqueue(
+            &mut tx,
+            &state.keyring,
+            &site,
+            Recipient::System,
+            "erasure-confirmation",
+            &format!("erasure-confirmation:{}", access.request.id),
+            &mail.to_mail(&email)?,
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    erasure::append_log(
+        &state.config.data_dir,
+        &erasure::LogEntry {
+            subject_id: subject.id,
+            erased_at: now_ms(),
+        },
+    )?;
+    state.mail_wakeup.notify_one();
+    render(&DeletePage {
+        page: page.titled("Your data is erased"),
+        token: String::new(),
+        tables: vec![],
+        done: true,
+    })
+}
+
+async fn request_email(
+    state: &AppState,
+    request_id: i64,
+    subject: &Subject,
+) -> anyhow::Result<Option<String>> {
+    let sealed: Option<Vec<u8>> =
+        sqlx::query_scalar("SELECT email FROM privacy_requests WHERE id = $1")
+            .bind(request_id)
+            .fetch_one(&state.db.pool)
+            .await?;
+    sealed
+        .map(|s| subject.open("privacy_requests", "email", &s))
+        .transpose()
+}

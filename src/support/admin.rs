@@ -1,0 +1,789 @@
+//! The staff helpdesk: inbox, ticket page and its actions, canned replies
+//! and settings. Every view of personal data and every change is audited.
+
+use super::{
+    TicketRef, db,
+    settings::{self, FIELDS as SETTING_FIELDS, SupportSettings},
+    sla::Sla,
+    tickets::{self, Message, STATUSES, Ticket},
+};
+use crate::{
+    AppState,
+    error::{AppError, AppResult},
+    platform::{
+        forms::{FieldErrors, Form, text},
+        now_ms,
+        templates::{Page, render},
+    },
+    privacy::subjects::Subject,
+    staff::{
+        Admin, Agent, Staff, StaffUser,
+        audit::{self, Actor},
+    },
+};
+use axum::{
+    extract::{Path, Query, State},
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Redirect, Response},
+};
+use serde::Deserialize;
+use std::collections::HashMap;
+
+/// Rows decrypted in memory for a text search: personal fields are
+/// encrypted, so search reads the newest tickets matching the other filters.
+pub const SEARCH_WINDOW: i64 = 500;
+const PAGE_SIZE: usize = 100;
+
+/// Records a staff action in its own transaction (views have no other write).
+async fn audit_alone(
+    state: &AppState,
+    staff: &StaffUser,
+    action: &str,
+    kind: &str,
+    id: impl ToString,
+    detail: &str,
+) -> AppResult<()> {
+    let mut tx = state.db.begin().await?;
+    audit::record(&mut tx, Actor::Staff(staff), action, kind, id, detail).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Agents and admins who can be assigned tickets: `(id, name)`.
+async fn assignable(state: &AppState) -> AppResult<Vec<(i64, String)>> {
+    Ok(crate::staff::db::list_users(&state.db, "")
+        .await?
+        .into_iter()
+        .filter(|u| !u.disabled && (u.role == "agent" || u.role == "admin"))
+        .map(|u| (u.id, u.display_name))
+        .collect())
+}
+
+#[derive(Deserialize, Default, Clone)]
+pub struct InboxQuery {
+    #[serde(default)]
+    pub status: String,
+    #[serde(default)]
+    pub assignee: String,
+    #[serde(default)]
+    pub product: String,
+    #[serde(default)]
+    pub q: String,
+    #[serde(default)]
+    pub sort: String,
+}
+
+pub struct InboxRow {
+    pub ticket: Ticket,
+    pub sla: Sla,
+    pub assignee: String,
+}
+
+#[derive(askama::Template)]
+#[template(path = "support/inbox.html")]
+struct InboxPage {
+    page: Page,
+    query: InboxQuery,
+    rows: Vec<InboxRow>,
+    staff: Vec<(i64, String)>,
+    products: Vec<String>,
+    counts: Vec<(String, i64)>,
+    statuses: [&'static str; 4],
+    truncated: bool,
+}
+
+pub async fn list_tickets(
+    Staff(user, ..): Staff<Agent>,
+    State(state): State<AppState>,
+    page: Page,
+    Query(mut query): Query<InboxQuery>,
+) -> AppResult<Response> {
+    if query.status.is_empty() {
+        query.status = "active".into();
+    }
+    let settings = settings::load(&state.db).await?;
+    let q = query.q.trim().to_lowercase();
+    let by_reference = query.q.parse::<TicketRef>().ok();
+    let filter = db::InboxFilter {
+        status: if by_reference.is_some() {
+            "all".into()
+        } else {
+            query.status.clone()
+        },
+        assignee: match query.assignee.as_str() {
+            "" => None,
+            "none" => Some(None),
+            "me" => Some(Some(user.id)),
+            id => Some(Some(id.parse().map_err(|_| {
+                AppError::BadRequest("Unknown assignee filter.".into())
+            })?)),
+        },
+        product: query.product.clone(),
+        reference: by_reference.map(|r| r.to_string()).unwrap_or_default(),
+        sort: query.sort.clone(),
+    };
+    let searching = !q.is_empty() && filter.reference.is_empty();
+    let limit = if searching {
+        SEARCH_WINDOW
+    } else {
+        PAGE_SIZE as i64 + 1
+    };
+    let now = now_ms();
+    let mut rows = vec![];
+    let staff = assignable(&state).await?;
+    let names: HashMap<i64, String> = staff.iter().cloned().collect();
+    for row in db::list(&state.db, &filter, limit).await? {
+        let Some((ticket, _)) = Ticket::open(&state, row)? else {
+            continue;
+        };
+        if searching && !ticket.matches(&q) {
+            continue;
+        }
+        rows.push(InboxRow {
+            sla: Sla::of(ticket.created_at, ticket.first_response_at, now, &settings),
+            assignee: ticket
+                .assignee_id
+                .map(|id| names.get(&id).cloned().unwrap_or_else(|| format!("#{id}")))
+                .unwrap_or_default(),
+            ticket,
+        });
+    }
+    let truncated = rows.len() > PAGE_SIZE;
+    rows.truncate(PAGE_SIZE);
+    if query.sort == "waiting" {
+        // Nearest deadline first among the unanswered.
+        rows.sort_by_key(|r| match r.sla {
+            Sla::Overdue(late) => (0, -late),
+            Sla::Due(left) => (1, left),
+            _ => (2, 0),
+        });
+    }
+    let ids: Vec<String> = rows.iter().map(|r| r.ticket.id.to_string()).collect();
+    // The search text may itself be personal data: only that a search ran is logged.
+    let detail = format!(
+        "{} tickets shown{}: {}",
+        rows.len(),
+        if q.is_empty() { "" } else { " (text search)" },
+        ids.join(",")
+    );
+    audit_alone(&state, &user, "list-tickets", "ticket", "", &detail).await?;
+    render(&InboxPage {
+        page: page.titled("Tickets"),
+        query,
+        rows,
+        staff,
+        products: settings.products.clone(),
+        counts: db::status_counts(&state.db).await?,
+        statuses: STATUSES,
+        truncated,
+    })
+}
+
+#[derive(Default)]
+struct Drafts {
+    reply: String,
+    reply_status: String,
+    note: String,
+    merge_into: String,
+    errors: FieldErrors,
+}
+
+#[derive(askama::Template)]
+#[template(path = "support/ticket.html")]
+struct TicketPage {
+    page: Page,
+    ticket: Ticket,
+    messages: Vec<Message>,
+    sla: Sla,
+    staff: Vec<(i64, String)>,
+    canned: Vec<db::CannedReply>,
+    statuses: [&'static str; 4],
+    merged_into: String,
+    conversation_link: String,
+    drafts: Drafts,
+}
+
+/// Loads and decrypts a ticket for staff, or 404.
+async fn load(state: &AppState, id: i64) -> AppResult<(Ticket, Subject)> {
+    let row = db::ticket(&state.db, id).await?.ok_or(AppError::NotFound)?;
+    Ticket::open(state, row)?.ok_or(AppError::NotFound)
+}
+
+async fn ticket_page(
+    state: &AppState,
+    page: Page,
+    ticket: Ticket,
+    subject: &Subject,
+    drafts: Drafts,
+) -> AppResult<Response> {
+    let settings = settings::load(&state.db).await?;
+    let staff = assignable(state).await?;
+    let names: HashMap<i64, String> = crate::support::public::staff_names(state).await?;
+    let name_of = |id: Option<i64>| {
+        id.and_then(|id| names.get(&id).cloned())
+            .unwrap_or_else(|| "staff".into())
+    };
+    let messages = tickets::conversation(state, &ticket, subject, true, &name_of).await?;
+    let merged_into = match ticket.merged_into {
+        Some(target) => db::ticket(&state.db, target)
+            .await?
+            .and_then(|t| t.reference)
+            .unwrap_or_default(),
+        None => String::new(),
+    };
+    let status = if drafts.errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    let body = TicketPage {
+        page: page.titled(format!("{} · {}", ticket.reference, ticket.title)),
+        sla: Sla::of(
+            ticket.created_at,
+            ticket.first_response_at,
+            now_ms(),
+            &settings,
+        ),
+        conversation_link: tickets::conversation_path(state, ticket.id),
+        ticket,
+        messages,
+        staff,
+        canned: db::canned_replies(&state.db).await?,
+        statuses: STATUSES,
+        merged_into,
+        drafts,
+    };
+    Ok((status, render(&body)?).into_response())
+}
+
+#[derive(Deserialize, Default)]
+pub struct TicketQuery {
+    #[serde(default)]
+    canned: String,
+}
+
+pub async fn show_ticket(
+    Staff(user, ..): Staff<Agent>,
+    State(state): State<AppState>,
+    page: Page,
+    Path(id): Path<i64>,
+    Query(query): Query<TicketQuery>,
+) -> AppResult<Response> {
+    let (ticket, subject) = load(&state, id).await?;
+    audit_alone(
+        &state,
+        &user,
+        "view-ticket",
+        "ticket",
+        id,
+        &ticket.reference,
+    )
+    .await?;
+    let mut drafts = Drafts::default();
+    // Without JavaScript, choosing a canned reply reloads the page with it filled in.
+    if let Ok(canned_id) = query.canned.parse::<i64>()
+        && let Some(c) = db::canned_replies(&state.db)
+            .await?
+            .into_iter()
+            .find(|c| c.id == canned_id)
+    {
+        drafts.reply = fill_canned(&c.body, &ticket, &user);
+    }
+    ticket_page(&state, page, ticket, &subject, drafts).await
+}
+
+/// Fills `{name}`, `{reference}` and `{agent}` in a canned reply.
+pub fn fill_canned(body: &str, ticket: &Ticket, staff: &StaffUser) -> String {
+    body.replace("{name}", &ticket.name)
+        .replace("{reference}", &ticket.reference)
+        .replace("{agent}", &staff.display_name)
+}
+
+#[derive(Deserialize)]
+pub struct ReplyForm {
+    #[serde(default)]
+    body: String,
+    #[serde(default)]
+    status: String,
+}
+
+pub async fn reply_to_ticket(
+    Staff(user, ..): Staff<Agent>,
+    State(state): State<AppState>,
+    page: Page,
+    Path(id): Path<i64>,
+    Form(form): Form<ReplyForm>,
+) -> AppResult<Response> {
+    let (ticket, subject) = load(&state, id).await?;
+    let status = if form.status.is_empty() {
+        "pending"
+    } else {
+        STATUSES
+            .into_iter()
+            .find(|s| *s == form.status)
+            .ok_or_else(|| AppError::BadRequest("Unknown status.".into()))?
+    };
+    let mut errors = FieldErrors::default();
+    if ticket.merged_into.is_some() {
+        errors.add(
+            "reply",
+            "This ticket was merged; answer in the ticket it was merged into.",
+        );
+    }
+    let body = match text(&form.body, 20_000) {
+        Ok(Some(b)) => Some(b),
+        Ok(None) => {
+            errors.add("reply", "Please write the reply first.");
+            None
+        }
+        Err(e) => {
+            errors.add("reply", e);
+            None
+        }
+    };
+    let (Some(body), true) = (body, errors.is_empty()) else {
+        let drafts = Drafts {
+            reply: form.body,
+            reply_status: form.status,
+            errors,
+            ..Drafts::default()
+        };
+        return ticket_page(&state, page, ticket, &subject, drafts).await;
+    };
+    let mut tx = state.db.begin().await?;
+    let message_id =
+        tickets::reply(&state, &mut tx, &ticket, &subject, &user, &body, status).await?;
+    audit::record(
+        &mut tx,
+        Actor::Staff(&user),
+        "reply",
+        "ticket",
+        id,
+        &format!("message {message_id}, status {status}"),
+    )
+    .await?;
+    tx.commit().await?;
+    state.mail_wakeup.notify_one();
+    Ok(Redirect::to(&format!("/admin/tickets/{id}")).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct NoteForm {
+    #[serde(default)]
+    body: String,
+}
+
+pub async fn add_note(
+    Staff(user, ..): Staff<Agent>,
+    State(state): State<AppState>,
+    page: Page,
+    Path(id): Path<i64>,
+    Form(form): Form<NoteForm>,
+) -> AppResult<Response> {
+    let (ticket, subject) = load(&state, id).await?;
+    let body = match text(&form.body, 20_000) {
+        Ok(Some(b)) => b,
+        other => {
+            let mut errors = FieldErrors::default();
+            errors.add(
+                "note",
+                other
+                    .err()
+                    .unwrap_or_else(|| "Please write the note first.".into()),
+            );
+            let drafts = Drafts {
+                note: form.body,
+                errors,
+                ..Drafts::default()
+            };
+            return ticket_page(&state, page, ticket, &subject, drafts).await;
+        }
+    };
+    let mut tx = state.db.begin().await?;
+    let note_id = tickets::note(&mut tx, &ticket, &subject, user.id, &body).await?;
+    audit::record(
+        &mut tx,
+        Actor::Staff(&user),
+        "note",
+        "ticket",
+        id,
+        &format!("message {note_id}"),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Redirect::to(&format!("/admin/tickets/{id}")).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct AssignForm {
+    #[serde(default)]
+    assignee: String,
+}
+
+pub async fn assign_ticket(
+    Staff(user, ..): Staff<Agent>,
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    Form(form): Form<AssignForm>,
+) -> AppResult<Response> {
+    let (ticket, _) = load(&state, id).await?;
+    let assignee = match form.assignee.as_str() {
+        "" | "none" => None,
+        "me" => Some(user.id),
+        other => {
+            let wanted: i64 = other
+                .parse()
+                .map_err(|_| AppError::BadRequest("Unknown staff member.".into()))?;
+            if !assignable(&state)
+                .await?
+                .iter()
+                .any(|(sid, _)| *sid == wanted)
+            {
+                return Err(AppError::Unprocessable(
+                    "Tickets can be assigned to active agents and admins only.".into(),
+                ));
+            }
+            Some(wanted)
+        }
+    };
+    let mut tx = state.db.begin().await?;
+    db::set_assignee(&mut tx, ticket.id, assignee).await?;
+    let detail = assignee.map_or("unassigned".to_string(), |a| format!("to staff {a}"));
+    audit::record(
+        &mut tx,
+        Actor::Staff(&user),
+        "assign",
+        "ticket",
+        id,
+        &detail,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Redirect::to(&format!("/admin/tickets/{id}")).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct StatusForm {
+    #[serde(default)]
+    status: String,
+}
+
+pub async fn change_status(
+    Staff(user, ..): Staff<Agent>,
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    Form(form): Form<StatusForm>,
+) -> AppResult<Response> {
+    let (ticket, _) = load(&state, id).await?;
+    let status = STATUSES
+        .into_iter()
+        .find(|s| *s == form.status)
+        .ok_or_else(|| {
+            AppError::Unprocessable("Please choose open, pending, solved or closed.".into())
+        })?;
+    let mut tx = state.db.begin().await?;
+    db::set_status(&mut tx, ticket.id, status).await?;
+    audit::record(
+        &mut tx,
+        Actor::Staff(&user),
+        "status",
+        "ticket",
+        id,
+        &format!("{} -> {status}", ticket.status),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Redirect::to(&format!("/admin/tickets/{id}")).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct MergeForm {
+    #[serde(default)]
+    into: String,
+}
+
+pub async fn merge_ticket(
+    Staff(user, ..): Staff<Agent>,
+    State(state): State<AppState>,
+    page: Page,
+    Path(id): Path<i64>,
+    Form(form): Form<MergeForm>,
+) -> AppResult<Response> {
+    let (ticket, subject) = load(&state, id).await?;
+    let target = match form.into.parse::<TicketRef>() {
+        Ok(r) => db::ticket_by_reference(&state.db, r.as_str()).await?,
+        Err(_) => None,
+    };
+    let problem = match &target {
+        None => Some("There is no ticket with that reference (like OC-2026-000123)."),
+        Some(t) if t.id == ticket.id => Some("A ticket cannot be merged into itself."),
+        Some(t) if t.merged_into.is_some() => {
+            Some("That ticket was itself merged; merge into the ticket it went to.")
+        }
+        // Messages are sealed under the requester's key: only their own tickets can be joined.
+        Some(t) if t.subject_id != ticket.subject_id => {
+            Some("Only duplicates from the same email address can be merged.")
+        }
+        _ if ticket.merged_into.is_some() => Some("This ticket was already merged."),
+        _ => None,
+    };
+    if let Some(problem) = problem {
+        let mut errors = FieldErrors::default();
+        errors.add("merge", problem);
+        let drafts = Drafts {
+            merge_into: form.into,
+            errors,
+            ..Drafts::default()
+        };
+        return ticket_page(&state, page, ticket, &subject, drafts).await;
+    }
+    let target = target.expect("checked above");
+    let mut tx = state.db.begin().await?;
+    db::merge(&mut tx, ticket.id, target.id).await?;
+    let target_ref = target.reference.clone().unwrap_or_default();
+    audit::record(
+        &mut tx,
+        Actor::Staff(&user),
+        "merge",
+        "ticket",
+        id,
+        &format!("{} merged into {target_ref}", ticket.reference),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Redirect::to(&format!("/admin/tickets/{}", target.id)).into_response())
+}
+
+pub async fn download_attachment(
+    Staff(user, ..): Staff<Agent>,
+    State(state): State<AppState>,
+    Path((id, attachment)): Path<(i64, i64)>,
+) -> AppResult<Response> {
+    let (_, subject) = load(&state, id).await?;
+    let (content_type, filename, content) = db::attachment(&state.db, id, attachment)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let filename = subject.open("ticket_attachments", "filename", &filename)?;
+    let bytes = tickets::open_attachment(&subject.key, &content)?;
+    audit_alone(
+        &state,
+        &user,
+        "download-attachment",
+        "ticket",
+        id,
+        &format!("attachment {attachment}"),
+    )
+    .await?;
+    let encoded =
+        percent_encoding::utf8_percent_encode(&filename, percent_encoding::NON_ALPHANUMERIC);
+    let disposition = format!("attachment; filename=\"attachment\"; filename*=UTF-8''{encoded}");
+    let mut response = bytes.into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_str(&content_type)
+            .unwrap_or(HeaderValue::from_static("application/octet-stream")),
+    );
+    if let Ok(v) = HeaderValue::from_str(&disposition) {
+        headers.insert(header::CONTENT_DISPOSITION, v);
+    }
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-store"),
+    );
+    headers.insert(
+        "content-security-policy",
+        HeaderValue::from_static("sandbox; default-src 'none'"),
+    );
+    Ok(response)
+}
+
+#[derive(askama::Template)]
+#[template(path = "support/canned.html")]
+struct CannedPage {
+    page: Page,
+    canned: Vec<db::CannedReply>,
+    title: String,
+    body: String,
+    errors: FieldErrors,
+}
+
+pub async fn list_canned(
+    _: Staff<Agent>,
+    State(state): State<AppState>,
+    page: Page,
+) -> AppResult<Response> {
+    render(&CannedPage {
+        page: page.titled("Canned replies"),
+        canned: db::canned_replies(&state.db).await?,
+        title: String::new(),
+        body: String::new(),
+        errors: FieldErrors::default(),
+    })
+}
+
+#[derive(Deserialize)]
+pub struct CannedForm {
+    #[serde(default)]
+    title: String,
+    #[serde(default)]
+    body: String,
+}
+
+pub async fn add_canned(
+    Staff(user, ..): Staff<Agent>,
+    State(state): State<AppState>,
+    page: Page,
+    Form(form): Form<CannedForm>,
+) -> AppResult<Response> {
+    let mut errors = FieldErrors::default();
+    let title = match text(&form.title, 100) {
+        Ok(Some(t)) => Some(t),
+        Ok(None) => {
+            errors.add("title", "Please give it a title.");
+            None
+        }
+        Err(e) => {
+            errors.add("title", e);
+            None
+        }
+    };
+    let body = match text(&form.body, 10_000) {
+        Ok(Some(b)) => Some(b),
+        Ok(None) => {
+            errors.add("body", "Please write the reply.");
+            None
+        }
+        Err(e) => {
+            errors.add("body", e);
+            None
+        }
+    };
+    let (Some(title), Some(body)) = (title, body) else {
+        let body = CannedPage {
+            page: page.titled("Canned replies"),
+            canned: db::canned_replies(&state.db).await?,
+            title: form.title,
+            body: form.body,
+            errors,
+        };
+        return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&body)?).into_response());
+    };
+    let mut tx = state.db.begin().await?;
+    let id = db::insert_canned(&mut tx, &title, &body).await?;
+    audit::record(
+        &mut tx,
+        Actor::Staff(&user),
+        "add-canned-reply",
+        "canned_reply",
+        id,
+        &title,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Redirect::to("/admin/tickets/canned").into_response())
+}
+
+pub async fn delete_canned(
+    Staff(user, ..): Staff<Agent>,
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> AppResult<Response> {
+    let mut tx = state.db.begin().await?;
+    if db::delete_canned(&mut tx, id).await? == 0 {
+        return Err(AppError::NotFound);
+    }
+    audit::record(
+        &mut tx,
+        Actor::Staff(&user),
+        "delete-canned-reply",
+        "canned_reply",
+        id,
+        "",
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Redirect::to("/admin/tickets/canned").into_response())
+}
+
+#[derive(askama::Template)]
+#[template(path = "support/settings.html")]
+struct SettingsPage {
+    page: Page,
+    values: Vec<(&'static str, &'static str, &'static str, String)>,
+    errors: FieldErrors,
+    saved: bool,
+}
+
+fn settings_values(
+    s: &SupportSettings,
+    typed: Option<&HashMap<String, String>>,
+) -> Vec<(&'static str, &'static str, &'static str, String)> {
+    SETTING_FIELDS
+        .iter()
+        .map(|(k, label, help)| {
+            let value = typed
+                .and_then(|t| t.get(*k).cloned())
+                .unwrap_or_else(|| s.get(k));
+            (*k, *label, *help, value)
+        })
+        .collect()
+}
+
+pub async fn show_settings(
+    _: Staff<Admin>,
+    State(state): State<AppState>,
+    page: Page,
+) -> AppResult<Response> {
+    let s = settings::load(&state.db).await?;
+    render(&SettingsPage {
+        page: page.titled("Helpdesk settings"),
+        values: settings_values(&s, None),
+        errors: FieldErrors::default(),
+        saved: false,
+    })
+}
+
+pub async fn save_settings(
+    Staff(user, ..): Staff<Admin>,
+    State(state): State<AppState>,
+    page: Page,
+    Form(form): Form<HashMap<String, String>>,
+) -> AppResult<Response> {
+    let mut s = settings::load(&state.db).await?;
+    let mut errors = FieldErrors::default();
+    for (key, _, _) in SETTING_FIELDS {
+        if let Some(value) = form.get(*key)
+            && let Err(e) = s.set(key, value)
+        {
+            errors.add(key, e);
+        }
+    }
+    if !errors.is_empty() {
+        let body = SettingsPage {
+            page: page.titled("Helpdesk settings"),
+            values: settings_values(&s, Some(&form)),
+            errors,
+            saved: false,
+        };
+        return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&body)?).into_response());
+    }
+    let mut tx = state.db.begin().await?;
+    settings::save(&mut tx, &s).await?;
+    audit::record(
+        &mut tx,
+        Actor::Staff(&user),
+        "support-settings",
+        "settings",
+        "support",
+        "",
+    )
+    .await?;
+    tx.commit().await?;
+    render(&SettingsPage {
+        page: page.titled("Helpdesk settings"),
+        values: settings_values(&s, None),
+        errors: FieldErrors::default(),
+        saved: true,
+    })
+}

@@ -1,0 +1,427 @@
+//! Every query of the helpdesk. Personal columns arrive and leave sealed;
+//! opening them is the caller's business, with the subject's key.
+
+use crate::platform::{
+    db::{Db, Tx},
+    now_ms,
+};
+
+/// A ticket row with its personal fields still sealed.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct TicketRow {
+    pub id: i64,
+    pub reference: Option<String>,
+    pub subject_id: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub status: String,
+    pub product: String,
+    pub assignee_id: Option<i64>,
+    pub first_response_at: Option<i64>,
+    pub last_visitor_at: i64,
+    pub merged_into: Option<i64>,
+    pub name: Vec<u8>,
+    pub email: Vec<u8>,
+    pub phone: Option<Vec<u8>>,
+    pub phone_e164: Option<Vec<u8>>,
+    pub product_other: Option<Vec<u8>>,
+    pub title: Vec<u8>,
+    /// The subject's wrapped key; `None` once erased.
+    pub wrapped_key: Option<Vec<u8>>,
+}
+
+const TICKET_COLUMNS: &str = "t.id, t.reference, t.subject_id, t.created_at, t.updated_at, t.status, \
+     t.product, t.assignee_id, t.first_response_at, t.last_visitor_at, t.merged_into, t.name, t.email, \
+     t.phone, t.phone_e164, t.product_other, t.title, s.wrapped_key";
+
+pub struct SealedTicket {
+    pub subject_id: i64,
+    pub form_nonce: String,
+    pub product: String,
+    pub name: Vec<u8>,
+    pub email: Vec<u8>,
+    pub phone: Option<Vec<u8>>,
+    pub phone_e164: Option<Vec<u8>>,
+    pub product_other: Option<Vec<u8>>,
+    pub title: Vec<u8>,
+}
+
+/// Inserts a ticket; `None` when a ticket with this form nonce exists.
+pub async fn insert_ticket(tx: &mut Tx, t: &SealedTicket, now: i64) -> sqlx::Result<Option<i64>> {
+    sqlx::query_scalar(
+        "INSERT INTO tickets (subject_id, form_nonce, created_at, updated_at, status, product, \
+         last_visitor_at, name, email, phone, phone_e164, product_other, title) \
+         VALUES ($1, $2, $3, $3, 'open', $4, $3, $5, $6, $7, $8, $9, $10) \
+         ON CONFLICT (form_nonce) DO NOTHING RETURNING id",
+    )
+    .bind(t.subject_id)
+    .bind(&t.form_nonce)
+    .bind(now)
+    .bind(&t.product)
+    .bind(&t.name)
+    .bind(&t.email)
+    .bind(&t.phone)
+    .bind(&t.phone_e164)
+    .bind(&t.product_other)
+    .bind(&t.title)
+    .fetch_optional(&mut **tx)
+    .await
+}
+
+pub async fn set_reference(tx: &mut Tx, id: i64, reference: &str) -> sqlx::Result<()> {
+    sqlx::query("UPDATE tickets SET reference = $1 WHERE id = $2")
+        .bind(reference)
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// `(id, reference)` of the ticket a form nonce already made.
+pub async fn ticket_by_nonce(db: &Db, nonce: &str) -> sqlx::Result<Option<(i64, Option<String>)>> {
+    sqlx::query_as("SELECT id, reference FROM tickets WHERE form_nonce = $1")
+        .bind(nonce)
+        .fetch_optional(&db.pool)
+        .await
+}
+
+pub async fn insert_message(
+    tx: &mut Tx,
+    ticket_id: i64,
+    subject_id: i64,
+    kind: &str,
+    staff_id: Option<i64>,
+    body: &[u8],
+) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
+        "INSERT INTO ticket_messages (ticket_id, subject_id, created_at, kind, staff_id, body) \
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+    )
+    .bind(ticket_id)
+    .bind(subject_id)
+    .bind(now_ms())
+    .bind(kind)
+    .bind(staff_id)
+    .bind(body)
+    .fetch_one(&mut **tx)
+    .await
+}
+
+#[allow(clippy::too_many_arguments)]
+pub async fn insert_attachment(
+    tx: &mut Tx,
+    ticket_id: i64,
+    message_id: i64,
+    subject_id: i64,
+    content_type: &str,
+    size: i64,
+    filename: &[u8],
+    content: &[u8],
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO ticket_attachments (ticket_id, message_id, subject_id, created_at, content_type, \
+         size, filename, content) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(ticket_id)
+    .bind(message_id)
+    .bind(subject_id)
+    .bind(now_ms())
+    .bind(content_type)
+    .bind(size)
+    .bind(filename)
+    .bind(content)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Accepted submissions from this address since each of two instants.
+pub async fn count_intake(
+    db: &Db,
+    ip_hash: &[u8],
+    since_hour: i64,
+    since_day: i64,
+) -> sqlx::Result<(i64, i64)> {
+    let (hour, day): (Option<i64>, i64) = sqlx::query_as(
+        "SELECT SUM(CASE WHEN at > $2 THEN 1 ELSE 0 END), COUNT(*) FROM support_intake \
+         WHERE ip_hash = $1 AND at > $3",
+    )
+    .bind(ip_hash)
+    .bind(since_hour)
+    .bind(since_day)
+    .fetch_one(&db.pool)
+    .await?;
+    Ok((hour.unwrap_or(0), day))
+}
+
+/// Records an accepted submission and forgets this address's older ones.
+pub async fn record_intake(tx: &mut Tx, ip_hash: &[u8], now: i64) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM support_intake WHERE ip_hash = $1 AND at < $2")
+        .bind(ip_hash)
+        .bind(now - 86_400_000)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query("INSERT INTO support_intake (ip_hash, at) VALUES ($1, $2)")
+        .bind(ip_hash)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+pub async fn ticket(db: &Db, id: i64) -> sqlx::Result<Option<TicketRow>> {
+    sqlx::query_as(crate::platform::db::trusted_sql(format!(
+        "SELECT {TICKET_COLUMNS} FROM tickets t JOIN subjects s ON s.id = t.subject_id WHERE t.id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(&db.pool)
+    .await
+}
+
+pub async fn ticket_by_reference(db: &Db, reference: &str) -> sqlx::Result<Option<TicketRow>> {
+    sqlx::query_as(crate::platform::db::trusted_sql(format!(
+        "SELECT {TICKET_COLUMNS} FROM tickets t JOIN subjects s ON s.id = t.subject_id WHERE t.reference = $1"
+    )))
+    .bind(reference.trim().to_uppercase())
+    .fetch_optional(&db.pool)
+    .await
+}
+
+/// Filters of the staff inbox; empty strings mean "any".
+#[derive(Clone, Debug, Default)]
+pub struct InboxFilter {
+    /// `open`, `pending`, `solved`, `closed`, `active` (open or pending) or `all`.
+    pub status: String,
+    /// A staff id, `none` (unassigned) or empty.
+    pub assignee: Option<Option<i64>>,
+    pub product: String,
+    /// A reference (or its number) to look up directly.
+    pub reference: String,
+    pub sort: String,
+}
+
+/// Tickets matching the filters, newest first unless sorted otherwise, at most `limit`.
+pub async fn list(db: &Db, f: &InboxFilter, limit: i64) -> sqlx::Result<Vec<TicketRow>> {
+    let order = match f.sort.as_str() {
+        "oldest" => "t.created_at ASC, t.id ASC",
+        "updated" => "t.updated_at DESC, t.id DESC",
+        // Waiting longest for a first answer first (the SLA view).
+        "waiting" => {
+            "CASE WHEN t.first_response_at IS NULL THEN 0 ELSE 1 END, t.last_visitor_at ASC"
+        }
+        _ => "t.created_at DESC, t.id DESC",
+    };
+    let (assignee_any, assignee_none, assignee_id) = match f.assignee {
+        None => (1, 0, 0),
+        Some(None) => (0, 1, 0),
+        Some(Some(id)) => (0, 0, id),
+    };
+    let sql = format!(
+        "SELECT {TICKET_COLUMNS} FROM tickets t JOIN subjects s ON s.id = t.subject_id \
+         WHERE t.merged_into IS NULL \
+         AND ($1 = 'all' OR t.status = $1 OR ($1 = 'active' AND t.status IN ('open', 'pending'))) \
+         AND ($2 = 1 OR ($3 = 1 AND t.assignee_id IS NULL) OR t.assignee_id = $4) \
+         AND ($5 = '' OR t.product = $5) \
+         AND ($6 = '' OR t.reference = $6) \
+         ORDER BY {order} LIMIT $7"
+    );
+    sqlx::query_as(crate::platform::db::trusted_sql(sql))
+        .bind(&f.status)
+        .bind(assignee_any)
+        .bind(assignee_none)
+        .bind(assignee_id)
+        .bind(&f.product)
+        .bind(&f.reference)
+        .bind(limit)
+        .fetch_all(&db.pool)
+        .await
+}
+
+/// Count of tickets per status (merged ones left out).
+pub async fn status_counts(db: &Db) -> sqlx::Result<Vec<(String, i64)>> {
+    sqlx::query_as(
+        "SELECT status, COUNT(*) FROM tickets WHERE merged_into IS NULL GROUP BY status ORDER BY status",
+    )
+    .fetch_all(&db.pool)
+    .await
+}
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct MessageRow {
+    pub id: i64,
+    pub ticket_id: i64,
+    pub created_at: i64,
+    pub kind: String,
+    pub staff_id: Option<i64>,
+    pub body: Vec<u8>,
+}
+
+/// Messages of a ticket, oldest first; internal notes only when asked.
+pub async fn messages(db: &Db, ticket_id: i64, with_notes: bool) -> sqlx::Result<Vec<MessageRow>> {
+    sqlx::query_as(
+        "SELECT id, ticket_id, created_at, kind, staff_id, body FROM ticket_messages \
+         WHERE ticket_id = $1 AND ($2 = 1 OR kind <> 'note') ORDER BY created_at, id",
+    )
+    .bind(ticket_id)
+    .bind(i64::from(with_notes))
+    .fetch_all(&db.pool)
+    .await
+}
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct AttachmentMeta {
+    pub id: i64,
+    pub message_id: i64,
+    pub content_type: String,
+    pub size: i64,
+    pub filename: Vec<u8>,
+}
+
+pub async fn attachments(db: &Db, ticket_id: i64) -> sqlx::Result<Vec<AttachmentMeta>> {
+    sqlx::query_as(
+        "SELECT id, message_id, content_type, size, filename FROM ticket_attachments \
+         WHERE ticket_id = $1 ORDER BY id",
+    )
+    .bind(ticket_id)
+    .fetch_all(&db.pool)
+    .await
+}
+
+/// `(content_type, filename, content)` of one attachment of a ticket.
+pub async fn attachment(
+    db: &Db,
+    ticket_id: i64,
+    id: i64,
+) -> sqlx::Result<Option<(String, Vec<u8>, Vec<u8>)>> {
+    sqlx::query_as(
+        "SELECT content_type, filename, content FROM ticket_attachments WHERE ticket_id = $1 AND id = $2",
+    )
+    .bind(ticket_id)
+    .bind(id)
+    .fetch_optional(&db.pool)
+    .await
+}
+
+/// After a staff reply: the first response is kept once, the status set.
+pub async fn mark_staff_reply(tx: &mut Tx, id: i64, status: &str, now: i64) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE tickets SET status = $1, updated_at = $2, \
+         first_response_at = COALESCE(first_response_at, $2) WHERE id = $3",
+    )
+    .bind(status)
+    .bind(now)
+    .bind(id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// After the visitor wrote: back to the agents.
+pub async fn mark_visitor_reply(tx: &mut Tx, id: i64, now: i64) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE tickets SET status = 'open', updated_at = $1, last_visitor_at = $1 WHERE id = $2",
+    )
+    .bind(now)
+    .bind(id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+pub async fn set_status(tx: &mut Tx, id: i64, status: &str) -> sqlx::Result<()> {
+    sqlx::query("UPDATE tickets SET status = $1, updated_at = $2 WHERE id = $3")
+        .bind(status)
+        .bind(now_ms())
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+pub async fn touch(tx: &mut Tx, id: i64) -> sqlx::Result<()> {
+    sqlx::query("UPDATE tickets SET updated_at = $1 WHERE id = $2")
+        .bind(now_ms())
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+pub async fn set_assignee(tx: &mut Tx, id: i64, assignee: Option<i64>) -> sqlx::Result<()> {
+    sqlx::query("UPDATE tickets SET assignee_id = $1, updated_at = $2 WHERE id = $3")
+        .bind(assignee)
+        .bind(now_ms())
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Moves a duplicate's conversation into `target` and closes the duplicate.
+pub async fn merge(tx: &mut Tx, duplicate: i64, target: i64) -> sqlx::Result<()> {
+    for sql in [
+        "UPDATE ticket_messages SET ticket_id = $2 WHERE ticket_id = $1",
+        "UPDATE ticket_attachments SET ticket_id = $2 WHERE ticket_id = $1",
+        "UPDATE tickets SET merged_into = $2 WHERE merged_into = $1",
+    ] {
+        sqlx::query(sql)
+            .bind(duplicate)
+            .bind(target)
+            .execute(&mut **tx)
+            .await?;
+    }
+    let now = now_ms();
+    sqlx::query(
+        "UPDATE tickets SET merged_into = $1, status = 'closed', updated_at = $2 WHERE id = $3",
+    )
+    .bind(target)
+    .bind(now)
+    .bind(duplicate)
+    .execute(&mut **tx)
+    .await?;
+    // The target keeps the earliest first response and the latest visitor message.
+    sqlx::query(
+        "UPDATE tickets SET updated_at = $1, \
+         last_visitor_at = (SELECT MAX(last_visitor_at) FROM tickets WHERE id = $2 OR merged_into = $2) \
+         WHERE id = $2",
+    )
+    .bind(now)
+    .bind(target)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct CannedReply {
+    pub id: i64,
+    pub title: String,
+    pub body: String,
+}
+
+pub async fn canned_replies(db: &Db) -> sqlx::Result<Vec<CannedReply>> {
+    sqlx::query_as("SELECT id, title, body FROM support_canned_replies ORDER BY title, id")
+        .fetch_all(&db.pool)
+        .await
+}
+
+pub async fn insert_canned(tx: &mut Tx, title: &str, body: &str) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
+        "INSERT INTO support_canned_replies (title, body, updated_at) VALUES ($1, $2, $3) RETURNING id",
+    )
+    .bind(title)
+    .bind(body)
+    .bind(now_ms())
+    .fetch_one(&mut **tx)
+    .await
+}
+
+pub async fn delete_canned(tx: &mut Tx, id: i64) -> sqlx::Result<u64> {
+    Ok(
+        sqlx::query("DELETE FROM support_canned_replies WHERE id = $1")
+            .bind(id)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected(),
+    )
+}

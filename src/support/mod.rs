@@ -1,0 +1,275 @@
+//! Support requests: the contact form, tickets with their conversation, the
+//! visitor's signed conversation page and the staff helpdesk.
+
+pub mod admin;
+pub mod db;
+pub mod intake;
+pub mod public;
+pub mod settings;
+pub mod sla;
+pub mod tickets;
+
+use crate::{
+    AppState,
+    privacy::inventory::{Category, Field, Retention, Table},
+};
+use axum::{
+    Router,
+    routing::{get, post},
+};
+use std::{fmt, str::FromStr};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/contact",
+            get(public::show_contact_form).post(public::submit_query),
+        )
+        .route("/contact/received/{token}", get(public::show_received))
+        .route(
+            "/support/tickets/{token}",
+            get(public::show_conversation).post(public::answer_ticket),
+        )
+        .route("/admin/tickets", get(admin::list_tickets))
+        .route(
+            "/admin/tickets/settings",
+            get(admin::show_settings).post(admin::save_settings),
+        )
+        .route(
+            "/admin/tickets/canned",
+            get(admin::list_canned).post(admin::add_canned),
+        )
+        .route(
+            "/admin/tickets/canned/{id}/delete",
+            post(admin::delete_canned),
+        )
+        .route("/admin/tickets/{id}", get(admin::show_ticket))
+        .route("/admin/tickets/{id}/reply", post(admin::reply_to_ticket))
+        .route("/admin/tickets/{id}/note", post(admin::add_note))
+        .route("/admin/tickets/{id}/assign", post(admin::assign_ticket))
+        .route("/admin/tickets/{id}/status", post(admin::change_status))
+        .route("/admin/tickets/{id}/merge", post(admin::merge_ticket))
+        .route(
+            "/admin/tickets/{id}/attachments/{attachment}",
+            get(admin::download_attachment),
+        )
+}
+
+/// A ticket reference as people quote it: `OC-2026-000123`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TicketRef(String);
+
+impl TicketRef {
+    pub fn new(year: i32, id: i64) -> TicketRef {
+        TicketRef(format!("OC-{year}-{id:06}"))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for TicketRef {
+    type Err = anyhow::Error;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim().to_ascii_uppercase();
+        let valid = s
+            .strip_prefix("OC-")
+            .and_then(|rest| rest.split_once('-'))
+            .is_some_and(|(year, number)| {
+                year.len() == 4
+                    && number.len() >= 6
+                    && year.bytes().all(|b| b.is_ascii_digit())
+                    && number.bytes().all(|b| b.is_ascii_digit())
+            });
+        anyhow::ensure!(valid, "not a ticket reference: {s}");
+        Ok(TicketRef(s))
+    }
+}
+
+impl fmt::Display for TicketRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+const PURPOSE: &str = "to answer your support request and keep its history";
+
+pub const TABLES: &[Table] = &[
+    Table {
+        name: "tickets",
+        feature: "the support query form",
+        subject_column: Some("subject_id"),
+        created_column: Some("created_at"),
+        retention: Retention::UntilErased,
+        personal: &[
+            Field {
+                column: "name",
+                label: "your name on a support request",
+                category: Category::Identity,
+                purpose: PURPOSE,
+                encrypted: true,
+                shared_with: &[],
+            },
+            Field {
+                column: "email",
+                label: "your email address on a support request",
+                category: Category::Contact,
+                purpose: "to acknowledge your request and send you our answers",
+                encrypted: true,
+                shared_with: &[],
+            },
+            Field {
+                column: "phone",
+                label: "your contact number, as you typed it",
+                category: Category::Contact,
+                purpose: "to call you back about your request if you asked us to",
+                encrypted: true,
+                shared_with: &[],
+            },
+            Field {
+                column: "phone_e164",
+                label: "your contact number in international format",
+                category: Category::Contact,
+                purpose: "to call you back about your request if you asked us to",
+                encrypted: true,
+                shared_with: &[],
+            },
+            Field {
+                column: "product_other",
+                label: "the product you typed on a support request",
+                category: Category::Message,
+                purpose: PURPOSE,
+                encrypted: true,
+                shared_with: &[],
+            },
+            Field {
+                column: "title",
+                label: "the subject of your support request",
+                category: Category::Message,
+                purpose: PURPOSE,
+                encrypted: true,
+                shared_with: &[],
+            },
+        ],
+        other: &[
+            "id",
+            "reference",
+            "subject_id",
+            "form_nonce",
+            "created_at",
+            "updated_at",
+            "status",
+            "product",
+            "assignee_id",
+            "first_response_at",
+            "last_visitor_at",
+            "merged_into",
+        ],
+    },
+    Table {
+        name: "ticket_messages",
+        feature: "the support query form",
+        subject_column: Some("subject_id"),
+        created_column: Some("created_at"),
+        retention: Retention::UntilErased,
+        personal: &[Field {
+            column: "body",
+            label: "the details of your support request and our conversation about it",
+            category: Category::Message,
+            purpose: PURPOSE,
+            encrypted: true,
+            shared_with: &[],
+        }],
+        other: &[
+            "id",
+            "ticket_id",
+            "subject_id",
+            "created_at",
+            "kind",
+            "staff_id",
+        ],
+    },
+    Table {
+        name: "ticket_attachments",
+        feature: "the support query form",
+        subject_column: Some("subject_id"),
+        created_column: Some("created_at"),
+        retention: Retention::UntilErased,
+        personal: &[
+            Field {
+                column: "filename",
+                label: "names of files you attached to a support request",
+                category: Category::Message,
+                purpose: PURPOSE,
+                encrypted: true,
+                shared_with: &[],
+            },
+            Field {
+                column: "content",
+                label: "files you attached to a support request (images, PDF, text)",
+                category: Category::Message,
+                purpose: PURPOSE,
+                encrypted: true,
+                shared_with: &[],
+            },
+        ],
+        other: &[
+            "id",
+            "ticket_id",
+            "message_id",
+            "subject_id",
+            "created_at",
+            "content_type",
+            "size",
+        ],
+    },
+    Table {
+        name: "support_intake",
+        feature: "the support query form",
+        subject_column: None,
+        created_column: Some("at"),
+        retention: Retention::Days(1),
+        personal: &[Field {
+            column: "ip_hash",
+            label: "a keyed hash of the network address a support request came from",
+            category: Category::Technical,
+            purpose: "to limit how many requests one address can send, against spam",
+            encrypted: false,
+            shared_with: &[],
+        }],
+        other: &["id", "at"],
+    },
+    Table {
+        name: "support_canned_replies",
+        feature: "the helpdesk (staff only)",
+        subject_column: None,
+        created_column: None,
+        retention: Retention::UntilErased,
+        personal: &[],
+        other: &["id", "title", "body", "updated_at"],
+    },
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_are_parsed_once() {
+        let r = TicketRef::new(2026, 123);
+        assert_eq!(r.as_str(), "OC-2026-000123");
+        assert_eq!(" oc-2026-000123 ".parse::<TicketRef>().unwrap(), r);
+        assert_eq!(TicketRef::new(2026, 1_234_567).as_str(), "OC-2026-1234567");
+        for bad in [
+            "",
+            "OC-2026-12",
+            "XX-2026-000123",
+            "OC-26-000123",
+            "OC-2026-0001a3",
+        ] {
+            assert!(bad.parse::<TicketRef>().is_err(), "{bad}");
+        }
+    }
+}

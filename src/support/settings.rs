@@ -1,0 +1,233 @@
+//! The helpdesk's own settings, kept as `support.*` keys in the shared
+//! settings table and edited by admins at `/admin/tickets/settings`.
+
+use crate::platform::{
+    db::{Db, Tx},
+    settings,
+};
+use std::collections::BTreeMap;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SupportSettings {
+    /// Accepted submissions per IP address in any rolling hour (Zammad's default: 20).
+    pub per_ip_hour: i64,
+    /// Accepted submissions per IP address in any rolling day (Zammad's default: 240).
+    pub per_ip_day: i64,
+    /// A form sent back sooner than this after it was shown is a robot's.
+    pub min_fill_secs: i64,
+    /// A form older than this must be reloaded.
+    pub max_form_age_secs: i64,
+    /// Products offered in the form; the person may also type another.
+    pub products: Vec<String>,
+    /// Region assumed for phone numbers typed without a `+` country code.
+    pub phone_region: String,
+    /// First-response target, in business hours.
+    pub sla_first_response_hours: i64,
+    /// Business hours, local time: first and last weekday (1 = Monday) and hours.
+    pub business_days: (u32, u32),
+    pub business_hours: (u32, u32),
+    /// Offset of business-hours local time from UTC, in minutes (no DST).
+    pub utc_offset_minutes: i64,
+}
+
+impl Default for SupportSettings {
+    fn default() -> Self {
+        SupportSettings {
+            per_ip_hour: 20,
+            per_ip_day: 240,
+            min_fill_secs: 3,
+            max_form_age_secs: 24 * 3600,
+            products: [
+                "Microsoft 365",
+                "Windows",
+                "Google Workspace",
+                "QuickBooks",
+                "Zoom",
+                "Adobe Acrobat",
+                "Printers and scanners",
+            ]
+            .map(String::from)
+            .to_vec(),
+            phone_region: "US".into(),
+            sla_first_response_hours: 8,
+            business_days: (1, 5),
+            business_hours: (9, 17),
+            utc_offset_minutes: -8 * 60,
+        }
+    }
+}
+
+/// `(key, label, help)` of every editable setting, in form order.
+pub const FIELDS: &[(&str, &str, &str)] = &[
+    (
+        "per_ip_hour",
+        "Requests per IP address and hour",
+        "Accepted contact-form submissions from one address in any hour.",
+    ),
+    (
+        "per_ip_day",
+        "Requests per IP address and day",
+        "Accepted contact-form submissions from one address in any day.",
+    ),
+    (
+        "min_fill_secs",
+        "Fastest human fill time (seconds)",
+        "A form sent back sooner than this after it was shown is refused as automated.",
+    ),
+    (
+        "max_form_age_secs",
+        "Form lifetime (seconds)",
+        "An older form must be reloaded.",
+    ),
+    (
+        "products",
+        "Products (one per line)",
+        "Offered in the form; people may also type another.",
+    ),
+    (
+        "phone_region",
+        "Phone region",
+        "Two-letter country assumed for numbers typed without +country code.",
+    ),
+    (
+        "sla_first_response_hours",
+        "First response target (business hours)",
+        "",
+    ),
+    (
+        "business_days",
+        "Business days",
+        "First and last weekday, 1 = Monday, like 1-5.",
+    ),
+    (
+        "business_hours",
+        "Business hours",
+        "Opening and closing hour, 24-hour clock, like 9-17.",
+    ),
+    (
+        "utc_offset_minutes",
+        "Business time zone (minutes from UTC)",
+        "Like -480 for US Pacific standard time.",
+    ),
+];
+
+fn range(v: &str, lo: u32, hi: u32) -> Option<(u32, u32)> {
+    let (a, b) = v.split_once('-')?;
+    let (a, b) = (a.trim().parse().ok()?, b.trim().parse().ok()?);
+    (lo <= a && a <= b && b <= hi).then_some((a, b))
+}
+
+impl SupportSettings {
+    /// The value of a setting as shown in the form.
+    pub fn get(&self, key: &str) -> String {
+        match key {
+            "per_ip_hour" => self.per_ip_hour.to_string(),
+            "per_ip_day" => self.per_ip_day.to_string(),
+            "min_fill_secs" => self.min_fill_secs.to_string(),
+            "max_form_age_secs" => self.max_form_age_secs.to_string(),
+            "products" => self.products.join("\n"),
+            "phone_region" => self.phone_region.clone(),
+            "sla_first_response_hours" => self.sla_first_response_hours.to_string(),
+            "business_days" => format!("{}-{}", self.business_days.0, self.business_days.1),
+            "business_hours" => format!("{}-{}", self.business_hours.0, self.business_hours.1),
+            "utc_offset_minutes" => self.utc_offset_minutes.to_string(),
+            _ => String::new(),
+        }
+    }
+
+    /// Applies one typed value; an error message when it is not usable.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), &'static str> {
+        let v = value.trim();
+        let number = |lo: i64, hi: i64| -> Result<i64, &'static str> {
+            v.parse::<i64>()
+                .ok()
+                .filter(|n| (lo..=hi).contains(n))
+                .ok_or("Please enter a whole number in the allowed range.")
+        };
+        match key {
+            "per_ip_hour" => self.per_ip_hour = number(1, 1_000_000)?,
+            "per_ip_day" => self.per_ip_day = number(1, 10_000_000)?,
+            "min_fill_secs" => self.min_fill_secs = number(0, 600)?,
+            "max_form_age_secs" => self.max_form_age_secs = number(60, 30 * 86_400)?,
+            "products" => {
+                let list: Vec<String> = v
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .map(|l| l.chars().take(80).collect())
+                    .collect();
+                if list.is_empty() {
+                    return Err("Please list at least one product.");
+                }
+                self.products = list;
+            }
+            "phone_region" => {
+                let code = v.to_ascii_uppercase();
+                if code.parse::<phonenumber::country::Id>().is_err() {
+                    return Err("Please enter a two-letter country code, like US.");
+                }
+                self.phone_region = code;
+            }
+            "sla_first_response_hours" => self.sla_first_response_hours = number(1, 1000)?,
+            "business_days" => {
+                self.business_days = range(v, 1, 7).ok_or("Please enter two weekdays, like 1-5.")?
+            }
+            "business_hours" => {
+                self.business_hours = range(v, 0, 24)
+                    .filter(|(a, b)| a < b)
+                    .ok_or("Please enter two hours, like 9-17.")?
+            }
+            "utc_offset_minutes" => self.utc_offset_minutes = number(-14 * 60, 14 * 60)?,
+            _ => return Err("Unknown setting."),
+        }
+        Ok(())
+    }
+
+    fn from_map(map: &BTreeMap<String, String>) -> SupportSettings {
+        let mut s = SupportSettings::default();
+        for (key, _, _) in FIELDS {
+            if let Some(v) = map.get(&format!("support.{key}")) {
+                // A stored value that no longer parses keeps the default.
+                let _ = s.set(key, v);
+            }
+        }
+        s
+    }
+}
+
+pub async fn load(db: &Db) -> Result<SupportSettings, sqlx::Error> {
+    let rows: Vec<(String, String)> =
+        sqlx::query_as("SELECT key, value FROM settings WHERE key LIKE 'support.%'")
+            .fetch_all(&db.pool)
+            .await?;
+    Ok(SupportSettings::from_map(&rows.into_iter().collect()))
+}
+
+pub async fn save(tx: &mut Tx, s: &SupportSettings) -> Result<(), sqlx::Error> {
+    for (key, _, _) in FIELDS {
+        settings::put(tx, &format!("support.{key}"), &s.get(key)).await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_round_trip_and_refuse_nonsense() {
+        let mut s = SupportSettings::default();
+        let map: BTreeMap<String, String> = FIELDS
+            .iter()
+            .map(|(k, _, _)| (format!("support.{k}"), s.get(k)))
+            .collect();
+        assert_eq!(SupportSettings::from_map(&map), s);
+        assert!(s.set("per_ip_hour", "0").is_err());
+        assert!(s.set("business_hours", "17-9").is_err());
+        assert!(s.set("phone_region", "XX").is_err());
+        s.set("phone_region", "gb").unwrap();
+        assert_eq!(s.phone_region, "GB");
+        s.set("business_days", "2-6").unwrap();
+        assert_eq!(s.business_days, (2, 6));
+    }
+}

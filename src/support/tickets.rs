@@ -1,0 +1,419 @@
+//! The rules of a ticket: creating one from the form (one transaction with
+//! its acknowledgement mail), opening it for display, replies, notes,
+//! status, assignment and merging.
+
+use super::{
+    TicketRef,
+    db::{self, AttachmentMeta, MessageRow, SealedTicket, TicketRow},
+    intake::NewTicket,
+};
+use crate::{
+    AppState,
+    platform::{
+        crypto::DataKey,
+        db::Tx,
+        mail::{self, EmailTemplate, Recipient},
+        now_ms,
+    },
+    privacy::subjects::{self, Subject},
+};
+use anyhow::Context;
+use chrono::Datelike;
+
+pub const STATUSES: [&str; 4] = ["open", "pending", "solved", "closed"];
+const CONVERSATION_PURPOSE: &str = "ticket-conversation";
+const RECEIVED_PURPOSE: &str = "ticket-received";
+
+crate::email_template!(pub struct ReceivedMail { name: String, reference: String, title: String, link: String, company: String }
+    subject "email/ticket_received/subject.txt",
+    text "email/ticket_received/body.txt",
+    html "email/ticket_received/body.html",
+);
+
+crate::email_template!(pub struct ReplyMail { name: String, reference: String, title: String, link: String, company: String, agent: String, body: String }
+    subject "email/ticket_reply/subject.txt",
+    text "email/ticket_reply/body.txt",
+    html "email/ticket_reply/body.html",
+);
+
+/// The outcome of a submission.
+pub enum Created {
+    New {
+        id: i64,
+        reference: TicketRef,
+    },
+    /// The same form was sent again (a double click): the first ticket.
+    Existing {
+        id: i64,
+        reference: TicketRef,
+    },
+}
+
+/// Path of the visitor's conversation page (signed, no account needed).
+pub fn conversation_path(state: &AppState, ticket_id: i64) -> String {
+    format!(
+        "/support/tickets/{}",
+        state
+            .keyring
+            .sign(CONVERSATION_PURPOSE, &ticket_id.to_string())
+    )
+}
+
+/// The ticket id a conversation token was signed for.
+pub fn verify_conversation(state: &AppState, token: &str) -> Option<i64> {
+    state
+        .keyring
+        .verify(CONVERSATION_PURPOSE, token)?
+        .parse()
+        .ok()
+}
+
+/// Path of the "we received it" page showing the reference.
+pub fn received_path(state: &AppState, reference: &TicketRef) -> String {
+    format!(
+        "/contact/received/{}",
+        state.keyring.sign(RECEIVED_PURPOSE, reference.as_str())
+    )
+}
+
+pub fn verify_received(state: &AppState, token: &str) -> Option<TicketRef> {
+    state.keyring.verify(RECEIVED_PURPOSE, token)?.parse().ok()
+}
+
+fn absolute(state: &AppState, path: &str) -> anyhow::Result<String> {
+    Ok(state
+        .config
+        .base_url
+        .join(path.trim_start_matches('/'))
+        .context("building a link")?
+        .to_string())
+}
+
+/// Creates the ticket, its first message and attachments, records the
+/// submission for the rate limit and enqueues the acknowledgement: all in
+/// one transaction, so nothing is half-saved.
+pub async fn create(
+    state: &AppState,
+    new: &NewTicket,
+    form_nonce: &str,
+    ip_hash: &[u8],
+) -> anyhow::Result<Created> {
+    let mut tx = state.db.begin().await?;
+    let subject = subjects::find_or_create(&mut tx, &state.keyring, new.email.as_str()).await?;
+    let seal = |column: &str, value: &str| subject.seal("tickets", column, value);
+    let sealed = SealedTicket {
+        subject_id: subject.id,
+        form_nonce: form_nonce.to_string(),
+        product: new.product.clone(),
+        name: seal("name", &new.name),
+        email: seal("email", new.email.as_str()),
+        phone: new.phone.as_deref().map(|p| seal("phone", p)),
+        phone_e164: new.phone_e164.as_deref().map(|p| seal("phone_e164", p)),
+        product_other: new
+            .product_other
+            .as_deref()
+            .map(|p| seal("product_other", p)),
+        title: seal("title", &new.title),
+    };
+    let now = now_ms();
+    let Some(id) = db::insert_ticket(&mut tx, &sealed, now).await? else {
+        tx.rollback().await?;
+        let (id, reference) = db::ticket_by_nonce(&state.db, form_nonce)
+            .await?
+            .context("a ticket with this form nonce vanished")?;
+        let reference = reference.context("ticket without reference")?.parse()?;
+        return Ok(Created::Existing { id, reference });
+    };
+    let year = chrono::DateTime::from_timestamp_millis(now)
+        .map(|t| t.year())
+        .unwrap_or(2026);
+    let reference = TicketRef::new(year, id);
+    db::set_reference(&mut tx, id, reference.as_str()).await?;
+    let message_id = db::insert_message(
+        &mut tx,
+        id,
+        subject.id,
+        "visitor",
+        None,
+        &subject.seal("ticket_messages", "body", &new.details),
+    )
+    .await?;
+    for a in &new.attachments {
+        db::insert_attachment(
+            &mut tx,
+            id,
+            message_id,
+            subject.id,
+            a.content_type,
+            a.bytes.len() as i64,
+            &subject.seal("ticket_attachments", "filename", &a.filename),
+            &subject.key.encrypt("ticket_attachments.content", &a.bytes),
+        )
+        .await?;
+    }
+    db::record_intake(&mut tx, ip_hash, now).await?;
+    let site = state.site();
+    let ack = ReceivedMail {
+        name: new.name.clone(),
+        reference: reference.to_string(),
+        title: new.title.clone(),
+        link: absolute(state, &conversation_path(state, id))?,
+        company: site.company_name.clone(),
+    };
+    mail::enqueue(
+        &mut tx,
+        &state.keyring,
+        &site,
+        Recipient::Subject(&subject),
+        "ticket-received",
+        &format!("ticket-received:{id}"),
+        &ack.to_mail(new.email.as_str())?,
+    )
+    .await?;
+    tx.commit().await?;
+    state.mail_wakeup.notify_one();
+    Ok(Created::New { id, reference })
+}
+
+/// A ticket's fields, decrypted for display.
+#[derive(Clone, Debug)]
+pub struct Ticket {
+    pub id: i64,
+    pub reference: String,
+    pub subject_id: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub status: String,
+    pub product: String,
+    pub assignee_id: Option<i64>,
+    pub first_response_at: Option<i64>,
+    pub last_visitor_at: i64,
+    pub merged_into: Option<i64>,
+    pub name: String,
+    pub email: String,
+    pub phone: String,
+    pub phone_e164: String,
+    pub title: String,
+}
+
+impl Ticket {
+    /// Opens a row with its subject's key; `None` when the subject was erased.
+    pub fn open(state: &AppState, row: TicketRow) -> anyhow::Result<Option<(Ticket, Subject)>> {
+        let Some(wrapped) = &row.wrapped_key else {
+            return Ok(None);
+        };
+        let subject = Subject {
+            id: row.subject_id,
+            key: state.keyring.unwrap(row.subject_id, wrapped)?,
+        };
+        let open = |column: &str, v: &[u8]| subject.open("tickets", column, v);
+        let maybe = |column: &str, v: &Option<Vec<u8>>| -> anyhow::Result<String> {
+            v.as_deref()
+                .map(|v| open(column, v))
+                .transpose()
+                .map(Option::unwrap_or_default)
+        };
+        let product = match &row.product_other {
+            Some(other) => format!("{} (typed)", open("product_other", other)?),
+            None => row.product.clone(),
+        };
+        let ticket = Ticket {
+            id: row.id,
+            reference: row.reference.clone().unwrap_or_default(),
+            subject_id: row.subject_id,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            status: row.status.clone(),
+            product,
+            assignee_id: row.assignee_id,
+            first_response_at: row.first_response_at,
+            last_visitor_at: row.last_visitor_at,
+            merged_into: row.merged_into,
+            name: open("name", &row.name)?,
+            email: open("email", &row.email)?,
+            phone: maybe("phone", &row.phone)?,
+            phone_e164: maybe("phone_e164", &row.phone_e164)?,
+            title: open("title", &row.title)?,
+        };
+        Ok(Some((ticket, subject)))
+    }
+
+    /// Whether `q` (lower-cased) matches what staff may search for.
+    pub fn matches(&self, q: &str) -> bool {
+        [
+            &self.reference,
+            &self.name,
+            &self.email,
+            &self.title,
+            &self.product,
+            &self.phone,
+            &self.phone_e164,
+        ]
+        .iter()
+        .any(|f| f.to_lowercase().contains(q))
+    }
+}
+
+/// One message of a conversation, decrypted.
+#[derive(Clone, Debug)]
+pub struct Message {
+    pub id: i64,
+    pub at: i64,
+    /// `visitor`, `reply` or `note`.
+    pub kind: String,
+    pub staff_id: Option<i64>,
+    pub author: String,
+    pub body: String,
+    pub attachments: Vec<AttachmentView>,
+}
+
+#[derive(Clone, Debug)]
+pub struct AttachmentView {
+    pub id: i64,
+    pub filename: String,
+    pub content_type: String,
+    pub size: i64,
+}
+
+impl AttachmentView {
+    pub fn size_label(&self) -> String {
+        if self.size >= 1024 * 1024 {
+            format!("{:.1} MB", self.size as f64 / (1024.0 * 1024.0))
+        } else {
+            format!("{} KB", (self.size + 1023) / 1024)
+        }
+    }
+}
+
+/// The conversation of a ticket, decrypted; notes only for staff.
+pub async fn conversation(
+    state: &AppState,
+    ticket: &Ticket,
+    subject: &Subject,
+    with_notes: bool,
+    staff_names: &(dyn Fn(Option<i64>) -> String + Sync),
+) -> anyhow::Result<Vec<Message>> {
+    let rows: Vec<MessageRow> = db::messages(&state.db, ticket.id, with_notes).await?;
+    let metas: Vec<AttachmentMeta> = db::attachments(&state.db, ticket.id).await?;
+    rows.into_iter()
+        .map(|m| {
+            let attachments = metas
+                .iter()
+                .filter(|a| a.message_id == m.id)
+                .map(|a| {
+                    Ok(AttachmentView {
+                        id: a.id,
+                        filename: subject.open("ticket_attachments", "filename", &a.filename)?,
+                        content_type: a.content_type.clone(),
+                        size: a.size,
+                    })
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let author = match m.kind.as_str() {
+                "visitor" => ticket.name.clone(),
+                _ => staff_names(m.staff_id),
+            };
+            Ok(Message {
+                id: m.id,
+                at: m.created_at,
+                body: subject.open("ticket_messages", "body", &m.body)?,
+                kind: m.kind,
+                staff_id: m.staff_id,
+                author,
+                attachments,
+            })
+        })
+        .collect()
+}
+
+/// A staff reply: stored, mailed to the visitor through the outbox, and the
+/// ticket moved to `status` (normally pending: waiting for the visitor).
+pub async fn reply(
+    state: &AppState,
+    tx: &mut Tx,
+    ticket: &Ticket,
+    subject: &Subject,
+    staff: &crate::staff::StaffUser,
+    body: &str,
+    status: &str,
+) -> anyhow::Result<i64> {
+    let message_id = db::insert_message(
+        tx,
+        ticket.id,
+        subject.id,
+        "reply",
+        Some(staff.id),
+        &subject.seal("ticket_messages", "body", body),
+    )
+    .await?;
+    db::mark_staff_reply(tx, ticket.id, status, now_ms()).await?;
+    let site = state.site();
+    let mail = ReplyMail {
+        name: ticket.name.clone(),
+        reference: ticket.reference.clone(),
+        title: ticket.title.clone(),
+        link: absolute(state, &conversation_path(state, ticket.id))?,
+        company: site.company_name.clone(),
+        agent: staff.display_name.clone(),
+        body: body.to_string(),
+    };
+    mail::enqueue(
+        tx,
+        &state.keyring,
+        &site,
+        Recipient::Subject(subject),
+        "ticket-reply",
+        &format!("ticket-reply:{message_id}"),
+        &mail.to_mail(&ticket.email)?,
+    )
+    .await?;
+    Ok(message_id)
+}
+
+/// An internal note: stored for staff, never mailed, never shown to the visitor.
+pub async fn note(
+    tx: &mut Tx,
+    ticket: &Ticket,
+    subject: &Subject,
+    staff_id: i64,
+    body: &str,
+) -> anyhow::Result<i64> {
+    let id = db::insert_message(
+        tx,
+        ticket.id,
+        subject.id,
+        "note",
+        Some(staff_id),
+        &subject.seal("ticket_messages", "body", body),
+    )
+    .await?;
+    db::touch(tx, ticket.id).await?;
+    Ok(id)
+}
+
+/// The visitor's answer from the conversation page: back to the agents.
+pub async fn visitor_reply(
+    state: &AppState,
+    ticket: &Ticket,
+    subject: &Subject,
+    body: &str,
+) -> anyhow::Result<()> {
+    let mut tx = state.db.begin().await?;
+    db::insert_message(
+        &mut tx,
+        ticket.id,
+        subject.id,
+        "visitor",
+        None,
+        &subject.seal("ticket_messages", "body", body),
+    )
+    .await?;
+    db::mark_visitor_reply(&mut tx, ticket.id, now_ms()).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Decrypts an attachment's content with the subject's key.
+pub fn open_attachment(key: &DataKey, content: &[u8]) -> anyhow::Result<Vec<u8>> {
+    key.decrypt("ticket_attachments.content", content)
+}
