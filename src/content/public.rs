@@ -292,19 +292,26 @@ pub struct SearchResult {
     pub snippet: String,
 }
 
+/// One page of results for a query, cached like every other page: an edit,
+/// a publication coming due or another instance's edit drops it.
+struct Results {
+    list: Vec<SearchResult>,
+    total: i64,
+}
+
 #[derive(Template)]
 #[template(path = "content/search.html")]
-struct SearchPage {
+struct SearchPage<'a> {
     page: Page,
     q: String,
     searched: bool,
-    results: Vec<SearchResult>,
+    results: &'a [SearchResult],
     total: i64,
     page_no: i64,
     pages: i64,
 }
 
-impl SearchPage {
+impl SearchPage<'_> {
     fn page_href(&self, n: i64) -> String {
         let q: String = url::form_urlencoded::byte_serialize(self.q.as_bytes()).collect();
         format!("/search?q={q}&page={n}")
@@ -318,36 +325,44 @@ pub async fn search(
     page: Page,
     UrlQuery(params): UrlQuery<SearchParams>,
 ) -> AppResult<Response> {
-    let now = state.content.now();
     let q: String = params.q.chars().take(search::MAX_QUERY_CHARS).collect();
     let page_no = params.page.unwrap_or(1).clamp(1, 100);
-    let (results, total) = match Query::parse(&q) {
+    let found = match Query::parse(&q) {
         Some(query) => {
-            let (hits, total) = db::search(
-                &state.db,
-                &query,
-                now,
-                RESULTS_PER_PAGE,
-                (page_no - 1) * RESULTS_PER_PAGE,
-            )
-            .await?;
-            let results = hits
-                .into_iter()
-                .map(|hit| {
-                    let text = format!("{} {}", hit.summary, search::plain_text(&hit.body));
-                    SearchResult {
-                        path: hit.kind.path(&hit.slug),
-                        title: hit.title,
-                        label: hit.kind.label(),
-                        date: views::date(hit.publish_at),
-                        snippet: query.snippet(&text, 30),
-                    }
-                })
-                .collect();
-            (results, total)
+            let now = fresh(&state, &page).await?;
+            // Queries reduced to the same terms share one entry.
+            let key = format!("search:{page_no}:{}", query.terms.join(" "));
+            let results = state.content.cache.get_or_fill(&key, now, || async {
+                let (hits, total) = db::search(
+                    &state.db,
+                    &query,
+                    now,
+                    RESULTS_PER_PAGE,
+                    (page_no - 1) * RESULTS_PER_PAGE,
+                )
+                .await?;
+                let list = hits
+                    .into_iter()
+                    .map(|hit| {
+                        let text = format!("{} {}", hit.summary, search::plain_text(&hit.body));
+                        SearchResult {
+                            path: hit.kind.path(&hit.slug),
+                            title: hit.title,
+                            label: hit.kind.label(),
+                            date: views::date(hit.publish_at),
+                            snippet: query.snippet(&text, 30),
+                        }
+                    })
+                    .collect();
+                Ok(Results { list, total })
+            });
+            Some(results.await?)
         }
-        None => (Vec::new(), 0),
+        None => None,
     };
+    let (results, total) = found
+        .as_ref()
+        .map_or((&[][..], 0), |r| (&r.list[..], r.total));
     let title = if q.trim().is_empty() {
         "Search".to_string()
     } else {

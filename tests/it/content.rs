@@ -369,6 +369,9 @@ Safe [link](https://example.com/help) stays.
         assert_eq!(app.get("/search?q=zebrafrog&page=-3").await.status(), 200);
         // Articles still there after all that.
         assert!(app.get_text("/search?q=zebrafrog").await.1.contains("2 results"));
+        // Results are cached, and an edit drops them: a third match shows at once.
+        create(&app, &[("title", "Zebrafrog scanners"), ("body", "Not printers.")]).await;
+        assert!(app.get_text("/search?q=zebrafrog").await.1.contains("3 results"));
     }
 
     async fn the_feed_is_valid_atom(backend) {

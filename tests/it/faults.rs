@@ -187,3 +187,109 @@ both! {
         assert_eq!(subjects, vec!["n0", "n1", "n2"]);
     }
 }
+
+// kill -9 under a stream of query submissions, then start again: every
+// submission that was answered 303 is there, whole, and none is doubled.
+both! {
+    async fn every_acknowledged_query_survives_a_kill_9(backend) {
+        use officecomms::{AppState, platform::now_ms, support::{intake, settings as support_settings}};
+        use std::ffi::OsStr;
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let scratch = match &backend {
+            Backend::Sqlite => None,
+            Backend::Postgres(admin) => Some(ScratchDatabase::create(admin).await),
+        };
+        let mut config = test_config(&data);
+        config.database_url = scratch.as_ref().map(|s| s.url.clone());
+        let database_url = config.database_url();
+        // Prepare the site the real binary will serve: a stream from one
+        // address is more than the per-network limits allow by default.
+        let state = AppState::open(config).await.unwrap();
+        let mut tx = state.db.begin().await.unwrap();
+        let limits = support_settings::SupportSettings { per_ip_hour: 100_000, per_ip_day: 100_000, ..Default::default() };
+        support_settings::save(&mut tx, &limits).await.unwrap();
+        tx.commit().await.unwrap();
+        state.db.pool.close().await;
+        let keyring = state.keyring.clone();
+        let config_file = dir.path().join("officecomms.toml");
+        std::fs::write(&config_file, "public_post_per_minute = 100000\n").unwrap();
+        let env = [("OFFICECOMMS_CONFIG", config_file.as_os_str()), ("OFFICECOMMS_DATABASE_URL", OsStr::new(&database_url))];
+
+        let mut served = Served::start(&data, &env);
+        let base = format!("http://127.0.0.1:{}", served.port);
+        let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        let csrf = client.get(format!("{base}/contact")).send().await.unwrap()
+            .headers()["set-cookie"].to_str().unwrap()
+            .strip_prefix("oc_csrf=").and_then(|c| c.split(';').next()).unwrap().to_string();
+
+        // Four writers submit until the server dies under them.
+        let acknowledged = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let mut writers = Vec::new();
+        for w in 0..4 {
+            let (client, base, csrf, keyring, acknowledged) = (client.clone(), base.clone(), csrf.clone(), keyring.clone(), acknowledged.clone());
+            writers.push(tokio::spawn(async move {
+                for i in 0.. {
+                    let token = intake::new_token(&keyring, now_ms() - 10_000);
+                    let subject = format!("kill9 writer {w} number {i}");
+                    let fields = [("csrf", csrf.as_str()), ("token", &token), ("name", "Ann Example"),
+                        ("email", "ann@example.com"), ("phone", ""), ("product", "Windows"), ("product_other", ""),
+                        ("subject", &subject), ("details", "The server will be killed while this is sent."),
+                        ("birth_year", "1985"), ("website", "")];
+                    let sent = client.post(format!("{base}/contact")).header("cookie", format!("oc_csrf={csrf}"))
+                        .form(&fields).send().await;
+                    match sent {
+                        Ok(r) if r.status() == 303 => {
+                            let location = r.headers()["location"].to_str().unwrap().to_string();
+                            acknowledged.lock().unwrap().push(location);
+                        }
+                        Ok(r) => panic!("unexpected {} before the kill: {}", r.status(), r.text().await.unwrap_or_default()),
+                        Err(_) => return, // the server is gone
+                    }
+                }
+            }));
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while acknowledged.lock().unwrap().len() < 60 {
+            assert!(Instant::now() < deadline, "too few submissions before the kill");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        served.signal("KILL");
+        served.wait(Duration::from_secs(10));
+        for w in writers {
+            w.await.unwrap();
+        }
+        let acknowledged = acknowledged.lock().unwrap().clone();
+
+        let served = Served::start(&data, &env);
+        let base = format!("http://127.0.0.1:{}", served.port);
+        let db = officecomms::platform::db::Db::connect(&database_url).await.unwrap();
+        for location in &acknowledged {
+            let page = client.get(format!("{base}{location}")).send().await.unwrap().text().await.unwrap();
+            let reference = page.split("id=\"reference\">").nth(1).and_then(|r| r.split('<').next())
+                .unwrap_or_else(|| panic!("no reference on {location}: {page}")).to_string();
+            let (tickets, messages): (i64, i64) = sqlx::query_as(
+                "SELECT COUNT(DISTINCT t.id), COUNT(m.id) FROM tickets t LEFT JOIN ticket_messages m ON m.ticket_id = t.id WHERE t.reference = $1")
+                .bind(&reference).fetch_one(&db.pool).await.unwrap();
+            assert_eq!((tickets, messages), (1, 1), "acknowledged {reference} is stored whole, once");
+        }
+        // Nothing half-way: every ticket has its first message.
+        let orphans: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tickets t WHERE NOT EXISTS (SELECT 1 FROM ticket_messages m WHERE m.ticket_id = t.id)")
+            .fetch_one(&db.pool).await.unwrap();
+        assert_eq!(orphans, 0);
+        if matches!(backend, Backend::Sqlite) {
+            let check: String = sqlx::query_scalar("PRAGMA integrity_check").fetch_one(&db.pool).await.unwrap();
+            assert_eq!(check, "ok");
+        }
+        // And it goes on taking queries.
+        let token = intake::new_token(&keyring, now_ms() - 10_000);
+        let r = client.post(format!("{base}/contact")).header("cookie", format!("oc_csrf={csrf}"))
+            .form(&[("csrf", csrf.as_str()), ("token", &token), ("name", "Bo"), ("email", "bo@example.com"), ("phone", ""),
+                ("product", "Windows"), ("product_other", ""), ("subject", "After the restart"), ("details", "Still here."),
+                ("birth_year", "1990"), ("website", "")])
+            .send().await.unwrap();
+        assert_eq!(r.status(), 303);
+        db.pool.close().await;
+        drop(served);
+    }
+}

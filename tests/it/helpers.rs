@@ -6,7 +6,8 @@ use officecomms::{AppState, Application, Config, staff};
 use reqwest::{Response, redirect::Policy};
 use sqlx::{AssertSqlSafe, Connection};
 use std::{
-    path::PathBuf,
+    io::{BufRead, BufReader},
+    path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
@@ -471,5 +472,116 @@ impl Mail {
     pub fn header(&self, name: &str) -> Option<String> {
         let m = mail_parser::MessageParser::default().parse(self.raw.as_bytes())?;
         m.header_raw(name).map(|v| v.trim().to_string())
+    }
+}
+
+/// The server binary built for these tests.
+pub const BIN: &str = env!("CARGO_BIN_EXE_officecomms");
+
+/// A command without the OFFICECOMMS_* settings of whoever runs the tests.
+pub fn clean_env(cmd: &mut Command) -> &mut Command {
+    for (k, _) in std::env::vars() {
+        if k.starts_with("OFFICECOMMS_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd
+}
+
+/// The real binary serving plain HTTP, and the port it printed.
+pub struct Served {
+    pub child: Child,
+    pub port: u16,
+}
+
+impl Served {
+    pub fn start(dir: &Path, env: &[(&str, &std::ffi::OsStr)]) -> Served {
+        let mut command = Command::new(BIN);
+        clean_env(&mut command)
+            .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
+            .arg(dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let mut child = command.spawn().unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut first = String::new();
+        stdout.read_line(&mut first).unwrap();
+        std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+        let url = first
+            .split_whitespace()
+            .find(|w| w.starts_with("http"))
+            .unwrap_or_else(|| panic!("printed link: {first}"));
+        let port = url::Url::parse(url).unwrap().port().unwrap();
+        Served { child, port }
+    }
+
+    pub fn signal(&self, name: &str) {
+        let ok = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -{name}");
+    }
+
+    pub fn wait(&mut self, limit: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "the server did not exit");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A PostgreSQL database of a test's own, dropped at the end.
+pub struct ScratchDatabase {
+    admin: String,
+    name: String,
+    pub url: String,
+}
+
+impl ScratchDatabase {
+    pub async fn create(admin: &str) -> ScratchDatabase {
+        let (url, name) = create_pg_database(admin).await;
+        ScratchDatabase {
+            admin: admin.to_string(),
+            name,
+            url,
+        }
+    }
+}
+
+impl Drop for ScratchDatabase {
+    fn drop(&mut self) {
+        let (admin, name) = (self.admin.clone(), self.name.clone());
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                if let Ok(mut conn) = sqlx::AnyConnection::connect(&admin).await {
+                    let _ = sqlx::raw_sql(AssertSqlSafe(format!(
+                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                    )))
+                    .execute(&mut conn)
+                    .await;
+                }
+            });
+        })
+        .join();
     }
 }

@@ -14,11 +14,9 @@ use officecomms::{
     privacy::{erasure, subjects},
 };
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
-use sqlx::{AssertSqlSafe, Connection};
 use std::{
-    io::{BufRead, BufReader},
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
+    process::{Command, Stdio},
     sync::{
         Arc,
         atomic::{AtomicBool, AtomicUsize, Ordering},
@@ -26,8 +24,6 @@ use std::{
     time::{Duration, Instant},
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-const BIN: &str = env!("CARGO_BIN_EXE_officecomms");
 
 /// A test certificate authority and the leaf certificates it signs for localhost.
 struct TestCa {
@@ -228,46 +224,6 @@ async fn forwarded_headers_count_only_from_trusted_proxies() {
     assert_eq!(r.status(), 200, "only a trusted proxy's word counts");
 }
 
-/// A PostgreSQL database of a test's own, dropped at the end.
-struct ScratchDatabase {
-    admin: String,
-    name: String,
-    url: String,
-}
-
-impl ScratchDatabase {
-    async fn create(admin: &str) -> ScratchDatabase {
-        let (url, name) = create_pg_database(admin).await;
-        ScratchDatabase {
-            admin: admin.to_string(),
-            name,
-            url,
-        }
-    }
-}
-
-impl Drop for ScratchDatabase {
-    fn drop(&mut self) {
-        let (admin, name) = (self.admin.clone(), self.name.clone());
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async {
-                if let Ok(mut conn) = sqlx::AnyConnection::connect(&admin).await {
-                    let _ = sqlx::raw_sql(AssertSqlSafe(format!(
-                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                    )))
-                    .execute(&mut conn)
-                    .await;
-                }
-            });
-        })
-        .join();
-    }
-}
-
 async fn count(state: &AppState, sql: &'static str, id: i64) -> i64 {
     sqlx::query_scalar(sql)
         .bind(id)
@@ -440,15 +396,6 @@ both! {
     }
 }
 
-fn clean_env(cmd: &mut Command) -> &mut Command {
-    for (k, _) in std::env::vars() {
-        if k.starts_with("OFFICECOMMS_") {
-            cmd.env_remove(k);
-        }
-    }
-    cmd
-}
-
 fn run(args: &[&str], dir: &Path) -> std::process::Output {
     clean_env(&mut Command::new(BIN))
         .args(args)
@@ -545,64 +492,6 @@ fn scan_command_reports_a_planted_upload_and_exits_with_status_1() {
     assert!(text(&out.stderr).contains("found problems"));
 }
 
-/// The real binary serving plain HTTP, and the port it printed.
-struct Served {
-    child: Child,
-    port: u16,
-}
-
-impl Served {
-    fn start(dir: &Path, env: &[(&str, &Path)]) -> Served {
-        let mut command = Command::new(BIN);
-        clean_env(&mut command)
-            .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
-            .arg(dir)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null());
-        for (k, v) in env {
-            command.env(k, v);
-        }
-        let mut child = command.spawn().unwrap();
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut first = String::new();
-        stdout.read_line(&mut first).unwrap();
-        std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
-        let url = first
-            .split_whitespace()
-            .find(|w| w.starts_with("http"))
-            .unwrap_or_else(|| panic!("printed link: {first}"));
-        let port = url::Url::parse(url).unwrap().port().unwrap();
-        Served { child, port }
-    }
-
-    fn signal(&self, name: &str) {
-        let ok = Command::new("kill")
-            .args([&format!("-{name}"), &self.child.id().to_string()])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "kill -{name}");
-    }
-
-    fn wait(&mut self, limit: Duration) -> std::process::ExitStatus {
-        let deadline = Instant::now() + limit;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "the server did not exit");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_lets_a_request_in_flight_finish_and_exits_zero() {
     let dir = tempfile::tempdir().unwrap();
@@ -680,8 +569,8 @@ async fn sighup_makes_the_running_server_present_a_renewed_certificate() {
     let mut served = Served::start(
         &dir.path().join("data"),
         &[
-            ("OFFICECOMMS_TLS_CERT", &files.cert),
-            ("OFFICECOMMS_TLS_KEY", &files.key),
+            ("OFFICECOMMS_TLS_CERT", files.cert.as_os_str()),
+            ("OFFICECOMMS_TLS_KEY", files.key.as_os_str()),
         ],
     );
     let url = format!("https://localhost:{}/healthz", served.port);
