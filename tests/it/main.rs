@@ -7,6 +7,7 @@ mod browser;
 mod cli;
 mod content;
 mod faults;
+mod hostile;
 mod mail;
 mod ops;
 mod privacy_core;
