@@ -8,6 +8,7 @@ mod cli;
 mod content;
 mod faults;
 mod mail;
+mod newsletter;
 mod ops;
 mod privacy_core;
 mod privacy_rights;
