@@ -45,6 +45,8 @@ pub struct App {
     pub metrics: Metrics,
     pub rate_limits: RateLimits,
     pub mail_transport: Transport,
+    /// The outbox's concurrency, rate and crash journal.
+    pub delivery: mail::Delivery,
     /// Wakes the outbox worker after a commit that enqueued mail.
     pub mail_wakeup: Notify,
     /// Becomes true when the process is asked to stop; background work
@@ -105,6 +107,8 @@ impl AppState {
         }
         let site = settings::load(&db).await?;
         let mail_transport = Transport::from_config(config.smtp_url.as_deref(), &config.data_dir)?;
+        let delivery =
+            mail::Delivery::new(config.mail_concurrency, config.mail_rate, &config.data_dir);
         Ok(AppState(Arc::new(App {
             rate_limits: RateLimits::new(config.public_post_per_minute, config.login_per_minute),
             config,
@@ -112,6 +116,7 @@ impl AppState {
             keyring,
             assets: Arc::new(Assets::load()),
             metrics: Metrics::default(),
+            delivery,
             mail_transport,
             mail_wakeup: Notify::new(),
             shutdown: watch::Sender::new(false),
@@ -134,6 +139,7 @@ pub fn router(state: AppState) -> Router {
         .merge(surveys::router())
         .merge(crate::support::router())
         .merge(crate::content::router())
+        .merge(crate::newsletter::router())
         .route("/static/{file}", get(assets::serve_asset))
         .route("/metrics", get(metrics::show_metrics))
         .fallback(http::not_found)
@@ -178,6 +184,10 @@ fn background_tasks(state: &AppState) -> Vec<JoinHandle<()>> {
             state.shutdown.subscribe(),
         )));
         tasks.push(tokio::spawn(ops::integrity::run_daily(state.clone())));
+        tasks.push(tokio::spawn(crate::newsletter::runner::run(
+            state.clone(),
+            state.shutdown.subscribe(),
+        )));
     }
     tasks
 }

@@ -37,6 +37,10 @@ pub struct Config {
     pub demo: bool,
     /// Run the outbox worker in this process.
     pub workers: bool,
+    /// Mails the outbox hands to the SMTP server at once.
+    pub mail_concurrency: usize,
+    /// Most mails sent per second; 0 means no limit.
+    pub mail_rate: u32,
 }
 
 /// Certificate chain and private key, PEM files.
@@ -144,6 +148,8 @@ struct FileConfig {
     scan_blocklist: Option<Vec<String>>,
     scan_interval_hours: Option<u64>,
     shutdown_grace_secs: Option<u64>,
+    mail_concurrency: Option<usize>,
+    mail_rate: Option<u32>,
 }
 
 impl Default for Config {
@@ -166,6 +172,8 @@ impl Default for Config {
             shutdown_grace_secs: 30,
             demo: true,
             workers: true,
+            mail_concurrency: 8,
+            mail_rate: 0,
         }
     }
 }
@@ -223,6 +231,20 @@ impl Config {
                 "OFFICECOMMS_TLS_CERT and OFFICECOMMS_TLS_KEY go together: set both or neither"
             ),
         };
+        if let Some(v) = var("MAIL_CONCURRENCY") {
+            config.mail_concurrency = v
+                .parse()
+                .ok()
+                .filter(|n| (1..=64).contains(n))
+                .with_context(|| {
+                    format!("OFFICECOMMS_MAIL_CONCURRENCY={v}: a number from 1 to 64")
+                })?;
+        }
+        if let Some(v) = var("MAIL_RATE") {
+            config.mail_rate = v.parse().with_context(|| {
+                format!("OFFICECOMMS_MAIL_RATE={v}: mails per second, 0 for no limit")
+            })?;
+        }
         if let Some(v) = var("SCAN_BLOCKLIST") {
             config.scan_blocklist = v.split(',').map(str::to_string).collect();
         }
@@ -256,6 +278,8 @@ impl Config {
             scan_blocklist,
             scan_interval_hours,
             shutdown_grace_secs,
+            mail_concurrency,
+            mail_rate,
         } = file;
         self.bind = bind.unwrap_or(self.bind);
         self.data_dir = data_dir.unwrap_or(self.data_dir.clone());
@@ -280,6 +304,10 @@ impl Config {
         self.scan_blocklist = scan_blocklist.unwrap_or(self.scan_blocklist.clone());
         self.scan_interval_hours = scan_interval_hours.unwrap_or(self.scan_interval_hours);
         self.shutdown_grace_secs = shutdown_grace_secs.unwrap_or(self.shutdown_grace_secs);
+        self.mail_concurrency = mail_concurrency
+            .unwrap_or(self.mail_concurrency)
+            .clamp(1, 64);
+        self.mail_rate = mail_rate.unwrap_or(self.mail_rate);
         Ok(())
     }
 

@@ -6,6 +6,7 @@ pub mod cli;
 pub mod config;
 pub mod content;
 pub mod error;
+pub mod newsletter;
 pub mod ops;
 pub mod platform;
 pub mod privacy;

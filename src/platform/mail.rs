@@ -7,8 +7,8 @@
 use crate::{
     AppState,
     platform::{
-        crypto::{DataKey, Keyring},
-        db::{Db, Tx},
+        crypto::Keyring,
+        db::{Db, Tx, trusted_sql},
         now_ms, random_token,
         settings::SiteSettings,
     },
@@ -18,15 +18,21 @@ use crate::{
     },
 };
 use anyhow::Context;
+use futures_util::StreamExt;
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use lettre::{
-    AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
+    Message,
     message::{
         Mailbox, MultiPart,
         header::{HeaderName, HeaderValue},
     },
 };
 use serde::{Deserialize, Serialize};
-use std::{path::PathBuf, time::Duration};
+use std::{
+    num::NonZeroU32,
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
 pub const TABLES: &[Table] = &[Table {
     name: "outbox",
@@ -159,7 +165,7 @@ pub async fn depth(db: &Db) -> anyhow::Result<i64> {
 /// Where mail goes.
 #[derive(Clone)]
 pub enum Transport {
-    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    Smtp(std::sync::Arc<super::smtp::SmtpServer>),
     /// `.eml` files in this folder.
     Files(PathBuf),
 }
@@ -170,12 +176,9 @@ impl Transport {
         data_dir: &std::path::Path,
     ) -> anyhow::Result<Transport> {
         match smtp_url {
-            Some(url) => Ok(Transport::Smtp(
-                AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
-                    .context("invalid OFFICECOMMS_SMTP_URL")?
-                    .timeout(Some(Duration::from_secs(30)))
-                    .build(),
-            )),
+            Some(url) => Ok(Transport::Smtp(std::sync::Arc::new(
+                super::smtp::SmtpServer::from_url(url).context("invalid OFFICECOMMS_SMTP_URL")?,
+            ))),
             None => Ok(Transport::Files(data_dir.join("mail"))),
         }
     }
@@ -188,20 +191,25 @@ enum Failure {
     Permanent(String),
 }
 
-async fn send(transport: &Transport, outbox_id: i64, message: &Message) -> Result<(), Failure> {
+/// Delivers one message. `before_dot` runs when the server holds the whole
+/// message but has not accepted it yet (SMTP), or once it is written (files).
+async fn send(
+    transport: &Transport,
+    outbox_id: i64,
+    message: &Message,
+    before_dot: impl FnOnce(),
+) -> Result<(), Failure> {
     match transport {
-        Transport::Smtp(smtp) => smtp.send(message.clone()).await.map(|_| ()).map_err(|e| {
-            if e.is_permanent() {
-                Failure::Permanent(e.to_string())
-            } else {
-                Failure::Transient(e.to_string())
-            }
+        Transport::Smtp(smtp) => smtp.send(message, before_dot).await.map_err(|e| match e {
+            super::smtp::SendError::Permanent(e) => Failure::Permanent(e),
+            super::smtp::SendError::Transient(e) => Failure::Transient(e),
         }),
         Transport::Files(dir) => {
             let write = || -> std::io::Result<()> {
                 std::fs::create_dir_all(dir)?;
                 let tmp = dir.join(format!(".{outbox_id}.eml.tmp"));
                 std::fs::write(&tmp, message.formatted())?;
+                before_dot();
                 std::fs::rename(tmp, dir.join(format!("{outbox_id:08}.eml")))
             };
             write().map_err(|e| Failure::Transient(e.to_string()))
@@ -214,20 +222,35 @@ fn build_message(
     mail: &OutgoingMail,
     message_id: &str,
 ) -> Result<Message, String> {
-    let from = Mailbox::new(
-        Some(site.company_name.clone()),
-        site.contact_email
-            .parse()
-            .map_err(|e| format!("sender: {e}"))?,
-    );
+    let site_sender = || -> Result<Mailbox, String> {
+        Ok(Mailbox::new(
+            Some(site.company_name.clone()),
+            site.contact_email
+                .parse()
+                .map_err(|e| format!("sender: {e}"))?,
+        ))
+    };
+    // A mail may name its own From and Reply-To (a campaign does, after
+    // its checks); otherwise both are the company's contact address.
+    let given = |name: &str| {
+        mail.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.parse::<Mailbox>().map_err(|e| format!("{name}: {e}")))
+    };
+    let from = given("From").unwrap_or_else(site_sender)?;
+    let reply_to = given("Reply-To").unwrap_or_else(|| Ok(from.clone()))?;
     let to: Mailbox = mail.to.parse().map_err(|e| format!("recipient: {e}"))?;
     let mut builder = Message::builder()
-        .from(from.clone())
-        .reply_to(from)
+        .from(from)
+        .reply_to(reply_to)
         .to(to)
         .subject(mail.subject.clone())
         .message_id(Some(message_id.to_string()));
     for (name, value) in &mail.headers {
+        if name.eq_ignore_ascii_case("From") || name.eq_ignore_ascii_case("Reply-To") {
+            continue;
+        }
         let name = HeaderName::new_from_ascii(name.clone()).map_err(|e| format!("header: {e}"))?;
         builder = builder.raw_header(HeaderValue::new(name, value.clone()));
     }
@@ -243,8 +266,170 @@ fn build_message(
 
 type ClaimedRow = (i64, Option<i64>, Option<Vec<u8>>, i64, String);
 
+/// How the outbox worker delivers: how many mails at once, how many per
+/// second, and the crash journal. One per process.
+pub struct Delivery {
+    concurrency: usize,
+    rate: u32,
+    pacer: Option<DefaultDirectRateLimiter>,
+    journal: Journal,
+    /// One batch at a time per process, so the journal describes it alone.
+    batch: tokio::sync::Mutex<()>,
+}
+
+impl Delivery {
+    /// `concurrency` mails in flight at once; at most `rate` per second (0: no limit).
+    pub fn new(concurrency: usize, rate: u32, data_dir: &Path) -> Delivery {
+        Delivery {
+            concurrency: concurrency.max(1),
+            rate,
+            pacer: NonZeroU32::new(rate).map(|r| RateLimiter::direct(Quota::per_second(r))),
+            journal: Journal {
+                path: data_dir.join(JOURNAL_FILE),
+                file: std::sync::Mutex::new(None),
+            },
+            batch: tokio::sync::Mutex::new(()),
+        }
+    }
+}
+
+pub const JOURNAL_FILE: &str = "outbox.journal";
+
+/// `DATA_DIR/outbox.journal`: which mails of the batch in hand were claimed
+/// ("c"), handed over whole to the SMTP server with only the final dot to
+/// go ("s"), and accepted ("d"). The database learns of a batch's
+/// deliveries when the batch ends; after a crash (kill -9) in between,
+/// [`recover`] reads the journal: "s" and "d" count as sent (the dot is
+/// written microseconds after "s", and the kernel still delivers what a
+/// killed process wrote, so the server accepts), so they are not sent
+/// again; the rest never reached the dot, the server dropped them, and
+/// they are released to go at once. A line written
+/// before the crash survives it (the page cache is the kernel's); only a
+/// power cut could lose the last lines.
+struct Journal {
+    path: PathBuf,
+    file: std::sync::Mutex<Option<std::fs::File>>,
+}
+
+impl Journal {
+    fn write(&self, kind: char, ids: &[i64]) -> std::io::Result<()> {
+        use std::io::Write;
+        let mut line = String::with_capacity(ids.len() * 8 + 4);
+        for id in ids {
+            line.push(kind);
+            line.push(' ');
+            line.push_str(&id.to_string());
+            line.push('\n');
+        }
+        let mut guard = self.file.lock().unwrap_or_else(|e| e.into_inner());
+        if guard.is_none() {
+            *guard = Some(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&self.path)?,
+            );
+        }
+        // One write call per record: a crash cannot leave half a line behind a whole one.
+        guard.as_mut().expect("opened").write_all(line.as_bytes())
+    }
+
+    /// Forgets the batch, once the database holds its outcome.
+    fn reset(&self) -> std::io::Result<()> {
+        let guard = self.file.lock().unwrap_or_else(|e| e.into_inner());
+        match guard.as_ref() {
+            Some(f) => f.set_len(0),
+            None => Ok(()),
+        }
+    }
+
+    /// `(claimed or sending, sent)` ids left by an interrupted batch.
+    fn read(&self) -> std::io::Result<(Vec<i64>, Vec<i64>)> {
+        let text = match std::fs::read_to_string(&self.path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((vec![], vec![])),
+            Err(e) => return Err(e),
+        };
+        let mut sent = std::collections::BTreeSet::new();
+        let mut open = std::collections::BTreeSet::new();
+        for line in text.lines() {
+            let Some((kind, id)) = line.split_once(' ') else {
+                continue;
+            };
+            let Ok(id) = id.trim().parse::<i64>() else {
+                continue;
+            };
+            match kind {
+                "d" | "s" => {
+                    sent.insert(id);
+                }
+                "c" => {
+                    open.insert(id);
+                }
+                _ => {}
+            }
+        }
+        let open = open.difference(&sent).copied().collect();
+        Ok((open, sent.into_iter().collect()))
+    }
+}
+
+/// After a crash: marks sent what the journal says the SMTP server
+/// accepted, releases the claims of the rest so they go out at once, and
+/// clears the journal. Returns `(sent, released)`.
+pub async fn recover(state: &AppState) -> anyhow::Result<(usize, usize)> {
+    let journal = &state.delivery.journal;
+    let (open, sent) = journal.read().context("reading the outbox journal")?;
+    let now = now_ms();
+    for chunk in sent.chunks(500) {
+        let sql = format!(
+            "UPDATE outbox SET status = 'sent', attempts = attempts + 1, sent_at = $1, \
+             claimed_until = NULL WHERE status = 'pending' AND id IN ({})",
+            placeholders(2, chunk.len())
+        );
+        let mut q = sqlx::query(trusted_sql(sql)).bind(now);
+        for id in chunk {
+            q = q.bind(id);
+        }
+        q.execute(&state.db.pool).await?;
+    }
+    release(&state.db, open.iter().copied()).await?;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .open(&journal.path)
+        .context("clearing the outbox journal")?;
+    if !sent.is_empty() || !open.is_empty() {
+        tracing::warn!(
+            sent = sent.len(),
+            released = open.len(),
+            "outbox recovered after an interrupted batch"
+        );
+    }
+    Ok((sent.len(), open.len()))
+}
+
+/// `$first, $first+1, …` for `n` values.
+fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+enum Outcome {
+    Sent(i64),
+    Failed(i64, Failure, i64),
+    Cancelled(i64),
+    /// Not started because the process is stopping.
+    HandedBack(i64),
+}
+
 /// Claims and delivers the due mails; returns how many were handled.
 pub async fn deliver_due(state: &AppState) -> anyhow::Result<usize> {
+    let delivery = &state.delivery;
+    let _batch = delivery.batch.lock().await;
     let db = &state.db;
     let now = now_ms();
     let claim = db.pick(
@@ -255,75 +440,167 @@ pub async fn deliver_due(state: &AppState) -> anyhow::Result<usize> {
          WHERE status = 'pending' AND next_attempt_at <= $2 AND (claimed_until IS NULL OR claimed_until < $2) \
          ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING id, subject_id, payload, attempts, message_id",
     );
+    // About a second of work at most, so a pause or an unsubscribe
+    // overtakes mail claimed but not yet sent within a second.
+    let mut limit = (delivery.concurrency as i64 * 25).clamp(BATCH, 1000);
+    if delivery.rate > 0 {
+        limit = limit.min(i64::from(delivery.rate)).max(1);
+    }
     let rows: Vec<ClaimedRow> = sqlx::query_as(claim)
         .bind(now + 120_000)
         .bind(now)
-        .bind(BATCH)
+        .bind(limit)
         .fetch_all(&db.pool)
         .await
         .context("claiming outbox rows")?;
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
+    if let Err(e) = delivery.journal.write('c', &ids) {
+        release(db, ids.into_iter()).await?;
+        return Err(anyhow::Error::new(e).context("writing the outbox journal"));
+    }
+    let subject_ids: Vec<i64> = rows.iter().filter_map(|r| r.1).collect();
+    let keys = subjects::keys_of(db, &state.keyring, &subject_ids).await?;
     let site = state.site();
-    for (n, (id, subject_id, payload, attempts, message_id)) in rows.iter().enumerate() {
-        // Shutting down: the mail in hand was finished; hand the rest back
-        // at once rather than when the claim expires.
-        if state.stopping() {
-            release(db, rows[n..].iter().map(|r| r.0)).await?;
-            return Ok(n);
-        }
-        let key: Option<DataKey> = match subject_id {
-            Some(sid) => subjects::key(db, &state.keyring, *sid).await?,
-            None => Some(state.keyring.system_key().clone()),
+    let mut outcomes = Vec::with_capacity(rows.len());
+    let mut ready = Vec::with_capacity(rows.len());
+    for (id, subject_id, payload, attempts, message_id) in rows {
+        let key = match subject_id {
+            Some(sid) => keys.get(&sid),
+            None => Some(state.keyring.system_key()),
         };
         let mail = match (key, payload) {
             (Some(key), Some(payload)) => {
-                let json = key.decrypt(PAYLOAD_CONTEXT, payload)?;
+                let json = key.decrypt(PAYLOAD_CONTEXT, &payload)?;
                 serde_json::from_slice::<OutgoingMail>(&json).context("outbox payload")?
             }
             // The recipient erased their data before we could send.
             _ => {
-                finish(db, *id, "cancelled", None).await?;
+                outcomes.push(Outcome::Cancelled(id));
                 continue;
             }
         };
-        let outcome = match build_message(&site, &mail, message_id) {
-            Ok(message) => send(&state.mail_transport, *id, &message).await,
-            Err(e) => Err(Failure::Permanent(e)),
-        };
+        match build_message(&site, &mail, &message_id) {
+            Ok(message) => ready.push((id, attempts, message)),
+            Err(e) => outcomes.push(Outcome::Failed(id, Failure::Permanent(e), attempts)),
+        }
+    }
+    let sends = futures_util::stream::iter(ready.into_iter().map(|(id, attempts, message)| {
+        async move {
+            // Shutting down: the mails in hand are finished; the rest are
+            // handed back at once rather than when the claim expires.
+            if state.stopping() {
+                return Outcome::HandedBack(id);
+            }
+            if let Some(pacer) = &delivery.pacer {
+                pacer.until_ready().await;
+            }
+            let sending = || {
+                if let Err(e) = delivery.journal.write('s', &[id]) {
+                    tracing::error!(outbox_id = id, error = %e, "outbox journal");
+                }
+            };
+            match send(&state.mail_transport, id, &message, sending).await {
+                Ok(()) => {
+                    if let Err(e) = delivery.journal.write('d', &[id]) {
+                        tracing::error!(outbox_id = id, error = %e, "outbox journal");
+                    }
+                    Outcome::Sent(id)
+                }
+                Err(f) => Outcome::Failed(id, f, attempts),
+            }
+        }
+    }))
+    .buffer_unordered(delivery.concurrency);
+    outcomes.extend(sends.collect::<Vec<_>>().await);
+    let handled = record_outcomes(db, &outcomes).await?;
+    delivery
+        .journal
+        .reset()
+        .context("clearing the outbox journal")?;
+    Ok(handled)
+}
+
+/// Writes a batch's outcomes; returns how many mails were handled (not handed back).
+async fn record_outcomes(db: &Db, outcomes: &[Outcome]) -> anyhow::Result<usize> {
+    let sent: Vec<i64> = outcomes
+        .iter()
+        .filter_map(|o| match o {
+            Outcome::Sent(id) => Some(*id),
+            _ => None,
+        })
+        .collect();
+    let now = now_ms();
+    for chunk in sent.chunks(500) {
+        let sql = format!(
+            "UPDATE outbox SET status = 'sent', attempts = attempts + 1, sent_at = $1, \
+             last_error = NULL, claimed_until = NULL WHERE id IN ({})",
+            placeholders(2, chunk.len())
+        );
+        let mut q = sqlx::query(trusted_sql(sql)).bind(now);
+        for id in chunk {
+            q = q.bind(id);
+        }
+        q.execute(&db.pool).await.context("recording sent mails")?;
+    }
+    let mut handled = sent.len();
+    let mut handed_back = Vec::new();
+    for outcome in outcomes {
         match outcome {
-            Ok(()) => finish(db, *id, "sent", None).await?,
-            Err(Failure::Permanent(e)) => {
+            Outcome::Sent(_) => {}
+            Outcome::HandedBack(id) => handed_back.push(*id),
+            Outcome::Cancelled(id) => {
+                finish(db, *id, "cancelled", None).await?;
+                handled += 1;
+            }
+            Outcome::Failed(id, Failure::Permanent(e), _) => {
                 tracing::warn!(outbox_id = id, error = %e, "mail failed permanently");
-                finish(db, *id, "failed", Some(&e)).await?
+                finish(db, *id, "failed", Some(e)).await?;
+                handled += 1;
             }
-            Err(Failure::Transient(e)) if attempts + 1 >= MAX_ATTEMPTS => {
+            Outcome::Failed(id, Failure::Transient(e), attempts)
+                if attempts + 1 >= MAX_ATTEMPTS =>
+            {
                 tracing::warn!(outbox_id = id, error = %e, "mail failed after {MAX_ATTEMPTS} attempts");
-                finish(db, *id, "failed", Some(&e)).await?
+                finish(db, *id, "failed", Some(e)).await?;
+                handled += 1;
             }
-            Err(Failure::Transient(e)) => {
-                let backoff = (30_000i64 << attempts.min(&9)).min(6 * 3_600_000);
+            Outcome::Failed(id, Failure::Transient(e), attempts) => {
+                let backoff = (30_000i64 << (*attempts).min(9)).min(6 * 3_600_000);
                 tracing::info!(outbox_id = id, error = %e, "mail delivery will be retried");
                 sqlx::query(
                     "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = $1, claimed_until = NULL, \
                      last_error = $2 WHERE id = $3",
                 )
                 .bind(now_ms() + backoff)
-                .bind(&e)
+                .bind(e)
                 .bind(id)
                 .execute(&db.pool)
                 .await?;
+                handled += 1;
             }
         }
     }
-    Ok(rows.len())
+    release(db, handed_back.into_iter()).await?;
+    Ok(handled)
 }
 
 async fn release(db: &Db, ids: impl Iterator<Item = i64>) -> anyhow::Result<()> {
-    for id in ids {
-        sqlx::query("UPDATE outbox SET claimed_until = NULL WHERE id = $1 AND status = 'pending'")
-            .bind(id)
-            .execute(&db.pool)
+    let ids: Vec<i64> = ids.collect();
+    for chunk in ids.chunks(500) {
+        let sql = format!(
+            "UPDATE outbox SET claimed_until = NULL WHERE status = 'pending' AND id IN ({})",
+            placeholders(1, chunk.len())
+        );
+        let mut q = sqlx::query(trusted_sql(sql));
+        for id in chunk {
+            q = q.bind(id);
+        }
+        q.execute(&db.pool)
             .await
-            .context("releasing an outbox claim")?;
+            .context("releasing outbox claims")?;
     }
     Ok(())
 }
@@ -342,8 +619,11 @@ async fn finish(db: &Db, id: i64, status: &str, error: Option<&str>) -> anyhow::
     Ok(())
 }
 
-/// Runs the outbox worker until shutdown.
+/// Runs the outbox worker until shutdown, after recovering from a crash.
 pub async fn run_worker(state: AppState, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    if let Err(e) = recover(&state).await {
+        tracing::error!(error = ?e, "outbox recovery");
+    }
     loop {
         if *shutdown.borrow() {
             return;
@@ -364,6 +644,119 @@ pub async fn run_worker(state: AppState, mut shutdown: tokio::sync::watch::Recei
             _ = shutdown.changed() => return,
         }
     }
+}
+
+/// One mail of a batch for [`enqueue_many`].
+pub struct Queued<'a> {
+    pub subject: &'a Subject,
+    pub dedupe_key: String,
+    pub mail: OutgoingMail,
+}
+
+/// Enqueues many mails for one reason in the caller's transaction, a few
+/// hundred rows per statement. Mails whose dedupe key exists are skipped;
+/// returns how many were added.
+pub async fn enqueue_many(
+    tx: &mut Tx,
+    site: &SiteSettings,
+    reason: &str,
+    items: &[Queued<'_>],
+) -> anyhow::Result<u64> {
+    const ROWS: usize = 400;
+    let now = now_ms();
+    let mut added = 0;
+    for chunk in items.chunks(ROWS) {
+        // Shared: `$1` (the time) and `$2` (the reason); four values per row.
+        let values = (0..chunk.len())
+            .map(|i| {
+                let b = i * 4;
+                format!(
+                    "($1, $2, ${}, ${}, ${}, $1, ${})",
+                    b + 3,
+                    b + 4,
+                    b + 5,
+                    b + 6
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "INSERT INTO outbox (created_at, reason, dedupe_key, subject_id, payload, next_attempt_at, message_id) \
+             VALUES {values} ON CONFLICT (dedupe_key) DO NOTHING"
+        );
+        let mut q = sqlx::query(trusted_sql(sql)).bind(now).bind(reason);
+        for item in chunk {
+            let json = serde_json::to_vec(&with_postal_footer(site, &item.mail))
+                .context("serialising mail")?;
+            let message_id = format!("<{}@{}>", random_token(18), site.mail_domain());
+            q = q
+                .bind(item.dedupe_key.clone())
+                .bind(item.subject.id)
+                .bind(item.subject.key.encrypt(PAYLOAD_CONTEXT, &json))
+                .bind(message_id);
+        }
+        added += q
+            .execute(&mut **tx)
+            .await
+            .context("enqueueing mails")?
+            .rows_affected();
+    }
+    Ok(added)
+}
+
+/// Cancels a subject's mails still waiting whose reason starts with
+/// `reason_prefix` (an unsubscribe stops queued campaign mail at once).
+pub async fn cancel_pending(
+    tx: &mut Tx,
+    subject_id: i64,
+    reason_prefix: &str,
+) -> anyhow::Result<u64> {
+    Ok(sqlx::query(
+        "UPDATE outbox SET status = 'cancelled', claimed_until = NULL \
+         WHERE subject_id = $1 AND status IN ('pending', 'held') AND reason LIKE $2",
+    )
+    .bind(subject_id)
+    .bind(format!("{reason_prefix}%"))
+    .execute(&mut **tx)
+    .await
+    .context("cancelling queued mail")?
+    .rows_affected())
+}
+
+/// Holds the waiting mails of a reason (a paused campaign); returns how many.
+pub async fn hold(db: &Db, reason: &str) -> anyhow::Result<u64> {
+    Ok(
+        sqlx::query("UPDATE outbox SET status = 'held' WHERE reason = $1 AND status = 'pending'")
+            .bind(reason)
+            .execute(&db.pool)
+            .await
+            .context("holding mail")?
+            .rows_affected(),
+    )
+}
+
+/// Lets held mails of a reason go again.
+pub async fn unhold(db: &Db, reason: &str) -> anyhow::Result<u64> {
+    Ok(sqlx::query(
+        "UPDATE outbox SET status = 'pending', next_attempt_at = $1, claimed_until = NULL \
+         WHERE reason = $2 AND status = 'held'",
+    )
+    .bind(now_ms())
+    .bind(reason)
+    .execute(&db.pool)
+    .await
+    .context("releasing held mail")?
+    .rows_affected())
+}
+
+/// `(status, count)` of the mails of a reason.
+pub async fn counts(db: &Db, reason: &str) -> anyhow::Result<Vec<(String, i64)>> {
+    Ok(
+        sqlx::query_as("SELECT status, COUNT(*) FROM outbox WHERE reason = $1 GROUP BY status")
+            .bind(reason)
+            .fetch_all(&db.pool)
+            .await?,
+    )
 }
 
 /// A mail rendered from `templates/email/<name>/{subject.txt,body.txt,body.html}`.

@@ -9,6 +9,7 @@ pub mod http;
 pub mod mail;
 pub mod metrics;
 pub mod settings;
+pub mod smtp;
 pub mod templates;
 pub mod tls;
 

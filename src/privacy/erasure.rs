@@ -193,6 +193,42 @@ pub async fn is_suppressed(state: &AppState, email: &str) -> anyhow::Result<bool
     Ok(n > 0)
 }
 
+/// Which of these keyed email hashes are suppressed, in one query per few hundred.
+pub async fn suppressed_among(
+    db: &Db,
+    indexes: &[Vec<u8>],
+) -> anyhow::Result<std::collections::HashSet<Vec<u8>>> {
+    let mut found = std::collections::HashSet::new();
+    for chunk in indexes.chunks(500) {
+        let list = (1..=chunk.len())
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!("SELECT email_index FROM suppressions WHERE email_index IN ({list})");
+        let mut q = sqlx::query_scalar::<_, Vec<u8>>(trusted_sql(sql));
+        for index in chunk {
+            q = q.bind(index);
+        }
+        found.extend(q.fetch_all(&db.pool).await?);
+    }
+    Ok(found)
+}
+
+/// Removes a suppression of this reason only (a new, confirmed opt-in
+/// lifts an unsubscribe; nothing lifts an erasure's).
+pub async fn lift_suppression(
+    tx: &mut Tx,
+    email_index: &[u8],
+    reason: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM suppressions WHERE email_index = $1 AND reason = $2")
+        .bind(email_index)
+        .bind(reason)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
 /// Appends an erasure to the log file kept beside the database (fsynced),
 /// which backups carry and restores replay.
 pub fn append_log(data_dir: &Path, entry: &LogEntry) -> anyhow::Result<()> {

@@ -134,3 +134,32 @@ pub async fn shred(tx: &mut Tx, id: i64) -> Result<(), sqlx::Error> {
     .await?;
     Ok(())
 }
+
+/// The keys of many subjects in one query; erased ones are absent.
+pub async fn keys_of(
+    db: &Db,
+    keyring: &Keyring,
+    ids: &[i64],
+) -> anyhow::Result<std::collections::HashMap<i64, DataKey>> {
+    let mut ids = ids.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut keys = std::collections::HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(500) {
+        let list = (1..=chunk.len())
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT id, wrapped_key FROM subjects WHERE wrapped_key IS NOT NULL AND id IN ({list})"
+        );
+        let mut q = sqlx::query_as::<_, (i64, Vec<u8>)>(crate::platform::db::trusted_sql(sql));
+        for id in chunk {
+            q = q.bind(id);
+        }
+        for (id, wrapped) in q.fetch_all(&db.pool).await? {
+            keys.insert(id, keyring.unwrap(id, &wrapped)?);
+        }
+    }
+    Ok(keys)
+}

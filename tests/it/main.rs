@@ -9,6 +9,7 @@ mod content;
 mod faults;
 mod hostile;
 mod mail;
+mod newsletter;
 mod ops;
 mod privacy_core;
 mod privacy_rights;

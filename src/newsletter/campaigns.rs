@@ -1,0 +1,560 @@
+//! Campaigns in the back office (admins): compose in Markdown with a
+//! preview of both parts, send a test, schedule, send, pause and resume,
+//! and the figures. Every action that sends goes through
+//! [`compliance::prepare`]; a failed check comes back on the form (422).
+
+use super::{
+    TOPICS,
+    compliance::{self, Addressee, Failure},
+    db::{self, Campaign, Draft},
+    runner::{self, draft_of},
+    topics_from_text, topics_to_text,
+};
+use crate::{
+    AppState,
+    error::{AppError, AppResult},
+    platform::{
+        forms::{EmailAddress, FieldErrors, Form, text},
+        mail::{self, Recipient},
+        now_ms, random_token,
+        templates::{Page, render},
+    },
+    privacy::erasure,
+    staff::{
+        Admin, Staff,
+        audit::{self, Actor},
+    },
+};
+use axum::{
+    extract::{Path, Query, State},
+    http::StatusCode,
+    response::{IntoResponse, Redirect, Response},
+};
+use serde::Deserialize;
+
+/// A campaign's figures, counted from the outbox.
+#[derive(Clone, Debug, Default)]
+pub struct Figures {
+    pub queued: i64,
+    pub sent: i64,
+    pub failed: i64,
+    pub waiting: i64,
+    pub held: i64,
+    pub cancelled: i64,
+    pub suppressed: i64,
+    pub unsubscribed: i64,
+}
+
+pub async fn figures(state: &AppState, c: &Campaign) -> anyhow::Result<Figures> {
+    let mut f = Figures {
+        suppressed: c.suppressed,
+        unsubscribed: c.unsubscribed,
+        ..Figures::default()
+    };
+    for (status, n) in mail::counts(&state.db, &runner::reason(c.id)).await? {
+        f.queued += n;
+        match status.as_str() {
+            "sent" => f.sent = n,
+            "failed" => f.failed = n,
+            "pending" => f.waiting = n,
+            "held" => f.held = n,
+            "cancelled" => f.cancelled = n,
+            _ => {}
+        }
+    }
+    Ok(f)
+}
+
+pub struct Row {
+    pub campaign: Campaign,
+    pub figures: Figures,
+}
+
+#[derive(askama::Template)]
+#[template(path = "newsletter/admin_campaigns.html")]
+struct ListPage {
+    page: Page,
+    rows: Vec<Row>,
+}
+
+pub async fn list_campaigns(
+    _: Staff<Admin>,
+    State(state): State<AppState>,
+    page: Page,
+) -> AppResult<Response> {
+    let mut rows = Vec::new();
+    for campaign in db::campaigns(&state.db).await? {
+        let figures = figures(&state, &campaign).await?;
+        rows.push(Row { campaign, figures });
+    }
+    render(&ListPage {
+        page: page.titled("Campaigns"),
+        rows,
+    })
+}
+
+/// The campaign form as typed.
+#[derive(Clone, Debug, Default)]
+pub struct CampaignForm {
+    pub subject: String,
+    pub from_name: String,
+    pub reply_to: String,
+    pub body: String,
+    pub topics: Vec<String>,
+    pub commercial: bool,
+    pub ad_label: String,
+    pub test_to: String,
+    pub send_at: String,
+    pub action: String,
+}
+
+impl CampaignForm {
+    fn from_pairs(pairs: Vec<(String, String)>) -> CampaignForm {
+        let mut f = CampaignForm::default();
+        for (k, v) in pairs {
+            match k.as_str() {
+                "subject" => f.subject = v,
+                "from_name" => f.from_name = v,
+                "reply_to" => f.reply_to = v,
+                "body" => f.body = v,
+                "topic" => f.topics.push(v),
+                "commercial" => f.commercial = !v.trim().is_empty(),
+                "ad_label" => f.ad_label = v,
+                "test_to" => f.test_to = v,
+                "send_at" => f.send_at = v,
+                "action" => f.action = v,
+                _ => {}
+            }
+        }
+        f
+    }
+
+    fn of(c: &Campaign) -> CampaignForm {
+        CampaignForm {
+            subject: c.subject.clone(),
+            from_name: c.from_name.clone(),
+            reply_to: c.reply_to.clone(),
+            body: c.body.clone(),
+            topics: topics_from_text(&c.topics),
+            commercial: c.commercial != 0,
+            ad_label: c.ad_label.clone(),
+            ..CampaignForm::default()
+        }
+    }
+
+    pub fn has_topic(&self, key: &&str) -> bool {
+        self.topics.iter().any(|t| t == key)
+    }
+
+    /// The draft, or the fields that are too long or unreadable.
+    fn draft(&self) -> Result<Draft, FieldErrors> {
+        let mut errors = FieldErrors::default();
+        let mut field = |name: &'static str, value: &str, max: usize| -> String {
+            match text(value, max) {
+                Ok(v) => v.unwrap_or_default(),
+                Err(m) => {
+                    errors.add(name, m);
+                    String::new()
+                }
+            }
+        };
+        let draft = Draft {
+            subject: field("subject", &self.subject, 200),
+            from_name: field("from_name", &self.from_name, 200),
+            reply_to: field("reply_to", &self.reply_to, 254),
+            body: field("body", &self.body, 100_000),
+            topics: topics_to_text(&self.topics),
+            commercial: self.commercial,
+            ad_label: field("ad_label", &self.ad_label, 80),
+        };
+        errors.into_result().map(|_| draft)
+    }
+}
+
+#[derive(askama::Template)]
+#[template(path = "newsletter/admin_campaign.html")]
+struct CampaignPage {
+    page: Page,
+    id: i64,
+    status: String,
+    editable: bool,
+    form: CampaignForm,
+    errors: FieldErrors,
+    failures: Vec<Failure>,
+    notice: String,
+    figures: Figures,
+    scheduled_at: Option<i64>,
+    preview_text: String,
+    preview_html: String,
+    topics: &'static [(&'static str, &'static str)],
+}
+
+impl CampaignPage {
+    fn new(page: Page, id: i64, status: &str, form: CampaignForm) -> CampaignPage {
+        CampaignPage {
+            page,
+            id,
+            status: status.to_string(),
+            editable: matches!(status, "draft" | "scheduled"),
+            form,
+            errors: FieldErrors::default(),
+            failures: vec![],
+            notice: String::new(),
+            figures: Figures::default(),
+            scheduled_at: None,
+            preview_text: String::new(),
+            preview_html: String::new(),
+            topics: TOPICS,
+        }
+    }
+}
+
+/// The text part and the HTML body as a sample subscriber would get them,
+/// or why the campaign cannot be sent yet.
+fn preview(state: &AppState, draft: &Draft, id: i64) -> (String, String, Vec<Failure>) {
+    match compliance::prepare(draft, &state.site(), &state.config.base_url) {
+        Ok(p) => {
+            let (unsubscribe_url, preferences_url) =
+                runner::links(state, 0, id).unwrap_or_default();
+            match p.message_for(&Addressee {
+                email: "subscriber@example.com",
+                name: "",
+                unsubscribe_url: &unsubscribe_url,
+                preferences_url: &preferences_url,
+            }) {
+                Ok(m) => (
+                    m.text,
+                    crate::platform::templates::markdown_to_html(&draft.body),
+                    vec![],
+                ),
+                Err(e) => (
+                    String::new(),
+                    String::new(),
+                    vec![Failure {
+                        field: "body",
+                        message: e.to_string(),
+                    }],
+                ),
+            }
+        }
+        Err(f) => (String::new(), String::new(), f),
+    }
+}
+
+pub async fn new_campaign(
+    _: Staff<Admin>,
+    State(state): State<AppState>,
+    page: Page,
+) -> AppResult<Response> {
+    let site = state.site();
+    let form = CampaignForm {
+        from_name: site.company_name.clone(),
+        reply_to: site.contact_email.clone(),
+        ad_label: "Advertisement".into(),
+        ..CampaignForm::default()
+    };
+    render(&CampaignPage::new(
+        page.titled("New campaign"),
+        0,
+        "draft",
+        form,
+    ))
+}
+
+pub async fn create_campaign(
+    Staff(user, _): Staff<Admin>,
+    State(state): State<AppState>,
+    page: Page,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> AppResult<Response> {
+    let form = CampaignForm::from_pairs(pairs);
+    let draft = match form.draft() {
+        Ok(d) => d,
+        Err(errors) => {
+            let mut body = CampaignPage::new(page.titled("New campaign"), 0, "draft", form);
+            body.errors = errors;
+            return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&body)?).into_response());
+        }
+    };
+    let mut tx = state.db.begin().await?;
+    let id = db::insert_campaign(&mut tx, &draft, Some(user.id), now_ms()).await?;
+    audit::record(
+        &mut tx,
+        Actor::Staff(&user),
+        "create",
+        "campaign",
+        id,
+        &draft.subject,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Redirect::to(&format!("/admin/campaigns/{id}")).into_response())
+}
+
+#[derive(Deserialize, Default)]
+pub struct Notice {
+    #[serde(default)]
+    done: String,
+}
+
+fn notice_text(done: &str) -> &'static str {
+    match done {
+        "saved" => "Saved.",
+        "tested" => "Test sent: it goes through the same checks and arrives in a moment.",
+        "scheduled" => "Scheduled: it starts on its own at the time set.",
+        "sending" => "Sending: the figures below grow as mail leaves.",
+        "paused" => "Paused: mail not yet handed to the mail server is held.",
+        "resumed" => "Resumed.",
+        _ => "",
+    }
+}
+
+pub async fn show_campaign(
+    _: Staff<Admin>,
+    State(state): State<AppState>,
+    page: Page,
+    Path(id): Path<i64>,
+    Query(notice): Query<Notice>,
+) -> AppResult<Response> {
+    let campaign = db::campaign(&state.db, id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let draft = draft_of(&campaign);
+    let (preview_text, preview_html, failures) = preview(&state, &draft, id);
+    let mut body = CampaignPage::new(
+        page.titled(format!("Campaign: {}", campaign.subject)),
+        id,
+        &campaign.status,
+        CampaignForm::of(&campaign),
+    );
+    body.figures = figures(&state, &campaign).await?;
+    body.scheduled_at = campaign.scheduled_at;
+    body.preview_text = preview_text;
+    body.preview_html = preview_html;
+    body.failures = failures;
+    body.notice = notice_text(&notice.done).to_string();
+    render(&body)
+}
+
+/// Save, test, schedule or send, as the button pressed says.
+pub async fn act_on_campaign(
+    Staff(user, _): Staff<Admin>,
+    State(state): State<AppState>,
+    page: Page,
+    Path(id): Path<i64>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> AppResult<Response> {
+    let campaign = db::campaign(&state.db, id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let form = CampaignForm::from_pairs(pairs);
+    let title = format!("Campaign: {}", campaign.subject);
+    let refuse = |page: Page,
+                  form: CampaignForm,
+                  errors: FieldErrors,
+                  failures: Vec<Failure>|
+     -> AppResult<Response> {
+        let mut body = CampaignPage::new(page.titled(title.clone()), id, &campaign.status, form);
+        body.errors = errors;
+        body.failures = failures;
+        body.scheduled_at = campaign.scheduled_at;
+        Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&body)?).into_response())
+    };
+    if !matches!(campaign.status.as_str(), "draft" | "scheduled") {
+        let mut errors = FieldErrors::default();
+        errors.add(
+            "form",
+            "This campaign has started: it can no longer be changed.",
+        );
+        return refuse(page, form, errors, vec![]);
+    }
+    let draft = match form.draft() {
+        Ok(d) => d,
+        Err(errors) => return refuse(page, form, errors, vec![]),
+    };
+    let action = form.action.clone();
+    if action != "save" {
+        // The one door: every send, test and schedule is checked here.
+        if let Err(failures) = compliance::prepare(&draft, &state.site(), &state.config.base_url) {
+            let mut errors = FieldErrors::default();
+            for f in &failures {
+                errors.add(f.field, f.message.clone());
+            }
+            return refuse(page, form, errors, failures);
+        }
+    }
+    let now = now_ms();
+    let mut errors = FieldErrors::default();
+    let mut scheduled_at = None;
+    let mut test_to = None;
+    match action.as_str() {
+        "save" => {}
+        "test" => match form.test_to.parse::<EmailAddress>() {
+            Ok(a) if erasure::is_suppressed(&state, a.as_str()).await? => errors.add(
+                "test_to",
+                "This address unsubscribed or was erased: we do not write to it.",
+            ),
+            Ok(a) => test_to = Some(a),
+            Err(m) => errors.add("test_to", m),
+        },
+        "schedule" => match parse_utc(&form.send_at) {
+            Some(at) if at > now => scheduled_at = Some(at),
+            Some(_) => errors.add("send_at", "Choose a time in the future."),
+            None => errors.add(
+                "send_at",
+                "Give a date and time, like 2026-12-01 09:00 (UTC).",
+            ),
+        },
+        "send" => scheduled_at = Some(now),
+        _ => errors.add("form", "Unknown action."),
+    }
+    if !errors.is_empty() {
+        return refuse(page, form, errors, vec![]);
+    }
+    let mut tx = state.db.begin().await?;
+    if !db::update_campaign(&mut tx, id, &draft, now).await? {
+        let mut errors = FieldErrors::default();
+        errors.add(
+            "form",
+            "This campaign has started meanwhile: it can no longer be changed.",
+        );
+        return refuse(page, form, errors, vec![]);
+    }
+    let done = match (action.as_str(), scheduled_at, test_to) {
+        ("test", _, Some(to)) => {
+            let site = state.site();
+            let prepared = compliance::prepare(&draft, &site, &state.config.base_url)
+                .map_err(|f| anyhow::anyhow!("checks failed after passing: {f:?}"))?;
+            let (unsubscribe_url, preferences_url) = runner::links(&state, 0, id)?;
+            let mut mail = prepared.message_for(&Addressee {
+                email: to.as_str(),
+                name: "",
+                unsubscribe_url: &unsubscribe_url,
+                preferences_url: &preferences_url,
+            })?;
+            mail.subject = format!("[Test] {}", mail.subject);
+            mail::enqueue(
+                &mut tx,
+                &state.keyring,
+                &site,
+                Recipient::System,
+                "campaign-test",
+                &format!("campaign-test:{id}:{}", random_token(9)),
+                &mail,
+            )
+            .await?;
+            audit::record(
+                &mut tx,
+                Actor::Staff(&user),
+                "test-send",
+                "campaign",
+                id,
+                "",
+            )
+            .await?;
+            "tested"
+        }
+        ("schedule" | "send", Some(at), _) => {
+            db::set_status(&mut tx, id, &["draft", "scheduled"], "scheduled", Some(at)).await?;
+            let what = if action == "send" { "send" } else { "schedule" };
+            audit::record(
+                &mut tx,
+                Actor::Staff(&user),
+                what,
+                "campaign",
+                id,
+                &crate::platform::templates::format_time(at),
+            )
+            .await?;
+            if action == "send" {
+                "sending"
+            } else {
+                "scheduled"
+            }
+        }
+        _ => {
+            audit::record(
+                &mut tx,
+                Actor::Staff(&user),
+                "update",
+                "campaign",
+                id,
+                &draft.subject,
+            )
+            .await?;
+            "saved"
+        }
+    };
+    tx.commit().await?;
+    state.mail_wakeup.notify_one();
+    Ok(Redirect::to(&format!("/admin/campaigns/{id}?done={done}")).into_response())
+}
+
+/// `2026-12-01T09:00` or `2026-12-01 09:00`, read as UTC.
+fn parse_utc(s: &str) -> Option<i64> {
+    let s = s.trim().replace(' ', "T");
+    chrono::NaiveDateTime::parse_from_str(&s, "%Y-%m-%dT%H:%M")
+        .ok()
+        .map(|t| t.and_utc().timestamp_millis())
+}
+
+pub async fn pause_campaign(
+    Staff(user, _): Staff<Admin>,
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> AppResult<Response> {
+    db::campaign(&state.db, id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let mut tx = state.db.begin().await?;
+    let paused = db::set_status(&mut tx, id, &["sending", "scheduled"], "paused", None).await?;
+    if paused {
+        audit::record(&mut tx, Actor::Staff(&user), "pause", "campaign", id, "").await?;
+    }
+    tx.commit().await?;
+    if paused {
+        mail::hold(&state.db, &runner::reason(id)).await?;
+    }
+    Ok(Redirect::to(&format!("/admin/campaigns/{id}?done=paused")).into_response())
+}
+
+pub async fn resume_campaign(
+    Staff(user, _): Staff<Admin>,
+    State(state): State<AppState>,
+    page: Page,
+    Path(id): Path<i64>,
+) -> AppResult<Response> {
+    let campaign = db::campaign(&state.db, id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    if campaign.status != "paused" {
+        return Ok(Redirect::to(&format!("/admin/campaigns/{id}")).into_response());
+    }
+    let draft = draft_of(&campaign);
+    // Resuming sends: the same checks again.
+    if let Err(failures) = compliance::prepare(&draft, &state.site(), &state.config.base_url) {
+        let mut body = CampaignPage::new(
+            page.titled(format!("Campaign: {}", campaign.subject)),
+            id,
+            &campaign.status,
+            CampaignForm::of(&campaign),
+        );
+        body.figures = figures(&state, &campaign).await?;
+        for f in &failures {
+            body.errors.add(f.field, f.message.clone());
+        }
+        body.failures = failures;
+        return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&body)?).into_response());
+    }
+    let mut tx = state.db.begin().await?;
+    let resumed = db::set_status(&mut tx, id, &["paused"], "sending", None).await?;
+    if resumed {
+        audit::record(&mut tx, Actor::Staff(&user), "resume", "campaign", id, "").await?;
+    }
+    tx.commit().await?;
+    if resumed {
+        mail::unhold(&state.db, &runner::reason(id)).await?;
+        state.mail_wakeup.notify_one();
+    }
+    Ok(Redirect::to(&format!("/admin/campaigns/{id}?done=resumed")).into_response())
+}

@@ -1,0 +1,251 @@
+//! The newsletter: double opt-in subscriptions with consent proof, topics
+//! and a preference page without login, campaigns that cannot leave without
+//! passing the CAN-SPAM checks ([`compliance`]), one-click unsubscribe onto
+//! the global suppression list, and CSV import and export.
+
+pub mod campaigns;
+pub mod compliance;
+pub mod db;
+pub mod public;
+pub mod runner;
+pub mod subscribers;
+
+use crate::{
+    AppState,
+    platform::crypto::Keyring,
+    privacy::inventory::{Category, Field, Retention, Table},
+};
+use axum::{
+    Router,
+    routing::{get, post},
+};
+
+/// Topics a subscriber can choose: `(key, label)`.
+pub const TOPICS: &[(&str, &str)] = &[
+    ("product-updates", "Product updates"),
+    ("tips", "Tips and how-tos"),
+    ("offers", "Offers on our services"),
+];
+
+/// How long a confirmation link works.
+pub const CONFIRM_DAYS: i64 = 7;
+const DAY_MS: i64 = 86_400_000;
+const CONFIRM_PURPOSE: &str = "newsletter-confirm";
+const LINK_PURPOSE: &str = "newsletter-link";
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/newsletter",
+            get(public::show_subscribe).post(public::subscribe),
+        )
+        .route(
+            "/newsletter/confirm/{token}",
+            get(public::show_confirm).post(public::confirm),
+        )
+        .route(
+            "/newsletter/preferences/{token}",
+            get(public::show_preferences).post(public::save_preferences),
+        )
+        .route(
+            "/unsubscribe/{token}",
+            get(public::show_unsubscribe).post(public::unsubscribe),
+        )
+        .route(
+            "/admin/campaigns",
+            get(campaigns::list_campaigns).post(campaigns::create_campaign),
+        )
+        .route("/admin/campaigns/new", get(campaigns::new_campaign))
+        .route(
+            "/admin/campaigns/{id}",
+            get(campaigns::show_campaign).post(campaigns::act_on_campaign),
+        )
+        .route(
+            "/admin/campaigns/{id}/pause",
+            post(campaigns::pause_campaign),
+        )
+        .route(
+            "/admin/campaigns/{id}/resume",
+            post(campaigns::resume_campaign),
+        )
+        .route("/admin/subscribers", get(subscribers::list_subscribers))
+        .route(
+            "/admin/subscribers/export.csv",
+            get(subscribers::export_csv),
+        )
+        .route("/admin/subscribers/import", post(subscribers::import_csv))
+}
+
+/// Topics as stored: known keys, comma-separated, in [`TOPICS`] order.
+pub fn topics_to_text(chosen: &[String]) -> String {
+    TOPICS
+        .iter()
+        .filter(|(k, _)| chosen.iter().any(|c| c == k))
+        .map(|(k, _)| *k)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+pub fn topics_from_text(text: &str) -> Vec<String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|t| TOPICS.iter().any(|(k, _)| k == t))
+        .map(str::to_string)
+        .collect()
+}
+
+/// The confirmation link's token: subscriber and expiry, signed.
+pub fn confirm_token(keyring: &Keyring, subscriber_id: i64, now: i64) -> String {
+    keyring.sign(
+        CONFIRM_PURPOSE,
+        &format!("{subscriber_id}-{}", now + CONFIRM_DAYS * DAY_MS),
+    )
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum ConfirmToken {
+    Valid(i64),
+    Expired,
+    Forged,
+}
+
+pub fn check_confirm_token(keyring: &Keyring, token: &str, now: i64) -> ConfirmToken {
+    let parsed = keyring.verify(CONFIRM_PURPOSE, token).and_then(|data| {
+        let (id, expires) = data.split_once('-')?;
+        Some((id.parse::<i64>().ok()?, expires.parse::<i64>().ok()?))
+    });
+    match parsed {
+        None => ConfirmToken::Forged,
+        Some((_, expires)) if expires < now => ConfirmToken::Expired,
+        Some((id, _)) => ConfirmToken::Valid(id),
+    }
+}
+
+/// The token of the unsubscribe and preference links in a mail: which
+/// subscriber and which campaign (0: none), signed, with no expiry so the
+/// links keep working long after the send.
+pub fn link_token(keyring: &Keyring, subscriber_id: i64, campaign_id: i64) -> String {
+    keyring.sign(LINK_PURPOSE, &format!("{subscriber_id}-{campaign_id}"))
+}
+
+/// `(subscriber, campaign)` of a genuine link token.
+pub fn check_link_token(keyring: &Keyring, token: &str) -> Option<(i64, i64)> {
+    let data = keyring.verify(LINK_PURPOSE, token)?;
+    let (s, c) = data.split_once('-')?;
+    Some((s.parse().ok()?, c.parse().ok()?))
+}
+
+pub const TABLES: &[Table] = &[
+    Table {
+        name: "newsletter_subscribers",
+        feature: "newsletter subscription",
+        subject_column: Some("subject_id"),
+        created_column: Some("created_at"),
+        retention: Retention::UntilErased,
+        personal: &[
+            Field {
+                column: "email",
+                label: "the email address you subscribed with",
+                category: Category::Contact,
+                purpose: "to send you the newsletter topics you chose",
+                encrypted: true,
+                shared_with: &[],
+            },
+            Field {
+                column: "name",
+                label: "the name you gave when subscribing (optional)",
+                category: Category::Identity,
+                purpose: "to greet you in the newsletter",
+                encrypted: true,
+                shared_with: &[],
+            },
+            Field {
+                column: "consent_ip_hash",
+                label: "a keyed hash of the network address you subscribed from",
+                category: Category::Technical,
+                purpose: "to prove when and how you agreed to receive the newsletter",
+                encrypted: false,
+                shared_with: &[],
+            },
+        ],
+        other: &[
+            "id",
+            "subject_id",
+            "status",
+            "topics",
+            "created_at",
+            "confirmed_at",
+            "unsubscribed_at",
+            "consent_at",
+            "consent_source",
+            "consent_policy",
+        ],
+    },
+    Table {
+        name: "newsletter_campaigns",
+        feature: "newsletter campaigns (staff only)",
+        subject_column: None,
+        created_column: None,
+        retention: Retention::UntilErased,
+        personal: &[],
+        other: &[
+            "id",
+            "created_at",
+            "updated_at",
+            "created_by",
+            "subject",
+            "from_name",
+            "reply_to",
+            "body",
+            "topics",
+            "commercial",
+            "ad_label",
+            "status",
+            "scheduled_at",
+            "started_at",
+            "finished_at",
+            "enqueued_through",
+            "suppressed",
+            "unsubscribed",
+        ],
+    },
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn confirmation_tokens_expire_and_cannot_be_forged() {
+        let keyring = Keyring::from_secret(&[5; 32]);
+        let token = confirm_token(&keyring, 42, 1_000);
+        assert_eq!(
+            check_confirm_token(&keyring, &token, 2_000),
+            ConfirmToken::Valid(42)
+        );
+        assert_eq!(
+            check_confirm_token(&keyring, &token, 1_000 + 8 * DAY_MS),
+            ConfirmToken::Expired
+        );
+        let forged = token.replacen("42", "43", 1);
+        assert_eq!(
+            check_confirm_token(&keyring, &forged, 2_000),
+            ConfirmToken::Forged
+        );
+        let other = Keyring::from_secret(&[6; 32]);
+        assert_eq!(
+            check_confirm_token(&other, &token, 2_000),
+            ConfirmToken::Forged
+        );
+    }
+
+    #[test]
+    fn topics_keep_only_known_keys_in_order() {
+        let chosen = vec!["tips".to_string(), "bogus".into(), "product-updates".into()];
+        assert_eq!(topics_to_text(&chosen), "product-updates,tips");
+        assert_eq!(
+            topics_from_text("tips, nope,offers"),
+            vec!["tips".to_string(), "offers".into()]
+        );
+    }
+}

@@ -1,0 +1,559 @@
+//! Visitor pages: subscribing (double opt-in), confirming, choosing topics
+//! and unsubscribing, none of which needs an account.
+
+use super::{
+    CONFIRM_DAYS, ConfirmToken, TOPICS, check_confirm_token, check_link_token, confirm_token, db,
+    link_token, topics_from_text, topics_to_text,
+};
+use crate::{
+    AppState,
+    error::AppResult,
+    platform::{
+        forms::{EmailAddress, FieldErrors, Form, text},
+        mail::{self, EmailTemplate, Recipient},
+        now_ms,
+        templates::{Page, render},
+    },
+    privacy::{
+        age::{self, Age},
+        erasure, policy,
+        subjects::{self, Subject},
+    },
+    support::public::ClientIp,
+};
+use axum::{
+    extract::{Path, State},
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use std::net::IpAddr;
+
+crate::email_template!(pub struct ConfirmMail { company: String, name: String, topics: String, link: String, days: i64 }
+    subject "email/newsletter_confirm/subject.txt",
+    text "email/newsletter_confirm/body.txt",
+    html "email/newsletter_confirm/body.html",
+);
+
+/// What the subscription form holds, as typed.
+#[derive(Clone, Debug, Default)]
+pub struct SubscribeForm {
+    pub email: String,
+    pub name: String,
+    pub birth_year: String,
+    pub topics: Vec<String>,
+    /// Which form: "footer" or "page".
+    pub source: String,
+}
+
+impl SubscribeForm {
+    fn from_pairs(pairs: Vec<(String, String)>) -> SubscribeForm {
+        let mut form = SubscribeForm::default();
+        for (k, v) in pairs {
+            match k.as_str() {
+                "email" => form.email = v,
+                "name" => form.name = v,
+                "birth_year" => form.birth_year = v,
+                "topic" => form.topics.push(v),
+                "source" => form.source = v,
+                _ => {}
+            }
+        }
+        form
+    }
+
+    pub fn has_topic(&self, key: &&str) -> bool {
+        self.topics.iter().any(|t| t == key)
+    }
+}
+
+#[derive(askama::Template)]
+#[template(path = "newsletter/subscribe.html")]
+struct SubscribePage {
+    page: Page,
+    form: SubscribeForm,
+    errors: FieldErrors,
+    topics: &'static [(&'static str, &'static str)],
+}
+
+pub async fn show_subscribe(page: Page) -> AppResult<Response> {
+    render(&SubscribePage {
+        page: page.titled("Newsletter"),
+        form: SubscribeForm {
+            source: "page".into(),
+            ..SubscribeForm::default()
+        },
+        errors: FieldErrors::default(),
+        topics: TOPICS,
+    })
+}
+
+#[derive(askama::Template)]
+#[template(path = "newsletter/check_email.html")]
+struct CheckEmailPage {
+    page: Page,
+    email: String,
+    days: i64,
+}
+
+pub async fn subscribe(
+    State(state): State<AppState>,
+    page: Page,
+    ClientIp(ip): ClientIp,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> AppResult<Response> {
+    let mut form = SubscribeForm::from_pairs(pairs);
+    let mut errors = FieldErrors::default();
+    match age::assess(&page.privacy, &form.birth_year) {
+        Age::Child => return age::refuse(page, &state.keyring, state.config.is_https()),
+        Age::Invalid(m) => errors.add("birth_year", m),
+        Age::Ok => {}
+    }
+    let email = form
+        .email
+        .parse::<EmailAddress>()
+        .map_err(|m| errors.add("email", m))
+        .ok();
+    let name = text(&form.name, 100)
+        .map_err(|m| errors.add("name", m))
+        .ok()
+        .flatten();
+    if form.source != "page" {
+        // The footer form offers no choice: every topic, changeable later.
+        form.source = "footer".into();
+        if form.topics.is_empty() {
+            form.topics = TOPICS.iter().map(|(k, _)| k.to_string()).collect();
+        }
+    }
+    let topics = topics_to_text(&form.topics);
+    if topics.is_empty() {
+        errors.add("topics", "Please choose at least one topic.");
+    }
+    let Some(email) = email.filter(|_| errors.is_empty()) else {
+        let body = SubscribePage {
+            page: page.titled("Newsletter"),
+            form,
+            errors,
+            topics: TOPICS,
+        };
+        return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&body)?).into_response());
+    };
+    let source = if form.source == "page" {
+        "the newsletter page"
+    } else {
+        "the newsletter form in the page footer"
+    };
+    request_subscription(&state, &email, name.as_deref(), &topics, source, ip).await?;
+    render(&CheckEmailPage {
+        page: page.titled("Check your email"),
+        email: email.to_string(),
+        days: CONFIRM_DAYS,
+    })
+}
+
+/// Records a pending subscription with its consent and mails the
+/// confirmation link, in one transaction. An address already confirmed
+/// gets nothing (it already receives the newsletter).
+pub async fn request_subscription(
+    state: &AppState,
+    email: &EmailAddress,
+    name: Option<&str>,
+    topics: &str,
+    source: &str,
+    ip: IpAddr,
+) -> anyhow::Result<()> {
+    let site = state.site();
+    let now = now_ms();
+    let policy = policy::generate(&site).version;
+    let ip_hash = state.keyring.blind_index("ip", &ip.to_string());
+    let mut tx = state.db.begin().await?;
+    let subject = subjects::find_or_create(&mut tx, &state.keyring, email.as_str()).await?;
+    if let Some((_, status)) = db::subscriber_by_subject(&mut tx, subject.id).await?
+        && status == "confirmed"
+    {
+        return Ok(());
+    }
+    let table = "newsletter_subscribers";
+    let id = db::upsert_subscriber(
+        &mut tx,
+        subject.id,
+        &subject.seal(table, "email", email.as_str()),
+        name.map(|n| subject.seal(table, "name", n)).as_deref(),
+        "pending",
+        topics,
+        &db::Consent {
+            at: now,
+            source,
+            policy: &policy,
+            ip_hash: Some(&ip_hash),
+        },
+    )
+    .await?;
+    let link = state
+        .config
+        .base_url
+        .join(&format!(
+            "newsletter/confirm/{}",
+            confirm_token(&state.keyring, id, now)
+        ))?
+        .to_string();
+    let mail = ConfirmMail {
+        company: site.company_name.clone(),
+        name: name.unwrap_or_default().to_string(),
+        topics: topic_labels(topics),
+        link,
+        days: CONFIRM_DAYS,
+    };
+    // The person asked for this mail just now: it is transactional, so it
+    // also reaches an address that unsubscribed before and wants back in.
+    mail::enqueue(
+        &mut tx,
+        &state.keyring,
+        &site,
+        Recipient::Subject(&subject),
+        "newsletter-confirm",
+        &format!("newsletter-confirm:{id}:{now}"),
+        &mail.to_mail(email.as_str())?,
+    )
+    .await?;
+    tx.commit().await?;
+    state.mail_wakeup.notify_one();
+    Ok(())
+}
+
+pub fn topic_labels(topics: &str) -> String {
+    let keys = topics_from_text(topics);
+    TOPICS
+        .iter()
+        .filter(|(k, _)| keys.iter().any(|t| t == k))
+        .map(|(_, l)| l.to_lowercase())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[derive(askama::Template)]
+#[template(path = "newsletter/link_problem.html")]
+struct LinkProblemPage {
+    page: Page,
+    status: u16,
+    heading: &'static str,
+    message: &'static str,
+}
+
+fn link_problem(
+    page: Page,
+    status: StatusCode,
+    heading: &'static str,
+    message: &'static str,
+) -> AppResult<Response> {
+    let body = render(&LinkProblemPage {
+        page: page.titled(heading),
+        status: status.as_u16(),
+        heading,
+        message,
+    })?;
+    Ok((status, body).into_response())
+}
+
+fn forged(page: Page) -> AppResult<Response> {
+    link_problem(
+        page,
+        StatusCode::BAD_REQUEST,
+        "This link is not valid",
+        "The link is incomplete or was changed. Please open the link from our email exactly as it is, or subscribe again below.",
+    )
+}
+
+fn unknown(page: Page) -> AppResult<Response> {
+    link_problem(
+        page,
+        StatusCode::NOT_FOUND,
+        "We hold no subscription for this link",
+        "The subscription it belonged to was erased. We will not write to that address about the newsletter; you can subscribe again below.",
+    )
+}
+
+/// A subscriber and their subject key, from the database.
+struct Found {
+    row: db::SubscriberRow,
+    subject: Subject,
+    email: String,
+}
+
+async fn find(state: &AppState, id: i64) -> anyhow::Result<Option<Found>> {
+    let Some(row) = db::subscriber(&state.db, id).await? else {
+        return Ok(None);
+    };
+    let Some(key) = subjects::key(&state.db, &state.keyring, row.subject_id).await? else {
+        return Ok(None);
+    };
+    let subject = Subject {
+        id: row.subject_id,
+        key,
+    };
+    let email = subject.open("newsletter_subscribers", "email", &row.email)?;
+    Ok(Some(Found {
+        row,
+        subject,
+        email,
+    }))
+}
+
+#[derive(askama::Template)]
+#[template(path = "newsletter/confirm.html")]
+struct ConfirmPage {
+    page: Page,
+    email: String,
+    token: String,
+    done: bool,
+    preferences: String,
+}
+
+/// Checks a confirmation link and finds its subscriber, or answers with the page that says why not.
+async fn confirmable(
+    state: &AppState,
+    page: Page,
+    token: &str,
+) -> AppResult<Result<(Found, Page), Response>> {
+    let id = match check_confirm_token(&state.keyring, token, now_ms()) {
+        ConfirmToken::Valid(id) => id,
+        ConfirmToken::Forged => return Ok(Err(forged(page)?)),
+        ConfirmToken::Expired => {
+            return Ok(Err(link_problem(
+                page,
+                StatusCode::GONE,
+                "This confirmation link has expired",
+                "Confirmation links work for 7 days. Nothing was subscribed: please subscribe again below and use the new link.",
+            )?));
+        }
+    };
+    match find(state, id).await? {
+        None => Ok(Err(unknown(page)?)),
+        Some(found) if found.row.status == "unsubscribed" => Ok(Err(link_problem(
+            page,
+            StatusCode::GONE,
+            "This confirmation link no longer works",
+            "You unsubscribed after asking for it, so it cannot subscribe you again. If you want the newsletter, subscribe again below.",
+        )?)),
+        Some(found) => Ok(Ok((found, page))),
+    }
+}
+
+/// The confirmation page: a button, so a mail scanner opening the link does not subscribe anyone.
+pub async fn show_confirm(
+    State(state): State<AppState>,
+    page: Page,
+    Path(token): Path<String>,
+) -> AppResult<Response> {
+    let (found, page) = match confirmable(&state, page, &token).await? {
+        Ok(ok) => ok,
+        Err(response) => return Ok(response),
+    };
+    let done = found.row.status == "confirmed";
+    render(&ConfirmPage {
+        page: page.titled("Confirm your subscription"),
+        email: found.email,
+        token,
+        done,
+        preferences: preferences_path(&state, found.row.id),
+    })
+}
+
+pub async fn confirm(
+    State(state): State<AppState>,
+    page: Page,
+    Path(token): Path<String>,
+) -> AppResult<Response> {
+    let (found, page) = match confirmable(&state, page, &token).await? {
+        Ok(ok) => ok,
+        Err(response) => return Ok(response),
+    };
+    let mut tx = state.db.begin().await?;
+    if db::confirm(&mut tx, found.row.id, now_ms()).await? {
+        // Confirming from the mailbox is a new, proven consent: it lifts an
+        // earlier unsubscribe (never an erasure's suppression).
+        let index = state
+            .keyring
+            .blind_index("email", &subjects::normalise_email(&found.email));
+        erasure::lift_suppression(&mut tx, &index, UNSUBSCRIBED).await?;
+    }
+    tx.commit().await?;
+    render(&ConfirmPage {
+        page: page.titled("Subscription confirmed"),
+        email: found.email,
+        token,
+        done: true,
+        preferences: preferences_path(&state, found.row.id),
+    })
+}
+
+/// The suppression reason of an unsubscribe.
+pub const UNSUBSCRIBED: &str = "unsubscribed";
+
+fn preferences_path(state: &AppState, subscriber_id: i64) -> String {
+    format!(
+        "/newsletter/preferences/{}",
+        link_token(&state.keyring, subscriber_id, 0)
+    )
+}
+
+#[derive(askama::Template)]
+#[template(path = "newsletter/preferences.html")]
+struct PreferencesPage {
+    page: Page,
+    email: String,
+    status: String,
+    chosen: Vec<String>,
+    topics: &'static [(&'static str, &'static str)],
+    token: String,
+    error: String,
+    saved: bool,
+}
+
+impl PreferencesPage {
+    fn has_topic(&self, key: &&str) -> bool {
+        self.chosen.iter().any(|t| t == key)
+    }
+}
+
+pub async fn show_preferences(
+    State(state): State<AppState>,
+    page: Page,
+    Path(token): Path<String>,
+) -> AppResult<Response> {
+    let Some((id, _)) = check_link_token(&state.keyring, &token) else {
+        return forged(page);
+    };
+    let Some(found) = find(&state, id).await? else {
+        return unknown(page);
+    };
+    render(&PreferencesPage {
+        page: page.titled("Your newsletter choices"),
+        email: found.email,
+        status: found.row.status,
+        chosen: topics_from_text(&found.row.topics),
+        topics: TOPICS,
+        token,
+        error: String::new(),
+        saved: false,
+    })
+}
+
+pub async fn save_preferences(
+    State(state): State<AppState>,
+    page: Page,
+    Path(token): Path<String>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> AppResult<Response> {
+    let Some((id, _)) = check_link_token(&state.keyring, &token) else {
+        return forged(page);
+    };
+    let Some(found) = find(&state, id).await? else {
+        return unknown(page);
+    };
+    let chosen: Vec<String> = pairs
+        .into_iter()
+        .filter(|(k, _)| k == "topic")
+        .map(|(_, v)| v)
+        .collect();
+    let topics = topics_to_text(&chosen);
+    if topics.is_empty() {
+        let body = PreferencesPage {
+            page: page.titled("Your newsletter choices"),
+            email: found.email,
+            status: found.row.status,
+            chosen,
+            topics: TOPICS,
+            token,
+            error: "Please keep at least one topic, or unsubscribe from everything below.".into(),
+            saved: false,
+        };
+        return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&body)?).into_response());
+    }
+    let mut tx = state.db.begin().await?;
+    db::set_topics(&mut tx, id, &topics).await?;
+    tx.commit().await?;
+    render(&PreferencesPage {
+        page: page.titled("Your newsletter choices"),
+        email: found.email,
+        status: found.row.status,
+        chosen: topics_from_text(&topics),
+        topics: TOPICS,
+        token,
+        error: String::new(),
+        saved: true,
+    })
+}
+
+#[derive(askama::Template)]
+#[template(path = "newsletter/unsubscribe.html")]
+struct UnsubscribePage {
+    page: Page,
+    email: String,
+    token: String,
+    done: bool,
+}
+
+pub async fn show_unsubscribe(
+    State(state): State<AppState>,
+    page: Page,
+    Path(token): Path<String>,
+) -> AppResult<Response> {
+    let Some((id, _)) = check_link_token(&state.keyring, &token) else {
+        return forged(page);
+    };
+    let Some(found) = find(&state, id).await? else {
+        return unknown(page);
+    };
+    let done = found.row.status == "unsubscribed";
+    render(&UnsubscribePage {
+        page: page.titled("Unsubscribe"),
+        email: found.email,
+        token,
+        done,
+    })
+}
+
+/// One-click unsubscribe (RFC 8058: a POST from the mail client with
+/// `List-Unsubscribe=One-Click`) and the page's button alike.
+pub async fn unsubscribe(
+    State(state): State<AppState>,
+    page: Page,
+    Path(token): Path<String>,
+) -> AppResult<Response> {
+    let Some((id, campaign)) = check_link_token(&state.keyring, &token) else {
+        return forged(page);
+    };
+    let Some(found) = find(&state, id).await? else {
+        return unknown(page);
+    };
+    unsubscribe_subscriber(&state, &found.row, &found.subject, &found.email, campaign).await?;
+    render(&UnsubscribePage {
+        page: page.titled("You are unsubscribed"),
+        email: found.email,
+        token,
+        done: true,
+    })
+}
+
+/// Takes a person off every marketing mail at once: the subscription ends,
+/// the address joins the global suppression list, and campaign mail still
+/// waiting in the outbox for them is cancelled, in one transaction.
+async fn unsubscribe_subscriber(
+    state: &AppState,
+    row: &db::SubscriberRow,
+    subject: &Subject,
+    email: &str,
+    campaign: i64,
+) -> anyhow::Result<()> {
+    let mut tx = state.db.begin().await?;
+    if db::unsubscribe(&mut tx, row.id, now_ms()).await? && campaign > 0 {
+        db::count_unsubscribe(&mut tx, campaign).await?;
+    }
+    let index = state
+        .keyring
+        .blind_index("email", &subjects::normalise_email(email));
+    erasure::suppress_index(&mut tx, &index, UNSUBSCRIBED).await?;
+    mail::cancel_pending(&mut tx, subject.id, super::runner::REASON_PREFIX).await?;
+    tx.commit().await?;
+    Ok(())
+}
