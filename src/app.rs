@@ -53,6 +53,7 @@ pub struct App {
     /// subscribes, finishes the item in hand and returns.
     pub shutdown: watch::Sender<bool>,
     pub content: crate::content::Content,
+    pub analytics: crate::analytics::Analytics,
     site: RwLock<Arc<SiteSettings>>,
     notices: RwLock<Arc<Vec<privacy::PublicNotice>>>,
 }
@@ -109,6 +110,7 @@ impl AppState {
         let mail_transport = Transport::from_config(config.smtp_url.as_deref(), &config.data_dir)?;
         let delivery =
             mail::Delivery::new(config.mail_concurrency, config.mail_rate, &config.data_dir);
+        let analytics = crate::analytics::Analytics::open(&db).await?;
         Ok(AppState(Arc::new(App {
             rate_limits: RateLimits::new(config.public_post_per_minute, config.login_per_minute),
             config,
@@ -121,6 +123,7 @@ impl AppState {
             mail_wakeup: Notify::new(),
             shutdown: watch::Sender::new(false),
             content: crate::content::Content::default(),
+            analytics,
             site: RwLock::new(site),
             notices: RwLock::new(Arc::default()),
         })))
@@ -140,12 +143,22 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::support::router())
         .merge(crate::content::router())
         .merge(crate::newsletter::router())
+        .merge(crate::consent::router())
+        .merge(crate::analytics::router())
         .route("/static/{file}", get(assets::serve_asset))
         .route("/metrics", get(metrics::show_metrics))
         .fallback(http::not_found)
         .layer(middleware::from_fn_with_state(
             state.clone(),
             metrics::track,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::consent::tags::widen_csp,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::analytics::count,
         ))
         .layer(CatchPanicLayer::new())
         .layer(TimeoutLayer::with_status_code(
@@ -173,7 +186,10 @@ pub struct Application {
 /// process waits for all of them before it exits. A feature that buffers
 /// (the analytics flusher, say) adds its task here and flushes on shutdown.
 fn background_tasks(state: &AppState) -> Vec<JoinHandle<()>> {
-    let mut tasks = Vec::new();
+    let mut tasks = vec![tokio::spawn(crate::analytics::run_flusher(
+        state.clone(),
+        state.shutdown.subscribe(),
+    ))];
     if state.config.workers {
         tasks.push(tokio::spawn(mail::run_worker(
             state.clone(),

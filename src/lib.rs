@@ -1,9 +1,11 @@
 //! officecomms: a small software-support company's website and back office,
 //! keeping its privacy policy by construction.
 
+pub mod analytics;
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod consent;
 pub mod content;
 pub mod error;
 pub mod newsletter;

@@ -19,6 +19,7 @@ const FILES: &[(&str, &[u8])] = &[
     ("articles.js", include_bytes!("../../static/articles.js")),
     ("favicon.svg", include_bytes!("../../static/favicon.svg")),
     ("support.css", include_bytes!("../../static/support.css")),
+    ("consent.js", include_bytes!("../../static/consent.js")),
 ];
 
 pub struct Asset {

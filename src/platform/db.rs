@@ -49,6 +49,7 @@ migrations! {
     6 "0006_privacy_rights",
     10 "0010_shop_surveys",
     11 "0011_newsletter",
+    12 "0012_consent_analytics",
 }
 
 impl Db {

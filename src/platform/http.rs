@@ -121,6 +121,7 @@ pub async fn site(State(state): State<AppState>, mut request: Request, next: Nex
         jar.get(crate::privacy::age::AGE_COOKIE).map(|c| c.value()),
         &state.keyring,
     );
+    privacy.consent = crate::consent::Consent::from_headers(request.headers(), &state.keyring);
     let existing = jar
         .get(CSRF_COOKIE)
         .map(|c| c.value().to_string())

@@ -12,6 +12,8 @@ pub struct SiteSettings {
     pub postal_address: String,
     pub contact_email: String,
     pub contact_phone: String,
+    /// The third-party tag, while switched on (`tags.*` keys).
+    pub third_party: Option<crate::consent::tags::ThirdPartyTag>,
 }
 
 /// `(key, label)` of every setting, in form order.
@@ -33,6 +35,7 @@ impl SiteSettings {
                 .into(),
             contact_email: "hello@officecomms.com".into(),
             contact_phone: "+1 510 555 0142".into(),
+            third_party: None,
         }
     }
 
@@ -45,6 +48,7 @@ impl SiteSettings {
             postal_address: get("postal_address", demo.postal_address),
             contact_email: get("contact_email", demo.contact_email),
             contact_phone: get("contact_phone", demo.contact_phone),
+            third_party: crate::consent::tags::ThirdPartyTag::from_settings(map),
         }
     }
 

@@ -15,6 +15,8 @@ pub struct Privacy {
     pub global_privacy_control: bool,
     /// This browser answered an age question as possibly under 13 this session.
     pub child: bool,
+    /// The visitor's cookie choices (the signed consent cookie).
+    pub consent: crate::consent::Consent,
 }
 
 impl Privacy {
@@ -28,6 +30,7 @@ impl Privacy {
             do_not_track: is_one("dnt"),
             global_privacy_control: is_one("sec-gpc"),
             child: false,
+            consent: Default::default(),
         }
     }
 
@@ -39,6 +42,18 @@ impl Privacy {
     /// Whether anything that tracks (analytics, marketing) may run.
     pub fn tracking_allowed(&self) -> bool {
         !self.opted_out() && !self.child
+    }
+
+    /// Whether this visit is counted in our own (cookieless, server-side)
+    /// statistics: tracking allowed, and analytics not refused.
+    pub fn counted(&self) -> bool {
+        self.tracking_allowed() && (!self.consent.decided || self.consent.analytics)
+    }
+
+    /// Whether marketing (third-party tags) may run: tracking allowed and
+    /// marketing explicitly accepted.
+    pub fn marketing_allowed(&self) -> bool {
+        self.tracking_allowed() && self.consent.decided && self.consent.marketing
     }
 }
 

@@ -20,10 +20,18 @@ const REGISTERED: &[&[Table]] = &[
     crate::support::TABLES,
     crate::content::TABLES,
     crate::newsletter::TABLES,
+    crate::consent::TABLES,
+    crate::analytics::TABLES,
 ];
 
 /// Cookies we set, for the policy and the cookie page.
 pub const COOKIES: &[Cookie] = &[
+    Cookie {
+        name: "oc_consent",
+        category: CookieCategory::Necessary,
+        purpose: "Remembers your cookie choices (signed), with a random number that ties your changes of mind together in our record of consents. It does not identify you.",
+        lifetime: "6 months, then we ask again",
+    },
     Cookie {
         name: "oc_csrf",
         category: CookieCategory::Necessary,

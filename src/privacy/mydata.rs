@@ -322,6 +322,9 @@ pub async fn show_data(
     Query(query): Query<ShowQuery>,
 ) -> AppResult<Response> {
     let access = access(&state, &headers, &token).await?;
+    if let Some(subject) = &access.subject {
+        crate::consent::link_browser(&state, subject, &headers).await?;
+    }
     let (tables, notices) = match &access.subject {
         Some(subject) => (
             shown(&erasure::export(&state.db, subject).await?),
@@ -345,6 +348,9 @@ pub async fn export_json(
     Path(token): Path<String>,
 ) -> AppResult<Response> {
     let access = access(&state, &headers, &token).await?;
+    if let Some(subject) = &access.subject {
+        crate::consent::link_browser(&state, subject, &headers).await?;
+    }
     let tables = match &access.subject {
         Some(subject) => erasure::export(&state.db, subject).await?,
         None => vec![],

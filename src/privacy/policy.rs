@@ -90,6 +90,35 @@ fn body(site: &SiteSettings) -> String {
          outside our company. Where a row above says *nobody*, nobody else receives it.\n\n",
     );
 
+    md.push_str("## Third parties\n\n");
+    match &site.third_party {
+        None => md.push_str(
+            "No third-party script, tracker or advertising runs on this site: every page, \
+             script and image comes from our own server, and our visit statistics are \
+             counted there.\n\n",
+        ),
+        Some(tag) => {
+            let _ = write!(
+                md,
+                "| Third party | Loaded from | When | What it receives |\n| --- | --- | --- | --- |\n\
+                 | {name} | {origin} | only if you allow *marketing* on the [cookie page](/cookies), \
+                 never when your browser sends Do Not Track or Global Privacy Control, never for \
+                 anyone under 13 | your IP address, browser details and the pages you visit; it may \
+                 set cookies of its own |\n\n",
+                name = cell(&tag.name),
+                origin = cell(&tag.origin()),
+            );
+            if !tag.policy_url.is_empty() {
+                let _ = write!(
+                    md,
+                    "{name}'s own privacy policy applies to what it receives: <{url}>.\n\n",
+                    name = tag.name,
+                    url = tag.policy_url
+                );
+            }
+        }
+    }
+
     md.push_str("## Cookies\n\n");
     md.push_str("| Cookie | Category | Purpose | Lifetime |\n| --- | --- | --- | --- |\n");
     for c in inventory::COOKIES {

@@ -595,6 +595,7 @@ async fn place_order(
     .await?;
     tx.commit().await?;
     state.mail_wakeup.notify_one();
+    crate::analytics::goal(state, "order_requested");
     Ok(reference)
 }
 

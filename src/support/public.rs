@@ -165,7 +165,11 @@ pub async fn submit_query(
         }
     };
     let reference = match tickets::create(&state, &new, &nonce, &ip_hash).await? {
-        Created::New { reference, .. } | Created::Existing { reference, .. } => reference,
+        Created::New { reference, .. } => {
+            crate::analytics::goal(&state, "query_sent");
+            reference
+        }
+        Created::Existing { reference, .. } => reference,
     };
     Ok(Redirect::to(&tickets::received_path(&state, &reference)).into_response())
 }

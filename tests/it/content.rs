@@ -235,6 +235,10 @@ Safe [link](https://example.com/help) stays.
         let title = "</script><script>alert('title')</script> Hostile";
         create(&app, &[("title", title), ("slug", "hostile"), ("body", corpus), ("summary", "\"><script>alert('summary')</script>")]).await;
         let anonymous = client();
+        // A visitor who has made their cookie choice: no consent banner (a form) on the page.
+        let login = anonymous.get(app.url("/admin/login")).send().await.unwrap().text().await.unwrap();
+        let csrf = extract_csrf(&login);
+        anonymous.post(app.url("/cookies")).form(&[("csrf", csrf.as_str()), ("choice", "reject")]).send().await.unwrap();
         let page = anonymous.get(app.url("/articles/hostile")).send().await.unwrap();
         assert_eq!(page.status(), 200);
         let page = page.text().await.unwrap();

@@ -3,8 +3,10 @@
 
 mod helpers;
 
+mod analytics;
 mod browser;
 mod cli;
+mod consent;
 mod content;
 mod faults;
 mod hostile;

@@ -13,6 +13,7 @@ const AREAS: &[(&str, &str)] = &[
     ("/admin/subscribers", "admin"),
     ("/admin/campaigns", "admin"),
     ("/admin/analytics", "admin"),
+    ("/admin/analytics.csv", "admin"),
     ("/admin/privacy", "admin"),
     ("/admin/services", "admin"),
     ("/admin/orders", "admin"),

@@ -1,0 +1,310 @@
+//! The in-memory aggregator: page views and goals are counted here in the
+//! request path (a map lookup and a set insert per dimension, under one
+//! short lock) and handed to the database in batches by [`Aggregator::take`].
+//!
+//! Unique visitors are settled at flush time, not here: each new
+//! (visitor, dimension, key) of a day becomes a mark, and a mark counts only
+//! if the database has not seen it yet. That keeps the count exact across
+//! restarts and instances; the per-day sets here only avoid sending the
+//! same mark twice.
+
+use std::{
+    collections::{BTreeMap, HashMap, HashSet},
+    sync::Mutex,
+};
+
+/// Days since the Unix epoch (UTC).
+pub type Day = i64;
+
+pub fn day_of(ms: i64) -> Day {
+    ms.div_euclid(86_400_000)
+}
+
+/// `2026-11-25` for a day number.
+pub fn day_label(day: Day) -> String {
+    chrono::DateTime::from_timestamp(day * 86_400, 0)
+        .map(|t| t.format("%Y-%m-%d").to_string())
+        .unwrap_or_default()
+}
+
+/// A day number for `2026-11-25`.
+pub fn parse_day(s: &str) -> Option<Day> {
+    let date = chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").ok()?;
+    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1)?;
+    Some((date - epoch).num_days())
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Dim {
+    Total,
+    Path,
+    Referrer,
+    Campaign,
+    Device,
+    Browser,
+    Goal,
+}
+
+impl Dim {
+    pub const ALL: [Dim; 7] = [
+        Dim::Total,
+        Dim::Path,
+        Dim::Referrer,
+        Dim::Campaign,
+        Dim::Device,
+        Dim::Browser,
+        Dim::Goal,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Dim::Total => "total",
+            Dim::Path => "path",
+            Dim::Referrer => "referrer",
+            Dim::Campaign => "campaign",
+            Dim::Device => "device",
+            Dim::Browser => "browser",
+            Dim::Goal => "goal",
+        }
+    }
+}
+
+/// A counted page view.
+#[derive(Clone, Copy, Debug)]
+pub struct Hit<'a> {
+    pub day: Day,
+    /// The day's salted hash of IP address and user agent.
+    pub visitor: u128,
+    pub path: &'a str,
+    /// The referring site's host, when it is another site.
+    pub referrer: Option<&'a str>,
+    pub campaign: Option<&'a str>,
+    pub device: &'static str,
+    pub browser: &'static str,
+}
+
+#[derive(Default)]
+struct Slot {
+    /// Views (or goal completions) not yet flushed.
+    views: i64,
+    /// Visitors already marked today for this key (flushed or not).
+    seen: HashSet<u128>,
+}
+
+#[derive(Default)]
+struct DayBucket {
+    slots: HashMap<Dim, HashMap<Box<str>, Slot>>,
+    marks: Vec<Mark>,
+}
+
+/// A visitor seen for a (dimension, key) for the first time by this instance today.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mark {
+    pub day: Day,
+    pub dim: Dim,
+    pub key: String,
+    pub visitor: u128,
+    /// For [`Dim::Total`]: the page the visit started on.
+    pub entry: Option<String>,
+}
+
+/// What a flush writes.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Batch {
+    /// Views per (day, dimension, key).
+    pub views: BTreeMap<(Day, Dim, String), i64>,
+    pub marks: Vec<Mark>,
+}
+
+impl Batch {
+    pub fn is_empty(&self) -> bool {
+        self.views.is_empty() && self.marks.is_empty()
+    }
+}
+
+#[derive(Default)]
+pub struct Aggregator {
+    days: Mutex<BTreeMap<Day, DayBucket>>,
+}
+
+impl DayBucket {
+    /// Counts one view of `key` in `dim`; true when the visitor is new to it.
+    fn count(&mut self, dim: Dim, key: &str, visitor: Option<u128>) -> bool {
+        let keys = self.slots.entry(dim).or_default();
+        let slot = match keys.get_mut(key) {
+            Some(slot) => slot,
+            None => keys.entry(key.into()).or_default(),
+        };
+        slot.views += 1;
+        visitor.is_some_and(|v| slot.seen.insert(v))
+    }
+
+    fn mark(&mut self, day: Day, dim: Dim, key: &str, visitor: u128, entry: Option<&str>) {
+        self.marks.push(Mark {
+            day,
+            dim,
+            key: key.to_string(),
+            visitor,
+            entry: entry.map(str::to_string),
+        });
+    }
+}
+
+impl Aggregator {
+    /// Counts a page view.
+    pub fn record(&self, hit: &Hit<'_>) {
+        let mut days = self.days.lock().expect("analytics lock");
+        let bucket = days.entry(hit.day).or_default();
+        let v = Some(hit.visitor);
+        if bucket.count(Dim::Total, "", v) {
+            bucket.mark(hit.day, Dim::Total, "", hit.visitor, Some(hit.path));
+        }
+        let mut dims = [
+            (Dim::Path, Some(hit.path)),
+            (Dim::Referrer, hit.referrer),
+            (Dim::Campaign, hit.campaign),
+            (Dim::Device, Some(hit.device)),
+            (Dim::Browser, Some(hit.browser)),
+        ];
+        for (dim, key) in dims.iter_mut() {
+            if let Some(key) = key
+                && bucket.count(*dim, key, v)
+            {
+                bucket.mark(hit.day, *dim, key, hit.visitor, None);
+            }
+        }
+    }
+
+    /// Counts a goal completion, by a known visitor or (outside a request) nobody in particular.
+    pub fn goal(&self, day: Day, name: &str, visitor: Option<u128>) {
+        let mut days = self.days.lock().expect("analytics lock");
+        let bucket = days.entry(day).or_default();
+        if bucket.count(Dim::Goal, name, visitor)
+            && let Some(v) = visitor
+        {
+            bucket.mark(day, Dim::Goal, name, v, None);
+        }
+    }
+
+    /// Takes what is not yet flushed. Days before `today` are forgotten once
+    /// taken: their visitors can no longer come back under the same hash.
+    pub fn take(&self, today: Day) -> Batch {
+        let mut days = self.days.lock().expect("analytics lock");
+        let mut batch = Batch::default();
+        for (day, bucket) in days.iter_mut() {
+            for (dim, keys) in bucket.slots.iter_mut() {
+                for (key, slot) in keys.iter_mut() {
+                    if slot.views != 0 {
+                        batch
+                            .views
+                            .insert((*day, *dim, key.to_string()), slot.views);
+                        slot.views = 0;
+                    }
+                }
+            }
+            batch.marks.append(&mut bucket.marks);
+        }
+        days.retain(|day, _| *day >= today);
+        batch
+    }
+
+    /// Puts back a batch that could not be written, to try again later.
+    pub fn restore(&self, batch: Batch) {
+        let mut days = self.days.lock().expect("analytics lock");
+        for ((day, dim, key), n) in batch.views {
+            let keys = days.entry(day).or_default().slots.entry(dim).or_default();
+            keys.entry(key.into_boxed_str()).or_default().views += n;
+        }
+        for mark in batch.marks {
+            days.entry(mark.day).or_default().marks.push(mark);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hit(day: Day, visitor: u128, path: &str) -> Hit<'_> {
+        Hit {
+            day,
+            visitor,
+            path,
+            referrer: None,
+            campaign: None,
+            device: "desktop",
+            browser: "Firefox",
+        }
+    }
+
+    #[test]
+    fn views_add_up_and_each_visitor_is_marked_once_per_key() {
+        let a = Aggregator::default();
+        a.record(&hit(10, 1, "/"));
+        a.record(&hit(10, 1, "/"));
+        a.record(&hit(10, 1, "/blog"));
+        a.record(&Hit {
+            referrer: Some("news.example"),
+            campaign: Some("autumn"),
+            ..hit(10, 2, "/blog")
+        });
+        a.goal(10, "query_sent", Some(2));
+        a.goal(10, "query_sent", None);
+        let batch = a.take(10);
+        let views = |dim, key: &str| batch.views.get(&(10, dim, key.to_string())).copied();
+        assert_eq!(views(Dim::Total, ""), Some(4));
+        assert_eq!(views(Dim::Path, "/"), Some(2));
+        assert_eq!(views(Dim::Path, "/blog"), Some(2));
+        assert_eq!(views(Dim::Referrer, "news.example"), Some(1));
+        assert_eq!(views(Dim::Campaign, "autumn"), Some(1));
+        assert_eq!(views(Dim::Browser, "Firefox"), Some(4));
+        assert_eq!(views(Dim::Goal, "query_sent"), Some(2));
+        let marks = |dim, key: &str| {
+            batch
+                .marks
+                .iter()
+                .filter(|m| m.dim == dim && m.key == key)
+                .count()
+        };
+        assert_eq!(marks(Dim::Total, ""), 2);
+        assert_eq!(marks(Dim::Path, "/blog"), 2);
+        assert_eq!(marks(Dim::Goal, "query_sent"), 1);
+        let entry = batch
+            .marks
+            .iter()
+            .find(|m| m.dim == Dim::Total && m.visitor == 1)
+            .unwrap();
+        assert_eq!(entry.entry.as_deref(), Some("/"));
+        // Nothing twice: a second take is empty, and a known visitor makes no new mark.
+        assert!(a.take(10).is_empty());
+        a.record(&hit(10, 1, "/"));
+        let again = a.take(10);
+        assert_eq!(again.views.get(&(10, Dim::Total, String::new())), Some(&1));
+        assert!(again.marks.is_empty());
+    }
+
+    #[test]
+    fn a_failed_flush_loses_nothing_and_old_days_are_forgotten() {
+        let a = Aggregator::default();
+        a.record(&hit(10, 1, "/"));
+        let batch = a.take(11);
+        a.restore(batch);
+        a.record(&hit(11, 1, "/"));
+        let batch = a.take(11);
+        assert_eq!(batch.views.get(&(10, Dim::Total, String::new())), Some(&1));
+        assert_eq!(batch.views.get(&(11, Dim::Total, String::new())), Some(&1));
+        // Total, path, device and browser: day 10 from the restore, day 11 new.
+        assert_eq!(batch.marks.len(), 8);
+    }
+
+    #[test]
+    fn days_have_labels_and_parse_back() {
+        assert_eq!(day_label(0), "1970-01-01");
+        assert_eq!(
+            parse_day("2026-11-25").map(day_label).as_deref(),
+            Some("2026-11-25")
+        );
+        assert_eq!(day_of(-1), -1);
+        assert_eq!(parse_day("2026-13-01"), None);
+    }
+}

@@ -1,0 +1,388 @@
+//! /admin/analytics: visitors and views over a date range with the previous
+//! period beside them, drawn as inline SVG (no script); top pages, entry
+//! pages, referrers, campaigns, devices, browsers and goals; and the CSV.
+//! Both flush first, so they include what was counted a moment ago.
+
+use super::{
+    ENABLED_SETTING, GOALS,
+    aggregate::{Day, Dim, day_label, parse_day},
+    db::{self, Delta},
+};
+use crate::{
+    AppState,
+    error::{AppError, AppResult},
+    platform::{
+        forms::Form,
+        settings,
+        templates::{Page, render},
+    },
+    staff::{
+        Admin, Staff,
+        audit::{self, Actor},
+    },
+};
+use axum::{
+    extract::{Query, State},
+    http::{HeaderValue, header},
+    response::{IntoResponse, Redirect, Response},
+};
+use serde::Deserialize;
+use std::{collections::HashMap, fmt::Write};
+
+#[derive(Deserialize, Default)]
+pub struct RangeQuery {
+    from: Option<String>,
+    to: Option<String>,
+}
+
+/// Longest range shown at once.
+const MAX_DAYS: i64 = 366;
+
+fn range(state: &AppState, q: &RangeQuery) -> Result<(Day, Day), AppError> {
+    let today = state.analytics.today();
+    let bad = || {
+        AppError::BadRequest(
+            "Please give the dates as YYYY-MM-DD, the first not after the second, at most a year apart."
+                .into(),
+        )
+    };
+    let parse = |v: &Option<String>, default: Day| match v.as_deref().map(str::trim) {
+        None | Some("") => Ok(default),
+        Some(s) => parse_day(s).ok_or_else(bad),
+    };
+    let to = parse(&q.to, today)?;
+    let from = parse(&q.from, to - 29)?;
+    if from > to || to - from >= MAX_DAYS {
+        return Err(bad());
+    }
+    Ok((from, to))
+}
+
+/// "+25%", "−10%", "new", "±0%".
+fn change(now: i64, before: i64) -> String {
+    match (now, before) {
+        (0, 0) => "±0%".into(),
+        (_, 0) => "new".into(),
+        _ => {
+            let pct = ((now - before) as f64 * 100.0 / before as f64).round() as i64;
+            match pct {
+                0 => "±0%".into(),
+                p if p > 0 => format!("+{p}%"),
+                p => format!("−{}%", -p),
+            }
+        }
+    }
+}
+
+pub struct DayRow {
+    pub date: String,
+    pub views: i64,
+    pub visitors: i64,
+}
+
+/// The chart, laid out in SVG user units.
+pub struct Chart {
+    pub width: i64,
+    pub height: i64,
+    pub max: i64,
+    pub views_points: String,
+    pub visitors_points: String,
+    pub dots: Vec<(i64, i64, String)>,
+}
+
+const PLOT_W: i64 = 720;
+const PLOT_H: i64 = 200;
+const PAD: i64 = 30;
+
+fn chart(days: &[DayRow]) -> Chart {
+    let max = days.iter().map(|d| d.views).max().unwrap_or(0).max(1);
+    let n = days.len().max(1) as i64;
+    let x = |i: usize| {
+        PAD + if n == 1 {
+            PLOT_W / 2
+        } else {
+            i as i64 * PLOT_W / (n - 1)
+        }
+    };
+    let y = |v: i64| PAD + PLOT_H - v * PLOT_H / max;
+    let mut views_points = String::new();
+    let mut visitors_points = String::new();
+    let mut dots = Vec::new();
+    for (i, d) in days.iter().enumerate() {
+        let _ = write!(views_points, "{},{} ", x(i), y(d.views));
+        let _ = write!(visitors_points, "{},{} ", x(i), y(d.visitors));
+        dots.push((
+            x(i),
+            y(d.views),
+            format!("{}: {} views, {} visitors", d.date, d.views, d.visitors),
+        ));
+    }
+    Chart {
+        width: PLOT_W + 2 * PAD,
+        height: PLOT_H + 2 * PAD,
+        max,
+        views_points: views_points.trim_end().into(),
+        visitors_points: visitors_points.trim_end().into(),
+        dots,
+    }
+}
+
+pub struct GoalRow {
+    pub label: &'static str,
+    pub count: i64,
+    pub visitors: i64,
+    pub previous: i64,
+    pub change: String,
+}
+
+#[derive(askama::Template)]
+#[template(path = "analytics/dashboard.html")]
+struct DashboardPage {
+    page: Page,
+    enabled: bool,
+    from: String,
+    to: String,
+    prev_from: String,
+    prev_to: String,
+    views: i64,
+    visitors: i64,
+    prev_views: i64,
+    prev_visitors: i64,
+    views_change: String,
+    visitors_change: String,
+    days: Vec<DayRow>,
+    chart: Chart,
+    pages: Vec<(String, Delta)>,
+    entries: Vec<(String, Delta)>,
+    sections: Vec<Section>,
+    goals: Vec<GoalRow>,
+}
+
+pub struct Section {
+    pub title: &'static str,
+    pub id: &'static str,
+    pub rows: Vec<(String, Delta)>,
+}
+
+async fn totals(state: &AppState, from: Day, to: Day) -> anyhow::Result<(i64, i64)> {
+    let rows = db::top(&state.db, Dim::Total, from, to, 1).await?;
+    Ok(rows
+        .first()
+        .map(|(_, d)| (d.views, d.visitors))
+        .unwrap_or((0, 0)))
+}
+
+pub async fn show_dashboard(
+    _: Staff<Admin>,
+    State(state): State<AppState>,
+    page: Page,
+    Query(q): Query<RangeQuery>,
+) -> AppResult<Response> {
+    let (from, to) = range(&state, &q)?;
+    state.analytics.flush(&state.db).await?;
+    let len = to - from + 1;
+    let (prev_from, prev_to) = (from - len, from - 1);
+    let (views, visitors) = totals(&state, from, to).await?;
+    let (prev_views, prev_visitors) = totals(&state, prev_from, prev_to).await?;
+    let by_day: HashMap<String, Delta> = db::daily(&state.db, Dim::Total, from, to)
+        .await?
+        .into_iter()
+        .map(|(day, _, d)| (day, d))
+        .collect();
+    let days: Vec<DayRow> = (from..=to)
+        .map(|d| {
+            let date = day_label(d);
+            let delta = by_day.get(&date).copied().unwrap_or_default();
+            DayRow {
+                date,
+                views: delta.views,
+                visitors: delta.visitors,
+            }
+        })
+        .collect();
+    let top = |dim| db::top(&state.db, dim, from, to, 20);
+    let pages = top(Dim::Path).await?;
+    let mut entries: Vec<(String, Delta)> = pages
+        .iter()
+        .filter(|(_, d)| d.entries > 0)
+        .cloned()
+        .collect();
+    entries.sort_by(|a, b| b.1.entries.cmp(&a.1.entries).then(a.0.cmp(&b.0)));
+    let goal_now = db::top(&state.db, Dim::Goal, from, to, 100).await?;
+    let goal_before = db::top(&state.db, Dim::Goal, prev_from, prev_to, 100).await?;
+    let find = |rows: &[(String, Delta)], g: &str| {
+        rows.iter()
+            .find(|(k, _)| k == g)
+            .map(|(_, d)| *d)
+            .unwrap_or_default()
+    };
+    let goals = GOALS
+        .iter()
+        .map(|(g, label)| {
+            let now = find(&goal_now, g);
+            let before = find(&goal_before, g);
+            GoalRow {
+                label,
+                count: now.views,
+                visitors: now.visitors,
+                previous: before.views,
+                change: change(now.views, before.views),
+            }
+        })
+        .collect();
+    render(&DashboardPage {
+        page: page.titled("Analytics"),
+        enabled: state.analytics.enabled(),
+        from: day_label(from),
+        to: day_label(to),
+        prev_from: day_label(prev_from),
+        prev_to: day_label(prev_to),
+        views,
+        visitors,
+        prev_views,
+        prev_visitors,
+        views_change: change(views, prev_views),
+        visitors_change: change(visitors, prev_visitors),
+        chart: chart(&days),
+        days,
+        pages,
+        entries,
+        sections: vec![
+            Section {
+                title: "Referrers",
+                id: "referrers",
+                rows: top(Dim::Referrer).await?,
+            },
+            Section {
+                title: "Campaigns (utm_campaign)",
+                id: "campaigns",
+                rows: top(Dim::Campaign).await?,
+            },
+            Section {
+                title: "Devices",
+                id: "devices",
+                rows: top(Dim::Device).await?,
+            },
+            Section {
+                title: "Browsers",
+                id: "browsers",
+                rows: top(Dim::Browser).await?,
+            },
+        ],
+        goals,
+    })
+}
+
+fn csv_field(s: &str) -> String {
+    // A leading =, +, - or @ would be a formula in a spreadsheet.
+    let s = if s.starts_with(['=', '+', '-', '@']) {
+        format!("'{s}")
+    } else {
+        s.to_string()
+    };
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s
+    }
+}
+
+/// `date,path,views,visitors,entries`, one row per day and path.
+pub async fn export_csv(
+    _: Staff<Admin>,
+    State(state): State<AppState>,
+    Query(q): Query<RangeQuery>,
+) -> AppResult<Response> {
+    let (from, to) = range(&state, &q)?;
+    state.analytics.flush(&state.db).await?;
+    let mut out = String::from("date,path,views,visitors,entries\n");
+    for (day, path, d) in db::daily(&state.db, Dim::Path, from, to).await? {
+        let _ = writeln!(
+            out,
+            "{day},{},{},{},{}",
+            csv_field(&path),
+            d.views,
+            d.visitors,
+            d.entries
+        );
+    }
+    let disposition = format!(
+        "attachment; filename=\"analytics-{}-{}.csv\"",
+        day_label(from),
+        day_label(to)
+    );
+    let mut response = out.into_response();
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/csv; charset=utf-8"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&disposition) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+#[derive(Deserialize)]
+pub struct SettingsForm {
+    enabled: Option<String>,
+}
+
+pub async fn save_settings(
+    Staff(user, ..): Staff<Admin>,
+    State(state): State<AppState>,
+    Form(form): Form<SettingsForm>,
+) -> AppResult<Response> {
+    let on = form.enabled.is_some_and(|v| !v.is_empty());
+    let mut tx = state.db.begin().await?;
+    settings::put(&mut tx, ENABLED_SETTING, if on { "1" } else { "0" }).await?;
+    audit::record(
+        &mut tx,
+        Actor::Staff(&user),
+        if on { "analytics-on" } else { "analytics-off" },
+        "settings",
+        "analytics",
+        "",
+    )
+    .await?;
+    tx.commit().await?;
+    state.analytics.set_enabled(on);
+    Ok(Redirect::to("/admin/analytics").into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changes_read_like_people_write_them() {
+        assert_eq!(change(0, 0), "±0%");
+        assert_eq!(change(5, 0), "new");
+        assert_eq!(change(15, 10), "+50%");
+        assert_eq!(change(5, 10), "−50%");
+        assert_eq!(change(0, 10), "−100%");
+    }
+
+    #[test]
+    fn csv_fields_are_quoted_and_defused() {
+        assert_eq!(csv_field("/a"), "/a");
+        assert_eq!(csv_field("/a,b"), "\"/a,b\"");
+        assert_eq!(csv_field("=cmd\"x"), "\"'=cmd\"\"x\"");
+    }
+
+    #[test]
+    fn the_chart_fits_its_box() {
+        let days: Vec<DayRow> = (0..3)
+            .map(|i| DayRow {
+                date: format!("d{i}"),
+                views: i * 10,
+                visitors: i,
+            })
+            .collect();
+        let c = chart(&days);
+        assert_eq!(c.max, 20);
+        assert_eq!(c.views_points, "30,230 390,130 750,30");
+        assert_eq!(c.dots.len(), 3);
+    }
+}

@@ -1,0 +1,213 @@
+//! First-party traffic analytics, counted on the server in the request path:
+//! no script, no cookie, nothing sent to anyone.
+//!
+//! - Who is counted: visitors whose browser sends neither DNT nor GPC, who
+//!   are not flagged under 13, who did not refuse analytics on the cookie
+//!   page, and who are not robots ([`Privacy::counted`], [`track::is_bot`]).
+//! - Unique visitors: a keyed hash of IP address and user agent under a salt
+//!   that changes every day and is deleted once the day is over.
+//! - Speed: counting is a few map operations in memory ([`aggregate`]); a
+//!   background task writes batches, and a graceful shutdown writes the rest.
+//! - Exactness: a visitor's daily marks are settled by the database, so
+//!   counts stay exact across restarts, instances and midnight.
+
+pub mod aggregate;
+mod dashboard;
+pub mod db;
+pub mod track;
+
+use crate::{
+    AppState,
+    platform::{db::Db, now_ms, settings},
+    privacy::inventory::{Retention, Table},
+};
+use aggregate::{Aggregator, Day, day_of};
+use axum::{
+    Router,
+    routing::{get, post},
+};
+use std::{
+    sync::{
+        Mutex,
+        atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
+
+pub use track::count;
+
+/// How often pending counts are written.
+pub const FLUSH_EVERY: Duration = Duration::from_secs(10);
+const ENABLED_SETTING: &str = "analytics.enabled";
+
+/// The goals a visit can reach, with their labels.
+pub const GOALS: &[(&str, &str)] = &[
+    ("query_sent", "Query sent"),
+    ("chat_started", "Chat started"),
+    ("newsletter_confirmed", "Newsletter confirmed"),
+    ("order_requested", "Order requested"),
+];
+
+/// Wall-clock time plus an offset that tests move to cross midnight.
+#[derive(Default)]
+pub struct Clock {
+    offset_ms: AtomicI64,
+}
+
+impl Clock {
+    pub fn now(&self) -> i64 {
+        now_ms() + self.offset_ms.load(Ordering::Relaxed)
+    }
+
+    /// Makes "now" this time (epoch ms).
+    pub fn set(&self, ms: i64) {
+        self.offset_ms.store(ms - now_ms(), Ordering::Relaxed);
+    }
+
+    pub fn advance(&self, ms: i64) {
+        self.offset_ms.fetch_add(ms, Ordering::Relaxed);
+    }
+}
+
+/// The analytics share of the application state.
+pub struct Analytics {
+    pub clock: Clock,
+    pub aggregator: Aggregator,
+    enabled: AtomicBool,
+    salt: Mutex<Option<(Day, Vec<u8>)>>,
+    /// Requests inside the counting layer: a shutdown flushes once they are done.
+    in_flight: AtomicUsize,
+    /// One flush at a time.
+    flushing: tokio::sync::Mutex<()>,
+}
+
+impl Analytics {
+    pub async fn open(db: &Db) -> anyhow::Result<Analytics> {
+        let enabled = settings::get_raw(db, ENABLED_SETTING).await?.as_deref() != Some("0");
+        Ok(Analytics {
+            clock: Clock::default(),
+            aggregator: Aggregator::default(),
+            enabled: AtomicBool::new(enabled),
+            salt: Mutex::new(None),
+            in_flight: AtomicUsize::new(0),
+            flushing: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// Whether visits are counted at all (the owner's switch).
+    pub fn enabled(&self) -> bool {
+        self.enabled.load(Ordering::Relaxed)
+    }
+
+    pub fn set_enabled(&self, on: bool) {
+        self.enabled.store(on, Ordering::Relaxed);
+    }
+
+    pub fn today(&self) -> Day {
+        day_of(self.clock.now())
+    }
+
+    /// The salt of `day`, from memory or the database.
+    async fn salt(&self, db: &Db, day: Day) -> anyhow::Result<Vec<u8>> {
+        if let Some((d, salt)) = self.salt.lock().expect("salt lock").as_ref()
+            && *d == day
+        {
+            return Ok(salt.clone());
+        }
+        let salt = db::salt(db, day).await?;
+        *self.salt.lock().expect("salt lock") = Some((day, salt.clone()));
+        Ok(salt)
+    }
+
+    /// Writes what is pending; on failure keeps it for the next try.
+    pub async fn flush(&self, db: &Db) -> anyhow::Result<()> {
+        let _one = self.flushing.lock().await;
+        let today = self.today();
+        let batch = self.aggregator.take(today);
+        if !batch.is_empty()
+            && let Err(e) = db::write(db, &batch).await
+        {
+            self.aggregator.restore(batch);
+            return Err(e);
+        }
+        db::forget(db, today).await
+    }
+}
+
+/// Counts a goal (one of [`GOALS`]) for the visitor whose request is being
+/// handled; a visitor who is not counted reaches no goal either. Outside a
+/// request (a background job) it counts the goal alone.
+pub fn goal(state: &AppState, name: &str) {
+    debug_assert!(GOALS.iter().any(|(g, _)| *g == name), "unknown goal {name}");
+    let analytics = &state.analytics;
+    if !analytics.enabled() {
+        return;
+    }
+    match track::VISIT.try_with(|v| *v) {
+        Ok(visit) => {
+            if let Some(visitor) = visit.visitor {
+                analytics.aggregator.goal(visit.day, name, Some(visitor));
+            }
+        }
+        Err(_) => analytics.aggregator.goal(analytics.today(), name, None),
+    }
+}
+
+/// The background writer: every [`FLUSH_EVERY`], and once more when the
+/// process stops, after the last request in flight has been counted.
+pub async fn run_flusher(state: AppState, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    loop {
+        let stopping = tokio::select! {
+            _ = tokio::time::sleep(FLUSH_EVERY) => false,
+            _ = shutdown.wait_for(|s| *s) => true,
+        };
+        if stopping {
+            while state.analytics.in_flight.load(Ordering::SeqCst) > 0 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        if let Err(e) = state.analytics.flush(&state.db).await {
+            tracing::error!(error = ?e, "writing analytics");
+        }
+        if stopping {
+            return;
+        }
+    }
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/admin/analytics", get(dashboard::show_dashboard))
+        .route("/admin/analytics.csv", get(dashboard::export_csv))
+        .route("/admin/analytics/settings", post(dashboard::save_settings))
+}
+
+pub const TABLES: &[Table] = &[
+    Table {
+        name: "analytics_counts",
+        feature: "visit statistics (aggregated, no personal data)",
+        subject_column: None,
+        created_column: None,
+        retention: Retention::UntilErased,
+        personal: &[],
+        other: &["day", "dimension", "key", "views", "visitors", "entries"],
+    },
+    Table {
+        name: "analytics_salts",
+        feature: "visit statistics (aggregated, no personal data)",
+        subject_column: None,
+        created_column: None,
+        retention: Retention::Days(1),
+        personal: &[],
+        other: &["day", "salt"],
+    },
+    Table {
+        name: "analytics_seen",
+        feature: "visit statistics (aggregated, no personal data)",
+        subject_column: None,
+        created_column: None,
+        retention: Retention::Days(2),
+        personal: &[],
+        other: &["day", "mark"],
+    },
+];

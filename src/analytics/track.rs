@@ -1,0 +1,287 @@
+//! Counting in the request path: a middleware layer that reads the privacy
+//! context, hashes the visitor with the day's salt and, when the page was
+//! served, hands a [`Hit`] to the aggregator. Goals reached while handling
+//! the request find the same visitor through a task-local.
+
+use super::aggregate::{Day, Hit, day_of};
+use crate::{AppState, platform::http::client_ip, privacy::Privacy};
+use axum::{
+    extract::{Request, State},
+    http::{HeaderMap, Method, StatusCode, header},
+    middleware::Next,
+    response::Response,
+};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use std::sync::atomic::Ordering;
+
+/// The request being handled, as analytics sees it.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Visit {
+    pub day: Day,
+    /// `None`: this visitor is not counted (DNT, GPC, under 13, refused, robot).
+    pub visitor: Option<u128>,
+}
+
+tokio::task_local! {
+    pub(super) static VISIT: Visit;
+}
+
+/// Paths whose views are never counted: the back office, and links
+/// holding secrets. (Goals reached there still are.)
+fn counted_path(path: &str) -> bool {
+    const SKIP: &[&str] = &[
+        "/admin",
+        "/my-data/",
+        "/unsubscribe/",
+        "/newsletter/confirm/",
+        "/consent/",
+        "/metrics",
+        "/healthz",
+    ];
+    path.len() <= 300 && !SKIP.iter().any(|p| path.starts_with(p))
+}
+
+/// Files: not even looked at.
+fn is_file(path: &str) -> bool {
+    path.starts_with("/static/") || path.starts_with("/media/")
+}
+
+/// Crawlers, monitors and scripts, by their user agent; no user agent at all
+/// is not a browser either.
+pub fn is_bot(ua: &str) -> bool {
+    const MARKERS: &[&str] = &[
+        "bot",
+        "crawl",
+        "spider",
+        "slurp",
+        "curl/",
+        "wget",
+        "python",
+        "go-http",
+        "java/",
+        "libwww",
+        "httpclient",
+        "okhttp",
+        "headless",
+        "lighthouse",
+        "facebookexternalhit",
+        "preview",
+        "monitor",
+        "axios",
+        "node-fetch",
+        "reqwest",
+    ];
+    let ua = ua.to_ascii_lowercase();
+    ua.trim().is_empty() || MARKERS.iter().any(|m| ua.contains(m))
+}
+
+/// `mobile`, `tablet` or `desktop`.
+pub fn device(ua: &str) -> &'static str {
+    let ua = ua.to_ascii_lowercase();
+    if ua.contains("ipad")
+        || ua.contains("tablet")
+        || (ua.contains("android") && !ua.contains("mobi"))
+    {
+        "tablet"
+    } else if ua.contains("mobi") || ua.contains("iphone") {
+        "mobile"
+    } else {
+        "desktop"
+    }
+}
+
+/// The browser family, coarse.
+pub fn browser(ua: &str) -> &'static str {
+    let ua = ua.to_ascii_lowercase();
+    if ua.contains("edg/") || ua.contains("edga/") || ua.contains("edgios/") {
+        "Edge"
+    } else if ua.contains("opr/") || ua.contains("opera") {
+        "Opera"
+    } else if ua.contains("firefox/") || ua.contains("fxios/") {
+        "Firefox"
+    } else if ua.contains("samsungbrowser/") {
+        "Samsung Internet"
+    } else if ua.contains("chrome/") || ua.contains("crios/") || ua.contains("chromium/") {
+        "Chrome"
+    } else if ua.contains("safari/") {
+        "Safari"
+    } else {
+        "Other"
+    }
+}
+
+/// The referring site's host, if it is another site.
+pub fn referrer(headers: &HeaderMap, own_host: Option<&str>) -> Option<String> {
+    let url = url::Url::parse(headers.get(header::REFERER)?.to_str().ok()?).ok()?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return None;
+    }
+    let host = url.host_str()?.to_ascii_lowercase();
+    let host = host.strip_prefix("www.").unwrap_or(&host);
+    let own = own_host.map(|h| h.to_ascii_lowercase());
+    let own = own.as_deref().map(|h| h.strip_prefix("www.").unwrap_or(h));
+    (Some(host) != own && host.len() <= 100).then(|| host.to_string())
+}
+
+/// `utm_campaign` from the query, tidied.
+pub fn campaign(query: Option<&str>) -> Option<String> {
+    let (_, v) =
+        url::form_urlencoded::parse(query?.as_bytes()).find(|(k, _)| k == "utm_campaign")?;
+    let v: String = v
+        .trim()
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(64)
+        .collect();
+    (!v.is_empty()).then_some(v)
+}
+
+/// The day's pseudonym of a visitor: a keyed hash of IP address and user agent.
+pub fn visitor_hash(salt: &[u8], ip: &str, ua: &str) -> u128 {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(salt).expect("any key length");
+    mac.update(ip.as_bytes());
+    mac.update(&[0]);
+    mac.update(ua.as_bytes());
+    let bytes = mac.finalize().into_bytes();
+    u128::from_le_bytes(bytes[..16].try_into().expect("16 bytes"))
+}
+
+/// The middleware. It never fails a request: a missing salt only means
+/// this view is not counted.
+pub async fn count(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let analytics = &state.analytics;
+    let path = request.uri().path();
+    if !analytics.enabled() || is_file(path) {
+        return next.run(request).await;
+    }
+    let privacy = request
+        .extensions()
+        .get::<Privacy>()
+        .cloned()
+        .unwrap_or_else(|| Privacy::from_headers(request.headers()));
+    let ua = request
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let now = analytics.clock.now();
+    let day = day_of(now);
+    let mut visitor = None;
+    if privacy.counted() && !is_bot(ua) {
+        match analytics.salt(&state.db, day).await {
+            Ok(salt) => {
+                let ip = client_ip(
+                    request.headers(),
+                    request.extensions(),
+                    &state.config.trust_proxy,
+                );
+                visitor = Some(visitor_hash(&salt, &ip.to_string(), ua));
+            }
+            Err(e) => tracing::warn!(error = ?e, "analytics salt unavailable; view not counted"),
+        }
+    }
+    let page_view = visitor.is_some() && request.method() == Method::GET && counted_path(path);
+    let details = page_view.then(|| {
+        let own_host = state.config.base_url.host_str().map(str::to_string);
+        (
+            path.to_string(),
+            referrer(request.headers(), own_host.as_deref()),
+            campaign(request.uri().query()),
+            device(ua),
+            browser(ua),
+        )
+    });
+    analytics.in_flight.fetch_add(1, Ordering::SeqCst);
+    let response = VISIT.scope(Visit { day, visitor }, next.run(request)).await;
+    if let (Some(visitor), Some((path, referrer, campaign, device, browser))) = (visitor, details)
+        && served_page(&response)
+    {
+        analytics.aggregator.record(&Hit {
+            day,
+            visitor,
+            path: &path,
+            referrer: referrer.as_deref(),
+            campaign: campaign.as_deref(),
+            device,
+            browser,
+        });
+    }
+    analytics.in_flight.fetch_sub(1, Ordering::SeqCst);
+    response
+}
+
+/// A page was shown: an HTML 200, or a 304 for one the browser holds.
+fn served_page(response: &Response) -> bool {
+    match response.status() {
+        StatusCode::OK => response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(b"text/html")),
+        StatusCode::NOT_MODIFIED => true,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FIREFOX: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:132.0) Gecko/20100101 Firefox/132.0";
+    const IPHONE: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1";
+    const EDGE: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36 Edg/131.0.0.0";
+
+    #[test]
+    fn browsers_devices_and_robots_are_told_apart() {
+        assert_eq!((browser(FIREFOX), device(FIREFOX)), ("Firefox", "desktop"));
+        assert_eq!((browser(IPHONE), device(IPHONE)), ("Safari", "mobile"));
+        assert_eq!(browser(EDGE), "Edge");
+        for ua in [FIREFOX, IPHONE, EDGE] {
+            assert!(!is_bot(ua), "{ua}");
+        }
+        for ua in [
+            "",
+            "Googlebot/2.1 (+http://www.google.com/bot.html)",
+            "curl/8.5.0",
+            "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/131.0.0.0 Safari/537.36",
+            "python-requests/2.31",
+        ] {
+            assert!(is_bot(ua), "{ua}");
+        }
+    }
+
+    #[test]
+    fn only_other_sites_count_as_referrers() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::REFERER,
+            "https://www.News.Example/item?id=1".parse().unwrap(),
+        );
+        assert_eq!(
+            referrer(&h, Some("officecomms.com")).as_deref(),
+            Some("news.example")
+        );
+        h.insert(
+            header::REFERER,
+            "https://officecomms.com/blog".parse().unwrap(),
+        );
+        assert_eq!(referrer(&h, Some("www.officecomms.com")), None);
+        h.insert(header::REFERER, "android-app://x".parse().unwrap());
+        assert_eq!(referrer(&h, None), None);
+        assert_eq!(
+            campaign(Some("a=1&utm_campaign=Spring%20sale")).as_deref(),
+            Some("Spring sale")
+        );
+        assert_eq!(campaign(Some("utm_campaign=")), None);
+        assert_eq!(campaign(None), None);
+    }
+
+    #[test]
+    fn the_visitor_hash_changes_with_the_salt() {
+        let a = visitor_hash(&[1; 32], "203.0.113.5", FIREFOX);
+        assert_eq!(a, visitor_hash(&[1; 32], "203.0.113.5", FIREFOX));
+        assert_ne!(a, visitor_hash(&[2; 32], "203.0.113.5", FIREFOX));
+        assert_ne!(a, visitor_hash(&[1; 32], "203.0.113.6", FIREFOX));
+        assert_ne!(a, visitor_hash(&[1; 32], "203.0.113.5", IPHONE));
+    }
+}
