@@ -32,7 +32,8 @@ fn fakes_a_reply(subject: &str) -> bool {
         .trim_start_matches(|c: char| c.is_whitespace() || c == '[' || c == '(')
         .to_lowercase();
     let word: String = s.chars().take_while(|c| c.is_alphabetic()).collect();
-    let rest = s[word.len()..].trim_start();
+    // "[Re]:" closes its bracket before the colon.
+    let rest = s[word.len()..].trim_start_matches([']', ')']).trim_start();
     // "Re:", "RE :", "Fwd[2]:" all count.
     let rest = rest
         .strip_prefix('[')
