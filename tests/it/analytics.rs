@@ -163,8 +163,10 @@ both! {
         // Outside any request (a job), a goal still counts, for nobody in particular.
         officecomms::analytics::goal(&app.state, "chat_started");
         // From a task a request spawned (a WebSocket), that request's privacy decides.
-        let mut dnt = Privacy::default();
-        dnt.do_not_track = true;
+        let dnt = Privacy {
+            do_not_track: true,
+            ..Privacy::default()
+        };
         officecomms::analytics::goal_for(&app.state, &dnt, "chat_started");
         officecomms::analytics::goal_for(&app.state, &Privacy::default(), "newsletter_confirmed");
         let goals = counts(&app, "goal").await;
