@@ -153,6 +153,19 @@ pub fn goal(state: &AppState, name: &str) {
     }
 }
 
+/// [`goal`] for work that runs outside the request that started it (a
+/// WebSocket's task, say): the privacy context captured from that request
+/// decides, and the goal counts for nobody in particular.
+pub fn goal_for(state: &AppState, privacy: &crate::privacy::Privacy, name: &str) {
+    if track::VISIT.try_with(|_| ()).is_ok() {
+        return goal(state, name);
+    }
+    if privacy.counted() && state.analytics.enabled() {
+        let analytics = &state.analytics;
+        analytics.aggregator.goal(analytics.today(), name, None);
+    }
+}
+
 /// The background writer: every [`FLUSH_EVERY`], and once more when the
 /// process stops, after the last request in flight has been counted.
 pub async fn run_flusher(state: AppState, mut shutdown: tokio::sync::watch::Receiver<bool>) {

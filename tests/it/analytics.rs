@@ -6,7 +6,7 @@ use crate::{
     consent::{FIREFOX, post},
     helpers::*,
 };
-use officecomms::{platform::now_ms, support::intake};
+use officecomms::{platform::now_ms, privacy::Privacy, support::intake};
 
 const IPHONE: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1";
 const EDGE: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36 Edg/131.0.0.0";
@@ -162,9 +162,16 @@ both! {
         send(browser_with(GOOGLEBOT, &[]), "bot@example.com").await;
         // Outside any request (a job), a goal still counts, for nobody in particular.
         officecomms::analytics::goal(&app.state, "chat_started");
+        // From a task a request spawned (a WebSocket), that request's privacy decides.
+        let dnt = Privacy {
+            do_not_track: true,
+            ..Privacy::default()
+        };
+        officecomms::analytics::goal_for(&app.state, &dnt, "chat_started");
+        officecomms::analytics::goal_for(&app.state, &Privacy::default(), "newsletter_confirmed");
         let goals = counts(&app, "goal").await;
         let keyed: Vec<_> = goals.iter().map(|r| (r.1.as_str(), r.2, r.3)).collect();
-        assert_eq!(keyed, vec![("chat_started", 1, 0), ("query_sent", 2, 2)]);
+        assert_eq!(keyed, vec![("chat_started", 1, 0), ("newsletter_confirmed", 1, 0), ("query_sent", 2, 2)]);
         app.login_as("admin").await;
         let (_, page) = app.get_text("/admin/analytics").await;
         assert!(page.contains("<td>Query sent</td><td>2</td><td>2</td><td>0</td><td>new</td>"), "{page}");
