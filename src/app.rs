@@ -51,6 +51,7 @@ pub struct App {
     /// subscribes, finishes the item in hand and returns.
     pub shutdown: watch::Sender<bool>,
     pub content: crate::content::Content,
+    pub chat: crate::chat::Hub,
     site: RwLock<Arc<SiteSettings>>,
     notices: RwLock<Arc<Vec<privacy::PublicNotice>>>,
 }
@@ -105,6 +106,10 @@ impl AppState {
         }
         let site = settings::load(&db).await?;
         let mail_transport = Transport::from_config(config.smtp_url.as_deref(), &config.data_dir)?;
+        let shutdown = watch::Sender::new(false);
+        let chat =
+            crate::chat::Hub::start(db.clone(), &config.database_url(), shutdown.subscribe())
+                .await?;
         Ok(AppState(Arc::new(App {
             rate_limits: RateLimits::new(config.public_post_per_minute, config.login_per_minute),
             config,
@@ -114,7 +119,8 @@ impl AppState {
             metrics: Metrics::default(),
             mail_transport,
             mail_wakeup: Notify::new(),
-            shutdown: watch::Sender::new(false),
+            shutdown,
+            chat,
             content: crate::content::Content::default(),
             site: RwLock::new(site),
             notices: RwLock::new(Arc::default()),
@@ -134,6 +140,7 @@ pub fn router(state: AppState) -> Router {
         .merge(surveys::router())
         .merge(crate::support::router())
         .merge(crate::content::router())
+        .merge(crate::chat::router())
         .route("/static/{file}", get(assets::serve_asset))
         .route("/metrics", get(metrics::show_metrics))
         .fallback(http::not_found)

@@ -2,6 +2,7 @@
 //! keeping its privacy policy by construction.
 
 pub mod app;
+pub mod chat;
 pub mod cli;
 pub mod config;
 pub mod content;

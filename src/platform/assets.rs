@@ -19,6 +19,12 @@ const FILES: &[(&str, &[u8])] = &[
     ("articles.js", include_bytes!("../../static/articles.js")),
     ("favicon.svg", include_bytes!("../../static/favicon.svg")),
     ("support.css", include_bytes!("../../static/support.css")),
+    ("chat.css", include_bytes!("../../static/chat.css")),
+    ("chat.js", include_bytes!("../../static/chat.js")),
+    (
+        "chat-console.js",
+        include_bytes!("../../static/chat-console.js"),
+    ),
 ];
 
 pub struct Asset {

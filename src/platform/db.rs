@@ -48,6 +48,7 @@ migrations! {
     5 "0005_support",
     6 "0006_privacy_rights",
     10 "0010_shop_surveys",
+    13 "0013_chat",
 }
 
 impl Db {

@@ -19,6 +19,7 @@ const REGISTERED: &[&[Table]] = &[
     crate::surveys::TABLES,
     crate::support::TABLES,
     crate::content::TABLES,
+    crate::chat::TABLES,
 ];
 
 /// Cookies we set, for the policy and the cookie page.

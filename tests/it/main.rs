@@ -4,6 +4,7 @@
 mod helpers;
 
 mod browser;
+mod chat;
 mod cli;
 mod content;
 mod faults;
