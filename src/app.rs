@@ -54,6 +54,7 @@ pub struct App {
     pub shutdown: watch::Sender<bool>,
     pub content: crate::content::Content,
     pub analytics: crate::analytics::Analytics,
+    pub chat: crate::chat::Hub,
     site: RwLock<Arc<SiteSettings>>,
     notices: RwLock<Arc<Vec<privacy::PublicNotice>>>,
 }
@@ -111,6 +112,10 @@ impl AppState {
         let delivery =
             mail::Delivery::new(config.mail_concurrency, config.mail_rate, &config.data_dir);
         let analytics = crate::analytics::Analytics::open(&db).await?;
+        let shutdown = watch::Sender::new(false);
+        let chat =
+            crate::chat::Hub::start(db.clone(), &config.database_url(), shutdown.subscribe())
+                .await?;
         Ok(AppState(Arc::new(App {
             rate_limits: RateLimits::new(config.public_post_per_minute, config.login_per_minute),
             config,
@@ -121,7 +126,8 @@ impl AppState {
             delivery,
             mail_transport,
             mail_wakeup: Notify::new(),
-            shutdown: watch::Sender::new(false),
+            shutdown,
+            chat,
             content: crate::content::Content::default(),
             analytics,
             site: RwLock::new(site),
@@ -145,6 +151,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::newsletter::router())
         .merge(crate::consent::router())
         .merge(crate::analytics::router())
+        .merge(crate::chat::router())
         .route("/static/{file}", get(assets::serve_asset))
         .route("/metrics", get(metrics::show_metrics))
         .fallback(http::not_found)

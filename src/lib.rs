@@ -3,6 +3,7 @@
 
 pub mod analytics;
 pub mod app;
+pub mod chat;
 pub mod cli;
 pub mod config;
 pub mod consent;

@@ -368,7 +368,8 @@ pub async fn confirm(
         Err(response) => return Ok(response),
     };
     let mut tx = state.db.begin().await?;
-    if db::confirm(&mut tx, found.row.id, now_ms()).await? {
+    let confirmed_now = db::confirm(&mut tx, found.row.id, now_ms()).await?;
+    if confirmed_now {
         // Confirming from the mailbox is a new, proven consent: it lifts an
         // earlier unsubscribe (never an erasure's suppression).
         let index = state
@@ -377,6 +378,9 @@ pub async fn confirm(
         erasure::lift_suppression(&mut tx, &index, UNSUBSCRIBED).await?;
     }
     tx.commit().await?;
+    if confirmed_now {
+        crate::analytics::goal(&state, "newsletter_confirmed");
+    }
     render(&ConfirmPage {
         page: page.titled("Subscription confirmed"),
         email: found.email,

@@ -20,6 +20,12 @@ const FILES: &[(&str, &[u8])] = &[
     ("favicon.svg", include_bytes!("../../static/favicon.svg")),
     ("support.css", include_bytes!("../../static/support.css")),
     ("consent.js", include_bytes!("../../static/consent.js")),
+    ("chat.css", include_bytes!("../../static/chat.css")),
+    ("chat.js", include_bytes!("../../static/chat.js")),
+    (
+        "chat-console.js",
+        include_bytes!("../../static/chat-console.js"),
+    ),
 ];
 
 pub struct Asset {

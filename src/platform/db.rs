@@ -50,6 +50,7 @@ migrations! {
     10 "0010_shop_surveys",
     11 "0011_newsletter",
     12 "0012_consent_analytics",
+    13 "0013_chat",
 }
 
 impl Db {

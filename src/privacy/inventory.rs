@@ -22,6 +22,7 @@ const REGISTERED: &[&[Table]] = &[
     crate::newsletter::TABLES,
     crate::consent::TABLES,
     crate::analytics::TABLES,
+    crate::chat::TABLES,
 ];
 
 /// Cookies we set, for the policy and the cookie page.

@@ -94,6 +94,25 @@ pub async fn find_or_create(
     })
 }
 
+/// A subject no email can find (a chat visitor who gave none): its key
+/// still seals their data, and retention or erasure of its rows applies.
+pub async fn create_anonymous(tx: &mut Tx, keyring: &Keyring) -> anyhow::Result<Subject> {
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO subjects (email_index, created_at) VALUES (NULL, $1) RETURNING id",
+    )
+    .bind(now_ms())
+    .fetch_one(&mut **tx)
+    .await
+    .context("creating an anonymous data subject")?;
+    let key = DataKey::generate();
+    sqlx::query("UPDATE subjects SET wrapped_key = $1 WHERE id = $2")
+        .bind(keyring.wrap(id, &key))
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(Subject { id, key })
+}
+
 /// The subject for this email, if we hold anything about it.
 pub async fn find(db: &Db, keyring: &Keyring, email: &str) -> anyhow::Result<Option<Subject>> {
     let row: Option<(i64, Option<Vec<u8>>)> =

@@ -187,6 +187,17 @@ pub async fn ticket_by_reference(db: &Db, reference: &str) -> sqlx::Result<Optio
     .await
 }
 
+/// Tickets of one data subject, newest first (the chat console's context).
+pub async fn by_subject(db: &Db, subject_id: i64) -> sqlx::Result<Vec<TicketRow>> {
+    sqlx::query_as(crate::platform::db::trusted_sql(format!(
+        "SELECT {TICKET_COLUMNS} FROM tickets t JOIN subjects s ON s.id = t.subject_id \
+         WHERE t.subject_id = $1 ORDER BY t.id DESC LIMIT 50"
+    )))
+    .bind(subject_id)
+    .fetch_all(&db.pool)
+    .await
+}
+
 /// Filters of the staff inbox; empty strings mean "any".
 #[derive(Clone, Debug, Default)]
 pub struct InboxFilter {

@@ -326,6 +326,17 @@ pub async fn conversation(
         .collect()
 }
 
+/// A person's tickets, decrypted, newest first.
+pub async fn of_subject(state: &AppState, subject_id: i64) -> anyhow::Result<Vec<Ticket>> {
+    let mut out = Vec::new();
+    for row in db::by_subject(&state.db, subject_id).await? {
+        if let Some((ticket, _)) = Ticket::open(state, row)? {
+            out.push(ticket);
+        }
+    }
+    Ok(out)
+}
+
 /// A staff reply: stored, mailed to the visitor through the outbox, and the
 /// ticket moved to `status` (normally pending: waiting for the visitor).
 pub async fn reply(

@@ -242,9 +242,10 @@ Safe [link](https://example.com/help) stays.
         let page = anonymous.get(app.url("/articles/hostile")).send().await.unwrap();
         assert_eq!(page.status(), 200);
         let page = page.text().await.unwrap();
-        // Only our own two script elements: the app script and the JSON-LD data block.
+        // Only our own script elements: files under /static/ and the JSON-LD data block.
         let scripts: Vec<&str> = page.match_indices("<script").map(|(i, _)| &page[i..i + 40]).collect();
-        assert_eq!(scripts.len(), 2, "{scripts:?}");
+        let inline: Vec<&&str> = scripts.iter().filter(|s| !s.starts_with("<script src=\"/static/")).collect();
+        assert_eq!(inline.len(), 1, "{scripts:?}");
         assert_eq!(page.matches("<script type=\"application/ld+json\">").count(), 1);
         assert_inert(&page);
         // Escaped where shown as text, intact as data in JSON-LD.

@@ -5,6 +5,7 @@ mod helpers;
 
 mod analytics;
 mod browser;
+mod chat;
 mod cli;
 mod consent;
 mod content;

@@ -1,0 +1,580 @@
+//! The rules of a conversation: starting one from the pre-chat answers,
+//! opening it with its subject's key, posting, staff actions, the offline
+//! message that becomes a support ticket, and the transcript by mail.
+
+use super::{
+    db::{self, ConversationRow},
+    hub::{Event, NewMessage, Stored},
+    protocol::{ServerFrame, Summary},
+};
+use crate::{
+    AppState,
+    platform::{
+        forms::EmailAddress,
+        mail::{self, EmailTemplate, Recipient},
+        templates::format_time,
+    },
+    privacy::subjects::{self, Subject},
+    staff::{
+        StaffUser,
+        audit::{self, Actor},
+    },
+    support::{intake::NewTicket, tickets},
+};
+use anyhow::Context;
+use std::collections::HashMap;
+
+const TOKEN_PURPOSE: &str = "chat-conversation";
+/// Longest message, in characters.
+pub const MAX_BODY_CHARS: usize = 4_000;
+pub const MAX_NAME_CHARS: usize = 100;
+
+crate::email_template!(pub struct TranscriptMail { name: String, company: String, lines: Vec<TranscriptLine> }
+    subject "email/chat_transcript/subject.txt",
+    text "email/chat_transcript/body.txt",
+    html "email/chat_transcript/body.html",
+);
+
+pub struct TranscriptLine {
+    pub who: String,
+    pub at: String,
+    pub body: String,
+}
+
+/// The token that lets a visitor resume their conversation (signed, so it
+/// survives restarts and works on every instance).
+pub fn token(state: &AppState, conversation: i64) -> String {
+    state.keyring.sign(TOKEN_PURPOSE, &conversation.to_string())
+}
+
+pub fn verify(state: &AppState, token: &str) -> Option<i64> {
+    state.keyring.verify(TOKEN_PURPOSE, token)?.parse().ok()
+}
+
+/// A conversation, decrypted.
+#[derive(Clone, Debug)]
+pub struct Conversation {
+    pub row: ConversationRow,
+    pub subject: Subject,
+    pub name: String,
+    pub email: String,
+    pub page: String,
+}
+
+impl Conversation {
+    pub fn id(&self) -> i64 {
+        self.row.id
+    }
+
+    pub fn summary(&self, staff_names: &HashMap<i64, String>) -> Summary {
+        Summary {
+            conversation: self.row.id,
+            status: self.row.status.clone(),
+            name: self.name.clone(),
+            email: self.email.clone(),
+            page: self.page.clone(),
+            agent_id: self.row.agent_id,
+            agent: self
+                .row
+                .agent_id
+                .and_then(|id| staff_names.get(&id).cloned())
+                .unwrap_or_default(),
+            last_seq: self.row.last_seq,
+            created_at: self.row.created_at,
+            updated_at: self.row.updated_at,
+        }
+    }
+
+    pub fn seal(&self, column: &str, value: &str) -> Vec<u8> {
+        let table = if column == "body" {
+            "chat_messages"
+        } else {
+            "chat_conversations"
+        };
+        self.subject.seal(table, column, value)
+    }
+}
+
+/// Opens a row with its subject's key; `None` once the subject was erased.
+pub fn decrypt(state: &AppState, row: ConversationRow) -> anyhow::Result<Option<Conversation>> {
+    let Some(wrapped) = &row.wrapped_key else {
+        return Ok(None);
+    };
+    let subject = Subject {
+        id: row.subject_id,
+        key: state.keyring.unwrap(row.subject_id, wrapped)?,
+    };
+    let open = |column: &str, v: &Option<Vec<u8>>| -> anyhow::Result<String> {
+        v.as_deref()
+            .map(|v| subject.open("chat_conversations", column, v))
+            .transpose()
+            .map(Option::unwrap_or_default)
+    };
+    Ok(Some(Conversation {
+        name: subject.open("chat_conversations", "name", &row.name)?,
+        email: open("email", &row.email)?,
+        page: open("page", &row.page)?,
+        row,
+        subject,
+    }))
+}
+
+pub async fn load(state: &AppState, id: i64) -> anyhow::Result<Option<Conversation>> {
+    match db::conversation(&state.db, id).await? {
+        Some(row) => decrypt(state, row),
+        None => Ok(None),
+    }
+}
+
+/// Cleans a page address the visitor's browser reported: a path on our site only.
+pub fn clean_page(page: &str) -> Option<String> {
+    let page = page.trim();
+    if page.is_empty() || page.len() > 500 {
+        return None;
+    }
+    let path = match url::Url::parse(page) {
+        Ok(u) => {
+            let mut p = u.path().to_string();
+            if let Some(q) = u.query() {
+                p.push('?');
+                p.push_str(q);
+            }
+            p
+        }
+        Err(_) if page.starts_with('/') => page.to_string(),
+        Err(_) => return None,
+    };
+    Some(path.chars().filter(|c| !c.is_control()).collect())
+}
+
+/// Validates a visitor's name: present, short, no control characters.
+pub fn clean_name(name: &str) -> Result<String, &'static str> {
+    let name: String = name.trim().chars().filter(|c| !c.is_control()).collect();
+    if name.is_empty() {
+        return Err("Please tell us your name.");
+    }
+    if name.chars().count() > MAX_NAME_CHARS {
+        return Err("That name is too long (100 characters at most).");
+    }
+    Ok(name)
+}
+
+/// Validates a message body: text, not empty, not too long. Control
+/// characters other than newlines and tabs are dropped.
+pub fn clean_body(body: &str) -> Result<String, &'static str> {
+    let body: String = body
+        .trim()
+        .chars()
+        .filter(|c| !c.is_control() || *c == '\n' || *c == '\t')
+        .collect();
+    if body.is_empty() {
+        return Err("The message is empty.");
+    }
+    if body.chars().count() > MAX_BODY_CHARS {
+        return Err("The message is too long (4,000 characters at most).");
+    }
+    Ok(body)
+}
+
+/// Starts a conversation: with an email, under that person's subject (so
+/// it is in their my-data export and erasure); without, under a subject of
+/// its own that no email can find.
+pub async fn start(
+    state: &AppState,
+    name: &str,
+    email: Option<&EmailAddress>,
+    page: Option<&str>,
+) -> anyhow::Result<Conversation> {
+    let mut tx = state.db.begin().await?;
+    let subject = match email {
+        Some(e) => subjects::find_or_create(&mut tx, &state.keyring, e.as_str()).await?,
+        None => subjects::create_anonymous(&mut tx, &state.keyring).await?,
+    };
+    let seal = |column: &str, v: &str| subject.seal("chat_conversations", column, v);
+    let id = db::insert_conversation(
+        &mut tx,
+        subject.id,
+        &seal("name", name),
+        email.map(|e| seal("email", e.as_str())).as_deref(),
+        page.map(|p| seal("page", p)).as_deref(),
+    )
+    .await?;
+    tx.commit().await?;
+    state
+        .chat
+        .publish(Event::Changed { conversation: id })
+        .await?;
+    load(state, id)
+        .await?
+        .context("the conversation just created vanished")
+}
+
+/// Stores a message of the conversation; `None` when it is closed.
+pub async fn post(
+    state: &AppState,
+    conversation: &Conversation,
+    from: &'static str,
+    staff: Option<&StaffUser>,
+    body: &str,
+    client_id: Option<String>,
+) -> anyhow::Result<Option<Stored>> {
+    let name = match staff {
+        Some(s) => s.display_name.clone(),
+        None if from == "visitor" => conversation.name.clone(),
+        None => String::new(),
+    };
+    state
+        .chat
+        .store(NewMessage {
+            conversation: conversation.id(),
+            subject_id: conversation.subject.id,
+            from,
+            staff_id: staff.map(|s| s.id),
+            name,
+            client_id,
+            body: body.to_string(),
+            sealed: conversation.seal("body", body),
+        })
+        .await
+}
+
+/// Messages with `after < seq <= upto`, decrypted, as frames.
+pub async fn history(
+    state: &AppState,
+    conversation: &Conversation,
+    after: i64,
+    upto: i64,
+    staff_names: &HashMap<i64, String>,
+) -> anyhow::Result<Vec<ServerFrame>> {
+    db::messages(&state.db, conversation.id(), after, upto)
+        .await?
+        .into_iter()
+        .map(|m| {
+            let name = match m.sender.as_str() {
+                "visitor" => conversation.name.clone(),
+                _ => m
+                    .staff_id
+                    .and_then(|id| staff_names.get(&id).cloned())
+                    .unwrap_or_default(),
+            };
+            Ok(ServerFrame::Message {
+                conversation: conversation.id(),
+                seq: m.seq,
+                from: m.sender,
+                name,
+                body: conversation
+                    .subject
+                    .open("chat_messages", "body", &m.body)?,
+                at: m.created_at,
+            })
+        })
+        .collect()
+}
+
+/// Staff display names by id.
+pub async fn staff_names(state: &AppState) -> anyhow::Result<HashMap<i64, String>> {
+    Ok(crate::staff::db::list_users(&state.db, "")
+        .await?
+        .into_iter()
+        .map(|u| (u.id, u.display_name))
+        .collect())
+}
+
+/// Why a staff action was refused.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Refused {
+    NotFound,
+    /// Not in a state that allows it (already taken, closed…).
+    Conflict(&'static str),
+}
+
+/// Accepts a waiting conversation (or takes over an active one); audited.
+pub async fn accept(
+    state: &AppState,
+    staff: &StaffUser,
+    id: i64,
+) -> anyhow::Result<Result<(), Refused>> {
+    change(
+        state,
+        staff,
+        id,
+        "active",
+        Some(staff.id),
+        "waiting",
+        "chat.accept",
+    )
+    .await
+}
+
+/// Hands an active conversation to another agent; audited.
+pub async fn transfer(
+    state: &AppState,
+    staff: &StaffUser,
+    id: i64,
+    to: i64,
+) -> anyhow::Result<Result<(), Refused>> {
+    let agent = crate::staff::db::list_users(&state.db, "")
+        .await?
+        .into_iter()
+        .find(|u| u.id == to && !u.disabled && (u.role == "agent" || u.role == "admin"));
+    if agent.is_none() {
+        return Ok(Err(Refused::Conflict("There is no agent with that id.")));
+    }
+    change(
+        state,
+        staff,
+        id,
+        "active",
+        Some(to),
+        "waiting,active",
+        "chat.transfer",
+    )
+    .await
+}
+
+/// Closes a conversation; audited.
+pub async fn close(
+    state: &AppState,
+    staff: &StaffUser,
+    id: i64,
+) -> anyhow::Result<Result<(), Refused>> {
+    let Some(c) = load(state, id).await? else {
+        return Ok(Err(Refused::NotFound));
+    };
+    post(
+        state,
+        &c,
+        "system",
+        None,
+        &format!("{} closed the chat.", staff.display_name),
+        None,
+    )
+    .await?;
+    change(
+        state,
+        staff,
+        id,
+        "closed",
+        c.row.agent_id,
+        "waiting,active",
+        "chat.close",
+    )
+    .await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn change(
+    state: &AppState,
+    staff: &StaffUser,
+    id: i64,
+    status: &str,
+    agent: Option<i64>,
+    from: &str,
+    action: &str,
+) -> anyhow::Result<Result<(), Refused>> {
+    let Some(c) = load(state, id).await? else {
+        return Ok(Err(Refused::NotFound));
+    };
+    let mut tx = state.db.begin().await?;
+    if !db::set_state(&mut tx, id, status, agent, from).await? {
+        tx.rollback().await?;
+        return Ok(Err(Refused::Conflict(match c.row.status.as_str() {
+            "closed" => "This chat is closed.",
+            _ => "Another agent has already taken this chat.",
+        })));
+    }
+    let detail = match agent {
+        Some(a) if action == "chat.transfer" => format!("to staff #{a}"),
+        _ => String::new(),
+    };
+    audit::record(&mut tx, Actor::Staff(staff), action, "chat", id, &detail).await?;
+    tx.commit().await?;
+    if action == "chat.accept" || action == "chat.transfer" {
+        let names = staff_names(state).await?;
+        let who = agent
+            .and_then(|a| names.get(&a).cloned())
+            .unwrap_or_default();
+        post(
+            state,
+            &c,
+            "system",
+            None,
+            &format!("{who} joined the chat."),
+            None,
+        )
+        .await?;
+    }
+    state
+        .chat
+        .publish(Event::Changed { conversation: id })
+        .await?;
+    Ok(Ok(()))
+}
+
+/// Records that a staff member looked at a conversation.
+pub async fn audit_view(state: &AppState, staff: &StaffUser, id: i64) -> anyhow::Result<()> {
+    let mut tx = state.db.begin().await?;
+    audit::record(&mut tx, Actor::Staff(staff), "chat.view", "chat", id, "").await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// No agent online: the visitor's message becomes a support ticket (with
+/// the conversation so far) and the chat is closed. Returns the reference.
+pub async fn leave_message(
+    state: &AppState,
+    conversation: &Conversation,
+    email: &EmailAddress,
+    body: &str,
+) -> anyhow::Result<String> {
+    if let Some(reference) = &conversation.row.ticket_reference {
+        return Ok(reference.clone());
+    }
+    let names = staff_names(state).await?;
+    let earlier = history(state, conversation, 0, i64::MAX, &names).await?;
+    let mut details = body.to_string();
+    if !earlier.is_empty() {
+        details.push_str("\n\n--- Chat so far ---\n");
+        for frame in earlier {
+            if let ServerFrame::Message { name, body, at, .. } = frame {
+                details.push_str(&format!("[{}] {name}: {body}\n", format_time(at)));
+            }
+        }
+    }
+    let new = NewTicket {
+        name: conversation.name.clone(),
+        email: email.clone(),
+        phone: None,
+        phone_e164: None,
+        product: crate::support::intake::OTHER_PRODUCT.to_string(),
+        product_other: Some("Live chat".into()),
+        title: format!("Chat message from {}", conversation.name),
+        details,
+        attachments: vec![],
+    };
+    // The nonce makes a repeated request (a reconnect) create one ticket.
+    let nonce = format!("chat-{}", conversation.id());
+    let ip_hash = state.keyring.blind_index("ip", "chat");
+    let reference = match tickets::create(state, &new, &nonce, &ip_hash).await? {
+        tickets::Created::New { reference, .. } | tickets::Created::Existing { reference, .. } => {
+            reference
+        }
+    };
+    let mut tx = state.db.begin().await?;
+    db::set_ticket(&mut tx, conversation.id(), reference.as_str()).await?;
+    tx.commit().await?;
+    state
+        .chat
+        .publish(Event::Changed {
+            conversation: conversation.id(),
+        })
+        .await?;
+    Ok(reference.to_string())
+}
+
+/// Mails the transcript through the outbox, once per address and length of
+/// the conversation.
+pub async fn mail_transcript(
+    state: &AppState,
+    conversation: &Conversation,
+    to: &EmailAddress,
+) -> anyhow::Result<()> {
+    let names = staff_names(state).await?;
+    let lines = history(state, conversation, 0, i64::MAX, &names)
+        .await?
+        .into_iter()
+        .filter_map(|f| match f {
+            ServerFrame::Message {
+                name,
+                body,
+                at,
+                from,
+                ..
+            } => Some(TranscriptLine {
+                who: if from == "system" { "—".into() } else { name },
+                at: format_time(at),
+                body,
+            }),
+            _ => None,
+        })
+        .collect::<Vec<_>>();
+    let site = state.site();
+    let transcript = TranscriptMail {
+        name: conversation.name.clone(),
+        company: site.company_name.clone(),
+        lines,
+    };
+    let mut tx = state.db.begin().await?;
+    let subject = subjects::find_or_create(&mut tx, &state.keyring, to.as_str()).await?;
+    mail::enqueue(
+        &mut tx,
+        &state.keyring,
+        &site,
+        Recipient::Subject(&subject),
+        "chat-transcript",
+        &format!(
+            "chat-transcript:{}:{}:{}",
+            conversation.id(),
+            conversation.row.last_seq,
+            subjects::normalise_email(to.as_str())
+        ),
+        &transcript.to_mail(to.as_str())?,
+    )
+    .await?;
+    tx.commit().await?;
+    state.mail_wakeup.notify_one();
+    Ok(())
+}
+
+/// Marks `seq` read by one side and tells the other.
+pub async fn mark_read(
+    state: &AppState,
+    conversation: i64,
+    by_staff: bool,
+    seq: i64,
+) -> anyhow::Result<()> {
+    let mark = db::mark_read(&state.db, conversation, by_staff, seq).await?;
+    if mark == seq {
+        state
+            .chat
+            .publish(Event::Read {
+                conversation,
+                by: if by_staff { "agent" } else { "visitor" }.into(),
+                seq,
+            })
+            .await?;
+    }
+    Ok(())
+}
+
+/// Earlier contacts of the same person, for the agent: chats and tickets.
+pub struct VisitorContext {
+    pub chats: Vec<(i64, String, i64)>,
+    pub tickets: Vec<(i64, String, String, i64)>,
+}
+
+pub async fn visitor_context(
+    state: &AppState,
+    conversation: &Conversation,
+) -> anyhow::Result<VisitorContext> {
+    let chats = if conversation.email.is_empty() {
+        vec![]
+    } else {
+        db::by_subject(&state.db, conversation.subject.id)
+            .await?
+            .into_iter()
+            .filter(|c| c.id != conversation.id())
+            .map(|c| (c.id, c.status, c.created_at))
+            .collect()
+    };
+    let tickets = if conversation.email.is_empty() {
+        vec![]
+    } else {
+        crate::support::tickets::of_subject(state, conversation.subject.id)
+            .await?
+            .into_iter()
+            .map(|t| (t.id, t.reference, t.title, t.created_at))
+            .collect()
+    };
+    Ok(VisitorContext { chats, tickets })
+}

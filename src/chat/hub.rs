@@ -1,0 +1,496 @@
+//! The hub: one writer task per instance gives each message its
+//! per-conversation `seq` and stores it before anyone sees it; events then
+//! reach the connections of this instance through in-process channels and,
+//! on PostgreSQL, every other instance through `LISTEN/NOTIFY` (the
+//! notification is sent inside the storing transaction, so instances receive
+//! messages in commit order, which is `seq` order).
+
+use super::db;
+use crate::platform::{
+    db::{Backend, Db},
+    now_ms,
+};
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc, Mutex, RwLock,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+
+/// The `LISTEN/NOTIFY` channel shared by every instance.
+pub const CHANNEL: &str = "officecomms_chat";
+/// NOTIFY payloads must stay under 8000 bytes; longer messages travel as a
+/// reference and are read from the database by the receiving connection.
+const MAX_PAYLOAD: usize = 7_000;
+/// A console not heard from for this long no longer counts as online.
+pub const PRESENCE_WINDOW_MS: i64 = 60_000;
+
+/// Tunables of every chat connection.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Larger text frames are answered with an error frame.
+    pub max_frame: usize,
+    /// Larger messages close the connection (1009).
+    pub max_message: usize,
+    pub ping_every: Duration,
+    /// Closed after this long without a frame from the client.
+    pub idle_after: Duration,
+    /// Time a new connection has to say hello.
+    pub hello_within: Duration,
+    pub per_second: u32,
+    pub burst: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_frame: 16 * 1024,
+            max_message: 64 * 1024,
+            ping_every: Duration::from_secs(25),
+            idle_after: Duration::from_secs(30 * 60),
+            hello_within: Duration::from_secs(20),
+            per_second: 5,
+            burst: 20,
+        }
+    }
+}
+
+/// What travels between connections and instances.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Event {
+    Message {
+        conversation: i64,
+        seq: i64,
+        from: String,
+        name: String,
+        /// Absent when too long for a notification: read it from the database.
+        body: Option<String>,
+        at: i64,
+    },
+    Typing {
+        conversation: i64,
+        from: String,
+    },
+    Read {
+        conversation: i64,
+        by: String,
+        seq: i64,
+    },
+    /// Status, agent or details changed: consoles and the visitor reload it.
+    Changed {
+        conversation: i64,
+    },
+    /// A console came, went or changed its status.
+    Presence,
+}
+
+impl Event {
+    pub fn conversation(&self) -> Option<i64> {
+        match self {
+            Event::Message { conversation, .. }
+            | Event::Typing { conversation, .. }
+            | Event::Read { conversation, .. }
+            | Event::Changed { conversation } => Some(*conversation),
+            Event::Presence => None,
+        }
+    }
+}
+
+/// A message to store.
+#[derive(Debug)]
+pub struct NewMessage {
+    pub conversation: i64,
+    pub subject_id: i64,
+    /// `visitor`, `agent` or `system`.
+    pub from: &'static str,
+    pub staff_id: Option<i64>,
+    /// Shown as the author.
+    pub name: String,
+    pub client_id: Option<String>,
+    pub body: String,
+    /// `body` sealed under the conversation's subject key.
+    pub sealed: Vec<u8>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stored {
+    pub seq: i64,
+    pub at: i64,
+    /// The client id was stored before: this is the first copy's seq.
+    pub duplicate: bool,
+}
+
+struct Job {
+    message: NewMessage,
+    reply: oneshot::Sender<anyhow::Result<Option<Stored>>>,
+}
+
+/// This instance's subscribers.
+struct Local {
+    conversations: Mutex<HashMap<i64, broadcast::Sender<Arc<Event>>>>,
+    staff: broadcast::Sender<Arc<Event>>,
+    agents_online: watch::Sender<i64>,
+    visitors: AtomicUsize,
+    consoles: AtomicUsize,
+}
+
+impl Local {
+    fn dispatch(&self, event: Event) {
+        let event = Arc::new(event);
+        if let Some(c) = event.conversation() {
+            let map = self.conversations.lock().expect("chat subscribers");
+            if let Some(tx) = map.get(&c) {
+                let _ = tx.send(event.clone());
+            }
+        }
+        let _ = self.staff.send(event);
+    }
+
+    async fn refresh_presence(&self, db: &Db) {
+        match db::agents_online(db, now_ms() - PRESENCE_WINDOW_MS).await {
+            Ok(agents) => {
+                self.agents_online.send_if_modified(|n| {
+                    let changed = *n != agents.len() as i64;
+                    *n = agents.len() as i64;
+                    changed
+                });
+            }
+            Err(e) => tracing::warn!(error = %e, "reading chat presence"),
+        }
+    }
+}
+
+/// The chat hub of this instance, cheap to clone.
+#[derive(Clone)]
+pub struct Hub {
+    db: Db,
+    local: Arc<Local>,
+    writer: mpsc::Sender<Job>,
+    limits: Arc<RwLock<Limits>>,
+}
+
+impl Hub {
+    /// Starts the writer and, on PostgreSQL, the listener. Both stop when
+    /// `shutdown` turns true.
+    pub async fn start(
+        db: Db,
+        database_url: &str,
+        shutdown: watch::Receiver<bool>,
+    ) -> anyhow::Result<Hub> {
+        let local = Arc::new(Local {
+            conversations: Mutex::default(),
+            staff: broadcast::channel(1024).0,
+            agents_online: watch::Sender::new(0),
+            visitors: AtomicUsize::new(0),
+            consoles: AtomicUsize::new(0),
+        });
+        local.refresh_presence(&db).await;
+        let (writer, jobs) = mpsc::channel(4096);
+        tokio::spawn(write_messages(
+            db.clone(),
+            local.clone(),
+            jobs,
+            shutdown.clone(),
+        ));
+        if db.backend == Backend::Postgres {
+            let mut listener = sqlx::postgres::PgListener::connect(database_url)
+                .await
+                .context("opening the chat's LISTEN connection")?;
+            listener
+                .listen(CHANNEL)
+                .await
+                .context("LISTEN for chat events")?;
+            tokio::spawn(listen(
+                db.clone(),
+                local.clone(),
+                listener,
+                shutdown.clone(),
+            ));
+        }
+        tokio::spawn(watch_presence(db.clone(), local.clone(), shutdown));
+        Ok(Hub {
+            db,
+            local,
+            writer,
+            limits: Arc::default(),
+        })
+    }
+
+    pub fn limits(&self) -> Limits {
+        *self.limits.read().expect("chat limits")
+    }
+
+    /// Changes the limits of connections opened from now on (tests, tuning).
+    pub fn set_limits(&self, limits: Limits) {
+        *self.limits.write().expect("chat limits") = limits;
+    }
+
+    /// Stores a message (in `seq` order, before anyone sees it) and hands it
+    /// to every subscriber. `None` when the conversation is closed or gone.
+    pub async fn store(&self, message: NewMessage) -> anyhow::Result<Option<Stored>> {
+        let (reply, answer) = oneshot::channel();
+        self.writer
+            .send(Job { message, reply })
+            .await
+            .map_err(|_| anyhow::anyhow!("the chat writer has stopped"))?;
+        answer.await.context("the chat writer dropped a message")?
+    }
+
+    /// Sends an event that is not stored (typing, read, changes, presence).
+    pub async fn publish(&self, event: Event) -> anyhow::Result<()> {
+        match self.db.backend {
+            Backend::Sqlite => {
+                if event == Event::Presence {
+                    self.local.refresh_presence(&self.db).await;
+                }
+                self.local.dispatch(event);
+            }
+            Backend::Postgres => {
+                sqlx::query("SELECT pg_notify($1, $2)")
+                    .bind(CHANNEL)
+                    .bind(serde_json::to_string(&event)?)
+                    .execute(&self.db.pool)
+                    .await
+                    .context("publishing a chat event")?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Events of one conversation, until the returned guard is dropped.
+    pub fn subscribe(&self, conversation: i64) -> Subscription {
+        let rx = self
+            .local
+            .conversations
+            .lock()
+            .expect("chat subscribers")
+            .entry(conversation)
+            .or_insert_with(|| broadcast::channel(256).0)
+            .subscribe();
+        self.local.visitors.fetch_add(1, Ordering::Relaxed);
+        Subscription {
+            rx: Some(rx),
+            conversation: Some(conversation),
+            local: self.local.clone(),
+        }
+    }
+
+    /// Every event (staff consoles).
+    pub fn subscribe_all(&self) -> Subscription {
+        self.local.consoles.fetch_add(1, Ordering::Relaxed);
+        Subscription {
+            rx: Some(self.local.staff.subscribe()),
+            conversation: None,
+            local: self.local.clone(),
+        }
+    }
+
+    pub fn agents_online(&self) -> watch::Receiver<i64> {
+        self.local.agents_online.subscribe()
+    }
+
+    /// Open visitor and console connections on this instance.
+    pub fn connections(&self) -> (usize, usize) {
+        (
+            self.local.visitors.load(Ordering::Relaxed),
+            self.local.consoles.load(Ordering::Relaxed),
+        )
+    }
+}
+
+/// A connection's registration; dropping it (however the connection ends)
+/// unsubscribes and forgets the conversation's channel once nobody listens.
+pub struct Subscription {
+    rx: Option<broadcast::Receiver<Arc<Event>>>,
+    conversation: Option<i64>,
+    local: Arc<Local>,
+}
+
+impl Subscription {
+    pub async fn recv(&mut self) -> Result<Arc<Event>, broadcast::error::RecvError> {
+        match self.rx.as_mut() {
+            Some(rx) => rx.recv().await,
+            None => Err(broadcast::error::RecvError::Closed),
+        }
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        drop(self.rx.take());
+        match self.conversation {
+            Some(c) => {
+                self.local.visitors.fetch_sub(1, Ordering::Relaxed);
+                let mut map = self.local.conversations.lock().expect("chat subscribers");
+                if map.get(&c).is_some_and(|tx| tx.receiver_count() == 0) {
+                    map.remove(&c);
+                }
+            }
+            None => {
+                self.local.consoles.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// The writer: takes what is queued, stores it in one transaction (group
+/// commit), then answers and dispatches in `seq` order.
+async fn write_messages(
+    db: Db,
+    local: Arc<Local>,
+    mut jobs: mpsc::Receiver<Job>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let first = tokio::select! {
+            job = jobs.recv() => match job { Some(j) => j, None => return },
+            _ = stopped(&mut shutdown) => return,
+        };
+        let mut batch = vec![first];
+        while batch.len() < 128 {
+            match jobs.try_recv() {
+                Ok(j) => batch.push(j),
+                Err(_) => break,
+            }
+        }
+        match write_batch(&db, &batch).await {
+            Ok(outcomes) => {
+                for (job, outcome) in batch.into_iter().zip(outcomes) {
+                    if let (Some(stored), Backend::Sqlite) = (&outcome, db.backend)
+                        && !stored.duplicate
+                    {
+                        local.dispatch(message_event(&job.message, stored, true));
+                    }
+                    let _ = job.reply.send(Ok(outcome));
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = format!("{e:#}"), "storing chat messages");
+                for job in batch {
+                    let _ = job
+                        .reply
+                        .send(Err(anyhow::anyhow!("storing the message failed")));
+                }
+            }
+        }
+    }
+}
+
+fn message_event(m: &NewMessage, stored: &Stored, with_body: bool) -> Event {
+    Event::Message {
+        conversation: m.conversation,
+        seq: stored.seq,
+        from: m.from.to_string(),
+        name: m.name.clone(),
+        body: with_body.then(|| m.body.clone()),
+        at: stored.at,
+    }
+}
+
+async fn write_batch(db: &Db, batch: &[Job]) -> anyhow::Result<Vec<Option<Stored>>> {
+    let mut tx = db.begin().await?;
+    let mut outcomes = Vec::with_capacity(batch.len());
+    for job in batch {
+        let m = &job.message;
+        let now = now_ms();
+        if let Some(id) = &m.client_id
+            && let Some(seq) = db::seq_of_client_id(&mut tx, m.conversation, id).await?
+        {
+            outcomes.push(Some(Stored {
+                seq,
+                at: now,
+                duplicate: true,
+            }));
+            continue;
+        }
+        let Some(seq) = db::next_seq(&mut tx, m.conversation, now).await? else {
+            outcomes.push(None);
+            continue;
+        };
+        db::insert_message(
+            &mut tx,
+            m.conversation,
+            m.subject_id,
+            seq,
+            m.from,
+            m.staff_id,
+            m.client_id.as_deref(),
+            &m.sealed,
+            now,
+        )
+        .await?;
+        let stored = Stored {
+            seq,
+            at: now,
+            duplicate: false,
+        };
+        if db.backend == Backend::Postgres {
+            let mut payload = serde_json::to_string(&message_event(m, &stored, true))?;
+            if payload.len() > MAX_PAYLOAD {
+                payload = serde_json::to_string(&message_event(m, &stored, false))?;
+            }
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(CHANNEL)
+                .bind(payload)
+                .execute(&mut *tx)
+                .await?;
+        }
+        outcomes.push(Some(stored));
+    }
+    tx.commit().await?;
+    Ok(outcomes)
+}
+
+/// PostgreSQL: every instance's events, in commit order, to this one's
+/// connections.
+async fn listen(
+    db: Db,
+    local: Arc<Local>,
+    mut listener: sqlx::postgres::PgListener,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let received = tokio::select! {
+            n = listener.recv() => n,
+            _ = stopped(&mut shutdown) => return,
+        };
+        match received {
+            Ok(n) => match serde_json::from_str::<Event>(n.payload()) {
+                Ok(Event::Presence) => {
+                    local.refresh_presence(&db).await;
+                    local.dispatch(Event::Presence);
+                }
+                Ok(event) => local.dispatch(event),
+                Err(e) => tracing::warn!(error = %e, "unreadable chat notification"),
+            },
+            Err(e) => {
+                // PgListener reconnects by itself; connections repair any gap
+                // from the database when the next seq arrives.
+                tracing::warn!(error = %e, "chat listener");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    }
+}
+
+/// Consoles of a crashed instance stop counting after the presence window.
+async fn watch_presence(db: Db, local: Arc<Local>, mut shutdown: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(15));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => local.refresh_presence(&db).await,
+            _ = stopped(&mut shutdown) => return,
+        }
+    }
+}
+
+/// Resolves once shutdown has begun.
+pub async fn stopped(shutdown: &mut watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|s| *s).await;
+}

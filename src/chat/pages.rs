@@ -1,0 +1,443 @@
+//! The chat's pages: the visitor's full-page chat and its pre-chat form,
+//! the staff console, and a conversation's searchable history.
+
+use super::{
+    conversations::{self, Conversation, Refused},
+    db,
+    protocol::ServerFrame,
+};
+use crate::{
+    AppState,
+    error::{AppError, AppResult},
+    platform::{
+        forms::{EmailAddress, FieldErrors, Form},
+        templates::{Page, format_time, render},
+    },
+    privacy::age::{self, Age},
+    staff::{Agent, Staff},
+};
+use axum::{
+    Json,
+    extract::{Path, Query, State},
+    http::{HeaderMap, StatusCode, header},
+    response::{IntoResponse, Redirect, Response},
+};
+use serde::Deserialize;
+
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct StartForm {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub email: String,
+    #[serde(default)]
+    pub birth_year: String,
+    /// The page the visitor opened the chat from.
+    #[serde(default)]
+    pub page: String,
+}
+
+#[derive(askama::Template)]
+#[template(path = "chat/page.html")]
+struct ChatPage {
+    page: Page,
+    form: StartForm,
+    errors: FieldErrors,
+    /// `(conversation, token)` to resume.
+    resume: Option<(i64, String)>,
+    retention_days: u32,
+}
+
+#[derive(Deserialize, Default)]
+pub struct ResumeQuery {
+    #[serde(default)]
+    c: Option<i64>,
+    #[serde(default)]
+    t: String,
+}
+
+/// `GET /chat`: the pre-chat form, or the conversation to continue.
+pub async fn show_chat(
+    State(state): State<AppState>,
+    page: Page,
+    Query(q): Query<ResumeQuery>,
+) -> AppResult<Response> {
+    let resume =
+        q.c.filter(|c| conversations::verify(&state, &q.t) == Some(*c))
+            .map(|c| (c, q.t.clone()));
+    render(&ChatPage {
+        page: page.titled("Live chat"),
+        form: StartForm::default(),
+        errors: FieldErrors::default(),
+        resume,
+        retention_days: super::RETENTION_DAYS,
+    })
+}
+
+fn wants_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"))
+}
+
+/// `POST /chat/start`: the pre-chat answers (age question first). The
+/// widget asks for JSON; without JavaScript the page reloads on the chat.
+pub async fn start_chat(
+    State(state): State<AppState>,
+    page: Page,
+    headers: HeaderMap,
+    Form(form): Form<StartForm>,
+) -> AppResult<Response> {
+    let mut errors = FieldErrors::default();
+    match age::assess(&page.privacy, &form.birth_year) {
+        Age::Child => return age::refuse(page, &state.keyring, state.config.is_https()),
+        Age::Invalid(m) => errors.add("birth_year", m),
+        Age::Ok => {}
+    }
+    let name = conversations::clean_name(&form.name).map_err(|m| errors.add("name", m));
+    let email = match form.email.trim() {
+        "" => Ok(None),
+        e => e
+            .parse::<EmailAddress>()
+            .map(Some)
+            .map_err(|m| errors.add("email", m)),
+    };
+    let (Ok(name), Ok(email), true) = (name, email, errors.is_empty()) else {
+        if wants_json(&headers) {
+            let fields: std::collections::BTreeMap<&str, &str> = ["name", "email", "birth_year"]
+                .into_iter()
+                .filter(|f| errors.has(f))
+                .map(|f| (f, errors.get(f)))
+                .collect();
+            return Ok((
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Json(serde_json::json!({ "errors": fields })),
+            )
+                .into_response());
+        }
+        let body = render(&ChatPage {
+            page: page.titled("Live chat"),
+            form,
+            errors,
+            resume: None,
+            retention_days: super::RETENTION_DAYS,
+        })?;
+        return Ok((StatusCode::UNPROCESSABLE_ENTITY, body).into_response());
+    };
+    let origin = conversations::clean_page(&form.page);
+    let c = conversations::start(&state, &name, email.as_ref(), origin.as_deref()).await?;
+    crate::analytics::goal(&state, "chat_started");
+    let token = conversations::token(&state, c.id());
+    if wants_json(&headers) {
+        return Ok(
+            Json(serde_json::json!({ "conversation": c.id(), "token": token })).into_response(),
+        );
+    }
+    Ok(Redirect::to(&format!(
+        "/chat?c={}&t={}",
+        c.id(),
+        percent_encoding::utf8_percent_encode(&token, percent_encoding::NON_ALPHANUMERIC)
+    ))
+    .into_response())
+}
+
+/// One line of the console's lists.
+pub struct Row {
+    pub id: i64,
+    pub status: String,
+    pub name: String,
+    pub email: String,
+    pub agent: String,
+    pub updated: String,
+    pub ticket: String,
+}
+
+#[derive(askama::Template)]
+#[template(path = "chat/console.html")]
+struct ConsolePage {
+    page: Page,
+    q: String,
+    open: Vec<Row>,
+    recent: Vec<Row>,
+    canned: Vec<crate::support::db::CannedReply>,
+    agents: Vec<(i64, String)>,
+}
+
+#[derive(Deserialize, Default)]
+pub struct SearchQuery {
+    #[serde(default)]
+    q: String,
+}
+
+/// Conversations decrypted in memory for a search (fields are encrypted).
+const SEARCH_WINDOW: i64 = 500;
+
+/// `GET /admin/chat`: the live console (waiting and active chats, updated
+/// by the socket) and the searchable list of recent ones.
+pub async fn show_console(
+    Staff(user, _): Staff<Agent>,
+    State(state): State<AppState>,
+    page: Page,
+    Query(query): Query<SearchQuery>,
+) -> AppResult<Response> {
+    let _ = user;
+    let names = conversations::staff_names(&state).await?;
+    let to_row = |c: &Conversation| Row {
+        id: c.id(),
+        status: c.row.status.clone(),
+        name: c.name.clone(),
+        email: c.email.clone(),
+        agent: c
+            .row
+            .agent_id
+            .and_then(|a| names.get(&a).cloned())
+            .unwrap_or_default(),
+        updated: format_time(c.row.updated_at),
+        ticket: c.row.ticket_reference.clone().unwrap_or_default(),
+    };
+    let mut open = vec![];
+    for row in db::by_status(&state.db, &["waiting", "active"], 200).await? {
+        if let Some(c) = conversations::decrypt(&state, row)? {
+            open.push(to_row(&c));
+        }
+    }
+    let q = query.q.trim().to_lowercase();
+    let mut recent = vec![];
+    for row in db::by_status(&state.db, &["all"], SEARCH_WINDOW).await? {
+        if recent.len() >= 100 {
+            break;
+        }
+        let Some(c) = conversations::decrypt(&state, row)? else {
+            continue;
+        };
+        if !q.is_empty() && !matches(&state, &c, &q, &names).await? {
+            continue;
+        }
+        recent.push(to_row(&c));
+    }
+    render(&ConsolePage {
+        page: page.titled("Live chat"),
+        q: query.q,
+        open,
+        recent,
+        canned: crate::support::db::canned_replies(&state.db).await?,
+        agents: agents(&state).await?,
+    })
+}
+
+/// Whether the name, email, ticket or any message contains `q` (lower-cased).
+async fn matches(
+    state: &AppState,
+    c: &Conversation,
+    q: &str,
+    names: &std::collections::HashMap<i64, String>,
+) -> AppResult<bool> {
+    if [
+        &c.name,
+        &c.email,
+        &c.row.ticket_reference.clone().unwrap_or_default(),
+    ]
+    .iter()
+    .any(|f| f.to_lowercase().contains(q))
+    {
+        return Ok(true);
+    }
+    Ok(conversations::history(state, c, 0, i64::MAX, names)
+        .await?
+        .iter()
+        .any(|f| matches!(f, ServerFrame::Message { body, .. } if body.to_lowercase().contains(q))))
+}
+
+pub struct Line {
+    pub seq: i64,
+    pub from: String,
+    pub name: String,
+    pub body: String,
+    pub at: String,
+    pub hit: bool,
+}
+
+#[derive(askama::Template)]
+#[template(path = "chat/history.html")]
+struct HistoryPage {
+    page: Page,
+    c: Row,
+    page_url: String,
+    q: String,
+    lines: Vec<Line>,
+    hits: usize,
+    earlier_chats: Vec<(i64, String, String)>,
+    earlier_tickets: Vec<(i64, String, String, String)>,
+    agents: Vec<(i64, String)>,
+    notice: String,
+}
+
+async fn load(state: &AppState, id: i64) -> AppResult<Conversation> {
+    conversations::load(state, id)
+        .await?
+        .ok_or(AppError::NotFound)
+}
+
+/// `GET /admin/chat/{conversation}`: the whole conversation, searchable,
+/// with the visitor's context; every view is audited.
+pub async fn show_conversation(
+    Staff(user, _): Staff<Agent>,
+    State(state): State<AppState>,
+    page: Page,
+    Path(id): Path<i64>,
+    Query(query): Query<SearchQuery>,
+) -> AppResult<Response> {
+    let c = load(&state, id).await?;
+    conversations::audit_view(&state, &user, id).await?;
+    history_page(&state, page, c, &query.q, String::new()).await
+}
+
+async fn history_page(
+    state: &AppState,
+    page: Page,
+    c: Conversation,
+    q: &str,
+    notice: String,
+) -> AppResult<Response> {
+    let names = conversations::staff_names(state).await?;
+    let needle = q.trim().to_lowercase();
+    let lines: Vec<Line> = conversations::history(state, &c, 0, i64::MAX, &names)
+        .await?
+        .into_iter()
+        .filter_map(|f| match f {
+            ServerFrame::Message {
+                seq,
+                from,
+                name,
+                body,
+                at,
+                ..
+            } => Some(Line {
+                seq,
+                hit: !needle.is_empty() && body.to_lowercase().contains(&needle),
+                from,
+                name,
+                body,
+                at: format_time(at),
+            }),
+            _ => None,
+        })
+        .collect();
+    let context = conversations::visitor_context(state, &c).await?;
+    let agents = agents(state).await?;
+    let row = Row {
+        id: c.id(),
+        status: c.row.status.clone(),
+        name: c.name.clone(),
+        email: c.email.clone(),
+        agent: c
+            .row
+            .agent_id
+            .and_then(|a| names.get(&a).cloned())
+            .unwrap_or_default(),
+        updated: format_time(c.row.updated_at),
+        ticket: c.row.ticket_reference.clone().unwrap_or_default(),
+    };
+    render(&HistoryPage {
+        page: page.titled(format!("Chat with {}", c.name)),
+        c: row,
+        page_url: c.page.clone(),
+        q: q.to_string(),
+        hits: lines.iter().filter(|l| l.hit).count(),
+        lines,
+        earlier_chats: context
+            .chats
+            .into_iter()
+            .map(|(id, status, at)| (id, status, format_time(at)))
+            .collect(),
+        earlier_tickets: context
+            .tickets
+            .into_iter()
+            .map(|(id, r, t, at)| (id, r, t, format_time(at)))
+            .collect(),
+        agents,
+        notice,
+    })
+}
+
+/// Agents and admins a chat can be handed to: `(id, name)`.
+async fn agents(state: &AppState) -> AppResult<Vec<(i64, String)>> {
+    Ok(crate::staff::db::list_users(&state.db, "")
+        .await?
+        .into_iter()
+        .filter(|u| !u.disabled && (u.role == "agent" || u.role == "admin"))
+        .map(|u| (u.id, u.display_name))
+        .collect())
+}
+
+#[derive(Deserialize)]
+pub struct ReplyForm {
+    #[serde(default)]
+    body: String,
+}
+
+/// `POST /admin/chat/{conversation}/reply`: answering without the live
+/// console (no JavaScript); the visitor sees it live all the same.
+pub async fn reply(
+    Staff(user, _): Staff<Agent>,
+    State(state): State<AppState>,
+    page: Page,
+    Path(id): Path<i64>,
+    Form(form): Form<ReplyForm>,
+) -> AppResult<Response> {
+    let c = load(&state, id).await?;
+    let body = match conversations::clean_body(&form.body) {
+        Ok(b) => b,
+        Err(m) => {
+            let r = history_page(&state, page, c, "", m.to_string()).await?;
+            return Ok((StatusCode::UNPROCESSABLE_ENTITY, r).into_response());
+        }
+    };
+    if c.row.status == "waiting" {
+        let _ = conversations::accept(&state, &user, id).await?;
+    }
+    if conversations::post(&state, &c, "agent", Some(&user), &body, None)
+        .await?
+        .is_none()
+    {
+        let r = history_page(&state, page, c, "", "This chat is closed.".into()).await?;
+        return Ok((StatusCode::CONFLICT, r).into_response());
+    }
+    Ok(Redirect::to(&format!("/admin/chat/{id}")).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct ActionForm {
+    action: String,
+    #[serde(default)]
+    to: String,
+}
+
+/// `POST /admin/chat/{conversation}/action`: accept, transfer or close.
+pub async fn act(
+    Staff(user, _): Staff<Agent>,
+    State(state): State<AppState>,
+    page: Page,
+    Path(id): Path<i64>,
+    Form(form): Form<ActionForm>,
+) -> AppResult<Response> {
+    let outcome = match form.action.as_str() {
+        "accept" => conversations::accept(&state, &user, id).await?,
+        "close" => conversations::close(&state, &user, id).await?,
+        "transfer" => match form.to.parse::<i64>() {
+            Ok(to) => conversations::transfer(&state, &user, id, to).await?,
+            Err(_) => Err(Refused::Conflict("Choose an agent to transfer to.")),
+        },
+        _ => return Err(AppError::BadRequest("unknown action".into())),
+    };
+    match outcome {
+        Ok(()) => Ok(Redirect::to(&format!("/admin/chat/{id}")).into_response()),
+        Err(Refused::NotFound) => Err(AppError::NotFound),
+        Err(Refused::Conflict(m)) => {
+            let c = load(&state, id).await?;
+            let r = history_page(&state, page, c, "", m.to_string()).await?;
+            Ok((StatusCode::CONFLICT, r).into_response())
+        }
+    }
+}
