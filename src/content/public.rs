@@ -10,7 +10,7 @@ use super::{
 use crate::{
     AppState,
     error::{AppError, AppResult},
-    platform::templates::Page,
+    platform::templates::{CSRF_PLACEHOLDER, Page},
 };
 use anyhow::Context;
 use askama::Template;
@@ -110,11 +110,33 @@ async fn show(
         }
         Lookup::Live(view) => view,
     };
-    let template = ArticlePage {
+    let make = |page: Page| ArticlePage {
         page: page.titled(view.page_title.clone()),
         view,
     };
-    html(&headers, &template, view.updated)
+    // The whole page is the same for every visitor with the same privacy
+    // choices but for the CSRF token: render it once, stamp the token in.
+    let Some(variant) = page.shared_variant() else {
+        return html(&headers, &make(page), view.updated);
+    };
+    let token = page.csrf.clone();
+    let key = format!("html:{}:{variant}", page.path);
+    let shared = state
+        .content
+        .cache
+        .get_or_fill(&key, now, || async {
+            let page = page.with_csrf(CSRF_PLACEHOLDER);
+            Ok(make(page).render().context("rendering template")?)
+        })
+        .await?;
+    let body = shared.replace(CSRF_PLACEHOLDER, &token);
+    Ok(conditional(
+        &headers,
+        HTML,
+        PRIVATE,
+        body,
+        Some(view.updated),
+    ))
 }
 
 #[derive(Deserialize, Default)]

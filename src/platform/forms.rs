@@ -51,13 +51,19 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
             .iter()
             .map(|&b| if b == b'+' { b' ' } else { b })
             .collect();
-        if percent_encoding::percent_decode(&spaced)
-            .decode_utf8()
-            .is_err()
-        {
-            return Err(AppError::BadRequest(
-                "The form could not be read: it contains text that is not valid UTF-8. Please type it again.".into(),
-            ));
+        match percent_encoding::percent_decode(&spaced).decode_utf8() {
+            Err(_) => {
+                return Err(AppError::BadRequest(
+                    "The form could not be read: it contains text that is not valid UTF-8. Please type it again.".into(),
+                ));
+            }
+            // No one types a NUL, and PostgreSQL text cannot hold one.
+            Ok(text) if text.contains('\0') => {
+                return Err(AppError::BadRequest(
+                    "The form could not be read: it contains a NUL character. Please type it again.".into(),
+                ));
+            }
+            Ok(_) => {}
         }
     }
     serde_urlencoded::from_bytes(bytes).map_err(|_| unreadable())

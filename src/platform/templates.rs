@@ -17,6 +17,10 @@ use axum::{
 };
 use std::sync::Arc;
 
+/// Stands for the visitor's CSRF token in a page rendered once for many
+/// visitors; replaced by each visitor's own token when it is sent.
+pub const CSRF_PLACEHOLDER: &str = "ocCsrfTokenPlaceholder7c1e";
+
 /// What every page's layout needs.
 #[derive(Clone)]
 pub struct Page {
@@ -51,6 +55,40 @@ impl Page {
             assets: state.assets.clone(),
             notices: state.notices(),
         }
+    }
+
+    /// What makes this page's layout differ between visitors who are not
+    /// signed in, besides the CSRF token: their privacy signals and choices
+    /// and the published notices. `None` for staff, whose pages are never
+    /// shared. A new per-visitor part of the layout must be added here.
+    pub fn shared_variant(&self) -> Option<String> {
+        if self.staff.is_some() {
+            return None;
+        }
+        let p = &self.privacy;
+        let c = &p.consent;
+        let bits = [
+            p.do_not_track,
+            p.global_privacy_control,
+            p.child,
+            c.decided,
+            c.preferences,
+            c.analytics,
+            c.marketing,
+        ]
+        .map(|b| if b { '1' } else { '0' });
+        Some(format!(
+            "{}:{:p}",
+            bits.iter().collect::<String>(),
+            Arc::as_ptr(&self.notices)
+        ))
+    }
+
+    /// The same page with `token` where the CSRF token goes (see
+    /// [`CSRF_PLACEHOLDER`]).
+    pub fn with_csrf(mut self, token: &str) -> Page {
+        self.csrf = token.to_string();
+        self
     }
 
     pub fn titled(mut self, title: impl Into<String>) -> Page {
