@@ -1,9 +1,11 @@
 //! The in-memory cache of rendered content, and conditional responses.
 //!
 //! What is cached is everything a page costs to make (queries, Markdown,
-//! related articles, JSON-LD, feeds, the sitemap); the per-visitor shell of
-//! the layout (CSRF token, signed-in staff, privacy signals) is stamped
-//! around it per request, so no visitor ever receives another's page.
+//! related articles, JSON-LD, search results, feeds, the sitemap). Article
+//! and post pages are cached whole, once per privacy variant of the layout
+//! (`Page::shared_variant`), with a placeholder where each visitor's CSRF
+//! token is stamped in; other pages render the per-visitor layout around
+//! the cached parts. No visitor ever receives another's page.
 //!
 //! An entry is dropped when:
 //! - an edit commits on this instance ([`PageCache::invalidate`]);
