@@ -70,6 +70,35 @@ impl Browser {
         })
     }
 
+    /// Signs a staff member in through the login form and waits for the dashboard.
+    pub async fn sign_in(&self, app: &TestApp, email: &str) {
+        let c = &self.client;
+        c.goto(&app.url("/admin/login")).await.unwrap();
+        c.find(Locator::Id("email"))
+            .await
+            .unwrap()
+            .send_keys(email)
+            .await
+            .unwrap();
+        c.find(Locator::Id("password"))
+            .await
+            .unwrap()
+            .send_keys(STAFF_PASSWORD)
+            .await
+            .unwrap();
+        c.find(Locator::Css("form.form button[type=submit]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while c.current_url().await.unwrap().path() != "/admin" {
+            assert!(Instant::now() < deadline, "not redirected to the dashboard");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     pub async fn close(mut self) {
         let _ = self.client.clone().close().await;
         let _ = self.driver.kill();
@@ -141,30 +170,7 @@ async fn staff_log_in_through_the_form_in_a_real_browser() {
     let app = TestApp::spawn(Backend::Sqlite).await;
     app.create_staff("eve@officecomms.test", "admin").await;
     let c = &browser.client;
-    c.goto(&app.url("/admin/login")).await.unwrap();
-    c.find(Locator::Id("email"))
-        .await
-        .unwrap()
-        .send_keys("eve@officecomms.test")
-        .await
-        .unwrap();
-    c.find(Locator::Id("password"))
-        .await
-        .unwrap()
-        .send_keys(STAFF_PASSWORD)
-        .await
-        .unwrap();
-    c.find(Locator::Css("form.form button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while c.current_url().await.unwrap().path() != "/admin" {
-        assert!(Instant::now() < deadline, "not redirected to the dashboard");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    browser.sign_in(&app, "eve@officecomms.test").await;
     let h1 = c
         .find(Locator::Css("h1"))
         .await

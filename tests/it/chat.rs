@@ -595,26 +595,7 @@ async fn a_visitor_and_an_agent_chat_in_two_browsers() {
     app.create_staff("sam@officecomms.test", "agent").await;
 
     let a = &agent.client;
-    a.goto(&app.url("/admin/login")).await.unwrap();
-    a.find(Locator::Id("email"))
-        .await
-        .unwrap()
-        .send_keys("sam@officecomms.test")
-        .await
-        .unwrap();
-    a.find(Locator::Id("password"))
-        .await
-        .unwrap()
-        .send_keys(STAFF_PASSWORD)
-        .await
-        .unwrap();
-    a.find(Locator::Css("form.form button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    wait_text(a, "location.pathname", "/admin").await;
+    agent.sign_in(&app, "sam@officecomms.test").await;
     a.goto(&app.url("/admin/chat")).await.unwrap();
     wait_text(
         a,

@@ -788,29 +788,7 @@ async fn an_editor_creates_and_publishes_an_article_in_a_real_browser() {
         }};
     }
 
-    c.goto(&app.url("/admin/login")).await.unwrap();
-    c.find(Locator::Id("email"))
-        .await
-        .unwrap()
-        .send_keys("ed@officecomms.test")
-        .await
-        .unwrap();
-    c.find(Locator::Id("password"))
-        .await
-        .unwrap()
-        .send_keys(STAFF_PASSWORD)
-        .await
-        .unwrap();
-    c.find(Locator::Css("form.form button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    wait_for!(
-        "the dashboard",
-        c.current_url().await.unwrap().path() == "/admin"
-    );
+    browser.sign_in(&app, "ed@officecomms.test").await;
 
     c.goto(&app.url("/admin/articles")).await.unwrap();
     c.find(Locator::LinkText("New help article"))

@@ -372,26 +372,9 @@ async fn hostile_input_shown_back_in_a_real_browser_stays_inert() {
     // Staff read everything the sweep stored.
     app.create_staff("hostile-admin@officecomms.test", "admin")
         .await;
-    c.goto(&app.url("/admin/login")).await.unwrap();
-    c.find(Locator::Id("email"))
-        .await
-        .unwrap()
-        .send_keys("hostile-admin@officecomms.test")
-        .await
-        .unwrap();
-    c.find(Locator::Id("password"))
-        .await
-        .unwrap()
-        .send_keys(STAFF_PASSWORD)
-        .await
-        .unwrap();
-    c.find(Locator::Css("form.form button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    browser
+        .sign_in(&app, "hostile-admin@officecomms.test")
+        .await;
     let mut opened = 0;
     for list in [
         "/admin/tickets",
