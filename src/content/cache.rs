@@ -250,6 +250,51 @@ pub fn conditional(
 ) -> Response {
     let body: Bytes = body.into();
     let etag = etag_of(&body);
+    conditional_tagged(
+        request,
+        content_type,
+        cache_control,
+        body,
+        etag,
+        last_modified,
+    )
+}
+
+/// A page rendered once for many visitors, as [`SharedPage::stamp`] makes it.
+pub struct SharedPage {
+    body: String,
+    digest: [u8; 32],
+}
+
+impl SharedPage {
+    pub fn new(body: String) -> SharedPage {
+        let digest = Sha256::digest(body.as_bytes()).into();
+        SharedPage { body, digest }
+    }
+
+    /// The page with this visitor's token where the placeholder stands, and
+    /// its validator: the shared page's digest and the token hashed together
+    /// (hashing a few bytes instead of the whole page on every request).
+    pub fn stamp(&self, placeholder: &str, token: &str) -> (String, String) {
+        let body = self.body.replace(placeholder, token);
+        let mut hasher = Sha256::new();
+        hasher.update(self.digest);
+        hasher.update(token.as_bytes());
+        let etag = format!("W/\"{}\"", hex::encode(&hasher.finalize()[..12]));
+        (body, etag)
+    }
+}
+
+/// [`conditional`] with a validator already known.
+pub fn conditional_tagged(
+    request: &HeaderMap,
+    content_type: &'static str,
+    cache_control: &'static str,
+    body: impl Into<Bytes>,
+    etag: String,
+    last_modified: Option<i64>,
+) -> Response {
+    let body: Bytes = body.into();
     let not_modified = match request.get(header::IF_NONE_MATCH) {
         Some(v) => etag_matches(v, &etag),
         None => match (request.get(header::IF_MODIFIED_SINCE), last_modified) {

@@ -1,7 +1,7 @@
 //! The public side: help articles, blog, tags, search, feed, sitemap, robots.txt.
 
 use super::{
-    cache::{HTML, PRIVATE, PUBLIC, conditional},
+    cache::{HTML, PRIVATE, PUBLIC, SharedPage, conditional, conditional_tagged},
     db::{self, LiveFilter, Teaser},
     model::{Kind, Slug, reading_minutes},
     search::{self, Query},
@@ -126,15 +126,17 @@ async fn show(
         .cache
         .get_or_fill(&key, now, || async {
             let page = page.with_csrf(CSRF_PLACEHOLDER);
-            Ok(make(page).render().context("rendering template")?)
+            let body = make(page).render().context("rendering template")?;
+            Ok(SharedPage::new(body))
         })
         .await?;
-    let body = shared.replace(CSRF_PLACEHOLDER, &token);
-    Ok(conditional(
+    let (body, etag) = shared.stamp(CSRF_PLACEHOLDER, &token);
+    Ok(conditional_tagged(
         &headers,
         HTML,
         PRIVATE,
         body,
+        etag,
         Some(view.updated),
     ))
 }
