@@ -12,7 +12,7 @@ use officecomms::{
     analytics::{
         aggregate::{Aggregator, Hit},
         db,
-        track::{browser, device, is_bot, visitor_hash},
+        track::{VisitorHasher, browser, device, is_bot},
     },
     platform::db::Db,
 };
@@ -58,7 +58,7 @@ impl Traffic {
 
 fn ingest(agg: &Aggregator, t: &Traffic, views: usize, seed: u64, full: bool) -> f64 {
     let mut rng = Lcg(seed);
-    let salt = [7u8; 32];
+    let hasher = VisitorHasher::new(&[7u8; 32]);
     let started = Instant::now();
     for _ in 0..views {
         let v = rng.next(20_000);
@@ -69,9 +69,10 @@ fn ingest(agg: &Aggregator, t: &Traffic, views: usize, seed: u64, full: bool) ->
         let campaign =
             (rng.next(10) == 0).then(|| t.campaigns[rng.next(t.campaigns.len())].as_str());
         let (visitor, device, browser) = if full {
-            assert!(!is_bot(ua));
+            let lower = ua.to_ascii_lowercase();
+            assert!(!is_bot(&lower));
             let ip = format!("203.0.{}.{}", v / 256 % 256, v % 256);
-            (visitor_hash(&salt, &ip, ua), device(ua), browser(ua))
+            (hasher.visitor(&ip, ua), device(&lower), browser(&lower))
         } else {
             (v as u128, "desktop", "Firefox")
         };

@@ -7,6 +7,7 @@
 #
 #   bench/analytics.sh                  # 3 rounds of 10 s each way
 #   ROUNDS=5 DURATION=15s bench/analytics.sh
+#   SKIP_BUILD=1 bench/analytics.sh     # use target/release/officecomms as built; no cargo bench
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,8 +22,10 @@ for tool in wrk curl sqlite3; do
   command -v "$tool" >/dev/null || { echo "$tool is needed" >&2; exit 1; }
 done
 
-echo "building the release binary"
-cargo build --release --quiet --bin officecomms
+if [ -z "${SKIP_BUILD:-}" ]; then
+  echo "building the release binary"
+  cargo build --release --quiet --bin officecomms
+fi
 
 WORK=$(mktemp -d)
 PIDS=()
@@ -50,39 +53,55 @@ serve() { # port dir
 }
 
 serve "$ON_PORT" "$WORK/on"
+ON_PID=${PIDS[-1]}
 # The off server: first start seeds the demo site, then the owner's switch.
 serve "$OFF_PORT" "$WORK/off"
 kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true; unset 'PIDS[-1]'
 sqlite3 "$WORK/off/officecomms.db" \
   "INSERT INTO settings (key, value) VALUES ('analytics.enabled', '0') ON CONFLICT (key) DO UPDATE SET value = '0'"
 serve "$OFF_PORT" "$WORK/off"
+OFF_PID=${PIDS[-1]}
 
-rps() { # port
-  wrk -t2 -c64 -d"$DURATION" -H "User-Agent: $UA" "http://127.0.0.1:$1$PAGE" \
-    | awk '/Requests\/sec/ { print $2 } /Non-2xx/ { print "non-2xx: " $0 > "/dev/stderr" }'
+# CPU time (user + system, in clock ticks) the server has used so far.
+ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+
+# One wrk run against a server: "req/s requests cpu_ticks".
+run() { # port pid
+  local before after out
+  before=$(ticks "$2")
+  out=$(wrk -t2 -c64 -d"$DURATION" -H "User-Agent: $UA" "http://127.0.0.1:$1$PAGE")
+  after=$(ticks "$2")
+  echo "$out" | awk -v cpu=$((after - before)) '
+    /requests in/ { n = $1 } /Requests\/sec/ { r = $2 } /Non-2xx/ { print "non-2xx: " $0 > "/dev/stderr" }
+    END { print r, n, cpu }'
 }
 
+HZ=$(getconf CLK_TCK)
 echo "article page $PAGE, wrk -t2 -c64 -d$DURATION, $ROUNDS rounds each way, browser user agent"
 wrk -t2 -c64 -d2s -H "User-Agent: $UA" "http://127.0.0.1:$ON_PORT$PAGE" >/dev/null
 wrk -t2 -c64 -d2s -H "User-Agent: $UA" "http://127.0.0.1:$OFF_PORT$PAGE" >/dev/null
-ON=(); OFF=()
+: >"$WORK/rounds.txt"
 for round in $(seq "$ROUNDS"); do
-  ON+=("$(rps "$ON_PORT")")
-  OFF+=("$(rps "$OFF_PORT")")
-  printf 'round %d: on %10.0f req/s   off %10.0f req/s\n' "$round" "${ON[-1]}" "${OFF[-1]}"
+  read -r ON_RPS ON_N ON_CPU < <(run "$ON_PORT" "$ON_PID")
+  read -r OFF_RPS OFF_N OFF_CPU < <(run "$OFF_PORT" "$OFF_PID")
+  echo "$ON_RPS $ON_N $ON_CPU $OFF_RPS $OFF_N $OFF_CPU" >>"$WORK/rounds.txt"
+  awk -v hz="$HZ" -v a="$ON_RPS" -v an="$ON_N" -v ac="$ON_CPU" -v b="$OFF_RPS" -v bn="$OFF_N" -v bc="$OFF_CPU" 'BEGIN {
+    printf "round: on %7.0f req/s %6.1f us CPU/req   off %7.0f req/s %6.1f us CPU/req\n", a, ac / hz / an * 1e6, b, bc / hz / bn * 1e6 }'
 done
-printf '%s\n' "${ON[@]}" >"$WORK/on.txt"
-printf '%s\n' "${OFF[@]}" >"$WORK/off.txt"
 sleep 11 # one flush interval, so the counts below are in the database
 COUNTED=$(sqlite3 "$WORK/on/officecomms.db" "SELECT COALESCE(SUM(views), 0) FROM analytics_counts WHERE dimension = 'total'")
 NOT_COUNTED=$(sqlite3 "$WORK/off/officecomms.db" "SELECT COUNT(*) FROM analytics_counts")
-awk -v counted="$COUNTED" -v off_rows="$NOT_COUNTED" '
-  FNR == NR { on += $1; n_on++; next } { off += $1; n_off++ }
+awk -v hz="$HZ" -v counted="$COUNTED" -v off_rows="$NOT_COUNTED" '
+  { ar += $1; an += $2; ac += $3; br += $4; bn += $5; bc += $6; k++ }
   END {
-    a = on / n_on; b = off / n_off
-    printf "mean: analytics on %.0f req/s, off %.0f req/s: on/off = %.3f, cost %.1f%% (target <= 5%%)\n", a, b, a / b, (1 - a / b) * 100
+    a = ar / k; b = br / k
+    printf "throughput: analytics on %.0f req/s, off %.0f req/s: on/off = %.3f, cost %.1f%% (target <= 5%%)\n", a, b, a / b, (1 - a / b) * 100
+    ca = ac / hz / an * 1e6; cb = bc / hz / bn * 1e6
+    printf "server CPU per request: on %.1f us, off %.1f us: cost %.1f%% (the neighbours load skews this less)\n", ca, cb, (ca / cb - 1) * 100
     printf "views counted by the on server: %d; rows written by the off server: %d\n", counted, off_rows
-  }' "$WORK/on.txt" "$WORK/off.txt"
+  }' "$WORK/rounds.txt"
 
-echo
-cargo bench --quiet --bench analytics
+if [ -z "${SKIP_BUILD:-}" ]; then
+  echo
+  cargo bench --quiet --bench analytics
+fi

@@ -74,7 +74,8 @@ pub struct Analytics {
     pub clock: Clock,
     pub aggregator: Aggregator,
     enabled: AtomicBool,
-    salt: Mutex<Option<(Day, Vec<u8>)>>,
+    /// The day's salt, as a keyed hasher ready to clone.
+    salt: Mutex<Option<(Day, track::VisitorHasher)>>,
     /// Requests inside the counting layer: a shutdown flushes once they are done.
     in_flight: AtomicUsize,
     /// One flush at a time.
@@ -107,16 +108,16 @@ impl Analytics {
         day_of(self.clock.now())
     }
 
-    /// The salt of `day`, from memory or the database.
-    async fn salt(&self, db: &Db, day: Day) -> anyhow::Result<Vec<u8>> {
-        if let Some((d, salt)) = self.salt.lock().expect("salt lock").as_ref()
+    /// The visitor hasher of `day`, keyed with its salt from memory or the database.
+    async fn hasher(&self, db: &Db, day: Day) -> anyhow::Result<track::VisitorHasher> {
+        if let Some((d, hasher)) = self.salt.lock().expect("salt lock").as_ref()
             && *d == day
         {
-            return Ok(salt.clone());
+            return Ok(hasher.clone());
         }
-        let salt = db::salt(db, day).await?;
-        *self.salt.lock().expect("salt lock") = Some((day, salt.clone()));
-        Ok(salt)
+        let hasher = track::VisitorHasher::new(&db::salt(db, day).await?);
+        *self.salt.lock().expect("salt lock") = Some((day, hasher.clone()));
+        Ok(hasher)
     }
 
     /// Writes what is pending; on failure keeps it for the next try.

@@ -47,8 +47,8 @@ fn is_file(path: &str) -> bool {
     path.starts_with("/static/") || path.starts_with("/media/")
 }
 
-/// Crawlers, monitors and scripts, by their user agent; no user agent at all
-/// is not a browser either.
+/// Crawlers, monitors and scripts, by their (lower-cased) user agent; no
+/// user agent at all is not a browser either.
 pub fn is_bot(ua: &str) -> bool {
     const MARKERS: &[&str] = &[
         "bot",
@@ -72,13 +72,11 @@ pub fn is_bot(ua: &str) -> bool {
         "node-fetch",
         "reqwest",
     ];
-    let ua = ua.to_ascii_lowercase();
     ua.trim().is_empty() || MARKERS.iter().any(|m| ua.contains(m))
 }
 
-/// `mobile`, `tablet` or `desktop`.
+/// `mobile`, `tablet` or `desktop`, from the lower-cased user agent.
 pub fn device(ua: &str) -> &'static str {
-    let ua = ua.to_ascii_lowercase();
     if ua.contains("ipad")
         || ua.contains("tablet")
         || (ua.contains("android") && !ua.contains("mobi"))
@@ -91,9 +89,8 @@ pub fn device(ua: &str) -> &'static str {
     }
 }
 
-/// The browser family, coarse.
+/// The browser family, coarse, from the lower-cased user agent.
 pub fn browser(ua: &str) -> &'static str {
-    let ua = ua.to_ascii_lowercase();
     if ua.contains("edg/") || ua.contains("edga/") || ua.contains("edgios/") {
         "Edge"
     } else if ua.contains("opr/") || ua.contains("opera") {
@@ -137,14 +134,29 @@ pub fn campaign(query: Option<&str>) -> Option<String> {
     (!v.is_empty()).then_some(v)
 }
 
-/// The day's pseudonym of a visitor: a keyed hash of IP address and user agent.
+/// HMAC-SHA256 keyed with the day's salt, keyed once and cloned per request.
+#[derive(Clone)]
+pub struct VisitorHasher(Hmac<Sha256>);
+
+impl VisitorHasher {
+    pub fn new(salt: &[u8]) -> VisitorHasher {
+        VisitorHasher(<Hmac<Sha256> as Mac>::new_from_slice(salt).expect("any key length"))
+    }
+
+    /// The day's pseudonym of a visitor: a keyed hash of IP address and user agent.
+    pub fn visitor(&self, ip: &str, ua: &str) -> u128 {
+        let mut mac = self.0.clone();
+        mac.update(ip.as_bytes());
+        mac.update(&[0]);
+        mac.update(ua.as_bytes());
+        let bytes = mac.finalize().into_bytes();
+        u128::from_le_bytes(bytes[..16].try_into().expect("16 bytes"))
+    }
+}
+
+/// [`VisitorHasher::visitor`] in one call.
 pub fn visitor_hash(salt: &[u8], ip: &str, ua: &str) -> u128 {
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(salt).expect("any key length");
-    mac.update(ip.as_bytes());
-    mac.update(&[0]);
-    mac.update(ua.as_bytes());
-    let bytes = mac.finalize().into_bytes();
-    u128::from_le_bytes(bytes[..16].try_into().expect("16 bytes"))
+    VisitorHasher::new(salt).visitor(ip, ua)
 }
 
 /// The middleware. It never fails a request: a missing salt only means
@@ -165,18 +177,19 @@ pub async fn count(State(state): State<AppState>, request: Request, next: Next) 
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
+    let ua_lower = ua.to_ascii_lowercase();
     let now = analytics.clock.now();
     let day = day_of(now);
     let mut visitor = None;
-    if privacy.counted() && !is_bot(ua) {
-        match analytics.salt(&state.db, day).await {
-            Ok(salt) => {
+    if privacy.counted() && !is_bot(&ua_lower) {
+        match analytics.hasher(&state.db, day).await {
+            Ok(hasher) => {
                 let ip = client_ip(
                     request.headers(),
                     request.extensions(),
                     &state.config.trust_proxy,
                 );
-                visitor = Some(visitor_hash(&salt, &ip.to_string(), ua));
+                visitor = Some(hasher.visitor(&ip.to_string(), ua));
             }
             Err(e) => tracing::warn!(error = ?e, "analytics salt unavailable; view not counted"),
         }
@@ -188,8 +201,8 @@ pub async fn count(State(state): State<AppState>, request: Request, next: Next) 
             path.to_string(),
             referrer(request.headers(), own_host.as_deref()),
             campaign(request.uri().query()),
-            device(ua),
-            browser(ua),
+            device(&ua_lower),
+            browser(&ua_lower),
         )
     });
     analytics.in_flight.fetch_add(1, Ordering::SeqCst);
@@ -233,10 +246,15 @@ mod tests {
 
     #[test]
     fn browsers_devices_and_robots_are_told_apart() {
-        assert_eq!((browser(FIREFOX), device(FIREFOX)), ("Firefox", "desktop"));
-        assert_eq!((browser(IPHONE), device(IPHONE)), ("Safari", "mobile"));
-        assert_eq!(browser(EDGE), "Edge");
-        for ua in [FIREFOX, IPHONE, EDGE] {
+        let lower = |ua: &str| ua.to_ascii_lowercase();
+        let (firefox, iphone, edge) = (lower(FIREFOX), lower(IPHONE), lower(EDGE));
+        assert_eq!(
+            (browser(&firefox), device(&firefox)),
+            ("Firefox", "desktop")
+        );
+        assert_eq!((browser(&iphone), device(&iphone)), ("Safari", "mobile"));
+        assert_eq!(browser(&edge), "Edge");
+        for ua in [&firefox, &iphone, &edge] {
             assert!(!is_bot(ua), "{ua}");
         }
         for ua in [
@@ -246,7 +264,7 @@ mod tests {
             "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/131.0.0.0 Safari/537.36",
             "python-requests/2.31",
         ] {
-            assert!(is_bot(ua), "{ua}");
+            assert!(is_bot(&ua.to_ascii_lowercase()), "{ua}");
         }
     }
 

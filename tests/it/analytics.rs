@@ -231,3 +231,26 @@ both! {
         assert!(!app.state.analytics.enabled(), "the switch is kept");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_on_one_postgres_database_count_a_visitor_once() {
+    let Some(backend) = Backend::postgres() else {
+        return;
+    };
+    let a = TestApp::spawn(backend).await;
+    let b = a.sibling().await;
+    let ann = browser_with(FIREFOX, &[]);
+    view(&ann, &a, "/").await;
+    view(&ann, &b, "/").await;
+    view(&ann, &b, "/blog").await;
+    a.state.analytics.flush(&a.state.db).await.unwrap();
+    let total = counts(&b, "total").await;
+    assert_eq!(
+        (total[0].2, total[0].3),
+        (3, 1),
+        "one visitor, whichever instance served her"
+    );
+    let paths = counts(&a, "path").await;
+    let home = paths.iter().find(|r| r.1 == "/").unwrap();
+    assert_eq!((home.2, home.3), (2, 1));
+}
