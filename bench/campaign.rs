@@ -105,6 +105,16 @@ fn peak_rss_kib(pid: u32) -> Option<u64> {
         .ok()
 }
 
+/// CPU seconds (user + system) a process has used so far.
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which ends with the last ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let recipients: usize = arg("--recipients").map_or(50_000, |v| v.parse().expect("a number"));
@@ -190,6 +200,7 @@ async fn main() -> anyhow::Result<()> {
     let mut server = cmd.spawn()?;
     let pid = server.id();
     let mut peak = 0;
+    let mut cpu = 0.0;
     while count.load(Ordering::SeqCst) < recipients as u64 {
         anyhow::ensure!(
             started.elapsed() < Duration::from_secs(900),
@@ -197,10 +208,12 @@ async fn main() -> anyhow::Result<()> {
             count.load(Ordering::SeqCst)
         );
         peak = peak.max(peak_rss_kib(pid).unwrap_or(0));
+        cpu = cpu_seconds(pid).unwrap_or(cpu);
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let done = Instant::now();
     peak = peak.max(peak_rss_kib(pid).unwrap_or(0));
+    cpu = cpu_seconds(pid).unwrap_or(cpu);
     let _ = server.kill();
     let _ = server.wait();
     let first = first.lock().unwrap().expect("a first message");
@@ -209,7 +222,8 @@ async fn main() -> anyhow::Result<()> {
     println!(
         "backend={} recipients={recipients} concurrency={concurrency} \
          delivery={:.2}s ({:.0} msg/s, first to last message) \
-         total={:.2}s ({:.0} msg/s, from process start incl. enqueue) peak_rss={:.1} MiB",
+         total={:.2}s ({:.0} msg/s, from process start incl. enqueue) peak_rss={:.1} MiB \
+         server_cpu={cpu:.2}s ({:.0} msg per CPU-second)",
         if database_url.is_some() {
             "postgres"
         } else {
@@ -219,7 +233,8 @@ async fn main() -> anyhow::Result<()> {
         recipients as f64 / delivering.as_secs_f64(),
         total.as_secs_f64(),
         recipients as f64 / total.as_secs_f64(),
-        peak as f64 / 1024.0
+        peak as f64 / 1024.0,
+        recipients as f64 / cpu.max(0.01)
     );
     Ok(())
 }
