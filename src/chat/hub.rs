@@ -271,7 +271,7 @@ impl Hub {
             .lock()
             .expect("chat subscribers")
             .entry(conversation)
-            .or_insert_with(|| broadcast::channel(256).0)
+            .or_insert_with(|| broadcast::channel(16).0)
             .subscribe();
         self.local.visitors.fetch_add(1, Ordering::Relaxed);
         Subscription {
