@@ -531,8 +531,11 @@ async fn two_instances_share_conversations_through_listen_notify() {
     agent
         .send(json!({"type": "message", "conversation": id, "body": "hello from B"}))
         .await;
+    // The visitor's own message first (with its seq), then the agent's.
+    assert_eq!(visitor.next_message().await["body"], "hello from A");
     let got = visitor.next_message().await;
     assert_eq!(got["body"], "hello from B");
+    assert_eq!(got["from"], "agent");
     agent
         .send(json!({"type": "typing", "conversation": id}))
         .await;
