@@ -6,7 +6,7 @@
 #
 #   bench/chat.sh                          # SQLite
 #   DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres bench/chat.sh
-#   IDLE=2000 RATE=500 SECONDS=5 bench/chat.sh
+#   IDLE=2000 RATE=500 DURATION=5 bench/chat.sh
 #
 # Targets (issue 6): 10,000 connections under 300 MB RSS; p99 under 10 ms.
 set -euo pipefail
@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 
 IDLE=${IDLE:-10000}
 RATE=${RATE:-1000}
-SECONDS_=${SECONDS:-10}
+DURATION=${DURATION:-10}
 PORT=${PORT:-18291}
 # Each connection is a file descriptor on both sides.
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
@@ -50,4 +50,4 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 
-./target/release/examples/chat_load "http://127.0.0.1:$PORT" "$SERVER" "$IDLE" "$RATE" "$SECONDS_"
+./target/release/examples/chat_load "http://127.0.0.1:$PORT" "$SERVER" "$IDLE" "$RATE" "$DURATION"

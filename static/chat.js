@@ -200,6 +200,18 @@
       self.ws = null;
       self.ready = false;
       if (self.stopped || e.code === 1008) return;
+      // Closed for idleness: wait until the visitor comes back to the chat.
+      if (e.code === 1000) {
+        self.setStatus("Paused while you were away; write to continue.");
+        var wake = function () {
+          self.input.removeEventListener("focus", wake);
+          self.input.removeEventListener("input", wake);
+          if (!self.ws) self.connect();
+        };
+        self.input.addEventListener("focus", wake);
+        self.input.addEventListener("input", wake);
+        return;
+      }
       self.setStatus("Reconnecting…");
       var wait = [500, 1000, 2000, 5000, 10000][Math.min(self.retry++, 4)];
       window.setTimeout(function () { self.connect(); }, wait);

@@ -421,14 +421,26 @@ pub async fn audit_view(state: &AppState, staff: &StaffUser, id: i64) -> anyhow:
 
 /// No agent online: the visitor's message becomes a support ticket (with
 /// the conversation so far) and the chat is closed. Returns the reference.
+/// The support form's per-address limits apply: `Ok(Err(..))` when exceeded.
 pub async fn leave_message(
     state: &AppState,
     conversation: &Conversation,
     email: &EmailAddress,
     body: &str,
-) -> anyhow::Result<String> {
+    ip_hash: &[u8],
+) -> anyhow::Result<Result<String, &'static str>> {
     if let Some(reference) = &conversation.row.ticket_reference {
-        return Ok(reference.clone());
+        return Ok(Ok(reference.clone()));
+    }
+    let limits = crate::support::settings::load(&state.db).await?;
+    let now = chrono::Utc::now().timestamp_millis();
+    let (hour, day) =
+        crate::support::db::count_intake(&state.db, ip_hash, now - 3_600_000, now - 86_400_000)
+            .await?;
+    if hour >= limits.per_ip_hour || day >= limits.per_ip_day {
+        return Ok(Err(
+            "Too many messages from your network today; please email us instead.",
+        ));
     }
     let names = staff_names(state).await?;
     let earlier = history(state, conversation, 0, i64::MAX, &names).await?;
@@ -454,8 +466,7 @@ pub async fn leave_message(
     };
     // The nonce makes a repeated request (a reconnect) create one ticket.
     let nonce = format!("chat-{}", conversation.id());
-    let ip_hash = state.keyring.blind_index("ip", "chat");
-    let reference = match tickets::create(state, &new, &nonce, &ip_hash).await? {
+    let reference = match tickets::create(state, &new, &nonce, ip_hash).await? {
         tickets::Created::New { reference, .. } | tickets::Created::Existing { reference, .. } => {
             reference
         }
@@ -469,7 +480,7 @@ pub async fn leave_message(
             conversation: conversation.id(),
         })
         .await?;
-    Ok(reference.to_string())
+    Ok(Ok(reference.to_string()))
 }
 
 /// Mails the transcript through the outbox, once per address and length of

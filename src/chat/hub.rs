@@ -271,7 +271,7 @@ impl Hub {
             .lock()
             .expect("chat subscribers")
             .entry(conversation)
-            .or_insert_with(|| broadcast::channel(256).0)
+            .or_insert_with(|| broadcast::channel(16).0)
             .subscribe();
         self.local.visitors.fetch_add(1, Ordering::Relaxed);
         Subscription {
@@ -396,6 +396,7 @@ fn message_event(m: &NewMessage, stored: &Stored, with_body: bool) -> Event {
 async fn write_batch(db: &Db, batch: &[Job]) -> anyhow::Result<Vec<Option<Stored>>> {
     let mut tx = db.begin().await?;
     let mut outcomes = Vec::with_capacity(batch.len());
+    let mut notices = Vec::new();
     for job in batch {
         let m = &job.message;
         let now = now_ms();
@@ -431,20 +432,53 @@ async fn write_batch(db: &Db, batch: &[Job]) -> anyhow::Result<Vec<Option<Stored
             duplicate: false,
         };
         if db.backend == Backend::Postgres {
-            let mut payload = serde_json::to_string(&message_event(m, &stored, true))?;
-            if payload.len() > MAX_PAYLOAD {
-                payload = serde_json::to_string(&message_event(m, &stored, false))?;
+            let mut event = message_event(m, &stored, true);
+            if serde_json::to_string(&event)?.len() > MAX_PAYLOAD {
+                event = message_event(m, &stored, false);
             }
-            sqlx::query("SELECT pg_notify($1, $2)")
-                .bind(CHANNEL)
-                .bind(payload)
-                .execute(&mut *tx)
-                .await?;
+            notices.push(event);
         }
         outcomes.push(Some(stored));
     }
+    // One notification per batch (as many as fit), sent at commit in seq order.
+    for payload in payloads(&notices)? {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(CHANNEL)
+            .bind(payload)
+            .execute(&mut *tx)
+            .await?;
+    }
     tx.commit().await?;
     Ok(outcomes)
+}
+
+/// JSON arrays of events, each under the notification size limit.
+fn payloads(events: &[Event]) -> anyhow::Result<Vec<String>> {
+    let mut out = Vec::new();
+    let mut current: Vec<String> = Vec::new();
+    let mut size = 2;
+    for e in events {
+        let json = serde_json::to_string(e)?;
+        if !current.is_empty() && size + json.len() + 1 > MAX_PAYLOAD {
+            out.push(format!("[{}]", current.join(",")));
+            current.clear();
+            size = 2;
+        }
+        size += json.len() + 1;
+        current.push(json);
+    }
+    if !current.is_empty() {
+        out.push(format!("[{}]", current.join(",")));
+    }
+    Ok(out)
+}
+
+/// A notification: one event (typing, presence…) or a batch of messages.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Payload {
+    One(Event),
+    Many(Vec<Event>),
 }
 
 /// PostgreSQL: every instance's events, in commit order, to this one's
@@ -461,12 +495,13 @@ async fn listen(
             _ = stopped(&mut shutdown) => return,
         };
         match received {
-            Ok(n) => match serde_json::from_str::<Event>(n.payload()) {
-                Ok(Event::Presence) => {
+            Ok(n) => match serde_json::from_str::<Payload>(n.payload()) {
+                Ok(Payload::One(Event::Presence)) => {
                     local.refresh_presence(&db).await;
                     local.dispatch(Event::Presence);
                 }
-                Ok(event) => local.dispatch(event),
+                Ok(Payload::One(event)) => local.dispatch(event),
+                Ok(Payload::Many(events)) => events.into_iter().for_each(|e| local.dispatch(e)),
                 Err(e) => tracing::warn!(error = %e, "unreadable chat notification"),
             },
             Err(e) => {
@@ -493,4 +528,42 @@ async fn watch_presence(db: Db, local: Arc<Local>, mut shutdown: watch::Receiver
 /// Resolves once shutdown has begun.
 pub async fn stopped(shutdown: &mut watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|s| *s).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notification_batches_stay_under_the_limit_and_keep_the_order() {
+        let events: Vec<Event> = (1..=40)
+            .map(|seq| Event::Message {
+                conversation: 1,
+                seq,
+                from: "visitor".into(),
+                name: "Ann".into(),
+                body: Some("x".repeat(500)),
+                at: 0,
+            })
+            .collect();
+        let payloads = payloads(&events).unwrap();
+        assert!(payloads.len() > 1);
+        let mut seqs = vec![];
+        for p in &payloads {
+            assert!(p.len() <= MAX_PAYLOAD, "{}", p.len());
+            match serde_json::from_str::<Payload>(p).unwrap() {
+                Payload::Many(batch) => seqs.extend(batch.into_iter().map(|e| match e {
+                    Event::Message { seq, .. } => seq,
+                    _ => 0,
+                })),
+                Payload::One(_) => panic!("a batch is an array"),
+            }
+        }
+        assert_eq!(seqs, (1..=40).collect::<Vec<_>>());
+        let one = serde_json::to_string(&Event::Presence).unwrap();
+        assert!(matches!(
+            serde_json::from_str::<Payload>(&one).unwrap(),
+            Payload::One(Event::Presence)
+        ));
+    }
 }

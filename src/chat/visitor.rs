@@ -14,6 +14,7 @@ use crate::{
         Privacy,
         age::{self, Age},
     },
+    support::public::ClientIp,
 };
 use axum::{
     extract::{
@@ -33,6 +34,7 @@ use tokio::sync::broadcast::error::RecvError;
 pub async fn visitor_socket(
     State(state): State<AppState>,
     privacy: Privacy,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
@@ -44,12 +46,20 @@ pub async fn visitor_socket(
             .into_response();
     }
     let limits = state.chat.limits();
+    // Kept only as the support form keeps it: a keyed hash, for its limits.
+    let ip_hash = state.keyring.blind_index("ip", &ip.to_string());
     socket::configure(ws, &limits)
-        .on_upgrade(move |ws| run(state, ws, privacy, limits))
+        .on_upgrade(move |ws| run(state, ws, privacy, limits, ip_hash))
         .into_response()
 }
 
-async fn run(state: AppState, mut ws: WebSocket, privacy: Privacy, limits: Limits) {
+async fn run(
+    state: AppState,
+    mut ws: WebSocket,
+    privacy: Privacy,
+    limits: Limits,
+    ip_hash: Vec<u8>,
+) {
     let hello = tokio::time::timeout(limits.hello_within, first_frame(&mut ws, &limits)).await;
     let Ok(Some(hello)) = hello else {
         socket::close(&mut ws, socket::CLOSE_POLICY, "hello expected").await;
@@ -69,6 +79,7 @@ async fn run(state: AppState, mut ws: WebSocket, privacy: Privacy, limits: Limit
         last_sent: after,
         limits,
         names: HashMap::new(),
+        ip_hash,
     }
     .serve(ws)
     .await;
@@ -198,6 +209,7 @@ struct Session {
     last_sent: i64,
     limits: Limits,
     names: HashMap<i64, String>,
+    ip_hash: Vec<u8>,
 }
 
 impl Session {
@@ -489,8 +501,18 @@ impl Session {
                     Ok(e) => e,
                     Err(frame) => return Ok(Some(frame)),
                 };
-                let reference =
-                    conversations::leave_message(state, &self.conversation, &email, &body).await?;
+                let reference = match conversations::leave_message(
+                    state,
+                    &self.conversation,
+                    &email,
+                    &body,
+                    &self.ip_hash,
+                )
+                .await?
+                {
+                    Ok(r) => r,
+                    Err(m) => return Ok(Some(ServerFrame::error("rate_limited", m))),
+                };
                 self.conversation.row.ticket_reference = Some(reference.clone());
                 Some(ServerFrame::Ticket { reference })
             }

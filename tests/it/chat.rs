@@ -531,14 +531,11 @@ async fn two_instances_share_conversations_through_listen_notify() {
     agent
         .send(json!({"type": "message", "conversation": id, "body": "hello from B"}))
         .await;
-    // The visitor's own message may come back first (its echo through
-    // NOTIFY can overtake the acknowledgement); the agent's follows.
-    let mut got = visitor.next_message().await;
-    if got["from"] == "visitor" {
-        assert_eq!(got["body"], "hello from A");
-        got = visitor.next_message().await;
-    }
+    // The visitor's own message first (with its seq), then the agent's.
+    assert_eq!(visitor.next_message().await["body"], "hello from A");
+    let got = visitor.next_message().await;
     assert_eq!(got["body"], "hello from B");
+    assert_eq!(got["from"], "agent");
     agent
         .send(json!({"type": "typing", "conversation": id}))
         .await;
@@ -743,4 +740,150 @@ async fn a_visitor_and_an_agent_chat_in_two_browsers() {
 
     visitor.close().await;
     agent.close().await;
+}
+
+both! {
+    async fn the_pre_chat_form_asks_the_age_question_and_remembers_a_child(backend) {
+        let app = TestApp::spawn(backend).await;
+        // Every public page has the launcher, a plain link to /contact without JavaScript.
+        let (_, home) = app.get_text("/").await;
+        assert!(home.contains(r#"id="chat-launcher" class="chat-launcher" href="/contact""#), "{home}");
+        let (status, page) = app.get_text("/chat").await;
+        assert_eq!(status, 200);
+        assert!(page.contains(r#"action="/chat/start""#) && page.contains(r#"name="birth_year""#));
+        assert!(page.contains("/contact"), "a way without JavaScript");
+
+        // Invalid answers come back with what was typed.
+        let r = app.post_form("/chat/start", &[("name", "Jo <b>"), ("email", "not-an-address"), ("birth_year", "")]).await;
+        assert_eq!(r.status(), 422);
+        let body = r.text().await.unwrap();
+        assert!(body.contains(r#"value="Jo &#60;b&#62;""#), "{body}");
+        assert!(body.contains("valid email address") && body.contains("year of birth"), "{body}");
+
+        // The widget's JSON path.
+        let csrf = app.csrf().await;
+        let r = app.client.post(app.url("/chat/start"))
+            .header("accept", "application/json").header("x-csrf-token", &csrf)
+            .form(&[("name", "Jo"), ("email", ""), ("birth_year", "1990"), ("page", "http://elsewhere.example/evil?x=1")])
+            .send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        let j: Value = r.json().await.unwrap();
+        let id = j["conversation"].as_i64().unwrap();
+        let mut ws = Ws::visitor(&app).await;
+        ws.send(json!({"type": "hello", "resume": {"conversation": id, "token": j["token"], "after": 0}})).await;
+        let welcome = ws.next_of("welcome").await;
+        assert_eq!(welcome["name"], "Jo");
+        let c = chat::conversations::load(&app.state, id).await.unwrap().unwrap();
+        assert_eq!(c.page, "/evil?x=1", "only a path is kept, never another site");
+        assert_eq!(c.email, "");
+
+        // Without JavaScript: redirected to the page of the conversation.
+        let r = app.post_form("/chat/start", &[("name", "Kim"), ("birth_year", "1970")]).await;
+        assert_eq!(r.status(), 303);
+        let location = r.headers()["location"].to_str().unwrap().to_string();
+        assert!(location.starts_with("/chat?c="), "{location}");
+        let (_, page) = app.get_text(&location).await;
+        assert!(page.contains("data-conversation=") && page.contains("data-token="), "{page}");
+
+        // A child: refused, nothing kept, and remembered for the session.
+        let before = count(&app, "SELECT COUNT(*) FROM chat_conversations").await;
+        let r = app.post_form("/chat/start", &[("name", "Kid"), ("birth_year", "2020")]).await;
+        assert_eq!(r.status(), 403);
+        let r = app.post_form("/chat/start", &[("name", "Kid"), ("birth_year", "1970")]).await;
+        assert_eq!(r.status(), 403, "an immediate retry with another year is refused too");
+        assert_eq!(count(&app, "SELECT COUNT(*) FROM chat_conversations").await, before);
+    }
+
+    async fn staff_pages_show_history_search_and_context_and_audit_each_view(backend) {
+        let app = TestApp::spawn(backend).await;
+        // An earlier ticket of the same person, for the context.
+        let mut first = Ws::visitor(&app).await;
+        hello(&mut first, "Lou", Some("lou@example.com")).await;
+        first.send(json!({"type": "leave_message", "body": "Earlier question about Zoom"})).await;
+        let reference = first.next_of("ticket").await["reference"].as_str().unwrap().to_string();
+
+        let mut visitor = Ws::visitor(&app).await;
+        let id = hello(&mut visitor, "Lou", Some("lou@example.com")).await["conversation"].as_i64().unwrap();
+        for body in ["My scanner jams", "It says paper feed error <E32>"] {
+            visitor.send(json!({"type": "message", "body": body})).await;
+            visitor.next_message().await;
+        }
+        app.login_as("agent").await;
+        let (status, console) = app.get_text("/admin/chat").await;
+        assert_eq!(status, 200);
+        assert!(console.contains(&format!("/admin/chat/{id}")) && console.contains("Lou"), "{console}");
+        let (_, found) = app.get_text("/admin/chat?q=paper+feed").await;
+        assert!(found.contains(&format!(r#"<a href="/admin/chat/{id}">"#)), "message text is searchable");
+        let (_, none) = app.get_text("/admin/chat?q=nothing-like-this").await;
+        assert!(none.contains("Nothing matches"), "{none}");
+
+        let before = count(&app, "SELECT COUNT(*) FROM audit_log WHERE action = 'chat.view'").await;
+        let (status, history) = app.get_text(&format!("/admin/chat/{id}?q=e32")).await;
+        assert_eq!(status, 200);
+        assert!(history.contains("paper feed error &#60;E32&#62;"), "text, escaped: {history}");
+        assert!(history.contains("1 message(s) contain"), "{history}");
+        assert!(history.contains("/articles/slow-pc-checklist"), "the current page");
+        assert!(history.contains(&reference), "the earlier ticket: {history}");
+        assert!(history.contains("Earlier chats") && history.contains(">#"), "{history}");
+        assert_eq!(count(&app, "SELECT COUNT(*) FROM audit_log WHERE action = 'chat.view'").await, before + 1);
+
+        // Without JavaScript the agent can answer; the visitor gets it live.
+        let r = app.post_form(&format!("/admin/chat/{id}/reply"), &[("body", "Open the rear tray, please.")]).await;
+        assert_eq!(r.status(), 303);
+        assert_eq!(visitor.next_message().await["body"], "Open the rear tray, please.");
+        let r = app.post_form(&format!("/admin/chat/{id}/reply"), &[("body", "  ")]).await;
+        assert_eq!(r.status(), 422);
+        let r = app.post_form(&format!("/admin/chat/{id}/action"), &[("action", "close")]).await;
+        assert_eq!(r.status(), 303);
+        let r = app.post_form(&format!("/admin/chat/{id}/action"), &[("action", "accept")]).await;
+        assert_eq!(r.status(), 409, "a closed chat cannot be accepted");
+        let r = app.post_form(&format!("/admin/chat/{id}/action"), &[("action", "explode")]).await;
+        assert_eq!(r.status(), 400);
+        let (status, _) = app.get_text("/admin/chat/999999").await;
+        assert_eq!(status, 404);
+    }
+
+    async fn presence_transfer_and_a_second_agent_taking_over(backend) {
+        let app = TestApp::spawn(backend).await;
+        let sam = staff_cookie(&app, "agent").await;
+        let ria = staff_cookie(&app, "agent").await;
+        let mut a = Ws::console(&app, &sam).await;
+        let sam_id = a.next_of("console").await["agent_id"].as_i64().unwrap();
+        let mut b = Ws::console(&app, &ria).await;
+        let ria_id = b.next_of("console").await["agent_id"].as_i64().unwrap();
+        let mut visitor = Ws::visitor(&app).await;
+        let welcome = hello(&mut visitor, "Max", None).await;
+        let id = welcome["conversation"].as_i64().unwrap();
+        assert_eq!(welcome["agents_online"], 2);
+        // Away agents do not count as online.
+        a.send(json!({"type": "presence", "status": "away"})).await;
+        assert_eq!(visitor.next_of("status").await["agents_online"], 1);
+        a.send(json!({"type": "presence", "status": "busy"})).await;
+        assert_eq!(a.next_of("error").await["code"], "invalid");
+
+        a.send(json!({"type": "accept", "conversation": id})).await;
+        loop {
+            let f = b.next_of("conversation").await;
+            if f["conversation"] == id && f["status"] == "active" {
+                assert_eq!(f["agent_id"], sam_id);
+                break;
+            }
+        }
+        b.send(json!({"type": "accept", "conversation": id})).await;
+        assert_eq!(b.next_of("error").await["code"], "conflict");
+        a.send(json!({"type": "transfer", "conversation": id, "to": ria_id})).await;
+        loop {
+            let f = visitor.next_of("conversation").await;
+            if f["agent_id"] == ria_id {
+                assert!(!f["agent"].as_str().unwrap().is_empty());
+                break;
+            }
+        }
+        a.send(json!({"type": "transfer", "conversation": id, "to": 987654})).await;
+        assert_eq!(a.next_of("error").await["code"], "conflict");
+        assert_eq!(count(&app, "SELECT COUNT(*) FROM audit_log WHERE action = 'chat.transfer'").await, 1);
+        // A console that goes away stops counting (the Drop guard).
+        drop(b);
+        assert_eq!(visitor.next_of("status").await["agents_online"], 0);
+    }
 }
