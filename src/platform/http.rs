@@ -54,6 +54,11 @@ impl RateLimits {
             &self.logins
         } else if path.starts_with("/admin") {
             return Ok(()); // signed-in staff
+        } else if path.starts_with("/unsubscribe/") {
+            // Signed one-click unsubscribes (RFC 8058) come from mail
+            // providers' shared addresses; refusing one would keep mailing
+            // someone who asked us to stop.
+            return Ok(());
         } else {
             &self.public_posts
         };

@@ -158,6 +158,30 @@ async fn https_is_served_with_the_configured_certificate_and_reloads_without_dro
         .unwrap();
 }
 
+/// Mail providers send RFC 8058 one-click unsubscribes from shared
+/// addresses: the per-address limit on public posts never refuses one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_click_unsubscribes_are_not_rate_limited() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| c.public_post_per_minute = 1).await;
+    let status = |path: &'static str| {
+        let request = app
+            .client
+            .post(app.url(path))
+            .body("List-Unsubscribe=One-Click");
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    assert_ne!(status("/privacy").await, 429);
+    assert_eq!(
+        status("/privacy").await,
+        429,
+        "other public posts are limited"
+    );
+    for _ in 0..5 {
+        // A forged token: refused for what it is, never for the rate.
+        assert_eq!(status("/unsubscribe/1-1.forged").await, 400);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forwarded_headers_count_only_from_trusted_proxies() {
     // One public post per address and minute: the limiter shows which
