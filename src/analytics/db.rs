@@ -2,10 +2,13 @@
 //! visitors already counted.
 
 use super::aggregate::{Batch, Day, Dim, day_label};
-use crate::platform::db::Db;
+use crate::platform::db::{Db, trusted_sql, value_rows};
 use anyhow::Context;
 use sha2::{Digest, Sha256};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
+
+/// Visitor marks per INSERT (two binds each, well under SQLite's limit).
+const MARKS_PER_INSERT: usize = 500;
 
 /// The stored form of a mark: a hash of visitor, dimension and key.
 fn mark_bytes(visitor: u128, dim: Dim, key: &str) -> Vec<u8> {
@@ -32,27 +35,41 @@ pub async fn write(db: &Db, batch: &Batch) -> anyhow::Result<()> {
         deltas.entry((*day, *dim, key)).or_default().views += views;
     }
     let mut tx = db.begin().await?;
-    for mark in &batch.marks {
-        let new = sqlx::query(
-            "INSERT INTO analytics_seen (day, mark) VALUES ($1, $2) ON CONFLICT (day, mark) DO NOTHING",
-        )
-        .bind(day_label(mark.day))
-        .bind(mark_bytes(mark.visitor, mark.dim, &mark.key))
-        .execute(&mut *tx)
-        .await
-        .context("writing a visitor mark")?
-        .rows_affected()
-            > 0;
-        if new {
-            deltas
-                .entry((mark.day, mark.dim, &mark.key))
-                .or_default()
-                .visitors += 1;
-            if let Some(entry) = &mark.entry {
+    // Marks go in a few hundred per statement; the database names the ones
+    // it did not hold yet, which are the visitors to count.
+    for chunk in batch.marks.chunks(MARKS_PER_INSERT) {
+        let rows: Vec<(String, Vec<u8>)> = chunk
+            .iter()
+            .map(|m| (day_label(m.day), mark_bytes(m.visitor, m.dim, &m.key)))
+            .collect();
+        let sql = format!(
+            "INSERT INTO analytics_seen (day, mark) VALUES {} \
+             ON CONFLICT (day, mark) DO NOTHING RETURNING day, mark",
+            value_rows(1, rows.len(), 2)
+        );
+        let mut insert = sqlx::query_as::<_, (String, Vec<u8>)>(trusted_sql(sql));
+        for (day, mark) in &rows {
+            insert = insert.bind(day.clone()).bind(mark.clone());
+        }
+        let mut new: HashSet<(String, Vec<u8>)> = insert
+            .fetch_all(&mut *tx)
+            .await
+            .context("writing visitor marks")?
+            .into_iter()
+            .collect();
+        for (mark, row) in chunk.iter().zip(rows) {
+            // `remove`: a mark twice in one batch counts once.
+            if new.remove(&row) {
                 deltas
-                    .entry((mark.day, Dim::Path, entry))
+                    .entry((mark.day, mark.dim, &mark.key))
                     .or_default()
-                    .entries += 1;
+                    .visitors += 1;
+                if let Some(entry) = &mark.entry {
+                    deltas
+                        .entry((mark.day, Dim::Path, entry))
+                        .or_default()
+                        .entries += 1;
+                }
             }
         }
     }

@@ -338,6 +338,23 @@ async fn confirmable(
     }
 }
 
+/// Checks a preferences or unsubscribe link and finds its subscriber (and
+/// the campaign it came from, 0 for none), or answers with the page that
+/// says why not.
+async fn linked(
+    state: &AppState,
+    page: Page,
+    token: &str,
+) -> AppResult<Result<(Found, i64, Page), Response>> {
+    let Some((id, campaign)) = check_link_token(&state.keyring, token) else {
+        return Ok(Err(forged(page)?));
+    };
+    match find(state, id).await? {
+        None => Ok(Err(unknown(page)?)),
+        Some(found) => Ok(Ok((found, campaign, page))),
+    }
+}
+
 /// The confirmation page: a button, so a mail scanner opening the link does not subscribe anyone.
 pub async fn show_confirm(
     State(state): State<AppState>,
@@ -414,6 +431,19 @@ struct PreferencesPage {
 }
 
 impl PreferencesPage {
+    fn new(page: Page, found: Found, chosen: Vec<String>, token: String) -> PreferencesPage {
+        PreferencesPage {
+            page: page.titled("Your newsletter choices"),
+            email: found.email,
+            status: found.row.status,
+            chosen,
+            topics: TOPICS,
+            token,
+            error: String::new(),
+            saved: false,
+        }
+    }
+
     fn has_topic(&self, key: &&str) -> bool {
         self.chosen.iter().any(|t| t == key)
     }
@@ -424,22 +454,12 @@ pub async fn show_preferences(
     page: Page,
     Path(token): Path<String>,
 ) -> AppResult<Response> {
-    let Some((id, _)) = check_link_token(&state.keyring, &token) else {
-        return forged(page);
+    let (found, _, page) = match linked(&state, page, &token).await? {
+        Ok(ok) => ok,
+        Err(response) => return Ok(response),
     };
-    let Some(found) = find(&state, id).await? else {
-        return unknown(page);
-    };
-    render(&PreferencesPage {
-        page: page.titled("Your newsletter choices"),
-        email: found.email,
-        status: found.row.status,
-        chosen: topics_from_text(&found.row.topics),
-        topics: TOPICS,
-        token,
-        error: String::new(),
-        saved: false,
-    })
+    let chosen = topics_from_text(&found.row.topics);
+    render(&PreferencesPage::new(page, found, chosen, token))
 }
 
 pub async fn save_preferences(
@@ -448,11 +468,9 @@ pub async fn save_preferences(
     Path(token): Path<String>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> AppResult<Response> {
-    let Some((id, _)) = check_link_token(&state.keyring, &token) else {
-        return forged(page);
-    };
-    let Some(found) = find(&state, id).await? else {
-        return unknown(page);
+    let (found, _, page) = match linked(&state, page, &token).await? {
+        Ok(ok) => ok,
+        Err(response) => return Ok(response),
     };
     let chosen: Vec<String> = pairs
         .into_iter()
@@ -462,29 +480,17 @@ pub async fn save_preferences(
     let topics = topics_to_text(&chosen);
     if topics.is_empty() {
         let body = PreferencesPage {
-            page: page.titled("Your newsletter choices"),
-            email: found.email,
-            status: found.row.status,
-            chosen,
-            topics: TOPICS,
-            token,
             error: "Please keep at least one topic, or unsubscribe from everything below.".into(),
-            saved: false,
+            ..PreferencesPage::new(page, found, chosen, token)
         };
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&body)?).into_response());
     }
     let mut tx = state.db.begin().await?;
-    db::set_topics(&mut tx, id, &topics).await?;
+    db::set_topics(&mut tx, found.row.id, &topics).await?;
     tx.commit().await?;
     render(&PreferencesPage {
-        page: page.titled("Your newsletter choices"),
-        email: found.email,
-        status: found.row.status,
-        chosen: topics_from_text(&topics),
-        topics: TOPICS,
-        token,
-        error: String::new(),
         saved: true,
+        ..PreferencesPage::new(page, found, topics_from_text(&topics), token)
     })
 }
 
@@ -502,11 +508,9 @@ pub async fn show_unsubscribe(
     page: Page,
     Path(token): Path<String>,
 ) -> AppResult<Response> {
-    let Some((id, _)) = check_link_token(&state.keyring, &token) else {
-        return forged(page);
-    };
-    let Some(found) = find(&state, id).await? else {
-        return unknown(page);
+    let (found, _, page) = match linked(&state, page, &token).await? {
+        Ok(ok) => ok,
+        Err(response) => return Ok(response),
     };
     let done = found.row.status == "unsubscribed";
     render(&UnsubscribePage {
@@ -524,11 +528,9 @@ pub async fn unsubscribe(
     page: Page,
     Path(token): Path<String>,
 ) -> AppResult<Response> {
-    let Some((id, campaign)) = check_link_token(&state.keyring, &token) else {
-        return forged(page);
-    };
-    let Some(found) = find(&state, id).await? else {
-        return unknown(page);
+    let (found, campaign, page) = match linked(&state, page, &token).await? {
+        Ok(ok) => ok,
+        Err(response) => return Ok(response),
     };
     unsubscribe_subscriber(&state, &found.row, &found.subject, &found.email, campaign).await?;
     render(&UnsubscribePage {

@@ -145,3 +145,20 @@ pub fn is_unique_violation(e: &sqlx::Error) -> bool {
 pub fn trusted_sql(sql: String) -> AssertSqlSafe<String> {
     AssertSqlSafe(sql)
 }
+
+/// `$first, $first+1, …` for `n` values: an `IN (…)` list of binds.
+pub fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `($first, …), (…), …`: `rows` rows of `per_row` binds for a multi-row
+/// `INSERT … VALUES`.
+pub fn value_rows(first: usize, rows: usize, per_row: usize) -> String {
+    (0..rows)
+        .map(|r| format!("({})", placeholders(first + r * per_row, per_row)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

@@ -8,7 +8,7 @@ use crate::{
     AppState,
     platform::{
         crypto::Keyring,
-        db::{Db, Tx, trusted_sql},
+        db::{Db, Tx, placeholders, trusted_sql},
         now_ms, random_token,
         settings::SiteSettings,
     },
@@ -408,14 +408,6 @@ pub async fn recover(state: &AppState) -> anyhow::Result<(usize, usize)> {
         );
     }
     Ok((sent.len(), open.len()))
-}
-
-/// `$first, $first+1, …` for `n` values.
-fn placeholders(first: usize, n: usize) -> String {
-    (first..first + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 enum Outcome {

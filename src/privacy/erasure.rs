@@ -200,11 +200,10 @@ pub async fn suppressed_among(
 ) -> anyhow::Result<std::collections::HashSet<Vec<u8>>> {
     let mut found = std::collections::HashSet::new();
     for chunk in indexes.chunks(500) {
-        let list = (1..=chunk.len())
-            .map(|i| format!("${i}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let sql = format!("SELECT email_index FROM suppressions WHERE email_index IN ({list})");
+        let sql = format!(
+            "SELECT email_index FROM suppressions WHERE email_index IN ({})",
+            crate::platform::db::placeholders(1, chunk.len())
+        );
         let mut q = sqlx::query_scalar::<_, Vec<u8>>(trusted_sql(sql));
         for index in chunk {
             q = q.bind(index);

@@ -165,12 +165,9 @@ pub async fn keys_of(
     ids.dedup();
     let mut keys = std::collections::HashMap::with_capacity(ids.len());
     for chunk in ids.chunks(500) {
-        let list = (1..=chunk.len())
-            .map(|i| format!("${i}"))
-            .collect::<Vec<_>>()
-            .join(", ");
         let sql = format!(
-            "SELECT id, wrapped_key FROM subjects WHERE wrapped_key IS NOT NULL AND id IN ({list})"
+            "SELECT id, wrapped_key FROM subjects WHERE wrapped_key IS NOT NULL AND id IN ({})",
+            crate::platform::db::placeholders(1, chunk.len())
         );
         let mut q = sqlx::query_as::<_, (i64, Vec<u8>)>(crate::platform::db::trusted_sql(sql));
         for id in chunk {

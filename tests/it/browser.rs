@@ -92,17 +92,34 @@ impl Browser {
             .click()
             .await
             .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while c.current_url().await.unwrap().path() != "/admin" {
-            assert!(Instant::now() < deadline, "not redirected to the dashboard");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let at_dashboard = "(location.pathname === '/admin' ? 'dashboard' : location.pathname)";
+        wait_text(c, at_dashboard, "dashboard").await;
     }
 
     pub async fn close(mut self) {
         let _ = self.client.clone().close().await;
         let _ = self.driver.kill();
         let _ = self.driver.wait();
+    }
+}
+
+/// Waits until the JavaScript expression's text contains `want`; that text.
+pub async fn wait_text(c: &Client, script: &str, want: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let v = c
+            .execute(&format!("return String({script} || '')"), vec![])
+            .await
+            .unwrap();
+        let text = v.as_str().unwrap_or_default().to_string();
+        if text.contains(want) {
+            return text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "waited for {want:?} in {script}, got {text:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 

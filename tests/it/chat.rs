@@ -2,11 +2,11 @@
 //! the agent's frames, resume after a restart, limits, offline → ticket,
 //! the transcript, privacy, and two instances on one PostgreSQL database.
 
-use crate::{both, helpers::*};
+use crate::{both, browser::wait_text, helpers::*};
 use futures_util::{SinkExt, StreamExt};
 use officecomms::{chat, privacy::erasure, privacy::subjects};
 use serde_json::{Value, json};
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio_tungstenite::{
     MaybeTlsStream, WebSocketStream,
@@ -134,47 +134,6 @@ impl Ws {
     }
 }
 
-/// Signs a new staff member in and returns the cookie header for sockets.
-pub async fn staff_cookie(app: &TestApp, role: &str) -> String {
-    let email = format!(
-        "{role}-{}@officecomms.test",
-        officecomms::platform::random_token(4).to_lowercase()
-    );
-    app.create_staff(&email, role).await;
-    let jar = Arc::new(reqwest::cookie::Jar::default());
-    let client = reqwest::Client::builder()
-        .cookie_provider(jar.clone())
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let page = client
-        .get(app.url("/admin/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let csrf = extract_csrf(&page);
-    let r = client
-        .post(app.url("/admin/login"))
-        .form(&[
-            ("csrf", csrf.as_str()),
-            ("email", &email),
-            ("password", STAFF_PASSWORD),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 303);
-    use reqwest::cookie::CookieStore;
-    jar.cookies(&app.url("/").parse().unwrap())
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .to_string()
-}
-
 pub async fn hello(ws: &mut Ws, name: &str, email: Option<&str>) -> Value {
     ws.send(json!({"type": "hello", "name": name, "email": email, "birth_year": "1980", "page": "/articles/slow-pc-checklist"}))
         .await;
@@ -202,7 +161,7 @@ async fn count(app: &TestApp, sql: &'static str) -> i64 {
 both! {
     async fn visitor_and_agent_exchange_messages_typing_and_read_state(backend) {
         let app = TestApp::spawn(backend).await;
-        let cookie = staff_cookie(&app, "agent").await;
+        let cookie = app.staff_client("agent").await.cookie;
         let mut agent = Ws::console(&app, &cookie).await;
         let hello_frame = agent.next_of("console").await;
         assert!(hello_frame["agent"].as_str().unwrap().len() > 1, "{hello_frame}");
@@ -286,7 +245,7 @@ both! {
 
     async fn resume_after_a_restart_replays_each_missed_message_exactly_once(backend) {
         let app = TestApp::spawn(backend).await;
-        let cookie = staff_cookie(&app, "agent").await;
+        let cookie = app.staff_client("agent").await.cookie;
         let mut visitor = Ws::visitor(&app).await;
         let welcome = hello(&mut visitor, "Bob", None).await;
         let id = welcome["conversation"].as_i64().unwrap();
@@ -355,7 +314,7 @@ both! {
             tungstenite::Error::Http(r) => assert_eq!(r.status(), 403),
             other => panic!("expected HTTP 403, got {other:?}"),
         }
-        let cookie = staff_cookie(&app, "agent").await;
+        let cookie = app.staff_client("agent").await.cookie;
         let err = Ws::try_connect(&app.base, "/admin/chat/ws", Some("http://127.0.0.1:1"), Some(&cookie))
             .await
             .err()
@@ -509,7 +468,7 @@ async fn two_instances_share_conversations_through_listen_notify() {
     };
     let a = TestApp::spawn(backend).await;
     let b = a.sibling().await;
-    let cookie = staff_cookie(&b, "agent").await;
+    let cookie = b.staff_client("agent").await.cookie;
     let mut agent = Ws::console(&b, &cookie).await;
     agent.next_of("console").await;
     let mut visitor = Ws::visitor(&a).await;
@@ -554,27 +513,6 @@ async fn two_instances_share_conversations_through_listen_notify() {
         .send(json!({"type": "message", "body": "too late"}))
         .await;
     assert_eq!(visitor.next_of("error").await["code"], "closed");
-}
-
-/// Runs `script` (a JS expression) until it returns a string containing
-/// `want`; returns that string.
-async fn wait_text(c: &fantoccini::Client, script: &str, want: &str) -> String {
-    let deadline = std::time::Instant::now() + Duration::from_secs(15);
-    loop {
-        let v = c
-            .execute(&format!("return String({script} || '')"), vec![])
-            .await
-            .unwrap();
-        let text = v.as_str().unwrap_or_default().to_string();
-        if text.contains(want) {
-            return text;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "waited for {want:?} in {script}, got {text:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// A visitor (launcher on the home page) and an agent (the console), in two
@@ -845,8 +783,8 @@ both! {
 
     async fn presence_transfer_and_a_second_agent_taking_over(backend) {
         let app = TestApp::spawn(backend).await;
-        let sam = staff_cookie(&app, "agent").await;
-        let ria = staff_cookie(&app, "agent").await;
+        let sam = app.staff_client("agent").await.cookie;
+        let ria = app.staff_client("agent").await.cookie;
         let mut a = Ws::console(&app, &sam).await;
         let sam_id = a.next_of("console").await["agent_id"].as_i64().unwrap();
         let mut b = Ws::console(&app, &ria).await;

@@ -510,17 +510,16 @@ Safe [link](https://example.com/help) stays.
         assert_eq!(r.headers()["location"], "/admin/login");
         assert_eq!(app.get("/articles/sneaky").await.status(), 404);
 
-        let agent = TestApp::sibling_client(&app);
-        agent.login("agent").await;
-        assert_eq!(agent.get("/admin/articles").await.status(), 403);
-        assert_eq!(agent.get("/admin/articles/1").await.status(), 403);
+        let agent = app.staff_client("agent").await.client;
+        for path in ["/admin/articles", "/admin/articles/1"] {
+            assert_eq!(agent.get(app.url(path)).send().await.unwrap().status(), 403);
+        }
 
         for role in ["editor", "admin"] {
-            let staff = TestApp::sibling_client(&app);
-            staff.login(role).await;
-            let (status, body) = staff.get_text("/admin/articles").await;
-            assert_eq!(status, 200, "{role}");
-            assert!(body.contains("Outlook keeps asking for your password"));
+            let staff = app.staff_client(role).await.client;
+            let r = staff.get(app.url("/admin/articles")).send().await.unwrap();
+            assert_eq!(r.status(), 200, "{role}");
+            assert!(r.text().await.unwrap().contains("Outlook keeps asking for your password"));
         }
     }
 
@@ -720,73 +719,16 @@ Safe [link](https://example.com/help) stays.
     }
 }
 
-/// A second browser on the same app, signed in with its own account.
-pub struct Visitor<'a> {
-    app: &'a TestApp,
-    client: reqwest::Client,
-}
-
-impl TestApp {
-    fn sibling_client(&self) -> Visitor<'_> {
-        Visitor {
-            app: self,
-            client: client(),
-        }
-    }
-}
-
-impl Visitor<'_> {
-    async fn login(&self, role: &str) {
-        let email = format!(
-            "{role}-{}@officecomms.test",
-            officecomms::platform::random_token(4).to_lowercase()
-        );
-        self.app.create_staff(&email, role).await;
-        let (_, page) = self.get_text("/admin/login").await;
-        let csrf = extract_csrf(&page);
-        let r = self
-            .client
-            .post(self.app.url("/admin/login"))
-            .form(&[
-                ("csrf", csrf.as_str()),
-                ("email", &email),
-                ("password", STAFF_PASSWORD),
-            ])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 303);
-    }
-
-    async fn get(&self, path: &str) -> reqwest::Response {
-        self.client.get(self.app.url(path)).send().await.unwrap()
-    }
-
-    async fn get_text(&self, path: &str) -> (u16, String) {
-        let r = self.get(path).await;
-        (r.status().as_u16(), r.text().await.unwrap())
-    }
-}
-
 #[tokio::test]
 async fn an_editor_creates_and_publishes_an_article_in_a_real_browser() {
+    use crate::browser::wait_text;
     use fantoccini::Locator;
-    use std::time::{Duration, Instant};
     let Some(browser) = crate::browser::Browser::start(true).await else {
         return;
     };
     let app = TestApp::spawn(Backend::Sqlite).await;
     app.create_staff("ed@officecomms.test", "editor").await;
     let c = &browser.client;
-    macro_rules! wait_for {
-        ($what:expr, $check:expr) => {{
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while !$check {
-                assert!(Instant::now() < deadline, "timed out waiting for {}", $what);
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        }};
-    }
 
     browser.sign_in(&app, "ed@officecomms.test").await;
 
@@ -823,13 +765,12 @@ async fn an_editor_creates_and_publishes_an_article_in_a_real_browser() {
         .await
         .unwrap();
     // The live preview follows the typing, rendered by the server.
-    wait_for!(
-        "the live preview",
-        match c.find(Locator::Css("#live-preview h2")).await {
-            Ok(h) => h.text().await.unwrap_or_default().contains("Load the roll"),
-            Err(_) => false,
-        }
-    );
+    wait_text(
+        c,
+        "document.querySelector('#live-preview h2') && document.querySelector('#live-preview h2').textContent",
+        "Load the roll",
+    )
+    .await;
     let strong = c
         .find(Locator::Css("#live-preview strong"))
         .await
@@ -851,10 +792,7 @@ async fn an_editor_creates_and_publishes_an_article_in_a_real_browser() {
         .click()
         .await
         .unwrap();
-    wait_for!(
-        "the saved article",
-        c.current_url().await.unwrap().query() == Some("done=saved")
-    );
+    wait_text(c, "location.search", "done=saved").await;
     let main = c
         .find(Locator::Css("main"))
         .await
@@ -873,10 +811,12 @@ async fn an_editor_creates_and_publishes_an_article_in_a_real_browser() {
         .click()
         .await
         .unwrap();
-    wait_for!(
-        "the public page",
-        c.current_url().await.unwrap().path() == "/articles/load-a-label-printer-without-jams"
-    );
+    wait_text(
+        c,
+        "location.pathname",
+        "/articles/load-a-label-printer-without-jams",
+    )
+    .await;
     let h1 = c
         .find(Locator::Css("main h1"))
         .await

@@ -192,7 +192,7 @@ both! {
 // submission that was answered 303 is there, whole, and none is doubled.
 both! {
     async fn every_acknowledged_query_survives_a_kill_9(backend) {
-        use officecomms::{AppState, platform::now_ms, support::{intake, settings as support_settings}};
+        use officecomms::{AppState, support::settings as support_settings};
         use std::ffi::OsStr;
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
@@ -229,16 +229,8 @@ both! {
         for w in 0..4 {
             let (client, base, csrf, keyring, acknowledged) = (client.clone(), base.clone(), csrf.clone(), keyring.clone(), acknowledged.clone());
             writers.push(tokio::spawn(async move {
-                for i in 0.. {
-                    let token = intake::new_token(&keyring, now_ms() - 10_000);
-                    let subject = format!("kill9 writer {w} number {i}");
-                    let fields = [("csrf", csrf.as_str()), ("token", &token), ("name", "Ann Example"),
-                        ("email", "ann@example.com"), ("phone", ""), ("product", "Windows"), ("product_other", ""),
-                        ("subject", &subject), ("details", "The server will be killed while this is sent."),
-                        ("birth_year", "1985"), ("website", "")];
-                    let sent = client.post(format!("{base}/contact")).header("cookie", format!("oc_csrf={csrf}"))
-                        .form(&fields).send().await;
-                    match sent {
+                loop {
+                    match post_query(&client, &base, &csrf, &keyring, &format!("writer{w}@example.com")).await {
                         Ok(r) if r.status() == 303 => {
                             let location = r.headers()["location"].to_str().unwrap().to_string();
                             acknowledged.lock().unwrap().push(location);
@@ -282,14 +274,30 @@ both! {
             assert_eq!(check, "ok");
         }
         // And it goes on taking queries.
-        let token = intake::new_token(&keyring, now_ms() - 10_000);
-        let r = client.post(format!("{base}/contact")).header("cookie", format!("oc_csrf={csrf}"))
-            .form(&[("csrf", csrf.as_str()), ("token", &token), ("name", "Bo"), ("email", "bo@example.com"), ("phone", ""),
-                ("product", "Windows"), ("product_other", ""), ("subject", "After the restart"), ("details", "Still here."),
-                ("birth_year", "1990"), ("website", "")])
-            .send().await.unwrap();
+        let r = post_query(&client, &base, &csrf, &keyring, "bo@example.com").await.unwrap();
         assert_eq!(r.status(), 303);
         db.pool.close().await;
         drop(served);
     }
+}
+
+/// Sends the contact form to the server at `base` as a browser whose CSRF
+/// cookie is `csrf`, with a form token shown ten seconds ago.
+async fn post_query(
+    client: &reqwest::Client,
+    base: &str,
+    csrf: &str,
+    keyring: &officecomms::platform::crypto::Keyring,
+    email: &str,
+) -> reqwest::Result<reqwest::Response> {
+    let token =
+        officecomms::support::intake::new_token(keyring, officecomms::platform::now_ms() - 10_000);
+    let mut fields = vec![("csrf", csrf)];
+    fields.extend(crate::support::query(&token, email));
+    client
+        .post(format!("{base}/contact"))
+        .header("cookie", format!("oc_csrf={csrf}"))
+        .form(&fields)
+        .send()
+        .await
 }

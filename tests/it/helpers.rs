@@ -163,13 +163,52 @@ impl TestApp {
             .expect("POST")
     }
 
-    /// Creates a staff account and signs this client in as it.
-    pub async fn login_as(&self, role: &str) -> String {
+    /// Creates a staff account of `role` with a fresh address; the address.
+    pub async fn new_staff(&self, role: &str) -> String {
         let email = format!(
             "{role}-{}@officecomms.test",
             officecomms::platform::random_token(4).to_lowercase()
         );
         self.create_staff(&email, role).await;
+        email
+    }
+
+    /// Another browser signed in as a new staff member of `role`.
+    pub async fn staff_client(&self, role: &str) -> StaffClient {
+        use reqwest::cookie::CookieStore;
+        let email = self.new_staff(role).await;
+        let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+        let client = reqwest::Client::builder()
+            .cookie_provider(jar.clone())
+            .redirect(Policy::none())
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap();
+        let page = client.get(self.url("/admin/login")).send().await.unwrap();
+        let csrf = extract_csrf(&page.text().await.unwrap());
+        let r = client
+            .post(self.url("/admin/login"))
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("email", &email),
+                ("password", STAFF_PASSWORD),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 303, "login should redirect");
+        let cookie = jar
+            .cookies(&self.url("/").parse().unwrap())
+            .expect("session cookie")
+            .to_str()
+            .unwrap()
+            .to_string();
+        StaffClient { client, cookie }
+    }
+
+    /// Creates a staff account and signs this client in as it.
+    pub async fn login_as(&self, role: &str) -> String {
+        let email = self.new_staff(role).await;
         let r = self
             .post_form(
                 "/admin/login",
@@ -272,6 +311,13 @@ impl Drop for TestApp {
             .join();
         }
     }
+}
+
+/// A client of its own, signed in as a staff member.
+pub struct StaffClient {
+    pub client: reqwest::Client,
+    /// Its cookies as a `Cookie` header (for WebSocket handshakes).
+    pub cookie: String,
 }
 
 pub const STAFF_PASSWORD: &str = "correct horse battery staple";

@@ -15,7 +15,7 @@ fn token(app: &TestApp, secs_ago: i64) -> String {
     intake::new_token(&app.state.keyring, now_ms() - secs_ago * 1000)
 }
 
-fn query<'a>(token: &'a str, email: &'a str) -> Vec<(&'a str, &'a str)> {
+pub fn query<'a>(token: &'a str, email: &'a str) -> Vec<(&'a str, &'a str)> {
     vec![
         ("token", token),
         ("name", "Ann Example"),
@@ -122,37 +122,6 @@ fn conversation_path(app: &TestApp, mail: &Mail) -> String {
     mail.link(&format!("{}/support/tickets/", app.base))
         .trim_start_matches(&app.base)
         .to_string()
-}
-
-/// Another browser signed in as a new staff member of `role`.
-async fn staff_client(app: &TestApp, role: &str) -> (reqwest::Client, String) {
-    let email = format!(
-        "{role}-{}@officecomms.test",
-        officecomms::platform::random_token(4).to_lowercase()
-    );
-    app.create_staff(&email, role).await;
-    let c = client();
-    let page = c
-        .get(app.url("/admin/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let csrf = extract_csrf(&page);
-    let r = c
-        .post(app.url("/admin/login"))
-        .form(&[
-            ("csrf", csrf.as_str()),
-            ("email", &email),
-            ("password", STAFF_PASSWORD),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 303);
-    (c, email)
 }
 
 async fn get_with(app: &TestApp, c: &reqwest::Client, path: &str) -> (u16, String) {
@@ -435,7 +404,7 @@ both! {
         assert_eq!(r.headers()["content-type"], "image/png");
         assert!(r.headers()["content-disposition"].to_str().unwrap().starts_with("attachment"));
         assert_eq!(r.bytes().await.unwrap().to_vec(), png);
-        let (admin, _) = staff_client(&app, "admin").await;
+        let admin = app.staff_client("admin").await.client;
         let (_, audit) = get_with(&app, &admin, "/admin/audit?q=download").await;
         assert!(audit.contains("download-attachment"));
     }
@@ -519,7 +488,7 @@ both! {
         fields.extend([("product", "other"), ("product_other", "FileMaker Pro"), ("subject", "Database will not open"), ("name", "Kim Lee")]);
         assert_eq!(app.post_form("/contact", &fields).await.status(), 303);
 
-        let (editor, _) = staff_client(&app, "editor").await;
+        let editor = app.staff_client("editor").await.client;
         assert_eq!(get_with(&app, &editor, "/admin/tickets").await.0, 403, "editors have no access");
         assert_eq!(app.get("/admin/tickets").await.status(), 303, "signed-out staff go to the login");
 
@@ -555,7 +524,7 @@ both! {
         assert_eq!(app.post_form(&format!("/admin/tickets/{}/assign", ids[1]), &[("assignee", "99999")]).await.status(), 422);
 
         app.get_text(&format!("/admin/tickets/{}", ids[1])).await;
-        let (admin, _) = staff_client(&app, "admin").await;
+        let admin = app.staff_client("admin").await.client;
         let (_, audit) = get_with(&app, &admin, "/admin/audit?q=ticket").await;
         for action in ["list-tickets", "view-ticket", "status", "assign"] {
             assert!(audit.contains(action), "audit lacks {action}");
