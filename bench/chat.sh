@@ -28,7 +28,7 @@ DB_NAME=
 cleanup() {
   [ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null || true
   if [ -n "$DB_NAME" ]; then psql "$DATABASE_URL" -qc "DROP DATABASE IF EXISTS $DB_NAME WITH (FORCE)" >/dev/null 2>&1 || true; fi
-  rm -rf "$WORK"
+  [ -n "${KEEP_LOG:-}" ] && cp "$WORK/app.log" "$KEEP_LOG"; rm -rf "$WORK"
 }
 trap cleanup EXIT
 

@@ -1,9 +1,10 @@
 //! The chat's SQL. Message bodies and visitor details arrive here sealed.
 
 use crate::platform::{
-    db::{Db, Tx},
+    db::{Db, Tx, placeholders, trusted_sql, value_rows},
     now_ms,
 };
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct ConversationRow {
@@ -116,59 +117,107 @@ pub async fn messages(
     .await
 }
 
-/// The seq of a message already stored under this client id.
-pub async fn seq_of_client_id(
+/// The seqs already stored under any of these (conversation, client id)
+/// pairs: messages a client sent again after a lost acknowledgement.
+pub async fn seqs_of_client_ids(
     tx: &mut Tx,
-    conversation: i64,
-    client_id: &str,
-) -> sqlx::Result<Option<i64>> {
-    sqlx::query_scalar(
-        "SELECT seq FROM chat_messages WHERE conversation_id = $1 AND client_id = $2",
-    )
-    .bind(conversation)
-    .bind(client_id)
-    .fetch_optional(&mut **tx)
-    .await
+    pairs: &[(i64, &str)],
+) -> sqlx::Result<HashMap<(i64, String), i64>> {
+    if pairs.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let sql = format!(
+        "SELECT conversation_id, client_id, seq FROM chat_messages \
+         WHERE client_id IN ({}) AND conversation_id IN ({})",
+        placeholders(1, pairs.len()),
+        placeholders(pairs.len() + 1, pairs.len()),
+    );
+    let mut query = sqlx::query_as::<_, (i64, String, i64)>(trusted_sql(sql));
+    for (_, client_id) in pairs {
+        query = query.bind(*client_id);
+    }
+    for (conversation, _) in pairs {
+        query = query.bind(*conversation);
+    }
+    let wanted: HashSet<(i64, &str)> = pairs.iter().copied().collect();
+    Ok(query
+        .fetch_all(&mut **tx)
+        .await?
+        .into_iter()
+        .filter(|(c, id, _)| wanted.contains(&(*c, id.as_str())))
+        .map(|(c, id, seq)| ((c, id), seq))
+        .collect())
 }
 
-/// Takes the next seq of an open conversation; `None` when it is closed or gone.
-pub async fn next_seq(tx: &mut Tx, conversation: i64, now: i64) -> sqlx::Result<Option<i64>> {
-    sqlx::query_scalar(
-        "UPDATE chat_conversations SET last_seq = last_seq + 1, updated_at = $2 \
-         WHERE id = $1 AND status <> 'closed' RETURNING last_seq",
-    )
-    .bind(conversation)
-    .bind(now)
-    .fetch_optional(&mut **tx)
-    .await
-}
-
-#[allow(clippy::too_many_arguments)]
-pub async fn insert_message(
+/// Takes `count` seqs from each open conversation in one statement; returns
+/// the last seq taken from each (closed or missing ones are absent).
+pub async fn take_seqs(
     tx: &mut Tx,
-    conversation: i64,
-    subject_id: i64,
-    seq: i64,
-    sender: &str,
-    staff_id: Option<i64>,
-    client_id: Option<&str>,
-    body: &[u8],
+    counts: &BTreeMap<i64, i64>,
     now: i64,
-) -> sqlx::Result<()> {
-    sqlx::query(
-        "INSERT INTO chat_messages (conversation_id, subject_id, seq, sender, staff_id, client_id, created_at, body) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(conversation)
-    .bind(subject_id)
-    .bind(seq)
-    .bind(sender)
-    .bind(staff_id)
-    .bind(client_id)
-    .bind(now)
-    .bind(body)
-    .execute(&mut **tx)
-    .await?;
+) -> sqlx::Result<HashMap<i64, i64>> {
+    if counts.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let cases: String = (0..counts.len())
+        .map(|i| format!(" WHEN ${} THEN ${}", 2 * i + 1, 2 * i + 2))
+        .collect();
+    let ids = (0..counts.len())
+        .map(|i| format!("${}", 2 * i + 1))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "UPDATE chat_conversations SET last_seq = last_seq + CASE id{cases} END, updated_at = ${} \
+         WHERE id IN ({ids}) AND status <> 'closed' RETURNING id, last_seq",
+        2 * counts.len() + 1
+    );
+    let mut query = sqlx::query_as::<_, (i64, i64)>(trusted_sql(sql));
+    for (conversation, count) in counts {
+        query = query.bind(*conversation).bind(*count);
+    }
+    Ok(query
+        .bind(now)
+        .fetch_all(&mut **tx)
+        .await?
+        .into_iter()
+        .collect())
+}
+
+/// A message ready to store: its seq taken, its body sealed.
+pub struct NewMessageRow<'a> {
+    pub conversation: i64,
+    pub subject_id: i64,
+    pub seq: i64,
+    pub sender: &'a str,
+    pub staff_id: Option<i64>,
+    pub client_id: Option<&'a str>,
+    pub body: &'a [u8],
+    pub created_at: i64,
+}
+
+/// Stores messages, many rows per statement.
+pub async fn insert_messages(tx: &mut Tx, rows: &[NewMessageRow<'_>]) -> sqlx::Result<()> {
+    // Eight binds a row: 100 rows stay far under either database's limit.
+    for chunk in rows.chunks(100) {
+        let sql = format!(
+            "INSERT INTO chat_messages (conversation_id, subject_id, seq, sender, staff_id, client_id, created_at, body) \
+             VALUES {}",
+            value_rows(1, chunk.len(), 8)
+        );
+        let mut query = sqlx::query(trusted_sql(sql));
+        for m in chunk {
+            query = query
+                .bind(m.conversation)
+                .bind(m.subject_id)
+                .bind(m.seq)
+                .bind(m.sender)
+                .bind(m.staff_id)
+                .bind(m.client_id)
+                .bind(m.created_at)
+                .bind(m.body);
+        }
+        query.execute(&mut **tx).await?;
+    }
     Ok(())
 }
 

@@ -13,7 +13,7 @@ use crate::platform::{
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use std::{
-    collections::HashMap,
+    collections::{BTreeMap, HashMap, hash_map::Entry},
     sync::{
         Arc, Mutex, RwLock,
         atomic::{AtomicUsize, Ordering},
@@ -394,52 +394,99 @@ fn message_event(m: &NewMessage, stored: &Stored, with_body: bool) -> Event {
 }
 
 async fn write_batch(db: &Db, batch: &[Job]) -> anyhow::Result<Vec<Option<Stored>>> {
+    // Three statements for the whole batch, whatever its size: the writer's
+    // time per message is what a busy chat waits on.
+    let now = now_ms();
     let mut tx = db.begin().await?;
-    let mut outcomes = Vec::with_capacity(batch.len());
+    let resent: Vec<(i64, &str)> = batch
+        .iter()
+        .filter_map(|j| Some((j.message.conversation, j.message.client_id.as_deref()?)))
+        .collect();
+    let known = db::seqs_of_client_ids(&mut tx, &resent).await?;
+
+    /// What becomes of each message of the batch.
+    enum Plan {
+        /// Stored before under its client id, with this seq.
+        Stored(i64),
+        /// The same client id as an earlier message of this batch.
+        RepeatOf(usize),
+        New,
+    }
+    let mut first_of: HashMap<(i64, &str), usize> = HashMap::new();
+    let mut counts: BTreeMap<i64, i64> = BTreeMap::new();
+    let plans: Vec<Plan> = batch
+        .iter()
+        .enumerate()
+        .map(|(i, job)| {
+            let m = &job.message;
+            if let Some(id) = m.client_id.as_deref() {
+                if let Some(seq) = known.get(&(m.conversation, id.to_string())) {
+                    return Plan::Stored(*seq);
+                }
+                match first_of.entry((m.conversation, id)) {
+                    Entry::Occupied(first) => return Plan::RepeatOf(*first.get()),
+                    Entry::Vacant(slot) => {
+                        slot.insert(i);
+                    }
+                }
+            }
+            *counts.entry(m.conversation).or_default() += 1;
+            Plan::New
+        })
+        .collect();
+
+    // Each open conversation's new messages take consecutive seqs, in batch order.
+    let last = db::take_seqs(&mut tx, &counts, now).await?;
+    let mut next: HashMap<i64, i64> = counts
+        .iter()
+        .filter_map(|(c, n)| Some((*c, last.get(c)? - n + 1)))
+        .collect();
+    let mut outcomes: Vec<Option<Stored>> = Vec::with_capacity(batch.len());
+    let mut rows = Vec::new();
     let mut notices = Vec::new();
-    for job in batch {
+    for (job, plan) in batch.iter().zip(&plans) {
         let m = &job.message;
-        let now = now_ms();
-        if let Some(id) = &m.client_id
-            && let Some(seq) = db::seq_of_client_id(&mut tx, m.conversation, id).await?
-        {
-            outcomes.push(Some(Stored {
-                seq,
+        let outcome = match plan {
+            Plan::Stored(seq) => Some(Stored {
+                seq: *seq,
                 at: now,
                 duplicate: true,
-            }));
-            continue;
-        }
-        let Some(seq) = db::next_seq(&mut tx, m.conversation, now).await? else {
-            outcomes.push(None);
-            continue;
+            }),
+            Plan::RepeatOf(first) => outcomes[*first].as_ref().map(|s: &Stored| Stored {
+                duplicate: true,
+                ..*s
+            }),
+            Plan::New => next.get_mut(&m.conversation).map(|seq| {
+                *seq += 1;
+                Stored {
+                    seq: *seq - 1,
+                    at: now,
+                    duplicate: false,
+                }
+            }),
         };
-        db::insert_message(
-            &mut tx,
-            m.conversation,
-            m.subject_id,
-            seq,
-            m.from,
-            m.staff_id,
-            m.client_id.as_deref(),
-            &m.sealed,
-            now,
-        )
-        .await?;
-        let stored = Stored {
-            seq,
-            at: now,
-            duplicate: false,
-        };
-        if db.backend == Backend::Postgres {
-            let mut event = message_event(m, &stored, true);
-            if serde_json::to_string(&event)?.len() > MAX_PAYLOAD {
-                event = message_event(m, &stored, false);
+        if let (Plan::New, Some(stored)) = (plan, &outcome) {
+            rows.push(db::NewMessageRow {
+                conversation: m.conversation,
+                subject_id: m.subject_id,
+                seq: stored.seq,
+                sender: m.from,
+                staff_id: m.staff_id,
+                client_id: m.client_id.as_deref(),
+                body: &m.sealed,
+                created_at: now,
+            });
+            if db.backend == Backend::Postgres {
+                let mut event = message_event(m, stored, true);
+                if serde_json::to_string(&event)?.len() > MAX_PAYLOAD {
+                    event = message_event(m, stored, false);
+                }
+                notices.push(event);
             }
-            notices.push(event);
         }
-        outcomes.push(Some(stored));
+        outcomes.push(outcome);
     }
+    db::insert_messages(&mut tx, &rows).await?;
     // One notification per batch (as many as fit), sent at commit in seq order.
     for payload in payloads(&notices)? {
         sqlx::query("SELECT pg_notify($1, $2)")
