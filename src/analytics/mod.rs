@@ -28,7 +28,7 @@ use axum::{
 };
 use std::{
     sync::{
-        Mutex,
+        RwLock,
         atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering},
     },
     time::Duration,
@@ -75,7 +75,7 @@ pub struct Analytics {
     pub aggregator: Aggregator,
     enabled: AtomicBool,
     /// The day's salt, as a keyed hasher ready to clone.
-    salt: Mutex<Option<(Day, track::VisitorHasher)>>,
+    salt: RwLock<Option<(Day, track::VisitorHasher)>>,
     /// Requests inside the counting layer: a shutdown flushes once they are done.
     in_flight: AtomicUsize,
     /// One flush at a time.
@@ -89,7 +89,7 @@ impl Analytics {
             clock: Clock::default(),
             aggregator: Aggregator::default(),
             enabled: AtomicBool::new(enabled),
-            salt: Mutex::new(None),
+            salt: RwLock::new(None),
             in_flight: AtomicUsize::new(0),
             flushing: tokio::sync::Mutex::new(()),
         })
@@ -110,13 +110,13 @@ impl Analytics {
 
     /// The visitor hasher of `day`, keyed with its salt from memory or the database.
     async fn hasher(&self, db: &Db, day: Day) -> anyhow::Result<track::VisitorHasher> {
-        if let Some((d, hasher)) = self.salt.lock().expect("salt lock").as_ref()
+        if let Some((d, hasher)) = self.salt.read().expect("salt lock").as_ref()
             && *d == day
         {
             return Ok(hasher.clone());
         }
         let hasher = track::VisitorHasher::new(&db::salt(db, day).await?);
-        *self.salt.lock().expect("salt lock") = Some((day, hasher.clone()));
+        *self.salt.write().expect("salt lock") = Some((day, hasher.clone()));
         Ok(hasher)
     }
 

@@ -196,10 +196,9 @@ pub async fn count(State(state): State<AppState>, request: Request, next: Next) 
     }
     let page_view = visitor.is_some() && request.method() == Method::GET && counted_path(path);
     let details = page_view.then(|| {
-        let own_host = state.config.base_url.host_str().map(str::to_string);
         (
             path.to_string(),
-            referrer(request.headers(), own_host.as_deref()),
+            referrer(request.headers(), state.config.base_url.host_str()),
             campaign(request.uri().query()),
             device(&ua_lower),
             browser(&ua_lower),
