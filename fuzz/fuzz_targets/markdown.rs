@@ -12,11 +12,17 @@ fuzz_target!(|data: &[u8]| {
         let html = officecomms::platform::templates::markdown_to_html(text).to_string();
         for (tag, attributes) in tags(&html) {
             assert!(
-                !matches!(tag.as_str(), "script" | "style" | "iframe" | "object" | "embed"),
+                !matches!(
+                    tag.as_str(),
+                    "script" | "style" | "iframe" | "object" | "embed"
+                ),
                 "<{tag}> survived sanitising: {html}"
             );
             for (name, value) in attributes {
-                assert!(!name.starts_with("on"), "event handler {name} survived: {html}");
+                assert!(
+                    !name.starts_with("on"),
+                    "event handler {name} survived: {html}"
+                );
                 if matches!(name.as_str(), "href" | "src" | "action" | "formaction") {
                     // Browsers ignore whitespace and control characters in a scheme.
                     let url: String = value
@@ -63,7 +69,9 @@ fn tags(html: &str) -> Vec<(String, Vec<(String, String)>)> {
             let mut value = String::new();
             if let Some(quoted) = rest.strip_prefix("=\"") {
                 let close = quoted.find('"').expect("attribute values are closed");
-                value = quoted[..close].replace("&quot;", "\"").replace("&amp;", "&");
+                value = quoted[..close]
+                    .replace("&quot;", "\"")
+                    .replace("&amp;", "&");
                 rest = &quoted[close + 1..];
             }
             attributes.push((name, value));
