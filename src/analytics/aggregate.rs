@@ -12,7 +12,7 @@ use std::{
     collections::{BTreeMap, HashMap, HashSet},
     sync::{
         Mutex, MutexGuard,
-        atomic::{AtomicUsize, Ordering},
+        atomic::{AtomicU64, AtomicUsize, Ordering},
     },
 };
 
@@ -109,6 +109,10 @@ pub struct Mark {
     pub visitor: u128,
     /// For [`Dim::Total`]: the page the visit started on.
     pub entry: Option<String>,
+    /// Order of marking across shards: of a visitor's marks, the first one
+    /// the flush writes is the one that counts, so it must be the earliest
+    /// (its entry page is where the visit started).
+    pub order: u64,
 }
 
 /// What a flush writes.
@@ -158,12 +162,14 @@ impl DayBucket {
     }
 
     fn mark(&mut self, day: Day, dim: Dim, key: &str, visitor: u128, entry: Option<&str>) {
+        static ORDER: AtomicU64 = AtomicU64::new(0);
         self.marks.push(Mark {
             day,
             dim,
             key: key.to_string(),
             visitor,
             entry: entry.map(str::to_string),
+            order: ORDER.fetch_add(1, Ordering::Relaxed),
         });
     }
 }
@@ -236,6 +242,7 @@ impl Aggregator {
             }
             days.retain(|day, _| *day >= today);
         }
+        batch.marks.sort_unstable_by_key(|m| m.order);
         batch
     }
 
@@ -351,6 +358,8 @@ mod tests {
         let visitors: HashSet<u128> = totals.clone().map(|m| m.visitor).collect();
         assert_eq!(visitors.len(), 10);
         assert!(totals.count() <= 40);
+        // In marking order across shards, so a visitor's first mark (and entry page) counts.
+        assert!(batch.marks.windows(2).all(|w| w[0].order < w[1].order));
     }
 
     #[test]
