@@ -18,7 +18,7 @@ use axum::{
         State,
         ws::{WebSocket, WebSocketUpgrade},
     },
-    http::{HeaderMap, StatusCode},
+    http::HeaderMap,
     response::{IntoResponse, Response},
 };
 use std::{collections::HashMap, time::Instant};
@@ -31,12 +31,8 @@ pub async fn staff_socket(
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
-    if !socket::origin_allowed(&headers, &state.config.base_url) {
-        return (
-            StatusCode::FORBIDDEN,
-            "The console only opens from our own site.",
-        )
-            .into_response();
+    if let Err(e) = socket::check_origin(&headers, &state.config.base_url) {
+        return e.into_response();
     }
     let limits = state.chat.limits();
     socket::configure(ws, &limits)

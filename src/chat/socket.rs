@@ -31,6 +31,19 @@ pub fn origin_allowed(headers: &HeaderMap, base_url: &url::Url) -> bool {
     }
 }
 
+/// [`origin_allowed`] as the answer a foreign page gets: 403, through the
+/// one error type like every other refusal.
+pub fn check_origin(
+    headers: &HeaderMap,
+    base_url: &url::Url,
+) -> Result<(), crate::error::AppError> {
+    if origin_allowed(headers, base_url) {
+        Ok(())
+    } else {
+        Err(crate::error::AppError::Forbidden)
+    }
+}
+
 /// The upgrade with our size limits and small buffers (an idle connection
 /// should cost little memory).
 pub fn configure(ws: WebSocketUpgrade, limits: &Limits) -> WebSocketUpgrade {

@@ -21,7 +21,7 @@ use axum::{
         State,
         ws::{WebSocket, WebSocketUpgrade},
     },
-    http::{HeaderMap, StatusCode},
+    http::HeaderMap,
     response::{IntoResponse, Response},
 };
 use std::{
@@ -38,12 +38,8 @@ pub async fn visitor_socket(
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
-    if !socket::origin_allowed(&headers, &state.config.base_url) {
-        return (
-            StatusCode::FORBIDDEN,
-            "This chat only opens from our own site.",
-        )
-            .into_response();
+    if let Err(e) = socket::check_origin(&headers, &state.config.base_url) {
+        return e.into_response();
     }
     let limits = state.chat.limits();
     // Kept only as the support form keeps it: a keyed hash, for its limits.

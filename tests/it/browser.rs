@@ -74,24 +74,9 @@ impl Browser {
     pub async fn sign_in(&self, app: &TestApp, email: &str) {
         let c = &self.client;
         c.goto(&app.url("/admin/login")).await.unwrap();
-        c.find(Locator::Id("email"))
-            .await
-            .unwrap()
-            .send_keys(email)
-            .await
-            .unwrap();
-        c.find(Locator::Id("password"))
-            .await
-            .unwrap()
-            .send_keys(STAFF_PASSWORD)
-            .await
-            .unwrap();
-        c.find(Locator::Css("form.form button[type=submit]"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        type_into(c, Locator::Id("email"), email).await;
+        type_into(c, Locator::Id("password"), STAFF_PASSWORD).await;
+        click(c, Locator::Css("form.form button[type=submit]")).await;
         let at_dashboard = "(location.pathname === '/admin' ? 'dashboard' : location.pathname)";
         wait_text(c, at_dashboard, "dashboard").await;
     }
@@ -104,6 +89,21 @@ impl Browser {
 }
 
 /// Waits until the JavaScript expression's text contains `want`; that text.
+/// Types `text` into the element `locator` finds.
+pub async fn type_into(c: &Client, locator: Locator<'_>, text: &str) {
+    c.find(locator)
+        .await
+        .unwrap()
+        .send_keys(text)
+        .await
+        .unwrap();
+}
+
+/// Clicks the element `locator` finds.
+pub async fn click(c: &Client, locator: Locator<'_>) {
+    c.find(locator).await.unwrap().click().await.unwrap();
+}
+
 pub async fn wait_text(c: &Client, script: &str, want: &str) -> String {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
@@ -243,18 +243,8 @@ async fn a_person_sees_and_erases_their_data_in_a_real_browser() {
 
     let c = &browser.client;
     c.goto(&app.url("/my-data")).await.unwrap();
-    c.find(Locator::Id("email"))
-        .await
-        .unwrap()
-        .send_keys("kim@example.com")
-        .await
-        .unwrap();
-    c.find(Locator::Css("main form button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    type_into(c, Locator::Id("email"), "kim@example.com").await;
+    click(c, Locator::Css("main form button[type=submit]")).await;
     wait_for_text(c, "Check your email").await;
     app.drain_outbox().await;
     let link = app
@@ -264,25 +254,10 @@ async fn a_person_sees_and_erases_their_data_in_a_real_browser() {
         .link(&format!("{}/my-data/", app.base));
     c.goto(&link).await.unwrap();
     wait_for_text(c, "about your scanner").await;
-    c.find(Locator::LinkText("Erase everything"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(c, Locator::LinkText("Erase everything")).await;
     wait_for_text(c, "Erase everything?").await;
-    c.find(Locator::Css("input[name=confirm]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    c.find(Locator::Css("main form button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(c, Locator::Css("input[name=confirm]")).await;
+    click(c, Locator::Css("main form button[type=submit]")).await;
     wait_for_text(c, "Your data is erased").await;
     assert!(
         officecomms::privacy::subjects::find(&state.db, &state.keyring, "kim@example.com")

@@ -2,7 +2,11 @@
 //! the agent's frames, resume after a restart, limits, offline → ticket,
 //! the transcript, privacy, and two instances on one PostgreSQL database.
 
-use crate::{both, browser::wait_text, helpers::*};
+use crate::{
+    both,
+    browser::{click, type_into, wait_text},
+    helpers::*,
+};
 use futures_util::{SinkExt, StreamExt};
 use officecomms::{chat, privacy::erasure, privacy::subjects};
 use serde_json::{Value, json};
@@ -547,24 +551,9 @@ async fn a_visitor_and_an_agent_chat_in_two_browsers() {
         Some("/contact")
     );
     launcher.click().await.unwrap();
-    v.find(Locator::Css(".chat-panel [name=name]"))
-        .await
-        .unwrap()
-        .send_keys("Vera Visitor")
-        .await
-        .unwrap();
-    v.find(Locator::Css(".chat-panel [name=birth_year]"))
-        .await
-        .unwrap()
-        .send_keys("1979")
-        .await
-        .unwrap();
-    v.find(Locator::Css(".chat-panel [data-chat-start] button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    type_into(v, Locator::Css(".chat-panel [name=name]"), "Vera Visitor").await;
+    type_into(v, Locator::Css(".chat-panel [name=birth_year]"), "1979").await;
+    click(v, Locator::Css(".chat-panel [data-chat-start] button")).await;
     wait_text(v, "document.querySelector('.chat-status') && document.querySelector('.chat-status').textContent", "shortly").await;
     let input = v
         .find(Locator::Css(".chat-panel [data-chat-input]"))
@@ -585,12 +574,7 @@ async fn a_visitor_and_an_agent_chat_in_two_browsers() {
     .await;
     // The title badge counts the waiting chat (and its unread message).
     wait_text(a, "document.title", ") Live chat").await;
-    a.find(Locator::Css("[data-queue] button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(a, Locator::Css("[data-queue] button")).await;
     let log = wait_text(
         a,
         "document.querySelector('[data-log]').textContent",
@@ -608,23 +592,13 @@ async fn a_visitor_and_an_agent_chat_in_two_browsers() {
         .as_i64()
         .unwrap();
     assert_eq!(images, 0, "markup is never interpreted");
-    a.find(Locator::Css("[data-action=accept]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(a, Locator::Css("[data-action=accept]")).await;
     let reply = a.find(Locator::Css("[data-input]")).await.unwrap();
     reply
         .send_keys("Hi Vera, see https://officecomms.com/printers")
         .await
         .unwrap();
-    a.find(Locator::Css("[data-compose] button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(a, Locator::Css("[data-compose] button[type=submit]")).await;
 
     // The visitor gets the answer live, with the link made clickable.
     wait_text(

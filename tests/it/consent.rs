@@ -1,7 +1,11 @@
 //! Cookie consent: the banner, /cookies, DNT and GPC, the proof ledger, the
 //! my-data export of a person's choices, third-party tags, and a real browser.
 
-use crate::{both, browser::Browser, helpers::*};
+use crate::{
+    both,
+    browser::{Browser, click},
+    helpers::*,
+};
 use fantoccini::Locator;
 use officecomms::{
     consent::ledger::{self, Verification},
@@ -441,14 +445,11 @@ async fn a_visitor_rejects_all_in_a_real_browser_then_opts_in_on_the_cookie_page
     c.goto(&app.url("/articles")).await.unwrap();
     let banner = c.find(Locator::Id("consent-banner")).await.unwrap();
     assert!(banner.text().await.unwrap().contains("Reject all"));
-    c.find(Locator::XPath(
-        "//section[@id='consent-banner']//button[normalize-space()='Reject all']",
-    ))
-    .await
-    .unwrap()
-    .click()
-    .await
-    .unwrap();
+    click(
+        c,
+        Locator::XPath("//section[@id='consent-banner']//button[normalize-space()='Reject all']"),
+    )
+    .await;
     // The script saves the choice in place and says so.
     wait_for_text(c, "Saved: necessary only.").await;
     let names = browser_cookies(c).await;
@@ -474,14 +475,11 @@ async fn a_visitor_rejects_all_in_a_real_browser_then_opts_in_on_the_cookie_page
         );
         b.click().await.unwrap();
     }
-    c.find(Locator::XPath(
-        "//button[normalize-space()='Save my choices']",
-    ))
-    .await
-    .unwrap()
-    .click()
-    .await
-    .unwrap();
+    click(
+        c,
+        Locator::XPath("//button[normalize-space()='Save my choices']"),
+    )
+    .await;
     wait_for_text(
         c,
         "Your choices are saved: necessary, analytics, marketing.",

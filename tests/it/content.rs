@@ -721,7 +721,7 @@ Safe [link](https://example.com/help) stays.
 
 #[tokio::test]
 async fn an_editor_creates_and_publishes_an_article_in_a_real_browser() {
-    use crate::browser::wait_text;
+    use crate::browser::{click, type_into, wait_text};
     use fantoccini::Locator;
     let Some(browser) = crate::browser::Browser::start(true).await else {
         return;
@@ -733,37 +733,17 @@ async fn an_editor_creates_and_publishes_an_article_in_a_real_browser() {
     browser.sign_in(&app, "ed@officecomms.test").await;
 
     c.goto(&app.url("/admin/articles")).await.unwrap();
-    c.find(Locator::LinkText("New help article"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(c, Locator::LinkText("New help article")).await;
     let title = "Load a label printer without jams";
-    c.find(Locator::Id("title"))
-        .await
-        .unwrap()
-        .send_keys(title)
-        .await
-        .unwrap();
-    c.find(Locator::Id("product"))
-        .await
-        .unwrap()
-        .send_keys("Printers")
-        .await
-        .unwrap();
-    c.find(Locator::Id("tags"))
-        .await
-        .unwrap()
-        .send_keys("printers, labels")
-        .await
-        .unwrap();
-    c.find(Locator::Id("body"))
-        .await
-        .unwrap()
-        .send_keys("## Load the roll\n\nFeed the labels **face up** and close the lid.")
-        .await
-        .unwrap();
+    type_into(c, Locator::Id("title"), title).await;
+    type_into(c, Locator::Id("product"), "Printers").await;
+    type_into(c, Locator::Id("tags"), "printers, labels").await;
+    type_into(
+        c,
+        Locator::Id("body"),
+        "## Load the roll\n\nFeed the labels **face up** and close the lid.",
+    )
+    .await;
     // The live preview follows the typing, rendered by the server.
     wait_text(
         c,
@@ -780,18 +760,8 @@ async fn an_editor_creates_and_publishes_an_article_in_a_real_browser() {
         .unwrap();
     assert_eq!(strong, "face up");
 
-    c.find(Locator::Css("input[name=state][value=published]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    c.find(Locator::Css("button[name=action][value=save]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(c, Locator::Css("input[name=state][value=published]")).await;
+    click(c, Locator::Css("button[name=action][value=save]")).await;
     wait_text(c, "location.search", "done=saved").await;
     let main = c
         .find(Locator::Css("main"))
@@ -805,12 +775,7 @@ async fn an_editor_creates_and_publishes_an_article_in_a_real_browser() {
         "{main}"
     );
 
-    c.find(Locator::LinkText("View the live page"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(c, Locator::LinkText("View the live page")).await;
     wait_text(
         c,
         "location.pathname",

@@ -347,6 +347,7 @@ async fn assert_inert(c: &fantoccini::Client, what: &str) {
 /// staff, opened in headless Chromium with JavaScript on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_input_shown_back_in_a_real_browser_stays_inert() {
+    use crate::browser::click;
     use fantoccini::Locator;
     let Some(browser) = crate::browser::Browser::start(true).await else {
         return;
@@ -368,12 +369,7 @@ async fn hostile_input_shown_back_in_a_real_browser_stays_inert() {
     )
     .await
     .unwrap();
-    c.find(Locator::Css("#contact-form button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(c, Locator::Css("#contact-form button[type=submit]")).await;
     // The form comes back with its errors (the address is not one).
     crate::browser::wait_text(
         c,

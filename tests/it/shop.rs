@@ -385,7 +385,7 @@ both! {
 
 #[tokio::test]
 async fn a_visitor_orders_two_services_with_javascript_off_in_a_real_browser() {
-    use crate::browser::Browser;
+    use crate::browser::{Browser, click, type_into};
     use fantoccini::Locator;
     let Some(browser) = Browser::start(false).await else {
         return;
@@ -427,12 +427,7 @@ async fn a_visitor_orders_two_services_with_javascript_off_in_a_real_browser() {
     wait_for(c, "Remote office health check").await;
     // $49.00 per month, 2 × $150.00 one-off.
     wait_for(c, "$300.00").await;
-    c.find(Locator::LinkText("Request this order"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(c, Locator::LinkText("Request this order")).await;
     wait_for(c, "Send order request").await;
     for (id, value) in [
         ("name", "Sam Browser"),
@@ -440,19 +435,9 @@ async fn a_visitor_orders_two_services_with_javascript_off_in_a_real_browser() {
         ("company", "Sam's Bakery"),
         ("birth_year", "1975"),
     ] {
-        c.find(Locator::Id(id))
-            .await
-            .unwrap()
-            .send_keys(value)
-            .await
-            .unwrap();
+        type_into(c, Locator::Id(id), value).await;
     }
-    c.find(Locator::Css("main form.form button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(c, Locator::Css("main form.form button[type=submit]")).await;
     wait_for(c, "Order request received").await;
     let path = c.current_url().await.unwrap().path().to_string();
     assert!(path.starts_with("/checkout/OC-"), "{path}");

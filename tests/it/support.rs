@@ -627,6 +627,7 @@ async fn raw_database(app: &TestApp, backend: &Backend) -> String {
 
 /// A person fills in the form in a real browser, attaching a file.
 async fn contact_form_in_a_browser(javascript: bool) {
+    use crate::browser::{click, type_into};
     use fantoccini::Locator;
     let Some(browser) = crate::browser::Browser::start(javascript).await else {
         return;
@@ -649,12 +650,7 @@ async fn contact_form_in_a_browser(javascript: bool) {
         ),
         ("birth_year", "1979"),
     ] {
-        c.find(Locator::Id(id))
-            .await
-            .unwrap()
-            .send_keys(value)
-            .await
-            .unwrap();
+        type_into(c, Locator::Id(id), value).await;
     }
     c.find(Locator::Id("product"))
         .await
@@ -662,18 +658,8 @@ async fn contact_form_in_a_browser(javascript: bool) {
         .select_by_value("Printers and scanners")
         .await
         .unwrap();
-    c.find(Locator::Id("attachments"))
-        .await
-        .unwrap()
-        .send_keys(file.to_str().unwrap())
-        .await
-        .unwrap();
-    c.find(Locator::Css("#contact-form button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    type_into(c, Locator::Id("attachments"), file.to_str().unwrap()).await;
+    click(c, Locator::Css("#contact-form button[type=submit]")).await;
     let deadline = std::time::Instant::now() + Duration::from_secs(15);
     while !c
         .current_url()
