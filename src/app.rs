@@ -28,6 +28,7 @@ use tokio::{
     sync::{Notify, watch},
     task::JoinHandle,
 };
+use tower::ServiceBuilder;
 use tower_http::{
     catch_panic::CatchPanicLayer, compression::CompressionLayer, limit::RequestBodyLimitLayer,
     timeout::TimeoutLayer, trace::TraceLayer,
@@ -155,28 +156,34 @@ pub fn router(state: AppState) -> Router {
         .route("/static/{file}", get(assets::serve_asset))
         .route("/metrics", get(metrics::show_metrics))
         .fallback(http::not_found)
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            metrics::track,
-        ))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            crate::consent::tags::widen_csp,
-        ))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            crate::analytics::count,
-        ))
-        .layer(CatchPanicLayer::new())
-        .layer(TimeoutLayer::with_status_code(
-            axum::http::StatusCode::REQUEST_TIMEOUT,
-            Duration::from_secs(config.request_timeout_secs),
-        ))
-        .layer(DefaultBodyLimit::max(config.body_limit))
-        .layer(RequestBodyLimitLayer::new(config.body_limit))
-        .layer(middleware::from_fn_with_state(state.clone(), http::site))
-        .layer(CompressionLayer::new())
-        .layer(TraceLayer::new_for_http())
+        // One stack, applied once: each `Router::layer` call would box and
+        // clone its own wrapper around every route on every request.
+        .layer(
+            ServiceBuilder::new()
+                .layer(TraceLayer::new_for_http())
+                .layer(CompressionLayer::new())
+                .layer(middleware::from_fn_with_state(state.clone(), http::site))
+                .layer(TimeoutLayer::with_status_code(
+                    axum::http::StatusCode::REQUEST_TIMEOUT,
+                    Duration::from_secs(config.request_timeout_secs),
+                ))
+                .layer(CatchPanicLayer::new())
+                .layer(middleware::from_fn_with_state(
+                    state.clone(),
+                    crate::analytics::count,
+                ))
+                .layer(middleware::from_fn_with_state(
+                    state.clone(),
+                    crate::consent::tags::widen_csp,
+                ))
+                .layer(middleware::from_fn_with_state(
+                    state.clone(),
+                    metrics::track,
+                ))
+                // Innermost: `from_fn` takes only axum's own body type.
+                .layer(RequestBodyLimitLayer::new(config.body_limit))
+                .layer(DefaultBodyLimit::max(config.body_limit)),
+        )
         .with_state(state)
 }
 
@@ -193,10 +200,16 @@ pub struct Application {
 /// process waits for all of them before it exits. A feature that buffers
 /// (the analytics flusher, say) adds its task here and flushes on shutdown.
 fn background_tasks(state: &AppState) -> Vec<JoinHandle<()>> {
-    let mut tasks = vec![tokio::spawn(crate::analytics::run_flusher(
-        state.clone(),
-        state.shutdown.subscribe(),
-    ))];
+    let mut tasks = vec![
+        tokio::spawn(crate::analytics::run_flusher(
+            state.clone(),
+            state.shutdown.subscribe(),
+        )),
+        tokio::spawn(crate::platform::db::run_checkpointer(
+            state.db.clone(),
+            state.shutdown.subscribe(),
+        )),
+    ];
     if state.config.workers {
         tasks.push(tokio::spawn(mail::run_worker(
             state.clone(),

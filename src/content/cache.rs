@@ -22,18 +22,22 @@ use crate::{
     platform::{db::Db, settings::SiteSettings},
 };
 use axum::{
-    body::Bytes,
+    body::{Body, Bytes, HttpBody},
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
+use http_body::{Frame, SizeHint};
 use sha2::{Digest, Sha256};
 use std::{
     any::Any,
+    cell::RefCell,
     collections::HashMap,
+    pin::Pin,
     sync::{
         Arc, Mutex, MutexGuard, RwLock,
         atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering::SeqCst},
     },
+    task::{Context, Poll},
 };
 
 type Entry = Arc<dyn Any + Send + Sync>;
@@ -212,6 +216,26 @@ pub fn http_date(ms: i64) -> String {
         .to_string()
 }
 
+/// `Last-Modified` for `ms`. Each thread keeps the last one it made: a busy
+/// page asks for the same value again and again, and formatting a date
+/// costs more than the rest of the header.
+fn last_modified_header(ms: i64) -> Option<HeaderValue> {
+    thread_local! {
+        static LAST: RefCell<Option<(i64, HeaderValue)>> = const { RefCell::new(None) };
+    }
+    let secs = ms.div_euclid(1000);
+    LAST.with_borrow_mut(|last| {
+        if let Some((made_for, value)) = last
+            && *made_for == secs
+        {
+            return Some(value.clone());
+        }
+        let value = HeaderValue::from_str(&http_date(ms)).ok()?;
+        *last = Some((secs, value.clone()));
+        Some(value)
+    })
+}
+
 fn parse_http_date(v: &HeaderValue) -> Option<i64> {
     let s = v.to_str().ok()?;
     chrono::DateTime::parse_from_rfc2822(s)
@@ -260,28 +284,81 @@ pub fn conditional(
     )
 }
 
-/// A page rendered once for many visitors, as [`SharedPage::stamp`] makes it.
+/// A page rendered once for many visitors, cut where each visitor's token
+/// goes, so that sending it copies nothing (see [`SharedPage::stamp`]).
 pub struct SharedPage {
-    body: String,
+    pieces: Arc<[Bytes]>,
     digest: [u8; 32],
 }
 
 impl SharedPage {
-    pub fn new(body: String) -> SharedPage {
+    pub fn new(body: &str, placeholder: &str) -> SharedPage {
         let digest = Sha256::digest(body.as_bytes()).into();
-        SharedPage { body, digest }
+        let pieces = body
+            .split(placeholder)
+            .map(|piece| Bytes::copy_from_slice(piece.as_bytes()))
+            .collect();
+        SharedPage { pieces, digest }
     }
 
-    /// The page with this visitor's token where the placeholder stands, and
+    /// The page with this visitor's token where the placeholder stood, and
     /// its validator: the shared page's digest and the token hashed together
     /// (hashing a few bytes instead of the whole page on every request).
-    pub fn stamp(&self, placeholder: &str, token: &str) -> (String, String) {
-        let body = self.body.replace(placeholder, token);
+    pub fn stamp(&self, token: &str) -> (Body, String) {
         let mut hasher = Sha256::new();
         hasher.update(self.digest);
         hasher.update(token.as_bytes());
         let etag = format!("W/\"{}\"", hex::encode(&hasher.finalize()[..12]));
-        (body, etag)
+        let token = Bytes::copy_from_slice(token.as_bytes());
+        let remaining = self.pieces.iter().map(Bytes::len).sum::<usize>()
+            + token.len() * (self.pieces.len() - 1);
+        let body = Stamped {
+            pieces: self.pieces.clone(),
+            token,
+            next: 0,
+            remaining: remaining as u64,
+        };
+        (Body::new(body), etag)
+    }
+}
+
+/// The shared pieces with the token between each two, sent as they are.
+struct Stamped {
+    pieces: Arc<[Bytes]>,
+    token: Bytes,
+    /// Even: the piece `next / 2`; odd: the token.
+    next: usize,
+    remaining: u64,
+}
+
+impl HttpBody for Stamped {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let i = self.next;
+        if i >= self.pieces.len() * 2 - 1 {
+            return Poll::Ready(None);
+        }
+        self.next += 1;
+        let chunk = if i % 2 == 0 {
+            self.pieces[i / 2].clone()
+        } else {
+            self.token.clone()
+        };
+        self.remaining -= chunk.len() as u64;
+        Poll::Ready(Some(Ok(Frame::data(chunk))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.next >= self.pieces.len() * 2 - 1
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.remaining)
     }
 }
 
@@ -290,11 +367,10 @@ pub fn conditional_tagged(
     request: &HeaderMap,
     content_type: &'static str,
     cache_control: &'static str,
-    body: impl Into<Bytes>,
+    body: impl Into<Body>,
     etag: String,
     last_modified: Option<i64>,
 ) -> Response {
-    let body: Bytes = body.into();
     let not_modified = match request.get(header::IF_NONE_MATCH) {
         Some(v) => etag_matches(v, &etag),
         None => match (request.get(header::IF_MODIFIED_SINCE), last_modified) {
@@ -305,7 +381,7 @@ pub fn conditional_tagged(
     let mut response = if not_modified {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
-        let mut r = body.into_response();
+        let mut r = body.into().into_response();
         r.headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
         r
@@ -314,9 +390,7 @@ pub fn conditional_tagged(
     if let Ok(v) = HeaderValue::from_str(&etag) {
         h.insert(header::ETAG, v);
     }
-    if let Some(ms) = last_modified
-        && let Ok(v) = HeaderValue::from_str(&http_date(ms))
-    {
+    if let Some(v) = last_modified.and_then(last_modified_header) {
         h.insert(header::LAST_MODIFIED, v);
     }
     h.insert(

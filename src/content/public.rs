@@ -127,10 +127,10 @@ async fn show(
         .get_or_fill(&key, now, || async {
             let page = page.with_csrf(CSRF_PLACEHOLDER);
             let body = make(page).render().context("rendering template")?;
-            Ok(SharedPage::new(body))
+            Ok(SharedPage::new(&body, CSRF_PLACEHOLDER))
         })
         .await?;
-    let (body, etag) = shared.stamp(CSRF_PLACEHOLDER, &token);
+    let (body, etag) = shared.stamp(&token);
     Ok(conditional_tagged(
         &headers,
         HTML,

@@ -10,6 +10,7 @@ use sqlx::{
     migrate::{Migration, MigrationType, Migrator},
 };
 use std::time::Duration;
+use tokio::sync::watch;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -66,14 +67,17 @@ impl Db {
         let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(10));
         let pool = match backend {
             // WAL lets readers run beside the one writer; the busy timeout
-            // makes a second writer wait instead of failing.
+            // makes a second writer wait instead of failing. Checkpoints
+            // are not left to whichever commit crosses the threshold (it
+            // would wait for the fsync): `run_checkpointer` does them.
             Backend::Sqlite => options
                 .max_connections(8)
                 .after_connect(|conn, _| {
                     Box::pin(async move {
                         sqlx::raw_sql(
                             "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
+                             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; \
+                             PRAGMA wal_autocheckpoint = 0;",
                         )
                         .execute(conn)
                         .await?;
@@ -108,6 +112,19 @@ impl Db {
         }
     }
 
+    /// Copies the SQLite write-ahead log back into the database file, on
+    /// a connection no request is waiting for. `PASSIVE` never blocks
+    /// readers or the writer; what it cannot copy yet waits for the next
+    /// round. Does nothing on PostgreSQL.
+    pub async fn checkpoint(&self) -> Result<(), sqlx::Error> {
+        if self.backend == Backend::Sqlite {
+            sqlx::raw_sql("PRAGMA wal_checkpoint(PASSIVE)")
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(())
+    }
+
     /// Picks the statement for this backend where the two dialects differ.
     pub fn pick(&self, sqlite: &'static str, postgres: &'static str) -> &'static str {
         match self.backend {
@@ -131,6 +148,28 @@ impl Db {
         Ok(sqlx::query_as::<_, (String, String)>(sql)
             .fetch_all(&self.pool)
             .await?)
+    }
+}
+
+/// Checkpoints the SQLite log every half second until shutdown, and once
+/// more on the way out (auto-checkpoint is off on every connection).
+pub async fn run_checkpointer(db: Db, mut shutdown: watch::Receiver<bool>) {
+    if db.backend != Backend::Sqlite {
+        return;
+    }
+    let mut ticks = tokio::time::interval(Duration::from_millis(500));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            _ = shutdown.wait_for(|s| *s) => break,
+        }
+        if let Err(e) = db.checkpoint().await {
+            tracing::warn!(error = ?e, "WAL checkpoint failed; retrying");
+        }
+    }
+    if let Err(e) = db.checkpoint().await {
+        tracing::warn!(error = ?e, "last WAL checkpoint failed");
     }
 }
 

@@ -12,11 +12,11 @@ use crate::{
 use axum::{
     body::{Body, Bytes},
     extract::{ConnectInfo, FromRequest, Request, State},
-    http::{HeaderValue, Method, StatusCode, header, request::Parts},
+    http::{HeaderName, HeaderValue, Method, StatusCode, Uri, header, request::Parts},
     middleware::Next,
     response::{IntoResponse, Response},
 };
-use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+use axum_extra::extract::cookie::CookieJar;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use std::{net::IpAddr, net::SocketAddr, num::NonZeroU32};
 
@@ -135,6 +135,17 @@ pub async fn site(State(state): State<AppState>, mut request: Request, next: Nex
         .filter(|v| v.len() >= 32);
     let fresh_cookie = existing.is_none();
     let csrf = existing.unwrap_or_else(|| random_token(32));
+    let error_context = ErrorContext {
+        method: request.method().clone(),
+        uri: request.uri().clone(),
+        accept: request.headers().get(header::ACCEPT).cloned(),
+        connect_info: request
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .copied(),
+        privacy: privacy.clone(),
+        csrf: CsrfToken(csrf.clone()),
+    };
     request.extensions_mut().insert(privacy);
     request.extensions_mut().insert(CsrfToken(csrf.clone()));
 
@@ -162,10 +173,6 @@ pub async fn site(State(state): State<AppState>, mut request: Request, next: Nex
         )
             .into_response();
     }
-    let (parts, body) = request.into_parts();
-    let error_parts = strip_for_error_page(&parts);
-    let request = Request::from_parts(parts, body);
-
     let response = match state
         .rate_limits
         .check(request.method(), request.uri().path(), ip)
@@ -177,15 +184,16 @@ pub async fn site(State(state): State<AppState>, mut request: Request, next: Nex
         },
     };
 
-    let mut response = render_error_page(&state, &error_parts, response);
+    let mut response = render_error_page(&state, error_context, response);
     if fresh_cookie {
-        let cookie = Cookie::build((CSRF_COOKIE, csrf))
-            .path("/")
-            .http_only(true)
-            .same_site(SameSite::Lax)
-            .secure(state.config.is_https())
-            .build();
-        if let Ok(v) = HeaderValue::from_str(&cookie.to_string()) {
+        // The token is URL-safe base64: nothing in it needs quoting.
+        let secure = if state.config.is_https() {
+            "; Secure"
+        } else {
+            ""
+        };
+        let cookie = format!("{CSRF_COOKIE}={csrf}; HttpOnly; SameSite=Lax; Path=/{secure}");
+        if let Ok(v) = HeaderValue::from_str(&cookie) {
             response.headers_mut().append(header::SET_COOKIE, v);
         }
     }
@@ -193,17 +201,31 @@ pub async fn site(State(state): State<AppState>, mut request: Request, next: Nex
     response
 }
 
-/// The parts an error page needs, kept while the request moves on.
-fn strip_for_error_page(parts: &Parts) -> Parts {
-    let mut builder = Request::builder()
-        .method(parts.method.clone())
-        .uri(parts.uri.clone());
-    if let (Some(h), Some(accept)) = (builder.headers_mut(), parts.headers.get(header::ACCEPT)) {
-        h.insert(header::ACCEPT, accept.clone());
+/// What an error page needs of the request, kept while the request moves
+/// on; turned into request parts only when the answer is an error.
+struct ErrorContext {
+    method: Method,
+    uri: Uri,
+    accept: Option<HeaderValue>,
+    connect_info: Option<ConnectInfo<SocketAddr>>,
+    privacy: Privacy,
+    csrf: CsrfToken,
+}
+
+impl ErrorContext {
+    fn into_parts(self) -> Parts {
+        let mut builder = Request::builder().method(self.method).uri(self.uri);
+        if let (Some(h), Some(accept)) = (builder.headers_mut(), self.accept) {
+            h.insert(header::ACCEPT, accept);
+        }
+        let (mut parts, _) = builder.body(()).expect("valid request parts").into_parts();
+        parts.extensions.insert(self.privacy);
+        parts.extensions.insert(self.csrf);
+        if let Some(connect_info) = self.connect_info {
+            parts.extensions.insert(connect_info);
+        }
+        parts
     }
-    let (mut stripped, _) = builder.body(()).expect("valid request parts").into_parts();
-    stripped.extensions = parts.extensions.clone();
-    stripped
 }
 
 fn is_state_changing(method: &Method) -> bool {
@@ -287,11 +309,12 @@ async fn multipart_field(parts: &Parts, bytes: Bytes, name: &str) -> Option<Stri
 
 /// Turns any error response (ours, axum's rejections, 404, 405, 413, 408…)
 /// into the site's error page, logging internal errors once.
-fn render_error_page(state: &AppState, parts: &Parts, response: Response) -> Response {
+fn render_error_page(state: &AppState, context: ErrorContext, response: Response) -> Response {
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) {
         return response;
     }
+    let parts = &context.into_parts();
     let page = match response.extensions().get::<ErrorPage>() {
         Some(page) => page.clone(),
         None => {
@@ -339,33 +362,48 @@ struct ErrorTemplate {
     message: String,
 }
 
+/// The headers every response carries unless a handler set its own; made
+/// once, since checking a header value costs a pass over its bytes.
+const SECURITY_HEADERS: [(HeaderName, HeaderValue); 6] = [
+    (
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+             connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'self'; \
+             form-action 'self'; frame-ancestors 'none'",
+        ),
+    ),
+    (
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    ),
+    (
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("strict-origin-when-cross-origin"),
+    ),
+    (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
+    (
+        HeaderName::from_static("cross-origin-opener-policy"),
+        HeaderValue::from_static("same-origin"),
+    ),
+    (
+        HeaderName::from_static("permissions-policy"),
+        HeaderValue::from_static(
+            "camera=(), microphone=(), geolocation=(), payment=(), usb=(), \
+             interest-cohort=(), browsing-topics=()",
+        ),
+    ),
+];
+
+const HSTS: HeaderValue = HeaderValue::from_static("max-age=63072000; includeSubDomains");
+
 fn security_headers(state: &AppState, response: &mut Response) {
     let h = response.headers_mut();
-    let set = |h: &mut axum::http::HeaderMap, name: &'static str, value: &'static str| {
-        h.entry(name).or_insert(HeaderValue::from_static(value));
-    };
-    set(
-        h,
-        "content-security-policy",
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-         connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'self'; \
-         form-action 'self'; frame-ancestors 'none'",
-    );
-    set(h, "x-content-type-options", "nosniff");
-    set(h, "referrer-policy", "strict-origin-when-cross-origin");
-    set(h, "x-frame-options", "DENY");
-    set(h, "cross-origin-opener-policy", "same-origin");
-    set(
-        h,
-        "permissions-policy",
-        "camera=(), microphone=(), geolocation=(), payment=(), usb=(), interest-cohort=(), browsing-topics=()",
-    );
+    for (name, value) in SECURITY_HEADERS {
+        h.entry(name).or_insert(value);
+    }
     if state.config.is_https() {
-        set(
-            h,
-            "strict-transport-security",
-            "max-age=63072000; includeSubDomains",
-        );
+        h.entry(header::STRICT_TRANSPORT_SECURITY).or_insert(HSTS);
     }
 }
 

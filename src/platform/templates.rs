@@ -61,13 +61,13 @@ impl Page {
     /// signed in, besides the CSRF token: their privacy signals and choices
     /// and the published notices. `None` for staff, whose pages are never
     /// shared. A new per-visitor part of the layout must be added here.
-    pub fn shared_variant(&self) -> Option<String> {
+    pub fn shared_variant(&self) -> Option<SharedVariant> {
         if self.staff.is_some() {
             return None;
         }
         let p = &self.privacy;
         let c = &p.consent;
-        let bits = [
+        let signals = [
             p.do_not_track,
             p.global_privacy_control,
             p.child,
@@ -76,12 +76,12 @@ impl Page {
             c.analytics,
             c.marketing,
         ]
-        .map(|b| if b { '1' } else { '0' });
-        Some(format!(
-            "{}:{:p}",
-            bits.iter().collect::<String>(),
-            Arc::as_ptr(&self.notices)
-        ))
+        .iter()
+        .fold(0u8, |bits, &b| bits << 1 | u8::from(b));
+        Some(SharedVariant {
+            signals,
+            notices: Arc::as_ptr(&self.notices) as usize,
+        })
     }
 
     /// The same page with `token` where the CSRF token goes (see
@@ -114,6 +114,21 @@ impl Page {
             self.path.starts_with(prefix)
         };
         if here { "page" } else { "false" }
+    }
+}
+
+/// Which shared rendering of a page a visitor gets (see
+/// [`Page::shared_variant`]); written into cache keys.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SharedVariant {
+    signals: u8,
+    /// The notices list in force (a new list is a new allocation).
+    notices: usize,
+}
+
+impl std::fmt::Display for SharedVariant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:07b}:{:x}", self.signals, self.notices)
     }
 }
 
