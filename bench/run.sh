@@ -16,6 +16,7 @@ DURATION=${DURATION:-15s}
 APP_PORT=${APP_PORT:-18281}
 NGINX_PORT=${NGINX_PORT:-18282}
 SEARCH_PORT=${SEARCH_PORT:-18283}
+BARE_PORT=${BARE_PORT:-18284}
 ARTICLES=${ARTICLES:-10000}
 PAGE=/articles/windows-update-stuck
 
@@ -30,7 +31,7 @@ fi
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
 echo "building the release binary"
-cargo build --release --quiet --bin officecomms --example seed_articles
+cargo build --release --quiet --bin officecomms --example seed_articles --example bare_axum
 
 WORK=$(mktemp -d)
 chmod 755 "$WORK" # nginx's workers run as another user
@@ -109,12 +110,20 @@ EOF
 "$NGINX" -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" -g 'daemon on;'
 wait_up "$NGINX_PORT" "$PAGE" || { cat "$WORK/nginx/error.log"; exit 1; }
 
+# The framework's ceiling: axum answering with the same bytes and nothing else.
+./target/release/examples/bare_axum "$WORK/www$PAGE" "127.0.0.1:$BARE_PORT" &
+PIDS+=($!)
+wait_up "$BARE_PORT" "$PAGE"
+
 echo "article page $PAGE: $BYTES bytes of HTML, wrk -t2 -c64 -d$DURATION"
 read -r N_RPS N_P50 N_P99 N_BAD < <(measure nginx "http://127.0.0.1:$NGINX_PORT$PAGE" -t2 -c64)
 read -r A_RPS A_P50 A_P99 A_BAD < <(measure officecomms "http://127.0.0.1:$APP_PORT$PAGE" -t2 -c64)
+read -r B_RPS B_P50 B_P99 B_BAD < <(measure bare_axum "http://127.0.0.1:$BARE_PORT$PAGE" -t2 -c64)
 printf '%-12s %10s %9s %9s %8s\n' "" "req/s" "p50 ms" "p99 ms" "non-2xx"
 printf '%-12s %10s %9s %9s %8s\n' nginx "$N_RPS" "$N_P50" "$N_P99" "$N_BAD"
 printf '%-12s %10s %9s %9s %8s\n' officecomms "$A_RPS" "$A_P50" "$A_P99" "$A_BAD"
+printf '%-12s %10s %9s %9s %8s\n' "bare axum" "$B_RPS" "$B_P50" "$B_P99" "$B_BAD"
+awk -v a="$A_RPS" -v b="$B_RPS" 'BEGIN { printf "officecomms / bare axum (same bytes, no site): %.2fx\n", a / b }'
 awk -v a="$A_RPS" -v n="$N_RPS" -v ap="$A_P99" -v np="$N_P99" 'BEGIN {
   printf "officecomms / nginx: throughput %.2fx (target >= 0.8x), p99 %.2fx (target <= 2x)\n", a / n, ap / np }'
 

@@ -168,18 +168,6 @@ pub fn router(state: AppState) -> Router {
                     Duration::from_secs(config.request_timeout_secs),
                 ))
                 .layer(CatchPanicLayer::new())
-                .layer(middleware::from_fn_with_state(
-                    state.clone(),
-                    crate::analytics::count,
-                ))
-                .layer(middleware::from_fn_with_state(
-                    state.clone(),
-                    crate::consent::tags::widen_csp,
-                ))
-                .layer(middleware::from_fn_with_state(
-                    state.clone(),
-                    metrics::track,
-                ))
                 // Innermost: `from_fn` takes only axum's own body type.
                 .layer(RequestBodyLimitLayer::new(config.body_limit))
                 .layer(DefaultBodyLimit::max(config.body_limit)),

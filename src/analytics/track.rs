@@ -6,7 +6,7 @@
 use super::aggregate::{Day, Hit, day_of};
 use crate::{AppState, platform::http::client_ip, privacy::Privacy};
 use axum::{
-    extract::{Request, State},
+    extract::Request,
     http::{HeaderMap, Method, StatusCode, header},
     middleware::Next,
     response::Response,
@@ -161,7 +161,7 @@ pub fn visitor_hash(salt: &[u8], ip: &str, ua: &str) -> u128 {
 
 /// The middleware. It never fails a request: a missing salt only means
 /// this view is not counted.
-pub async fn count(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub async fn count(state: &AppState, request: Request, next: Next) -> Response {
     let analytics = &state.analytics;
     let path = request.uri().path();
     if !analytics.enabled() || is_file(path) {

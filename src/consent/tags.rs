@@ -23,9 +23,8 @@ use crate::{
     },
 };
 use axum::{
-    extract::{Request, State},
+    extract::State,
     http::{HeaderValue, StatusCode, header},
-    middleware::Next,
     response::{IntoResponse, Response},
 };
 use sha2::{Digest, Sha256};
@@ -205,25 +204,25 @@ impl ThirdPartyTag {
     }
 }
 
-/// Middleware: the widened CSP on exactly the pages that carry the tag.
-pub async fn widen_csp(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let privacy = request.extensions().get::<Privacy>().cloned();
-    let mut response = next.run(request).await;
+/// The widened CSP on exactly the pages that carry the tag (called by the
+/// site middleware on every response).
+pub fn widen_csp(state: &AppState, privacy: &Privacy, response: &mut Response) {
     let site = state.site();
     let Some(tag) = site.third_party.as_ref() else {
-        return response;
+        return;
     };
     let is_html = response
         .headers()
         .get(header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
     if is_html
-        && privacy.is_some_and(|p| tag.allowed_for(&p))
+        && tag.allowed_for(privacy)
         && let Ok(v) = HeaderValue::from_str(&tag.csp())
     {
-        response.headers_mut().insert("content-security-policy", v);
+        response
+            .headers_mut()
+            .insert(header::CONTENT_SECURITY_POLICY, v);
     }
-    response
 }
 
 /// The tag's set-up code, from our origin, for those who may have it.

@@ -23,7 +23,9 @@ use crate::{
 };
 use axum::{
     body::{Body, Bytes, HttpBody},
-    http::{HeaderMap, HeaderValue, StatusCode, header},
+    extract::FromRequestParts,
+    http::request::Parts,
+    http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
 use http_body::{Frame, SizeHint};
@@ -257,6 +259,25 @@ fn etag_matches(header: &HeaderValue, etag: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// What a conditional answer needs of the request: its validators, and
+/// not a copy of every header.
+#[derive(Default)]
+pub struct Validators {
+    if_none_match: Option<HeaderValue>,
+    if_modified_since: Option<HeaderValue>,
+}
+
+impl<S: Sync> FromRequestParts<S> for Validators {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Validators {
+            if_none_match: parts.headers.get(header::IF_NONE_MATCH).cloned(),
+            if_modified_since: parts.headers.get(header::IF_MODIFIED_SINCE).cloned(),
+        })
+    }
+}
+
 /// Cache-Control of pages holding the per-visitor layout.
 pub const PRIVATE: &str = "private, no-cache";
 /// Cache-Control of files that are the same for everyone (feed, sitemap).
@@ -266,7 +287,7 @@ pub const PUBLIC: &str = "public, max-age=300";
 /// the client already has these bytes (`If-None-Match` first, then
 /// `If-Modified-Since`, as RFC 9110 orders them).
 pub fn conditional(
-    request: &HeaderMap,
+    request: &Validators,
     content_type: &'static str,
     cache_control: &'static str,
     body: impl Into<Bytes>,
@@ -364,16 +385,16 @@ impl HttpBody for Stamped {
 
 /// [`conditional`] with a validator already known.
 pub fn conditional_tagged(
-    request: &HeaderMap,
+    request: &Validators,
     content_type: &'static str,
     cache_control: &'static str,
     body: impl Into<Body>,
     etag: String,
     last_modified: Option<i64>,
 ) -> Response {
-    let not_modified = match request.get(header::IF_NONE_MATCH) {
+    let not_modified = match &request.if_none_match {
         Some(v) => etag_matches(v, &etag),
-        None => match (request.get(header::IF_MODIFIED_SINCE), last_modified) {
+        None => match (&request.if_modified_since, last_modified) {
             (Some(since), Some(ms)) => parse_http_date(since).is_some_and(|s| ms / 1000 <= s),
             _ => false,
         },

@@ -133,7 +133,8 @@ impl Slug {
             .split(|c: char| !c.is_ascii_alphanumeric())
             .filter(|w| !w.is_empty())
         {
-            if slug.len() + word.len() + 1 > MAX_SLUG {
+            let dash = usize::from(!slug.is_empty());
+            if slug.len() + dash + word.len() > MAX_SLUG {
                 break;
             }
             if !slug.is_empty() {
@@ -144,9 +145,17 @@ impl Slug {
         (!slug.is_empty()).then_some(Slug(slug))
     }
 
-    /// Accepts only a slug already in canonical form (from a URL).
+    /// Accepts only a slug already in canonical form (from a URL): what
+    /// [`Slug::from_text`] makes, checked without making it again.
     pub fn parse(s: &str) -> Option<Slug> {
-        Slug::from_text(s).filter(|slug| slug.0 == s)
+        let canonical = s.len() <= MAX_SLUG
+            && s.split('-').all(|word| {
+                !word.is_empty()
+                    && word
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+            });
+        canonical.then(|| Slug(s.to_string()))
     }
 
     pub fn as_str(&self) -> &str {
@@ -376,6 +385,24 @@ mod tests {
         let long = Slug::from_text(&"word ".repeat(40)).unwrap();
         assert!(long.as_str().len() <= MAX_SLUG);
         assert!(long.numbered(12).as_str().len() <= MAX_SLUG);
+    }
+
+    #[test]
+    fn a_slug_parses_exactly_when_from_text_gives_it_back() {
+        let exactly = "a".repeat(MAX_SLUG);
+        let over = "a".repeat(MAX_SLUG + 1);
+        let words = "ab-".repeat(MAX_SLUG / 3) + "c";
+        for s in [
+            "", "-", "a", "a-", "-a", "a--b", "a-b", "a_b", "A-b", "é-a", "a b", "0-9", &exactly,
+            &over, &words,
+        ] {
+            let made_again = Slug::from_text(s).filter(|slug| slug.as_str() == s);
+            assert_eq!(
+                Slug::parse(s).map(|slug| slug.0),
+                made_again.map(|slug| slug.0),
+                "{s:?}"
+            );
+        }
     }
 
     #[test]

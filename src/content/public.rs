@@ -1,7 +1,7 @@
 //! The public side: help articles, blog, tags, search, feed, sitemap, robots.txt.
 
 use super::{
-    cache::{HTML, PRIVATE, PUBLIC, SharedPage, conditional, conditional_tagged},
+    cache::{HTML, PRIVATE, PUBLIC, SharedPage, Validators, conditional, conditional_tagged},
     db::{self, LiveFilter, Teaser},
     model::{Kind, Slug, reading_minutes},
     search::{self, Query},
@@ -16,7 +16,7 @@ use anyhow::Context;
 use askama::Template;
 use axum::{
     extract::{Path, Query as UrlQuery, State},
-    http::{HeaderMap, HeaderValue, StatusCode, header},
+    http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
 use serde::Deserialize;
@@ -57,10 +57,14 @@ fn moved_permanently(path: &str) -> Response {
     }
 }
 
-fn html(headers: &HeaderMap, template: &impl Template, last_modified: i64) -> AppResult<Response> {
+fn html(
+    validators: &Validators,
+    template: &impl Template,
+    last_modified: i64,
+) -> AppResult<Response> {
     let body = template.render().context("rendering template")?;
     Ok(conditional(
-        headers,
+        validators,
         HTML,
         PRIVATE,
         body,
@@ -78,25 +82,25 @@ struct ArticlePage<'a> {
 pub async fn show_article(
     State(state): State<AppState>,
     page: Page,
-    headers: HeaderMap,
+    validators: Validators,
     Path(slug): Path<String>,
 ) -> AppResult<Response> {
-    show(state, page, headers, Kind::Article, &slug).await
+    show(state, page, validators, Kind::Article, &slug).await
 }
 
 pub async fn show_post(
     State(state): State<AppState>,
     page: Page,
-    headers: HeaderMap,
+    validators: Validators,
     Path(slug): Path<String>,
 ) -> AppResult<Response> {
-    show(state, page, headers, Kind::Post, &slug).await
+    show(state, page, validators, Kind::Post, &slug).await
 }
 
 async fn show(
     state: AppState,
     page: Page,
-    headers: HeaderMap,
+    validators: Validators,
     kind: Kind,
     slug: &str,
 ) -> AppResult<Response> {
@@ -117,7 +121,7 @@ async fn show(
     // The whole page is the same for every visitor with the same privacy
     // choices but for the CSRF token: render it once, stamp the token in.
     let Some(variant) = page.shared_variant() else {
-        return html(&headers, &make(page), view.updated);
+        return html(&validators, &make(page), view.updated);
     };
     let token = page.csrf.clone();
     let key = format!("html:{}:{variant}", page.path);
@@ -132,7 +136,7 @@ async fn show(
         .await?;
     let (body, etag) = shared.stamp(&token);
     Ok(conditional_tagged(
-        &headers,
+        &validators,
         HTML,
         PRIVATE,
         body,
@@ -179,7 +183,7 @@ impl ListTemplate<'_> {
 pub async fn list_articles(
     State(state): State<AppState>,
     page: Page,
-    headers: HeaderMap,
+    validators: Validators,
     UrlQuery(params): UrlQuery<ListParams>,
 ) -> AppResult<Response> {
     let now = fresh(&state, &page).await?;
@@ -209,7 +213,7 @@ pub async fn list_articles(
                     crumb(Kind::Article.section_name(), "/articles"),
                 ],
             };
-            html(&headers, &template, list.last_modified)
+            html(&validators, &template, list.last_modified)
         }
         _ => {
             let index = views::articles_index(&state, now).await?;
@@ -218,7 +222,7 @@ pub async fn list_articles(
                 index: &index,
                 canonical: absolute(base, "/articles"),
             };
-            html(&headers, &template, index.last_modified)
+            html(&validators, &template, index.last_modified)
         }
     }
 }
@@ -241,7 +245,7 @@ fn page_path(path: &str, n: i64, joiner: char) -> String {
 pub async fn list_posts(
     State(state): State<AppState>,
     page: Page,
-    headers: HeaderMap,
+    validators: Validators,
     UrlQuery(params): UrlQuery<ListParams>,
 ) -> AppResult<Response> {
     let now = fresh(&state, &page).await?;
@@ -265,13 +269,13 @@ pub async fn list_posts(
         canonical: absolute(&state.config.base_url, &page_path("/blog", n, '?')),
         crumbs: vec![crumb("Home", "/")],
     };
-    html(&headers, &template, list.last_modified)
+    html(&validators, &template, list.last_modified)
 }
 
 pub async fn show_tag(
     State(state): State<AppState>,
     page: Page,
-    headers: HeaderMap,
+    validators: Validators,
     Path(tag): Path<String>,
     UrlQuery(params): UrlQuery<ListParams>,
 ) -> AppResult<Response> {
@@ -296,7 +300,7 @@ pub async fn show_tag(
         canonical: absolute(&state.config.base_url, &page_path(&path, n, '?')),
         crumbs: vec![crumb("Home", "/"), crumb("Help articles", "/articles")],
     };
-    html(&headers, &template, list.last_modified)
+    html(&validators, &template, list.last_modified)
 }
 
 #[derive(Deserialize, Default)]
@@ -412,12 +416,12 @@ pub async fn search(
 pub async fn show_feed(
     State(state): State<AppState>,
     page: Page,
-    headers: HeaderMap,
+    validators: Validators,
 ) -> AppResult<Response> {
     let now = fresh(&state, &page).await?;
     let feed = views::feed(&state, now).await?;
     Ok(conditional(
-        &headers,
+        &validators,
         "application/atom+xml; charset=utf-8",
         PUBLIC,
         feed.body.clone(),
@@ -428,12 +432,12 @@ pub async fn show_feed(
 pub async fn show_sitemap(
     State(state): State<AppState>,
     page: Page,
-    headers: HeaderMap,
+    validators: Validators,
 ) -> AppResult<Response> {
     let now = fresh(&state, &page).await?;
     let sitemap = views::sitemap(&state, now).await?;
     Ok(conditional(
-        &headers,
+        &validators,
         "application/xml; charset=utf-8",
         PUBLIC,
         sitemap.body.clone(),
@@ -442,7 +446,7 @@ pub async fn show_sitemap(
 }
 
 /// Crawlers may read the content; private and per-person pages are off limits.
-pub async fn show_robots(State(state): State<AppState>, headers: HeaderMap) -> Response {
+pub async fn show_robots(State(state): State<AppState>, validators: Validators) -> Response {
     let body = format!(
         "User-agent: *\n\
          Disallow: /admin\n\
@@ -455,5 +459,5 @@ pub async fn show_robots(State(state): State<AppState>, headers: HeaderMap) -> R
          Sitemap: {}\n",
         absolute(&state.config.base_url, "/sitemap.xml")
     );
-    conditional(&headers, "text/plain; charset=utf-8", PUBLIC, body, None)
+    conditional(&validators, "text/plain; charset=utf-8", PUBLIC, body, None)
 }

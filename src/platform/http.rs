@@ -6,7 +6,7 @@ use crate::{
     AppState,
     config::TrustedProxies,
     error::{AppError, ErrorPage},
-    platform::{random_token, templates::Page},
+    platform::{metrics::RequestTimer, random_token, templates::Page},
     privacy::Privacy,
 };
 use axum::{
@@ -120,7 +120,11 @@ pub fn forwarded_proto<'h>(
         .map(str::trim)
 }
 
-/// The site middleware, outermost of ours.
+/// The site middleware, the one of ours: privacy signals, CSRF, rate
+/// limits, then metrics, analytics and the third-party tag's CSP around the
+/// request, then error pages and security headers. One layer rather than
+/// one per concern: each `from_fn` layer clones and boxes everything inside
+/// it on every request.
 pub async fn site(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let jar = CookieJar::from_headers(request.headers());
     let mut privacy = Privacy::from_headers(request.headers());
@@ -179,7 +183,13 @@ pub async fn site(State(state): State<AppState>, mut request: Request, next: Nex
     {
         Err(e) => e.into_response(),
         Ok(()) => match check_csrf(request, &csrf, state.config.body_limit).await {
-            Ok(request) => next.run(request).await,
+            Ok(request) => {
+                let timer = RequestTimer::start(&request);
+                let mut response = crate::analytics::count(&state, request, next).await;
+                crate::consent::tags::widen_csp(&state, &error_context.privacy, &mut response);
+                timer.finish(&state.metrics, &response);
+                response
+            }
             Err(e) => e.into_response(),
         },
     };

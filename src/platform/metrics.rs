@@ -4,7 +4,6 @@ use crate::AppState;
 use axum::{
     extract::{MatchedPath, Request, State},
     http::header,
-    middleware::Next,
     response::{IntoResponse, Response},
 };
 use prometheus_client::{
@@ -67,29 +66,43 @@ impl Default for Metrics {
     }
 }
 
-/// Middleware: counts each request under its route pattern (not its raw
+/// A request being timed, counted under its route pattern (not its raw
 /// path, so ids and slugs do not explode the label set).
-pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let start = Instant::now();
-    let method = request.method().to_string();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| "unmatched".into());
-    let response = next.run(request).await;
-    let m = &state.metrics;
-    m.requests
-        .get_or_create(&RequestLabels {
-            method,
-            route: route.clone(),
-            status: response.status().as_u16(),
-        })
-        .inc();
-    m.latency
-        .get_or_create(&RouteLabels { route })
-        .observe(start.elapsed().as_secs_f64());
-    response
+pub struct RequestTimer {
+    start: Instant,
+    method: String,
+    route: String,
+}
+
+impl RequestTimer {
+    pub fn start(request: &Request) -> RequestTimer {
+        RequestTimer {
+            start: Instant::now(),
+            method: request.method().as_str().to_owned(),
+            route: request
+                .extensions()
+                .get::<MatchedPath>()
+                .map_or("unmatched", |p| p.as_str())
+                .to_owned(),
+        }
+    }
+
+    pub fn finish(self, metrics: &Metrics, response: &Response) {
+        metrics
+            .latency
+            .get_or_create(&RouteLabels {
+                route: self.route.clone(),
+            })
+            .observe(self.start.elapsed().as_secs_f64());
+        metrics
+            .requests
+            .get_or_create(&RequestLabels {
+                method: self.method,
+                route: self.route,
+                status: response.status().as_u16(),
+            })
+            .inc();
+    }
 }
 
 pub async fn show_metrics(State(state): State<AppState>) -> Response {
