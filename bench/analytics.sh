@@ -8,6 +8,7 @@
 #   bench/analytics.sh                  # 3 rounds of 10 s each way
 #   ROUNDS=5 DURATION=15s bench/analytics.sh
 #   SKIP_BUILD=1 bench/analytics.sh     # use target/release/officecomms as built; no cargo bench
+#   SKIP_CALLGRIND=1 bench/analytics.sh # without the instruction count (needs valgrind)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -100,6 +101,43 @@ awk -v hz="$HZ" -v counted="$COUNTED" -v off_rows="$NOT_COUNTED" '
     printf "server CPU per request: on %.1f us, off %.1f us: cost %.1f%% (the neighbours load skews this less)\n", ca, cb, (ca / cb - 1) * 100
     printf "views counted by the on server: %d; rows written by the off server: %d\n", counted, off_rows
   }' "$WORK/rounds.txt"
+
+# Instructions per request, counted by callgrind: the same for the same
+# binary and requests whatever else the machine is doing, so a cost of a few
+# percent is not lost in the wall clock's noise. Each server is restarted
+# under valgrind on its own data; 200 requests warm it, then the counters are
+# zeroed, N requests sent on one keep-alive connection, and the counters read.
+if command -v valgrind >/dev/null && [ -z "${SKIP_CALLGRIND:-}" ]; then
+  N=${CALLGRIND_REQUESTS:-2000}
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
+  PIDS=()
+  cat >"$WORK/hit.py" <<'PY'
+import http.client, sys
+port, path, n, ua = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4]
+c = http.client.HTTPConnection("127.0.0.1", port)
+for _ in range(n):
+    c.request("GET", path, headers={"User-Agent": ua})
+    r = c.getresponse(); r.read()
+    if r.status != 200: sys.exit(f"status {r.status}")
+PY
+  instructions() { # port dir -> instructions per request
+    OFFICECOMMS_LOG=warn valgrind --tool=callgrind --callgrind-out-file="$2.cg.%p" \
+      ./target/release/officecomms serve --bind "127.0.0.1:$1" --data-dir "$2" >"$2.cg.log" 2>&1 &
+    local vpid=$!
+    PIDS+=("$vpid")
+    for _ in $(seq 600); do curl -fs "http://127.0.0.1:$1/healthz" >/dev/null 2>&1 && break; sleep 0.2; done
+    python3 "$WORK/hit.py" "$1" "$PAGE" 200 "$UA"
+    callgrind_control -z "$vpid" >/dev/null
+    python3 "$WORK/hit.py" "$1" "$PAGE" "$N" "$UA"
+    callgrind_control -d "$vpid" >/dev/null
+    kill "$vpid"; wait "$vpid" 2>/dev/null || true
+    awk -v n="$N" '/^summary:/ { printf "%.0f\n", $2 / n }' "$2.cg.$vpid.1"
+  }
+  ON_IR=$(instructions "$ON_PORT" "$WORK/on")
+  OFF_IR=$(instructions "$OFF_PORT" "$WORK/off")
+  awk -v a="$ON_IR" -v b="$OFF_IR" -v n="$N" 'BEGIN {
+    printf "instructions per request (callgrind, %d requests each): on %d, off %d: cost %.1f%% (target <= 5%%)\n", n, a, b, (a / b - 1) * 100 }'
+fi
 
 if [ -z "${SKIP_BUILD:-}" ]; then
   echo

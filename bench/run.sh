@@ -5,6 +5,7 @@
 #
 #   bench/run.sh                 # 15 s per measurement
 #   DURATION=30s bench/run.sh
+#   ROUNDS=5 bench/run.sh        # article page: rounds of each server in turn
 #   SKIP_SEARCH=1 bench/run.sh   # article page only
 #
 # Installs wrk and nginx with apt when missing. Everything listens on
@@ -13,6 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DURATION=${DURATION:-15s}
+ROUNDS=${ROUNDS:-3}
 APP_PORT=${APP_PORT:-18281}
 NGINX_PORT=${NGINX_PORT:-18282}
 SEARCH_PORT=${SEARCH_PORT:-18283}
@@ -115,10 +117,28 @@ wait_up "$NGINX_PORT" "$PAGE" || { cat "$WORK/nginx/error.log"; exit 1; }
 PIDS+=($!)
 wait_up "$BARE_PORT" "$PAGE"
 
-echo "article page $PAGE: $BYTES bytes of HTML, wrk -t2 -c64 -d$DURATION"
-read -r N_RPS N_P50 N_P99 N_BAD < <(measure nginx "http://127.0.0.1:$NGINX_PORT$PAGE" -t2 -c64)
-read -r A_RPS A_P50 A_P99 A_BAD < <(measure officecomms "http://127.0.0.1:$APP_PORT$PAGE" -t2 -c64)
-read -r B_RPS B_P50 B_P99 B_BAD < <(measure bare_axum "http://127.0.0.1:$BARE_PORT$PAGE" -t2 -c64)
+echo "article page $PAGE: $BYTES bytes of HTML, wrk -t2 -c64 -d$DURATION, $ROUNDS rounds in turn"
+# The servers take turns, round after round, so that a neighbour's load
+# falls on all of them alike; each figure is the mean over the rounds.
+declare -A URL=(
+  [nginx]="http://127.0.0.1:$NGINX_PORT$PAGE"
+  [officecomms]="http://127.0.0.1:$APP_PORT$PAGE"
+  [bare_axum]="http://127.0.0.1:$BARE_PORT$PAGE"
+)
+for name in nginx officecomms bare_axum; do wrk -t2 -c64 -d3s "${URL[$name]}" >/dev/null; done
+for round in $(seq "$ROUNDS"); do
+  for name in nginx officecomms bare_axum; do
+    wrk --latency -t2 -c64 -d"$DURATION" "${URL[$name]}" >"$WORK/$name.$round.txt"
+    summarise <"$WORK/$name.$round.txt" >>"$WORK/$name.rounds"
+  done
+  echo "round $round: nginx $(cut -d' ' -f1 <"$WORK/nginx.rounds" | tail -1) req/s," \
+    "officecomms $(cut -d' ' -f1 <"$WORK/officecomms.rounds" | tail -1)," \
+    "bare axum $(cut -d' ' -f1 <"$WORK/bare_axum.rounds" | tail -1)"
+done
+mean() { awk '{ r += $1; p50 += $2; p99 += $3; bad += $4; n++ } END { printf "%.0f %.2f %.2f %d\n", r / n, p50 / n, p99 / n, bad }' "$1"; }
+read -r N_RPS N_P50 N_P99 N_BAD < <(mean "$WORK/nginx.rounds")
+read -r A_RPS A_P50 A_P99 A_BAD < <(mean "$WORK/officecomms.rounds")
+read -r B_RPS B_P50 B_P99 B_BAD < <(mean "$WORK/bare_axum.rounds")
 printf '%-12s %10s %9s %9s %8s\n' "" "req/s" "p50 ms" "p99 ms" "non-2xx"
 printf '%-12s %10s %9s %9s %8s\n' nginx "$N_RPS" "$N_P50" "$N_P99" "$N_BAD"
 printf '%-12s %10s %9s %9s %8s\n' officecomms "$A_RPS" "$A_P50" "$A_P99" "$A_BAD"

@@ -11,9 +11,9 @@ use axum::{
     middleware::Next,
     response::Response,
 };
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
-use std::sync::atomic::Ordering;
+use sha2::{Digest, Sha256};
+use siphasher::sip128::{Hasher128, SipHasher13};
+use std::{hash::Hasher, sync::atomic::Ordering};
 
 /// The request being handled, as analytics sees it.
 #[derive(Clone, Copy, Debug)]
@@ -134,23 +134,28 @@ pub fn campaign(query: Option<&str>) -> Option<String> {
     (!v.is_empty()).then_some(v)
 }
 
-/// HMAC-SHA256 keyed with the day's salt, keyed once and cloned per request.
-#[derive(Clone)]
-pub struct VisitorHasher(Hmac<Sha256>);
+/// SipHash-1-3 with a 128-bit output, keyed with the day's salt (as
+/// Plausible counts visitors). A keyed pseudorandom function: once the salt
+/// is deleted, nobody can recompute a pseudonym from an address and a user
+/// agent. It costs a fraction of an HMAC-SHA256 on every page view.
+#[derive(Clone, Copy)]
+pub struct VisitorHasher(SipHasher13);
 
 impl VisitorHasher {
     pub fn new(salt: &[u8]) -> VisitorHasher {
-        VisitorHasher(<Hmac<Sha256> as Mac>::new_from_slice(salt).expect("any key length"))
+        // The whole salt, whatever its length, squeezed into the 128-bit key.
+        let digest = Sha256::digest(salt);
+        let key: [u8; 16] = digest[..16].try_into().expect("16 bytes");
+        VisitorHasher(SipHasher13::new_with_key(&key))
     }
 
     /// The day's pseudonym of a visitor: a keyed hash of IP address and user agent.
     pub fn visitor(&self, ip: &str, ua: &str) -> u128 {
-        let mut mac = self.0.clone();
-        mac.update(ip.as_bytes());
-        mac.update(&[0]);
-        mac.update(ua.as_bytes());
-        let bytes = mac.finalize().into_bytes();
-        u128::from_le_bytes(bytes[..16].try_into().expect("16 bytes"))
+        let mut hasher = self.0;
+        hasher.write(ip.as_bytes());
+        hasher.write(&[0]);
+        hasher.write(ua.as_bytes());
+        hasher.finish128().as_u128()
     }
 }
 

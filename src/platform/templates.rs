@@ -128,7 +128,7 @@ pub struct SharedVariant {
 
 impl std::fmt::Display for SharedVariant {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:07b}:{:x}", self.signals, self.notices)
+        write!(f, "{}:{}", self.signals, self.notices)
     }
 }
 
