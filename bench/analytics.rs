@@ -12,7 +12,7 @@ use officecomms::{
     analytics::{
         aggregate::{Aggregator, Hit},
         db,
-        track::{VisitorHasher, browser, device, is_bot},
+        track::{UserAgent, VisitorHasher},
     },
     platform::db::Db,
 };
@@ -69,10 +69,10 @@ fn ingest(agg: &Aggregator, t: &Traffic, views: usize, seed: u64, full: bool) ->
         let campaign =
             (rng.next(10) == 0).then(|| t.campaigns[rng.next(t.campaigns.len())].as_str());
         let (visitor, device, browser) = if full {
-            let lower = ua.to_ascii_lowercase();
-            assert!(!is_bot(&lower));
-            let ip = format!("203.0.{}.{}", v / 256 % 256, v % 256);
-            (hasher.visitor(&ip, ua), device(&lower), browser(&lower))
+            let agent = UserAgent::classify(ua);
+            assert!(!agent.bot);
+            let ip = std::net::IpAddr::from([203, 0, (v / 256 % 256) as u8, (v % 256) as u8]);
+            (hasher.visitor(ip, ua), agent.device, agent.browser)
         } else {
             (v as u128, "desktop", "Firefox")
         };

@@ -127,9 +127,9 @@ PY
     PIDS+=("$vpid")
     for _ in $(seq 600); do curl -fs "http://127.0.0.1:$1/healthz" >/dev/null 2>&1 && break; sleep 0.2; done
     python3 "$WORK/hit.py" "$1" "$PAGE" 200 "$UA"
-    callgrind_control -z "$vpid" >/dev/null
+    callgrind_control -z "$vpid" >/dev/null 2>&1
     python3 "$WORK/hit.py" "$1" "$PAGE" "$N" "$UA"
-    callgrind_control -d "$vpid" >/dev/null
+    callgrind_control -d "$vpid" >/dev/null 2>&1
     kill "$vpid"; wait "$vpid" 2>/dev/null || true
     awk -v n="$N" '/^summary:/ { printf "%.0f\n", $2 / n }' "$2.cg.$vpid.1"
   }

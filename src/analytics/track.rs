@@ -5,6 +5,7 @@
 
 use super::aggregate::{Day, Hit, day_of};
 use crate::{AppState, platform::http::client_ip, privacy::Privacy};
+use aho_corasick::AhoCorasick;
 use axum::{
     extract::Request,
     http::{HeaderMap, Method, StatusCode, header},
@@ -13,7 +14,11 @@ use axum::{
 };
 use sha2::{Digest, Sha256};
 use siphasher::sip128::{Hasher128, SipHasher13};
-use std::{hash::Hasher, sync::atomic::Ordering};
+use std::{
+    hash::Hasher,
+    net::IpAddr,
+    sync::{LazyLock, atomic::Ordering},
+};
 
 /// The request being handled, as analytics sees it.
 #[derive(Clone, Copy, Debug)]
@@ -47,65 +52,128 @@ fn is_file(path: &str) -> bool {
     path.starts_with("/static/") || path.starts_with("/media/")
 }
 
-/// Crawlers, monitors and scripts, by their (lower-cased) user agent; no
-/// user agent at all is not a browser either.
+/// What a user agent string tells about a visitor, coarsely.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UserAgent {
+    /// Crawlers, monitors and scripts; no user agent at all is not a
+    /// browser either.
+    pub bot: bool,
+    pub device: &'static str,
+    pub browser: &'static str,
+}
+
+#[derive(Clone, Copy)]
+enum Trait {
+    Bot,
+    Ipad,
+    Tablet,
+    Android,
+    Mobi,
+    Iphone,
+    Edge,
+    Opera,
+    Firefox,
+    Samsung,
+    Chrome,
+    Safari,
+}
+
+/// Substrings of user agents (matched in any case) and what each shows.
+const MARKERS: &[(&str, Trait)] = &[
+    ("bot", Trait::Bot),
+    ("crawl", Trait::Bot),
+    ("spider", Trait::Bot),
+    ("slurp", Trait::Bot),
+    ("curl/", Trait::Bot),
+    ("wget", Trait::Bot),
+    ("python", Trait::Bot),
+    ("go-http", Trait::Bot),
+    ("java/", Trait::Bot),
+    ("libwww", Trait::Bot),
+    ("httpclient", Trait::Bot),
+    ("okhttp", Trait::Bot),
+    ("headless", Trait::Bot),
+    ("lighthouse", Trait::Bot),
+    ("facebookexternalhit", Trait::Bot),
+    ("preview", Trait::Bot),
+    ("monitor", Trait::Bot),
+    ("axios", Trait::Bot),
+    ("node-fetch", Trait::Bot),
+    ("reqwest", Trait::Bot),
+    ("ipad", Trait::Ipad),
+    ("tablet", Trait::Tablet),
+    ("android", Trait::Android),
+    ("mobi", Trait::Mobi),
+    ("iphone", Trait::Iphone),
+    ("edg/", Trait::Edge),
+    ("edga/", Trait::Edge),
+    ("edgios/", Trait::Edge),
+    ("opr/", Trait::Opera),
+    ("opera", Trait::Opera),
+    ("firefox/", Trait::Firefox),
+    ("fxios/", Trait::Firefox),
+    ("samsungbrowser/", Trait::Samsung),
+    ("chrome/", Trait::Chrome),
+    ("crios/", Trait::Chrome),
+    ("chromium/", Trait::Chrome),
+    ("safari/", Trait::Safari),
+];
+
+impl UserAgent {
+    /// One pass over the string for every marker at once (it runs on every
+    /// page view), then the rules in order of precedence.
+    pub fn classify(ua: &str) -> UserAgent {
+        static AUTOMATON: LazyLock<AhoCorasick> = LazyLock::new(|| {
+            AhoCorasick::builder()
+                .ascii_case_insensitive(true)
+                .build(MARKERS.iter().map(|(marker, _)| marker))
+                .expect("fixed markers")
+        });
+        let mut seen = 0u32;
+        for found in AUTOMATON.find_overlapping_iter(ua) {
+            seen |= 1 << MARKERS[found.pattern().as_usize()].1 as u32;
+        }
+        let has = |t: Trait| seen & (1 << t as u32) != 0;
+        let device =
+            if has(Trait::Ipad) || has(Trait::Tablet) || (has(Trait::Android) && !has(Trait::Mobi))
+            {
+                "tablet"
+            } else if has(Trait::Mobi) || has(Trait::Iphone) {
+                "mobile"
+            } else {
+                "desktop"
+            };
+        let browser = [
+            (Trait::Edge, "Edge"),
+            (Trait::Opera, "Opera"),
+            (Trait::Firefox, "Firefox"),
+            (Trait::Samsung, "Samsung Internet"),
+            (Trait::Chrome, "Chrome"),
+            (Trait::Safari, "Safari"),
+        ]
+        .into_iter()
+        .find(|(t, _)| has(*t))
+        .map_or("Other", |(_, name)| name);
+        UserAgent {
+            bot: ua.trim().is_empty() || has(Trait::Bot),
+            device,
+            browser,
+        }
+    }
+}
+
 pub fn is_bot(ua: &str) -> bool {
-    const MARKERS: &[&str] = &[
-        "bot",
-        "crawl",
-        "spider",
-        "slurp",
-        "curl/",
-        "wget",
-        "python",
-        "go-http",
-        "java/",
-        "libwww",
-        "httpclient",
-        "okhttp",
-        "headless",
-        "lighthouse",
-        "facebookexternalhit",
-        "preview",
-        "monitor",
-        "axios",
-        "node-fetch",
-        "reqwest",
-    ];
-    ua.trim().is_empty() || MARKERS.iter().any(|m| ua.contains(m))
+    UserAgent::classify(ua).bot
 }
 
-/// `mobile`, `tablet` or `desktop`, from the lower-cased user agent.
+/// Desktop, tablet or mobile.
 pub fn device(ua: &str) -> &'static str {
-    if ua.contains("ipad")
-        || ua.contains("tablet")
-        || (ua.contains("android") && !ua.contains("mobi"))
-    {
-        "tablet"
-    } else if ua.contains("mobi") || ua.contains("iphone") {
-        "mobile"
-    } else {
-        "desktop"
-    }
+    UserAgent::classify(ua).device
 }
 
-/// The browser family, coarse, from the lower-cased user agent.
+/// The browser family, coarse.
 pub fn browser(ua: &str) -> &'static str {
-    if ua.contains("edg/") || ua.contains("edga/") || ua.contains("edgios/") {
-        "Edge"
-    } else if ua.contains("opr/") || ua.contains("opera") {
-        "Opera"
-    } else if ua.contains("firefox/") || ua.contains("fxios/") {
-        "Firefox"
-    } else if ua.contains("samsungbrowser/") {
-        "Samsung Internet"
-    } else if ua.contains("chrome/") || ua.contains("crios/") || ua.contains("chromium/") {
-        "Chrome"
-    } else if ua.contains("safari/") {
-        "Safari"
-    } else {
-        "Other"
-    }
+    UserAgent::classify(ua).browser
 }
 
 /// The referring site's host, if it is another site.
@@ -150,17 +218,25 @@ impl VisitorHasher {
     }
 
     /// The day's pseudonym of a visitor: a keyed hash of IP address and user agent.
-    pub fn visitor(&self, ip: &str, ua: &str) -> u128 {
+    pub fn visitor(&self, ip: IpAddr, ua: &str) -> u128 {
         let mut hasher = self.0;
-        hasher.write(ip.as_bytes());
-        hasher.write(&[0]);
+        match ip {
+            IpAddr::V4(a) => {
+                hasher.write_u8(4);
+                hasher.write(&a.octets());
+            }
+            IpAddr::V6(a) => {
+                hasher.write_u8(6);
+                hasher.write(&a.octets());
+            }
+        }
         hasher.write(ua.as_bytes());
         hasher.finish128().as_u128()
     }
 }
 
 /// [`VisitorHasher::visitor`] in one call.
-pub fn visitor_hash(salt: &[u8], ip: &str, ua: &str) -> u128 {
+pub fn visitor_hash(salt: &[u8], ip: IpAddr, ua: &str) -> u128 {
     VisitorHasher::new(salt).visitor(ip, ua)
 }
 
@@ -182,11 +258,11 @@ pub async fn count(state: &AppState, request: Request, next: Next) -> Response {
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let ua_lower = ua.to_ascii_lowercase();
+    let agent = UserAgent::classify(ua);
     let now = analytics.clock.now();
     let day = day_of(now);
     let mut visitor = None;
-    if privacy.counted() && !is_bot(&ua_lower) {
+    if privacy.counted() && !agent.bot {
         match analytics.hasher(&state.db, day).await {
             Ok(hasher) => {
                 let ip = client_ip(
@@ -194,7 +270,7 @@ pub async fn count(state: &AppState, request: Request, next: Next) -> Response {
                     request.extensions(),
                     &state.config.trust_proxy,
                 );
-                visitor = Some(hasher.visitor(&ip.to_string(), ua));
+                visitor = Some(hasher.visitor(ip, ua));
             }
             Err(e) => tracing::warn!(error = ?e, "analytics salt unavailable; view not counted"),
         }
@@ -205,8 +281,8 @@ pub async fn count(state: &AppState, request: Request, next: Next) -> Response {
             path.to_string(),
             referrer(request.headers(), state.config.base_url.host_str()),
             campaign(request.uri().query()),
-            device(&ua_lower),
-            browser(&ua_lower),
+            agent.device,
+            agent.browser,
         )
     });
     analytics.in_flight.fetch_add(1, Ordering::SeqCst);
@@ -258,6 +334,34 @@ mod tests {
         );
         assert_eq!((browser(&iphone), device(&iphone)), ("Safari", "mobile"));
         assert_eq!(browser(&edge), "Edge");
+        assert_eq!(
+            UserAgent::classify(EDGE),
+            UserAgent::classify(&edge),
+            "any case"
+        );
+        for (ua, want) in [
+            (
+                "Mozilla/5.0 (Linux; Android 13; SM-X200) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36",
+                ("Chrome", "tablet"),
+            ),
+            (
+                "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Mobile Safari/537.36",
+                ("Chrome", "mobile"),
+            ),
+            (
+                "Mozilla/5.0 (Linux; Android 14; SM-S918B) AppleWebKit/537.36 (KHTML, like Gecko) SamsungBrowser/23.0 Chrome/115.0 Mobile Safari/537.36",
+                ("Samsung Internet", "mobile"),
+            ),
+            (
+                "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36 OPR/106.0",
+                ("Opera", "desktop"),
+            ),
+            ("Lynx/2.9.0", ("Other", "desktop")),
+        ] {
+            let agent = UserAgent::classify(ua);
+            assert_eq!((agent.browser, agent.device), want, "{ua}");
+            assert!(!agent.bot, "{ua}");
+        }
         for ua in [&firefox, &iphone, &edge] {
             assert!(!is_bot(ua), "{ua}");
         }
@@ -300,10 +404,12 @@ mod tests {
 
     #[test]
     fn the_visitor_hash_changes_with_the_salt() {
-        let a = visitor_hash(&[1; 32], "203.0.113.5", FIREFOX);
-        assert_eq!(a, visitor_hash(&[1; 32], "203.0.113.5", FIREFOX));
-        assert_ne!(a, visitor_hash(&[2; 32], "203.0.113.5", FIREFOX));
-        assert_ne!(a, visitor_hash(&[1; 32], "203.0.113.6", FIREFOX));
-        assert_ne!(a, visitor_hash(&[1; 32], "203.0.113.5", IPHONE));
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let a = visitor_hash(&[1; 32], ip("203.0.113.5"), FIREFOX);
+        assert_eq!(a, visitor_hash(&[1; 32], ip("203.0.113.5"), FIREFOX));
+        assert_ne!(a, visitor_hash(&[2; 32], ip("203.0.113.5"), FIREFOX));
+        assert_ne!(a, visitor_hash(&[1; 32], ip("203.0.113.6"), FIREFOX));
+        assert_ne!(a, visitor_hash(&[1; 32], ip("2001:db8::5"), FIREFOX));
+        assert_ne!(a, visitor_hash(&[1; 32], ip("203.0.113.5"), IPHONE));
     }
 }

@@ -249,7 +249,15 @@ fn parse_http_date(v: &HeaderValue) -> Option<i64> {
 
 /// A weak validator over the exact bytes sent.
 pub fn etag_of(body: &[u8]) -> String {
-    format!("W/\"{}\"", hex::encode(&Sha256::digest(body)[..12]))
+    weak_etag(&Sha256::digest(body)[..12])
+}
+
+fn weak_etag(validator: &[u8]) -> String {
+    let mut etag = String::with_capacity(4 + validator.len() * 2);
+    etag.push_str("W/\"");
+    etag.push_str(&hex::encode(validator));
+    etag.push('"');
+    etag
 }
 
 fn etag_matches(header: &HeaderValue, etag: &str) -> bool {
@@ -336,7 +344,7 @@ impl SharedPage {
     pub fn stamp(&self, token: &str) -> (Body, String) {
         let mut hasher = self.validator;
         hasher.write(token.as_bytes());
-        let etag = format!("W/\"{:032x}\"", hasher.finish128().as_u128());
+        let etag = weak_etag(&hasher.finish128().as_bytes()[..12]);
         let token = Bytes::copy_from_slice(token.as_bytes());
         let remaining = self.pieces.iter().map(Bytes::len).sum::<usize>()
             + token.len() * (self.pieces.len() - 1);

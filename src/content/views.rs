@@ -100,7 +100,7 @@ pub enum Lookup {
 
 /// The live piece behind `slug`, or where it moved.
 pub async fn article(state: &AppState, slug: &str, now: i64) -> AppResult<Arc<Lookup>> {
-    let key = format!("slug:{slug}");
+    let key = ["slug:", slug].concat();
     state
         .content
         .cache

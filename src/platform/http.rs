@@ -202,7 +202,14 @@ pub async fn site(State(state): State<AppState>, mut request: Request, next: Nex
         } else {
             ""
         };
-        let cookie = format!("{CSRF_COOKIE}={csrf}; HttpOnly; SameSite=Lax; Path=/{secure}");
+        let cookie = [
+            CSRF_COOKIE,
+            "=",
+            &csrf,
+            "; HttpOnly; SameSite=Lax; Path=/",
+            secure,
+        ]
+        .concat();
         if let Ok(v) = HeaderValue::from_str(&cookie) {
             response.headers_mut().append(header::SET_COOKIE, v);
         }
