@@ -113,10 +113,10 @@ impl Analytics {
         if let Some((d, hasher)) = self.salt.read().expect("salt lock").as_ref()
             && *d == day
         {
-            return Ok(hasher.clone());
+            return Ok(*hasher);
         }
         let hasher = track::VisitorHasher::new(&db::salt(db, day).await?);
-        *self.salt.write().expect("salt lock") = Some((day, hasher.clone()));
+        *self.salt.write().expect("salt lock") = Some((day, hasher));
         Ok(hasher)
     }
 

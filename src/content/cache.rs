@@ -380,7 +380,7 @@ impl HttpBody for Stamped {
             return Poll::Ready(None);
         }
         self.next += 1;
-        let chunk = if i % 2 == 0 {
+        let chunk = if i.is_multiple_of(2) {
             self.pieces[i / 2].clone()
         } else {
             self.token.clone()
