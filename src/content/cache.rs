@@ -24,8 +24,7 @@ use crate::{
 use axum::{
     body::{Body, Bytes, HttpBody},
     extract::FromRequestParts,
-    http::request::Parts,
-    http::{HeaderValue, StatusCode, header},
+    http::{HeaderValue, StatusCode, header, request::Parts},
     response::{IntoResponse, Response},
 };
 use http_body::{Frame, SizeHint};
@@ -271,7 +270,6 @@ fn etag_matches(header: &HeaderValue, etag: &str) -> bool {
 
 /// What a conditional answer needs of the request: its validators, and
 /// not a copy of every header.
-#[derive(Default)]
 pub struct Validators {
     if_none_match: Option<HeaderValue>,
     if_modified_since: Option<HeaderValue>,
