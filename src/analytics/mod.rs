@@ -3,7 +3,7 @@
 //!
 //! - Who is counted: visitors whose browser sends neither DNT nor GPC, who
 //!   are not flagged under 13, who did not refuse analytics on the cookie
-//!   page, and who are not robots ([`Privacy::counted`], [`track::is_bot`]).
+//!   page, and who are not robots ([`Privacy::counted`], [`track::UserAgent`]).
 //! - Unique visitors: a keyed hash of IP address and user agent under a salt
 //!   that changes every day and is deleted once the day is over.
 //! - Speed: counting is a few map operations in memory ([`aggregate`]); a

@@ -162,20 +162,6 @@ impl UserAgent {
     }
 }
 
-pub fn is_bot(ua: &str) -> bool {
-    UserAgent::classify(ua).bot
-}
-
-/// Desktop, tablet or mobile.
-pub fn device(ua: &str) -> &'static str {
-    UserAgent::classify(ua).device
-}
-
-/// The browser family, coarse.
-pub fn browser(ua: &str) -> &'static str {
-    UserAgent::classify(ua).browser
-}
-
 /// The referring site's host, if it is another site.
 pub fn referrer(headers: &HeaderMap, own_host: Option<&str>) -> Option<String> {
     let url = url::Url::parse(headers.get(header::REFERER)?.to_str().ok()?).ok()?;
@@ -328,12 +314,13 @@ mod tests {
     fn browsers_devices_and_robots_are_told_apart() {
         let lower = |ua: &str| ua.to_ascii_lowercase();
         let (firefox, iphone, edge) = (lower(FIREFOX), lower(IPHONE), lower(EDGE));
-        assert_eq!(
-            (browser(&firefox), device(&firefox)),
-            ("Firefox", "desktop")
-        );
-        assert_eq!((browser(&iphone), device(&iphone)), ("Safari", "mobile"));
-        assert_eq!(browser(&edge), "Edge");
+        let of = |ua: &str| {
+            let agent = UserAgent::classify(ua);
+            (agent.browser, agent.device)
+        };
+        assert_eq!(of(&firefox), ("Firefox", "desktop"));
+        assert_eq!(of(&iphone), ("Safari", "mobile"));
+        assert_eq!(of(&edge).0, "Edge");
         assert_eq!(
             UserAgent::classify(EDGE),
             UserAgent::classify(&edge),
@@ -363,7 +350,7 @@ mod tests {
             assert!(!agent.bot, "{ua}");
         }
         for ua in [&firefox, &iphone, &edge] {
-            assert!(!is_bot(ua), "{ua}");
+            assert!(!UserAgent::classify(ua).bot, "{ua}");
         }
         for ua in [
             "",
@@ -372,7 +359,7 @@ mod tests {
             "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/131.0.0.0 Safari/537.36",
             "python-requests/2.31",
         ] {
-            assert!(is_bot(&ua.to_ascii_lowercase()), "{ua}");
+            assert!(UserAgent::classify(ua).bot, "{ua}");
         }
     }
 
