@@ -6,7 +6,8 @@ use super::{
     model::{Kind, Status},
     search::Query,
 };
-use crate::platform::db::{Backend, Db, Tx};
+use crate::platform::db::{Backend, Db, Tx, placeholders, trusted_sql};
+use std::collections::HashMap;
 
 macro_rules! select_article {
     ($rest:literal) => {
@@ -365,6 +366,67 @@ pub async fn bump_version(tx: &mut Tx) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
+/// The pieces whose search entry holds every term of a query: anywhere,
+/// in the title, in the summary. Live or not: see [`super::search::rank`].
+pub struct Matches {
+    pub anywhere: Vec<i64>,
+    pub in_title: Vec<i64>,
+    pub in_summary: Vec<i64>,
+}
+
+/// What the index finds for `query` (see [`Matches`]).
+pub async fn search_matches(db: &Db, query: &Query) -> Result<Matches, sqlx::Error> {
+    // Thousands of ids come back as three strings rather than thousands of
+    // rows: a row through the driver costs more than its match in the index.
+    let sql = db.pick(
+        "SELECT \
+         (SELECT group_concat(rowid) FROM article_search WHERE article_search MATCH $1), \
+         (SELECT group_concat(rowid) FROM article_search WHERE article_search MATCH $2), \
+         (SELECT group_concat(rowid) FROM article_search WHERE article_search MATCH $3)",
+        "SELECT \
+         (SELECT string_agg(article_id::text, ',') FROM article_search WHERE body @@ to_tsquery('simple', $1)), \
+         (SELECT string_agg(article_id::text, ',') FROM article_search WHERE title @@ to_tsquery('simple', $2)), \
+         (SELECT string_agg(article_id::text, ',') FROM article_search WHERE summary @@ to_tsquery('simple', $3))",
+    );
+    let (all, title, summary) = match db.backend {
+        Backend::Sqlite => (
+            query.fts5(None),
+            query.fts5(Some("title")),
+            query.fts5(Some("summary")),
+        ),
+        Backend::Postgres => (query.tsquery(), query.tsquery(), query.tsquery()),
+    };
+    let (anywhere, in_title, in_summary): (Option<String>, Option<String>, Option<String>) =
+        sqlx::query_as(sql)
+            .bind(all)
+            .bind(title)
+            .bind(summary)
+            .fetch_one(&db.pool)
+            .await?;
+    let ids = |list: Option<String>| -> Vec<i64> {
+        list.unwrap_or_default()
+            .split(',')
+            .filter_map(|id| id.parse().ok())
+            .collect()
+    };
+    Ok(Matches {
+        anywhere: ids(anywhere),
+        in_title: ids(in_title),
+        in_summary: ids(in_summary),
+    })
+}
+
+/// The publication time of every live piece, by id.
+pub async fn live_publication_times(db: &Db, now: i64) -> Result<HashMap<i64, i64>, sqlx::Error> {
+    let rows: Vec<(i64, i64)> = sqlx::query_as(
+        "SELECT id, publish_at FROM articles WHERE status = 'published' AND publish_at <= $1",
+    )
+    .bind(now)
+    .fetch_all(&db.pool)
+    .await?;
+    Ok(rows.into_iter().collect())
+}
+
 /// A search result before it is shown.
 pub struct Hit {
     pub kind: Kind,
@@ -375,66 +437,38 @@ pub struct Hit {
     pub publish_at: i64,
 }
 
-/// Live pieces containing every term: those with all of them in the title
-/// first, then in the summary, then newest first; and the number of matches.
-pub async fn search(
-    db: &Db,
-    query: &Query,
-    now: i64,
-    limit: i64,
-    offset: i64,
-) -> Result<(Vec<Hit>, i64), sqlx::Error> {
-    let sql = db.pick(
-        "SELECT a.kind, a.slug, a.title, a.summary, a.body, a.publish_at, r.total FROM ( \
-         SELECT article_search.rowid AS id, x.publish_at AS publish_at, \
-         CASE WHEN article_search.rowid IN (SELECT rowid FROM article_search WHERE article_search MATCH $2) THEN 2 ELSE 0 END \
-         + CASE WHEN article_search.rowid IN (SELECT rowid FROM article_search WHERE article_search MATCH $3) THEN 1 ELSE 0 END AS tier, \
-         COUNT(*) OVER () AS total \
-         FROM article_search JOIN articles x ON x.id = article_search.rowid \
-         WHERE article_search MATCH $1 AND x.status = 'published' AND x.publish_at <= $4 \
-         ORDER BY tier DESC, x.publish_at DESC, x.id DESC LIMIT $5 OFFSET $6 \
-         ) r JOIN articles a ON a.id = r.id ORDER BY r.tier DESC, r.publish_at DESC, a.id DESC",
-        "SELECT a.kind, a.slug, a.title, a.summary, a.body, a.publish_at, r.total FROM ( \
-         SELECT s.article_id AS id, x.publish_at AS publish_at, \
-         CASE WHEN s.article_id IN (SELECT article_id FROM article_search WHERE title @@ to_tsquery('simple', $2)) THEN 2 ELSE 0 END \
-         + CASE WHEN s.article_id IN (SELECT article_id FROM article_search WHERE summary @@ to_tsquery('simple', $3)) THEN 1 ELSE 0 END AS tier, \
-         COUNT(*) OVER () AS total \
-         FROM article_search s JOIN articles x ON x.id = s.article_id \
-         WHERE s.body @@ to_tsquery('simple', $1) AND x.status = 'published' AND x.publish_at <= $4 \
-         ORDER BY tier DESC, x.publish_at DESC, x.id DESC LIMIT $5 OFFSET $6 \
-         ) r JOIN articles a ON a.id = r.id ORDER BY r.tier DESC, r.publish_at DESC, a.id DESC",
+/// The pieces `ids` names, in that order (missing ones left out).
+pub async fn hits(db: &Db, ids: &[i64]) -> Result<Vec<Hit>, sqlx::Error> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT id, kind, slug, title, summary, body, publish_at FROM articles WHERE id IN ({})",
+        placeholders(1, ids.len())
     );
-    let (all, title, summary) = match db.backend {
-        Backend::Sqlite => (
-            query.fts5(None),
-            query.fts5(Some("title")),
-            query.fts5(Some("summary")),
-        ),
-        Backend::Postgres => (query.tsquery(), query.tsquery(), query.tsquery()),
-    };
-    type HitRow = (String, String, String, String, String, Option<i64>, i64);
-    let rows: Vec<HitRow> = sqlx::query_as(sql)
-        .bind(all)
-        .bind(title)
-        .bind(summary)
-        .bind(now)
-        .bind(limit)
-        .bind(offset)
+    let mut query = sqlx::query_as::<_, (i64, String, String, String, String, String, Option<i64>)>(
+        trusted_sql(sql),
+    );
+    for id in ids {
+        query = query.bind(*id);
+    }
+    let mut by_id: HashMap<i64, Hit> = query
         .fetch_all(&db.pool)
-        .await?;
-    let total = rows.first().map_or(0, |r| r.6);
-    let hits = rows
+        .await?
         .into_iter()
-        .map(|(kind, slug, title, summary, body, publish_at, _)| Hit {
-            kind: Kind::parse(&kind).unwrap_or(Kind::Article),
-            slug,
-            title,
-            summary,
-            body,
-            publish_at: publish_at.unwrap_or_default(),
+        .map(|(id, kind, slug, title, summary, body, publish_at)| {
+            let hit = Hit {
+                kind: Kind::parse(&kind).unwrap_or(Kind::Article),
+                slug,
+                title,
+                summary,
+                body,
+                publish_at: publish_at.unwrap_or_default(),
+            };
+            (id, hit)
         })
         .collect();
-    Ok((hits, total))
+    Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
 }
 
 /// Replaces the search entry of an article (text already normalised).

@@ -2,7 +2,7 @@
 
 use super::{
     cache::{HTML, PRIVATE, PUBLIC, SharedPage, Validators, conditional, conditional_tagged},
-    db::{self, LiveFilter, Teaser},
+    db::{LiveFilter, Teaser},
     model::{Kind, Slug, reading_minutes},
     search::{self, Query},
     views::{self, ArticleView, ArticlesIndex, Crumb, ListPage, Lookup, absolute},
@@ -311,29 +311,13 @@ pub struct SearchParams {
     page: Option<i64>,
 }
 
-pub struct SearchResult {
-    pub path: String,
-    pub title: String,
-    pub label: &'static str,
-    pub date: String,
-    /// Escaped text with `<mark>`ed matches.
-    pub snippet: String,
-}
-
-/// One page of results for a query, cached like every other page: an edit,
-/// a publication coming due or another instance's edit drops it.
-struct Results {
-    list: Vec<SearchResult>,
-    total: i64,
-}
-
 #[derive(Template)]
 #[template(path = "content/search.html")]
 struct SearchPage<'a> {
     page: Page,
     q: String,
     searched: bool,
-    results: &'a [SearchResult],
+    results: &'a [views::SearchResult],
     total: i64,
     page_no: i64,
     pages: i64,
@@ -346,45 +330,17 @@ impl SearchPage<'_> {
     }
 }
 
-const RESULTS_PER_PAGE: i64 = 10;
-
 pub async fn search(
     State(state): State<AppState>,
     page: Page,
     UrlQuery(params): UrlQuery<SearchParams>,
 ) -> AppResult<Response> {
     let q: String = params.q.chars().take(search::MAX_QUERY_CHARS).collect();
-    let page_no = params.page.unwrap_or(1).clamp(1, 100);
+    let page_no = params.page.unwrap_or(1).clamp(1, views::SEARCH_PAGES);
     let found = match Query::parse(&q) {
         Some(query) => {
             let now = fresh(&state, &page).await?;
-            // Queries reduced to the same terms share one entry.
-            let key = format!("search:{page_no}:{}", query.terms.join(" "));
-            let results = state.content.cache.get_or_fill(&key, now, || async {
-                let (hits, total) = db::search(
-                    &state.db,
-                    &query,
-                    now,
-                    RESULTS_PER_PAGE,
-                    (page_no - 1) * RESULTS_PER_PAGE,
-                )
-                .await?;
-                let list = hits
-                    .into_iter()
-                    .map(|hit| {
-                        let text = format!("{} {}", hit.summary, search::plain_text(&hit.body));
-                        SearchResult {
-                            path: hit.kind.path(&hit.slug),
-                            title: hit.title,
-                            label: hit.kind.label(),
-                            date: views::date(hit.publish_at),
-                            snippet: query.snippet(&text, 30),
-                        }
-                    })
-                    .collect();
-                Ok(Results { list, total })
-            });
-            Some(results.await?)
+            Some(views::search(&state, &query, page_no, now).await?)
         }
         None => None,
     };
@@ -403,7 +359,7 @@ pub async fn search(
         results,
         total,
         page_no,
-        pages: ((total + RESULTS_PER_PAGE - 1) / RESULTS_PER_PAGE).max(1),
+        pages: ((total + views::SEARCH_PAGE_SIZE - 1) / views::SEARCH_PAGE_SIZE).max(1),
     };
     let mut response = crate::platform::templates::render(&template)?;
     response.headers_mut().insert(

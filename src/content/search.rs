@@ -5,7 +5,11 @@
 //! matched as a prefix of its light stem ("printers" finds "printer",
 //! "updating" finds "updated"), all of them required. Ranking is the same
 //! on both: every word in the title first, then in the summary, then
-//! newest first.
+//! newest first. The database only finds which pieces hold the terms;
+//! which of them are live, and their order, is worked out here from the
+//! publication times held in memory ([`rank`]).
+
+use std::collections::HashMap;
 
 /// Words of a text for the index: lower-case letters and digits, one space apart.
 pub fn normalize(text: &str) -> String {
@@ -179,6 +183,61 @@ impl Query {
     }
 }
 
+/// The pieces matching a query, in the order they are shown.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Ranked {
+    /// Ids of the first matches (as many as a visitor may page through).
+    pub ids: Vec<i64>,
+    /// How many live pieces match.
+    pub total: i64,
+}
+
+/// Orders the live pieces among `anywhere` (every term in the title first,
+/// then in the summary, then newest first, then highest id) and keeps the
+/// first `keep`. `live` maps each live piece to its publication time; the
+/// title and summary lists need not be sorted.
+pub fn rank(
+    anywhere: &[i64],
+    mut in_title: Vec<i64>,
+    mut in_summary: Vec<i64>,
+    live: &HashMap<i64, i64>,
+    keep: usize,
+) -> Ranked {
+    in_title.sort_unstable();
+    in_summary.sort_unstable();
+    let mut keys: Vec<(u8, i64, i64)> = anywhere
+        .iter()
+        .filter_map(|id| {
+            let published = *live.get(id)?;
+            let tier = 2 * u8::from(in_title.binary_search(id).is_ok())
+                + u8::from(in_summary.binary_search(id).is_ok());
+            Some((tier, published, *id))
+        })
+        .collect();
+    let total = keys.len() as i64;
+    let first = |a: &(u8, i64, i64), b: &(u8, i64, i64)| b.cmp(a);
+    if keep == 0 {
+        keys.clear();
+    } else if keys.len() > keep {
+        keys.select_nth_unstable_by(keep - 1, first);
+        keys.truncate(keep);
+    }
+    keys.sort_unstable_by(first);
+    Ranked {
+        ids: keys.into_iter().map(|(_, _, id)| id).collect(),
+        total,
+    }
+}
+
+impl Ranked {
+    /// The ids on page `page_no` (from 1) of `per_page`.
+    pub fn page(&self, page_no: usize, per_page: usize) -> &[i64] {
+        let start = page_no.saturating_sub(1).saturating_mul(per_page);
+        let end = start.saturating_add(per_page).min(self.ids.len());
+        self.ids.get(start..end).unwrap_or_default()
+    }
+}
+
 /// A light English stem: plural and verb endings off, never below three letters.
 fn stem(word: &str) -> String {
     if !word.is_ascii() || word.len() <= 4 {
@@ -213,6 +272,38 @@ pub fn escape(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ranking_puts_title_then_summary_then_newest_first_and_leaves_out_what_is_not_live() {
+        // id -> publication time; 6 is not live (a draft, or scheduled).
+        let live: HashMap<i64, i64> = [(1, 100), (2, 500), (3, 300), (4, 400), (5, 50), (7, 300)]
+            .into_iter()
+            .collect();
+        let anywhere = [1, 2, 3, 4, 5, 6, 7];
+        let ranked = rank(&anywhere, vec![5, 6, 1], vec![3, 1, 6], &live, 100);
+        // 1: title and summary; 5: title; 3: summary; then 2, 4, 7 (newest
+        // first; 7 and 3 share a time but 3 ranks on its summary).
+        assert_eq!(ranked.ids, vec![1, 5, 3, 2, 4, 7]);
+        assert_eq!(ranked.total, 6);
+        // Same time, same tier: the higher id first.
+        let ranked = rank(&[3, 7], vec![], vec![], &live, 100);
+        assert_eq!(ranked.ids, vec![7, 3]);
+        // Keeping fewer keeps the first ones, in order; the total stays.
+        let few = rank(&anywhere, vec![5, 6, 1], vec![3, 1, 6], &live, 4);
+        assert_eq!((few.ids, few.total), (vec![1, 5, 3, 2], 6));
+        assert_eq!(
+            rank(&anywhere, vec![], vec![], &live, 0).ids,
+            Vec::<i64>::new()
+        );
+        assert_eq!(rank(&[6], vec![6], vec![], &live, 10).total, 0);
+        // Pages of the kept ids.
+        let ranked = rank(&anywhere, vec![5, 6, 1], vec![3, 1, 6], &live, 100);
+        assert_eq!(ranked.page(1, 4), &[1, 5, 3, 2]);
+        assert_eq!(ranked.page(2, 4), &[4, 7]);
+        assert!(ranked.page(3, 4).is_empty());
+        assert!(ranked.page(usize::MAX, usize::MAX).is_empty());
+        assert_eq!(ranked.page(0, 2), &[1, 5]);
+    }
 
     #[test]
     fn text_is_normalised_to_plain_words() {

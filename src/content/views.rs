@@ -4,7 +4,7 @@
 use super::{
     db::{self, Article, LiveFilter, Teaser},
     model::{Kind, reading_minutes},
-    search::plain_text,
+    search::{self, Query, plain_text},
 };
 use crate::{
     AppState,
@@ -541,4 +541,80 @@ mod tests {
         let d = opening_words("# Title\n\nOne two three four five six", 14);
         assert_eq!(d, "Title One two…");
     }
+}
+
+/// Results shown per search page, and how many pages a visitor may go through.
+pub const SEARCH_PAGE_SIZE: i64 = 10;
+pub const SEARCH_PAGES: i64 = 100;
+
+pub struct SearchResult {
+    pub path: String,
+    pub title: String,
+    pub label: &'static str,
+    pub date: String,
+    /// Escaped text with `<mark>`ed matches.
+    pub snippet: String,
+}
+
+/// One page of results for a query.
+pub struct SearchResults {
+    pub list: Vec<SearchResult>,
+    pub total: i64,
+}
+
+/// Page `page_no` of the results for `query`. Three entries of the page
+/// cache serve it, each dropped like any other (an edit, a publication
+/// coming due, another instance's edit): the publication times of the live
+/// pieces, the query's ranking (the first [`SEARCH_PAGES`] pages of ids),
+/// and the page itself. So a query costs the database one look-up in the
+/// index, and each further page of it one fetch of ten rows.
+pub async fn search(
+    state: &AppState,
+    query: &Query,
+    page_no: i64,
+    now: i64,
+) -> AppResult<Arc<SearchResults>> {
+    let cache = &state.content.cache;
+    let terms = query.terms.join(" ");
+    cache
+        .get_or_fill(&format!("search:{page_no}:{terms}"), now, || async {
+            let ranked = cache
+                .get_or_fill(&format!("search:{terms}"), now, || async {
+                    let live = cache
+                        .get_or_fill("search-live", now, || async {
+                            Ok(db::live_publication_times(&state.db, now).await?)
+                        })
+                        .await?;
+                    let m = db::search_matches(&state.db, query).await?;
+                    let keep = (SEARCH_PAGES * SEARCH_PAGE_SIZE) as usize;
+                    Ok(search::rank(
+                        &m.anywhere,
+                        m.in_title,
+                        m.in_summary,
+                        &live,
+                        keep,
+                    ))
+                })
+                .await?;
+            let ids = ranked.page(page_no as usize, SEARCH_PAGE_SIZE as usize);
+            let list = db::hits(&state.db, ids)
+                .await?
+                .into_iter()
+                .map(|hit| {
+                    let text = format!("{} {}", hit.summary, plain_text(&hit.body));
+                    SearchResult {
+                        path: hit.kind.path(&hit.slug),
+                        title: hit.title,
+                        label: hit.kind.label(),
+                        date: date(hit.publish_at),
+                        snippet: query.snippet(&text, 30),
+                    }
+                })
+                .collect();
+            Ok(SearchResults {
+                list,
+                total: ranked.total,
+            })
+        })
+        .await
 }

@@ -268,16 +268,15 @@ async fn a_person_sees_and_erases_their_data_in_a_real_browser() {
     browser.close().await;
 }
 
-async fn wait_for_text(c: &Client, text: &str) {
+/// Waits until the page's text shows `text`. Works with JavaScript off, and
+/// a lookup that fails while the browser is between pages is retried.
+pub async fn wait_for_text(c: &Client, text: &str) {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let body = c
-            .find(Locator::Css("body"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap_or_default();
+        let body = match c.find(Locator::Css("body")).await {
+            Ok(body) => body.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
         if body.contains(text) {
             return;
         }

@@ -3,7 +3,7 @@
 
 use crate::{
     both,
-    browser::{Browser, click},
+    browser::{Browser, click, wait_for_text},
     helpers::*,
 };
 use fantoccini::Locator;
@@ -411,21 +411,6 @@ async fn browser_cookies(c: &fantoccini::Client) -> Vec<String> {
         .collect();
     names.sort();
     names
-}
-
-async fn wait_for_text(c: &fantoccini::Client, text: &str) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        let body = c.source().await.unwrap();
-        if body.contains(text) {
-            return;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "page never showed {text:?}: {body}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -385,7 +385,7 @@ both! {
 
 #[tokio::test]
 async fn a_visitor_orders_two_services_with_javascript_off_in_a_real_browser() {
-    use crate::browser::{Browser, click, type_into};
+    use crate::browser::{Browser, click, type_into, wait_for_text};
     use fantoccini::Locator;
     let Some(browser) = Browser::start(false).await else {
         return;
@@ -405,7 +405,7 @@ async fn a_visitor_orders_two_services_with_javascript_off_in_a_real_browser() {
         .click()
         .await
         .unwrap();
-    wait_for(c, "Added to your cart.").await;
+    wait_for_text(c, "Added to your cart.").await;
     c.goto(&app.url("/services")).await.unwrap();
     let forms = c
         .find_all(Locator::Css("form[action='/cart']"))
@@ -424,11 +424,11 @@ async fn a_visitor_orders_two_services_with_javascript_off_in_a_real_browser() {
         .click()
         .await
         .unwrap();
-    wait_for(c, "Remote office health check").await;
+    wait_for_text(c, "Remote office health check").await;
     // $49.00 per month, 2 × $150.00 one-off.
-    wait_for(c, "$300.00").await;
+    wait_for_text(c, "$300.00").await;
     click(c, Locator::LinkText("Request this order")).await;
-    wait_for(c, "Send order request").await;
+    wait_for_text(c, "Send order request").await;
     for (id, value) in [
         ("name", "Sam Browser"),
         ("email", "sam@example.com"),
@@ -438,7 +438,7 @@ async fn a_visitor_orders_two_services_with_javascript_off_in_a_real_browser() {
         type_into(c, Locator::Id(id), value).await;
     }
     click(c, Locator::Css("main form.form button[type=submit]")).await;
-    wait_for(c, "Order request received").await;
+    wait_for_text(c, "Order request received").await;
     let path = c.current_url().await.unwrap().path().to_string();
     assert!(path.starts_with("/checkout/OC-"), "{path}");
     let lines: Vec<(String, i64)> =
@@ -454,29 +454,8 @@ async fn a_visitor_orders_two_services_with_javascript_off_in_a_real_browser() {
         ]
     );
     c.goto(&app.url("/cart")).await.unwrap();
-    wait_for(c, "Your cart is empty").await;
+    wait_for_text(c, "Your cart is empty").await;
     app.drain_outbox().await;
     assert_eq!(app.mails().len(), 1);
     browser.close().await;
-}
-
-async fn wait_for(c: &fantoccini::Client, text: &str) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        let body = c
-            .find(fantoccini::Locator::Css("body"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap_or_default();
-        if body.contains(text) {
-            return;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "page never showed {text:?}: {body}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
 }
