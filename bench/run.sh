@@ -162,6 +162,6 @@ for c in 1 8; do
   read -r S_RPS S_P50 S_P99 S_BAD < <(measure "search-c$c" "http://127.0.0.1:$SEARCH_PORT/" -t1 -c$c -s bench/search.lua)
   printf '%-22s %10s %9s %9s %8s\n' "$c connection(s)" "$S_RPS" "$S_P50" "$S_P99" "$S_BAD"
 done
-# Random result pages: mostly cache misses, what a query costs the database.
+# New queries, random result pages: what a query costs the index, uncached.
 read -r S_RPS S_P50 S_P99 S_BAD < <(measure "search-cold" "http://127.0.0.1:$SEARCH_PORT/" -t1 -c8 -s bench/search_cold.lua)
 printf '%-22s %10s %9s %9s %8s\n' "uncached, 8 conn." "$S_RPS" "$S_P50" "$S_P99" "$S_BAD"

@@ -4,7 +4,7 @@
 
 use super::{
     model::{Kind, Status},
-    search::Query,
+    search::{LiveTimes, Query},
 };
 use crate::platform::db::{Backend, Db, Tx, placeholders, trusted_sql};
 use std::collections::HashMap;
@@ -404,10 +404,10 @@ pub async fn search_matches(db: &Db, query: &Query) -> Result<Matches, sqlx::Err
             .fetch_one(&db.pool)
             .await?;
     let ids = |list: Option<String>| -> Vec<i64> {
-        list.unwrap_or_default()
-            .split(',')
-            .filter_map(|id| id.parse().ok())
-            .collect()
+        let list = list.unwrap_or_default();
+        let mut ids = Vec::with_capacity(list.len() / 4);
+        ids.extend(list.split(',').filter_map(|id| id.parse::<i64>().ok()));
+        ids
     };
     Ok(Matches {
         anywhere: ids(anywhere),
@@ -417,14 +417,14 @@ pub async fn search_matches(db: &Db, query: &Query) -> Result<Matches, sqlx::Err
 }
 
 /// The publication time of every live piece, by id.
-pub async fn live_publication_times(db: &Db, now: i64) -> Result<HashMap<i64, i64>, sqlx::Error> {
+pub async fn live_publication_times(db: &Db, now: i64) -> Result<LiveTimes, sqlx::Error> {
     let rows: Vec<(i64, i64)> = sqlx::query_as(
         "SELECT id, publish_at FROM articles WHERE status = 'published' AND publish_at <= $1",
     )
     .bind(now)
     .fetch_all(&db.pool)
     .await?;
-    Ok(rows.into_iter().collect())
+    Ok(LiveTimes::new(rows))
 }
 
 /// A search result before it is shown.

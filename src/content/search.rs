@@ -9,8 +9,6 @@
 //! which of them are live, and their order, is worked out here from the
 //! publication times held in memory ([`rank`]).
 
-use std::collections::HashMap;
-
 /// Words of a text for the index: lower-case letters and digits, one space apart.
 pub fn normalize(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -118,8 +116,23 @@ impl Query {
             .join(" & ")
     }
 
-    fn matches(&self, word: &str) -> bool {
-        words(word).any(|w| self.terms.iter().any(|t| w.starts_with(t.as_str())))
+    /// Whether a word of `token` starts with a term, in any case. Terms
+    /// are lower-case; most are ASCII, compared without lower-casing.
+    fn matches(&self, token: &str) -> bool {
+        token
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .any(|w| {
+                self.terms.iter().any(|t| {
+                    if t.is_ascii() {
+                        w.as_bytes()
+                            .get(..t.len())
+                            .is_some_and(|head| head.eq_ignore_ascii_case(t.as_bytes()))
+                    } else {
+                        w.to_lowercase().starts_with(t.as_str())
+                    }
+                })
+            })
     }
 
     /// About `width` words of `text` around the densest cluster of matches,
@@ -192,26 +205,51 @@ pub struct Ranked {
     pub total: i64,
 }
 
+/// When each live piece was published, by id: a flat table, as ids are
+/// dense and a search looks up thousands of them.
+#[derive(Debug, Default)]
+pub struct LiveTimes(Vec<i64>);
+
+impl LiveTimes {
+    const NOT_LIVE: i64 = i64::MIN;
+
+    pub fn new(pieces: impl IntoIterator<Item = (i64, i64)>) -> LiveTimes {
+        let mut table = Vec::new();
+        for (id, published) in pieces {
+            let Ok(i) = usize::try_from(id) else { continue };
+            if i >= table.len() {
+                table.resize(i + 1, Self::NOT_LIVE);
+            }
+            table[i] = published;
+        }
+        LiveTimes(table)
+    }
+
+    fn get(&self, id: i64) -> Option<i64> {
+        let published = *self.0.get(usize::try_from(id).ok()?)?;
+        (published != Self::NOT_LIVE).then_some(published)
+    }
+}
+
 /// Orders the live pieces among `anywhere` (every term in the title first,
 /// then in the summary, then newest first, then highest id) and keeps the
-/// first `keep`. `live` maps each live piece to its publication time; the
-/// title and summary lists need not be sorted.
+/// first `keep`. The title and summary lists need not be sorted.
 pub fn rank(
     anywhere: &[i64],
     mut in_title: Vec<i64>,
     mut in_summary: Vec<i64>,
-    live: &HashMap<i64, i64>,
+    live: &LiveTimes,
     keep: usize,
 ) -> Ranked {
     in_title.sort_unstable();
     in_summary.sort_unstable();
     let mut keys: Vec<(u8, i64, i64)> = anywhere
         .iter()
-        .filter_map(|id| {
-            let published = *live.get(id)?;
-            let tier = 2 * u8::from(in_title.binary_search(id).is_ok())
-                + u8::from(in_summary.binary_search(id).is_ok());
-            Some((tier, published, *id))
+        .filter_map(|&id| {
+            let published = live.get(id)?;
+            let tier = 2 * u8::from(in_title.binary_search(&id).is_ok())
+                + u8::from(in_summary.binary_search(&id).is_ok());
+            Some((tier, published, id))
         })
         .collect();
     let total = keys.len() as i64;
@@ -276,9 +314,15 @@ mod tests {
     #[test]
     fn ranking_puts_title_then_summary_then_newest_first_and_leaves_out_what_is_not_live() {
         // id -> publication time; 6 is not live (a draft, or scheduled).
-        let live: HashMap<i64, i64> = [(1, 100), (2, 500), (3, 300), (4, 400), (5, 50), (7, 300)]
-            .into_iter()
-            .collect();
+        let live = LiveTimes::new([
+            (1, 100),
+            (2, 500),
+            (3, 300),
+            (4, 400),
+            (5, 50),
+            (7, 300),
+            (-1, 9),
+        ]);
         let anywhere = [1, 2, 3, 4, 5, 6, 7];
         let ranked = rank(&anywhere, vec![5, 6, 1], vec![3, 1, 6], &live, 100);
         // 1: title and summary; 5: title; 3: summary; then 2, 4, 7 (newest
@@ -295,7 +339,7 @@ mod tests {
             rank(&anywhere, vec![], vec![], &live, 0).ids,
             Vec::<i64>::new()
         );
-        assert_eq!(rank(&[6], vec![6], vec![], &live, 10).total, 0);
+        assert_eq!(rank(&[6, 8, -1, 1000], vec![6], vec![], &live, 10).total, 0);
         // Pages of the kept ids.
         let ranked = rank(&anywhere, vec![5, 6, 1], vec![3, 1, 6], &live, 100);
         assert_eq!(ranked.page(1, 4), &[1, 5, 3, 2]);
