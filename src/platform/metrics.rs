@@ -87,13 +87,22 @@ impl RequestTimer {
         }
     }
 
+    /// Records the request, and logs it at debug level.
     pub fn finish(self, metrics: &Metrics, response: &Response) {
+        let elapsed = self.start.elapsed();
+        tracing::debug!(
+            method = %self.method,
+            route = %self.route,
+            status = response.status().as_u16(),
+            ms = elapsed.as_secs_f64() * 1000.0,
+            "request"
+        );
         metrics
             .latency
             .get_or_create(&RouteLabels {
                 route: self.route.clone(),
             })
-            .observe(self.start.elapsed().as_secs_f64());
+            .observe(elapsed.as_secs_f64());
         metrics
             .requests
             .get_or_create(&RequestLabels {
