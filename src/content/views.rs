@@ -515,34 +515,6 @@ pub fn xml(text: &str) -> String {
     out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn xml_text_is_escaped_and_cleaned() {
-        assert_eq!(
-            xml("a<b>&\"'\u{1}\u{FFFE}c"),
-            "a&lt;b&gt;&amp;&quot;&apos;c"
-        );
-    }
-
-    #[test]
-    fn urls_are_made_absolute_under_the_base() {
-        let base: url::Url = "https://example.com/help/".parse().unwrap();
-        assert_eq!(
-            absolute(&base, "/blog/x"),
-            "https://example.com/help/blog/x"
-        );
-    }
-
-    #[test]
-    fn descriptions_fall_back_to_the_opening_words() {
-        let d = opening_words("# Title\n\nOne two three four five six", 14);
-        assert_eq!(d, "Title One two…");
-    }
-}
-
 /// Results shown per search page, and how many pages a visitor may go through.
 pub const SEARCH_PAGE_SIZE: i64 = 10;
 pub const SEARCH_PAGES: i64 = 100;
@@ -617,4 +589,32 @@ pub async fn search(
             })
         })
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn xml_text_is_escaped_and_cleaned() {
+        assert_eq!(
+            xml("a<b>&\"'\u{1}\u{FFFE}c"),
+            "a&lt;b&gt;&amp;&quot;&apos;c"
+        );
+    }
+
+    #[test]
+    fn urls_are_made_absolute_under_the_base() {
+        let base: url::Url = "https://example.com/help/".parse().unwrap();
+        assert_eq!(
+            absolute(&base, "/blog/x"),
+            "https://example.com/help/blog/x"
+        );
+    }
+
+    #[test]
+    fn descriptions_fall_back_to_the_opening_words() {
+        let d = opening_words("# Title\n\nOne two three four five six", 14);
+        assert_eq!(d, "Title One two…");
+    }
 }
