@@ -4,7 +4,7 @@
 
 use super::{
     model::{Kind, Status},
-    search::{LiveTimes, Query},
+    search::{LivePieces, Query},
 };
 use crate::platform::db::{Backend, Db, Tx, placeholders, trusted_sql};
 use std::collections::HashMap;
@@ -366,65 +366,44 @@ pub async fn bump_version(tx: &mut Tx) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
-/// The pieces whose search entry holds every term of a query: anywhere,
-/// in the title, in the summary. Live or not: see [`super::search::rank`].
-pub struct Matches {
-    pub anywhere: Vec<i64>,
-    pub in_title: Vec<i64>,
-    pub in_summary: Vec<i64>,
-}
-
-/// What the index finds for `query` (see [`Matches`]).
-pub async fn search_matches(db: &Db, query: &Query) -> Result<Matches, sqlx::Error> {
-    // Thousands of ids come back as three strings rather than thousands of
+/// The ids of the pieces (live or not) whose search entry holds every term
+/// of `query`, anywhere: see [`super::search::rank`] for the rest.
+pub async fn search_matches(db: &Db, query: &Query) -> Result<Vec<i64>, sqlx::Error> {
+    // Thousands of ids come back as one string rather than thousands of
     // rows: a row through the driver costs more than its match in the index.
-    let sql = db.pick(
-        "SELECT \
-         (SELECT group_concat(rowid) FROM article_search WHERE article_search MATCH $1), \
-         (SELECT group_concat(rowid) FROM article_search WHERE article_search MATCH $2), \
-         (SELECT group_concat(rowid) FROM article_search WHERE article_search MATCH $3)",
-        "SELECT \
-         (SELECT string_agg(article_id::text, ',') FROM article_search WHERE body @@ to_tsquery('simple', $1)), \
-         (SELECT string_agg(article_id::text, ',') FROM article_search WHERE title @@ to_tsquery('simple', $2)), \
-         (SELECT string_agg(article_id::text, ',') FROM article_search WHERE summary @@ to_tsquery('simple', $3))",
-    );
-    let (all, title, summary) = match db.backend {
+    let (sql, terms) = match db.backend {
         Backend::Sqlite => (
+            "SELECT group_concat(rowid) FROM article_search WHERE article_search MATCH $1",
             query.fts5(None),
-            query.fts5(Some("title")),
-            query.fts5(Some("summary")),
         ),
-        Backend::Postgres => (query.tsquery(), query.tsquery(), query.tsquery()),
+        Backend::Postgres => (
+            "SELECT string_agg(article_id::text, ',') FROM article_search \
+             WHERE body @@ to_tsquery('simple', $1)",
+            query.tsquery(),
+        ),
     };
-    let (anywhere, in_title, in_summary): (Option<String>, Option<String>, Option<String>) =
-        sqlx::query_as(sql)
-            .bind(all)
-            .bind(title)
-            .bind(summary)
-            .fetch_one(&db.pool)
-            .await?;
-    let ids = |list: Option<String>| -> Vec<i64> {
-        let list = list.unwrap_or_default();
-        let mut ids = Vec::with_capacity(list.len() / 4);
-        ids.extend(list.split(',').filter_map(|id| id.parse::<i64>().ok()));
-        ids
-    };
-    Ok(Matches {
-        anywhere: ids(anywhere),
-        in_title: ids(in_title),
-        in_summary: ids(in_summary),
-    })
+    let ids: Option<String> = sqlx::query_scalar(sql)
+        .bind(terms)
+        .fetch_one(&db.pool)
+        .await?;
+    let ids = ids.unwrap_or_default();
+    let mut out = Vec::with_capacity(ids.len() / 4);
+    out.extend(ids.split(',').filter_map(|id| id.parse::<i64>().ok()));
+    Ok(out)
 }
 
-/// The publication time of every live piece, by id.
-pub async fn live_publication_times(db: &Db, now: i64) -> Result<LiveTimes, sqlx::Error> {
-    let rows: Vec<(i64, i64)> = sqlx::query_as(
-        "SELECT id, publish_at FROM articles WHERE status = 'published' AND publish_at <= $1",
+/// Every live piece, as search ranks it.
+pub async fn live_pieces(db: &Db, now: i64) -> Result<LivePieces, sqlx::Error> {
+    let rows: Vec<(i64, i64, String, String)> = sqlx::query_as(
+        "SELECT id, publish_at, title, summary FROM articles \
+         WHERE status = 'published' AND publish_at <= $1",
     )
     .bind(now)
     .fetch_all(&db.pool)
     .await?;
-    Ok(LiveTimes::new(rows))
+    Ok(LivePieces::new(rows.iter().map(
+        |(id, at, title, summary)| (*id, *at, title.as_str(), summary.as_str()),
+    )))
 }
 
 /// A search result before it is shown.

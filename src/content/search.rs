@@ -5,9 +5,10 @@
 //! matched as a prefix of its light stem ("printers" finds "printer",
 //! "updating" finds "updated"), all of them required. Ranking is the same
 //! on both: every word in the title first, then in the summary, then
-//! newest first. The database only finds which pieces hold the terms;
-//! which of them are live, and their order, is worked out here from the
-//! publication times held in memory ([`rank`]).
+//! newest first. The database's index only finds which pieces hold every
+//! term; which of them are live, and their order, is worked out here from
+//! the live pieces' titles, summaries and publication times held in memory
+//! ([`rank`]).
 
 /// Words of a text for the index: lower-case letters and digits, one space apart.
 pub fn normalize(text: &str) -> String {
@@ -205,51 +206,58 @@ pub struct Ranked {
     pub total: i64,
 }
 
-/// When each live piece was published, by id: a flat table, as ids are
-/// dense and a search looks up thousands of them.
+/// What ranking needs of one live piece.
+#[derive(Debug, Clone)]
+struct LivePiece {
+    published: i64,
+    /// Normalised words, each after a space, so `" term"` finds a word
+    /// starting with the term.
+    title: Box<str>,
+    summary: Box<str>,
+}
+
+/// Every live piece, by id: a flat table, as ids are dense and a search
+/// looks up thousands of them. Kept in the page cache, so an edit or a
+/// publication coming due drops it like any page.
 #[derive(Debug, Default)]
-pub struct LiveTimes(Vec<i64>);
+pub struct LivePieces(Vec<Option<LivePiece>>);
 
-impl LiveTimes {
-    const NOT_LIVE: i64 = i64::MIN;
-
-    pub fn new(pieces: impl IntoIterator<Item = (i64, i64)>) -> LiveTimes {
-        let mut table = Vec::new();
-        for (id, published) in pieces {
+impl LivePieces {
+    /// From `(id, publication time, title, summary)` of each live piece.
+    pub fn new<'a>(pieces: impl IntoIterator<Item = (i64, i64, &'a str, &'a str)>) -> LivePieces {
+        let spaced = |text: &str| -> Box<str> { format!(" {}", normalize(text)).into() };
+        let mut table: Vec<Option<LivePiece>> = Vec::new();
+        for (id, published, title, summary) in pieces {
             let Ok(i) = usize::try_from(id) else { continue };
             if i >= table.len() {
-                table.resize(i + 1, Self::NOT_LIVE);
+                table.resize(i + 1, None);
             }
-            table[i] = published;
+            table[i] = Some(LivePiece {
+                published,
+                title: spaced(title),
+                summary: spaced(summary),
+            });
         }
-        LiveTimes(table)
+        LivePieces(table)
     }
 
-    fn get(&self, id: i64) -> Option<i64> {
-        let published = *self.0.get(usize::try_from(id).ok()?)?;
-        (published != Self::NOT_LIVE).then_some(published)
+    fn get(&self, id: i64) -> Option<&LivePiece> {
+        self.0.get(usize::try_from(id).ok()?)?.as_ref()
     }
 }
 
-/// Orders the live pieces among `anywhere` (every term in the title first,
-/// then in the summary, then newest first, then highest id) and keeps the
-/// first `keep`. The title and summary lists need not be sorted.
-pub fn rank(
-    anywhere: &[i64],
-    mut in_title: Vec<i64>,
-    mut in_summary: Vec<i64>,
-    live: &LiveTimes,
-    keep: usize,
-) -> Ranked {
-    in_title.sort_unstable();
-    in_summary.sort_unstable();
+/// Orders the live pieces among `anywhere` (those with every term in the
+/// title first, then in the summary, then newest first, then highest id)
+/// and keeps the first `keep`.
+pub fn rank(anywhere: &[i64], query: &Query, live: &LivePieces, keep: usize) -> Ranked {
+    let needles: Vec<String> = query.terms.iter().map(|t| format!(" {t}")).collect();
+    let has_all = |text: &str| needles.iter().all(|n| text.contains(n.as_str()));
     let mut keys: Vec<(u8, i64, i64)> = anywhere
         .iter()
         .filter_map(|&id| {
-            let published = live.get(id)?;
-            let tier = 2 * u8::from(in_title.binary_search(&id).is_ok())
-                + u8::from(in_summary.binary_search(&id).is_ok());
-            Some((tier, published, id))
+            let piece = live.get(id)?;
+            let tier = 2 * u8::from(has_all(&piece.title)) + u8::from(has_all(&piece.summary));
+            Some((tier, piece.published, id))
         })
         .collect();
     let total = keys.len() as i64;
@@ -313,35 +321,40 @@ mod tests {
 
     #[test]
     fn ranking_puts_title_then_summary_then_newest_first_and_leaves_out_what_is_not_live() {
-        // id -> publication time; 6 is not live (a draft, or scheduled).
-        let live = LiveTimes::new([
-            (1, 100),
-            (2, 500),
-            (3, 300),
-            (4, 400),
-            (5, 50),
-            (7, 300),
-            (-1, 9),
+        // id, publication time, title, summary; 6 is not live (a draft, or scheduled).
+        let live = LivePieces::new([
+            (
+                1,
+                100,
+                "Printers: the Spooler",
+                "Restart the printer spooler.",
+            ),
+            (2, 500, "Other", "Nothing here."),
+            (3, 300, "Other", "When printers stop, check the spooler."),
+            (4, 400, "Other", "Spooler only."),
+            (5, 50, "Fix printer spoolers", "Nothing."),
+            (7, 300, "Other", "Nothing."),
+            (-1, 9, "Printer spooler", "Printer spooler"),
         ]);
+        let q = Query::parse("printers spooler").unwrap();
         let anywhere = [1, 2, 3, 4, 5, 6, 7];
-        let ranked = rank(&anywhere, vec![5, 6, 1], vec![3, 1, 6], &live, 100);
-        // 1: title and summary; 5: title; 3: summary; then 2, 4, 7 (newest
-        // first; 7 and 3 share a time but 3 ranks on its summary).
+        let ranked = rank(&anywhere, &q, &live, 100);
+        // 1: title and summary; 5: title; 3: summary ("printer" needs a
+        // word starting with it, so 4's summary does not count); then 2, 4,
+        // 7 newest first.
         assert_eq!(ranked.ids, vec![1, 5, 3, 2, 4, 7]);
         assert_eq!(ranked.total, 6);
+        // A term inside a word is not a match: "pool" is not "spooler".
+        let pool = Query::parse("pool").unwrap();
+        assert_eq!(rank(&[1, 5], &pool, &live, 100).ids, vec![1, 5]);
         // Same time, same tier: the higher id first.
-        let ranked = rank(&[3, 7], vec![], vec![], &live, 100);
-        assert_eq!(ranked.ids, vec![7, 3]);
+        assert_eq!(rank(&[3, 7], &pool, &live, 100).ids, vec![7, 3]);
         // Keeping fewer keeps the first ones, in order; the total stays.
-        let few = rank(&anywhere, vec![5, 6, 1], vec![3, 1, 6], &live, 4);
+        let few = rank(&anywhere, &q, &live, 4);
         assert_eq!((few.ids, few.total), (vec![1, 5, 3, 2], 6));
-        assert_eq!(
-            rank(&anywhere, vec![], vec![], &live, 0).ids,
-            Vec::<i64>::new()
-        );
-        assert_eq!(rank(&[6, 8, -1, 1000], vec![6], vec![], &live, 10).total, 0);
+        assert!(rank(&anywhere, &q, &live, 0).ids.is_empty());
+        assert_eq!(rank(&[6, 8, -1, 1000], &q, &live, 10).total, 0);
         // Pages of the kept ids.
-        let ranked = rank(&anywhere, vec![5, 6, 1], vec![3, 1, 6], &live, 100);
         assert_eq!(ranked.page(1, 4), &[1, 5, 3, 2]);
         assert_eq!(ranked.page(2, 4), &[4, 7]);
         assert!(ranked.page(3, 4).is_empty());

@@ -536,10 +536,11 @@ pub struct SearchResults {
 
 /// Page `page_no` of the results for `query`. Three entries of the page
 /// cache serve it, each dropped like any other (an edit, a publication
-/// coming due, another instance's edit): the publication times of the live
-/// pieces, the query's ranking (the first [`SEARCH_PAGES`] pages of ids),
-/// and the page itself. So a query costs the database one look-up in the
-/// index, and each further page of it one fetch of ten rows.
+/// coming due, another instance's edit): the live pieces (publication
+/// times, titles and summaries), the query's ranking (the first
+/// [`SEARCH_PAGES`] pages of ids), and the page itself. So a new query
+/// costs the database one look-up in the index, and each further page of
+/// it one fetch of ten rows.
 pub async fn search(
     state: &AppState,
     query: &Query,
@@ -554,18 +555,12 @@ pub async fn search(
                 .get_or_fill(&format!("search:{terms}"), now, || async {
                     let live = cache
                         .get_or_fill("search-live", now, || async {
-                            Ok(db::live_publication_times(&state.db, now).await?)
+                            Ok(db::live_pieces(&state.db, now).await?)
                         })
                         .await?;
-                    let m = db::search_matches(&state.db, query).await?;
+                    let anywhere = db::search_matches(&state.db, query).await?;
                     let keep = (SEARCH_PAGES * SEARCH_PAGE_SIZE) as usize;
-                    Ok(search::rank(
-                        &m.anywhere,
-                        m.in_title,
-                        m.in_summary,
-                        &live,
-                        keep,
-                    ))
+                    Ok(search::rank(&anywhere, query, &live, keep))
                 })
                 .await?;
             let ids = ranked.page(page_no as usize, SEARCH_PAGE_SIZE as usize);

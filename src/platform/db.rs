@@ -52,6 +52,7 @@ migrations! {
     11 "0011_newsletter",
     12 "0012_consent_analytics",
     13 "0013_chat",
+    14 "0014_search_in_memory",
 }
 
 impl Db {
