@@ -51,6 +51,11 @@ const POLL_MS: i64 = 1_000;
 pub struct PageCache {
     entries: RwLock<HashMap<String, Entry>>,
     capacity: usize,
+    /// Entries many pages are built from (search's live pieces): never
+    /// evicted to make room, dropped with the others on every clear.
+    pinned: RwLock<HashMap<&'static str, Entry>>,
+    /// One fill of a pinned entry at a time; the others wait for it.
+    pinning: tokio::sync::Mutex<()>,
     /// Serialises clearing against storing, and holds what was last seen.
     fresh: Mutex<Seen>,
     generation: AtomicU64,
@@ -80,6 +85,8 @@ impl PageCache {
         PageCache {
             entries: RwLock::new(HashMap::new()),
             capacity: capacity.max(8),
+            pinned: RwLock::new(HashMap::new()),
+            pinning: tokio::sync::Mutex::new(()),
             fresh: Mutex::new(Seen::default()),
             generation: AtomicU64::new(0),
             valid_until: AtomicI64::new(0),
@@ -99,6 +106,19 @@ impl PageCache {
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .clear();
+        self.pinned
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+
+    /// Stores with `store` unless the content changed since `generation`
+    /// was read, or the fill started before the last time-based clear.
+    fn store_if_current(&self, generation: u64, now: i64, store: impl FnOnce()) {
+        let _seen = self.lock();
+        if self.generation.load(SeqCst) == generation && now >= self.epoch_start.load(SeqCst) {
+            store();
+        }
     }
 
     /// Drops every entry; the next request also looks up the next
@@ -194,8 +214,7 @@ impl PageCache {
         }
         let generation = self.generation.load(SeqCst);
         let value = Arc::new(fill().await?);
-        let _seen = self.lock();
-        if self.generation.load(SeqCst) == generation && now >= self.epoch_start.load(SeqCst) {
+        self.store_if_current(generation, now, || {
             let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
             if entries.len() >= self.capacity {
                 // Cheap eviction: an arbitrary eighth goes.
@@ -206,7 +225,47 @@ impl PageCache {
                 }
             }
             entries.insert(key.to_string(), value.clone() as Entry);
+        });
+        Ok(value)
+    }
+
+    /// Like [`PageCache::get_or_fill`], for an entry many pages are built
+    /// from: never evicted, and filled once however many ask at once.
+    pub async fn get_or_fill_pinned<T, F, Fut>(
+        &self,
+        key: &'static str,
+        now: i64,
+        fill: F,
+    ) -> AppResult<Arc<T>>
+    where
+        T: Send + Sync + 'static,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = AppResult<T>>,
+    {
+        let stored = || {
+            let hit = self
+                .pinned
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(key)
+                .cloned();
+            hit.and_then(|e| e.downcast::<T>().ok())
+        };
+        if let Some(value) = stored() {
+            return Ok(value);
         }
+        let _one = self.pinning.lock().await;
+        if let Some(value) = stored() {
+            return Ok(value);
+        }
+        let generation = self.generation.load(SeqCst);
+        let value = Arc::new(fill().await?);
+        self.store_if_current(generation, now, || {
+            self.pinned
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(key, value.clone() as Entry);
+        });
         Ok(value)
     }
 }

@@ -554,7 +554,7 @@ pub async fn search(
             let ranked = cache
                 .get_or_fill(&format!("search:{terms}"), now, || async {
                     let live = cache
-                        .get_or_fill("search-live", now, || async {
+                        .get_or_fill_pinned("search-live", now, || async {
                             Ok(db::live_pieces(&state.db, now).await?)
                         })
                         .await?;
