@@ -127,9 +127,9 @@ impl UserAgent {
         use std::{cell::RefCell, hash::BuildHasher};
         const SLOTS: usize = 256;
         const LONGEST: usize = 512;
+        type Slot = Option<(Box<str>, UserAgent)>;
         thread_local! {
-            static RECENT: RefCell<Vec<Option<(Box<str>, UserAgent)>>> =
-                RefCell::new(vec![None; SLOTS]);
+            static RECENT: RefCell<Vec<Slot>> = RefCell::new(vec![None; SLOTS]);
         }
         if ua.len() > LONGEST {
             return UserAgent::classify(ua);
