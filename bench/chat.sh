@@ -20,7 +20,7 @@ PORT=${PORT:-18291}
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
 echo "building the release binary and the load client"
-cargo build --release --quiet --bin officecomms --example chat_load
+[ -n "${SKIP_BUILD:-}" ] || cargo build --release --quiet --bin officecomms --example chat_load
 
 WORK=$(mktemp -d)
 SERVER=
