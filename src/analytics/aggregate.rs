@@ -100,9 +100,19 @@ struct Slot {
     seen: FastSet<u128>,
 }
 
+// `DayBucket::slots` is indexed by `Dim as usize` and read back through `Dim::ALL`.
+const _: () = {
+    let mut i = 0;
+    while i < Dim::ALL.len() {
+        assert!(Dim::ALL[i] as usize == i);
+        i += 1;
+    }
+};
+
 #[derive(Default)]
 struct DayBucket {
-    slots: FastMap<Dim, FastMap<Box<str>, Slot>>,
+    /// Per dimension (`Dim as usize`), per key.
+    slots: [FastMap<Box<str>, Slot>; Dim::ALL.len()],
     marks: Vec<Mark>,
 }
 
@@ -158,7 +168,7 @@ impl Default for Aggregator {
 impl DayBucket {
     /// Counts one view of `key` in `dim`; true when the visitor is new to it.
     fn count(&mut self, dim: Dim, key: &str, visitor: Option<u128>) -> bool {
-        let keys = self.slots.entry(dim).or_default();
+        let keys = &mut self.slots[dim as usize];
         let slot = match keys.get_mut(key) {
             Some(slot) => slot,
             None => keys.entry(key.into()).or_default(),
@@ -233,13 +243,11 @@ impl Aggregator {
         for shard in &self.shards {
             let mut days = shard.lock().expect("analytics lock");
             for (day, bucket) in days.iter_mut() {
-                for (dim, keys) in bucket.slots.iter_mut() {
+                for (dim, keys) in Dim::ALL.into_iter().zip(bucket.slots.iter_mut()) {
                     for (key, slot) in keys.iter_mut() {
                         if slot.views != 0 {
-                            *batch
-                                .views
-                                .entry((*day, *dim, key.to_string()))
-                                .or_default() += slot.views;
+                            *batch.views.entry((*day, dim, key.to_string())).or_default() +=
+                                slot.views;
                             slot.views = 0;
                         }
                     }
@@ -256,7 +264,7 @@ impl Aggregator {
     pub fn restore(&self, batch: Batch) {
         let mut days = self.shard();
         for ((day, dim, key), n) in batch.views {
-            let keys = days.entry(day).or_default().slots.entry(dim).or_default();
+            let keys = &mut days.entry(day).or_default().slots[dim as usize];
             keys.entry(key.into_boxed_str()).or_default().views += n;
         }
         for mark in batch.marks {

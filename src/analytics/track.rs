@@ -228,8 +228,12 @@ impl VisitorHasher {
         VisitorHasher(SipHasher13::new_with_key(&key))
     }
 
-    /// The day's pseudonym of a visitor: a keyed hash of IP address and user agent.
+    /// The day's pseudonym of a visitor: a keyed hash of IP address and
+    /// user agent. The user agent goes in as a 64-bit digest (unkeyed, the
+    /// same on every instance), so the keyed hash reads 25 bytes rather
+    /// than a hundred on every page view.
     pub fn visitor(&self, ip: IpAddr, ua: &str) -> u128 {
+        use std::hash::BuildHasher;
         let mut hasher = self.0;
         match ip {
             IpAddr::V4(a) => {
@@ -241,7 +245,7 @@ impl VisitorHasher {
                 hasher.write(&a.octets());
             }
         }
-        hasher.write(ua.as_bytes());
+        hasher.write_u64(foldhash::fast::FixedState::default().hash_one(ua));
         hasher.finish128().as_u128()
     }
 }

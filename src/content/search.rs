@@ -206,6 +206,15 @@ pub struct Ranked {
     pub total: i64,
 }
 
+impl Ranked {
+    /// The ids on page `page_no` (from 1) of `per_page`.
+    pub fn page(&self, page_no: usize, per_page: usize) -> &[i64] {
+        let start = page_no.saturating_sub(1).saturating_mul(per_page);
+        let end = start.saturating_add(per_page).min(self.ids.len());
+        self.ids.get(start..end).unwrap_or_default()
+    }
+}
+
 /// What ranking needs of one live piece.
 #[derive(Debug, Clone)]
 struct LivePiece {
@@ -272,15 +281,6 @@ pub fn rank(anywhere: &[i64], query: &Query, live: &LivePieces, keep: usize) -> 
     Ranked {
         ids: keys.into_iter().map(|(_, _, id)| id).collect(),
         total,
-    }
-}
-
-impl Ranked {
-    /// The ids on page `page_no` (from 1) of `per_page`.
-    pub fn page(&self, page_no: usize, per_page: usize) -> &[i64] {
-        let start = page_no.saturating_sub(1).saturating_mul(per_page);
-        let end = start.saturating_add(per_page).min(self.ids.len());
-        self.ids.get(start..end).unwrap_or_default()
     }
 }
 
