@@ -279,7 +279,12 @@ impl Application {
         let serve = async move {
             match self.certificates {
                 None => {
-                    axum::serve(self.listener, app)
+                    // No Nagle delay: a response or chat frame written in
+                    // two pieces must not wait for the client's delayed ACK.
+                    let listener = self.listener.tap_io(|tcp| {
+                        let _ = tcp.set_nodelay(true);
+                    });
+                    axum::serve(listener, app)
                         .with_graceful_shutdown(signal)
                         .await
                 }
