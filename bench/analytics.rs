@@ -12,7 +12,7 @@ use officecomms::{
     analytics::{
         aggregate::{Aggregator, Hit},
         db,
-        track::{UserAgent, VisitorHasher},
+        track::{UserAgent, VisitorHasher, ua_digest},
     },
     platform::db::Db,
 };
@@ -72,7 +72,11 @@ fn ingest(agg: &Aggregator, t: &Traffic, views: usize, seed: u64, full: bool) ->
             let agent = UserAgent::classify(ua);
             assert!(!agent.bot);
             let ip = std::net::IpAddr::from([203, 0, (v / 256 % 256) as u8, (v % 256) as u8]);
-            (hasher.visitor(ip, ua), agent.device, agent.browser)
+            (
+                hasher.visitor(ip, ua_digest(ua)),
+                agent.device,
+                agent.browser,
+            )
         } else {
             (v as u128, "desktop", "Firefox")
         };

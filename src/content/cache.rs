@@ -203,13 +203,7 @@ impl PageCache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = AppResult<T>>,
     {
-        let hit = self
-            .entries
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(key)
-            .cloned();
-        if let Some(value) = hit.and_then(|e| e.downcast::<T>().ok()) {
+        if let Some(value) = stored(&self.entries, key) {
             return Ok(value);
         }
         let generation = self.generation.load(SeqCst);
@@ -242,20 +236,11 @@ impl PageCache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = AppResult<T>>,
     {
-        let stored = || {
-            let hit = self
-                .pinned
-                .read()
-                .unwrap_or_else(|e| e.into_inner())
-                .get(key)
-                .cloned();
-            hit.and_then(|e| e.downcast::<T>().ok())
-        };
-        if let Some(value) = stored() {
+        if let Some(value) = stored(&self.pinned, key) {
             return Ok(value);
         }
         let _one = self.pinning.lock().await;
-        if let Some(value) = stored() {
+        if let Some(value) = stored(&self.pinned, key) {
             return Ok(value);
         }
         let generation = self.generation.load(SeqCst);
@@ -268,6 +253,20 @@ impl PageCache {
         });
         Ok(value)
     }
+}
+
+/// The value of type `T` stored under `key`, if any.
+fn stored<K, T>(entries: &RwLock<HashMap<K, Entry>>, key: &str) -> Option<Arc<T>>
+where
+    K: std::borrow::Borrow<str> + std::hash::Hash + Eq,
+    T: Send + Sync + 'static,
+{
+    let entry = entries
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(key)
+        .cloned()?;
+    entry.downcast::<T>().ok()
 }
 
 /// An HTTP date (`Last-Modified`).
@@ -500,6 +499,42 @@ pub const HTML: &str = "text/html; charset=utf-8";
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_pinned_entry_outlives_eviction_is_filled_once_and_goes_with_a_clear() {
+        let cache = PageCache::new(8);
+        let fills = AtomicUsize::new(0);
+        let fill = || async {
+            fills.fetch_add(1, SeqCst);
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            Ok(42_i64)
+        };
+        // Asked twice at once: filled once, both get the value.
+        let (a, b) = tokio::join!(
+            cache.get_or_fill_pinned("live", 0, fill),
+            cache.get_or_fill_pinned("live", 0, fill)
+        );
+        assert_eq!((*a.unwrap(), *b.unwrap()), (42, 42));
+        assert_eq!(fills.load(SeqCst), 1);
+        // Many more pages than the cache holds: pages are evicted, it stays.
+        for i in 0..100 {
+            let key = format!("page:{i}");
+            cache
+                .get_or_fill(&key, 0, || async { Ok(i) })
+                .await
+                .unwrap();
+        }
+        assert!(cache.len() <= 8);
+        assert_eq!(
+            *cache.get_or_fill_pinned("live", 0, fill).await.unwrap(),
+            42
+        );
+        assert_eq!(fills.load(SeqCst), 1);
+        // An edit drops it with everything else.
+        cache.invalidate();
+        cache.get_or_fill_pinned("live", 0, fill).await.unwrap();
+        assert_eq!(fills.load(SeqCst), 2);
+    }
 
     #[test]
     fn etags_compare_weakly_and_in_lists() {

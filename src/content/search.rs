@@ -22,10 +22,14 @@ pub fn normalize(text: &str) -> String {
     out
 }
 
-fn words(text: &str) -> impl Iterator<Item = String> + '_ {
+/// The words of a text as written: runs of letters and digits.
+fn raw_words(text: &str) -> impl Iterator<Item = &str> {
     text.split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
-        .map(str::to_lowercase)
+}
+
+fn words(text: &str) -> impl Iterator<Item = String> + '_ {
+    raw_words(text).map(str::to_lowercase)
 }
 
 /// Plain text of a Markdown source: what a reader sees, without markup.
@@ -120,20 +124,17 @@ impl Query {
     /// Whether a word of `token` starts with a term, in any case. Terms
     /// are lower-case; most are ASCII, compared without lower-casing.
     fn matches(&self, token: &str) -> bool {
-        token
-            .split(|c: char| !c.is_alphanumeric())
-            .filter(|w| !w.is_empty())
-            .any(|w| {
-                self.terms.iter().any(|t| {
-                    if t.is_ascii() {
-                        w.as_bytes()
-                            .get(..t.len())
-                            .is_some_and(|head| head.eq_ignore_ascii_case(t.as_bytes()))
-                    } else {
-                        w.to_lowercase().starts_with(t.as_str())
-                    }
-                })
+        raw_words(token).any(|w| {
+            self.terms.iter().any(|t| {
+                if t.is_ascii() {
+                    w.as_bytes()
+                        .get(..t.len())
+                        .is_some_and(|head| head.eq_ignore_ascii_case(t.as_bytes()))
+                } else {
+                    w.to_lowercase().starts_with(t.as_str())
+                }
             })
+        })
     }
 
     /// About `width` words of `text` around the densest cluster of matches,

@@ -547,22 +547,13 @@ pub async fn search(
     page_no: i64,
     now: i64,
 ) -> AppResult<Arc<SearchResults>> {
-    let cache = &state.content.cache;
     let terms = query.terms.join(" ");
-    cache
-        .get_or_fill(&format!("search:{page_no}:{terms}"), now, || async {
-            let ranked = cache
-                .get_or_fill(&format!("search:{terms}"), now, || async {
-                    let live = cache
-                        .get_or_fill_pinned("search-live", now, || async {
-                            Ok(db::live_pieces(&state.db, now).await?)
-                        })
-                        .await?;
-                    let anywhere = db::search_matches(&state.db, query).await?;
-                    let keep = (SEARCH_PAGES * SEARCH_PAGE_SIZE) as usize;
-                    Ok(search::rank(&anywhere, query, &live, keep))
-                })
-                .await?;
+    let key = format!("search:{page_no}:{terms}");
+    state
+        .content
+        .cache
+        .get_or_fill(&key, now, || async {
+            let ranked = ranking(state, query, &terms, now).await?;
             let ids = ranked.page(page_no as usize, SEARCH_PAGE_SIZE as usize);
             let list = db::hits(&state.db, ids)
                 .await?
@@ -582,6 +573,29 @@ pub async fn search(
                 list,
                 total: ranked.total,
             })
+        })
+        .await
+}
+
+/// The ranking of a query (`terms` are its terms, joined): the first
+/// [`SEARCH_PAGES`] pages of ids and the number of matches.
+async fn ranking(
+    state: &AppState,
+    query: &Query,
+    terms: &str,
+    now: i64,
+) -> AppResult<Arc<search::Ranked>> {
+    let cache = &state.content.cache;
+    cache
+        .get_or_fill(&format!("search:{terms}"), now, || async {
+            let live = cache
+                .get_or_fill_pinned("search-live", now, || async {
+                    Ok(db::live_pieces(&state.db, now).await?)
+                })
+                .await?;
+            let anywhere = db::search_matches(&state.db, query).await?;
+            let keep = (SEARCH_PAGES * SEARCH_PAGE_SIZE) as usize;
+            Ok(search::rank(&anywhere, query, &live, keep))
         })
         .await
 }
