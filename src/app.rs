@@ -9,15 +9,23 @@ use crate::{
         db::Db,
         http::{self, RateLimits},
         mail::{self, Transport},
-        metrics::{self, Metrics},
+        metrics::{self, Metrics, RouteOnResponseLayer},
         settings::{self, SiteSettings},
         tls::{Certificates, TlsListener},
     },
     privacy, shop, site, staff, surveys,
 };
 use anyhow::Context;
-use axum::{Router, extract::DefaultBodyLimit, middleware, routing::get, serve::ListenerExt};
+use axum::{
+    Router,
+    extract::{DefaultBodyLimit, Request},
+    middleware,
+    response::Response,
+    routing::get,
+    serve::ListenerExt,
+};
 use std::{
+    convert::Infallible,
     net::SocketAddr,
     ops::Deref,
     sync::{Arc, RwLock},
@@ -30,8 +38,7 @@ use tokio::{
 };
 use tower::ServiceBuilder;
 use tower_http::{
-    catch_panic::CatchPanicLayer, compression::CompressionLayer, limit::RequestBodyLimitLayer,
-    timeout::TimeoutLayer,
+    catch_panic::CatchPanicLayer, limit::RequestBodyLimitLayer, timeout::TimeoutLayer,
 };
 
 /// Everything a handler may need, cheap to clone.
@@ -83,8 +90,13 @@ impl App {
         self.notices.read().expect("notices lock").clone()
     }
 
+    /// Replaces the notices if they changed. The list's address is part of
+    /// every shared page's cache key, so an unchanged list keeps its own.
     pub fn set_notices(&self, notices: Vec<privacy::PublicNotice>) {
-        *self.notices.write().expect("notices lock") = Arc::new(notices);
+        let mut current = self.notices.write().expect("notices lock");
+        if **current != notices {
+            *current = Arc::new(notices);
+        }
     }
 
     pub async fn reload_site(&self) -> anyhow::Result<()> {
@@ -137,10 +149,20 @@ impl AppState {
     }
 }
 
-/// Every route of the site, with the middleware applied once for all.
-pub fn router(state: AppState) -> Router {
+/// The whole site as one service: the middleware, then the routes. The
+/// middleware runs before routing, once for all routes, so that a page
+/// already rendered for everyone is answered without routing at all
+/// (`content::public::answer_shared`); every route carries its pattern
+/// back on the response for the request metrics.
+pub fn service(
+    state: AppState,
+) -> impl tower::Service<Request, Response = Response, Error = Infallible, Future: Send + 'static>
++ Clone
++ Send
++ Sync
++ 'static {
     let config = &state.config;
-    Router::new()
+    let routes = Router::new()
         .merge(site::router())
         .merge(privacy::router())
         .merge(staff::router())
@@ -156,25 +178,22 @@ pub fn router(state: AppState) -> Router {
         .route("/static/{file}", get(assets::serve_asset))
         .route("/metrics", get(metrics::show_metrics))
         .fallback(http::not_found)
-        // One stack, applied once: each `Router::layer` call would box and
-        // clone its own wrapper around every route on every request. Requests
-        // are logged (at debug) by the site middleware's timer, not by a
-        // trace layer: a span and a body wrapper per request cost a tenth
-        // of a cached page.
-        .layer(
-            ServiceBuilder::new()
-                .layer(CompressionLayer::new())
-                .layer(middleware::from_fn_with_state(state.clone(), http::site))
-                .layer(TimeoutLayer::with_status_code(
-                    axum::http::StatusCode::REQUEST_TIMEOUT,
-                    Duration::from_secs(config.request_timeout_secs),
-                ))
-                .layer(CatchPanicLayer::new())
-                // Innermost: `from_fn` takes only axum's own body type.
-                .layer(RequestBodyLimitLayer::new(config.body_limit))
-                .layer(DefaultBodyLimit::max(config.body_limit)),
-        )
-        .with_state(state)
+        .layer(RouteOnResponseLayer)
+        .with_state(state.clone());
+    // Requests are logged (at debug) by the site middleware's timer, not by
+    // a trace layer: a span and a body wrapper per request cost a tenth of
+    // a cached page.
+    ServiceBuilder::new()
+        .layer(http::CompressWhenAskedLayer)
+        .layer(middleware::from_fn_with_state(state.clone(), http::site))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(config.request_timeout_secs),
+        ))
+        .layer(CatchPanicLayer::new())
+        .layer(RequestBodyLimitLayer::new(config.body_limit))
+        .layer(DefaultBodyLimit::max(config.body_limit))
+        .service(routes)
 }
 
 /// A bound, ready-to-run server.
@@ -275,7 +294,9 @@ impl Application {
         let signal = async move {
             let _ = stopping.wait_for(|s| *s).await;
         };
-        let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+        let app = axum::ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(
+            service(state.clone()),
+        );
         let serve = async move {
             match self.certificates {
                 None => {

@@ -9,7 +9,6 @@ use aho_corasick::AhoCorasick;
 use axum::{
     extract::Request,
     http::{HeaderMap, Method, StatusCode, header},
-    middleware::Next,
     response::Response,
 };
 use sha2::{Digest, Sha256};
@@ -259,11 +258,18 @@ pub fn visitor_hash(salt: &[u8], ip: IpAddr, ua: &str) -> u128 {
 
 /// The middleware. It never fails a request: a missing salt only means
 /// this view is not counted.
-pub async fn count(state: &AppState, request: Request, next: Next) -> Response {
+pub async fn count<F>(
+    state: &AppState,
+    request: Request,
+    handle: impl FnOnce(Request) -> F,
+) -> Response
+where
+    F: Future<Output = Response>,
+{
     let analytics = &state.analytics;
     let path = request.uri().path();
     if !analytics.enabled() || is_file(path) {
-        return next.run(request).await;
+        return handle(request).await;
     }
     let privacy = request
         .extensions()
@@ -304,7 +310,7 @@ pub async fn count(state: &AppState, request: Request, next: Next) -> Response {
         )
     });
     analytics.in_flight.fetch_add(1, Ordering::SeqCst);
-    let response = VISIT.scope(Visit { day, visitor }, next.run(request)).await;
+    let response = VISIT.scope(Visit { day, visitor }, handle(request)).await;
     if let (Some(visitor), Some((path, referrer, campaign, device, browser))) = (visitor, details)
         && served_page(&response)
     {

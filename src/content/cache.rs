@@ -5,7 +5,8 @@
 //! and post pages are cached whole, once per privacy variant of the layout
 //! (`Page::shared_variant`), with a placeholder where each visitor's CSRF
 //! token is stamped in; other pages render the per-visitor layout around
-//! the cached parts. No visitor ever receives another's page.
+//! the cached parts. No visitor ever receives another's page. Once stored,
+//! such a page is answered before routing (`public::answer_shared`).
 //!
 //! An entry is dropped when:
 //! - an edit commits on this instance ([`PageCache::invalidate`]);
@@ -24,7 +25,8 @@ use crate::{
 use axum::{
     body::{Body, Bytes, HttpBody},
     extract::FromRequestParts,
-    http::{HeaderValue, StatusCode, header, request::Parts},
+    extract::MatchedPath,
+    http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts},
     response::{IntoResponse, Response},
 };
 use http_body::{Frame, SizeHint};
@@ -195,6 +197,12 @@ impl PageCache {
         Ok(())
     }
 
+    /// The value of type `T` cached under `key`, if any. Call
+    /// [`PageCache::ensure_fresh`] first.
+    pub fn get<T: Send + Sync + 'static>(&self, key: &str) -> Option<Arc<T>> {
+        stored(&self.entries, key)
+    }
+
     /// The cached value under `key`, or `fill`'s, stored unless the content
     /// changed while it was being made. Errors (404s included) are not stored.
     pub async fn get_or_fill<T, F, Fut>(&self, key: &str, now: i64, fill: F) -> AppResult<Arc<T>>
@@ -203,7 +211,7 @@ impl PageCache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = AppResult<T>>,
     {
-        if let Some(value) = stored(&self.entries, key) {
+        if let Some(value) = self.get(key) {
             return Ok(value);
         }
         let generation = self.generation.load(SeqCst);
@@ -310,11 +318,14 @@ pub fn etag_of(body: &[u8]) -> String {
 }
 
 fn weak_etag(validator: &[u8]) -> String {
-    let mut etag = String::with_capacity(4 + validator.len() * 2);
-    etag.push_str("W/\"");
-    etag.push_str(&hex::encode(validator));
-    etag.push('"');
-    etag
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut etag = Vec::with_capacity(4 + validator.len() * 2);
+    etag.extend_from_slice(b"W/\"");
+    for b in validator {
+        etag.extend_from_slice(&[HEX[(b >> 4) as usize], HEX[(b & 15) as usize]]);
+    }
+    etag.push(b'"');
+    String::from_utf8(etag).expect("ASCII")
 }
 
 fn etag_matches(header: &HeaderValue, etag: &str) -> bool {
@@ -333,14 +344,20 @@ pub struct Validators {
     if_modified_since: Option<HeaderValue>,
 }
 
+impl Validators {
+    pub fn of(headers: &HeaderMap) -> Validators {
+        Validators {
+            if_none_match: headers.get(header::IF_NONE_MATCH).cloned(),
+            if_modified_since: headers.get(header::IF_MODIFIED_SINCE).cloned(),
+        }
+    }
+}
+
 impl<S: Sync> FromRequestParts<S> for Validators {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Validators {
-            if_none_match: parts.headers.get(header::IF_NONE_MATCH).cloned(),
-            if_modified_since: parts.headers.get(header::IF_MODIFIED_SINCE).cloned(),
-        })
+        Ok(Validators::of(&parts.headers))
     }
 }
 
@@ -378,10 +395,18 @@ pub struct SharedPage {
     /// Keyed with the page's SHA-256: what remains to hash per visitor is
     /// the token, and SipHash does that in a fraction of a SHA-256 block.
     validator: SipHasher13,
+    last_modified: i64,
+    /// The route that made it, for the request metrics.
+    route: MatchedPath,
 }
 
 impl SharedPage {
-    pub fn new(body: &str, placeholder: &str) -> SharedPage {
+    pub fn new(
+        body: &str,
+        placeholder: &str,
+        last_modified: i64,
+        route: MatchedPath,
+    ) -> SharedPage {
         let digest = Sha256::digest(body.as_bytes());
         let key: [u8; 16] = digest[..16].try_into().expect("16 bytes");
         let pieces = body
@@ -391,13 +416,31 @@ impl SharedPage {
         SharedPage {
             pieces,
             validator: SipHasher13::new_with_key(&key),
+            last_modified,
+            route,
         }
+    }
+
+    /// The response to a visitor holding `token`: the page stamped with
+    /// it, or 304 when the browser has these bytes.
+    pub fn respond(&self, validators: &Validators, token: &str) -> Response {
+        let (body, etag) = self.stamp(token);
+        let mut response = conditional_tagged(
+            validators,
+            HTML,
+            PRIVATE,
+            body,
+            etag,
+            Some(self.last_modified),
+        );
+        response.extensions_mut().insert(self.route.clone());
+        response
     }
 
     /// The page with this visitor's token where the placeholder stood, and
     /// its validator: the token hashed under the page's digest (a few bytes
     /// hashed per request instead of the whole page).
-    pub fn stamp(&self, token: &str) -> (Body, String) {
+    fn stamp(&self, token: &str) -> (Body, String) {
         let mut hasher = self.validator;
         hasher.write(token.as_bytes());
         let etag = weak_etag(&hasher.finish128().as_bytes()[..12]);

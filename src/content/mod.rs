@@ -19,6 +19,7 @@ mod admin;
 mod public;
 mod seed;
 
+pub use public::answer_shared;
 pub use seed::seed_demo;
 
 use crate::{

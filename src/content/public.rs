@@ -1,7 +1,7 @@
 //! The public side: help articles, blog, tags, search, feed, sitemap, robots.txt.
 
 use super::{
-    cache::{HTML, PRIVATE, PUBLIC, SharedPage, Validators, conditional, conditional_tagged},
+    cache::{HTML, PRIVATE, PUBLIC, SharedPage, Validators, conditional},
     db::{LiveFilter, Teaser},
     model::{Kind, Slug, reading_minutes},
     search::{self, Query},
@@ -10,13 +10,14 @@ use super::{
 use crate::{
     AppState,
     error::{AppError, AppResult},
-    platform::templates::{CSRF_PLACEHOLDER, Page},
+    platform::templates::{CSRF_PLACEHOLDER, Page, SharedVariant},
+    privacy::Privacy,
 };
 use anyhow::Context;
 use askama::Template;
 use axum::{
-    extract::{Path, Query as UrlQuery, State},
-    http::{HeaderValue, StatusCode, header},
+    extract::{MatchedPath, Path, Query as UrlQuery, State},
+    http::{HeaderValue, Method, StatusCode, header, request::Parts},
     response::{IntoResponse, Response},
 };
 use serde::Deserialize;
@@ -83,24 +84,27 @@ pub async fn show_article(
     State(state): State<AppState>,
     page: Page,
     validators: Validators,
+    route: MatchedPath,
     Path(slug): Path<String>,
 ) -> AppResult<Response> {
-    show(state, page, validators, Kind::Article, &slug).await
+    show(state, page, validators, route, Kind::Article, &slug).await
 }
 
 pub async fn show_post(
     State(state): State<AppState>,
     page: Page,
     validators: Validators,
+    route: MatchedPath,
     Path(slug): Path<String>,
 ) -> AppResult<Response> {
-    show(state, page, validators, Kind::Post, &slug).await
+    show(state, page, validators, route, Kind::Post, &slug).await
 }
 
 async fn show(
     state: AppState,
     page: Page,
     validators: Validators,
+    route: MatchedPath,
     kind: Kind,
     slug: &str,
 ) -> AppResult<Response> {
@@ -120,29 +124,52 @@ async fn show(
     };
     // The whole page is the same for every visitor with the same privacy
     // choices but for the CSRF token: render it once, stamp the token in.
+    // Later requests for it are answered before routing (`answer_shared`).
     let Some(variant) = page.shared_variant() else {
         return html(&validators, &make(page), view.updated);
     };
     let token = page.csrf.clone();
-    let key = format!("html:{}:{variant}", page.path);
     let shared = state
         .content
         .cache
-        .get_or_fill(&key, now, || async {
+        .get_or_fill(&variant.page_key(&page.path), now, || async {
             let page = page.with_csrf(CSRF_PLACEHOLDER);
             let body = make(page).render().context("rendering template")?;
-            Ok(SharedPage::new(&body, CSRF_PLACEHOLDER))
+            Ok(SharedPage::new(
+                &body,
+                CSRF_PLACEHOLDER,
+                view.updated,
+                route,
+            ))
         })
         .await?;
-    let (body, etag) = shared.stamp(&token);
-    Ok(conditional_tagged(
-        &validators,
-        HTML,
-        PRIVATE,
-        body,
-        etag,
-        Some(view.updated),
-    ))
+    Ok(shared.respond(&validators, &token))
+}
+
+/// Answers a request from the page [`show`] rendered for this path and
+/// this visitor's variant, if the cache holds it, before routing: the
+/// router, the extractors and the article lookup are most of what a page
+/// costs once it is rendered. The answer is the one `show` would give,
+/// since `show` stored it and the cache drops it on every change. `None`:
+/// the router takes the request (and reports any error).
+pub async fn answer_shared(
+    state: &AppState,
+    request: &Parts,
+    privacy: &Privacy,
+    token: &str,
+) -> Option<Response> {
+    if !matches!(request.method, Method::GET | Method::HEAD) {
+        return None;
+    }
+    let now = state.content.now();
+    let cache = &state.content.cache;
+    cache
+        .ensure_fresh(&state.db, &state.site(), now)
+        .await
+        .ok()?;
+    let key = SharedVariant::new(privacy, &state.notices()).page_key(request.uri.path());
+    let shared = cache.get::<SharedPage>(&key)?;
+    Some(shared.respond(&Validators::of(&request.headers), token))
 }
 
 #[derive(Deserialize, Default)]

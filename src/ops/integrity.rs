@@ -264,7 +264,7 @@ fn expected_digest(name: &str) -> Option<&'static str> {
 /// Requests every static file through the real router, as a browser
 /// would, and compares what comes back with the build-time hash.
 async fn check_assets(state: &AppState) -> anyhow::Result<(usize, Vec<Finding>)> {
-    let app = crate::app::router(state.clone());
+    let app = crate::app::service(state.clone());
     let mut findings = Vec::new();
     let mut names: Vec<_> = state.assets.iter().collect();
     names.sort_by_key(|(name, _)| *name);

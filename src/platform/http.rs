@@ -124,7 +124,8 @@ pub fn forwarded_proto<'h>(
 /// limits, then metrics, analytics and the third-party tag's CSP around the
 /// request, then error pages and security headers. One layer rather than
 /// one per concern: each `from_fn` layer clones and boxes everything inside
-/// it on every request.
+/// it on every request. It wraps the router rather than each route, so a
+/// cached page is answered without routing (see [`answer`]).
 pub async fn site(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let jar = CookieJar::from_headers(request.headers());
     let mut privacy = Privacy::from_headers(request.headers());
@@ -185,7 +186,12 @@ pub async fn site(State(state): State<AppState>, mut request: Request, next: Nex
         Ok(()) => match check_csrf(request, &csrf, state.config.body_limit).await {
             Ok(request) => {
                 let timer = RequestTimer::start(&request);
-                let mut response = crate::analytics::count(&state, request, next).await;
+                let privacy = &error_context.privacy;
+                let token = &error_context.csrf.0;
+                let mut response = crate::analytics::count(&state, request, |request| {
+                    answer(&state, request, next, privacy, token)
+                })
+                .await;
                 crate::consent::tags::widen_csp(&state, &error_context.privacy, &mut response);
                 timer.finish(&state.metrics, &response);
                 response
@@ -216,6 +222,22 @@ pub async fn site(State(state): State<AppState>, mut request: Request, next: Nex
     }
     security_headers(&state, &mut response);
     response
+}
+
+/// A page rendered for everyone is answered from the cache, before routing
+/// (`content::answer_shared`); anything else goes on to the router.
+async fn answer(
+    state: &AppState,
+    request: Request,
+    next: Next,
+    privacy: &Privacy,
+    token: &str,
+) -> Response {
+    let (parts, body) = request.into_parts();
+    match crate::content::answer_shared(state, &parts, privacy, token).await {
+        Some(page) => page,
+        None => next.run(Request::from_parts(parts, body)).await,
+    }
 }
 
 /// What an error page needs of the request, kept while the request moves
@@ -421,6 +443,99 @@ fn security_headers(state: &AppState, response: &mut Response) {
     }
     if state.config.is_https() {
         h.entry(header::STRICT_TRANSPORT_SECURITY).or_insert(HSTS);
+    }
+}
+
+/// tower-http's compression for a request that accepts an encoding; one
+/// that names none (scripts, load testers, some proxies) is answered as it
+/// is, with the `Vary` a compressed answer carries, and without the
+/// compressing wrapper's per-request cost (a large body type moved through
+/// every layer, and its checks).
+#[derive(Clone, Copy)]
+pub struct CompressWhenAskedLayer;
+
+impl<S: Clone> tower::Layer<S> for CompressWhenAskedLayer {
+    type Service = CompressWhenAsked<S>;
+
+    fn layer(&self, inner: S) -> CompressWhenAsked<S> {
+        CompressWhenAsked {
+            compressing: tower_http::compression::Compression::new(inner.clone()),
+            plain: inner,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct CompressWhenAsked<S> {
+    plain: S,
+    compressing: tower_http::compression::Compression<S>,
+}
+
+impl<S> tower::Service<Request> for CompressWhenAsked<S>
+where
+    S: tower::Service<Request, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = Negotiated<
+        S::Future,
+        <tower_http::compression::Compression<S> as tower::Service<Request>>::Future,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), S::Error>> {
+        std::task::ready!(self.plain.poll_ready(cx))?;
+        self.compressing.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        if request.headers().contains_key(header::ACCEPT_ENCODING) {
+            Negotiated::Compressed {
+                inner: self.compressing.call(request),
+            }
+        } else {
+            Negotiated::Plain {
+                inner: self.plain.call(request),
+            }
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    #[project = NegotiatedProj]
+    pub enum Negotiated<P, C> {
+        Plain { #[pin] inner: P },
+        Compressed { #[pin] inner: C },
+    }
+}
+
+impl<P, C, B, E> Future for Negotiated<P, C>
+where
+    P: Future<Output = Result<Response, E>>,
+    C: Future<Output = Result<axum::http::Response<B>, E>>,
+    axum::http::Response<B>: IntoResponse,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        use std::task::{Poll, ready};
+        match self.project() {
+            NegotiatedProj::Plain { inner } => {
+                let mut response = ready!(inner.poll(cx))?;
+                response
+                    .headers_mut()
+                    .append(header::VARY, HeaderValue::from_static("accept-encoding"));
+                Poll::Ready(Ok(response))
+            }
+            NegotiatedProj::Compressed { inner } => {
+                Poll::Ready(ready!(inner.poll(cx)).map(IntoResponse::into_response))
+            }
+        }
     }
 }
 

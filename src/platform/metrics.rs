@@ -3,7 +3,7 @@
 use crate::AppState;
 use axum::{
     extract::{MatchedPath, Request, State},
-    http::header,
+    http::{Method, header},
     response::{IntoResponse, Response},
 };
 use prometheus_client::{
@@ -11,7 +11,11 @@ use prometheus_client::{
     metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
     registry::Registry,
 };
-use std::time::Instant;
+use std::{
+    pin::Pin,
+    task::{Context, Poll},
+    time::Instant,
+};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
@@ -67,50 +71,111 @@ impl Default for Metrics {
 }
 
 /// A request being timed, counted under its route pattern (not its raw
-/// path, so ids and slugs do not explode the label set).
+/// path, so ids and slugs do not explode the label set). The site
+/// middleware runs before routing, so the pattern comes back on the
+/// response ([`RouteOnResponse`]).
 pub struct RequestTimer {
     start: Instant,
-    method: String,
-    route: String,
+    method: Method,
 }
 
 impl RequestTimer {
     pub fn start(request: &Request) -> RequestTimer {
         RequestTimer {
             start: Instant::now(),
-            method: request.method().as_str().to_owned(),
-            route: request
-                .extensions()
-                .get::<MatchedPath>()
-                .map_or("unmatched", |p| p.as_str())
-                .to_owned(),
+            method: request.method().clone(),
         }
     }
 
     /// Records the request, and logs it at debug level.
     pub fn finish(self, metrics: &Metrics, response: &Response) {
         let elapsed = self.start.elapsed();
+        let route = response
+            .extensions()
+            .get::<MatchedPath>()
+            .map_or("unmatched", |p| p.as_str());
+        let status = response.status().as_u16();
         tracing::debug!(
             method = %self.method,
-            route = %self.route,
-            status = response.status().as_u16(),
+            route,
+            status,
             ms = elapsed.as_secs_f64() * 1000.0,
             "request"
         );
         metrics
             .latency
             .get_or_create(&RouteLabels {
-                route: self.route.clone(),
+                route: route.to_owned(),
             })
             .observe(elapsed.as_secs_f64());
         metrics
             .requests
             .get_or_create(&RequestLabels {
-                method: self.method,
-                route: self.route,
-                status: response.status().as_u16(),
+                method: self.method.as_str().to_owned(),
+                route: route.to_owned(),
+                status,
             })
             .inc();
+    }
+}
+
+/// Puts the route pattern a request matched on its response, for
+/// [`RequestTimer::finish`]; applied to every route.
+#[derive(Clone, Copy)]
+pub struct RouteOnResponseLayer;
+
+impl<S> tower::Layer<S> for RouteOnResponseLayer {
+    type Service = RouteOnResponse<S>;
+
+    fn layer(&self, inner: S) -> RouteOnResponse<S> {
+        RouteOnResponse(inner)
+    }
+}
+
+#[derive(Clone)]
+pub struct RouteOnResponse<S>(S);
+
+impl<S, B> tower::Service<axum::http::Request<B>> for RouteOnResponse<S>
+where
+    S: tower::Service<axum::http::Request<B>, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = WithRoute<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: axum::http::Request<B>) -> Self::Future {
+        WithRoute {
+            route: request.extensions().get::<MatchedPath>().cloned(),
+            inner: self.0.call(request),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    pub struct WithRoute<F> {
+        #[pin]
+        inner: F,
+        route: Option<MatchedPath>,
+    }
+}
+
+impl<F, E> Future for WithRoute<F>
+where
+    F: Future<Output = Result<Response, E>>,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let mut response = std::task::ready!(this.inner.poll(cx))?;
+        if let Some(route) = this.route.take() {
+            response.extensions_mut().insert(route);
+        }
+        Poll::Ready(Ok(response))
     }
 }
 

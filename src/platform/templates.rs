@@ -65,23 +65,7 @@ impl Page {
         if self.staff.is_some() {
             return None;
         }
-        let p = &self.privacy;
-        let c = &p.consent;
-        let signals = [
-            p.do_not_track,
-            p.global_privacy_control,
-            p.child,
-            c.decided,
-            c.preferences,
-            c.analytics,
-            c.marketing,
-        ]
-        .iter()
-        .fold(0u8, |bits, &b| bits << 1 | u8::from(b));
-        Some(SharedVariant {
-            signals,
-            notices: Arc::as_ptr(&self.notices) as usize,
-        })
+        Some(SharedVariant::new(&self.privacy, &self.notices))
     }
 
     /// The same page with `token` where the CSRF token goes (see
@@ -126,10 +110,53 @@ pub struct SharedVariant {
     notices: usize,
 }
 
-impl std::fmt::Display for SharedVariant {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{}", self.signals, self.notices)
+impl SharedVariant {
+    /// The variant of a visitor who is not signed in.
+    pub fn new(privacy: &Privacy, notices: &Arc<Vec<crate::privacy::PublicNotice>>) -> Self {
+        let c = &privacy.consent;
+        let signals = [
+            privacy.do_not_track,
+            privacy.global_privacy_control,
+            privacy.child,
+            c.decided,
+            c.preferences,
+            c.analytics,
+            c.marketing,
+        ]
+        .iter()
+        .fold(0u8, |bits, &b| bits << 1 | u8::from(b));
+        SharedVariant {
+            signals,
+            notices: Arc::as_ptr(notices) as usize,
+        }
     }
+
+    /// The cache key of the page at `path` in this variant. Built by hand:
+    /// it is made on every page request, and `format!` costs a few times more.
+    pub fn page_key(&self, path: &str) -> String {
+        let mut key = String::with_capacity(path.len() + 32);
+        key.push_str("html:");
+        key.push_str(path);
+        key.push(':');
+        push_hex(&mut key, self.signals as u64);
+        key.push(':');
+        push_hex(&mut key, self.notices as u64);
+        key
+    }
+}
+
+fn push_hex(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 16];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b"0123456789abcdef"[(n & 15) as usize];
+        n >>= 4;
+        if n == 0 {
+            break;
+        }
+    }
+    out.push_str(std::str::from_utf8(&digits[i..]).expect("hex digits"));
 }
 
 impl FromRequestParts<AppState> for Page {

@@ -121,7 +121,7 @@ pub const TABLES: &[Table] = &[
 ];
 
 /// A published breach notice shown on every page.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct PublicNotice {
     pub title: String,
     pub description: String,

@@ -2,7 +2,7 @@
 //! editors' back office, on SQLite and PostgreSQL.
 
 use crate::{both, helpers::*};
-use officecomms::content::{db as content_db, model::datetime_input};
+use officecomms::content::{answer_shared, db as content_db, model::datetime_input};
 use std::collections::BTreeSet;
 
 const HOUR: i64 = 3_600_000;
@@ -887,7 +887,17 @@ both! {
         let ra = a.get(app.url(path)).send().await.unwrap();
         let ta = token_of(&ra);
         let pa = ra.text().await.unwrap();
+        // Rendered once; from now on answered before routing.
+        let request = axum::http::Request::get(path).body(()).unwrap().into_parts().0;
+        let anonymous = officecomms::privacy::Privacy::default();
+        let stored = answer_shared(&app.state, &request, &anonymous, "tok3n").await.expect("answered from the cache");
+        assert_eq!(stored.status(), 200);
+        let stored = axum::body::to_bytes(stored.into_body(), usize::MAX).await.unwrap();
+        assert_eq!(String::from_utf8(stored.to_vec()).unwrap(), pa.replace(&ta, "tok3n"));
+        let other = axum::http::Request::get("/articles/no-such-page").body(()).unwrap().into_parts().0;
+        assert!(answer_shared(&app.state, &other, &anonymous, "t").await.is_none());
         let rb = b.get(app.url(path)).send().await.unwrap();
+        assert_eq!(rb.headers()["vary"], "accept-encoding");
         let tb = token_of(&rb);
         let pb = rb.text().await.unwrap();
         assert_ne!(ta, tb);
@@ -907,5 +917,16 @@ both! {
         let decided = a.get(app.url(path)).send().await.unwrap().text().await.unwrap();
         assert!(pa.contains("id=\"consent-banner\"") && !decided.contains("id=\"consent-banner\""));
         assert!(pb.contains("id=\"consent-banner\""));
+
+        // A HEAD is answered the same way, without the body.
+        let head = a.head(app.url(path)).send().await.unwrap();
+        assert_eq!((head.status().as_u16(), head.headers()["content-type"].to_str().unwrap()), (200, "text/html; charset=utf-8"));
+        assert!(head.text().await.unwrap().is_empty());
+        // Counted under the route, not as unmatched: the five pages and the 304.
+        let (_, metrics) = app.get_text("/metrics").await;
+        for (method, status, n) in [("GET", 200, 5), ("GET", 304, 1), ("HEAD", 200, 1)] {
+            let line = format!("officecomms_http_requests_total{{method=\"{method}\",route=\"/articles/{{slug}}\",status=\"{status}\"}} {n}\n");
+            assert!(metrics.contains(&line), "{line} in {metrics}");
+        }
     }
 }
