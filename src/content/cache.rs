@@ -52,6 +52,11 @@ const POLL_MS: i64 = 1_000;
 
 pub struct PageCache {
     entries: RwLock<HashMap<String, Entry>>,
+    /// Search terms' matches, on a shelf of their own: random queries fill
+    /// `entries` with rankings and would evict them, and a term comes back
+    /// in query after query.
+    terms: RwLock<HashMap<String, Entry>>,
+    /// Of each shelf.
     capacity: usize,
     /// Entries many pages are built from (search's live pieces): never
     /// evicted to make room, dropped with the others on every clear.
@@ -86,6 +91,7 @@ impl PageCache {
     pub fn new(capacity: usize) -> PageCache {
         PageCache {
             entries: RwLock::new(HashMap::new()),
+            terms: RwLock::new(HashMap::new()),
             capacity: capacity.max(8),
             pinned: RwLock::new(HashMap::new()),
             pinning: tokio::sync::Mutex::new(()),
@@ -104,10 +110,9 @@ impl PageCache {
 
     fn clear(&self, _held: &mut MutexGuard<'_, Seen>) {
         self.generation.fetch_add(1, SeqCst);
-        self.entries
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
+        for shelf in [&self.entries, &self.terms] {
+            shelf.write().unwrap_or_else(|e| e.into_inner()).clear();
+        }
         self.pinned
             .write()
             .unwrap_or_else(|e| e.into_inner())
@@ -211,13 +216,43 @@ impl PageCache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = AppResult<T>>,
     {
-        if let Some(value) = self.get(key) {
+        self.fill_shelf(&self.entries, key, now, fill).await
+    }
+
+    /// Like [`PageCache::get_or_fill`], for what a search term matches.
+    pub async fn get_or_fill_term<T, F, Fut>(
+        &self,
+        term: &str,
+        now: i64,
+        fill: F,
+    ) -> AppResult<Arc<T>>
+    where
+        T: Send + Sync + 'static,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = AppResult<T>>,
+    {
+        self.fill_shelf(&self.terms, term, now, fill).await
+    }
+
+    async fn fill_shelf<T, F, Fut>(
+        &self,
+        shelf: &RwLock<HashMap<String, Entry>>,
+        key: &str,
+        now: i64,
+        fill: F,
+    ) -> AppResult<Arc<T>>
+    where
+        T: Send + Sync + 'static,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = AppResult<T>>,
+    {
+        if let Some(value) = stored(shelf, key) {
             return Ok(value);
         }
         let generation = self.generation.load(SeqCst);
         let value = Arc::new(fill().await?);
         self.store_if_current(generation, now, || {
-            let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
+            let mut entries = shelf.write().unwrap_or_else(|e| e.into_inner());
             if entries.len() >= self.capacity {
                 // Cheap eviction: an arbitrary eighth goes.
                 let victims: Vec<String> =

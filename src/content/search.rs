@@ -112,6 +112,13 @@ impl Query {
         }
     }
 
+    /// The query for one of its terms alone.
+    pub fn of_term(term: &str) -> Query {
+        Query {
+            terms: vec![term.to_string()],
+        }
+    }
+
     /// PostgreSQL `to_tsquery` syntax: prefixes joined with `&`.
     pub fn tsquery(&self) -> String {
         self.terms
@@ -285,6 +292,18 @@ pub fn rank(anywhere: &[i64], query: &Query, live: &LivePieces, keep: usize) -> 
     }
 }
 
+/// The ids in every one of `lists` (each sorted), smallest list first.
+pub fn intersect(lists: &[std::sync::Arc<Vec<i64>>]) -> Vec<i64> {
+    let Some(shortest) = lists.iter().min_by_key(|l| l.len()) else {
+        return Vec::new();
+    };
+    shortest
+        .iter()
+        .copied()
+        .filter(|id| lists.iter().all(|l| l.binary_search(id).is_ok()))
+        .collect()
+}
+
 /// A light English stem: plural and verb endings off, never below three letters.
 fn stem(word: &str) -> String {
     if !word.is_ascii() || word.len() <= 4 {
@@ -319,6 +338,20 @@ pub fn escape(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_intersection_keeps_what_every_term_matched() {
+        let list = |ids: &[i64]| std::sync::Arc::new(ids.to_vec());
+        let lists = [
+            list(&[1, 3, 5, 7, 9]),
+            list(&[3, 4, 5, 9]),
+            list(&[0, 3, 9, 12]),
+        ];
+        assert_eq!(intersect(&lists), vec![3, 9]);
+        assert_eq!(intersect(&lists[..1]), vec![1, 3, 5, 7, 9]);
+        assert_eq!(intersect(&[list(&[1, 2]), list(&[])]), Vec::<i64>::new());
+        assert!(intersect(&[]).is_empty());
+    }
 
     #[test]
     fn ranking_puts_title_then_summary_then_newest_first_and_leaves_out_what_is_not_live() {

@@ -593,11 +593,33 @@ async fn ranking(
                     Ok(db::live_pieces(&state.db, now).await?)
                 })
                 .await?;
-            let anywhere = db::search_matches(&state.db, query).await?;
+            let anywhere = matches(state, query, now).await?;
             let keep = (SEARCH_PAGES * SEARCH_PAGE_SIZE) as usize;
             Ok(search::rank(&anywhere, query, &live, keep))
         })
         .await
+}
+
+/// The ids of the pieces (live or not) holding every term of `query`. Each
+/// term's matches come from the index once and are kept until the next
+/// change: terms recur far more than whole queries, and most of a query's
+/// cost in the index is expanding each term's prefix.
+async fn matches(state: &AppState, query: &Query, now: i64) -> AppResult<Vec<i64>> {
+    let mut lists = Vec::with_capacity(query.terms.len());
+    for term in &query.terms {
+        let ids = state
+            .content
+            .cache
+            .get_or_fill_term(term, now, || async {
+                let alone = Query::of_term(term);
+                let mut ids = db::search_matches(&state.db, &alone).await?;
+                ids.sort_unstable();
+                Ok(ids)
+            })
+            .await?;
+        lists.push(ids);
+    }
+    Ok(search::intersect(&lists))
 }
 
 #[cfg(test)]
