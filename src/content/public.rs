@@ -161,13 +161,17 @@ pub async fn answer_shared(
     if !matches!(request.method, Method::GET | Method::HEAD) {
         return None;
     }
-    let now = state.content.now();
     let cache = &state.content.cache;
+    let key = SharedVariant::new(privacy, &state.notices()).page_key(request.uri.path());
+    // Most requests are for something else (files, forms, the back office):
+    // they leave here without asking whether the cache is current, which
+    // may ask the database.
+    cache.get::<SharedPage>(&key)?;
+    let now = state.content.now();
     cache
         .ensure_fresh(&state.db, &state.site(), now)
         .await
         .ok()?;
-    let key = SharedVariant::new(privacy, &state.notices()).page_key(request.uri.path());
     let shared = cache.get::<SharedPage>(&key)?;
     Some(shared.respond(&Validators::of(&request.headers), token))
 }
