@@ -202,8 +202,8 @@ impl PageCache {
         Ok(())
     }
 
-    /// The value of type `T` cached under `key`, if any. Call
-    /// [`PageCache::ensure_fresh`] first.
+    /// The value of type `T` cached under `key`, if any; current only
+    /// after [`PageCache::ensure_fresh`].
     pub fn get<T: Send + Sync + 'static>(&self, key: &str) -> Option<Arc<T>> {
         stored(&self.entries, key)
     }
@@ -352,15 +352,11 @@ pub fn etag_of(body: &[u8]) -> String {
     weak_etag(&Sha256::digest(body)[..12])
 }
 
+/// `W/"…"` around 12 bytes in hex.
 fn weak_etag(validator: &[u8]) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut etag = Vec::with_capacity(4 + validator.len() * 2);
-    etag.extend_from_slice(b"W/\"");
-    for b in validator {
-        etag.extend_from_slice(&[HEX[(b >> 4) as usize], HEX[(b & 15) as usize]]);
-    }
-    etag.push(b'"');
-    String::from_utf8(etag).expect("ASCII")
+    let mut etag = *b"W/\"000000000000000000000000\"";
+    hex::encode_to_slice(&validator[..12], &mut etag[3..27]).expect("24 digits");
+    String::from_utf8_lossy(&etag).into_owned()
 }
 
 fn etag_matches(header: &HeaderValue, etag: &str) -> bool {

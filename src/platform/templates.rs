@@ -134,29 +134,20 @@ impl SharedVariant {
     /// The cache key of the page at `path` in this variant. Built by hand:
     /// it is made on every page request, and `format!` costs a few times more.
     pub fn page_key(&self, path: &str) -> String {
-        let mut key = String::with_capacity(path.len() + 32);
+        let mut hex = [0u8; 2 + 16];
+        let (signals, notices) = hex.split_at_mut(2);
+        hex::encode_to_slice([self.signals], signals).expect("sized");
+        hex::encode_to_slice((self.notices as u64).to_be_bytes(), notices).expect("sized");
+        let hex = std::str::from_utf8(&hex).expect("hex digits");
+        let mut key = String::with_capacity(path.len() + 24);
         key.push_str("html:");
         key.push_str(path);
         key.push(':');
-        push_hex(&mut key, self.signals as u64);
+        key.push_str(&hex[..2]);
         key.push(':');
-        push_hex(&mut key, self.notices as u64);
+        key.push_str(&hex[2..]);
         key
     }
-}
-
-fn push_hex(out: &mut String, mut n: u64) {
-    let mut digits = [0u8; 16];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b"0123456789abcdef"[(n & 15) as usize];
-        n >>= 4;
-        if n == 0 {
-            break;
-        }
-    }
-    out.push_str(std::str::from_utf8(&digits[i..]).expect("hex digits"));
 }
 
 impl FromRequestParts<AppState> for Page {
