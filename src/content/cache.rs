@@ -6,7 +6,8 @@
 //! (`Page::shared_variant`), with a placeholder where each visitor's CSRF
 //! token is stamped in; other pages render the per-visitor layout around
 //! the cached parts. No visitor ever receives another's page. Once stored,
-//! such a page is answered before routing (`public::answer_shared`).
+//! such a page is answered before routing (`public::answer_shared`), and to
+//! clients that take gzip in pieces deflated once, the token spliced in.
 //!
 //! An entry is dropped when:
 //! - an edit commits on this instance ([`PageCache::invalidate`]);
@@ -373,6 +374,8 @@ fn etag_matches(header: &HeaderValue, etag: &str) -> bool {
 pub struct Validators {
     if_none_match: Option<HeaderValue>,
     if_modified_since: Option<HeaderValue>,
+    /// Whether the client takes gzip (a [`SharedPage`] is sent in it).
+    gzip: bool,
 }
 
 impl Validators {
@@ -380,8 +383,33 @@ impl Validators {
         Validators {
             if_none_match: headers.get(header::IF_NONE_MATCH).cloned(),
             if_modified_since: headers.get(header::IF_MODIFIED_SINCE).cloned(),
+            gzip: accepts_gzip(headers),
         }
     }
+}
+
+/// Whether `Accept-Encoding` allows gzip: named with a weight above zero,
+/// or not named and `*` allowed (RFC 9110 §12.5.3).
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    let (mut gzip, mut any) = (None, None);
+    for item in headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+    {
+        let mut params = item.split(';');
+        let name = params.next().unwrap_or("").trim();
+        let weight = params
+            .find_map(|p| p.trim().strip_prefix("q="))
+            .map_or(1.0, |q| q.trim().parse::<f32>().unwrap_or(0.0));
+        if name.eq_ignore_ascii_case("gzip") || name.eq_ignore_ascii_case("x-gzip") {
+            gzip = Some(weight);
+        } else if name == "*" {
+            any = Some(weight);
+        }
+    }
+    gzip.or(any).is_some_and(|w| w > 0.0)
 }
 
 impl<S: Sync> FromRequestParts<S> for Validators {
@@ -423,6 +451,13 @@ pub fn conditional(
 /// goes, so that sending it copies nothing (see [`SharedPage::stamp`]).
 pub struct SharedPage {
     pieces: Arc<[Bytes]>,
+    /// The same pieces deflated one by one, for clients that take gzip:
+    /// each ends on a byte boundary (the last one ends the stream), so each
+    /// visitor's token goes between them as a stored block and nothing is
+    /// compressed per request.
+    deflated: Arc<[Bytes]>,
+    /// CRC-32 of each piece, combined with the token's for the gzip trailer.
+    crcs: Box<[crc32fast::Hasher]>,
     /// Keyed with the page's SHA-256: what remains to hash per visitor is
     /// the token, and SipHash does that in a fraction of a SHA-256 block.
     validator: SipHasher13,
@@ -430,6 +465,9 @@ pub struct SharedPage {
     /// The route that made it, for the request metrics.
     route: MatchedPath,
 }
+
+/// A gzip member's header: deflate, no name, no time, unknown system.
+const GZIP_HEADER: &[u8] = &[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
 
 impl SharedPage {
     pub fn new(
@@ -440,11 +478,25 @@ impl SharedPage {
     ) -> SharedPage {
         let digest = Sha256::digest(body.as_bytes());
         let key: [u8; 16] = digest[..16].try_into().expect("16 bytes");
-        let pieces = body
+        let pieces: Arc<[Bytes]> = body
             .split(placeholder)
             .map(|piece| Bytes::copy_from_slice(piece.as_bytes()))
             .collect();
+        let last = pieces.len() - 1;
         SharedPage {
+            deflated: pieces
+                .iter()
+                .enumerate()
+                .map(|(i, piece)| deflate(piece, i == last))
+                .collect(),
+            crcs: pieces
+                .iter()
+                .map(|piece| {
+                    let mut crc = crc32fast::Hasher::new();
+                    crc.update(piece);
+                    crc
+                })
+                .collect(),
             pieces,
             validator: SipHasher13::new_with_key(&key),
             last_modified,
@@ -453,9 +505,11 @@ impl SharedPage {
     }
 
     /// The response to a visitor holding `token`: the page stamped with
-    /// it, or 304 when the browser has these bytes.
+    /// it (in gzip if the client takes it), or 304 when the browser has
+    /// these bytes.
     pub fn respond(&self, validators: &Validators, token: &str) -> Response {
-        let (body, etag) = self.stamp(token);
+        let gzip = validators.gzip && token.len() <= usize::from(u16::MAX);
+        let (body, etag) = self.stamp(token, gzip);
         let mut response = conditional_tagged(
             validators,
             HTML,
@@ -464,37 +518,110 @@ impl SharedPage {
             etag,
             Some(self.last_modified),
         );
+        if gzip {
+            let h = response.headers_mut();
+            h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            h.append(header::VARY, HeaderValue::from_static("accept-encoding"));
+        }
         response.extensions_mut().insert(self.route.clone());
         response
     }
 
     /// The page with this visitor's token where the placeholder stood, and
     /// its validator: the token hashed under the page's digest (a few bytes
-    /// hashed per request instead of the whole page).
-    fn stamp(&self, token: &str) -> (Body, String) {
+    /// hashed per request instead of the whole page). The validator is the
+    /// same in gzip: a weak one, for the same content.
+    fn stamp(&self, token: &str, gzip: bool) -> (Body, String) {
         let mut hasher = self.validator;
         hasher.write(token.as_bytes());
         let etag = weak_etag(&hasher.finish128().as_bytes()[..12]);
-        let token = Bytes::copy_from_slice(token.as_bytes());
-        let remaining = self.pieces.iter().map(Bytes::len).sum::<usize>()
-            + token.len() * (self.pieces.len() - 1);
-        let body = Stamped {
-            pieces: self.pieces.clone(),
-            token,
-            next: 0,
-            remaining: remaining as u64,
+        let body = if gzip {
+            // A stored block: not final, no compression, length and its
+            // complement, the bytes (RFC 1951 §3.2.4).
+            let len = token.len() as u16;
+            let mut stored = Vec::with_capacity(5 + token.len());
+            stored.push(0);
+            stored.extend_from_slice(&len.to_le_bytes());
+            stored.extend_from_slice(&(!len).to_le_bytes());
+            stored.extend_from_slice(token.as_bytes());
+            let mut token_crc = crc32fast::Hasher::new();
+            token_crc.update(token.as_bytes());
+            let mut crc = self.crcs[0].clone();
+            for piece in &self.crcs[1..] {
+                crc.combine(&token_crc);
+                crc.combine(piece);
+            }
+            let length = self.pieces.iter().map(Bytes::len).sum::<usize>()
+                + token.len() * (self.pieces.len() - 1);
+            let mut trailer = Vec::with_capacity(8);
+            trailer.extend_from_slice(&crc.finalize().to_le_bytes());
+            trailer.extend_from_slice(&(length as u32).to_le_bytes());
+            Stamped::new(
+                Bytes::from_static(GZIP_HEADER),
+                self.deflated.clone(),
+                Bytes::from(stored),
+                Bytes::from(trailer),
+            )
+        } else {
+            Stamped::new(
+                Bytes::new(),
+                self.pieces.clone(),
+                Bytes::copy_from_slice(token.as_bytes()),
+                Bytes::new(),
+            )
         };
         (Body::new(body), etag)
     }
 }
 
-/// The shared pieces with the token between each two, sent as they are.
+/// Raw deflate of `piece` on its own; a piece that is not the last ends
+/// with a sync flush (an empty stored block: byte-aligned, not final).
+fn deflate(piece: &[u8], last: bool) -> Bytes {
+    use flate2::{Compression, write::DeflateEncoder};
+    use std::io::Write;
+    let mut encoder = DeflateEncoder::new(Vec::new(), Compression::default());
+    encoder.write_all(piece).expect("deflating in memory");
+    let out = if last {
+        encoder.finish().expect("deflating in memory")
+    } else {
+        encoder.flush().expect("deflating in memory");
+        std::mem::take(encoder.get_mut())
+    };
+    Bytes::from(out)
+}
+
+/// The shared pieces with the token between each two, after `head` and
+/// before `tail`, sent as they are.
 struct Stamped {
+    head: Bytes,
     pieces: Arc<[Bytes]>,
     token: Bytes,
-    /// Even: the piece `next / 2`; odd: the token.
+    tail: Bytes,
+    /// 0: the head; then odd: the piece `next / 2`, even: the token; last:
+    /// the tail.
     next: usize,
     remaining: u64,
+}
+
+impl Stamped {
+    fn new(head: Bytes, pieces: Arc<[Bytes]>, token: Bytes, tail: Bytes) -> Stamped {
+        let remaining = head.len()
+            + pieces.iter().map(Bytes::len).sum::<usize>()
+            + token.len() * (pieces.len() - 1)
+            + tail.len();
+        Stamped {
+            head,
+            pieces,
+            token,
+            tail,
+            next: 0,
+            remaining: remaining as u64,
+        }
+    }
+
+    fn chunks(&self) -> usize {
+        self.pieces.len() * 2 + 1
+    }
 }
 
 impl HttpBody for Stamped {
@@ -505,22 +632,28 @@ impl HttpBody for Stamped {
         mut self: Pin<&mut Self>,
         _: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        let i = self.next;
-        if i >= self.pieces.len() * 2 - 1 {
-            return Poll::Ready(None);
+        while self.next < self.chunks() {
+            let i = self.next;
+            self.next += 1;
+            let chunk = if i == 0 {
+                self.head.clone()
+            } else if i == self.chunks() - 1 {
+                self.tail.clone()
+            } else if i % 2 == 1 {
+                self.pieces[i / 2].clone()
+            } else {
+                self.token.clone()
+            };
+            if !chunk.is_empty() {
+                self.remaining -= chunk.len() as u64;
+                return Poll::Ready(Some(Ok(Frame::data(chunk))));
+            }
         }
-        self.next += 1;
-        let chunk = if i.is_multiple_of(2) {
-            self.pieces[i / 2].clone()
-        } else {
-            self.token.clone()
-        };
-        self.remaining -= chunk.len() as u64;
-        Poll::Ready(Some(Ok(Frame::data(chunk))))
+        Poll::Ready(None)
     }
 
     fn is_end_stream(&self) -> bool {
-        self.next >= self.pieces.len() * 2 - 1
+        self.remaining == 0
     }
 
     fn size_hint(&self) -> SizeHint {
@@ -608,6 +741,108 @@ mod tests {
         cache.invalidate();
         cache.get_or_fill_pinned("live", 0, fill).await.unwrap();
         assert_eq!(fills.load(SeqCst), 2);
+    }
+
+    async fn sent(response: Response) -> Vec<u8> {
+        axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap()
+            .to_vec()
+    }
+
+    /// A `MatchedPath` can only come from a router.
+    async fn matched_path() -> MatchedPath {
+        let app = axum::Router::new().route(
+            "/p/{x}",
+            axum::routing::get(|m: MatchedPath| async move {
+                let mut r = Response::new(Body::empty());
+                r.extensions_mut().insert(m);
+                r
+            }),
+        );
+        let request = axum::http::Request::get("/p/1")
+            .body(Body::empty())
+            .unwrap();
+        let response = tower::ServiceExt::oneshot(app, request).await.unwrap();
+        response.extensions().get::<MatchedPath>().unwrap().clone()
+    }
+
+    #[tokio::test]
+    async fn a_shared_page_is_stamped_the_same_in_gzip_as_plain() {
+        use std::io::Read;
+        let matched = matched_path().await;
+        let text = "<p>Restart the print spooler, then clear the queue.</p>\n".repeat(80);
+        let body = format!("TOKEN{text}<form>TOKEN</form>{text}<a data-csrf=\"TOKEN\">ünïcode</a>");
+        let page = SharedPage::new(&body, "TOKEN", 0, matched);
+        let token = "abcDEF0123456789-_abcDEF0123456789-_abcDEF0";
+        let expected = body.replace("TOKEN", token);
+        let plain = HeaderMap::new();
+        let mut gzip = HeaderMap::new();
+        gzip.insert(
+            header::ACCEPT_ENCODING,
+            HeaderValue::from_static("gzip, deflate, br"),
+        );
+
+        let r = page.respond(&Validators::of(&plain), token);
+        assert!(r.headers().get(header::CONTENT_ENCODING).is_none());
+        let etag = r.headers()[header::ETAG].clone();
+        assert_eq!(sent(r).await, expected.as_bytes());
+
+        let r = page.respond(&Validators::of(&gzip), token);
+        assert_eq!(r.headers()[header::CONTENT_ENCODING], "gzip");
+        assert_eq!(r.headers()[header::VARY], "accept-encoding");
+        assert_eq!(r.headers()[header::ETAG], etag);
+        let compressed = sent(r).await;
+        assert!(
+            compressed.len() < expected.len() / 4,
+            "{} bytes",
+            compressed.len()
+        );
+        // A strict decoder: checks the CRC and the length in the trailer.
+        let mut unzipped = String::new();
+        flate2::read::GzDecoder::new(&compressed[..])
+            .read_to_string(&mut unzipped)
+            .unwrap();
+        assert_eq!(unzipped, expected);
+        // Another visitor, another token, in the same shared pieces.
+        let other = page.respond(&Validators::of(&gzip), "zz");
+        let mut unzipped = String::new();
+        flate2::read::GzDecoder::new(&sent(other).await[..])
+            .read_to_string(&mut unzipped)
+            .unwrap();
+        assert_eq!(unzipped, body.replace("TOKEN", "zz"));
+    }
+
+    #[test]
+    fn gzip_is_taken_only_when_the_client_allows_it() {
+        let takes = |v: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::ACCEPT_ENCODING, HeaderValue::from_str(v).unwrap());
+            accepts_gzip(&h)
+        };
+        for yes in [
+            "gzip",
+            "gzip, deflate, br, zstd",
+            "br;q=1, GZIP;q=0.5",
+            "*",
+            "br, *;q=0.1",
+            "x-gzip",
+        ] {
+            assert!(takes(yes), "{yes}");
+        }
+        for no in [
+            "",
+            "br",
+            "identity",
+            "gzip;q=0",
+            "gzip;q=0, *",
+            "*;q=0",
+            "gzip;q=nonsense",
+            "gzipped",
+        ] {
+            assert!(!takes(no), "{no}");
+        }
+        assert!(!accepts_gzip(&HeaderMap::new()));
     }
 
     #[test]

@@ -928,5 +928,15 @@ both! {
             let line = format!("officecomms_http_requests_total{{method=\"{method}\",route=\"/articles/{{slug}}\",status=\"{status}\"}} {n}\n");
             assert!(metrics.contains(&line), "{line} in {metrics}");
         }
+
+        // A browser that takes gzip gets the same page, deflated once for
+        // everyone with its own token spliced in.
+        let gz = a.get(app.url(path)).header("accept-encoding", "gzip, deflate, br, zstd").send().await.unwrap();
+        assert_eq!(gz.headers()["content-encoding"], "gzip");
+        let bytes = gz.bytes().await.unwrap();
+        assert!(bytes.len() < decided.len() / 2);
+        let mut unzipped = String::new();
+        std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut unzipped).unwrap();
+        assert_eq!(unzipped, decided);
     }
 }
