@@ -203,6 +203,12 @@ impl PageCache {
         Ok(())
     }
 
+    /// Bumped by every clear: an entry taken under the same generation is
+    /// still current.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(SeqCst)
+    }
+
     /// The value of type `T` cached under `key`, if any; current only
     /// after [`PageCache::ensure_fresh`].
     pub fn get<T: Send + Sync + 'static>(&self, key: &str) -> Option<Arc<T>> {

@@ -165,14 +165,19 @@ pub async fn answer_shared(
     let key = SharedVariant::new(privacy, &state.notices()).page_key(request.uri.path());
     // Most requests are for something else (files, forms, the back office):
     // they leave here without asking whether the cache is current, which
-    // may ask the database.
-    cache.get::<SharedPage>(&key)?;
+    // may ask the database. A hit is kept unless the check cleared the cache.
+    let generation = cache.generation();
+    let shared = cache.get::<SharedPage>(&key)?;
     let now = state.content.now();
     cache
         .ensure_fresh(&state.db, &state.site(), now)
         .await
         .ok()?;
-    let shared = cache.get::<SharedPage>(&key)?;
+    let shared = if cache.generation() == generation {
+        shared
+    } else {
+        cache.get::<SharedPage>(&key)?
+    };
     Some(shared.respond(&Validators::of(&request.headers), token))
 }
 

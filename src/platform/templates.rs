@@ -134,18 +134,19 @@ impl SharedVariant {
     /// The cache key of the page at `path` in this variant. Built by hand:
     /// it is made on every page request, and `format!` costs a few times more.
     pub fn page_key(&self, path: &str) -> String {
-        let mut hex = [0u8; 2 + 16];
-        let (signals, notices) = hex.split_at_mut(2);
-        hex::encode_to_slice([self.signals], signals).expect("sized");
-        hex::encode_to_slice((self.notices as u64).to_be_bytes(), notices).expect("sized");
-        let hex = std::str::from_utf8(&hex).expect("hex digits");
-        let mut key = String::with_capacity(path.len() + 24);
+        let mut key = String::with_capacity(path.len() + 32);
         key.push_str("html:");
         key.push_str(path);
-        key.push(':');
-        key.push_str(&hex[..2]);
-        key.push(':');
-        key.push_str(&hex[2..]);
+        for (separator, mut n) in [(':', u64::from(self.signals)), (':', self.notices as u64)] {
+            key.push(separator);
+            loop {
+                key.push(char::from_digit((n & 15) as u32, 16).expect("a hex digit"));
+                n >>= 4;
+                if n == 0 {
+                    break;
+                }
+            }
+        }
         key
     }
 }
