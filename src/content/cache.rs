@@ -226,17 +226,15 @@ impl PageCache {
         self.fill_shelf(&self.entries, key, now, fill).await
     }
 
-    /// Like [`PageCache::get_or_fill`], for what a search term matches.
-    pub async fn get_or_fill_term<T, F, Fut>(
+    /// Like [`PageCache::get_or_fill`], for the ids a search term matches.
+    pub async fn get_or_fill_term<Fut>(
         &self,
         term: &str,
         now: i64,
-        fill: F,
-    ) -> AppResult<Arc<T>>
+        fill: impl FnOnce() -> Fut,
+    ) -> AppResult<Arc<Vec<i64>>>
     where
-        T: Send + Sync + 'static,
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = AppResult<T>>,
+        Fut: Future<Output = AppResult<Vec<i64>>>,
     {
         self.fill_shelf(&self.terms, term, now, fill).await
     }
@@ -356,13 +354,13 @@ fn parse_http_date(v: &HeaderValue) -> Option<i64> {
 
 /// A weak validator over the exact bytes sent.
 pub fn etag_of(body: &[u8]) -> String {
-    weak_etag(&Sha256::digest(body)[..12])
+    weak_etag(&Sha256::digest(body))
 }
 
-/// `W/"…"` around 12 bytes in hex.
-fn weak_etag(validator: &[u8]) -> String {
+/// `W/"…"` around the first 12 bytes of a digest, in hex.
+fn weak_etag(digest: &[u8]) -> String {
     let mut etag = *b"W/\"000000000000000000000000\"";
-    hex::encode_to_slice(&validator[..12], &mut etag[3..27]).expect("24 digits");
+    hex::encode_to_slice(&digest[..12], &mut etag[3..27]).expect("24 digits");
     String::from_utf8_lossy(&etag).into_owned()
 }
 
@@ -464,6 +462,9 @@ pub struct SharedPage {
     deflated: Arc<[Bytes]>,
     /// CRC-32 of each piece, combined with the token's for the gzip trailer.
     crcs: Box<[crc32fast::Hasher]>,
+    /// Bytes in `pieces`, and in `deflated`.
+    plain_len: usize,
+    deflated_len: usize,
     /// Keyed with the page's SHA-256: what remains to hash per visitor is
     /// the token, and SipHash does that in a fraction of a SHA-256 block.
     validator: SipHasher13,
@@ -489,12 +490,16 @@ impl SharedPage {
             .map(|piece| Bytes::copy_from_slice(piece.as_bytes()))
             .collect();
         let last = pieces.len() - 1;
+        let deflated: Arc<[Bytes]> = pieces
+            .iter()
+            .enumerate()
+            .map(|(i, piece)| deflate(piece, i == last))
+            .collect();
+        let total = |pieces: &[Bytes]| pieces.iter().map(Bytes::len).sum();
         SharedPage {
-            deflated: pieces
-                .iter()
-                .enumerate()
-                .map(|(i, piece)| deflate(piece, i == last))
-                .collect(),
+            plain_len: total(&pieces),
+            deflated_len: total(&deflated),
+            deflated,
             crcs: pieces
                 .iter()
                 .map(|piece| {
@@ -540,7 +545,7 @@ impl SharedPage {
     fn stamp(&self, token: &str, gzip: bool) -> (Body, String) {
         let mut hasher = self.validator;
         hasher.write(token.as_bytes());
-        let etag = weak_etag(&hasher.finish128().as_bytes()[..12]);
+        let etag = weak_etag(&hasher.finish128().as_bytes());
         let body = if gzip {
             // A stored block: not final, no compression, length and its
             // complement, the bytes (RFC 1951 §3.2.4).
@@ -557,21 +562,20 @@ impl SharedPage {
                 crc.combine(&token_crc);
                 crc.combine(piece);
             }
-            let length = self.pieces.iter().map(Bytes::len).sum::<usize>()
-                + token.len() * (self.pieces.len() - 1);
+            let length = self.plain_len + token.len() * (self.pieces.len() - 1);
             let mut trailer = Vec::with_capacity(8);
             trailer.extend_from_slice(&crc.finalize().to_le_bytes());
             trailer.extend_from_slice(&(length as u32).to_le_bytes());
             Stamped::new(
                 Bytes::from_static(GZIP_HEADER),
-                self.deflated.clone(),
+                (self.deflated.clone(), self.deflated_len),
                 Bytes::from(stored),
                 Bytes::from(trailer),
             )
         } else {
             Stamped::new(
                 Bytes::new(),
-                self.pieces.clone(),
+                (self.pieces.clone(), self.plain_len),
                 Bytes::copy_from_slice(token.as_bytes()),
                 Bytes::new(),
             )
@@ -610,11 +614,14 @@ struct Stamped {
 }
 
 impl Stamped {
-    fn new(head: Bytes, pieces: Arc<[Bytes]>, token: Bytes, tail: Bytes) -> Stamped {
-        let remaining = head.len()
-            + pieces.iter().map(Bytes::len).sum::<usize>()
-            + token.len() * (pieces.len() - 1)
-            + tail.len();
+    /// `pieces` with the number of bytes in them.
+    fn new(
+        head: Bytes,
+        (pieces, len): (Arc<[Bytes]>, usize),
+        token: Bytes,
+        tail: Bytes,
+    ) -> Stamped {
+        let remaining = head.len() + len + token.len() * (pieces.len() - 1) + tail.len();
         Stamped {
             head,
             pieces,

@@ -4,7 +4,7 @@
 
 use super::{
     model::{Kind, Status},
-    search::{LivePieces, Query},
+    search::{self, LivePieces},
 };
 use crate::platform::db::{Backend, Db, Tx, placeholders, trusted_sql};
 use std::collections::HashMap;
@@ -366,24 +366,24 @@ pub async fn bump_version(tx: &mut Tx) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
-/// The ids of the pieces (live or not) whose search entry holds every term
-/// of `query`, anywhere: see [`super::search::rank`] for the rest.
-pub async fn search_matches(db: &Db, query: &Query) -> Result<Vec<i64>, sqlx::Error> {
+/// The ids of the pieces (live or not) whose search entry holds a word
+/// starting with `term`, anywhere: see [`super::search::rank`] for the rest.
+pub async fn term_matches(db: &Db, term: &str) -> Result<Vec<i64>, sqlx::Error> {
     // Thousands of ids come back as one string rather than thousands of
     // rows: a row through the driver costs more than its match in the index.
-    let (sql, terms) = match db.backend {
+    let (sql, expression) = match db.backend {
         Backend::Sqlite => (
             "SELECT group_concat(rowid) FROM article_search WHERE article_search MATCH $1",
-            query.fts5(None),
+            search::fts5_prefix(term),
         ),
         Backend::Postgres => (
             "SELECT string_agg(article_id::text, ',') FROM article_search \
              WHERE body @@ to_tsquery('simple', $1)",
-            query.tsquery(),
+            search::tsquery_prefix(term),
         ),
     };
     let ids: Option<String> = sqlx::query_scalar(sql)
-        .bind(terms)
+        .bind(expression)
         .fetch_one(&db.pool)
         .await?;
     let ids = ids.unwrap_or_default();

@@ -611,8 +611,7 @@ async fn matches(state: &AppState, query: &Query, now: i64) -> AppResult<Vec<i64
             .content
             .cache
             .get_or_fill_term(term, now, || async {
-                let alone = Query::of_term(term);
-                let mut ids = db::search_matches(&state.db, &alone).await?;
+                let mut ids = db::term_matches(&state.db, term).await?;
                 ids.sort_unstable();
                 Ok(ids)
             })
