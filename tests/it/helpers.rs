@@ -74,6 +74,14 @@ pub fn test_config(dir: &std::path::Path) -> Config {
 }
 
 impl TestApp {
+    /// Waits for the server to finish stopping, once `state.shutdown` is
+    /// set: it sets the flag again itself as it finishes.
+    pub async fn wait_stopped(&mut self) {
+        if let Some(server) = self.server.take() {
+            let _ = server.await;
+        }
+    }
+
     pub async fn spawn(backend: Backend) -> TestApp {
         TestApp::spawn_with(backend, |_| {}).await
     }

@@ -400,8 +400,8 @@ both! {
     }
 
     async fn a_stopping_outbox_worker_hands_back_the_mail_it_has_not_started(backend) {
-        let app = TestApp::spawn_with(backend, |c| c.workers = false).await;
-        let state = &app.state;
+        let mut app = TestApp::spawn_with(backend, |c| c.workers = false).await;
+        let state = &app.state.clone();
         let mut tx = state.db.begin().await.unwrap();
         for n in 0..3 {
             let mail = OutgoingMail { to: format!("p{n}@example.test"), subject: "Hi".into(), text: "Hello".into(), html: None, headers: vec![] };
@@ -414,6 +414,9 @@ both! {
             "SELECT COUNT(*), COUNT(claimed_until) FROM outbox WHERE status = 'pending'",
         ).fetch_one(&state.db.pool).await.unwrap();
         assert_eq!((pending, claimed), (3, 0), "unclaimed, so the next start sends them at once");
+        // The next start: after the server has finished stopping, which
+        // raises the flag again on its way out.
+        app.wait_stopped().await;
         state.shutdown.send_replace(false);
         assert_eq!(mail::deliver_due(state).await.unwrap(), 3);
         assert_eq!(app.eml_files().len(), 3);
