@@ -170,7 +170,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 let state = AppState::open(config).await?;
                 print!(
                     "{}",
-                    crate::privacy::policy::generate(&state.site()).markdown
+                    crate::privacy::policy::generate(&state.site(), &state.registry.inventory)
+                        .markdown
                 );
                 Ok(())
             }

@@ -1,5 +1,12 @@
 //! officecomms: a small software-support company's website and back office,
 //! keeping its privacy policy by construction.
+//!
+//! Layers, bottom up, each naming only those below it: `platform` (with
+//! `config` and `error`); `staff` and `privacy`; the features; `app`, which
+//! composes them. `docs/architecture.md` draws it; `tests/it/layers.rs`
+//! holds it.
+
+#![forbid(unsafe_code)]
 
 pub mod analytics;
 pub mod app;

@@ -39,7 +39,7 @@ pub struct RangeQuery {
 const MAX_DAYS: i64 = 366;
 
 fn range(state: &AppState, q: &RangeQuery) -> Result<(Day, Day), AppError> {
-    let today = state.analytics.today();
+    let today = super::day_of(state.clock.now());
     let bad = || {
         AppError::BadRequest(
             "Please give the dates as YYYY-MM-DD, the first not after the second, at most a year apart."
@@ -179,7 +179,7 @@ pub async fn show_dashboard(
     Query(q): Query<RangeQuery>,
 ) -> AppResult<Response> {
     let (from, to) = range(&state, &q)?;
-    state.analytics.flush(&state.db).await?;
+    super::flush_now(&state).await?;
     let len = to - from + 1;
     let (prev_from, prev_to) = (from - len, from - 1);
     let (views, visitors) = totals(&state, from, to).await?;
@@ -294,7 +294,7 @@ pub async fn export_csv(
     Query(q): Query<RangeQuery>,
 ) -> AppResult<Response> {
     let (from, to) = range(&state, &q)?;
-    state.analytics.flush(&state.db).await?;
+    super::flush_now(&state).await?;
     let mut out = String::from("date,path,views,visitors,entries\n");
     for (day, path, d) in db::daily(&state.db, Dim::Path, from, to).await? {
         let _ = writeln!(

@@ -18,7 +18,7 @@ pub mod track;
 
 use crate::{
     AppState,
-    platform::{db::Db, now_ms, settings},
+    platform::{db::Db, settings},
     privacy::inventory::{Retention, Table},
 };
 use aggregate::{Aggregator, Day, day_of};
@@ -29,7 +29,7 @@ use axum::{
 use std::{
     sync::{
         RwLock,
-        atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering},
+        atomic::{AtomicBool, AtomicUsize, Ordering},
     },
     time::Duration,
 };
@@ -48,30 +48,8 @@ pub const GOALS: &[(&str, &str)] = &[
     ("order_requested", "Order requested"),
 ];
 
-/// Wall-clock time plus an offset that tests move to cross midnight.
-#[derive(Default)]
-pub struct Clock {
-    offset_ms: AtomicI64,
-}
-
-impl Clock {
-    pub fn now(&self) -> i64 {
-        now_ms() + self.offset_ms.load(Ordering::Relaxed)
-    }
-
-    /// Makes "now" this time (epoch ms).
-    pub fn set(&self, ms: i64) {
-        self.offset_ms.store(ms - now_ms(), Ordering::Relaxed);
-    }
-
-    pub fn advance(&self, ms: i64) {
-        self.offset_ms.fetch_add(ms, Ordering::Relaxed);
-    }
-}
-
 /// The analytics share of the application state.
 pub struct Analytics {
-    pub clock: Clock,
     pub aggregator: Aggregator,
     enabled: AtomicBool,
     /// The day's salt, as a keyed hasher ready to clone.
@@ -86,7 +64,6 @@ impl Analytics {
     pub async fn open(db: &Db) -> anyhow::Result<Analytics> {
         let enabled = settings::get_raw(db, ENABLED_SETTING).await?.as_deref() != Some("0");
         Ok(Analytics {
-            clock: Clock::default(),
             aggregator: Aggregator::default(),
             enabled: AtomicBool::new(enabled),
             salt: RwLock::new(None),
@@ -104,10 +81,6 @@ impl Analytics {
         self.enabled.store(on, Ordering::Relaxed);
     }
 
-    pub fn today(&self) -> Day {
-        day_of(self.clock.now())
-    }
-
     /// The visitor hasher of `day`, keyed with its salt from memory or the database.
     async fn hasher(&self, db: &Db, day: Day) -> anyhow::Result<track::VisitorHasher> {
         if let Some((d, hasher)) = self.salt.read().expect("salt lock").as_ref()
@@ -121,9 +94,8 @@ impl Analytics {
     }
 
     /// Writes what is pending; on failure keeps it for the next try.
-    pub async fn flush(&self, db: &Db) -> anyhow::Result<()> {
+    pub async fn flush(&self, db: &Db, today: Day) -> anyhow::Result<()> {
         let _one = self.flushing.lock().await;
-        let today = self.today();
         let batch = self.aggregator.take(today);
         if !batch.is_empty()
             && let Err(e) = db::write(db, &batch).await
@@ -133,6 +105,14 @@ impl Analytics {
         }
         db::forget(db, today).await
     }
+}
+
+/// Writes what is pending up to the clock's today (see [`Analytics::flush`]).
+pub async fn flush_now(state: &AppState) -> anyhow::Result<()> {
+    state
+        .analytics
+        .flush(&state.db, day_of(state.clock.now()))
+        .await
 }
 
 /// Counts a goal (one of [`GOALS`]) for the visitor whose request is being
@@ -150,7 +130,9 @@ pub fn goal(state: &AppState, name: &str) {
                 analytics.aggregator.goal(visit.day, name, Some(visitor));
             }
         }
-        Err(_) => analytics.aggregator.goal(analytics.today(), name, None),
+        Err(_) => analytics
+            .aggregator
+            .goal(day_of(state.clock.now()), name, None),
     }
 }
 
@@ -163,7 +145,9 @@ pub fn goal_for(state: &AppState, privacy: &crate::privacy::Privacy, name: &str)
     }
     if privacy.counted() && state.analytics.enabled() {
         let analytics = &state.analytics;
-        analytics.aggregator.goal(analytics.today(), name, None);
+        analytics
+            .aggregator
+            .goal(day_of(state.clock.now()), name, None);
     }
 }
 
@@ -180,7 +164,7 @@ pub async fn run_flusher(state: AppState, mut shutdown: tokio::sync::watch::Rece
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         }
-        if let Err(e) = state.analytics.flush(&state.db).await {
+        if let Err(e) = flush_now(&state).await {
             tracing::error!(error = ?e, "writing analytics");
         }
         if stopping {
@@ -195,6 +179,14 @@ pub fn router() -> Router<AppState> {
         .route("/admin/analytics.csv", get(dashboard::export_csv))
         .route("/admin/analytics/settings", post(dashboard::save_settings))
 }
+
+/// This feature's links in the back office's navigation.
+pub const ADMIN_NAV: &[crate::platform::nav::NavItem] = &[crate::platform::nav::NavItem {
+    group: "Marketing",
+    label: "Analytics",
+    href: "/admin/analytics",
+    role: crate::platform::context::Role::Admin,
+}];
 
 pub const TABLES: &[Table] = &[
     Table {

@@ -283,7 +283,7 @@ where
         .unwrap_or("");
     let digest = ua_digest(ua);
     let agent = UserAgent::of(ua, digest);
-    let now = analytics.clock.now();
+    let now = state.clock.now();
     let day = day_of(now);
     let mut visitor = None;
     if privacy.counted() && !agent.bot {

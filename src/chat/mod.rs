@@ -38,6 +38,28 @@ const PURPOSE: &str = "to answer you in the live chat and keep its history for f
 /// Chats are kept for a year, then deleted.
 pub const RETENTION_DAYS: u32 = 365;
 
+/// Chat messages (decrypted), for the integrity scan.
+pub const SCAN_SOURCES: &[crate::platform::scan::Source] =
+    &[crate::platform::scan::Source::Custom {
+        kind: "chat message",
+        items: |platform| {
+            Box::pin(crate::platform::scan::sealed_items(
+                platform,
+                "SELECT id, subject_id, body FROM chat_messages",
+                "chat_messages",
+                "body",
+            ))
+        },
+    }];
+
+/// This feature's links in the back office's navigation.
+pub const ADMIN_NAV: &[crate::platform::nav::NavItem] = &[crate::platform::nav::NavItem {
+    group: "Support",
+    label: "Chat",
+    href: "/admin/chat",
+    role: crate::platform::context::Role::Agent,
+}];
+
 pub const TABLES: &[Table] = &[
     Table {
         name: "chat_conversations",

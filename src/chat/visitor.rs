@@ -9,12 +9,12 @@ use super::{
 };
 use crate::{
     AppState,
+    platform::ClientIp,
     platform::forms::EmailAddress,
     privacy::{
         Privacy,
         age::{self, Age},
     },
-    support::public::ClientIp,
 };
 use axum::{
     extract::{

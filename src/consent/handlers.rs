@@ -213,7 +213,7 @@ pub async fn save_choices(
         .id
         .clone()
         .unwrap_or_else(|| random_token(16).replace(['-', '_'], "x"));
-    let policy = policy::generate(&page.site);
+    let policy = policy::generate(&page.site, &state.registry.inventory);
     // Stored so the version a record names can always be read again.
     policy::record(&state.db, &policy).await?;
     let via = if form.from == "banner" {

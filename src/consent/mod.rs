@@ -14,7 +14,7 @@ pub mod tags;
 
 use crate::{
     AppState,
-    platform::{crypto::Keyring, token_hash},
+    platform::{Platform, Privacy, crypto::Keyring, subjects::Subject, token_hash},
     privacy::inventory::{Category, Field, Retention, Table},
 };
 use axum::{
@@ -24,6 +24,7 @@ use axum::{
     routing::get,
 };
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+use futures_util::future::BoxFuture;
 
 pub const CONSENT_COOKIE: &str = "oc_consent";
 const SIGNING_PURPOSE: &str = "consent";
@@ -73,17 +74,7 @@ pub const TABLES: &[Table] = &[
     },
 ];
 
-/// One visitor's choice, read from the signed consent cookie.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Consent {
-    /// A choice was made; before the first one, nothing optional is on.
-    pub decided: bool,
-    pub preferences: bool,
-    pub analytics: bool,
-    pub marketing: bool,
-    /// Random id of this browser's choices, the same across changes of mind.
-    pub id: Option<String>,
-}
+pub use crate::platform::context::Consent;
 
 /// The optional categories, as chosen.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -226,16 +217,18 @@ fn with_cookie(mut response: Response, cookie: &str) -> Response {
 /// Links the choices made in this browser (its consent cookie) to a person
 /// who proved who they are in it (the my-data page), so they appear in
 /// their export and go with an erasure. The ledger itself stays anonymous.
-pub async fn link_browser(
-    state: &AppState,
-    subject: &crate::privacy::subjects::Subject,
-    headers: &HeaderMap,
-) -> anyhow::Result<u64> {
-    let consent = Consent::from_headers(headers, &state.keyring);
-    match consent.id {
-        Some(id) => ledger::link(&state.db, subject, &visitor_of(&id)).await,
-        None => Ok(0),
-    }
+/// Registered as a [`crate::platform::state::BrowserLink`].
+pub fn link_browser<'a>(
+    platform: &'a Platform,
+    subject: &'a Subject,
+    privacy: &'a Privacy,
+) -> BoxFuture<'a, anyhow::Result<()>> {
+    Box::pin(async move {
+        if let Some(id) = &privacy.consent.id {
+            ledger::link(&platform.db, subject, &visitor_of(id)).await?;
+        }
+        Ok(())
+    })
 }
 
 pub fn router() -> Router<AppState> {

@@ -61,16 +61,7 @@ pub const FIELDS: &[(&str, &str, &str)] = &[
     ),
 ];
 
-/// A configured, switched-on third-party tag.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ThirdPartyTag {
-    pub name: String,
-    pub script_url: String,
-    pub init_script: String,
-    pub policy_url: String,
-    /// Origins beyond the script's own, normalised.
-    pub origins: Vec<String>,
-}
+pub use crate::platform::settings::ThirdPartyTag;
 
 /// The form's values, switched on or not, and what is wrong with them.
 #[derive(Clone, Debug, Default)]

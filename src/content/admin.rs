@@ -85,7 +85,7 @@ pub async fn list_articles(
     Query(filter): Query<EditorFilter>,
     Query(done): Query<Done>,
 ) -> AppResult<Response> {
-    let now = state.content.now();
+    let now = state.clock.now();
     let page_no = filter.page.unwrap_or(1).clamp(1, 10_000);
     let (items, total) =
         db::list_for_editors(&state.db, &filter, now, PER_PAGE, (page_no - 1) * PER_PAGE).await?;
@@ -213,7 +213,7 @@ async fn edit_page(
     article: Option<&Article>,
     shown: Shown,
 ) -> AppResult<Response> {
-    let now = state.content.now();
+    let now = state.clock.now();
     let info = match article {
         Some(a) => Some(info_of(state, a, now).await?),
         None => None,
@@ -284,7 +284,7 @@ pub async fn edit_article(
     let article = db::get(&state.db, id).await?.ok_or(AppError::NotFound)?;
     let shown = Shown {
         notice: notice(&done.done).into(),
-        ..Shown::form(StatusCode::OK, form_of(&article, state.content.now()))
+        ..Shown::form(StatusCode::OK, form_of(&article, state.clock.now()))
     };
     edit_page(&state, page, Some(&article), shown).await
 }
@@ -323,7 +323,7 @@ async fn submit(
         errors,
         ..Shown::form(StatusCode::UNPROCESSABLE_ENTITY, form)
     };
-    let input = match form.validate(state.content.now()) {
+    let input = match form.validate(state.clock.now()) {
         Ok(input) => input,
         Err(errors) => return edit_page(state, page, article, invalid(form, errors)).await,
     };
@@ -333,7 +333,16 @@ async fn submit(
         action: if id.is_some() { "update" } else { "create" },
         base_version: form.version(),
     };
-    match editing::save(&state.db, &state.content, Author::Staff(user), id, change).await {
+    match editing::save(
+        &state.db,
+        &state.content,
+        state.clock.now(),
+        Author::Staff(user),
+        id,
+        change,
+    )
+    .await
+    {
         Ok(id) => Ok(Redirect::to(&format!("/admin/articles/{id}?done=saved")).into_response()),
         Err(SaveError::Invalid(errors)) => {
             edit_page(state, page, article, invalid(form, errors)).await
@@ -418,7 +427,7 @@ async fn change_cover(
     done: &str,
 ) -> AppResult<Response> {
     let article = db::get(&state.db, id).await?.ok_or(AppError::NotFound)?;
-    let input = editing::input_of(&article, state.content.now());
+    let input = editing::input_of(&article, state.clock.now());
     let change = Change {
         input: &input,
         cover,
@@ -428,6 +437,7 @@ async fn change_cover(
     match editing::save(
         &state.db,
         &state.content,
+        state.clock.now(),
         Author::Staff(user),
         Some(id),
         change,
@@ -531,7 +541,7 @@ pub async fn show_revision(
     let revision = db::revision(&state.db, id, rev)
         .await?
         .ok_or(AppError::NotFound)?;
-    let now = state.content.now();
+    let now = state.clock.now();
     let status_then = Status::parse(&revision.status).unwrap_or(Status::Draft);
     let field = |label, then: &str, now: &str| FieldChange {
         label,
@@ -582,7 +592,16 @@ pub async fn restore_revision(
     Extract(state): Extract<AppState>,
     Path((id, rev)): Path<(i64, i64)>,
 ) -> AppResult<Response> {
-    match editing::restore(&state.db, &state.content, Author::Staff(&user), id, rev).await {
+    match editing::restore(
+        &state.db,
+        &state.content,
+        state.clock.now(),
+        Author::Staff(&user),
+        id,
+        rev,
+    )
+    .await
+    {
         Ok(_) => Ok(Redirect::to(&format!("/admin/articles/{id}?done=restored")).into_response()),
         Err(SaveError::Other(e)) => Err(e),
         Err(SaveError::Conflict(_)) => Err(AppError::Unprocessable(

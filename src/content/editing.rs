@@ -84,11 +84,11 @@ pub struct Change<'a> {
 pub async fn save(
     db: &Db,
     content: &Content,
+    now: i64,
     author: Author<'_>,
     id: Option<i64>,
     change: Change<'_>,
 ) -> Result<i64, SaveError> {
-    let now = content.now();
     let input = change.input;
     let existing = match id {
         Some(id) => Some(db::get(db, id).await?.ok_or(AppError::NotFound)?),
@@ -298,6 +298,7 @@ pub fn input_of(article: &Article, now: i64) -> ArticleInput {
 pub async fn restore(
     db: &Db,
     content: &Content,
+    now: i64,
     author: Author<'_>,
     article_id: i64,
     revision_id: i64,
@@ -306,7 +307,7 @@ pub async fn restore(
     let rev = db::revision(db, article_id, revision_id)
         .await?
         .ok_or(AppError::NotFound)?;
-    let mut input = input_of(&article, content.now());
+    let mut input = input_of(&article, now);
     input.title = rev.title;
     input.summary = rev.summary;
     input.body = rev.body;
@@ -321,6 +322,7 @@ pub async fn restore(
     save(
         db,
         content,
+        now,
         author,
         Some(article_id),
         Change {

@@ -24,14 +24,27 @@ pub use seed::seed_demo;
 
 use crate::{
     AppState,
-    platform::now_ms,
     privacy::inventory::{Retention, Table},
 };
 use axum::{
     Router,
     routing::{get, post},
 };
-use std::sync::atomic::{AtomicI64, Ordering};
+
+/// Article and post bodies, for the integrity scan.
+pub const SCAN_SOURCES: &[crate::platform::scan::Source] =
+    &[crate::platform::scan::Source::Query {
+        kind: "article",
+        sql: "SELECT CAST(id AS TEXT), body FROM articles",
+    }];
+
+/// This feature's links in the back office's navigation.
+pub const ADMIN_NAV: &[crate::platform::nav::NavItem] = &[crate::platform::nav::NavItem {
+    group: "Content",
+    label: "Articles",
+    href: "/admin/articles",
+    role: crate::platform::context::Role::Editor,
+}];
 
 /// Content tables hold no personal data: authors are staff ids.
 pub const TABLES: &[Table] = &[
@@ -129,31 +142,6 @@ pub const TABLES: &[Table] = &[
 #[derive(Default)]
 pub struct Content {
     pub cache: cache::PageCache,
-    pub clock: Clock,
-}
-
-impl Content {
-    /// The content clock: what "now" means for publication.
-    pub fn now(&self) -> i64 {
-        self.clock.now()
-    }
-}
-
-/// Wall-clock time plus an offset that tests move forward to see scheduled
-/// pieces appear by themselves, without sleeping.
-#[derive(Default)]
-pub struct Clock {
-    offset_ms: AtomicI64,
-}
-
-impl Clock {
-    pub fn now(&self) -> i64 {
-        now_ms() + self.offset_ms.load(Ordering::Relaxed)
-    }
-
-    pub fn advance(&self, ms: i64) {
-        self.offset_ms.fetch_add(ms, Ordering::Relaxed);
-    }
 }
 
 pub fn router() -> Router<AppState> {

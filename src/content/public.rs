@@ -38,7 +38,7 @@ impl Teaser {
 
 /// Drops stale cache entries and returns the content clock's "now".
 async fn fresh(state: &AppState, page: &Page) -> AppResult<i64> {
-    let now = state.content.now();
+    let now = state.clock.now();
     state
         .content
         .cache
@@ -168,7 +168,7 @@ pub async fn answer_shared(
     // may ask the database. A hit is kept unless the check cleared the cache.
     let generation = cache.generation();
     let shared = cache.get::<SharedPage>(&key)?;
-    let now = state.content.now();
+    let now = state.clock.now();
     cache
         .ensure_fresh(&state.db, &state.site(), now)
         .await

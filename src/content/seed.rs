@@ -7,7 +7,7 @@ use super::{
     editing::{self, Author, Change, Cover, SaveError},
     model::{ArticleInput, Kind, Slug, State, parse_tags},
 };
-use crate::platform::db::Db;
+use crate::platform::{db::Db, now_ms};
 use anyhow::{Context, bail};
 
 const DEMO: &[&str] = &[
@@ -75,17 +75,17 @@ pub async fn seed_demo(db: &Db) -> anyhow::Result<()> {
         .collect::<anyhow::Result<Vec<_>>>()?;
     demos.sort_by_key(|d| std::cmp::Reverse(d.days_ago));
     for demo in demos {
-        // Written on the day it was published: a content clock of its own,
-        // set back, makes created, updated and published the same moment.
+        // Written on the day it was published: created, updated and
+        // published are the same moment.
         let content = Content::default();
-        content.clock.advance(-demo.days_ago * 86_400_000);
+        let at = now_ms() - demo.days_ago * 86_400_000;
         let change = Change {
             input: &demo.input,
             cover: Cover::Keep,
             action: "create",
             base_version: None,
         };
-        match editing::save(db, &content, Author::System("demo"), None, change).await {
+        match editing::save(db, &content, at, Author::System("demo"), None, change).await {
             Ok(_) => {}
             Err(SaveError::Other(e)) => return Err(anyhow::anyhow!("{e:?}")),
             Err(e) => bail!("demo piece {:?}: {e:?}", demo.input.title),

@@ -135,6 +135,22 @@ pub fn check_link_token(keyring: &Keyring, token: &str) -> Option<(i64, i64)> {
     Some((s.parse().ok()?, c.parse().ok()?))
 }
 
+/// This feature's links in the back office's navigation.
+pub const ADMIN_NAV: &[crate::platform::nav::NavItem] = &[
+    crate::platform::nav::NavItem {
+        group: "Marketing",
+        label: "Subscribers",
+        href: "/admin/subscribers",
+        role: crate::platform::context::Role::Admin,
+    },
+    crate::platform::nav::NavItem {
+        group: "Marketing",
+        label: "Campaigns",
+        href: "/admin/campaigns",
+        role: crate::platform::context::Role::Admin,
+    },
+];
+
 pub const TABLES: &[Table] = &[
     Table {
         name: "newsletter_subscribers",

@@ -8,6 +8,7 @@ use super::{
 use crate::{
     AppState,
     error::AppResult,
+    platform::ClientIp,
     platform::{
         forms::{EmailAddress, FieldErrors, Form, text},
         mail::{self, EmailTemplate, Recipient},
@@ -19,7 +20,6 @@ use crate::{
         erasure, policy,
         subjects::{self, Subject},
     },
-    support::public::ClientIp,
 };
 use axum::{
     extract::{Path, State},
@@ -163,7 +163,7 @@ pub async fn request_subscription(
 ) -> anyhow::Result<()> {
     let site = state.site();
     let now = now_ms();
-    let policy = policy::generate(&site).version;
+    let policy = policy::generate(&site, &state.registry.inventory).version;
     let ip_hash = state.keyring.blind_index("ip", &ip.to_string());
     let mut tx = state.db.begin().await?;
     let subject = subjects::find_or_create(&mut tx, &state.keyring, email.as_str()).await?;

@@ -243,7 +243,7 @@ pub async fn import_rows(
 ) -> anyhow::Result<ImportReport> {
     let mut report = ImportReport::default();
     let now = now_ms();
-    let policy = policy::generate(&state.site()).version;
+    let policy = policy::generate(&state.site(), &state.registry.inventory).version;
     let consent_source = format!("import: {source}");
     for chunk in rows.chunks(1000) {
         let mut valid = Vec::with_capacity(chunk.len());

@@ -5,14 +5,17 @@
 //! at /admin/integrity, and resolved by the first scan that no longer sees
 //! them. It runs from `officecomms scan`, the admin page and a daily job.
 //!
-//! What it reads is a registry of [`Source`]s: a feature that stores text
-//! or files adds its `SCAN_SOURCES` to [`REGISTERED`] (one line).
+//! What it reads is the registry of [`Source`]s the application gathered
+//! from every feature's `SCAN_SOURCES` (`app::registry`).
 
 use super::{UPLOADS_DIR, db};
-use crate::{AppState, platform::now_ms};
+use crate::{
+    AppState,
+    platform::{now_ms, scan::Source},
+};
 use anyhow::Context;
 use axum::body::Body;
-use futures_util::{StreamExt, future::BoxFuture};
+use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 use std::{
     collections::BTreeSet,
@@ -23,9 +26,6 @@ use std::{
 use tower::ServiceExt;
 
 include!(concat!(env!("OUT_DIR"), "/asset_digests.rs"));
-
-/// Every source the scan reads, by feature. Add a line for yours.
-const REGISTERED: &[&[Source]] = &[SCAN_SOURCES];
 
 /// What exists in the platform itself: site settings and uploaded files.
 pub const SCAN_SOURCES: &[Source] = &[
@@ -43,42 +43,6 @@ pub const SCAN_SOURCES: &[Source] = &[
 const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
 /// The longest detail kept with a finding.
 const MAX_DETAIL_CHARS: usize = 160;
-
-/// One piece of stored text to inspect.
-pub struct Item {
-    pub id: String,
-    pub text: String,
-}
-
-/// Somewhere the scan looks.
-pub enum Source {
-    /// Rows of `(id, text)` from a feature's own table; the query casts the
-    /// id to text (`SELECT CAST(id AS TEXT), body FROM articles`).
-    Query {
-        kind: &'static str,
-        sql: &'static str,
-    },
-    /// Every file under this folder of the data dir, recursively.
-    Files {
-        kind: &'static str,
-        dir: &'static str,
-    },
-    /// Anything else, for text that needs decrypting first, say.
-    Custom {
-        kind: &'static str,
-        items: fn(&AppState) -> BoxFuture<'_, anyhow::Result<Vec<Item>>>,
-    },
-}
-
-impl Source {
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Source::Query { kind, .. }
-            | Source::Files { kind, .. }
-            | Source::Custom { kind, .. } => kind,
-        }
-    }
-}
 
 /// What a finding is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -174,7 +138,7 @@ pub async fn scan(state: &AppState, started_by: &str) -> anyhow::Result<Report> 
             failed.push("asset");
         }
     }
-    for source in REGISTERED.iter().flat_map(|s| s.iter()) {
+    for &source in &state.registry.scan_sources {
         match read_source(state, source).await {
             Ok((n, found)) => {
                 items += n;

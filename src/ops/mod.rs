@@ -19,6 +19,14 @@ use axum::{
 /// feature (`uploads/attachments/…`). Backups carry it; the scan reads it.
 pub const UPLOADS_DIR: &str = "uploads";
 
+/// This feature's links in the back office's navigation.
+pub const ADMIN_NAV: &[crate::platform::nav::NavItem] = &[crate::platform::nav::NavItem {
+    group: "Privacy & admin",
+    label: "Integrity",
+    href: "/admin/integrity",
+    role: crate::platform::context::Role::Admin,
+}];
+
 pub const TABLES: &[Table] = &[
     Table {
         name: "integrity_findings",

@@ -10,7 +10,8 @@ use axum::{
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 
-use crate::{AppState, error::AppError};
+use super::state::Platform;
+use crate::error::AppError;
 
 const FILES: &[(&str, &[u8])] = &[
     ("app.css", include_bytes!("../../static/app.css")),
@@ -86,7 +87,7 @@ fn content_type(ext: &str) -> &'static str {
 }
 
 pub async fn serve_asset(
-    State(state): State<AppState>,
+    State(state): State<Platform>,
     Path(file): Path<String>,
 ) -> Result<Response, AppError> {
     let assets = &state.assets;

@@ -1,22 +1,19 @@
-//! HTTP hardening applied once, to every route: privacy signals, the CSRF
-//! token, rate limits, security headers, and the rendering of every error
-//! response as the site's error page.
+//! HTTP hardening the site middleware (`app::middleware::site`) applies to
+//! every request: the CSRF check, rate limits, the client's address,
+//! security headers, and the rendering of every error response as the
+//! site's error page.
 
+use super::{context::Privacy, state::Platform, templates::Page};
 use crate::{
-    AppState,
     config::TrustedProxies,
     error::{AppError, ErrorPage},
-    platform::{metrics::RequestTimer, random_token, templates::Page},
-    privacy::Privacy,
 };
 use axum::{
     body::{Body, Bytes},
-    extract::{ConnectInfo, FromRequest, Request, State},
+    extract::{ConnectInfo, FromRequest, Request},
     http::{HeaderName, HeaderValue, Method, StatusCode, Uri, header, request::Parts},
-    middleware::Next,
     response::{IntoResponse, Response},
 };
-use axum_extra::extract::cookie::CookieJar;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use std::{net::IpAddr, net::SocketAddr, num::NonZeroU32};
 
@@ -31,7 +28,7 @@ pub const CSRF_HEADER: &str = "x-csrf-token";
 /// would keep mailing someone who asked us to stop.
 const MAIL_CLIENT_PREFIXES: &[&str] = &["/unsubscribe/"];
 
-fn from_mail_client(path: &str) -> bool {
+pub fn from_mail_client(path: &str) -> bool {
     MAIL_CLIENT_PREFIXES.iter().any(|p| path.starts_with(p))
 }
 
@@ -53,7 +50,7 @@ impl RateLimits {
         }
     }
 
-    fn check(&self, method: &Method, path: &str, ip: IpAddr) -> Result<(), AppError> {
+    pub fn check(&self, method: &Method, path: &str, ip: IpAddr) -> Result<(), AppError> {
         if method != Method::POST {
             return Ok(());
         }
@@ -120,138 +117,32 @@ pub fn forwarded_proto<'h>(
         .map(str::trim)
 }
 
-/// The site middleware, the one of ours: privacy signals, CSRF, rate
-/// limits, then metrics, analytics and the third-party tag's CSP around the
-/// request, then error pages and security headers. One layer rather than
-/// one per concern: each `from_fn` layer clones and boxes everything inside
-/// it on every request. It wraps the router rather than each route, so a
-/// cached page is answered without routing (see [`answer`]).
-pub async fn site(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
-    let jar = CookieJar::from_headers(request.headers());
-    let mut privacy = Privacy::from_headers(request.headers());
-    privacy.child = crate::privacy::age::remembered_child(
-        jar.get(crate::privacy::age::AGE_COOKIE).map(|c| c.value()),
-        &state.keyring,
-    );
-    privacy.consent = crate::consent::Consent::from_headers(request.headers(), &state.keyring);
-    let existing = jar
-        .get(CSRF_COOKIE)
-        .map(|c| c.value().to_string())
-        .filter(|v| v.len() >= 32);
-    let fresh_cookie = existing.is_none();
-    let csrf = existing.unwrap_or_else(|| random_token(32));
-    let error_context = ErrorContext {
-        method: request.method().clone(),
-        uri: request.uri().clone(),
-        accept: request.headers().get(header::ACCEPT).cloned(),
-        connect_info: request
-            .extensions()
-            .get::<ConnectInfo<SocketAddr>>()
-            .copied(),
-        privacy: privacy.clone(),
-        csrf: CsrfToken(csrf.clone()),
-    };
-    request.extensions_mut().insert(privacy);
-    request.extensions_mut().insert(CsrfToken(csrf.clone()));
-
-    let ip = client_ip(
-        request.headers(),
-        request.extensions(),
-        &state.config.trust_proxy,
-    );
-    // A trusted proxy that took a plain-HTTP request for an https site:
-    // send the browser to the https address before it sends anything else.
-    if state.config.is_https()
-        && forwarded_proto(
-            request.headers(),
-            request.extensions(),
-            &state.config.trust_proxy,
-        )
-        .is_some_and(|p| p.eq_ignore_ascii_case("http"))
-    {
-        let mut target = state.config.base_url.clone();
-        target.set_path(request.uri().path());
-        target.set_query(request.uri().query());
-        return (
-            StatusCode::PERMANENT_REDIRECT,
-            [(header::LOCATION, target.to_string())],
-        )
-            .into_response();
-    }
-    let response = match state
-        .rate_limits
-        .check(request.method(), request.uri().path(), ip)
-    {
-        Err(e) => e.into_response(),
-        Ok(()) => match check_csrf(request, &csrf, state.config.body_limit).await {
-            Ok(request) => {
-                let timer = RequestTimer::start(&request);
-                let privacy = &error_context.privacy;
-                let token = &error_context.csrf.0;
-                let mut response = crate::analytics::count(&state, request, |request| {
-                    answer(&state, request, next, privacy, token)
-                })
-                .await;
-                crate::consent::tags::widen_csp(&state, &error_context.privacy, &mut response);
-                timer.finish(&state.metrics, &response);
-                response
-            }
-            Err(e) => e.into_response(),
-        },
-    };
-
-    let mut response = render_error_page(&state, error_context, response);
-    if fresh_cookie {
-        // The token is URL-safe base64: nothing in it needs quoting.
-        let secure = if state.config.is_https() {
-            "; Secure"
-        } else {
-            ""
-        };
-        let cookie = [
-            CSRF_COOKIE,
-            "=",
-            &csrf,
-            "; HttpOnly; SameSite=Lax; Path=/",
-            secure,
-        ]
-        .concat();
-        if let Ok(v) = HeaderValue::from_str(&cookie) {
-            response.headers_mut().append(header::SET_COOKIE, v);
-        }
-    }
-    security_headers(&state, &mut response);
-    response
-}
-
-/// A page rendered for everyone is answered from the cache, before routing
-/// (`content::answer_shared`); anything else goes on to the router.
-async fn answer(
-    state: &AppState,
-    request: Request,
-    next: Next,
-    privacy: &Privacy,
-    token: &str,
-) -> Response {
-    let (parts, body) = request.into_parts();
-    match crate::content::answer_shared(state, &parts, privacy, token).await {
-        Some(page) => page,
-        None => next.run(Request::from_parts(parts, body)).await,
-    }
-}
-
 /// What an error page needs of the request, kept while the request moves
 /// on; turned into request parts only when the answer is an error.
-struct ErrorContext {
+pub struct ErrorContext {
     method: Method,
     uri: Uri,
     accept: Option<HeaderValue>,
     connect_info: Option<ConnectInfo<SocketAddr>>,
-    privacy: Privacy,
-    csrf: CsrfToken,
+    pub privacy: Privacy,
+    pub csrf: CsrfToken,
 }
 
 impl ErrorContext {
+    pub fn of(request: &Request, privacy: Privacy, csrf: CsrfToken) -> ErrorContext {
+        ErrorContext {
+            method: request.method().clone(),
+            uri: request.uri().clone(),
+            accept: request.headers().get(header::ACCEPT).cloned(),
+            connect_info: request
+                .extensions()
+                .get::<ConnectInfo<SocketAddr>>()
+                .copied(),
+            privacy,
+            csrf,
+        }
+    }
+
     fn into_parts(self) -> Parts {
         let mut builder = Request::builder().method(self.method).uri(self.uri);
         if let (Some(h), Some(accept)) = (builder.headers_mut(), self.accept) {
@@ -277,7 +168,11 @@ fn is_state_changing(method: &Method) -> bool {
 /// Checks the CSRF token of a state-changing request (header, urlencoded
 /// field or multipart field) against the cookie; the body is buffered and
 /// handed on unchanged.
-async fn check_csrf(request: Request, expected: &str, limit: usize) -> Result<Request, AppError> {
+pub async fn check_csrf(
+    request: Request,
+    expected: &str,
+    limit: usize,
+) -> Result<Request, AppError> {
     let path = request.uri().path();
     if !is_state_changing(request.method()) || from_mail_client(path) {
         return Ok(request);
@@ -348,7 +243,7 @@ async fn multipart_field(parts: &Parts, bytes: Bytes, name: &str) -> Option<Stri
 
 /// Turns any error response (ours, axum's rejections, 404, 405, 413, 408…)
 /// into the site's error page, logging internal errors once.
-fn render_error_page(state: &AppState, context: ErrorContext, response: Response) -> Response {
+pub fn render_error_page(state: &Platform, context: ErrorContext, response: Response) -> Response {
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) {
         return response;
@@ -436,7 +331,7 @@ const SECURITY_HEADERS: [(HeaderName, HeaderValue); 6] = [
 
 const HSTS: HeaderValue = HeaderValue::from_static("max-age=63072000; includeSubDomains");
 
-fn security_headers(state: &AppState, response: &mut Response) {
+pub fn security_headers(state: &Platform, response: &mut Response) {
     let h = response.headers_mut();
     for (name, value) in SECURITY_HEADERS {
         h.entry(name).or_insert(value);

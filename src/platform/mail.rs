@@ -4,18 +4,14 @@
 //! A `dedupe_key` makes each (reason, recipient) mail exist once, and the
 //! Message-ID is fixed at enqueue time so a retry is recognisably the same mail.
 
-use crate::{
-    AppState,
-    platform::{
-        crypto::Keyring,
-        db::{Db, Tx, placeholders, trusted_sql},
-        now_ms, random_token,
-        settings::SiteSettings,
-    },
-    privacy::{
-        inventory::{Category, Field, Retention, Table},
-        subjects::{self, Subject},
-    },
+use super::{
+    crypto::Keyring,
+    db::{Db, Tx, placeholders, trusted_sql},
+    inventory::{Category, Field, Retention, Table},
+    now_ms, random_token,
+    settings::SiteSettings,
+    state::Platform,
+    subjects::{self, Subject},
 };
 use anyhow::Context;
 use futures_util::StreamExt;
@@ -377,7 +373,7 @@ impl Journal {
 /// After a crash: marks sent what the journal says the SMTP server
 /// accepted, releases the claims of the rest so they go out at once, and
 /// clears the journal. Returns `(sent, released)`.
-pub async fn recover(state: &AppState) -> anyhow::Result<(usize, usize)> {
+pub async fn recover(state: &Platform) -> anyhow::Result<(usize, usize)> {
     let journal = &state.delivery.journal;
     let (open, sent) = journal.read().context("reading the outbox journal")?;
     let now = now_ms();
@@ -419,7 +415,7 @@ enum Outcome {
 }
 
 /// Claims and delivers the due mails; returns how many were handled.
-pub async fn deliver_due(state: &AppState) -> anyhow::Result<usize> {
+pub async fn deliver_due(state: &Platform) -> anyhow::Result<usize> {
     let delivery = &state.delivery;
     let _batch = delivery.batch.lock().await;
     let db = &state.db;
@@ -612,7 +608,7 @@ async fn finish(db: &Db, id: i64, status: &str, error: Option<&str>) -> anyhow::
 }
 
 /// Runs the outbox worker until shutdown, after recovering from a crash.
-pub async fn run_worker(state: AppState, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+pub async fn run_worker(state: Platform, mut shutdown: tokio::sync::watch::Receiver<bool>) {
     if let Err(e) = recover(&state).await {
         tracing::error!(error = ?e, "outbox recovery");
     }

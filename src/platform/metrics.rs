@@ -1,6 +1,6 @@
 //! Prometheus metrics: requests by route and status, latency, outbox depth.
 
-use crate::AppState;
+use super::state::Platform;
 use axum::{
     extract::{MatchedPath, Request, State},
     http::{Method, header},
@@ -179,7 +179,7 @@ where
     }
 }
 
-pub async fn show_metrics(State(state): State<AppState>) -> Response {
+pub async fn show_metrics(State(state): State<Platform>) -> Response {
     if let Ok(depth) = crate::platform::mail::depth(&state.db).await {
         state.metrics.outbox_depth.set(depth);
     }

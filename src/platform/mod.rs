@@ -1,17 +1,30 @@
-//! What every domain stands on: database, crypto, mail outbox, HTTP
-//! middleware, templates, assets, settings and metrics.
+//! What every layer stands on: database, crypto, mail outbox, HTTP
+//! helpers, templates, assets, settings, metrics, the per-request context
+//! and the registries' vocabulary. It names nothing above it: only
+//! `config`, `error` and itself (a test reads the source to hold that).
 
 pub mod assets;
+pub mod context;
 pub mod crypto;
 pub mod db;
 pub mod forms;
 pub mod http;
+pub mod inventory;
 pub mod mail;
 pub mod metrics;
+pub mod nav;
+pub mod scan;
 pub mod settings;
 pub mod smtp;
+pub mod state;
+pub mod subjects;
 pub mod templates;
 pub mod tls;
+
+pub use context::{ClientIp, Privacy, StaffUser};
+pub use state::Platform;
+
+use std::sync::atomic::{AtomicI64, Ordering};
 
 /// Milliseconds since the Unix epoch: the one timestamp format in the database.
 pub fn now_ms() -> i64 {
@@ -30,4 +43,26 @@ pub fn random_token(bytes: usize) -> String {
 pub fn token_hash(token: &str) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(token.as_bytes()))
+}
+
+/// Wall-clock time plus an offset that tests move forward (to see scheduled
+/// pieces appear, retention expire, a day end) without sleeping.
+#[derive(Default)]
+pub struct Clock {
+    offset_ms: AtomicI64,
+}
+
+impl Clock {
+    pub fn now(&self) -> i64 {
+        now_ms() + self.offset_ms.load(Ordering::Relaxed)
+    }
+
+    /// Makes "now" this time (epoch ms).
+    pub fn set(&self, ms: i64) {
+        self.offset_ms.store(ms - now_ms(), Ordering::Relaxed);
+    }
+
+    pub fn advance(&self, ms: i64) {
+        self.offset_ms.fetch_add(ms, Ordering::Relaxed);
+    }
 }

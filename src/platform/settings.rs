@@ -1,7 +1,10 @@
 //! Site settings (company, postal address, contact email…) kept in the
 //! `settings` table and cached in memory; editing them refreshes the cache.
 
-use super::db::{Db, Tx};
+use super::{
+    db::{Db, Tx},
+    inventory::{Retention, Table},
+};
 use std::{collections::BTreeMap, sync::Arc};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -12,9 +15,25 @@ pub struct SiteSettings {
     pub postal_address: String,
     pub contact_email: String,
     pub contact_phone: String,
-    /// The third-party tag, while switched on (`tags.*` keys).
-    pub third_party: Option<crate::consent::tags::ThirdPartyTag>,
+    /// The third-party tag, while switched on (`tags.*` keys, read by the
+    /// consent feature's [`TagReader`]).
+    pub third_party: Option<ThirdPartyTag>,
 }
+
+/// A configured, switched-on third-party tag.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ThirdPartyTag {
+    pub name: String,
+    pub script_url: String,
+    pub init_script: String,
+    pub policy_url: String,
+    /// Origins beyond the script's own, normalised.
+    pub origins: Vec<String>,
+}
+
+/// Reads the third-party tag from the stored settings (the consent feature
+/// owns those keys and their validation; the application registers it).
+pub type TagReader = fn(&BTreeMap<String, String>) -> Option<ThirdPartyTag>;
 
 /// `(key, label)` of every setting, in form order.
 pub const FIELDS: &[(&str, &str)] = &[
@@ -39,7 +58,7 @@ impl SiteSettings {
         }
     }
 
-    fn from_map(map: &BTreeMap<String, String>) -> SiteSettings {
+    fn from_map(map: &BTreeMap<String, String>, read_tag: Option<TagReader>) -> SiteSettings {
         let demo = SiteSettings::demo();
         let get = |k: &str, d: String| map.get(k).cloned().unwrap_or(d);
         SiteSettings {
@@ -48,7 +67,7 @@ impl SiteSettings {
             postal_address: get("postal_address", demo.postal_address),
             contact_email: get("contact_email", demo.contact_email),
             contact_phone: get("contact_phone", demo.contact_phone),
-            third_party: crate::consent::tags::ThirdPartyTag::from_settings(map),
+            third_party: read_tag.and_then(|read| read(map)),
         }
     }
 
@@ -72,12 +91,13 @@ impl SiteSettings {
     }
 }
 
-pub async fn load(db: &Db) -> anyhow::Result<Arc<SiteSettings>> {
+pub async fn load(db: &Db, read_tag: Option<TagReader>) -> anyhow::Result<Arc<SiteSettings>> {
     let rows: Vec<(String, String)> = sqlx::query_as("SELECT key, value FROM settings")
         .fetch_all(&db.pool)
         .await?;
     Ok(Arc::new(SiteSettings::from_map(
         &rows.into_iter().collect(),
+        read_tag,
     )))
 }
 
@@ -108,12 +128,12 @@ pub async fn get_raw(db: &Db, key: &str) -> Result<Option<String>, sqlx::Error> 
         .await
 }
 
-pub const TABLES: &[crate::privacy::inventory::Table] = &[crate::privacy::inventory::Table {
+pub const TABLES: &[Table] = &[Table {
     name: "settings",
     feature: "site configuration",
     subject_column: None,
     created_column: None,
-    retention: crate::privacy::inventory::Retention::UntilErased,
+    retention: Retention::UntilErased,
     personal: &[],
     other: &["key", "value"],
 }];

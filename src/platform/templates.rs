@@ -2,16 +2,18 @@
 //! (site settings, privacy context, CSRF token, signed-in staff member) and
 //! extending `layout.html`, turned into a response by [`render`].
 
-use crate::{
-    AppState,
-    error::{AppError, AppResult},
-    platform::{assets::Assets, http::CsrfToken, settings::SiteSettings},
-    privacy::Privacy,
-    staff::StaffUser,
+use super::{
+    assets::Assets,
+    context::{Notices, Privacy, StaffUser},
+    http::CsrfToken,
+    nav::NavItem,
+    settings::SiteSettings,
+    state::Platform,
 };
+use crate::error::{AppError, AppResult};
 use anyhow::Context;
 use axum::{
-    extract::FromRequestParts,
+    extract::{FromRef, FromRequestParts},
     http::request::Parts,
     response::{Html, IntoResponse, Response},
 };
@@ -32,11 +34,13 @@ pub struct Page {
     pub staff: Option<StaffUser>,
     pub assets: Arc<Assets>,
     /// Published data breach notices, shown on every page.
-    pub notices: Arc<Vec<crate::privacy::PublicNotice>>,
+    pub notices: Arc<Notices>,
+    /// The back office's navigation (only shown to staff).
+    pub nav_items: Arc<[&'static NavItem]>,
 }
 
 impl Page {
-    pub fn new(state: &AppState, parts: &Parts) -> Page {
+    pub fn new(state: &Platform, parts: &Parts) -> Page {
         Page {
             site: state.site(),
             privacy: parts
@@ -54,7 +58,17 @@ impl Page {
             staff: parts.extensions.get::<StaffUser>().cloned(),
             assets: state.assets.clone(),
             notices: state.notices(),
+            nav_items: state.registry.admin_nav.clone(),
         }
+    }
+
+    /// The back office links this staff member may follow, in order.
+    pub fn admin_nav(&self) -> impl Iterator<Item = &NavItem> {
+        let role = self.staff.as_ref().map(|s| s.role);
+        self.nav_items
+            .iter()
+            .copied()
+            .filter(move |item| role.is_some_and(|r| r.allows(item.role)))
     }
 
     /// What makes this page's layout differ between visitors who are not
@@ -87,7 +101,10 @@ impl Page {
 
     /// Whether a staff member may see an admin area, for the navigation.
     pub fn staff_can(&self, role: &str) -> bool {
-        self.staff.as_ref().is_some_and(|s| s.role.allows_str(role))
+        let required = super::context::Role::parse(role);
+        self.staff
+            .as_ref()
+            .is_some_and(|s| required.is_some_and(|r| s.role.allows(r)))
     }
 
     /// `aria-current` for navigation links.
@@ -106,13 +123,13 @@ impl Page {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SharedVariant {
     signals: u8,
-    /// The notices list in force (a new list is a new allocation).
-    notices: usize,
+    /// The version of the notices in force.
+    notices: u64,
 }
 
 impl SharedVariant {
     /// The variant of a visitor who is not signed in.
-    pub fn new(privacy: &Privacy, notices: &Arc<Vec<crate::privacy::PublicNotice>>) -> Self {
+    pub fn new(privacy: &Privacy, notices: &Notices) -> Self {
         let c = &privacy.consent;
         let signals = [
             privacy.do_not_track,
@@ -127,7 +144,7 @@ impl SharedVariant {
         .fold(0u8, |bits, &b| bits << 1 | u8::from(b));
         SharedVariant {
             signals,
-            notices: Arc::as_ptr(notices) as usize,
+            notices: notices.version,
         }
     }
 
@@ -137,7 +154,7 @@ impl SharedVariant {
         let mut key = String::with_capacity(path.len() + 32);
         key.push_str("html:");
         key.push_str(path);
-        for (separator, mut n) in [(':', u64::from(self.signals)), (':', self.notices as u64)] {
+        for (separator, mut n) in [(':', u64::from(self.signals)), (':', self.notices)] {
             key.push(separator);
             loop {
                 key.push(char::from_digit((n & 15) as u32, 16).expect("a hex digit"));
@@ -151,14 +168,15 @@ impl SharedVariant {
     }
 }
 
-impl FromRequestParts<AppState> for Page {
+impl<S> FromRequestParts<S> for Page
+where
+    S: Send + Sync,
+    Platform: FromRef<S>,
+{
     type Rejection = AppError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        Ok(Page::new(state, parts))
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Page::new(&Platform::from_ref(state), parts))
     }
 }
 

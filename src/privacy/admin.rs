@@ -3,8 +3,8 @@
 
 use super::{db, mydata};
 use crate::{
-    AppState,
     error::AppResult,
+    platform::Platform,
     platform::{
         forms::{EmailAddress, FieldErrors, Form},
         now_ms,
@@ -47,7 +47,7 @@ struct RequestsPage {
 }
 
 async fn requests_page(
-    state: &AppState,
+    state: &Platform,
     page: Page,
     q: String,
     form: OnBehalfForm,
@@ -74,7 +74,7 @@ async fn requests_page(
 
 pub async fn list_requests(
     _: Staff<Admin>,
-    State(state): State<AppState>,
+    State(state): State<Platform>,
     page: Page,
     Query(search): Query<Search>,
 ) -> AppResult<Response> {
@@ -91,7 +91,7 @@ pub async fn list_requests(
 
 pub async fn open_on_behalf(
     Staff(user, ..): Staff<Admin>,
-    State(state): State<AppState>,
+    State(state): State<Platform>,
     page: Page,
     Form(form): Form<OnBehalfForm>,
 ) -> AppResult<Response> {

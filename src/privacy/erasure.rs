@@ -6,11 +6,11 @@
 //! older backup can replay it.
 
 use super::{
-    inventory::{self, Table},
+    inventory::{self, Inventory, Table},
     subjects::{self, Subject},
 };
 use crate::{
-    AppState,
+    platform::Platform,
     platform::{
         db::{Db, Tx, trusted_sql},
         now_ms,
@@ -42,8 +42,12 @@ fn columns(table: &Table) -> Vec<&'static str> {
 }
 
 /// Tables holding rows about a subject, in registration order.
-fn subject_tables() -> impl Iterator<Item = (&'static Table, &'static str)> {
-    inventory::tables().filter_map(|t| t.subject_column.map(|c| (t, c)))
+fn subject_tables(
+    inventory: &Inventory,
+) -> impl Iterator<Item = (&'static Table, &'static str)> + '_ {
+    inventory
+        .tables()
+        .filter_map(|t| t.subject_column.map(|c| (t, c)))
 }
 
 fn decode(row: &AnyRow, i: usize, table: &Table, column: &str, subject: &Subject) -> Value {
@@ -85,9 +89,13 @@ fn decode(row: &AnyRow, i: usize, table: &Table, column: &str, subject: &Subject
 }
 
 /// Everything held about a subject, table by table, from the inventory.
-pub async fn export(db: &Db, subject: &Subject) -> anyhow::Result<Vec<TableExport>> {
+pub async fn export(
+    db: &Db,
+    inventory: &Inventory,
+    subject: &Subject,
+) -> anyhow::Result<Vec<TableExport>> {
     let mut out = Vec::new();
-    for (table, subject_column) in subject_tables() {
+    for (table, subject_column) in subject_tables(inventory) {
         let cols = columns(table);
         let sql = format!(
             "SELECT {} FROM {} WHERE {subject_column} = $1",
@@ -127,10 +135,15 @@ pub struct LogEntry {
 
 /// Erases a subject everywhere, inside the caller's transaction. Returns
 /// the number of rows deleted. Call [`append_log`] after the commit.
-pub async fn erase(tx: &mut Tx, subject_id: i64, requested_via: &str) -> anyhow::Result<u64> {
+pub async fn erase(
+    tx: &mut Tx,
+    inventory: &Inventory,
+    subject_id: i64,
+    requested_via: &str,
+) -> anyhow::Result<u64> {
     let mut deleted = 0;
     // Children before parents: later registrations may reference earlier ones.
-    let tables: Vec<_> = subject_tables()
+    let tables: Vec<_> = subject_tables(inventory)
         .filter(|(t, _)| t.name != "subjects")
         .collect();
     for (table, subject_column) in tables.into_iter().rev() {
@@ -182,7 +195,7 @@ pub async fn suppress_index(
 }
 
 /// Whether an email address must never be written to again.
-pub async fn is_suppressed(state: &AppState, email: &str) -> anyhow::Result<bool> {
+pub async fn is_suppressed(state: &Platform, email: &str) -> anyhow::Result<bool> {
     let index = state
         .keyring
         .blind_index("email", &subjects::normalise_email(email));
@@ -255,7 +268,7 @@ pub fn read_log(path: &Path) -> anyhow::Result<Vec<LogEntry>> {
 
 /// Erases again every subject in `entries` that a restored database still
 /// holds; returns how many were erased.
-pub async fn replay(state: &AppState, entries: &[LogEntry]) -> anyhow::Result<usize> {
+pub async fn replay(state: &Platform, entries: &[LogEntry]) -> anyhow::Result<usize> {
     let mut erased = 0;
     for entry in entries {
         let still_there = subjects::key(&state.db, &state.keyring, entry.subject_id)
@@ -263,7 +276,13 @@ pub async fn replay(state: &AppState, entries: &[LogEntry]) -> anyhow::Result<us
             .is_some();
         if still_there {
             let mut tx = state.db.begin().await?;
-            erase(&mut tx, entry.subject_id, "replay after restore").await?;
+            erase(
+                &mut tx,
+                &state.registry.inventory,
+                entry.subject_id,
+                "replay after restore",
+            )
+            .await?;
             tx.commit().await?;
             erased += 1;
         }

@@ -3,8 +3,8 @@
 
 use super::{business_days, db, subjects};
 use crate::{
-    AppState,
     error::{AppError, AppResult},
+    platform::Platform,
     platform::{
         forms::{EmailAddress, FieldErrors, Form, text},
         mail::{self, EmailTemplate, Recipient},
@@ -71,7 +71,7 @@ pub struct IncidentView {
     pub notified: i64,
 }
 
-async fn view(state: &AppState, incident: db::Incident) -> AppResult<IncidentView> {
+async fn view(state: &Platform, incident: db::Incident) -> AppResult<IncidentView> {
     let (listed, notified) = db::recipient_counts(&state.db, incident.id).await?;
     let late = incident
         .published_at
@@ -103,7 +103,7 @@ pub struct Search {
 
 pub async fn list_incidents(
     _: Staff<Admin>,
-    State(state): State<AppState>,
+    State(state): State<Platform>,
     page: Page,
     Query(search): Query<Search>,
 ) -> AppResult<Response> {
@@ -148,7 +148,7 @@ pub async fn new_incident(_: Staff<Admin>, page: Page) -> AppResult<Response> {
 
 pub async fn create_incident(
     Staff(user, ..): Staff<Admin>,
-    State(state): State<AppState>,
+    State(state): State<Platform>,
     page: Page,
     Form(form): Form<HashMap<String, String>>,
 ) -> AppResult<Response> {
@@ -280,7 +280,7 @@ struct IncidentPage {
 
 pub async fn show_incident(
     _: Staff<Admin>,
-    State(state): State<AppState>,
+    State(state): State<Platform>,
     page: Page,
     Path(id): Path<i64>,
 ) -> AppResult<Response> {
@@ -297,7 +297,7 @@ pub async fn show_incident(
 /// Publishes the notice on the site and mails every listed person.
 pub async fn publish_incident(
     Staff(user, ..): Staff<Admin>,
-    State(state): State<AppState>,
+    State(state): State<Platform>,
     Path(id): Path<i64>,
 ) -> AppResult<Response> {
     let incident = db::incident(&state.db, id)

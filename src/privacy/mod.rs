@@ -4,7 +4,6 @@
 mod admin;
 pub mod age;
 pub mod business_days;
-pub mod context;
 pub mod db;
 pub mod erasure;
 pub mod incidents;
@@ -12,11 +11,21 @@ pub mod inventory;
 pub mod mydata;
 pub mod policy;
 pub mod retention;
-pub mod subjects;
 
-pub use context::Privacy;
+pub use crate::platform::{
+    context::{Privacy, PublicNotice},
+    subjects,
+};
 
 use inventory::{Category, Field, Retention, Table};
+
+/// This feature's links in the back office's navigation.
+pub const ADMIN_NAV: &[crate::platform::nav::NavItem] = &[crate::platform::nav::NavItem {
+    group: "Privacy & admin",
+    label: "Privacy",
+    href: "/admin/privacy/requests",
+    role: crate::platform::context::Role::Admin,
+}];
 
 pub const TABLES: &[Table] = &[
     Table {
@@ -120,17 +129,9 @@ pub const TABLES: &[Table] = &[
     },
 ];
 
-/// A published breach notice shown on every page.
-#[derive(Clone, Debug, PartialEq)]
-pub struct PublicNotice {
-    pub title: String,
-    pub description: String,
-    pub published_at: i64,
-}
-
 /// Reloads the notices shown on every page (after a publish, and periodically
 /// so that every instance sees another's publication).
-pub async fn refresh_notices(state: &AppState) -> anyhow::Result<()> {
+pub async fn refresh_notices(state: &Platform) -> anyhow::Result<()> {
     let notices = db::public_notices(&state.db)
         .await?
         .into_iter()
@@ -146,7 +147,7 @@ pub async fn refresh_notices(state: &AppState) -> anyhow::Result<()> {
 
 /// Background work of the privacy domain: notices every 30 s, the retention
 /// purge and the policy version record once a day.
-pub async fn run_jobs(state: AppState, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+pub async fn run_jobs(state: Platform, mut shutdown: tokio::sync::watch::Receiver<bool>) {
     let mut last_purge = 0i64;
     loop {
         if let Err(e) = refresh_notices(&state).await {
@@ -154,7 +155,7 @@ pub async fn run_jobs(state: AppState, mut shutdown: tokio::sync::watch::Receive
         }
         let now = crate::platform::now_ms();
         if now - last_purge > 86_400_000 {
-            match retention::purge(&state.db, now).await {
+            match retention::purge(&state.db, &state.registry.inventory, now).await {
                 Ok(purged) if !purged.is_empty() => tracing::info!(?purged, "retention purge"),
                 Ok(_) => {}
                 Err(e) => tracing::error!(error = ?e, "retention purge"),
@@ -169,8 +170,8 @@ pub async fn run_jobs(state: AppState, mut shutdown: tokio::sync::watch::Receive
 }
 
 use crate::{
-    AppState,
     error::{AppError, AppResult},
+    platform::Platform,
     platform::templates::{Page, render},
 };
 use axum::{
@@ -180,7 +181,7 @@ use axum::{
     routing::{get, post},
 };
 
-pub fn router() -> Router<AppState> {
+pub fn router() -> Router<Platform> {
     Router::new()
         .route("/privacy", get(show_policy))
         .route("/privacy/versions", get(list_policy_versions))
@@ -225,8 +226,8 @@ struct PolicyPage {
     current: bool,
 }
 
-async fn show_policy(State(state): State<AppState>, page: Page) -> AppResult<Response> {
-    let policy = policy::generate(&page.site);
+async fn show_policy(State(state): State<Platform>, page: Page) -> AppResult<Response> {
+    let policy = policy::generate(&page.site, &state.registry.inventory);
     let updated_at = policy::record(&state.db, &policy).await?;
     let body = crate::platform::templates::markdown_to_html(&policy.markdown);
     render(&PolicyPage {
@@ -246,8 +247,8 @@ struct VersionsPage {
     current: String,
 }
 
-async fn list_policy_versions(State(state): State<AppState>, page: Page) -> AppResult<Response> {
-    let current = policy::generate(&page.site);
+async fn list_policy_versions(State(state): State<Platform>, page: Page) -> AppResult<Response> {
+    let current = policy::generate(&page.site, &state.registry.inventory);
     policy::record(&state.db, &current).await?;
     let versions = db::policy_versions(&state.db).await?;
     render(&VersionsPage {
@@ -258,14 +259,14 @@ async fn list_policy_versions(State(state): State<AppState>, page: Page) -> AppR
 }
 
 async fn show_policy_version(
-    State(state): State<AppState>,
+    State(state): State<Platform>,
     page: Page,
     Path(version): Path<String>,
 ) -> AppResult<Response> {
     let (markdown, updated_at) = db::policy_version(&state.db, &version)
         .await?
         .ok_or(AppError::NotFound)?;
-    let current = policy::generate(&page.site).version == version;
+    let current = policy::generate(&page.site, &state.registry.inventory).version == version;
     let body = crate::platform::templates::markdown_to_html(&markdown);
     render(&PolicyPage {
         page: page.titled(format!("Privacy policy, version {version}")),

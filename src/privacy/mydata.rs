@@ -5,13 +5,13 @@
 use super::{
     db::{self, Request},
     erasure,
-    inventory::{self, Category},
+    inventory::{Category, Inventory},
     policy,
     subjects::{self, Subject},
 };
 use crate::{
-    AppState,
     error::{AppError, AppResult},
+    platform::{Platform, Privacy},
     platform::{
         forms::{EmailAddress, FieldErrors, Form, text},
         mail::{self, EmailTemplate, Recipient},
@@ -74,7 +74,7 @@ pub async fn show_start(page: Page) -> AppResult<Response> {
 /// Opens a request and mails its link, if we hold anything about the
 /// address; says nothing either way. Returns the request id when one was made.
 pub async fn open_request(
-    state: &AppState,
+    state: &Platform,
     email: &EmailAddress,
     via: &str,
 ) -> anyhow::Result<Option<i64>> {
@@ -140,7 +140,7 @@ async fn store_email(
 }
 
 pub async fn request_link(
-    State(state): State<AppState>,
+    State(state): State<Platform>,
     page: Page,
     Form(form): Form<EmailForm>,
 ) -> AppResult<Response> {
@@ -175,7 +175,7 @@ struct Access {
     set_cookie: Option<String>,
 }
 
-async fn access(state: &AppState, headers: &HeaderMap, token: &str) -> Result<Access, AppError> {
+async fn access(state: &Platform, headers: &HeaderMap, token: &str) -> Result<Access, AppError> {
     let request = db::request_by_token(&state.db, &token_hash(token))
         .await?
         .ok_or(AppError::NotFound)?;
@@ -233,8 +233,8 @@ fn with_cookie(mut response: Response, cookie: Option<String>) -> Response {
 }
 
 /// A field a person may correct: encrypted contact or identity data.
-pub fn correctable(table: &str, column: &str) -> bool {
-    inventory::table(table).is_some_and(|t| {
+pub fn correctable(inventory: &Inventory, table: &str, column: &str) -> bool {
+    inventory.table(table).is_some_and(|t| {
         t.subject_column.is_some()
             && t.personal.iter().any(|f| {
                 f.column == column
@@ -258,11 +258,11 @@ pub struct ShownField {
     pub correctable: bool,
 }
 
-fn shown(exports: &[erasure::TableExport]) -> Vec<Shown> {
+fn shown(inventory: &Inventory, exports: &[erasure::TableExport]) -> Vec<Shown> {
     exports
         .iter()
         .map(|t| {
-            let table = inventory::table(t.table);
+            let table = inventory.table(t.table);
             Shown {
                 feature: t.feature,
                 table: t.table,
@@ -287,7 +287,7 @@ fn shown(exports: &[erasure::TableExport]) -> Vec<Shown> {
                                     label,
                                     value,
                                     row_id: row_id.clone(),
-                                    correctable: correctable(t.table, column),
+                                    correctable: correctable(inventory, t.table, column),
                                 }
                             })
                             .collect()
@@ -314,8 +314,21 @@ pub struct ShowQuery {
     corrected: Option<String>,
 }
 
+/// What the features do when a person proves who they are in this browser
+/// (the consent feature links its cookie choices to them).
+async fn link_browser(
+    state: &Platform,
+    subject: &Subject,
+    privacy: &Privacy,
+) -> anyhow::Result<()> {
+    for link in &state.registry.browser_links {
+        link(state, subject, privacy).await?;
+    }
+    Ok(())
+}
+
 pub async fn show_data(
-    State(state): State<AppState>,
+    State(state): State<Platform>,
     page: Page,
     headers: HeaderMap,
     Path(token): Path<String>,
@@ -323,11 +336,17 @@ pub async fn show_data(
 ) -> AppResult<Response> {
     let access = access(&state, &headers, &token).await?;
     if let Some(subject) = &access.subject {
-        crate::consent::link_browser(&state, subject, &headers).await?;
+        link_browser(&state, subject, &page.privacy).await?;
     }
     let (tables, notices) = match &access.subject {
         Some(subject) => (
-            shown(&erasure::export(&state.db, subject).await?),
+            {
+                let inventory = &state.registry.inventory;
+                shown(
+                    inventory,
+                    &erasure::export(&state.db, inventory, subject).await?,
+                )
+            },
             db::notices_for_subject(&state.db, subject.id).await?,
         ),
         None => (vec![], vec![]),
@@ -343,23 +362,24 @@ pub async fn show_data(
 }
 
 pub async fn export_json(
-    State(state): State<AppState>,
+    State(state): State<Platform>,
+    privacy: Privacy,
     headers: HeaderMap,
     Path(token): Path<String>,
 ) -> AppResult<Response> {
     let access = access(&state, &headers, &token).await?;
     if let Some(subject) = &access.subject {
-        crate::consent::link_browser(&state, subject, &headers).await?;
+        link_browser(&state, subject, &privacy).await?;
     }
     let tables = match &access.subject {
-        Some(subject) => erasure::export(&state.db, subject).await?,
+        Some(subject) => erasure::export(&state.db, &state.registry.inventory, subject).await?,
         None => vec![],
     };
     let site = state.site();
     let document = serde_json::json!({
         "generated_at": chrono::Utc::now().to_rfc3339(),
         "controller": { "name": site.company_name, "address": site.postal_address, "email": site.contact_email },
-        "policy_version": policy::generate(&site).version,
+        "policy_version": policy::generate(&site, &state.registry.inventory).version,
         "request": { "id": access.request.id, "created_at": access.request.created_at },
         "data": tables,
     });
@@ -391,14 +411,14 @@ pub struct CorrectionForm {
 }
 
 pub async fn correct_field(
-    State(state): State<AppState>,
+    State(state): State<Platform>,
     headers: HeaderMap,
     Path(token): Path<String>,
     Form(form): Form<CorrectionForm>,
 ) -> AppResult<Response> {
     let access = access(&state, &headers, &token).await?;
     let subject = access.subject.ok_or(AppError::Gone)?;
-    if !correctable(&form.table, &form.column) {
+    if !correctable(&state.registry.inventory, &form.table, &form.column) {
         return Err(AppError::Unprocessable(
             "That field cannot be corrected here.".into(),
         ));
@@ -417,7 +437,11 @@ pub async fn correct_field(
             "Please enter a valid email address.".into(),
         ));
     }
-    let table = inventory::table(&form.table).ok_or(AppError::NotFound)?;
+    let table = state
+        .registry
+        .inventory
+        .table(&form.table)
+        .ok_or(AppError::NotFound)?;
     let subject_column = table.subject_column.ok_or(AppError::NotFound)?;
     let sql = format!(
         "UPDATE {} SET {} = $1 WHERE id = $2 AND {subject_column} = $3",
@@ -457,14 +481,20 @@ struct DeletePage {
 }
 
 pub async fn confirm_delete(
-    State(state): State<AppState>,
+    State(state): State<Platform>,
     page: Page,
     headers: HeaderMap,
     Path(token): Path<String>,
 ) -> AppResult<Response> {
     let access = access(&state, &headers, &token).await?;
     let tables = match &access.subject {
-        Some(subject) => shown(&erasure::export(&state.db, subject).await?),
+        Some(subject) => {
+            let inventory = &state.registry.inventory;
+            shown(
+                inventory,
+                &erasure::export(&state.db, inventory, subject).await?,
+            )
+        }
         None => vec![],
     };
     let body = render(&DeletePage {
@@ -483,7 +513,7 @@ pub struct DeleteForm {
 }
 
 pub async fn delete_data(
-    State(state): State<AppState>,
+    State(state): State<Platform>,
     page: Page,
     headers: HeaderMap,
     Path(token): Path<String>,
@@ -499,7 +529,7 @@ pub async fn delete_data(
     let email = request_email(&state, access.request.id, &subject).await?;
     let site = state.site();
     let mut tx = state.db.begin().await?;
-    let rows = erasure::erase(&mut tx, subject.id, "my-data").await?;
+    let rows = erasure::erase(&mut tx, &state.registry.inventory, subject.id, "my-data").await?;
     db::complete_request(&mut tx, access.request.id, "erasure").await?;
     sqlx::query("UPDATE privacy_requests SET email = NULL WHERE id = $1")
         .bind(access.request.id)
@@ -548,7 +578,7 @@ pub async fn delete_data(
 }
 
 async fn request_email(
-    state: &AppState,
+    state: &Platform,
     request_id: i64,
     subject: &Subject,
 ) -> anyhow::Result<Option<String>> {

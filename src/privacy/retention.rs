@@ -2,14 +2,18 @@
 //! number of days loses the older ones. Run daily by the jobs loop; `now`
 //! is a parameter so tests move the clock instead of waiting.
 
-use super::inventory::{self, Retention};
+use super::inventory::{Inventory, Retention};
 use crate::platform::db::{Db, trusted_sql};
 use anyhow::Context;
 
 /// Deletes expired rows; returns `(table, rows deleted)` for tables that lost any.
-pub async fn purge(db: &Db, now_ms: i64) -> anyhow::Result<Vec<(&'static str, u64)>> {
+pub async fn purge(
+    db: &Db,
+    inventory: &Inventory,
+    now_ms: i64,
+) -> anyhow::Result<Vec<(&'static str, u64)>> {
     let mut purged = vec![];
-    for table in inventory::tables() {
+    for table in inventory.tables() {
         let (Retention::Days(days), Some(created)) = (table.retention, table.created_column) else {
             continue;
         };

@@ -14,6 +14,22 @@ use crate::{
 };
 use axum::{Router, routing::get};
 
+/// This feature's links in the back office's navigation.
+pub const ADMIN_NAV: &[crate::platform::nav::NavItem] = &[
+    crate::platform::nav::NavItem {
+        group: "Shop",
+        label: "Services",
+        href: "/admin/services",
+        role: crate::platform::context::Role::Admin,
+    },
+    crate::platform::nav::NavItem {
+        group: "Shop",
+        label: "Orders",
+        href: "/admin/orders",
+        role: crate::platform::context::Role::Admin,
+    },
+];
+
 pub const TABLES: &[Table] = &[
     Table {
         name: "services",

@@ -60,8 +60,5 @@ pub async fn seed_demo(db: &crate::platform::db::Db) -> anyhow::Result<()> {
         crate::platform::settings::put(&mut tx, key, demo.get(key)).await?;
     }
     tx.commit().await?;
-    crate::shop::seed_demo(db).await?;
-    crate::surveys::seed_demo(db).await?;
-    crate::content::seed_demo(db).await?;
     Ok(())
 }

@@ -3,12 +3,18 @@
 //! (hashed opaque ids), so several instances share them.
 
 use super::{Role, StaffUser, db};
-use crate::{AppState, error::AppError, platform::token_hash};
+use crate::{
+    error::AppError,
+    platform::{Platform, token_hash},
+};
 use argon2::{
     Argon2, PasswordHash, PasswordHasher, PasswordVerifier,
     password_hash::{SaltString, rand_core::OsRng},
 };
-use axum::{extract::FromRequestParts, http::request::Parts};
+use axum::{
+    extract::{FromRef, FromRequestParts},
+    http::request::Parts,
+};
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use std::marker::PhantomData;
 
@@ -47,19 +53,22 @@ impl<R> std::ops::Deref for Staff<R> {
     }
 }
 
-impl<R: Requirement + Send + Sync> FromRequestParts<AppState> for Staff<R> {
+impl<S, R> FromRequestParts<S> for Staff<R>
+where
+    S: Send + Sync,
+    R: Requirement + Send + Sync,
+    Platform: FromRef<S>,
+{
     type Rejection = AppError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let user = match parts.extensions.get::<StaffUser>() {
             Some(u) => u.clone(),
             None => {
                 let jar = CookieJar::from_headers(&parts.headers);
                 let token = jar.get(SESSION_COOKIE).ok_or(AppError::Unauthorized)?;
-                let user = db::user_for_session(&state.db, &token_hash(token.value()))
+                let platform = Platform::from_ref(state);
+                let user = db::user_for_session(&platform.db, &token_hash(token.value()))
                     .await?
                     .ok_or(AppError::Unauthorized)?;
                 parts.extensions.insert(user.clone());

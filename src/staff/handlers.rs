@@ -1,12 +1,12 @@
 use super::{
-    Role, StaffUser,
+    Role,
     audit::{self, Actor},
     auth::{self, Admin, Staff},
     db,
 };
 use crate::{
-    AppState,
     error::{AppError, AppResult},
+    platform::Platform,
     platform::{
         forms::{EmailAddress, FieldErrors, Form, text},
         mail::{self, EmailTemplate, Recipient},
@@ -27,30 +27,6 @@ use serde::Deserialize;
 pub struct Search {
     #[serde(default)]
     q: String,
-}
-
-#[derive(askama::Template)]
-#[template(path = "staff/dashboard.html")]
-struct DashboardPage {
-    page: Page,
-    outbox_depth: i64,
-    staff_count: i64,
-    recent: Vec<db::AuditEntry>,
-    integrity_findings: i64,
-}
-
-pub async fn show_dashboard(
-    _: Staff,
-    State(state): State<AppState>,
-    page: Page,
-) -> AppResult<Response> {
-    render(&DashboardPage {
-        page: page.titled("Dashboard"),
-        outbox_depth: mail::depth(&state.db).await?,
-        staff_count: db::count_users(&state.db).await?,
-        recent: db::list_audit(&state.db, "", 10).await?,
-        integrity_findings: crate::ops::open_findings(&state).await?,
-    })
 }
 
 #[derive(askama::Template)]
@@ -78,7 +54,7 @@ pub struct LoginForm {
 }
 
 pub async fn log_in(
-    State(state): State<AppState>,
+    State(state): State<Platform>,
     page: Page,
     Form(form): Form<LoginForm>,
 ) -> AppResult<Response> {
@@ -117,7 +93,7 @@ pub async fn log_in(
     Ok((jar, Redirect::to("/admin")).into_response())
 }
 
-pub async fn log_out(State(state): State<AppState>, headers: HeaderMap) -> AppResult<Response> {
+pub async fn log_out(State(state): State<Platform>, headers: HeaderMap) -> AppResult<Response> {
     let jar = CookieJar::from_headers(&headers);
     if let Some(token) = jar.get(auth::SESSION_COOKIE) {
         let hash = token_hash(token.value());
@@ -163,7 +139,7 @@ pub struct InviteForm {
 }
 
 async fn users_page(
-    state: &AppState,
+    state: &Platform,
     page: Page,
     q: String,
     form: InviteForm,
@@ -190,7 +166,7 @@ async fn users_page(
 
 pub async fn list_users(
     _: Staff<Admin>,
-    State(state): State<AppState>,
+    State(state): State<Platform>,
     page: Page,
     Query(search): Query<Search>,
 ) -> AppResult<Response> {
@@ -213,7 +189,7 @@ crate::email_template!(pub struct InviteMail { inviter: String, company: String,
 
 pub async fn invite_user(
     Staff(admin, ..): Staff<Admin>,
-    State(state): State<AppState>,
+    State(state): State<Platform>,
     page: Page,
     Form(form): Form<InviteForm>,
 ) -> AppResult<Response> {
@@ -304,7 +280,7 @@ pub struct UpdateUserForm {
 
 pub async fn update_user(
     Staff(admin, ..): Staff<Admin>,
-    State(state): State<AppState>,
+    State(state): State<Platform>,
     Path(id): Path<i64>,
     Form(form): Form<UpdateUserForm>,
 ) -> AppResult<Response> {
@@ -355,7 +331,7 @@ struct InvitePage {
 }
 
 pub async fn show_invite(
-    State(state): State<AppState>,
+    State(state): State<Platform>,
     page: Page,
     Path(token): Path<String>,
 ) -> AppResult<Response> {
@@ -376,7 +352,7 @@ pub struct PasswordForm {
 }
 
 pub async fn accept_invite(
-    State(state): State<AppState>,
+    State(state): State<Platform>,
     page: Page,
     Path(token): Path<String>,
     Form(form): Form<PasswordForm>,
@@ -424,7 +400,7 @@ struct AuditPage {
 
 pub async fn list_audit(
     _: Staff<Admin>,
-    State(state): State<AppState>,
+    State(state): State<Platform>,
     page: Page,
     Query(search): Query<Search>,
 ) -> AppResult<Response> {
@@ -454,7 +430,7 @@ fn settings_values(get: impl Fn(&str) -> String) -> Vec<(&'static str, &'static 
 
 pub async fn show_settings(
     _: Staff<Admin>,
-    State(state): State<AppState>,
+    State(state): State<Platform>,
     page: Page,
 ) -> AppResult<Response> {
     let site = state.site();
@@ -468,7 +444,7 @@ pub async fn show_settings(
 
 pub async fn save_settings(
     Staff(admin, ..): Staff<Admin>,
-    State(state): State<AppState>,
+    State(state): State<Platform>,
     page: Page,
     Form(form): Form<std::collections::HashMap<String, String>>,
 ) -> AppResult<Response> {
@@ -535,7 +511,7 @@ pub async fn save_settings(
 
 /// Creates a staff account from the command line (the first admin).
 pub async fn add_user_cli(
-    state: &AppState,
+    state: &Platform,
     email: &str,
     role: Role,
     password: &str,
@@ -567,10 +543,4 @@ pub async fn add_user_cli(
     .await?;
     tx.commit().await?;
     Ok(id)
-}
-
-impl StaffUser {
-    pub fn is_admin(&self) -> bool {
-        self.role == Role::Admin
-    }
 }

@@ -9,14 +9,38 @@ pub use handlers::add_user_cli;
 
 pub use auth::{Admin, Agent, AnyStaff, Editor, Staff};
 
-use crate::{
-    AppState,
-    privacy::inventory::{Category, Field, Retention, Table},
+pub use crate::platform::context::{Role, StaffUser};
+
+use crate::platform::{
+    Platform,
+    inventory::{Category, Field, Retention, Table},
 };
 use axum::{
     Router,
     routing::{get, post},
 };
+
+/// This feature's links in the back office's navigation.
+pub const ADMIN_NAV: &[crate::platform::nav::NavItem] = &[
+    crate::platform::nav::NavItem {
+        group: "Privacy & admin",
+        label: "Users",
+        href: "/admin/users",
+        role: crate::platform::context::Role::Admin,
+    },
+    crate::platform::nav::NavItem {
+        group: "Privacy & admin",
+        label: "Audit log",
+        href: "/admin/audit",
+        role: crate::platform::context::Role::Admin,
+    },
+    crate::platform::nav::NavItem {
+        group: "Privacy & admin",
+        label: "Settings",
+        href: "/admin/settings",
+        role: crate::platform::context::Role::Admin,
+    },
+];
 
 pub const TABLES: &[Table] = &[
     Table {
@@ -102,50 +126,8 @@ pub const TABLES: &[Table] = &[
     },
 ];
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Role {
-    Admin,
-    Agent,
-    Editor,
-}
-
-impl Role {
-    pub const ALL: [Role; 3] = [Role::Admin, Role::Agent, Role::Editor];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Admin => "admin",
-            Role::Agent => "agent",
-            Role::Editor => "editor",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Role> {
-        Role::ALL.into_iter().find(|r| r.as_str() == s)
-    }
-
-    /// An admin can do everything; others only their own area.
-    pub fn allows(self, required: Role) -> bool {
-        self == Role::Admin || self == required
-    }
-
-    pub fn allows_str(self, required: &str) -> bool {
-        Role::parse(required).is_some_and(|r| self.allows(r))
-    }
-}
-
-/// The signed-in staff member.
-#[derive(Clone, Debug)]
-pub struct StaffUser {
-    pub id: i64,
-    pub email: String,
-    pub display_name: String,
-    pub role: Role,
-}
-
-pub fn router() -> Router<AppState> {
+pub fn router() -> Router<Platform> {
     Router::new()
-        .route("/admin", get(handlers::show_dashboard))
         .route(
             "/admin/login",
             get(handlers::show_login).post(handlers::log_in),

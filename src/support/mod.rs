@@ -96,6 +96,28 @@ impl fmt::Display for TicketRef {
 
 const PURPOSE: &str = "to answer your support request and keep its history";
 
+/// Ticket messages and replies (decrypted), for the integrity scan.
+pub const SCAN_SOURCES: &[crate::platform::scan::Source] =
+    &[crate::platform::scan::Source::Custom {
+        kind: "ticket message",
+        items: |platform| {
+            Box::pin(crate::platform::scan::sealed_items(
+                platform,
+                "SELECT id, subject_id, body FROM ticket_messages",
+                "ticket_messages",
+                "body",
+            ))
+        },
+    }];
+
+/// This feature's links in the back office's navigation.
+pub const ADMIN_NAV: &[crate::platform::nav::NavItem] = &[crate::platform::nav::NavItem {
+    group: "Support",
+    label: "Tickets",
+    href: "/admin/tickets",
+    role: crate::platform::context::Role::Agent,
+}];
+
 pub const TABLES: &[Table] = &[
     Table {
         name: "tickets",

@@ -10,36 +10,21 @@ use super::{
 use crate::{
     AppState,
     error::{AppError, AppResult},
+    platform::ClientIp,
     platform::{
         forms::{FieldErrors, Form, text},
-        http::client_ip,
         now_ms,
         templates::{Page, render},
     },
     privacy::age::{self, Age},
 };
 use axum::{
-    extract::{FromRequestParts, Path, Query, State},
-    http::{StatusCode, request::Parts},
+    extract::{Path, Query, State},
+    http::StatusCode,
     response::{IntoResponse, Redirect, Response},
 };
 use serde::Deserialize;
-use std::{collections::HashMap, net::IpAddr};
-
-/// The visitor's network address, as the rate limits see it.
-pub struct ClientIp(pub IpAddr);
-
-impl FromRequestParts<AppState> for ClientIp {
-    type Rejection = AppError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
-        Ok(ClientIp(client_ip(
-            &parts.headers,
-            &parts.extensions,
-            &state.config.trust_proxy,
-        )))
-    }
-}
+use std::collections::HashMap;
 
 #[derive(askama::Template)]
 #[template(path = "support/contact.html")]

@@ -23,6 +23,14 @@ use axum::{
     routing::{get, post},
 };
 
+/// This feature's links in the back office's navigation.
+pub const ADMIN_NAV: &[crate::platform::nav::NavItem] = &[crate::platform::nav::NavItem {
+    group: "Content",
+    label: "Surveys",
+    href: "/admin/surveys",
+    role: crate::platform::context::Role::Editor,
+}];
+
 pub const TABLES: &[Table] = &[
     Table {
         name: "surveys",
@@ -218,10 +226,6 @@ impl Survey {
             (Some(open), _) if now < open => Status::Scheduled,
             _ => Status::Open,
         }
-    }
-
-    pub fn is_open(&self) -> bool {
-        self.status(now_ms()) == Status::Open
     }
 }
 

@@ -73,7 +73,7 @@ async fn csv(app: &TestApp, from: &str, to: &str) -> Vec<(String, String, i64, i
 }
 
 async fn counts(app: &TestApp, dimension: &'static str) -> Vec<(String, String, i64, i64)> {
-    app.state.analytics.flush(&app.state.db).await.unwrap();
+    officecomms::analytics::flush_now(&app.state).await.unwrap();
     let sql = "SELECT day, key, views, visitors FROM analytics_counts WHERE dimension = $1 ORDER BY day, key";
     sqlx::query_as(sql)
         .bind(dimension)
@@ -179,21 +179,21 @@ both! {
 
     async fn counts_stay_exact_across_midnight_and_a_graceful_restart(backend) {
         let app = TestApp::spawn(backend).await;
-        let clock = &app.state.analytics.clock;
+        let clock = &app.state.clock;
         clock.set(PI_DAY + DAY - 2_000); // 23:59:58
         let ann = browser_with(FIREFOX, &[]);
         let bo = browser_with(IPHONE, &[]);
         view(&ann, &app, "/").await;
         view(&ann, &app, "/").await;
         view(&bo, &app, "/").await;
-        app.state.analytics.clock.advance(4_000); // 00:00:02 the next day
+        app.state.clock.advance(4_000); // 00:00:02 the next day
         view(&ann, &app, "/").await;
         // Stopped before the flusher's turn: the shutdown writes what is pending.
         let app = app.restart().await;
         let pending: i64 = sqlx::query_scalar("SELECT CAST(COALESCE(SUM(views), 0) AS BIGINT) FROM analytics_counts WHERE dimension = 'total'")
             .fetch_one(&app.state.db.pool).await.unwrap();
         assert_eq!(pending, 4, "the graceful shutdown flushed every view");
-        app.state.analytics.clock.set(PI_DAY + DAY + 60_000);
+        app.state.clock.set(PI_DAY + DAY + 60_000);
         let ann = browser_with(FIREFOX, &[]);
         let cy = browser_with(EDGE, &[]);
         view(&ann, &app, "/").await;
@@ -243,7 +243,7 @@ async fn two_instances_on_one_postgres_database_count_a_visitor_once() {
     view(&ann, &a, "/").await;
     view(&ann, &b, "/").await;
     view(&ann, &b, "/blog").await;
-    a.state.analytics.flush(&a.state.db).await.unwrap();
+    officecomms::analytics::flush_now(&a.state).await.unwrap();
     let total = counts(&b, "total").await;
     assert_eq!(
         (total[0].2, total[0].3),

@@ -451,12 +451,12 @@ both! {
         visitor.send(json!({"type": "message", "body": "my secret printer"})).await;
         visitor.next_message().await;
         let subject = subjects::find(&app.state.db, &app.state.keyring, "hal@example.com").await.unwrap().unwrap();
-        let export = erasure::export(&app.state.db, &subject).await.unwrap();
+        let export = erasure::export(&app.state.db, &app.state.registry.inventory, &subject).await.unwrap();
         let text = serde_json::to_string(&export).unwrap();
         assert!(text.contains("my secret printer"), "{text}");
         assert!(text.contains("chat_conversations") && text.contains("\"Hal\""), "{text}");
         let mut tx = app.state.db.begin().await.unwrap();
-        erasure::erase(&mut tx, subject.id, "test").await.unwrap();
+        erasure::erase(&mut tx, &app.state.registry.inventory, subject.id, "test").await.unwrap();
         tx.commit().await.unwrap();
         assert_eq!(count(&app, "SELECT COUNT(*) FROM chat_messages").await, 0);
         assert_eq!(count(&app, "SELECT COUNT(*) FROM chat_conversations").await, 0);

@@ -291,7 +291,7 @@ both! {
 
         let subject = subjects::find(&app.state.db, &app.state.keyring, person).await.unwrap().unwrap();
         let mut tx = app.state.db.begin().await.unwrap();
-        erasure::erase(&mut tx, subject.id, "test").await.unwrap();
+        erasure::erase(&mut tx, &app.state.registry.inventory, subject.id, "test").await.unwrap();
         tx.commit().await.unwrap();
         let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM consent_receipts").fetch_one(&app.state.db.pool).await.unwrap();
         assert_eq!(left, 0);

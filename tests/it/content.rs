@@ -279,7 +279,7 @@ Safe [link](https://example.com/help) stays.
     async fn a_scheduled_post_appears_by_itself_at_its_time(backend) {
         let app = TestApp::spawn(backend).await;
         app.login_as("editor").await;
-        let now = app.state.content.now();
+        let now = app.state.clock.now();
         let at = datetime_input(Some(now + 2 * HOUR));
         let id = create(&app, &[
             ("kind", "post"), ("title", "Coming soon: the printer amnesty"), ("state", "scheduled"),
@@ -296,7 +296,7 @@ Safe [link](https://example.com/help) stays.
         assert!(list.contains("Coming soon: the printer amnesty") && list.contains("state-scheduled"));
 
         // Three hours later, with no edit and no restart, it is everywhere.
-        app.state.content.clock.advance(3 * HOUR);
+        app.state.clock.advance(3 * HOUR);
         let (status, page) = app.get_text(path).await;
         assert_eq!(status, 200, "appears at its time");
         assert!(page.contains("Bring us your oldest printer"));
@@ -429,7 +429,7 @@ Safe [link](https://example.com/help) stays.
         let _ = app.get("/sitemap.xml").await; // cached before the edits below
         create(&app, &[("title", "Published extra")]).await;
         create(&app, &[("title", "Secret draft"), ("state", "draft")]).await;
-        let later = datetime_input(Some(app.state.content.now() + 24 * HOUR));
+        let later = datetime_input(Some(app.state.clock.now() + 24 * HOUR));
         create(&app, &[("title", "Scheduled extra"), ("state", "scheduled"), ("publish_at", &later)]).await;
         let gone = create(&app, &[("title", "Withdrawn extra")]).await;
         update(&app, gone, &[("state", "unpublished")]).await;
@@ -439,7 +439,7 @@ Safe [link](https://example.com/help) stays.
         assert_eq!(r.headers()["content-type"], "application/xml; charset=utf-8");
         let locs = locations(&r.text().await.unwrap());
         let base = app.state.config.base_url.to_string();
-        let now = app.state.content.now();
+        let now = app.state.clock.now();
         let live = content_db::live_pages(&app.state.db, now).await.unwrap();
         assert!(live.len() >= 13);
         for (kind, slug, _) in &live {
@@ -483,7 +483,7 @@ Safe [link](https://example.com/help) stays.
 
         // An edit invalidates the cached page: new text, new validator.
         app.login_as("editor").await;
-        let id = content_db::live_by_slug(&app.state.db, "repair-outlook-data-file", app.state.content.now())
+        let id = content_db::live_by_slug(&app.state.db, "repair-outlook-data-file", app.state.clock.now())
             .await.unwrap().unwrap().id;
         assert_eq!(update(&app, id, &[("title", "Repair an Outlook data file, revised")]).await.status(), 303);
         let anonymous = client();
@@ -564,7 +564,7 @@ Safe [link](https://example.com/help) stays.
             assert!(body.contains(message), "{message}");
         }
         assert!(body.contains("Typed text stays"));
-        let past = datetime_input(Some(app.state.content.now() - HOUR));
+        let past = datetime_input(Some(app.state.clock.now() - HOUR));
         let r = app.post_form("/admin/articles/new", &with_defaults(&[("title", "Late"), ("state", "scheduled"), ("publish_at", &past)])).await;
         assert_eq!(r.status(), 422);
         assert!(r.text().await.unwrap().contains("needs a publication time in the future"));
@@ -704,7 +704,7 @@ Safe [link](https://example.com/help) stays.
             let path = "/articles/slow-pc-checklist";
             assert!(b.get_text(path).await.1.contains("A slow PC checklist"));
             a.login_as("editor").await;
-            let id = content_db::live_by_slug(&a.state.db, "slow-pc-checklist", a.state.content.now())
+            let id = content_db::live_by_slug(&a.state.db, "slow-pc-checklist", a.state.clock.now())
                 .await.unwrap().unwrap().id;
             update(&a, id, &[("title", "A slow PC checklist, 2027 edition")]).await;
             let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
@@ -826,7 +826,7 @@ mod search_speed {
 
     async fn run(backend: Backend) {
         let app = TestApp::spawn_with(backend, |c| c.workers = false).await;
-        let now = app.state.content.now();
+        let now = app.state.clock.now();
         let started = Instant::now();
         corpus::seed(&app.state.db, 10_000, now).await.unwrap();
         eprintln!("seeded 10,000 articles in {:.1?}", started.elapsed());

@@ -7,10 +7,7 @@
 //! headless Chromium and checks that no script ran.
 
 use crate::{both, helpers::*};
-use officecomms::{
-    privacy::inventory,
-    support::settings::{self as support_settings, SupportSettings},
-};
+use officecomms::support::settings::{self as support_settings, SupportSettings};
 
 const MARKER_XSS: &[&str] = &[
     "\"><script>window.__pwned=1</script>",
@@ -130,7 +127,7 @@ fn encode(s: &str) -> String {
 /// Rows in every table of the inventory, to tell whether anything was stored.
 async fn stored_rows(app: &TestApp) -> Vec<(&'static str, i64)> {
     let mut out = Vec::new();
-    for table in inventory::tables() {
+    for table in app.state.registry.inventory.tables() {
         // Bookkeeping of refusals (rate counters, sessions) is not a submission.
         if matches!(
             table.name,

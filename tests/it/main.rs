@@ -11,6 +11,7 @@ mod consent;
 mod content;
 mod faults;
 mod hostile;
+mod layers;
 mod mail;
 mod newsletter;
 mod ops;

@@ -149,7 +149,7 @@ both! {
         ).fetch_one(&app.state.db.pool).await.unwrap();
         assert_eq!(status, "confirmed");
         assert_eq!(source, "the newsletter page");
-        assert_eq!(policy, officecomms::privacy::policy::generate(&app.state.site()).version);
+        assert_eq!(policy, officecomms::privacy::policy::generate(&app.state.site(), &app.state.registry.inventory).version);
         let ip_hash = ip_hash.expect("ip hash kept as proof");
         assert_eq!(ip_hash.len(), 32);
         assert!(!String::from_utf8_lossy(&ip_hash).contains("127.0.0.1"));

@@ -302,7 +302,7 @@ both! {
 
         // Erased after the backup was taken.
         let mut tx = state.db.begin().await.unwrap();
-        erasure::erase(&mut tx, gone.id, "test").await.unwrap();
+        erasure::erase(&mut tx, &state.registry.inventory, gone.id, "test").await.unwrap();
         tx.commit().await.unwrap();
         erasure::append_log(app.dir.path(), &erasure::LogEntry { subject_id: gone.id, erased_at: officecomms::platform::now_ms() }).unwrap();
 

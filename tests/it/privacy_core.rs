@@ -4,7 +4,7 @@
 use crate::{both, helpers::*};
 use officecomms::{
     platform::mail::{self, OutgoingMail, Recipient},
-    privacy::{inventory, subjects},
+    privacy::subjects,
 };
 
 both! {
@@ -12,7 +12,7 @@ both! {
         let app = TestApp::spawn(backend).await;
         let columns = app.state.db.columns().await.unwrap();
         assert!(columns.len() > 20, "schema read: {columns:?}");
-        let (undeclared, missing) = inventory::undeclared(&columns);
+        let (undeclared, missing) = app.state.registry.inventory.undeclared(&columns);
         assert!(undeclared.is_empty(), "columns not in the data inventory: {undeclared:?}");
         assert!(missing.is_empty(), "inventory names columns the schema lacks: {missing:?}");
     }
@@ -20,7 +20,7 @@ both! {
     async fn a_migration_adding_an_undeclared_personal_column_is_caught(backend) {
         let app = TestApp::spawn(backend).await;
         sqlx::query("ALTER TABLE subjects ADD COLUMN phone TEXT").execute(&app.state.db.pool).await.unwrap();
-        let (undeclared, _) = inventory::undeclared(&app.state.db.columns().await.unwrap());
+        let (undeclared, _) = app.state.registry.inventory.undeclared(&app.state.db.columns().await.unwrap());
         assert_eq!(undeclared, vec!["subjects.phone".to_string()]);
     }
 
@@ -60,13 +60,13 @@ both! {
         let app = TestApp::spawn(backend).await;
         let (status, body) = app.get_text("/privacy").await;
         assert_eq!(status, 200);
-        for (_, field) in inventory::fields() {
+        for (_, field) in app.state.registry.inventory.fields() {
             assert!(body.contains(field.label), "policy page lacks {}", field.label);
         }
         for promise in ["We honour Do Not Track", "under 13", "within 7 business days", "never sold, traded", "removes you from all correspondence"] {
             assert!(body.contains(promise), "{promise}");
         }
-        let version = officecomms::privacy::policy::generate(&app.state.site()).version;
+        let version = officecomms::privacy::policy::generate(&app.state.site(), &app.state.registry.inventory).version;
         assert!(body.contains(&format!("data-policy-version=\"{version}\"")));
     }
 }

@@ -7,7 +7,7 @@ use officecomms::{
         mail::{self, OutgoingMail, Recipient},
         now_ms,
     },
-    privacy::{erasure, inventory, retention, subjects},
+    privacy::{erasure, retention, subjects},
 };
 
 const PERSON: &str = "pat.doe@example.com";
@@ -119,7 +119,7 @@ both! {
         let tables: Vec<&str> = data.iter().map(|t| t["table"].as_str().unwrap()).collect();
         assert!(tables.contains(&"subjects") && tables.contains(&"outbox"), "{tables:?}");
         for t in data {
-            let declared = inventory::table(t["table"].as_str().unwrap()).unwrap();
+            let declared = app.state.registry.inventory.table(t["table"].as_str().unwrap()).unwrap();
             for row in t["rows"].as_array().unwrap() {
                 for col in declared.other.iter().copied().chain(declared.personal.iter().map(|f| f.column)) {
                     assert!(row.get(col).is_some(), "{}.{col} missing from export", declared.name);
@@ -224,13 +224,13 @@ both! {
         seed_person(&app).await;
         app.login_as("admin").await;
         let db = &app.state.db;
-        assert!(retention::purge(db, now_ms()).await.unwrap().iter().all(|(t, _)| *t != "outbox"), "nothing expired yet");
+        assert!(retention::purge(db, &app.state.registry.inventory, now_ms()).await.unwrap().iter().all(|(t, _)| *t != "outbox"), "nothing expired yet");
         let in_31_days = now_ms() + 31 * 86_400_000;
-        let purged = retention::purge(db, in_31_days).await.unwrap();
+        let purged = retention::purge(db, &app.state.registry.inventory, in_31_days).await.unwrap();
         assert!(purged.contains(&("outbox", 1)), "{purged:?}");
         let audit_rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_log").fetch_one(&db.pool).await.unwrap();
         assert!(audit_rows > 0, "audit entries are kept for two years");
-        retention::purge(db, now_ms() + 731 * 86_400_000).await.unwrap();
+        retention::purge(db, &app.state.registry.inventory, now_ms() + 731 * 86_400_000).await.unwrap();
         let audit_rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_log").fetch_one(&db.pool).await.unwrap();
         assert_eq!(audit_rows, 0);
         let (_, policy) = app.get_text("/privacy").await;

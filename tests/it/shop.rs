@@ -367,7 +367,7 @@ both! {
         assert_eq!(checkout(&app, &key, "1980").await.status(), 303);
         let state = &app.state;
         let subject = subjects::find(&state.db, &state.keyring, BUYER).await.unwrap().expect("subject");
-        let export = erasure::export(&state.db, &subject).await.unwrap();
+        let export = erasure::export(&state.db, &state.registry.inventory, &subject).await.unwrap();
         let orders = export.iter().find(|t| t.table == "orders").expect("orders exported");
         assert_eq!(orders.rows[0]["name"], "Robin Buyer");
         assert_eq!(orders.rows[0]["company"], "Acme Dental");
@@ -376,7 +376,7 @@ both! {
         assert_eq!(lines.rows.len(), 2);
 
         let mut tx = state.db.begin().await.unwrap();
-        erasure::erase(&mut tx, subject.id, "test").await.unwrap();
+        erasure::erase(&mut tx, &state.registry.inventory, subject.id, "test").await.unwrap();
         tx.commit().await.unwrap();
         assert_eq!(count(&app, "SELECT COUNT(*) FROM orders").await, 0);
         assert_eq!(count(&app, "SELECT COUNT(*) FROM order_lines").await, 0);

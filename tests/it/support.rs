@@ -463,13 +463,13 @@ both! {
         let path = conversation_path(&app, &app.mails()[0]);
         let state = &app.state;
         let subject = subjects::find(&state.db, &state.keyring, "ida@example.com").await.unwrap().unwrap();
-        let export = erasure::export(&state.db, &subject).await.unwrap();
+        let export = erasure::export(&state.db, &state.registry.inventory, &subject).await.unwrap();
         let json = serde_json::to_string(&export.iter().map(|t| (t.table, &t.rows)).collect::<Vec<_>>()).unwrap();
         for expected in ["\"tickets\"", "\"ticket_messages\"", "ida@example.com", "Outlook keeps asking", "every ten minutes", "+14155552671"] {
             assert!(json.contains(expected), "export lacks {expected}");
         }
         let mut tx = state.db.begin().await.unwrap();
-        erasure::erase(&mut tx, subject.id, "test").await.unwrap();
+        erasure::erase(&mut tx, &state.registry.inventory, subject.id, "test").await.unwrap();
         tx.commit().await.unwrap();
         let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tickets WHERE subject_id = $1").bind(subject.id).fetch_one(&state.db.pool).await.unwrap();
         assert_eq!(left, 0);

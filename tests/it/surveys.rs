@@ -440,7 +440,7 @@ both! {
         let state = &app.state;
         let subject = subjects::find(&state.db, &state.keyring, "jo@example.com").await.unwrap().unwrap();
         let mut tx = state.db.begin().await.unwrap();
-        erasure::erase(&mut tx, subject.id, "test").await.unwrap();
+        erasure::erase(&mut tx, &state.registry.inventory, subject.id, "test").await.unwrap();
         tx.commit().await.unwrap();
         assert_eq!(count(&app, "SELECT COUNT(*) FROM survey_responses").await, 1, "the anonymous response stays");
         assert_eq!(count(&app, "SELECT COUNT(*) FROM survey_answers WHERE subject_id IS NOT NULL").await, 0);

@@ -1,16 +1,23 @@
-//! The application: shared state, the router, and start-up.
+//! The application layer: it composes the features over the platform.
+//! The shared state, the router merge, the one site middleware
+//! ([`middleware`]), the registries built from each feature's declarations
+//! ([`registry`]), the background tasks and start-up. Nothing below it
+//! names it.
+
+mod dashboard;
+pub mod middleware;
+pub mod registry;
 
 use crate::{
     config::Config,
     ops,
     platform::{
-        assets::{self, Assets},
-        crypto::Keyring,
-        db::Db,
-        http::{self, RateLimits},
-        mail::{self, Transport},
-        metrics::{self, Metrics, RouteOnResponseLayer},
-        settings::{self, SiteSettings},
+        Platform,
+        assets::{self},
+        http,
+        mail::{self},
+        metrics::{self, RouteOnResponseLayer},
+        settings::{self},
         tls::{Certificates, TlsListener},
     },
     privacy, shop, site, staff, surveys,
@@ -18,53 +25,26 @@ use crate::{
 use anyhow::Context;
 use axum::{
     Router,
-    extract::{DefaultBodyLimit, Request},
-    middleware,
+    extract::{DefaultBodyLimit, FromRef, Request},
     response::Response,
     routing::get,
     serve::ListenerExt,
 };
-use std::{
-    convert::Infallible,
-    net::SocketAddr,
-    ops::Deref,
-    sync::{Arc, RwLock},
-    time::Duration,
-};
-use tokio::{
-    net::TcpListener,
-    sync::{Notify, watch},
-    task::JoinHandle,
-};
+use std::{convert::Infallible, net::SocketAddr, ops::Deref, sync::Arc, time::Duration};
+use tokio::{net::TcpListener, task::JoinHandle};
 use tower::ServiceBuilder;
-use tower_http::{
-    catch_panic::CatchPanicLayer, limit::RequestBodyLimitLayer, timeout::TimeoutLayer,
-};
+use tower_http::limit::RequestBodyLimitLayer;
 
-/// Everything a handler may need, cheap to clone.
+/// Everything a handler may need, cheap to clone: the platform (which it
+/// derefs to, so `state.db` works) and the features' own shares.
 #[derive(Clone)]
 pub struct AppState(Arc<App>);
 
 pub struct App {
-    pub config: Config,
-    pub db: Db,
-    pub keyring: Keyring,
-    pub assets: Arc<Assets>,
-    pub metrics: Metrics,
-    pub rate_limits: RateLimits,
-    pub mail_transport: Transport,
-    /// The outbox's concurrency, rate and crash journal.
-    pub delivery: mail::Delivery,
-    /// Wakes the outbox worker after a commit that enqueued mail.
-    pub mail_wakeup: Notify,
-    /// Becomes true when the process is asked to stop; background work
-    /// subscribes, finishes the item in hand and returns.
-    pub shutdown: watch::Sender<bool>,
+    pub platform: Platform,
     pub content: crate::content::Content,
     pub analytics: crate::analytics::Analytics,
     pub chat: crate::chat::Hub,
-    site: RwLock<Arc<SiteSettings>>,
-    notices: RwLock<Arc<Vec<privacy::PublicNotice>>>,
 }
 
 impl Deref for AppState {
@@ -74,77 +54,44 @@ impl Deref for AppState {
     }
 }
 
-impl App {
-    /// The current site settings.
-    pub fn site(&self) -> Arc<SiteSettings> {
-        self.site.read().expect("settings lock").clone()
+impl Deref for App {
+    type Target = Platform;
+    fn deref(&self) -> &Platform {
+        &self.platform
     }
+}
 
-    /// Whether shutdown has begun.
-    pub fn stopping(&self) -> bool {
-        *self.shutdown.borrow()
-    }
-
-    /// Published breach notices shown on every page.
-    pub fn notices(&self) -> Arc<Vec<privacy::PublicNotice>> {
-        self.notices.read().expect("notices lock").clone()
-    }
-
-    /// Replaces the notices if they changed. The list's address is part of
-    /// every shared page's cache key, so an unchanged list keeps its own.
-    pub fn set_notices(&self, notices: Vec<privacy::PublicNotice>) {
-        let mut current = self.notices.write().expect("notices lock");
-        if **current != notices {
-            *current = Arc::new(notices);
-        }
-    }
-
-    pub async fn reload_site(&self) -> anyhow::Result<()> {
-        let fresh = settings::load(&self.db).await?;
-        *self.site.write().expect("settings lock") = fresh;
-        Ok(())
+impl FromRef<AppState> for Platform {
+    fn from_ref(state: &AppState) -> Platform {
+        state.platform.clone()
     }
 }
 
 impl AppState {
-    /// Opens the data dir, key file and database, applies migrations and
-    /// seeds the demo site into an empty database.
+    /// Opens the platform (data dir, key file, database, migrations) with
+    /// the features' registry, seeds the demo site into an empty database
+    /// and starts the features' shares.
     pub async fn open(config: Config) -> anyhow::Result<AppState> {
-        std::fs::create_dir_all(&config.data_dir)
-            .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
-        let keyring = Keyring::load_or_create(&config.data_dir.join("officecomms.key"))?;
-        let db = Db::connect(&config.database_url()).await?;
-        db.migrate().await?;
-        if config.demo && settings::is_empty(&db).await? {
-            site::seed_demo(&db)
+        let demo = config.demo;
+        let platform = Platform::open(config, registry::build()).await?;
+        if demo && settings::is_empty(&platform.db).await? {
+            registry::seed_demo(&platform.db)
                 .await
                 .context("seeding the demo site")?;
+            platform.reload_site().await?;
         }
-        let site = settings::load(&db).await?;
-        let mail_transport = Transport::from_config(config.smtp_url.as_deref(), &config.data_dir)?;
-        let delivery =
-            mail::Delivery::new(config.mail_concurrency, config.mail_rate, &config.data_dir);
-        let analytics = crate::analytics::Analytics::open(&db).await?;
-        let shutdown = watch::Sender::new(false);
-        let chat =
-            crate::chat::Hub::start(db.clone(), &config.database_url(), shutdown.subscribe())
-                .await?;
+        let analytics = crate::analytics::Analytics::open(&platform.db).await?;
+        let chat = crate::chat::Hub::start(
+            platform.db.clone(),
+            &platform.config.database_url(),
+            platform.shutdown.subscribe(),
+        )
+        .await?;
         Ok(AppState(Arc::new(App {
-            rate_limits: RateLimits::new(config.public_post_per_minute, config.login_per_minute),
-            config,
-            db,
-            keyring,
-            assets: Arc::new(Assets::load()),
-            metrics: Metrics::default(),
-            delivery,
-            mail_transport,
-            mail_wakeup: Notify::new(),
-            shutdown,
+            platform,
             chat,
             content: crate::content::Content::default(),
             analytics,
-            site: RwLock::new(site),
-            notices: RwLock::new(Arc::default()),
         })))
     }
 }
@@ -164,8 +111,9 @@ pub fn service(
     let config = &state.config;
     let routes = Router::new()
         .merge(site::router())
-        .merge(privacy::router())
-        .merge(staff::router())
+        .merge(privacy::router().with_state(state.platform.clone()))
+        .merge(staff::router().with_state(state.platform.clone()))
+        .route("/admin", get(dashboard::show_dashboard))
         .merge(ops::router())
         .merge(shop::router())
         .merge(surveys::router())
@@ -182,15 +130,14 @@ pub fn service(
         .with_state(state.clone());
     // Requests are logged (at debug) by the site middleware's timer, not by
     // a trace layer: a span and a body wrapper per request cost a tenth of
-    // a cached page.
+    // a cached page. The site middleware holds the request timeout and
+    // catches panics itself, around everything it does.
     ServiceBuilder::new()
         .layer(http::CompressWhenAskedLayer)
-        .layer(middleware::from_fn_with_state(state.clone(), http::site))
-        .layer(TimeoutLayer::with_status_code(
-            axum::http::StatusCode::REQUEST_TIMEOUT,
-            Duration::from_secs(config.request_timeout_secs),
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::site,
         ))
-        .layer(CatchPanicLayer::new())
         .layer(RequestBodyLimitLayer::new(config.body_limit))
         .layer(DefaultBodyLimit::max(config.body_limit))
         .service(routes)
@@ -221,11 +168,11 @@ fn background_tasks(state: &AppState) -> Vec<JoinHandle<()>> {
     ];
     if state.config.workers {
         tasks.push(tokio::spawn(mail::run_worker(
-            state.clone(),
+            state.platform.clone(),
             state.shutdown.subscribe(),
         )));
         tasks.push(tokio::spawn(privacy::run_jobs(
-            state.clone(),
+            state.platform.clone(),
             state.shutdown.subscribe(),
         )));
         tasks.push(tokio::spawn(ops::integrity::run_daily(state.clone())));

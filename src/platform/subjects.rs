@@ -1,6 +1,8 @@
 //! Data subjects: one row per person who gave us personal data, found by a
 //! blind index of their email and holding their data key, wrapped. Erasing
 //! a subject deletes the key, so every ciphertext made with it is unreadable.
+//! The key store sits in the platform because the mail outbox seals with
+//! it; what to do with a subject (export, erasure) is the privacy layer's.
 
 use super::inventory::{Category, Field, Retention, Table};
 use crate::platform::{

@@ -1,0 +1,167 @@
+//! The registries, built once at start from each feature's declarations:
+//! the data inventory (`TABLES`), the integrity scan's sources
+//! (`SCAN_SOURCES`), the back office's navigation (`ADMIN_NAV`), the hooks
+//! features add to the lower layers, and the demo site. Adding a feature
+//! means adding its lines here, and nowhere below.
+
+use crate::{
+    analytics, chat, consent, content, newsletter, ops,
+    platform::{self, db::Db, inventory::Inventory, state::Registry},
+    privacy, shop, site, staff, support, surveys,
+};
+
+/// Every table each layer and feature declares, in the policy's order.
+pub fn inventory() -> Inventory {
+    Inventory::new(&[
+        platform::settings::TABLES,
+        platform::mail::TABLES,
+        platform::subjects::TABLES,
+        privacy::TABLES,
+        staff::TABLES,
+        ops::TABLES,
+        shop::TABLES,
+        surveys::TABLES,
+        support::TABLES,
+        content::TABLES,
+        newsletter::TABLES,
+        consent::TABLES,
+        analytics::TABLES,
+        chat::TABLES,
+    ])
+}
+
+pub fn build() -> Registry {
+    Registry {
+        inventory: inventory(),
+        scan_sources: [
+            ops::integrity::SCAN_SOURCES,
+            content::SCAN_SOURCES,
+            support::SCAN_SOURCES,
+            chat::SCAN_SOURCES,
+        ]
+        .iter()
+        .flat_map(|s| s.iter())
+        .collect(),
+        admin_nav: [
+            support::ADMIN_NAV,
+            chat::ADMIN_NAV,
+            content::ADMIN_NAV,
+            surveys::ADMIN_NAV,
+            newsletter::ADMIN_NAV,
+            analytics::ADMIN_NAV,
+            shop::ADMIN_NAV,
+            privacy::ADMIN_NAV,
+            staff::ADMIN_NAV,
+            ops::ADMIN_NAV,
+        ]
+        .iter()
+        .flat_map(|s| s.iter())
+        .collect(),
+        read_tag: Some(consent::tags::ThirdPartyTag::from_settings),
+        browser_links: vec![consent::link_browser],
+    }
+}
+
+/// The demo site of officecomms.com, into an empty database.
+pub async fn seed_demo(db: &Db) -> anyhow::Result<()> {
+    site::seed_demo(db).await?;
+    shop::seed_demo(db).await?;
+    surveys::seed_demo(db).await?;
+    content::seed_demo(db).await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        platform::{inventory::Retention, settings::SiteSettings},
+        privacy::policy::generate,
+    };
+
+    #[test]
+    fn every_table_and_column_is_declared_once() {
+        let mut seen = std::collections::HashSet::new();
+        for t in inventory().tables() {
+            assert!(seen.insert(t.name), "table {} declared twice", t.name);
+            let mut cols = std::collections::HashSet::new();
+            for c in t
+                .other
+                .iter()
+                .copied()
+                .chain(t.personal.iter().map(|f| f.column))
+            {
+                assert!(cols.insert(c), "{}.{} declared twice", t.name, c);
+            }
+            if !t.personal.is_empty() {
+                assert!(
+                    t.subject_column.is_some()
+                        || matches!(
+                            t.retention,
+                            Retention::WhileAccountExists
+                                | Retention::Days(_)
+                                | Retention::Suppression
+                        ),
+                    "{} holds personal data but no way to find or expire it",
+                    t.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn undeclared_columns_are_reported() {
+        let cols = vec![("staff_users".to_string(), "shoe_size".to_string())];
+        let (missing, _) = inventory().undeclared(&cols);
+        assert_eq!(missing, vec!["staff_users.shoe_size".to_string()]);
+    }
+
+    #[test]
+    fn the_back_office_lists_each_area_once() {
+        let nav = build().admin_nav;
+        let mut hrefs: Vec<_> = nav.iter().map(|i| i.href).collect();
+        hrefs.sort_unstable();
+        hrefs.dedup();
+        assert_eq!(hrefs.len(), nav.len());
+        assert!(hrefs.contains(&"/admin/tickets") && hrefs.contains(&"/admin/integrity"));
+    }
+
+    #[test]
+    fn policy_states_every_promise_and_every_field() {
+        let inventory = inventory();
+        let policy = generate(&SiteSettings::demo(), &inventory);
+        let md = &policy.markdown;
+        for promise in [
+            "We honour Do Not Track",
+            "under 13",
+            "never sold, traded or otherwise transferred",
+            "within 7 business days",
+            "removes you from all correspondence",
+            "/my-data",
+            "hello@officecomms.com",
+            "1200 Harbor Street",
+        ] {
+            assert!(md.contains(promise), "policy lacks {promise:?}");
+        }
+        for (_, field) in inventory.fields() {
+            assert!(
+                md.contains(field.label),
+                "policy lacks field {}",
+                field.label
+            );
+        }
+    }
+
+    #[test]
+    fn policy_version_follows_the_text() {
+        let inventory = inventory();
+        let a = generate(&SiteSettings::demo(), &inventory);
+        let mut other = SiteSettings::demo();
+        other.postal_address = "Somewhere else".into();
+        assert_ne!(a.version, generate(&other, &inventory).version);
+        assert_eq!(
+            a.version,
+            generate(&SiteSettings::demo(), &inventory).version
+        );
+    }
+}

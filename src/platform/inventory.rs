@@ -1,0 +1,153 @@
+//! The data inventory's vocabulary: how a feature declares every column of
+//! its tables, either as a personal-data field (category, purpose,
+//! retention, encryption, sharing) or as holding no personal data, and the
+//! [`Inventory`] the application builds from those declarations at start.
+//! The privacy layer reads it to write the policy, export, erase and purge;
+//! a test fails when the schema has a column it does not declare.
+
+pub struct Table {
+    pub name: &'static str,
+    /// The feature that collects it, as a person would name it.
+    pub feature: &'static str,
+    /// Column linking a row to its data subject (`subjects.id`), if any.
+    pub subject_column: Option<&'static str>,
+    /// Column with the row's creation time in epoch milliseconds, for retention.
+    pub created_column: Option<&'static str>,
+    pub retention: Retention,
+    pub personal: &'static [Field],
+    /// Columns that hold no personal data.
+    pub other: &'static [&'static str],
+}
+
+pub struct Field {
+    pub column: &'static str,
+    pub label: &'static str,
+    pub category: Category,
+    pub purpose: &'static str,
+    /// Encrypted at rest under the subject's key (XChaCha20-Poly1305).
+    pub encrypted: bool,
+    /// Who else receives it; empty means nobody.
+    pub shared_with: &'static [&'static str],
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Category {
+    Identity,
+    Contact,
+    Message,
+    Technical,
+    Account,
+}
+
+impl Category {
+    pub fn label(self) -> &'static str {
+        match self {
+            Category::Identity => "identity",
+            Category::Contact => "contact details",
+            Category::Message => "what you wrote to us",
+            Category::Technical => "technical data",
+            Category::Account => "staff account",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Retention {
+    /// Deleted this many days after creation.
+    Days(u32),
+    /// Kept until the person asks for erasure.
+    UntilErased,
+    /// Kept while the staff account exists.
+    WhileAccountExists,
+    /// A keyed hash kept for good so we never write to the person again.
+    Suppression,
+}
+
+impl Retention {
+    pub fn describe(self) -> String {
+        match self {
+            Retention::Days(d) => format!("{d} days"),
+            Retention::UntilErased => "until you ask us to erase it".into(),
+            Retention::WhileAccountExists => "while the staff account exists".into(),
+            Retention::Suppression => {
+                "for good, as a keyed hash only, so we never write to you again".into()
+            }
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CookieCategory {
+    Necessary,
+    Preferences,
+    Analytics,
+    Marketing,
+}
+
+pub struct Cookie {
+    pub name: &'static str,
+    pub category: CookieCategory,
+    pub purpose: &'static str,
+    pub lifetime: &'static str,
+}
+
+/// Every declared table, gathered once at start by the application layer
+/// from each feature's `TABLES`.
+#[derive(Default)]
+pub struct Inventory {
+    tables: Vec<&'static Table>,
+}
+
+impl Inventory {
+    pub fn new(declared: &[&'static [Table]]) -> Inventory {
+        Inventory {
+            tables: declared.iter().flat_map(|t| t.iter()).collect(),
+        }
+    }
+
+    pub fn tables(&self) -> impl Iterator<Item = &'static Table> + '_ {
+        self.tables.iter().copied()
+    }
+
+    pub fn table(&self, name: &str) -> Option<&'static Table> {
+        self.tables().find(|t| t.name == name)
+    }
+
+    /// Every personal-data field with its table.
+    pub fn fields(&self) -> impl Iterator<Item = (&'static Table, &'static Field)> + '_ {
+        self.tables()
+            .flat_map(|t| t.personal.iter().map(move |f| (t, f)))
+    }
+
+    /// Columns present in the schema but not declared, and declared but absent.
+    pub fn undeclared(&self, columns: &[(String, String)]) -> (Vec<String>, Vec<String>) {
+        let declared = |t: &str, c: &str| {
+            self.table(t).is_some_and(|tab| {
+                tab.other.contains(&c) || tab.personal.iter().any(|f| f.column == c)
+            })
+        };
+        let missing_from_inventory = columns
+            .iter()
+            .filter(|(t, c)| !declared(t, c))
+            .map(|(t, c)| format!("{t}.{c}"))
+            .collect();
+        let missing_from_schema = self
+            .tables()
+            .flat_map(|t| {
+                t.other
+                    .iter()
+                    .copied()
+                    .chain(t.personal.iter().map(|f| f.column))
+                    .map(move |c| (t.name, c))
+            })
+            .filter(|(t, c)| !columns.iter().any(|(a, b)| a == t && b == c))
+            .map(|(t, c)| format!("{t}.{c}"))
+            .collect();
+        (missing_from_inventory, missing_from_schema)
+    }
+}
+
+/// Encryption context of a field: binds a ciphertext to its column.
+pub fn context(table: &str, column: &str) -> String {
+    format!("{table}.{column}")
+}

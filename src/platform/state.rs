@@ -1,0 +1,148 @@
+//! The platform's share of the application state: what every layer above
+//! may use (configuration, database, keys, mail, metrics, settings, the
+//! registries the application built from the features' declarations).
+//! Handlers of the lower layers take `State<Platform>`; the application's
+//! own state derefs to it, so `state.db` reads the same everywhere.
+
+use super::{
+    Clock,
+    assets::Assets,
+    context::{Notices, Privacy, PublicNotice},
+    crypto::Keyring,
+    db::Db,
+    http::RateLimits,
+    inventory::Inventory,
+    mail::{self, Transport},
+    metrics::Metrics,
+    nav::NavItem,
+    scan::Source,
+    settings::{self, SiteSettings, TagReader},
+    subjects::Subject,
+};
+use crate::config::Config;
+use anyhow::Context;
+use futures_util::future::BoxFuture;
+use std::{
+    ops::Deref,
+    sync::{Arc, RwLock},
+};
+use tokio::sync::{Notify, watch};
+
+/// Something a feature does when a person proves, in this browser, who
+/// they are (the my-data link): the consent feature links the browser's
+/// cookie choices to them.
+pub type BrowserLink =
+    for<'a> fn(&'a Platform, &'a Subject, &'a Privacy) -> BoxFuture<'a, anyhow::Result<()>>;
+
+/// What the features declare, gathered once by the application layer: the
+/// platform holds the lists without knowing who filled them.
+#[derive(Default)]
+pub struct Registry {
+    pub inventory: Inventory,
+    /// Where the integrity scan looks.
+    pub scan_sources: Vec<&'static Source>,
+    /// The back office's navigation, in order.
+    pub admin_nav: Arc<[&'static NavItem]>,
+    /// Reads the third-party tag out of the stored settings.
+    pub read_tag: Option<TagReader>,
+    pub browser_links: Vec<BrowserLink>,
+}
+
+/// Cheap to clone.
+#[derive(Clone)]
+pub struct Platform(Arc<Core>);
+
+pub struct Core {
+    pub config: Config,
+    pub db: Db,
+    pub keyring: Keyring,
+    pub assets: Arc<Assets>,
+    pub metrics: Metrics,
+    pub rate_limits: RateLimits,
+    pub mail_transport: Transport,
+    /// The outbox's concurrency, rate and crash journal.
+    pub delivery: mail::Delivery,
+    /// Wakes the outbox worker after a commit that enqueued mail.
+    pub mail_wakeup: Notify,
+    /// Becomes true when the process is asked to stop; background work
+    /// subscribes, finishes the item in hand and returns.
+    pub shutdown: watch::Sender<bool>,
+    /// What "now" is for publication, retention and statistics; tests move it.
+    pub clock: Clock,
+    pub registry: Registry,
+    site: RwLock<Arc<SiteSettings>>,
+    notices: RwLock<Arc<Notices>>,
+}
+
+impl Deref for Platform {
+    type Target = Core;
+    fn deref(&self) -> &Core {
+        &self.0
+    }
+}
+
+impl Platform {
+    /// Opens the data dir, key file and database and applies migrations.
+    pub async fn open(config: Config, registry: Registry) -> anyhow::Result<Platform> {
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
+        let keyring = Keyring::load_or_create(&config.data_dir.join("officecomms.key"))?;
+        let db = Db::connect(&config.database_url()).await?;
+        db.migrate().await?;
+        let site = settings::load(&db, registry.read_tag).await?;
+        let mail_transport = Transport::from_config(config.smtp_url.as_deref(), &config.data_dir)?;
+        let delivery =
+            mail::Delivery::new(config.mail_concurrency, config.mail_rate, &config.data_dir);
+        Ok(Platform(Arc::new(Core {
+            rate_limits: RateLimits::new(config.public_post_per_minute, config.login_per_minute),
+            config,
+            db,
+            keyring,
+            assets: Arc::new(Assets::load()),
+            metrics: Metrics::default(),
+            delivery,
+            mail_transport,
+            mail_wakeup: Notify::new(),
+            shutdown: watch::Sender::new(false),
+            clock: Clock::default(),
+            registry,
+            site: RwLock::new(site),
+            notices: RwLock::new(Arc::default()),
+        })))
+    }
+}
+
+impl Core {
+    /// The current site settings.
+    pub fn site(&self) -> Arc<SiteSettings> {
+        self.site.read().expect("settings lock").clone()
+    }
+
+    /// Whether shutdown has begun.
+    pub fn stopping(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+
+    /// Published breach notices shown on every page.
+    pub fn notices(&self) -> Arc<Notices> {
+        self.notices.read().expect("notices lock").clone()
+    }
+
+    /// Replaces the notices if they changed; a change gets the next version,
+    /// which is part of every shared page's cache key.
+    pub fn set_notices(&self, notices: Vec<PublicNotice>) {
+        let mut current = self.notices.write().expect("notices lock");
+        if current.items != notices {
+            *current = Arc::new(Notices {
+                version: current.version + 1,
+                items: notices,
+            });
+        }
+    }
+
+    pub async fn reload_site(&self) -> anyhow::Result<()> {
+        let fresh = settings::load(&self.db, self.registry.read_tag).await?;
+        *self.site.write().expect("settings lock") = fresh;
+        Ok(())
+    }
+}
