@@ -41,6 +41,9 @@ pub struct Config {
     pub mail_concurrency: usize,
     /// Most mails sent per second; 0 means no limit.
     pub mail_rate: u32,
+    /// A bearer token that opens `/metrics` to scrapers outside the
+    /// trusted addresses (loopback and `trust_proxy`).
+    pub metrics_token: Option<String>,
 }
 
 /// Certificate chain and private key, PEM files.
@@ -118,6 +121,7 @@ impl fmt::Debug for Config {
             .field("database_url", &redact(&self.database_url))
             .field("base_url", &self.base_url.as_str())
             .field("smtp_url", &redact(&self.smtp_url))
+            .field("metrics_token", &redact(&self.metrics_token))
             .field("log_format", &self.log_format)
             .field("body_limit", &self.body_limit)
             .field("trust_proxy", &self.trust_proxy)
@@ -150,6 +154,7 @@ struct FileConfig {
     shutdown_grace_secs: Option<u64>,
     mail_concurrency: Option<usize>,
     mail_rate: Option<u32>,
+    metrics_token: Option<String>,
 }
 
 impl Default for Config {
@@ -174,6 +179,7 @@ impl Default for Config {
             workers: true,
             mail_concurrency: 8,
             mail_rate: 0,
+            metrics_token: None,
         }
     }
 }
@@ -211,6 +217,9 @@ impl Config {
         }
         if let Some(v) = var("SMTP_URL") {
             config.smtp_url = Some(v);
+        }
+        if let Some(v) = var("METRICS_TOKEN") {
+            config.metrics_token = Some(v).filter(|v| !v.is_empty());
         }
         if let Some(v) = var("LOG_FORMAT") {
             config.log_format = match v.as_str() {
@@ -280,7 +289,9 @@ impl Config {
             shutdown_grace_secs,
             mail_concurrency,
             mail_rate,
+            metrics_token,
         } = file;
+        self.metrics_token = metrics_token.or(self.metrics_token.take());
         self.bind = bind.unwrap_or(self.bind);
         self.data_dir = data_dir.unwrap_or(self.data_dir.clone());
         self.database_url = database_url.or(self.database_url.take());

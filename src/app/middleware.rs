@@ -12,8 +12,8 @@ use crate::{
     platform::{
         Privacy,
         http::{
-            CSRF_COOKIE, CsrfToken, ErrorContext, check_csrf, client_ip, forwarded_proto,
-            render_error_page, security_headers,
+            CsrfToken, ErrorContext, check_csrf, client_ip, csrf_cookie, csrf_cookie_name,
+            forwarded_proto, render_error_page, security_headers,
         },
         metrics::RequestTimer,
         random_token,
@@ -21,7 +21,7 @@ use crate::{
 };
 use axum::{
     extract::{Request, State},
-    http::{HeaderValue, StatusCode, header},
+    http::{StatusCode, header},
     middleware::Next,
     response::{IntoResponse, Response},
 };
@@ -42,7 +42,7 @@ pub async fn site(State(state): State<AppState>, mut request: Request, next: Nex
     );
     privacy.consent = crate::consent::Consent::from_headers(request.headers(), &state.keyring);
     let existing = jar
-        .get(CSRF_COOKIE)
+        .get(csrf_cookie_name(state.config.is_https()))
         .map(|c| c.value().to_string())
         .filter(|v| v.len() >= 32);
     let fresh_cookie = existing.is_none();
@@ -82,24 +82,8 @@ pub async fn site(State(state): State<AppState>, mut request: Request, next: Nex
     timer.finish(&state.metrics, &response);
 
     let mut response = render_error_page(&state, error_context, response);
-    if fresh_cookie {
-        // The token is URL-safe base64: nothing in it needs quoting.
-        let secure = if state.config.is_https() {
-            "; Secure"
-        } else {
-            ""
-        };
-        let cookie = [
-            CSRF_COOKIE,
-            "=",
-            &csrf,
-            "; HttpOnly; SameSite=Lax; Path=/",
-            secure,
-        ]
-        .concat();
-        if let Ok(v) = HeaderValue::from_str(&cookie) {
-            response.headers_mut().append(header::SET_COOKIE, v);
-        }
+    if fresh_cookie && let Some(v) = csrf_cookie(&csrf, state.config.is_https()) {
+        response.headers_mut().append(header::SET_COOKIE, v);
     }
     security_headers(&state, &mut response);
     response
@@ -129,7 +113,7 @@ async fn guard(state: &AppState, request: Request, next: Next, context: &ErrorCo
         answer(state, request, next, privacy, token)
     })
     .await;
-    crate::consent::tags::widen_csp(state, privacy, &mut response);
+    crate::consent::tags::widen_csp(state, privacy, context.uri.path(), &mut response);
     response
 }
 

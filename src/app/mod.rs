@@ -165,6 +165,7 @@ fn background_tasks(state: &AppState) -> Vec<JoinHandle<()>> {
             state.db.clone(),
             state.shutdown.subscribe(),
         )),
+        tokio::spawn(prune_rate_limits(state.platform.clone())),
     ];
     if state.config.workers {
         tasks.push(tokio::spawn(mail::run_worker(
@@ -182,6 +183,17 @@ fn background_tasks(state: &AppState) -> Vec<JoinHandle<()>> {
         )));
     }
     tasks
+}
+
+/// Forgets rate-limit state that has recovered, every minute.
+async fn prune_rate_limits(platform: Platform) {
+    let mut shutdown = platform.shutdown.subscribe();
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(60)) => platform.rate_limits.prune(),
+            _ = shutdown.wait_for(|s| *s) => return,
+        }
+    }
 }
 
 impl Application {

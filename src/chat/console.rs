@@ -10,8 +10,8 @@ use super::{
 };
 use crate::{
     AppState,
-    platform::random_token,
-    staff::{Agent, Staff, StaffUser},
+    platform::{random_token, token_hash},
+    staff::{self, Agent, Role, Staff, StaffUser, auth::SESSION_COOKIE},
 };
 use axum::{
     extract::{
@@ -21,6 +21,7 @@ use axum::{
     http::HeaderMap,
     response::{IntoResponse, Response},
 };
+use axum_extra::extract::cookie::CookieJar;
 use std::{collections::HashMap, time::Instant};
 use tokio::sync::broadcast::error::RecvError;
 
@@ -34,11 +35,19 @@ pub async fn staff_socket(
     if let Err(e) = socket::check_origin(&headers, &state.config.base_url) {
         return e.into_response();
     }
+    // `Staff` found the session, so the cookie is there.
+    let session = CookieJar::from_headers(&headers)
+        .get(SESSION_COOKIE)
+        .map(|c| token_hash(c.value()))
+        .unwrap_or_default();
     let limits = state.chat.limits();
     socket::configure(ws, &limits)
-        .on_upgrade(move |ws| run(state, ws, user, limits))
+        .on_upgrade(move |ws| run(state, ws, user, session, limits))
         .into_response()
 }
+
+/// How often an open console asks whether its agent may still see the chats.
+const RECHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// Removes the console's presence row however the connection ends.
 struct PresenceGuard {
@@ -69,7 +78,7 @@ struct Console {
     following: HashMap<i64, (Conversation, i64)>,
 }
 
-async fn run(state: AppState, mut ws: WebSocket, user: StaffUser, limits: Limits) {
+async fn run(state: AppState, mut ws: WebSocket, user: StaffUser, session: String, limits: Limits) {
     let connection = random_token(12);
     if let Err(e) = db::presence_upsert(&state.db, &connection, user.id, "online").await {
         tracing::error!(error = %e, "chat presence");
@@ -113,45 +122,23 @@ async fn run(state: AppState, mut ws: WebSocket, user: StaffUser, limits: Limits
     }
     let mut tick = tokio::time::interval(limits.ping_every);
     tick.tick().await;
+    let mut recheck = tokio::time::interval(RECHECK_EVERY);
+    recheck.tick().await;
+    let mut access_changes = state.staff_changes.subscribe();
     let mut last_heard = Instant::now();
     loop {
-        tokio::select! {
-            inbound = socket::next(&mut ws, &limits) => {
-                last_heard = Instant::now();
-                let text = match inbound {
-                    Inbound::Gone => return,
-                    Inbound::Alive => continue,
-                    Inbound::TooLarge => {
-                        let e = ServerFrame::error("too_large", format!("Frames are limited to {} KiB.", limits.max_frame / 1024));
-                        if !socket::send(&mut ws, &e).await { return }
-                        continue;
-                    }
-                    Inbound::Binary => {
-                        let e = ServerFrame::error("binary", "Only text frames are part of the chat protocol.");
-                        if !socket::send(&mut ws, &e).await { return }
-                        continue;
-                    }
-                    Inbound::Text(t) => t,
-                };
-                let frame = match serde_json::from_str::<StaffFrame>(&text) {
-                    Ok(f) => f,
-                    Err(e) => { if !socket::send(&mut ws, &socket::malformed(&e)).await { return } continue }
-                };
-                if !matches!(frame, StaffFrame::Typing { .. }) && limiter.check().is_err() {
-                    let e = ServerFrame::error("rate_limited", "Too many frames; please wait a moment.");
-                    if !socket::send(&mut ws, &e).await { return }
-                    continue;
+        // Access is re-read before any frame is acted on, on a timer, and
+        // at once when this agent's access changes on this instance.
+        let check_now = tokio::select! {
+            inbound = socket::next(&mut ws, &limits) => Some(inbound),
+            _ = recheck.tick() => None,
+            changed = access_changes.recv() => {
+                // Another member's change leaves this console alone.
+                let concerns_me = !matches!(changed, Ok(id) if id != console.user.id);
+                if concerns_me && !console.recheck(&session, &mut ws).await {
+                    return;
                 }
-                let replies = match console.handle(frame, &connection).await {
-                    Ok(r) => r,
-                    Err(e) => {
-                        tracing::error!(error = format!("{e:#}"), "chat console frame");
-                        vec![ServerFrame::error("internal", "Something went wrong on our side.")]
-                    }
-                };
-                for r in replies {
-                    if !socket::send(&mut ws, &r).await { return }
-                }
+                continue;
             }
             event = events.recv() => {
                 let frames = match event {
@@ -162,18 +149,86 @@ async fn run(state: AppState, mut ws: WebSocket, user: StaffUser, limits: Limits
                 for f in frames {
                     if !socket::send(&mut ws, &f).await { return }
                 }
+                continue;
             }
             Ok(()) = agents.changed() => {
                 let n = *agents.borrow_and_update();
                 if !socket::send(&mut ws, &ServerFrame::Status { agents_online: n }).await { return }
+                continue;
             }
             _ = tick.tick() => {
                 if last_heard.elapsed() > limits.ping_every * 2 { return }
                 let _ = db::presence_touch(&state.db, &connection).await;
                 if !socket::ping(&mut ws).await { return }
+                continue;
             }
             _ = super::hub::stopped(&mut shutdown) => {
                 socket::close(&mut ws, socket::CLOSE_RESTART, "restarting").await;
+                return;
+            }
+        };
+        let Some(inbound) = check_now else {
+            if !console.recheck(&session, &mut ws).await {
+                return;
+            }
+            continue;
+        };
+        last_heard = Instant::now();
+        let text = match inbound {
+            Inbound::Gone => return,
+            Inbound::Alive => continue,
+            Inbound::TooLarge => {
+                let e = ServerFrame::error(
+                    "too_large",
+                    format!("Frames are limited to {} KiB.", limits.max_frame / 1024),
+                );
+                if !socket::send(&mut ws, &e).await {
+                    return;
+                }
+                continue;
+            }
+            Inbound::Binary => {
+                let e =
+                    ServerFrame::error("binary", "Only text frames are part of the chat protocol.");
+                if !socket::send(&mut ws, &e).await {
+                    return;
+                }
+                continue;
+            }
+            Inbound::Text(t) => t,
+        };
+        let frame = match serde_json::from_str::<StaffFrame>(&text) {
+            Ok(f) => f,
+            Err(e) => {
+                if !socket::send(&mut ws, &socket::malformed(&e)).await {
+                    return;
+                }
+                continue;
+            }
+        };
+        if !matches!(frame, StaffFrame::Typing { .. }) && limiter.check().is_err() {
+            let e = ServerFrame::error("rate_limited", "Too many frames; please wait a moment.");
+            if !socket::send(&mut ws, &e).await {
+                return;
+            }
+            continue;
+        }
+        // Access is re-read before any frame is acted on.
+        if !console.recheck(&session, &mut ws).await {
+            return;
+        }
+        let replies = match console.handle(frame, &connection).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(error = format!("{e:#}"), "chat console frame");
+                vec![ServerFrame::error(
+                    "internal",
+                    "Something went wrong on our side.",
+                )]
+            }
+        };
+        for r in replies {
+            if !socket::send(&mut ws, &r).await {
                 return;
             }
         }
@@ -181,6 +236,26 @@ async fn run(state: AppState, mut ws: WebSocket, user: StaffUser, limits: Limits
 }
 
 impl Console {
+    /// Reads the agent's access again: false (and the socket closed) once
+    /// they signed out, were disabled or lost the agent role. A failed
+    /// look-up keeps the console; the next check decides.
+    async fn recheck(&mut self, session: &str, ws: &mut WebSocket) -> bool {
+        match staff::db::user_for_session(&self.state.db, session).await {
+            Ok(Some(u)) if u.role.allows(Role::Agent) => {
+                self.user = u;
+                true
+            }
+            Ok(_) => {
+                socket::close(ws, socket::CLOSE_POLICY, "signed out").await;
+                false
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "re-checking a chat console's session");
+                true
+            }
+        }
+    }
+
     /// Waiting and active conversations, for the console's list.
     async fn queue(&mut self) -> anyhow::Result<Vec<super::protocol::Summary>> {
         let rows = db::by_status(&self.state.db, &["waiting", "active"], 200).await?;

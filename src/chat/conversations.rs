@@ -313,11 +313,8 @@ pub async fn transfer(
     id: i64,
     to: i64,
 ) -> anyhow::Result<Result<(), Refused>> {
-    let agent = crate::staff::db::list_users(&state.db, "")
-        .await?
-        .into_iter()
-        .find(|u| u.id == to && !u.disabled && (u.role == "agent" || u.role == "admin"));
-    if agent.is_none() {
+    let agents = crate::staff::db::active_agents(&state.db).await?;
+    if !agents.iter().any(|(id, _)| *id == to) {
         return Ok(Err(Refused::Conflict("There is no agent with that id.")));
     }
     change(
@@ -432,12 +429,8 @@ pub async fn leave_message(
     if let Some(reference) = &conversation.row.ticket_reference {
         return Ok(Ok(reference.clone()));
     }
-    let limits = crate::support::settings::load(&state.db).await?;
     let now = chrono::Utc::now().timestamp_millis();
-    let (hour, day) =
-        crate::support::db::count_intake(&state.db, ip_hash, now - 3_600_000, now - 86_400_000)
-            .await?;
-    if hour >= limits.per_ip_hour || day >= limits.per_ip_day {
+    if !tickets::within_intake_limits(state, ip_hash, now).await? {
         return Ok(Err(
             "Too many messages from your network today; please email us instead.",
         ));

@@ -160,7 +160,7 @@ struct ConsolePage {
     q: String,
     open: Vec<Row>,
     recent: Vec<Row>,
-    canned: Vec<crate::support::db::CannedReply>,
+    canned: Vec<crate::support::CannedReply>,
     agents: Vec<(i64, String)>,
 }
 
@@ -221,7 +221,7 @@ pub async fn show_console(
         q: query.q,
         open,
         recent,
-        canned: crate::support::db::canned_replies(&state.db).await?,
+        canned: crate::support::canned_replies(&state.db).await?,
         agents: agents(&state).await?,
     })
 }
@@ -363,12 +363,7 @@ async fn history_page(
 
 /// Agents and admins a chat can be handed to: `(id, name)`.
 async fn agents(state: &AppState) -> AppResult<Vec<(i64, String)>> {
-    Ok(crate::staff::db::list_users(&state.db, "")
-        .await?
-        .into_iter()
-        .filter(|u| !u.disabled && (u.role == "agent" || u.role == "admin"))
-        .map(|u| (u.id, u.display_name))
-        .collect())
+    Ok(crate::staff::db::active_agents(&state.db).await?)
 }
 
 #[derive(Deserialize)]

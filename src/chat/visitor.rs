@@ -24,6 +24,7 @@ use axum::{
     http::HeaderMap,
     response::{IntoResponse, Response},
 };
+use std::net::IpAddr;
 use std::{
     collections::HashMap,
     time::{Duration, Instant},
@@ -45,7 +46,7 @@ pub async fn visitor_socket(
     // Kept only as the support form keeps it: a keyed hash, for its limits.
     let ip_hash = state.keyring.blind_index("ip", &ip.to_string());
     socket::configure(ws, &limits)
-        .on_upgrade(move |ws| run(state, ws, privacy, limits, ip_hash))
+        .on_upgrade(move |ws| run(state, ws, privacy, limits, ip, ip_hash))
         .into_response()
 }
 
@@ -54,6 +55,7 @@ async fn run(
     mut ws: WebSocket,
     privacy: Privacy,
     limits: Limits,
+    ip: IpAddr,
     ip_hash: Vec<u8>,
 ) {
     let hello = tokio::time::timeout(limits.hello_within, first_frame(&mut ws, &limits)).await;
@@ -61,7 +63,7 @@ async fn run(
         socket::close(&mut ws, socket::CLOSE_POLICY, "hello expected").await;
         return;
     };
-    let (conversation, after) = match begin(&state, &privacy, hello).await {
+    let (conversation, after) = match begin(&state, &privacy, ip, hello).await {
         Ok(begun) => begun,
         Err(refusal) => {
             socket::send(&mut ws, &refusal).await;
@@ -129,6 +131,7 @@ fn internal() -> ServerFrame {
 async fn begin(
     state: &AppState,
     privacy: &Privacy,
+    ip: IpAddr,
     hello: VisitorFrame,
 ) -> Result<(Conversation, i64), ServerFrame> {
     let VisitorFrame::Hello {
@@ -185,6 +188,12 @@ async fn begin(
         ),
     };
     let page = page.as_deref().and_then(conversations::clean_page);
+    if state.rate_limits.check_chat_start(ip).is_err() {
+        return Err(ServerFrame::error(
+            "rate_limited",
+            "Too many new chats from your network just now; please wait a minute.",
+        ));
+    }
     match conversations::start(state, &name, email.as_ref(), page.as_deref()).await {
         Ok(c) => {
             crate::analytics::goal_for(state, privacy, "chat_started");

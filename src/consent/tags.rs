@@ -171,9 +171,10 @@ impl ThirdPartyTag {
         origin_of(&self.script_url).unwrap_or_default()
     }
 
-    /// Whether this visitor's pages carry the tag.
-    pub fn allowed_for(&self, privacy: &Privacy) -> bool {
-        privacy.marketing_allowed()
+    /// Whether this page carries the tag for this visitor: marketing
+    /// allowed, and a public content page (see [`carries_tags`]).
+    pub fn allowed_on(&self, privacy: &Privacy, path: &str) -> bool {
+        privacy.marketing_allowed() && carries_tags(path)
     }
 
     /// Changes with the set-up code, so browsers fetch the new one.
@@ -195,9 +196,23 @@ impl ThirdPartyTag {
     }
 }
 
+/// Public content pages, the only ones a vendor's script may run on: never
+/// the back office, forms that take personal data, conversations, my-data,
+/// the cart and checkout, preference or unsubscribe pages, where it could
+/// read what a person typed, what we hold about them or a CSRF token.
+pub fn carries_tags(path: &str) -> bool {
+    const CONTENT: &[&str] = &["/articles", "/blog", "/tags/", "/search", "/services"];
+    path == "/"
+        || CONTENT.iter().any(|prefix| {
+            path.strip_prefix(prefix).is_some_and(|rest| {
+                rest.is_empty() || rest.starts_with('/') || prefix.ends_with('/')
+            })
+        })
+}
+
 /// The widened CSP on exactly the pages that carry the tag (called by the
 /// site middleware on every response).
-pub fn widen_csp(state: &AppState, privacy: &Privacy, response: &mut Response) {
+pub fn widen_csp(state: &AppState, privacy: &Privacy, path: &str, response: &mut Response) {
     let site = state.site();
     let Some(tag) = site.third_party.as_ref() else {
         return;
@@ -207,7 +222,7 @@ pub fn widen_csp(state: &AppState, privacy: &Privacy, response: &mut Response) {
         .get(header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
     if is_html
-        && tag.allowed_for(privacy)
+        && tag.allowed_on(privacy, path)
         && let Ok(v) = HeaderValue::from_str(&tag.csp())
     {
         response
@@ -219,7 +234,7 @@ pub fn widen_csp(state: &AppState, privacy: &Privacy, response: &mut Response) {
 /// The tag's set-up code, from our origin, for those who may have it.
 pub async fn serve_init_script(page: Page) -> AppResult<Response> {
     let tag = page.site.third_party.as_ref().ok_or(AppError::NotFound)?;
-    if tag.init_script.is_empty() || !tag.allowed_for(&page.privacy) {
+    if tag.init_script.is_empty() || !page.privacy.marketing_allowed() {
         return Err(AppError::NotFound);
     }
     Ok((
@@ -372,10 +387,30 @@ mod tests {
             origins: vec![],
         };
         let mut p = Privacy::default();
-        assert!(!tag.allowed_for(&p), "undecided");
+        assert!(!tag.allowed_on(&p, "/articles"), "undecided");
         p.consent.decided = true;
         p.consent.marketing = true;
-        assert!(tag.allowed_for(&p));
+        assert!(tag.allowed_on(&p, "/articles"));
+        for private in [
+            "/admin",
+            "/my-data/x",
+            "/contact",
+            "/checkout",
+            "/articlesx",
+            "/unsubscribe/t",
+        ] {
+            assert!(!tag.allowed_on(&p, private), "{private}");
+        }
+        for public in [
+            "/",
+            "/articles/fix-outlook",
+            "/blog",
+            "/tags/email",
+            "/search",
+            "/services",
+        ] {
+            assert!(tag.allowed_on(&p, public), "{public}");
+        }
         for signal in 0..3 {
             let mut q = p.clone();
             match signal {
@@ -383,7 +418,7 @@ mod tests {
                 1 => q.global_privacy_control = true,
                 _ => q.child = true,
             }
-            assert!(!tag.allowed_for(&q), "signal {signal}");
+            assert!(!tag.allowed_on(&q, "/"), "signal {signal}");
         }
     }
 }

@@ -18,6 +18,33 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use std::{net::IpAddr, net::SocketAddr, num::NonZeroU32};
 
 pub const CSRF_COOKIE: &str = "oc_csrf";
+/// The same cookie under https: the `__Host-` prefix makes browsers refuse
+/// it unless it is Secure, host-only and for the whole site, so a sibling
+/// subdomain or a plain-HTTP answer cannot plant a token of its choosing.
+pub const CSRF_COOKIE_HTTPS: &str = "__Host-oc_csrf";
+
+pub fn csrf_cookie_name(https: bool) -> &'static str {
+    if https {
+        CSRF_COOKIE_HTTPS
+    } else {
+        CSRF_COOKIE
+    }
+}
+
+/// The `Set-Cookie` value that gives a browser this CSRF token.
+pub fn csrf_cookie(token: &str, https: bool) -> Option<HeaderValue> {
+    // The token is URL-safe base64: nothing in it needs quoting.
+    let secure = if https { "; Secure" } else { "" };
+    let cookie = [
+        csrf_cookie_name(https),
+        "=",
+        token,
+        "; HttpOnly; SameSite=Lax; Path=/",
+        secure,
+    ]
+    .concat();
+    HeaderValue::from_str(&cookie).ok()
+}
 pub const CSRF_FIELD: &str = "csrf";
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
@@ -36,9 +63,29 @@ pub fn from_mail_client(path: &str) -> bool {
 #[derive(Clone, Debug)]
 pub struct CsrfToken(pub String);
 
+/// Per-network limits on what costs us (a stored submission, a chat, an
+/// Argon2 hash) and per-account limits on sign-in. IPv6 clients are keyed
+/// by their /64, which one subscriber usually holds whole; the state is
+/// pruned by [`RateLimits::prune`] so memory does not grow with each new
+/// address seen.
 pub struct RateLimits {
     public_posts: DefaultKeyedRateLimiter<IpAddr>,
     logins: DefaultKeyedRateLimiter<IpAddr>,
+    chat_starts: DefaultKeyedRateLimiter<IpAddr>,
+    /// Sign-in attempts per account (its lower-cased email), however many
+    /// addresses they come from.
+    account_logins: DefaultKeyedRateLimiter<String>,
+}
+
+/// The key a client is limited by: an IPv4 address, or an IPv6 /64.
+pub fn network_of(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => {
+            let bits = u128::from(v6) & !((1u128 << 64) - 1);
+            IpAddr::V6(bits.into())
+        }
+        v4 => v4,
+    }
 }
 
 impl RateLimits {
@@ -47,6 +94,8 @@ impl RateLimits {
         RateLimits {
             public_posts: RateLimiter::keyed(quota(public_posts_per_minute)),
             logins: RateLimiter::keyed(quota(logins_per_minute)),
+            chat_starts: RateLimiter::keyed(quota(public_posts_per_minute)),
+            account_logins: RateLimiter::keyed(quota(logins_per_minute)),
         }
     }
 
@@ -62,8 +111,43 @@ impl RateLimits {
             &self.public_posts
         };
         limiter
-            .check_key(&ip)
+            .check_key(&network_of(ip))
             .map_err(|_| AppError::TooManyRequests)
+    }
+
+    /// A new chat conversation from this client (a WebSocket `hello` is
+    /// not a POST, so the form limit does not see it).
+    pub fn check_chat_start(&self, ip: IpAddr) -> Result<(), AppError> {
+        self.chat_starts
+            .check_key(&network_of(ip))
+            .map_err(|_| AppError::TooManyRequests)
+    }
+
+    /// A sign-in attempt for this account, before its password is hashed.
+    pub fn check_account_login(&self, email: &str) -> Result<(), AppError> {
+        self.account_logins
+            .check_key(&email.trim().to_lowercase())
+            .map_err(|_| AppError::TooManyRequests)
+    }
+
+    /// Forgets clients whose limits have fully recovered.
+    pub fn prune(&self) {
+        self.public_posts.retain_recent();
+        self.logins.retain_recent();
+        self.chat_starts.retain_recent();
+        self.account_logins.retain_recent();
+        self.public_posts.shrink_to_fit();
+        self.logins.shrink_to_fit();
+        self.chat_starts.shrink_to_fit();
+        self.account_logins.shrink_to_fit();
+    }
+
+    /// How many clients and accounts are remembered.
+    pub fn tracked(&self) -> usize {
+        self.public_posts.len()
+            + self.logins.len()
+            + self.chat_starts.len()
+            + self.account_logins.len()
     }
 }
 
@@ -121,7 +205,7 @@ pub fn forwarded_proto<'h>(
 /// on; turned into request parts only when the answer is an error.
 pub struct ErrorContext {
     method: Method,
-    uri: Uri,
+    pub uri: Uri,
     accept: Option<HeaderValue>,
     connect_info: Option<ConnectInfo<SocketAddr>>,
     pub privacy: Privacy,
@@ -493,5 +577,57 @@ mod tests {
         assert_eq!(forwarded_proto(&h, &e, &proxies), Some("http"));
         let (_, stranger) = from("203.0.113.9", &[]);
         assert_eq!(forwarded_proto(&h, &stranger, &proxies), None);
+    }
+
+    #[test]
+    fn an_ipv6_network_shares_one_limit_and_ipv4_keeps_its_own() {
+        assert_eq!(
+            network_of(ip("2001:db8:1:2::1")),
+            network_of(ip("2001:db8:1:2:ffff:eeee:dddd:cccc"))
+        );
+        assert_ne!(
+            network_of(ip("2001:db8:1:2::1")),
+            network_of(ip("2001:db8:1:3::1"))
+        );
+        assert_eq!(network_of(ip("::ffff:198.51.100.7")), ip("198.51.100.7"));
+        assert_ne!(
+            network_of(ip("198.51.100.7")),
+            network_of(ip("198.51.100.8"))
+        );
+
+        let limits = RateLimits::new(2, 2);
+        let post = |addr: &str| limits.check(&Method::POST, "/contact", ip(addr));
+        assert!(post("2001:db8:1:2::1").is_ok());
+        assert!(post("2001:db8:1:2::2").is_ok());
+        assert!(
+            post("2001:db8:1:2::3").is_err(),
+            "a rotated address in the same /64 is limited"
+        );
+        assert!(post("2001:db8:1:9::1").is_ok(), "another network is not");
+    }
+
+    #[test]
+    fn sign_in_is_limited_per_account_whatever_the_address() {
+        let limits = RateLimits::new(10, 3);
+        for _ in 0..3 {
+            assert!(limits.check_account_login("Dana@Example.com").is_ok());
+        }
+        assert!(limits.check_account_login(" dana@example.com ").is_err());
+        assert!(limits.check_account_login("lee@example.com").is_ok());
+    }
+
+    #[test]
+    fn pruning_forgets_clients_whose_limits_recovered() {
+        let limits = RateLimits::new(600, 600);
+        for n in 0..200u32 {
+            let addr = IpAddr::from(std::net::Ipv4Addr::from(0x0a00_0000 + n));
+            limits.check(&Method::POST, "/contact", addr).unwrap();
+            limits.check_chat_start(addr).unwrap();
+        }
+        assert_eq!(limits.tracked(), 400);
+        // 600 a minute: one request's cell is back after 100 ms.
+        std::thread::sleep(std::time::Duration::from_millis(250));
+        limits.prune();
+        assert_eq!(limits.tracked(), 0);
     }
 }

@@ -612,9 +612,19 @@ pub async fn run_worker(state: Platform, mut shutdown: tokio::sync::watch::Recei
     if let Err(e) = recover(&state).await {
         tracing::error!(error = ?e, "outbox recovery");
     }
+    let mut counted_at = std::time::Instant::now() - Duration::from_secs(60);
     loop {
         if *shutdown.borrow() {
             return;
+        }
+        // The metrics' figure, counted here (at most every few seconds)
+        // rather than on each scrape.
+        if counted_at.elapsed() >= Duration::from_secs(5) {
+            match depth(&state.db).await {
+                Ok(n) => state.metrics.set_outbox_depth(n),
+                Err(e) => tracing::warn!(error = ?e, "counting the outbox"),
+            }
+            counted_at = std::time::Instant::now();
         }
         let handled = match deliver_due(&state).await {
             Ok(n) => n,

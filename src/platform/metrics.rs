@@ -1,9 +1,10 @@
 //! Prometheus metrics: requests by route and status, latency, outbox depth.
 
-use super::state::Platform;
+use super::{context::ClientIp, state::Platform};
+use crate::{config::Config, error::AppError};
 use axum::{
     extract::{MatchedPath, Request, State},
-    http::{Method, header},
+    http::{HeaderMap, Method, header},
     response::{IntoResponse, Response},
 };
 use prometheus_client::{
@@ -12,6 +13,7 @@ use prometheus_client::{
     registry::Registry,
 };
 use std::{
+    net::IpAddr,
     pin::Pin,
     task::{Context, Poll},
     time::Instant,
@@ -179,9 +181,15 @@ where
     }
 }
 
-pub async fn show_metrics(State(state): State<Platform>) -> Response {
-    if let Ok(depth) = crate::platform::mail::depth(&state.db).await {
-        state.metrics.outbox_depth.set(depth);
+/// The figures, from memory (a scrape never queries the database), for
+/// loopback and trusted addresses, or anyone with the metrics token.
+pub async fn show_metrics(
+    State(state): State<Platform>,
+    ClientIp(client): ClientIp,
+    headers: HeaderMap,
+) -> Response {
+    if !may_scrape(&state.config, client, &headers) {
+        return AppError::Forbidden.into_response();
     }
     let mut body = String::new();
     if encode(&mut body, &state.metrics.registry).is_err() {
@@ -195,4 +203,29 @@ pub async fn show_metrics(State(state): State<Platform>) -> Response {
         body,
     )
         .into_response()
+}
+
+/// Whether `client` may read the metrics: from this machine or a trusted
+/// address, or with the configured bearer token (compared in constant time).
+fn may_scrape(config: &Config, client: IpAddr, headers: &HeaderMap) -> bool {
+    if client.is_loopback() || config.trust_proxy.contains(client) {
+        return true;
+    }
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match (&config.metrics_token, given) {
+        (Some(token), Some(given)) => {
+            subtle::ConstantTimeEq::ct_eq(token.as_bytes(), given.as_bytes()).into()
+        }
+        _ => false,
+    }
+}
+
+impl Metrics {
+    /// Mails waiting, as the outbox worker last counted them.
+    pub fn set_outbox_depth(&self, depth: i64) {
+        self.outbox_depth.set(depth);
+    }
 }

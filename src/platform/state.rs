@@ -26,7 +26,7 @@ use std::{
     ops::Deref,
     sync::{Arc, RwLock},
 };
-use tokio::sync::{Notify, watch};
+use tokio::sync::{Notify, broadcast, watch};
 
 /// Something a feature does when a person proves, in this browser, who
 /// they are (the my-data link): the consent feature links the browser's
@@ -69,6 +69,10 @@ pub struct Core {
     pub shutdown: watch::Sender<bool>,
     /// What "now" is for publication, retention and statistics; tests move it.
     pub clock: Clock,
+    /// The id of a staff member whose access just changed (signed out,
+    /// disabled, another role): what they hold open (the chat console)
+    /// checks again at once instead of at its next timer.
+    pub staff_changes: broadcast::Sender<i64>,
     pub registry: Registry,
     site: RwLock<Arc<SiteSettings>>,
     notices: RwLock<Arc<Notices>>,
@@ -105,6 +109,7 @@ impl Platform {
             mail_wakeup: Notify::new(),
             shutdown: watch::Sender::new(false),
             clock: Clock::default(),
+            staff_changes: broadcast::Sender::new(64),
             registry,
             site: RwLock::new(site),
             notices: RwLock::new(Arc::default()),

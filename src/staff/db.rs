@@ -114,6 +114,17 @@ pub async fn email_taken(tx: &mut Tx, email: &str) -> Result<bool, sqlx::Error> 
     Ok(n > 0)
 }
 
+/// Active staff who hold the agent role (agents and admins), who can take
+/// chats and be assigned tickets: `(id, display name)`.
+pub async fn active_agents(db: &Db) -> Result<Vec<(i64, String)>, sqlx::Error> {
+    Ok(list_users(db, "")
+        .await?
+        .into_iter()
+        .filter(|u| !u.disabled && Role::parse(&u.role).is_some_and(|r| r.allows(Role::Agent)))
+        .map(|u| (u.id, u.display_name))
+        .collect())
+}
+
 pub struct UserListItem {
     pub id: i64,
     pub email: String,

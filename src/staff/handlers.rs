@@ -9,6 +9,7 @@ use crate::{
     platform::Platform,
     platform::{
         forms::{EmailAddress, FieldErrors, Form, text},
+        http::csrf_cookie,
         mail::{self, EmailTemplate, Recipient},
         random_token, settings,
         templates::{Page, render},
@@ -58,6 +59,7 @@ pub async fn log_in(
     page: Page,
     Form(form): Form<LoginForm>,
 ) -> AppResult<Response> {
+    state.rate_limits.check_account_login(&form.email)?;
     let candidate = db::login_candidate(&state.db, &form.email).await?;
     let stored = candidate.as_ref().and_then(|(_, h, _)| h.clone());
     let password = form.password.clone();
@@ -89,8 +91,15 @@ pub async fn log_in(
     )
     .await?;
     tx.commit().await?;
-    let jar = CookieJar::new().add(auth::session_cookie(token, state.config.is_https()));
-    Ok((jar, Redirect::to("/admin")).into_response())
+    let https = state.config.is_https();
+    let jar = CookieJar::new().add(auth::session_cookie(token, https));
+    let mut response = (jar, Redirect::to("/admin")).into_response();
+    // A new CSRF token with the new session: one planted before sign-in
+    // (on a shared computer, say) is worthless after it.
+    if let Some(v) = csrf_cookie(&random_token(32), https) {
+        response.headers_mut().append(header::SET_COOKIE, v);
+    }
+    Ok(response)
 }
 
 pub async fn log_out(State(state): State<Platform>, headers: HeaderMap) -> AppResult<Response> {
@@ -98,10 +107,11 @@ pub async fn log_out(State(state): State<Platform>, headers: HeaderMap) -> AppRe
     if let Some(token) = jar.get(auth::SESSION_COOKIE) {
         let hash = token_hash(token.value());
         let mut tx = state.db.begin().await?;
-        if let Some(user) = db::user_for_session(&state.db, &hash).await? {
+        let user = db::user_for_session(&state.db, &hash).await?;
+        if let Some(user) = &user {
             audit::record(
                 &mut tx,
-                Actor::Staff(&user),
+                Actor::Staff(user),
                 "logout",
                 "staff_user",
                 user.id,
@@ -111,6 +121,9 @@ pub async fn log_out(State(state): State<Platform>, headers: HeaderMap) -> AppRe
         }
         db::delete_session(&mut tx, &hash).await?;
         tx.commit().await?;
+        if let Some(user) = user {
+            let _ = state.staff_changes.send(user.id);
+        }
     }
     let jar = CookieJar::new().add(auth::removal_cookie(state.config.is_https()));
     Ok((jar, Redirect::to("/admin/login")).into_response())
@@ -319,6 +332,7 @@ pub async fn update_user(
     )
     .await?;
     tx.commit().await?;
+    let _ = state.staff_changes.send(id);
     Ok(Redirect::to("/admin/users").into_response())
 }
 

@@ -51,12 +51,7 @@ async fn audit_alone(
 
 /// Agents and admins who can be assigned tickets: `(id, name)`.
 async fn assignable(state: &AppState) -> AppResult<Vec<(i64, String)>> {
-    Ok(crate::staff::db::list_users(&state.db, "")
-        .await?
-        .into_iter()
-        .filter(|u| !u.disabled && (u.role == "agent" || u.role == "admin"))
-        .map(|u| (u.id, u.display_name))
-        .collect())
+    Ok(crate::staff::db::active_agents(&state.db).await?)
 }
 
 #[derive(Deserialize, Default, Clone)]

@@ -9,6 +9,8 @@ pub mod settings;
 pub mod sla;
 pub mod tickets;
 
+pub use db::{CannedReply, canned_replies};
+
 use crate::{
     AppState,
     privacy::inventory::{Category, Field, Retention, Table},

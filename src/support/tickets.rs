@@ -36,6 +36,20 @@ crate::email_template!(pub struct ReplyMail { name: String, reference: String, t
     html "email/ticket_reply/body.html",
 );
 
+/// Whether this address (its keyed hash) may open another ticket now, by
+/// the helpdesk's hourly and daily limits (for channels other than the form,
+/// which explains which limit it met).
+pub async fn within_intake_limits(
+    state: &AppState,
+    ip_hash: &[u8],
+    now: i64,
+) -> anyhow::Result<bool> {
+    let limits = super::settings::load(&state.db).await?;
+    let (hour, day) =
+        db::count_intake(&state.db, ip_hash, now - 3_600_000, now - 86_400_000).await?;
+    Ok(hour < limits.per_ip_hour && day < limits.per_ip_day)
+}
+
 /// The outcome of a submission.
 pub enum Created {
     New {

@@ -163,6 +163,66 @@ async fn count(app: &TestApp, sql: &'static str) -> i64 {
 }
 
 both! {
+    async fn new_chats_from_one_network_are_limited(backend) {
+        let app = TestApp::spawn_with(backend, |c| c.public_post_per_minute = 2).await;
+        for n in 0..2 {
+            let mut visitor = Ws::visitor(&app).await;
+            let welcome = hello(&mut visitor, &format!("Visitor {n}"), None).await;
+            assert!(welcome["conversation"].as_i64().is_some());
+        }
+        let mut visitor = Ws::visitor(&app).await;
+        visitor.send(json!({"type": "hello", "name": "Third", "birth_year": "1980"})).await;
+        let refused = visitor.next().await;
+        assert_eq!(refused["type"], "error");
+        assert_eq!(refused["code"], "rate_limited", "{refused}");
+        let started: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM chat_conversations").fetch_one(&app.state.db.pool).await.unwrap();
+        assert_eq!(started, 2, "the refused hello started nothing");
+    }
+
+    async fn a_console_closes_once_its_agent_is_disabled_demoted_or_signed_out(backend) {
+        let app = TestApp::spawn(backend).await;
+        app.login_as("admin").await;
+        let newest_staff = || async {
+            sqlx::query_scalar::<_, i64>("SELECT MAX(id) FROM staff_users").fetch_one(&app.state.db.pool).await.unwrap()
+        };
+        // Disabled by an admin: closed at once.
+        let agent = app.staff_client("agent").await;
+        let id = newest_staff().await;
+        let mut console = Ws::console(&app, &agent.cookie).await;
+        console.next_of("console").await;
+        let r = app.post_form(&format!("/admin/users/{id}"), &[("role", "agent"), ("disabled", "1")]).await;
+        assert_eq!(r.status(), 303);
+        assert_eq!(console.closed_with().await, 1008, "a disabled agent's console closes");
+
+        // Demoted to editor: closed.
+        let agent = app.staff_client("agent").await;
+        let id = newest_staff().await;
+        let mut console = Ws::console(&app, &agent.cookie).await;
+        console.next_of("console").await;
+        app.post_form(&format!("/admin/users/{id}"), &[("role", "editor")]).await;
+        assert_eq!(console.closed_with().await, 1008, "an editor sees no chats");
+
+        // Signed out in another tab: closed.
+        let agent = app.staff_client("agent").await;
+        let mut console = Ws::console(&app, &agent.cookie).await;
+        console.next_of("console").await;
+        let page = agent.client.get(app.url("/admin")).send().await.unwrap().text().await.unwrap();
+        let csrf = crate::helpers::extract_csrf(&page);
+        let r = agent.client.post(app.url("/admin/logout")).form(&[("csrf", csrf.as_str())]).send().await.unwrap();
+        assert_eq!(r.status(), 303);
+        assert_eq!(console.closed_with().await, 1008, "signing out closes the console");
+
+        // Disabled behind its back (another instance, say): the next frame
+        // it sends is refused and the socket closed.
+        let agent = app.staff_client("agent").await;
+        let id = newest_staff().await;
+        let mut console = Ws::console(&app, &agent.cookie).await;
+        console.next_of("console").await;
+        sqlx::query("UPDATE staff_users SET disabled = 1 WHERE id = $1").bind(id).execute(&app.state.db.pool).await.unwrap();
+        console.send(json!({"type": "presence", "status": "away"})).await;
+        assert_eq!(console.closed_with().await, 1008);
+    }
+
     async fn visitor_and_agent_exchange_messages_typing_and_read_state(backend) {
         let app = TestApp::spawn(backend).await;
         let cookie = app.staff_client("agent").await.cookie;
@@ -763,6 +823,13 @@ both! {
         let sam_id = a.next_of("console").await["agent_id"].as_i64().unwrap();
         let mut b = Ws::console(&app, &ria).await;
         let ria_id = b.next_of("console").await["agent_id"].as_i64().unwrap();
+        // Presence reaches the hub asynchronously (through NOTIFY on
+        // PostgreSQL): wait until both consoles count.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while *app.state.chat.agents_online().borrow() < 2 {
+            assert!(std::time::Instant::now() < deadline, "two agents online");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         let mut visitor = Ws::visitor(&app).await;
         let welcome = hello(&mut visitor, "Max", None).await;
         let id = welcome["conversation"].as_i64().unwrap();

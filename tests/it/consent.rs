@@ -340,6 +340,20 @@ both! {
         assert!(h["content-type"].to_str().unwrap().starts_with("text/javascript"));
         let (_, h, _) = text(&consenting, &app.url("/static/app.css")).await;
         assert!(!h.get("content-security-policy").is_some_and(|v| v.to_str().unwrap().contains("tags.example")));
+        // Never where a vendor's script could read personal data or a token.
+        for path in ["/contact", "/my-data", "/cart", "/chat", "/account", "/newsletter/preferences/x", "/unsubscribe/x"] {
+            let (_, h, body) = text(&consenting, &app.url(path)).await;
+            assert!(!tagged(&body, &h), "{path} carries the tag");
+        }
+        let (_, h, body) = text(&consenting, &app.url("/blog")).await;
+        assert!(tagged(&body, &h), "content pages keep it");
+        // A staff member who accepted marketing gets it on content, never in the back office.
+        choose(&app.client, &app, "accept").await;
+        let (_, h, body) = text(&app.client, &app.url("/articles")).await;
+        assert!(tagged(&body, &h));
+        let (status, h, body) = text(&app.client, &app.url("/admin")).await;
+        assert_eq!(status, 200);
+        assert!(!tagged(&body, &h), "never in the back office");
 
         // The same consent with a signal, or a child's answer, gets nothing.
         let cookie = consenting_cookie(&app, &consenting).await;
@@ -470,7 +484,11 @@ async fn a_visitor_rejects_all_in_a_real_browser_then_opts_in_on_the_cookie_page
         "Your choices are saved: necessary, analytics, marketing.",
     )
     .await;
-    // The tag now loads from its own origin and sets its cookie.
+    // Not on the cookie page itself (no vendor script where choices are
+    // made); on the next content page the tag loads from its own origin
+    // and sets its cookie.
+    assert!(!browser_cookies(c).await.contains(&"tp_tag".to_string()));
+    c.goto(&app.url("/articles")).await.unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while !browser_cookies(c).await.contains(&"tp_tag".to_string()) {
         assert!(

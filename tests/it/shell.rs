@@ -111,6 +111,7 @@ both! {
         assert!(r.headers()["strict-transport-security"].to_str().unwrap().contains("max-age="));
         let cookie = r.headers()["set-cookie"].to_str().unwrap();
         assert!(cookie.contains("Secure") && cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
+        assert!(cookie.starts_with("__Host-oc_csrf=") && cookie.contains("Path=/") && !cookie.contains("Domain"), "{cookie}");
     }
 
     async fn health_and_metrics_report_the_database_and_traffic(backend) {
@@ -125,6 +126,35 @@ both! {
         assert!(metrics.contains("status=\"404\""));
         assert!(metrics.contains("officecomms_http_request_duration_seconds_bucket"));
         assert!(metrics.contains("officecomms_outbox_depth 0"));
+    }
+
+    async fn metrics_are_for_trusted_addresses_or_the_token_holder(backend) {
+        let app = TestApp::spawn_with(backend, |c| {
+            c.trust_proxy = officecomms::config::TrustedProxies::parse("127.0.0.1").unwrap();
+            c.metrics_token = Some("scrape-secret-0123456789".into());
+        }).await;
+        // Through our proxy, from the internet: refused without the token.
+        let from_outside = |token: Option<&str>| {
+            let mut r = app.client.get(app.url("/metrics")).header("x-forwarded-for", "203.0.113.9");
+            if let Some(t) = token {
+                r = r.bearer_auth(t);
+            }
+            r.send()
+        };
+        let refused = from_outside(None).await.unwrap();
+        assert_eq!(refused.status(), 403);
+        assert!(!refused.text().await.unwrap().contains("officecomms_http_requests_total"));
+        assert_eq!(from_outside(Some("wrong")).await.unwrap().status(), 403);
+        let r = from_outside(Some("scrape-secret-0123456789")).await.unwrap();
+        assert_eq!(r.status(), 200);
+        let body = r.text().await.unwrap();
+        assert!(body.contains("officecomms_outbox_depth"), "{body}");
+        // The refusals themselves are counted.
+        assert!(body.contains("status=\"403\""), "{body}");
+        // From this machine itself, no token needed.
+        let (status, body) = app.get_text("/metrics").await;
+        assert_eq!(status, 200);
+        assert!(body.contains("officecomms_http_requests_total"));
     }
 
     async fn do_not_track_and_gpc_are_acknowledged(backend) {

@@ -3,6 +3,31 @@
 use crate::{both, helpers::*};
 
 both! {
+    async fn signing_in_rotates_the_csrf_token(backend) {
+        let app = TestApp::spawn(backend).await;
+        app.create_staff("rota@example.com", "admin").await;
+        let client = crate::helpers::client();
+        let page = client.get(app.url("/admin/login")).send().await.unwrap().text().await.unwrap();
+        let before = crate::helpers::extract_csrf(&page);
+        let r = client
+            .post(app.url("/admin/login"))
+            .form(&[("csrf", before.as_str()), ("email", "rota@example.com"), ("password", crate::helpers::STAFF_PASSWORD)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 303);
+        let set: Vec<_> = r.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_string()).collect();
+        assert!(set.iter().any(|c| c.starts_with("oc_csrf=") && !c.contains(&before)), "{set:?}");
+        // The token from before sign-in is worth nothing now.
+        let r = client.post(app.url("/admin/logout")).form(&[("csrf", before.as_str())]).send().await.unwrap();
+        assert_eq!(r.status(), 403);
+        let page = client.get(app.url("/admin")).send().await.unwrap().text().await.unwrap();
+        let after = crate::helpers::extract_csrf(&page);
+        assert_ne!(after, before);
+        let r = client.post(app.url("/admin/logout")).form(&[("csrf", after.as_str())]).send().await.unwrap();
+        assert_eq!(r.status(), 303);
+    }
+
     async fn staff_sign_in_with_the_right_password_only(backend) {
         let app = TestApp::spawn(backend).await;
         app.create_staff("ann@officecomms.test", "agent").await;
@@ -108,6 +133,9 @@ both! {
         let r = app.post_form(&format!("/admin/users/{id}"), &[("role", "agent"), ("disabled", "1")]).await;
         assert_eq!(r.status(), 303);
         assert_eq!(other.get(app.url("/admin")).send().await.unwrap().status(), 303, "session ended");
+        // Signing in gave a new CSRF token: read it from the form again.
+        let page = other.get(app.url("/admin/login")).send().await.unwrap().text().await.unwrap();
+        let csrf = extract_csrf(&page);
         let r = other.post(app.url("/admin/login")).form(&[("csrf", csrf.as_str()), ("email", "dan@officecomms.test"), ("password", STAFF_PASSWORD)]).send().await.unwrap();
         assert_eq!(r.status(), 401, "disabled accounts cannot sign in");
     }
