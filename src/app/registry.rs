@@ -38,6 +38,9 @@ pub fn build() -> Registry {
             content::SCAN_SOURCES,
             support::SCAN_SOURCES,
             chat::SCAN_SOURCES,
+            shop::SCAN_SOURCES,
+            surveys::SCAN_SOURCES,
+            newsletter::SCAN_SOURCES,
         ]
         .iter()
         .flat_map(|s| s.iter())

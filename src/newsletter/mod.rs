@@ -135,6 +135,13 @@ pub fn check_link_token(keyring: &Keyring, token: &str) -> Option<(i64, i64)> {
     Some((s.parse().ok()?, c.parse().ok()?))
 }
 
+/// Campaign subjects and bodies, for the integrity scan.
+pub const SCAN_SOURCES: &[crate::platform::scan::Source] =
+    &[crate::platform::scan::Source::Query {
+        kind: "campaign",
+        sql: "SELECT CAST(id AS TEXT), subject || ' ' || body FROM newsletter_campaigns",
+    }];
+
 /// This feature's links in the back office's navigation.
 pub const ADMIN_NAV: &[crate::platform::nav::NavItem] = &[
     crate::platform::nav::NavItem {

@@ -14,6 +14,13 @@ use crate::{
 };
 use axum::{Router, routing::get};
 
+/// Service names and descriptions, for the integrity scan.
+pub const SCAN_SOURCES: &[crate::platform::scan::Source] =
+    &[crate::platform::scan::Source::Query {
+        kind: "service",
+        sql: "SELECT CAST(id AS TEXT), name || ' ' || description FROM services",
+    }];
+
 /// This feature's links in the back office's navigation.
 pub const ADMIN_NAV: &[crate::platform::nav::NavItem] = &[
     crate::platform::nav::NavItem {

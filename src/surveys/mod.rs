@@ -23,6 +23,18 @@ use axum::{
     routing::{get, post},
 };
 
+/// Survey titles, introductions and questions, for the integrity scan.
+pub const SCAN_SOURCES: &[crate::platform::scan::Source] = &[
+    crate::platform::scan::Source::Query {
+        kind: "survey",
+        sql: "SELECT CAST(id AS TEXT), title || ' ' || intro FROM surveys",
+    },
+    crate::platform::scan::Source::Query {
+        kind: "survey question",
+        sql: "SELECT CAST(id AS TEXT), prompt || ' ' || options FROM survey_questions",
+    },
+];
+
 /// This feature's links in the back office's navigation.
 pub const ADMIN_NAV: &[crate::platform::nav::NavItem] = &[crate::platform::nav::NavItem {
     group: "Content",

@@ -399,6 +399,37 @@ both! {
         assert_eq!(agent.get("/admin/integrity").await.status(), 403);
     }
 
+    async fn the_integrity_scan_reads_every_feature_that_stores_text(backend) {
+        let app = TestApp::spawn(backend).await;
+        let state = &app.state;
+        let payload = "<script>alert(1)</script>";
+        for sql in [
+            "UPDATE services SET description = description || ' <script>alert(1)</script>' WHERE id = (SELECT MIN(id) FROM services)",
+            "UPDATE surveys SET intro = intro || ' <script>alert(1)</script>' WHERE id = (SELECT MIN(id) FROM surveys)",
+            "UPDATE articles SET body = body || ' <script>alert(1)</script>' WHERE id = (SELECT MIN(id) FROM articles)",
+        ] {
+            assert_eq!(sqlx::query(sql).execute(&state.db.pool).await.unwrap().rows_affected(), 1, "{sql}");
+        }
+        // Encrypted text is read too: a ticket's message.
+        let new = officecomms::support::intake::NewTicket {
+            name: "Mallory".into(),
+            email: "mallory@example.com".parse().unwrap(),
+            phone: None,
+            phone_e164: None,
+            product: "Other".into(),
+            product_other: None,
+            title: "Help".into(),
+            details: format!("Please look {payload}"),
+            attachments: vec![],
+        };
+        officecomms::support::tickets::create(state, &new, "scan-test", b"ip").await.unwrap();
+        let report = integrity::scan(state, "test").await.unwrap();
+        let kinds: std::collections::BTreeSet<&str> = report.findings.iter().map(|f| f.kind.as_str()).collect();
+        for kind in ["service", "survey", "article", "ticket message"] {
+            assert!(kinds.contains(kind), "{kind} not scanned: {:?}", report.findings);
+        }
+    }
+
     async fn a_stopping_outbox_worker_hands_back_the_mail_it_has_not_started(backend) {
         let mut app = TestApp::spawn_with(backend, |c| c.workers = false).await;
         let state = &app.state.clone();
