@@ -100,7 +100,7 @@ impl App {
     }
 
     pub async fn reload_site(&self) -> anyhow::Result<()> {
-        let fresh = settings::load(&self.db).await?;
+        let fresh = settings::load(&self.db, self.config.backup_keep_days).await?;
         *self.site.write().expect("settings lock") = fresh;
         Ok(())
     }
@@ -120,7 +120,7 @@ impl AppState {
                 .await
                 .context("seeding the demo site")?;
         }
-        let site = settings::load(&db).await?;
+        let site = settings::load(&db, config.backup_keep_days).await?;
         let mail_transport = Transport::from_config(config.smtp_url.as_deref(), &config.data_dir)?;
         let delivery =
             mail::Delivery::new(config.mail_concurrency, config.mail_rate, &config.data_dir);

@@ -41,6 +41,16 @@ pub struct Config {
     pub mail_concurrency: usize,
     /// Most mails sent per second; 0 means no limit.
     pub mail_rate: u32,
+    /// The age recipient (`age1…`) backups are encrypted to.
+    pub backup_recipient: Option<String>,
+    /// Or a passphrase backups are encrypted with (and restores decrypted with).
+    pub backup_passphrase: Option<String>,
+    /// The age identity file that opens backups made to `backup_recipient`
+    /// (for `restore`; keep it off the server).
+    pub backup_identity: Option<PathBuf>,
+    /// Days a backup is kept: `backup` deletes older ones it made, and the
+    /// privacy policy states this window.
+    pub backup_keep_days: u32,
 }
 
 /// Certificate chain and private key, PEM files.
@@ -123,6 +133,9 @@ impl fmt::Debug for Config {
             .field("trust_proxy", &self.trust_proxy)
             .field("tls", &self.tls)
             .field("demo", &self.demo)
+            .field("backup_recipient", &self.backup_recipient)
+            .field("backup_passphrase", &redact(&self.backup_passphrase))
+            .field("backup_keep_days", &self.backup_keep_days)
             .finish_non_exhaustive()
     }
 }
@@ -150,6 +163,9 @@ struct FileConfig {
     shutdown_grace_secs: Option<u64>,
     mail_concurrency: Option<usize>,
     mail_rate: Option<u32>,
+    backup_recipient: Option<String>,
+    backup_passphrase: Option<String>,
+    backup_keep_days: Option<u32>,
 }
 
 impl Default for Config {
@@ -174,6 +190,10 @@ impl Default for Config {
             workers: true,
             mail_concurrency: 8,
             mail_rate: 0,
+            backup_recipient: None,
+            backup_passphrase: None,
+            backup_identity: None,
+            backup_keep_days: 30,
         }
     }
 }
@@ -245,6 +265,23 @@ impl Config {
                 format!("OFFICECOMMS_MAIL_RATE={v}: mails per second, 0 for no limit")
             })?;
         }
+        if let Some(v) = var("BACKUP_RECIPIENT") {
+            config.backup_recipient = Some(v);
+        }
+        if let Some(v) = var("BACKUP_PASSPHRASE") {
+            config.backup_passphrase = Some(v);
+        }
+        if let Some(v) = var("BACKUP_IDENTITY") {
+            config.backup_identity = Some(v.into());
+        }
+        if let Some(v) = var("BACKUP_KEEP_DAYS") {
+            config.backup_keep_days = v
+                .parse()
+                .with_context(|| format!("OFFICECOMMS_BACKUP_KEEP_DAYS={v}: a number of days"))?;
+        }
+        if config.backup_keep_days == 0 {
+            bail!("backup_keep_days must be at least 1");
+        }
         if let Some(v) = var("SCAN_BLOCKLIST") {
             config.scan_blocklist = v.split(',').map(str::to_string).collect();
         }
@@ -280,6 +317,9 @@ impl Config {
             shutdown_grace_secs,
             mail_concurrency,
             mail_rate,
+            backup_recipient,
+            backup_passphrase,
+            backup_keep_days,
         } = file;
         self.bind = bind.unwrap_or(self.bind);
         self.data_dir = data_dir.unwrap_or(self.data_dir.clone());
@@ -308,6 +348,9 @@ impl Config {
             .unwrap_or(self.mail_concurrency)
             .clamp(1, 64);
         self.mail_rate = mail_rate.unwrap_or(self.mail_rate);
+        self.backup_recipient = backup_recipient.or(self.backup_recipient.take());
+        self.backup_passphrase = backup_passphrase.or(self.backup_passphrase.take());
+        self.backup_keep_days = backup_keep_days.unwrap_or(self.backup_keep_days);
         Ok(())
     }
 
@@ -365,6 +408,7 @@ mod tests {
         let env = |k: &str| match k {
             "OFFICECOMMS_CONFIG" => Some(file.clone()),
             "OFFICECOMMS_BIND" => Some("127.0.0.1:9100".into()),
+            "OFFICECOMMS_BACKUP_PASSPHRASE" => Some("correct horse".into()),
             _ => None,
         };
         let config = Config::load(env).unwrap();
@@ -372,6 +416,9 @@ mod tests {
         assert_eq!(config.body_limit, 1000);
         assert_eq!(config.base_url.as_str(), "http://127.0.0.1:9100/");
         assert!(!format!("{config:?}").contains("hunter2"));
+        assert_eq!(config.backup_passphrase.as_deref(), Some("correct horse"));
+        assert!(!format!("{config:?}").contains("correct horse"));
+        assert_eq!(config.backup_keep_days, 30);
     }
 
     #[test]

@@ -14,6 +14,9 @@ pub struct SiteSettings {
     pub contact_phone: String,
     /// The third-party tag, while switched on (`tags.*` keys).
     pub third_party: Option<crate::consent::tags::ThirdPartyTag>,
+    /// Days backups are kept (configuration, not an editable setting): the
+    /// policy states how long erased data can remain in them.
+    pub backup_keep_days: u32,
 }
 
 /// `(key, label)` of every setting, in form order.
@@ -36,6 +39,7 @@ impl SiteSettings {
             contact_email: "hello@officecomms.com".into(),
             contact_phone: "+1 510 555 0142".into(),
             third_party: None,
+            backup_keep_days: 30,
         }
     }
 
@@ -49,6 +53,7 @@ impl SiteSettings {
             contact_email: get("contact_email", demo.contact_email),
             contact_phone: get("contact_phone", demo.contact_phone),
             third_party: crate::consent::tags::ThirdPartyTag::from_settings(map),
+            backup_keep_days: demo.backup_keep_days,
         }
     }
 
@@ -72,13 +77,15 @@ impl SiteSettings {
     }
 }
 
-pub async fn load(db: &Db) -> anyhow::Result<Arc<SiteSettings>> {
+/// The settings stored in the database, with the configured backup window.
+pub async fn load(db: &Db, backup_keep_days: u32) -> anyhow::Result<Arc<SiteSettings>> {
     let rows: Vec<(String, String)> = sqlx::query_as("SELECT key, value FROM settings")
         .fetch_all(&db.pool)
         .await?;
-    Ok(Arc::new(SiteSettings::from_map(
-        &rows.into_iter().collect(),
-    )))
+    Ok(Arc::new(SiteSettings {
+        backup_keep_days,
+        ..SiteSettings::from_map(&rows.into_iter().collect())
+    }))
 }
 
 pub async fn is_empty(db: &Db) -> anyhow::Result<bool> {

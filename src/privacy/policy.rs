@@ -170,6 +170,13 @@ fn body(site: &SiteSettings) -> String {
          contact details, or erase all of it. You need no account, and the page answers the \
          same whether or not we know your address.\n\n",
     );
+    let days = site.backup_keep_days;
+    let _ = write!(
+        md,
+        "Erasing deletes your data from the site at once and destroys your key. We keep \
+         encrypted backups, each for at most {days} days: erased data can remain in encrypted \
+         backups for up to {days} days; a restore erases it again before the site serves.\n\n",
+    );
 
     md.push_str("## Security and data breaches\n\n");
     md.push_str(
@@ -213,6 +220,7 @@ mod tests {
             "/my-data",
             "hello@officecomms.com",
             "1200 Harbor Street",
+            "erased data can remain in encrypted backups for up to 30 days; a restore erases it again",
         ] {
             assert!(md.contains(promise), "policy lacks {promise:?}");
         }
@@ -232,5 +240,12 @@ mod tests {
         other.postal_address = "Somewhere else".into();
         assert_ne!(a.version, generate(&other).version);
         assert_eq!(a.version, generate(&SiteSettings::demo()).version);
+        let weekly = SiteSettings {
+            backup_keep_days: 7,
+            ..SiteSettings::demo()
+        };
+        let policy = generate(&weekly);
+        assert!(policy.markdown.contains("backups for up to 7 days"));
+        assert_ne!(a.version, policy.version, "a new window is a new policy");
     }
 }
