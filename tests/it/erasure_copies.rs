@@ -159,11 +159,15 @@ both! {
         let data = app.dir.path();
         let subject_id = person_writes_in(&app).await;
         let key = wrapped_key(&app, subject_id).await;
+        // Their sealed mail: a deleted row must not linger in a free page.
+        let sealed: Vec<u8> = sqlx::query_scalar("SELECT payload FROM outbox WHERE dedupe_key = 'copies:1'")
+            .fetch_one(&app.state.db.pool).await.unwrap();
         // The search finds them before: their mails are files under the data dir.
         assert!(!files_holding(data, PERSON.as_bytes()).is_empty());
         assert!(!files_holding(data, SECRET.as_bytes()).is_empty());
         if matches!(backend, Backend::Sqlite) {
             assert!(!files_holding(data, &key).is_empty(), "the wrapped key is in the database file");
+            assert!(!files_holding(data, &sealed).is_empty(), "the sealed mail is in the database file");
         }
 
         person_erases_everything(&app).await;
@@ -177,6 +181,7 @@ both! {
         assert!(confirmation.subject.contains("erased"), "{}", confirmation.subject);
         assert!(files_holding(data, SECRET.as_bytes()).is_empty(), "message text left in {:?}", files_holding(data, SECRET.as_bytes()));
         assert!(files_holding(data, &key).is_empty(), "the shredded key left in {:?}", files_holding(data, &key));
+        assert!(files_holding(data, &sealed).is_empty(), "the deleted mail left in {:?}", files_holding(data, &sealed));
         let payloads: Vec<Option<Vec<u8>>> = sqlx::query_scalar("SELECT payload FROM outbox WHERE reason = 'erasure-confirmation'")
             .fetch_all(&app.state.db.pool).await.unwrap();
         assert_eq!(payloads, vec![None], "the confirmation's address purged once sent");
