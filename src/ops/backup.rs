@@ -173,9 +173,28 @@ struct Staging(PathBuf);
 
 impl Staging {
     fn new(data_dir: &Path) -> anyhow::Result<Staging> {
+        Staging::remove_abandoned(data_dir);
         let dir = data_dir.join(format!(".backup-{}", random_token(9)));
         prepare_empty_dir(&dir, "the staging folder")?;
         Ok(Staging(dir))
+    }
+
+    /// A run killed mid-way leaves its plain copy behind, holding people
+    /// erased since: gone on the next run (a day on, so never a running one's).
+    fn remove_abandoned(data_dir: &Path) {
+        let Ok(entries) = std::fs::read_dir(data_dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let abandoned = entry.file_name().to_string_lossy().starts_with(".backup-")
+                && entry
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .is_ok_and(|t| t.elapsed().is_ok_and(|age| age.as_secs() > 86_400));
+            if abandoned {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
     }
 }
 

@@ -89,7 +89,8 @@ pub struct OutgoingMail {
 pub enum Recipient<'a> {
     /// A data subject: erasing them makes the pending mail unreadable and it is cancelled.
     Subject(&'a Subject),
-    /// A staff member or a mail that must outlive erasure (the erasure confirmation).
+    /// A staff member or a mail that must outlive erasure (the erasure
+    /// confirmation); its content is purged once it is finished.
     System,
 }
 
