@@ -46,17 +46,30 @@ pub enum Command {
     },
     /// Print the privacy policy, generated from the data inventory, as Markdown.
     Policy,
-    /// Copy the database, key file, erasure log and uploads into DEST (a new
-    /// or empty folder) while the site keeps serving.
+    /// Encrypt the database, key file, erasure log and uploads into DEST (a
+    /// new or empty folder) while the site keeps serving, to the age
+    /// recipient OFFICECOMMS_BACKUP_RECIPIENT or with the passphrase
+    /// OFFICECOMMS_BACKUP_PASSPHRASE; then delete the backups beside DEST
+    /// that are older than the retention.
     Backup {
         #[arg(value_name = "DEST")]
         dest: PathBuf,
+        /// Delete officecomms backups beside DEST older than N days (at most
+        /// backup_keep_days, the window the privacy policy states; default:
+        /// that window).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+        keep_days: Option<u32>,
     },
     /// Restore the backup SRC into the empty --data-dir, then erase again
     /// everyone erased after the backup was made.
     Restore {
         #[arg(value_name = "SRC")]
         src: PathBuf,
+        /// The age identity file (from age-keygen) of the recipient the
+        /// backup was encrypted to; a passphrase backup reads
+        /// OFFICECOMMS_BACKUP_PASSPHRASE instead.
+        #[arg(long, value_name = "FILE")]
+        identity: Option<PathBuf>,
         /// The live data dir's erasure.log, holding erasures newer than the
         /// backup (default: only the log inside SRC).
         #[arg(long, value_name = "FILE")]
@@ -117,20 +130,48 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 println!("created {} account {email} (id {id})", role.as_str());
                 Ok(())
             }
-            Command::Backup { dest } => {
+            Command::Backup { dest, keep_days } => {
+                if let Some(days) = keep_days {
+                    anyhow::ensure!(
+                        days <= config.backup_keep_days,
+                        "--keep-days {days} is longer than the {} days the privacy policy states \
+                         (backup_keep_days): raise OFFICECOMMS_BACKUP_KEEP_DAYS first, so the \
+                         policy stays true",
+                        config.backup_keep_days
+                    );
+                    config.backup_keep_days = days;
+                }
                 config.demo = false;
                 config.workers = false;
                 let state = AppState::open(config).await?;
                 let report = ops::backup::backup(&state, &dest).await?;
                 println!(
-                    "backed up the {} database and {} files into {}",
+                    "backed up the {} database and {} files into {}, encrypted to {}",
                     report.database,
                     report.files,
-                    dest.display()
+                    dest.display(),
+                    match report.encryption {
+                        ops::backup::Encryption::Recipient => "the backup recipient",
+                        ops::backup::Encryption::Passphrase => "the backup passphrase",
+                    }
                 );
+                for old in &report.deleted {
+                    println!(
+                        "deleted {} (older than {} days)",
+                        old.display(),
+                        state.config.backup_keep_days
+                    );
+                }
                 Ok(())
             }
-            Command::Restore { src, erasure_log } => {
+            Command::Restore {
+                src,
+                erasure_log,
+                identity,
+            } => {
+                if identity.is_some() {
+                    config.backup_identity = identity;
+                }
                 let data_dir = config.data_dir.clone();
                 let report = ops::backup::restore(config, &src, erasure_log.as_deref()).await?;
                 println!(

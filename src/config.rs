@@ -44,6 +44,16 @@ pub struct Config {
     /// A bearer token that opens `/metrics` to scrapers outside the
     /// trusted addresses (loopback and `trust_proxy`).
     pub metrics_token: Option<String>,
+    /// The age recipient (`age1…`) backups are encrypted to.
+    pub backup_recipient: Option<String>,
+    /// Or a passphrase backups are encrypted with (and restores decrypted with).
+    pub backup_passphrase: Option<String>,
+    /// The age identity file that opens backups made to `backup_recipient`
+    /// (for `restore`; keep it off the server).
+    pub backup_identity: Option<PathBuf>,
+    /// Days a backup is kept: `backup` deletes older ones it made, and the
+    /// privacy policy states this window.
+    pub backup_keep_days: u32,
 }
 
 /// Certificate chain and private key, PEM files.
@@ -127,6 +137,9 @@ impl fmt::Debug for Config {
             .field("trust_proxy", &self.trust_proxy)
             .field("tls", &self.tls)
             .field("demo", &self.demo)
+            .field("backup_recipient", &self.backup_recipient)
+            .field("backup_passphrase", &redact(&self.backup_passphrase))
+            .field("backup_keep_days", &self.backup_keep_days)
             .finish_non_exhaustive()
     }
 }
@@ -155,6 +168,9 @@ struct FileConfig {
     mail_concurrency: Option<usize>,
     mail_rate: Option<u32>,
     metrics_token: Option<String>,
+    backup_recipient: Option<String>,
+    backup_passphrase: Option<String>,
+    backup_keep_days: Option<u32>,
 }
 
 impl Default for Config {
@@ -180,6 +196,10 @@ impl Default for Config {
             mail_concurrency: 8,
             mail_rate: 0,
             metrics_token: None,
+            backup_recipient: None,
+            backup_passphrase: None,
+            backup_identity: None,
+            backup_keep_days: 30,
         }
     }
 }
@@ -254,6 +274,23 @@ impl Config {
                 format!("OFFICECOMMS_MAIL_RATE={v}: mails per second, 0 for no limit")
             })?;
         }
+        if let Some(v) = var("BACKUP_RECIPIENT") {
+            config.backup_recipient = Some(v);
+        }
+        if let Some(v) = var("BACKUP_PASSPHRASE") {
+            config.backup_passphrase = Some(v);
+        }
+        if let Some(v) = var("BACKUP_IDENTITY") {
+            config.backup_identity = Some(v.into());
+        }
+        if let Some(v) = var("BACKUP_KEEP_DAYS") {
+            config.backup_keep_days = v
+                .parse()
+                .with_context(|| format!("OFFICECOMMS_BACKUP_KEEP_DAYS={v}: a number of days"))?;
+        }
+        if config.backup_keep_days == 0 {
+            bail!("backup_keep_days must be at least 1");
+        }
         if let Some(v) = var("SCAN_BLOCKLIST") {
             config.scan_blocklist = v.split(',').map(str::to_string).collect();
         }
@@ -290,6 +327,9 @@ impl Config {
             mail_concurrency,
             mail_rate,
             metrics_token,
+            backup_recipient,
+            backup_passphrase,
+            backup_keep_days,
         } = file;
         self.metrics_token = metrics_token.or(self.metrics_token.take());
         self.bind = bind.unwrap_or(self.bind);
@@ -319,6 +359,9 @@ impl Config {
             .unwrap_or(self.mail_concurrency)
             .clamp(1, 64);
         self.mail_rate = mail_rate.unwrap_or(self.mail_rate);
+        self.backup_recipient = backup_recipient.or(self.backup_recipient.take());
+        self.backup_passphrase = backup_passphrase.or(self.backup_passphrase.take());
+        self.backup_keep_days = backup_keep_days.unwrap_or(self.backup_keep_days);
         Ok(())
     }
 
@@ -376,6 +419,7 @@ mod tests {
         let env = |k: &str| match k {
             "OFFICECOMMS_CONFIG" => Some(file.clone()),
             "OFFICECOMMS_BIND" => Some("127.0.0.1:9100".into()),
+            "OFFICECOMMS_BACKUP_PASSPHRASE" => Some("correct horse".into()),
             _ => None,
         };
         let config = Config::load(env).unwrap();
@@ -383,6 +427,9 @@ mod tests {
         assert_eq!(config.body_limit, 1000);
         assert_eq!(config.base_url.as_str(), "http://127.0.0.1:9100/");
         assert!(!format!("{config:?}").contains("hunter2"));
+        assert_eq!(config.backup_passphrase.as_deref(), Some("correct horse"));
+        assert!(!format!("{config:?}").contains("correct horse"));
+        assert_eq!(config.backup_keep_days, 30);
     }
 
     #[test]

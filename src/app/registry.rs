@@ -143,6 +143,7 @@ mod tests {
             "/my-data",
             "hello@officecomms.com",
             "1200 Harbor Street",
+            "erased data can remain in encrypted backups for up to 30 days; a restore erases it again",
         ] {
             assert!(md.contains(promise), "policy lacks {promise:?}");
         }

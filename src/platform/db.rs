@@ -71,6 +71,8 @@ impl Db {
             // makes a second writer wait instead of failing. Checkpoints
             // are not left to whichever commit crosses the threshold (it
             // would wait for the fsync): `run_checkpointer` does them.
+            // `secure_delete` zeroes deleted rows and freed pages, so an
+            // erased person's rows and shredded key do not linger in the file.
             Backend::Sqlite => options
                 .max_connections(8)
                 .after_connect(|conn, _| {
@@ -78,7 +80,7 @@ impl Db {
                         sqlx::raw_sql(
                             "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
                              PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; \
-                             PRAGMA wal_autocheckpoint = 0;",
+                             PRAGMA wal_autocheckpoint = 0; PRAGMA secure_delete = ON;",
                         )
                         .execute(conn)
                         .await?;
@@ -124,6 +126,20 @@ impl Db {
                 .await?;
         }
         Ok(())
+    }
+
+    /// Copies the whole SQLite log back and truncates it to nothing, so the
+    /// page images it held (an erased person's rows before their deletion)
+    /// are gone from disk too. Waits for readers (up to the busy timeout);
+    /// returns whether it completed. Does nothing on PostgreSQL.
+    pub async fn checkpoint_truncate(&self) -> Result<bool, sqlx::Error> {
+        if self.backend != Backend::Sqlite {
+            return Ok(true);
+        }
+        let busy: i64 = sqlx::query_scalar("PRAGMA wal_checkpoint(TRUNCATE)")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(busy == 0)
     }
 
     /// Picks the statement for this backend where the two dialects differ.

@@ -61,7 +61,13 @@ pub const TABLES: &[Table] = &[Table {
 }];
 
 const PAYLOAD_CONTEXT: &str = "outbox.payload";
+/// The folder of the data dir that `.eml` files go to without SMTP.
+pub const MAIL_DIR: &str = "mail";
 const MAX_ATTEMPTS: i64 = 10;
+/// A mail under the system key outlives erasure (the erasure confirmation
+/// holds the erased address): once it is finished its content goes.
+const PURGE_SYSTEM_PAYLOAD: &str =
+    "payload = CASE WHEN subject_id IS NULL THEN NULL ELSE payload END";
 const BATCH: i64 = 10;
 
 /// A mail to send; rendered before it is enqueued.
@@ -79,7 +85,8 @@ pub struct OutgoingMail {
 pub enum Recipient<'a> {
     /// A data subject: erasing them makes the pending mail unreadable and it is cancelled.
     Subject(&'a Subject),
-    /// A staff member or a mail that must outlive erasure (the erasure confirmation).
+    /// A staff member or a mail that must outlive erasure (the erasure
+    /// confirmation); its content is purged once it is finished.
     System,
 }
 
@@ -175,7 +182,7 @@ impl Transport {
             Some(url) => Ok(Transport::Smtp(std::sync::Arc::new(
                 super::smtp::SmtpServer::from_url(url).context("invalid OFFICECOMMS_SMTP_URL")?,
             ))),
-            None => Ok(Transport::Files(data_dir.join("mail"))),
+            None => Ok(Transport::Files(data_dir.join(MAIL_DIR))),
         }
     }
 }
@@ -192,6 +199,7 @@ enum Failure {
 async fn send(
     transport: &Transport,
     outbox_id: i64,
+    subject_id: Option<i64>,
     message: &Message,
     before_dot: impl FnOnce(),
 ) -> Result<(), Failure> {
@@ -202,15 +210,135 @@ async fn send(
         }),
         Transport::Files(dir) => {
             let write = || -> std::io::Result<()> {
-                std::fs::create_dir_all(dir)?;
+                private_dir(dir)?;
                 let tmp = dir.join(format!(".{outbox_id}.eml.tmp"));
-                std::fs::write(&tmp, message.formatted())?;
+                write_private(&tmp, &message.formatted())?;
                 before_dot();
-                std::fs::rename(tmp, dir.join(format!("{outbox_id:08}.eml")))
+                std::fs::rename(tmp, dir.join(file_name(outbox_id, subject_id)))
             };
             write().map_err(|e| Failure::Transient(e.to_string()))
         }
     }
+}
+
+/// `00000042.eml` for a staff or system mail, `00000042.subject-7.eml`
+/// for a mail to data subject 7, so erasure finds their files by name.
+fn file_name(outbox_id: i64, subject_id: Option<i64>) -> String {
+    match subject_id {
+        Some(sid) => format!("{outbox_id:08}.subject-{sid}.eml"),
+        None => format!("{outbox_id:08}.eml"),
+    }
+}
+
+/// The outbox id a mail file (or its temporary file) was written for.
+fn outbox_id_of(name: &str) -> Option<i64> {
+    let digits = name.trim_start_matches('.');
+    let end = digits
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(digits.len());
+    (name.contains(".eml") && end > 0)
+        .then(|| digits[..end].parse().ok())
+        .flatten()
+}
+
+/// Creates `dir` readable by the owner alone (and makes it so if it exists).
+fn private_dir(dir: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+    }
+    #[cfg(not(unix))]
+    std::fs::create_dir_all(dir)
+}
+
+/// Writes a file readable by the owner alone, whatever the umask.
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    // A file left by an older version may have been created wider.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    file.write_all(bytes)
+}
+
+/// The mail files (and unfinished temporary files) in `data_dir/mail/`,
+/// with the outbox id each was written for.
+fn mail_files(data_dir: &Path) -> std::io::Result<Vec<(PathBuf, String, i64)>> {
+    let entries = match std::fs::read_dir(data_dir.join(MAIL_DIR)) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
+        Err(e) => return Err(e),
+    };
+    let mut files = Vec::new();
+    for entry in entries {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(id) = outbox_id_of(&name)
+            && entry.file_type()?.is_file()
+        {
+            files.push((entry.path(), name, id));
+        }
+    }
+    Ok(files)
+}
+
+/// Deletes the mail files written to a data subject (on erasure); returns
+/// how many.
+pub fn remove_files_of(data_dir: &Path, subject_id: i64) -> std::io::Result<usize> {
+    let suffix = format!(".subject-{subject_id}.eml");
+    let mut removed = 0;
+    for (path, name, _) in mail_files(data_dir)? {
+        if name.ends_with(&suffix) {
+            std::fs::remove_file(path)?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
+/// Deletes the mail files whose outbox row is gone (erased, or past its
+/// retention), files of older versions named without their subject
+/// included; returns how many.
+pub async fn sweep_files(db: &Db, data_dir: &Path) -> anyhow::Result<usize> {
+    let files = mail_files(data_dir).context("listing the mail folder")?;
+    let mut ids: Vec<i64> = files.iter().map(|f| f.2).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut live = std::collections::HashSet::new();
+    for chunk in ids.chunks(500) {
+        let sql = format!(
+            "SELECT id FROM outbox WHERE id IN ({})",
+            placeholders(1, chunk.len())
+        );
+        let mut q = sqlx::query_scalar::<_, i64>(trusted_sql(sql));
+        for id in chunk {
+            q = q.bind(id);
+        }
+        live.extend(q.fetch_all(&db.pool).await.context("reading outbox ids")?);
+    }
+    let mut removed = 0;
+    for (path, _, id) in files {
+        if !live.contains(&id) {
+            std::fs::remove_file(&path).with_context(|| format!("deleting {}", path.display()))?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
 }
 
 fn build_message(
@@ -380,7 +508,7 @@ pub async fn recover(state: &Platform) -> anyhow::Result<(usize, usize)> {
     for chunk in sent.chunks(500) {
         let sql = format!(
             "UPDATE outbox SET status = 'sent', attempts = attempts + 1, sent_at = $1, \
-             claimed_until = NULL WHERE status = 'pending' AND id IN ({})",
+             claimed_until = NULL, {PURGE_SYSTEM_PAYLOAD} WHERE status = 'pending' AND id IN ({})",
             placeholders(2, chunk.len())
         );
         let mut q = sqlx::query(trusted_sql(sql)).bind(now);
@@ -471,36 +599,38 @@ pub async fn deliver_due(state: &Platform) -> anyhow::Result<usize> {
             }
         };
         match build_message(&site, &mail, &message_id) {
-            Ok(message) => ready.push((id, attempts, message)),
+            Ok(message) => ready.push((id, subject_id, attempts, message)),
             Err(e) => outcomes.push(Outcome::Failed(id, Failure::Permanent(e), attempts)),
         }
     }
-    let sends = futures_util::stream::iter(ready.into_iter().map(|(id, attempts, message)| {
-        async move {
-            // Shutting down: the mails in hand are finished; the rest are
-            // handed back at once rather than when the claim expires.
-            if state.stopping() {
-                return Outcome::HandedBack(id);
-            }
-            if let Some(pacer) = &delivery.pacer {
-                pacer.until_ready().await;
-            }
-            let sending = || {
-                if let Err(e) = delivery.journal.write('s', &[id]) {
-                    tracing::error!(outbox_id = id, error = %e, "outbox journal");
+    let sends = futures_util::stream::iter(ready.into_iter().map(
+        |(id, subject_id, attempts, message)| {
+            async move {
+                // Shutting down: the mails in hand are finished; the rest are
+                // handed back at once rather than when the claim expires.
+                if state.stopping() {
+                    return Outcome::HandedBack(id);
                 }
-            };
-            match send(&state.mail_transport, id, &message, sending).await {
-                Ok(()) => {
-                    if let Err(e) = delivery.journal.write('d', &[id]) {
+                if let Some(pacer) = &delivery.pacer {
+                    pacer.until_ready().await;
+                }
+                let sending = || {
+                    if let Err(e) = delivery.journal.write('s', &[id]) {
                         tracing::error!(outbox_id = id, error = %e, "outbox journal");
                     }
-                    Outcome::Sent(id)
+                };
+                match send(&state.mail_transport, id, subject_id, &message, sending).await {
+                    Ok(()) => {
+                        if let Err(e) = delivery.journal.write('d', &[id]) {
+                            tracing::error!(outbox_id = id, error = %e, "outbox journal");
+                        }
+                        Outcome::Sent(id)
+                    }
+                    Err(f) => Outcome::Failed(id, f, attempts),
                 }
-                Err(f) => Outcome::Failed(id, f, attempts),
             }
-        }
-    }))
+        },
+    ))
     .buffer_unordered(delivery.concurrency);
     outcomes.extend(sends.collect::<Vec<_>>().await);
     let handled = record_outcomes(db, &outcomes).await?;
@@ -524,7 +654,7 @@ async fn record_outcomes(db: &Db, outcomes: &[Outcome]) -> anyhow::Result<usize>
     for chunk in sent.chunks(500) {
         let sql = format!(
             "UPDATE outbox SET status = 'sent', attempts = attempts + 1, sent_at = $1, \
-             last_error = NULL, claimed_until = NULL WHERE id IN ({})",
+             last_error = NULL, claimed_until = NULL, {PURGE_SYSTEM_PAYLOAD} WHERE id IN ({})",
             placeholders(2, chunk.len())
         );
         let mut q = sqlx::query(trusted_sql(sql)).bind(now);
@@ -596,7 +726,8 @@ async fn release(db: &Db, ids: impl Iterator<Item = i64>) -> anyhow::Result<()> 
 async fn finish(db: &Db, id: i64, status: &str, error: Option<&str>) -> anyhow::Result<()> {
     sqlx::query(
         "UPDATE outbox SET status = $1, attempts = attempts + 1, sent_at = $2, last_error = $3, \
-         claimed_until = NULL WHERE id = $4",
+         claimed_until = NULL, payload = CASE WHEN subject_id IS NULL THEN NULL ELSE payload END \
+         WHERE id = $4",
     )
     .bind(status)
     .bind(now_ms())

@@ -18,6 +18,9 @@ pub struct SiteSettings {
     /// The third-party tag, while switched on (`tags.*` keys, read by the
     /// consent feature's [`TagReader`]).
     pub third_party: Option<ThirdPartyTag>,
+    /// Days backups are kept (configuration, not an editable setting): the
+    /// policy states how long erased data can remain in them.
+    pub backup_keep_days: u32,
 }
 
 /// A configured, switched-on third-party tag.
@@ -55,6 +58,7 @@ impl SiteSettings {
             contact_email: "hello@officecomms.com".into(),
             contact_phone: "+1 510 555 0142".into(),
             third_party: None,
+            backup_keep_days: 30,
         }
     }
 
@@ -68,6 +72,7 @@ impl SiteSettings {
             contact_email: get("contact_email", demo.contact_email),
             contact_phone: get("contact_phone", demo.contact_phone),
             third_party: read_tag.and_then(|read| read(map)),
+            backup_keep_days: demo.backup_keep_days,
         }
     }
 
@@ -91,14 +96,19 @@ impl SiteSettings {
     }
 }
 
-pub async fn load(db: &Db, read_tag: Option<TagReader>) -> anyhow::Result<Arc<SiteSettings>> {
+/// The settings stored in the database, with the configured backup window.
+pub async fn load(
+    db: &Db,
+    read_tag: Option<TagReader>,
+    backup_keep_days: u32,
+) -> anyhow::Result<Arc<SiteSettings>> {
     let rows: Vec<(String, String)> = sqlx::query_as("SELECT key, value FROM settings")
         .fetch_all(&db.pool)
         .await?;
-    Ok(Arc::new(SiteSettings::from_map(
-        &rows.into_iter().collect(),
-        read_tag,
-    )))
+    Ok(Arc::new(SiteSettings {
+        backup_keep_days,
+        ..SiteSettings::from_map(&rows.into_iter().collect(), read_tag)
+    }))
 }
 
 pub async fn is_empty(db: &Db) -> anyhow::Result<bool> {

@@ -93,7 +93,7 @@ impl Platform {
         let keyring = Keyring::load_or_create(&config.data_dir.join("officecomms.key"))?;
         let db = Db::connect(&config.database_url()).await?;
         db.migrate().await?;
-        let site = settings::load(&db, registry.read_tag).await?;
+        let site = settings::load(&db, registry.read_tag, config.backup_keep_days).await?;
         let mail_transport = Transport::from_config(config.smtp_url.as_deref(), &config.data_dir)?;
         let delivery =
             mail::Delivery::new(config.mail_concurrency, config.mail_rate, &config.data_dir);
@@ -146,7 +146,12 @@ impl Core {
     }
 
     pub async fn reload_site(&self) -> anyhow::Result<()> {
-        let fresh = settings::load(&self.db, self.registry.read_tag).await?;
+        let fresh = settings::load(
+            &self.db,
+            self.registry.read_tag,
+            self.config.backup_keep_days,
+        )
+        .await?;
         *self.site.write().expect("settings lock") = fresh;
         Ok(())
     }

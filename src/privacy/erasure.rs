@@ -3,7 +3,8 @@
 //! Erasure deletes the person's rows, destroys their key (so any copy left,
 //! backups included, is unreadable), keeps only a suppression hash, and is
 //! logged (in the database and in `DATA_DIR/erasure.log`) so a restore of an
-//! older backup can replay it.
+//! older backup can replay it. After the commit, [`clear_traces`] removes
+//! what lies outside the rows: mail files, and on SQLite the log's old pages.
 
 use super::{
     inventory::{self, Inventory, Table},
@@ -13,7 +14,7 @@ use crate::{
     platform::Platform,
     platform::{
         db::{Db, Tx, trusted_sql},
-        now_ms,
+        mail, now_ms,
     },
 };
 use anyhow::Context;
@@ -254,6 +255,29 @@ pub fn append_log(data_dir: &Path, entry: &LogEntry) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// After an erasure's commit: deletes the person's mail files (and any
+/// whose outbox row is gone), and on SQLite copies the write-ahead log back
+/// and truncates it, since it still holds the pages as they were before the
+/// deletion (`secure_delete` zeroes them in the database file itself).
+pub async fn clear_traces(state: &Platform, subject_id: i64) -> anyhow::Result<()> {
+    let data_dir = &state.config.data_dir;
+    mail::remove_files_of(data_dir, subject_id).context("deleting the person's mail files")?;
+    mail::sweep_files(&state.db, data_dir).await?;
+    if !state
+        .db
+        .checkpoint_truncate()
+        .await
+        .context("truncating the SQLite log after an erasure")?
+    {
+        tracing::warn!(
+            subject_id,
+            "the SQLite log could not be truncated after an erasure (a reader held it); \
+             its old pages go with the next erasure's checkpoint"
+        );
+    }
+    Ok(())
+}
+
 pub fn read_log(path: &Path) -> anyhow::Result<Vec<LogEntry>> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
@@ -284,6 +308,7 @@ pub async fn replay(state: &Platform, entries: &[LogEntry]) -> anyhow::Result<us
             )
             .await?;
             tx.commit().await?;
+            clear_traces(state, entry.subject_id).await?;
             erased += 1;
         }
     }

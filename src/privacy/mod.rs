@@ -160,6 +160,11 @@ pub async fn run_jobs(state: Platform, mut shutdown: tokio::sync::watch::Receive
                 Ok(_) => {}
                 Err(e) => tracing::error!(error = ?e, "retention purge"),
             }
+            match retention::purge_files(&state.db, &state.config.data_dir).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(files = n, "retention purge of mail files"),
+                Err(e) => tracing::error!(error = ?e, "retention purge of mail files"),
+            }
             last_purge = now;
         }
         tokio::select! {

@@ -568,6 +568,7 @@ pub async fn delete_data(
             erased_at: now_ms(),
         },
     )?;
+    erasure::clear_traces(&state, subject.id).await?;
     state.mail_wakeup.notify_one();
     render(&DeletePage {
         page: page.titled("Your data is erased"),

@@ -170,6 +170,13 @@ fn body(site: &SiteSettings, inventory: &Inventory) -> String {
          contact details, or erase all of it. You need no account, and the page answers the \
          same whether or not we know your address.\n\n",
     );
+    let days = site.backup_keep_days;
+    let _ = write!(
+        md,
+        "Erasing deletes your data from the site at once and destroys your key. We keep \
+         encrypted backups, each for at most {days} days: erased data can remain in encrypted \
+         backups for up to {days} days; a restore erases it again before the site serves.\n\n",
+    );
 
     md.push_str("## Security and data breaches\n\n");
     md.push_str(

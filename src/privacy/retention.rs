@@ -3,8 +3,12 @@
 //! is a parameter so tests move the clock instead of waiting.
 
 use super::inventory::{Inventory, Retention};
-use crate::platform::db::{Db, trusted_sql};
+use crate::platform::{
+    db::{Db, trusted_sql},
+    mail,
+};
 use anyhow::Context;
+use std::path::Path;
 
 /// Deletes expired rows; returns `(table, rows deleted)` for tables that lost any.
 pub async fn purge(
@@ -30,4 +34,10 @@ pub async fn purge(
         }
     }
     Ok(purged)
+}
+
+/// Deletes the mail files (`DATA_DIR/mail/`) whose outbox row the purge
+/// (or an erasure) removed; returns how many.
+pub async fn purge_files(db: &Db, data_dir: &Path) -> anyhow::Result<usize> {
+    mail::sweep_files(db, data_dir).await
 }

@@ -9,6 +9,7 @@ mod chat;
 mod cli;
 mod consent;
 mod content;
+mod erasure_copies;
 mod faults;
 mod hostile;
 mod layers;

@@ -258,7 +258,12 @@ async fn count(state: &AppState, sql: &'static str, id: i64) -> i64 {
 
 both! {
     async fn a_backup_taken_while_writing_restores_everything_and_later_erasures_stay_erased(backend) {
-        let app = TestApp::spawn_with(backend.clone(), |c| c.workers = false).await;
+        let keys = tempfile::tempdir().unwrap();
+        let (identity, recipient) = backup_keys(keys.path());
+        let app = TestApp::spawn_with(backend.clone(), |c| {
+            c.workers = false;
+            c.backup_recipient = Some(recipient);
+        }).await;
         let state = app.state.clone();
 
         // Two people, one with a mail waiting; an uploaded file.
@@ -309,6 +314,7 @@ both! {
         // Restore the older backup with the live, newer erasure log.
         let target = tempfile::tempdir().unwrap();
         let mut config = test_config(&target.path().join("restored"));
+        config.backup_identity = Some(identity);
         let scratch = match &backend {
             Backend::Postgres(admin) => {
                 let db = ScratchDatabase::create(admin).await;
@@ -348,6 +354,7 @@ both! {
         if let Some(db) = &scratch {
             let mut elsewhere = test_config(&target.path().join("other"));
             elsewhere.database_url = Some(db.url.clone());
+            elsewhere.backup_identity = config.backup_identity.clone();
             let refused = backup::restore(elsewhere, &dest, None).await.unwrap_err();
             assert!(format!("{refused:#}").contains("already has"), "{refused:#}");
         }
@@ -454,14 +461,31 @@ both! {
     }
 }
 
+/// A classic age key pair: the identity file written in `dir`, and the recipient.
+fn backup_keys(dir: &Path) -> (PathBuf, String) {
+    use age::secrecy::ExposeSecret;
+    #[allow(deprecated)]
+    let identity = age::x25519::Identity::generate();
+    let file = dir.join("backup-identity.txt");
+    std::fs::write(&file, identity.to_string().expose_secret()).unwrap();
+    (file, identity.to_public().to_string())
+}
+
 fn run(args: &[&str], dir: &Path) -> std::process::Output {
-    clean_env(&mut Command::new(BIN))
+    run_with(args, dir, &[])
+}
+
+fn run_with(args: &[&str], dir: &Path, env: &[(&str, &str)]) -> std::process::Output {
+    let mut command = Command::new(BIN);
+    clean_env(&mut command)
         .args(args)
         .arg("--data-dir")
         .arg(dir)
-        .env("OFFICECOMMS_SCAN_BLOCKLIST", "evil.test")
-        .output()
-        .unwrap()
+        .env("OFFICECOMMS_SCAN_BLOCKLIST", "evil.test");
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    command.output().unwrap()
 }
 
 fn text(out: &[u8]) -> String {
@@ -476,12 +500,17 @@ fn backup_and_restore_commands_round_trip_and_refuse_a_non_empty_data_dir() {
         root.path().join("backup"),
         root.path().join("fresh"),
     );
+    let (identity, recipient) = backup_keys(root.path());
+    let (identity, env) = (
+        identity.to_str().unwrap().to_string(),
+        [("OFFICECOMMS_BACKUP_RECIPIENT", recipient.as_str())],
+    );
     assert!(run(&["migrate"], &live).status.success());
-    let out = run(&["backup", dest.to_str().unwrap()], &live);
+    let out = run_with(&["backup", dest.to_str().unwrap()], &live, &env);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("backed up the SQLite database"));
 
-    let again = run(&["backup", dest.to_str().unwrap()], &live);
+    let again = run_with(&["backup", dest.to_str().unwrap()], &live, &env);
     assert!(!again.status.success());
     assert!(
         text(&again.stderr).contains("is not empty"),
@@ -489,7 +518,10 @@ fn backup_and_restore_commands_round_trip_and_refuse_a_non_empty_data_dir() {
         text(&again.stderr)
     );
 
-    let out = run(&["restore", dest.to_str().unwrap()], &fresh);
+    let out = run(
+        &["restore", dest.to_str().unwrap(), "--identity", &identity],
+        &fresh,
+    );
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("restored the SQLite database"));
     assert!(fresh.join("officecomms.db").is_file() && fresh.join("officecomms.key").is_file());
@@ -499,7 +531,10 @@ fn backup_and_restore_commands_round_trip_and_refuse_a_non_empty_data_dir() {
         "the restored site works"
     );
 
-    let over = run(&["restore", dest.to_str().unwrap()], &fresh);
+    let over = run(
+        &["restore", dest.to_str().unwrap(), "--identity", &identity],
+        &fresh,
+    );
     assert!(!over.status.success());
     assert!(
         text(&over.stderr).contains("is not empty"),
