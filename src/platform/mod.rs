@@ -3,6 +3,7 @@
 
 pub mod assets;
 pub mod crypto;
+pub mod csv;
 pub mod db;
 pub mod forms;
 pub mod http;

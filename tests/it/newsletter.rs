@@ -432,6 +432,30 @@ both! {
         assert!(list.contains("bob@example.com") && !list.contains("ann@example.com"));
     }
 
+    async fn a_subscriber_named_like_a_formula_is_exported_as_text(backend) {
+        let app = TestApp::spawn(backend).await;
+        app.login_as("admin").await;
+        let rows: Vec<subscribers::ImportRow> = [("eve@example.com", "=HYPERLINK(\"http://x\")"), ("max@example.com", "@SUM(A1:A9)"), ("joe@example.com", "-2+3")]
+            .iter()
+            .enumerate()
+            .map(|(i, (email, name))| subscribers::ImportRow { line: i + 2, email: email.to_string(), name: name.to_string(), topics: "tips".into() })
+            .collect();
+        subscribers::import_rows(&app.state, &rows, "=cmd|' /C calc'!A0").await.unwrap();
+        let r = app.get("/admin/subscribers/export.csv").await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["content-type"], "text/csv; charset=utf-8");
+        let body = r.text().await.unwrap();
+        assert!(body.contains("eve@example.com,\"'=HYPERLINK(\"\"http://x\"\")\","), "{body}");
+        assert!(body.contains("max@example.com,'@SUM(A1:A9),"), "{body}");
+        assert!(body.contains("joe@example.com,'-2+3,"), "{body}");
+        for line in body.lines().skip(1) {
+            for cell in line.split(',') {
+                let cell = cell.trim_start_matches('"');
+                assert!(!cell.starts_with(['=', '+', '-', '@']), "a live formula in {line}");
+            }
+        }
+    }
+
     async fn a_scheduled_campaign_starts_on_its_own_and_pause_holds_its_mail(backend) {
         let app = TestApp::spawn_with(backend, |c| c.mail_rate = 20).await;
         app.login_as("admin").await;
