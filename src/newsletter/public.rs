@@ -188,6 +188,37 @@ pub async fn request_subscription(
         },
     )
     .await?;
+    // The person asked for this mail just now: it is transactional, so it
+    // also reaches an address that unsubscribed before and wants back in.
+    enqueue_confirmation(
+        state,
+        &mut tx,
+        &subject,
+        id,
+        email.as_str(),
+        name,
+        topics,
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    state.mail_wakeup.notify_one();
+    Ok(())
+}
+
+/// The double opt-in mail for subscription `id`, to `email`.
+#[allow(clippy::too_many_arguments)]
+async fn enqueue_confirmation(
+    state: &AppState,
+    tx: &mut crate::platform::db::Tx,
+    subject: &Subject,
+    id: i64,
+    email: &str,
+    name: Option<&str>,
+    topics: &str,
+    now: i64,
+) -> anyhow::Result<()> {
+    let site = state.site();
     let link = state
         .config
         .base_url
@@ -203,21 +234,53 @@ pub async fn request_subscription(
         link,
         days: CONFIRM_DAYS,
     };
-    // The person asked for this mail just now: it is transactional, so it
-    // also reaches an address that unsubscribed before and wants back in.
     mail::enqueue(
-        &mut tx,
+        tx,
         &state.keyring,
         &site,
-        Recipient::Subject(&subject),
+        Recipient::Subject(subject),
         "newsletter-confirm",
         &format!("newsletter-confirm:{id}:{now}"),
-        &mail.to_mail(email.as_str())?,
+        &mail.to_mail(email)?,
     )
     .await?;
-    tx.commit().await?;
-    state.mail_wakeup.notify_one();
     Ok(())
+}
+
+/// A person corrected their subscription's address (on /my-data): the new
+/// address gets no campaign until its owner confirms it, by the double
+/// opt-in mail sent to it, in the caller's transaction. Campaign mail still
+/// waiting for the old address is cancelled. An address on the suppression
+/// list is not mailed (its subscription stays unconfirmed).
+pub async fn address_corrected(
+    state: &AppState,
+    tx: &mut crate::platform::db::Tx,
+    subject: &Subject,
+    subscriber_id: i64,
+    email: &str,
+) -> anyhow::Result<()> {
+    let Some(row) = db::unconfirm(tx, subscriber_id).await? else {
+        return Ok(());
+    };
+    mail::cancel_pending(tx, subject.id, super::runner::REASON_PREFIX).await?;
+    if erasure::is_suppressed(state, email).await? {
+        return Ok(());
+    }
+    let name = match &row.name {
+        Some(sealed) => Some(subject.open("newsletter_subscribers", "name", sealed)?),
+        None => None,
+    };
+    enqueue_confirmation(
+        state,
+        tx,
+        subject,
+        row.id,
+        email,
+        name.as_deref(),
+        &row.topics,
+        now_ms(),
+    )
+    .await
 }
 
 pub fn topic_labels(topics: &str) -> String {

@@ -434,6 +434,13 @@ pub async fn correct_field(
     if updated != 1 {
         return Err(AppError::NotFound);
     }
+    // A newsletter address is only used once its owner confirms it.
+    // (A feature hook named here directly, as consent's is; see the registry.)
+    let mails = table.name == "newsletter_subscribers" && form.column == "email";
+    if mails {
+        crate::newsletter::public::address_corrected(&state, &mut tx, &subject, form.id, &value)
+            .await?;
+    }
     audit::record(
         &mut tx,
         Actor::System("data subject"),
@@ -444,6 +451,9 @@ pub async fn correct_field(
     )
     .await?;
     tx.commit().await?;
+    if mails {
+        state.mail_wakeup.notify_one();
+    }
     Ok(Redirect::to(&format!("/my-data/{token}?corrected=1")).into_response())
 }
 
