@@ -53,6 +53,7 @@ migrations! {
     12 "0012_consent_analytics",
     13 "0013_chat",
     14 "0014_search_in_memory",
+    20 "0020_ticket_links",
 }
 
 impl Db {
