@@ -42,13 +42,26 @@ pub struct TranscriptLine {
 }
 
 /// The token that lets a visitor resume their conversation (signed, so it
-/// survives restarts and works on every instance).
-pub fn token(state: &AppState, conversation: i64) -> String {
-    state.keyring.sign(TOKEN_PURPOSE, &conversation.to_string())
+/// survives restarts and works on every instance). It names the
+/// conversation's start too: it dies with the conversation's retention,
+/// and never opens a later conversation given the same id.
+pub fn token(state: &AppState, conversation: &Conversation) -> String {
+    let row = &conversation.row;
+    state
+        .keyring
+        .sign(TOKEN_PURPOSE, &format!("{}-{}", row.id, row.created_at))
 }
 
-pub fn verify(state: &AppState, token: &str) -> Option<i64> {
-    state.keyring.verify(TOKEN_PURPOSE, token)?.parse().ok()
+/// `(conversation, started at)` of a token that is genuine and within the
+/// conversation's retention at `now`.
+pub fn verify(state: &AppState, token: &str, now: i64) -> Option<(i64, i64)> {
+    const DAY_MS: i64 = 86_400_000;
+    let (id, created) = state
+        .keyring
+        .verify(TOKEN_PURPOSE, token)?
+        .split_once('-')?;
+    let (id, created): (i64, i64) = (id.parse().ok()?, created.parse().ok()?);
+    (now <= created + i64::from(super::RETENTION_DAYS) * DAY_MS).then_some((id, created))
 }
 
 /// A conversation, decrypted.

@@ -11,6 +11,7 @@ use crate::{
     error::{AppError, AppResult},
     platform::{
         forms::{EmailAddress, FieldErrors, Form},
+        now_ms,
         templates::{Page, format_time, render},
     },
     privacy::age::{self, Age},
@@ -62,9 +63,10 @@ pub async fn show_chat(
     page: Page,
     Query(q): Query<ResumeQuery>,
 ) -> AppResult<Response> {
-    let resume =
-        q.c.filter(|c| conversations::verify(&state, &q.t) == Some(*c))
-            .map(|c| (c, q.t.clone()));
+    let resume = q
+        .c
+        .filter(|c| conversations::verify(&state, &q.t, now_ms()).is_some_and(|(id, _)| id == *c))
+        .map(|c| (c, q.t.clone()));
     render(&ChatPage {
         page: page.titled("Live chat"),
         form: StartForm::default(),
@@ -128,7 +130,7 @@ pub async fn start_chat(
     let origin = conversations::clean_page(&form.page);
     let c = conversations::start(&state, &name, email.as_ref(), origin.as_deref()).await?;
     crate::analytics::goal(&state, "chat_started");
-    let token = conversations::token(&state, c.id());
+    let token = conversations::token(&state, &c);
     if wants_json(&headers) {
         return Ok(
             Json(serde_json::json!({ "conversation": c.id(), "token": token })).into_response(),
