@@ -372,7 +372,7 @@ fn render_error_page(state: &AppState, context: ErrorContext, response: Response
         }
     };
     if let Some(internal) = &page.internal {
-        tracing::error!(error = ?internal, path = %parts.uri.path(), "request failed");
+        tracing::error!(error = ?internal, path = %super::paths::redact_tokens(parts.uri.path()), "request failed");
     }
     let template = ErrorTemplate {
         page: Page::new(state, parts).titled(page.title),

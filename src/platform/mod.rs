@@ -9,6 +9,7 @@ pub mod forms;
 pub mod http;
 pub mod mail;
 pub mod metrics;
+pub mod paths;
 pub mod settings;
 pub mod smtp;
 pub mod templates;
