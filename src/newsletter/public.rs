@@ -401,6 +401,13 @@ async fn confirmable(
     }
 }
 
+/// What a link is used for: unsubscribing works with an expired link too.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum LinkUse {
+    Preferences,
+    Unsubscribe,
+}
+
 /// Checks a preferences or unsubscribe link and finds its subscriber (and
 /// the campaign it came from, 0 for none), or answers with the page that
 /// says why not.
@@ -408,10 +415,20 @@ async fn linked(
     state: &AppState,
     page: Page,
     token: &str,
+    used_for: LinkUse,
 ) -> AppResult<Result<(Found, i64, Page), Response>> {
-    let Some((id, campaign)) = check_link_token(&state.keyring, token) else {
+    let Some(link) = check_link_token(&state.keyring, token, now_ms()) else {
         return Ok(Err(forged(page)?));
     };
+    if link.expired && used_for == LinkUse::Preferences {
+        return Ok(Err(link_problem(
+            page,
+            StatusCode::GONE,
+            "This link has expired",
+            "For your privacy, a link to your newsletter settings works for a year. Use the link in our latest newsletter, or unsubscribe with this one: unsubscribing always works.",
+        )?));
+    }
+    let (id, campaign) = (link.subscriber, link.campaign);
     match find(state, id).await? {
         None => Ok(Err(unknown(page)?)),
         Some(found) => Ok(Ok((found, campaign, page))),
@@ -476,7 +493,7 @@ pub const UNSUBSCRIBED: &str = "unsubscribed";
 fn preferences_path(state: &AppState, subscriber_id: i64) -> String {
     format!(
         "/newsletter/preferences/{}",
-        link_token(&state.keyring, subscriber_id, 0)
+        link_token(&state.keyring, subscriber_id, 0, now_ms())
     )
 }
 
@@ -517,7 +534,7 @@ pub async fn show_preferences(
     page: Page,
     Path(token): Path<String>,
 ) -> AppResult<Response> {
-    let (found, _, page) = match linked(&state, page, &token).await? {
+    let (found, _, page) = match linked(&state, page, &token, LinkUse::Preferences).await? {
         Ok(ok) => ok,
         Err(response) => return Ok(response),
     };
@@ -531,7 +548,7 @@ pub async fn save_preferences(
     Path(token): Path<String>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> AppResult<Response> {
-    let (found, _, page) = match linked(&state, page, &token).await? {
+    let (found, _, page) = match linked(&state, page, &token, LinkUse::Preferences).await? {
         Ok(ok) => ok,
         Err(response) => return Ok(response),
     };
@@ -571,7 +588,7 @@ pub async fn show_unsubscribe(
     page: Page,
     Path(token): Path<String>,
 ) -> AppResult<Response> {
-    let (found, _, page) = match linked(&state, page, &token).await? {
+    let (found, _, page) = match linked(&state, page, &token, LinkUse::Unsubscribe).await? {
         Ok(ok) => ok,
         Err(response) => return Ok(response),
     };
@@ -591,7 +608,7 @@ pub async fn unsubscribe(
     page: Page,
     Path(token): Path<String>,
 ) -> AppResult<Response> {
-    let (found, campaign, page) = match linked(&state, page, &token).await? {
+    let (found, campaign, page) = match linked(&state, page, &token, LinkUse::Unsubscribe).await? {
         Ok(ok) => ok,
         Err(response) => return Ok(response),
     };

@@ -267,7 +267,7 @@ both! {
         app.drain_outbox().await;
         let conversation = app.mails()[0].link(&format!("{}/support/tickets/", app.base)).trim_start_matches(&app.base).to_string();
         assert_eq!(view(&ann, &app, &conversation).await, 200);
-        let preferences = format!("/newsletter/preferences/{}", officecomms::newsletter::link_token(&app.state.keyring, 1, 0));
+        let preferences = format!("/newsletter/preferences/{}", officecomms::newsletter::link_token(&app.state.keyring, 1, 0, now_ms()));
         view(&ann, &app, &preferences).await;
         let secrets: Vec<String> = [&received, &conversation, &preferences].iter().map(|p| p.rsplit('/').next().unwrap().to_string()).collect();
 

@@ -503,6 +503,29 @@ both! {
         assert_eq!(sent, vec!["vic@example.com".to_string()]);
     }
 
+    async fn a_preference_link_expires_after_a_year_and_still_unsubscribes(backend) {
+        let app = TestApp::spawn(backend).await;
+        import(&app, &[ANN], "tips").await;
+        let id: i64 = sqlx::query_scalar("SELECT id FROM newsletter_subscribers").fetch_one(&app.state.db.pool).await.unwrap();
+        let keyring = &app.state.keyring;
+        let fresh = newsletter::link_token(keyring, id, 0, now_ms());
+        let (code, page) = app.get_text(&format!("/newsletter/preferences/{fresh}")).await;
+        assert_eq!(code, 200);
+        assert!(page.contains(ANN));
+        let old = newsletter::link_token(keyring, id, 0, now_ms() - 366 * 86_400_000);
+        let unversioned = keyring.sign("newsletter-link", &format!("{id}-0"));
+        for token in [&old, &unversioned] {
+            let (code, page) = app.get_text(&format!("/newsletter/preferences/{token}")).await;
+            assert_eq!(code, 410);
+            assert!(page.contains("This link has expired") && !page.contains(ANN), "{page}");
+        }
+        // Unsubscribing works with any genuine link, however old.
+        let r = app.post_form(&format!("/unsubscribe/{old}"), &[]).await;
+        assert!(r.status().is_success() || r.status().is_redirection(), "{}", r.status());
+        let status: String = sqlx::query_scalar("SELECT status FROM newsletter_subscribers").fetch_one(&app.state.db.pool).await.unwrap();
+        assert_eq!(status, "unsubscribed");
+    }
+
     async fn a_scheduled_campaign_starts_on_its_own_and_pause_holds_its_mail(backend) {
         let app = TestApp::spawn_with(backend, |c| c.mail_rate = 20).await;
         app.login_as("admin").await;
