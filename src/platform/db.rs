@@ -54,6 +54,7 @@ migrations! {
     13 "0013_chat",
     14 "0014_search_in_memory",
     20 "0020_ticket_links",
+    21 "0021_chat_email_verified",
 }
 
 impl Db {

@@ -13,6 +13,7 @@ pub const TOKEN_PREFIXES: &[&str] = &[
     "/unsubscribe/",
     "/my-data/",
     "/checkout/",
+    "/chat/verify/",
     "/admin/invite/",
 ];
 
