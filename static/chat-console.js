@@ -83,7 +83,7 @@
     if (!c) { panel.hidden = true; return; }
     panel.hidden = false;
     q("[data-title]").textContent = "Chat with " + c.name;
-    q("[data-context]").textContent = [c.email || "no email given", c.page ? "on " + c.page : "", c.status + (c.agent ? " with " + c.agent : "")].filter(Boolean).join(" · ");
+    q("[data-context]").textContent = [c.email ? c.email + (c.email_verified ? "" : " (unverified)") : "no email given", c.page ? "on " + c.page : "", c.status + (c.agent ? " with " + c.agent : "")].filter(Boolean).join(" · ");
     q("[data-history]").href = "/admin/chat/" + c.conversation;
     q('[data-action="accept"]').hidden = c.status !== "waiting";
   }

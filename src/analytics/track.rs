@@ -4,7 +4,11 @@
 //! the request find the same visitor through a task-local.
 
 use super::aggregate::{Day, Hit, day_of};
-use crate::{AppState, platform::http::client_ip, privacy::Privacy};
+use crate::{
+    AppState,
+    platform::{http::client_ip, paths::redact_tokens},
+    privacy::Privacy,
+};
 use aho_corasick::AhoCorasick;
 use axum::{
     extract::Request,
@@ -302,7 +306,7 @@ where
     let page_view = visitor.is_some() && request.method() == Method::GET && counted_path(path);
     let details = page_view.then(|| {
         (
-            path.to_string(),
+            redact_tokens(path).into_owned(),
             referrer(request.headers(), state.config.base_url.host_str()),
             campaign(request.uri().query()),
             agent.device,

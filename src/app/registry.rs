@@ -62,6 +62,7 @@ pub fn build() -> Registry {
         .collect(),
         read_tag: Some(consent::tags::ThirdPartyTag::from_settings),
         browser_links: vec![consent::link_browser],
+        corrections: vec![newsletter::public::address_corrected],
     }
 }
 

@@ -29,6 +29,39 @@ const TOKEN_PURPOSE: &str = "chat-conversation";
 pub const MAX_BODY_CHARS: usize = 4_000;
 pub const MAX_NAME_CHARS: usize = 100;
 
+crate::email_template!(pub struct VerifyMail { name: String, company: String, link: String, days: i64 }
+    subject "email/chat_verify/subject.txt",
+    text "email/chat_verify/body.txt",
+    html "email/chat_verify/body.html",
+);
+
+/// How long the link confirming a chatter's email works.
+pub const VERIFY_DAYS: i64 = 7;
+const VERIFY_PURPOSE: &str = "chat-email";
+
+/// The token of the link confirming a conversation's email.
+pub fn verify_email_token(state: &AppState, conversation: i64, now: i64) -> String {
+    let expires = now + VERIFY_DAYS * 86_400_000;
+    state
+        .keyring
+        .sign(VERIFY_PURPOSE, &format!("{conversation}-{expires}"))
+}
+
+/// The conversation of a genuine email-confirmation token; `Err(())` when
+/// it was genuine but has expired.
+pub fn check_verify_email_token(
+    state: &AppState,
+    token: &str,
+    now: i64,
+) -> Option<Result<i64, ()>> {
+    let (id, expires) = state
+        .keyring
+        .verify(VERIFY_PURPOSE, token)?
+        .split_once('-')?;
+    let (id, expires): (i64, i64) = (id.parse().ok()?, expires.parse().ok()?);
+    Some(if now <= expires { Ok(id) } else { Err(()) })
+}
+
 crate::email_template!(pub struct TranscriptMail { name: String, company: String, lines: Vec<TranscriptLine> }
     subject "email/chat_transcript/subject.txt",
     text "email/chat_transcript/body.txt",
@@ -42,13 +75,26 @@ pub struct TranscriptLine {
 }
 
 /// The token that lets a visitor resume their conversation (signed, so it
-/// survives restarts and works on every instance).
-pub fn token(state: &AppState, conversation: i64) -> String {
-    state.keyring.sign(TOKEN_PURPOSE, &conversation.to_string())
+/// survives restarts and works on every instance). It names the
+/// conversation's start too: it dies with the conversation's retention,
+/// and never opens a later conversation given the same id.
+pub fn token(state: &AppState, conversation: &Conversation) -> String {
+    let row = &conversation.row;
+    state
+        .keyring
+        .sign(TOKEN_PURPOSE, &format!("{}-{}", row.id, row.created_at))
 }
 
-pub fn verify(state: &AppState, token: &str) -> Option<i64> {
-    state.keyring.verify(TOKEN_PURPOSE, token)?.parse().ok()
+/// `(conversation, started at)` of a token that is genuine and within the
+/// conversation's retention at `now`.
+pub fn verify(state: &AppState, token: &str, now: i64) -> Option<(i64, i64)> {
+    const DAY_MS: i64 = 86_400_000;
+    let (id, created) = state
+        .keyring
+        .verify(TOKEN_PURPOSE, token)?
+        .split_once('-')?;
+    let (id, created): (i64, i64) = (id.parse().ok()?, created.parse().ok()?);
+    (now <= created + i64::from(super::RETENTION_DAYS) * DAY_MS).then_some((id, created))
 }
 
 /// A conversation, decrypted.
@@ -66,12 +112,18 @@ impl Conversation {
         self.row.id
     }
 
+    /// An email given and confirmed by its owner: only then is it theirs.
+    pub fn email_verified(&self) -> bool {
+        !self.email.is_empty() && self.row.email_verified_at.is_some()
+    }
+
     pub fn summary(&self, staff_names: &HashMap<i64, String>) -> Summary {
         Summary {
             conversation: self.row.id,
             status: self.row.status.clone(),
             name: self.name.clone(),
             email: self.email.clone(),
+            email_verified: self.email_verified(),
             page: self.page.clone(),
             agent_id: self.row.agent_id,
             agent: self
@@ -199,7 +251,39 @@ pub async fn start(
         page.map(|p| seal("page", p)).as_deref(),
     )
     .await?;
+    // Anyone can type any address: agents see its history only once the
+    // address's owner confirms it by the link mailed to it.
+    if let Some(email) = email {
+        let site = state.site();
+        let link = state
+            .config
+            .base_url
+            .join(&format!(
+                "chat/verify/{}",
+                verify_email_token(state, id, crate::platform::now_ms())
+            ))?
+            .to_string();
+        let mail = VerifyMail {
+            name: name.to_string(),
+            company: site.company_name.clone(),
+            link,
+            days: VERIFY_DAYS,
+        };
+        mail::enqueue(
+            &mut tx,
+            &state.keyring,
+            &site,
+            Recipient::Subject(&subject),
+            "chat-verify",
+            &format!("chat-verify:{id}"),
+            &mail.to_mail(email.as_str())?,
+        )
+        .await?;
+    }
     tx.commit().await?;
+    if email.is_some() {
+        state.mail_wakeup.notify_one();
+    }
     state
         .chat
         .publish(Event::Changed { conversation: id })
@@ -551,7 +635,8 @@ pub async fn mark_read(
     Ok(())
 }
 
-/// Earlier contacts of the same person, for the agent: chats and tickets.
+/// Earlier contacts of the same person, for the agent: chats and tickets,
+/// once the visitor has confirmed the email is theirs (none before).
 pub struct VisitorContext {
     pub chats: Vec<(i64, String, i64)>,
     pub tickets: Vec<(i64, String, String, i64)>,
@@ -561,6 +646,12 @@ pub async fn visitor_context(
     state: &AppState,
     conversation: &Conversation,
 ) -> anyhow::Result<VisitorContext> {
+    if !conversation.email_verified() {
+        return Ok(VisitorContext {
+            chats: vec![],
+            tickets: vec![],
+        });
+    }
     let chats = if conversation.email.is_empty() {
         vec![]
     } else {

@@ -22,13 +22,15 @@ pub struct ConversationRow {
     pub name: Vec<u8>,
     pub email: Option<Vec<u8>>,
     pub page: Option<Vec<u8>>,
+    /// When the visitor confirmed the email by the link mailed to it.
+    pub email_verified_at: Option<i64>,
     /// The subject's wrapped key; `None` once erased.
     pub wrapped_key: Option<Vec<u8>>,
 }
 
 const COLUMNS: &str = "c.id, c.subject_id, c.created_at, c.updated_at, c.status, c.agent_id, \
      c.closed_at, c.last_seq, c.visitor_read_seq, c.staff_read_seq, c.ticket_reference, \
-     c.name, c.email, c.page, s.wrapped_key";
+     c.name, c.email, c.page, c.email_verified_at, s.wrapped_key";
 
 pub async fn insert_conversation(
     tx: &mut Tx,
@@ -49,6 +51,20 @@ pub async fn insert_conversation(
     .bind(page)
     .fetch_one(&mut **tx)
     .await
+}
+
+/// Marks the conversation's email as its owner's; false if it was already.
+pub async fn verify_email(db: &Db, id: i64, now: i64) -> sqlx::Result<bool> {
+    Ok(sqlx::query(
+        "UPDATE chat_conversations SET email_verified_at = $1 \
+         WHERE id = $2 AND email IS NOT NULL AND email_verified_at IS NULL",
+    )
+    .bind(now)
+    .bind(id)
+    .execute(&db.pool)
+    .await?
+    .rows_affected()
+        == 1)
 }
 
 pub async fn conversation(db: &Db, id: i64) -> sqlx::Result<Option<ConversationRow>> {

@@ -27,6 +27,10 @@ pub fn router() -> Router<AppState> {
         .route("/chat", get(pages::show_chat))
         .route("/chat/start", post(pages::start_chat))
         .route("/chat/ws", get(visitor::visitor_socket))
+        .route(
+            "/chat/verify/{token}",
+            get(pages::show_verify_email).post(pages::verify_email),
+        )
         .route("/admin/chat", get(pages::show_console))
         .route("/admin/chat/ws", get(console::staff_socket))
         .route("/admin/chat/{conversation}", get(pages::show_conversation))
@@ -105,6 +109,7 @@ pub const TABLES: &[Table] = &[
             "visitor_read_seq",
             "staff_read_seq",
             "ticket_reference",
+            "email_verified_at",
         ],
     },
     Table {

@@ -11,6 +11,7 @@ use crate::{
     error::{AppError, AppResult},
     platform::{
         forms::{EmailAddress, FieldErrors, Form},
+        now_ms,
         templates::{Page, format_time, render},
     },
     privacy::age::{self, Age},
@@ -62,9 +63,10 @@ pub async fn show_chat(
     page: Page,
     Query(q): Query<ResumeQuery>,
 ) -> AppResult<Response> {
-    let resume =
-        q.c.filter(|c| conversations::verify(&state, &q.t) == Some(*c))
-            .map(|c| (c, q.t.clone()));
+    let resume = q
+        .c
+        .filter(|c| conversations::verify(&state, &q.t, now_ms()).is_some_and(|(id, _)| id == *c))
+        .map(|c| (c, q.t.clone()));
     render(&ChatPage {
         page: page.titled("Live chat"),
         form: StartForm::default(),
@@ -128,7 +130,7 @@ pub async fn start_chat(
     let origin = conversations::clean_page(&form.page);
     let c = conversations::start(&state, &name, email.as_ref(), origin.as_deref()).await?;
     crate::analytics::goal(&state, "chat_started");
-    let token = conversations::token(&state, c.id());
+    let token = conversations::token(&state, &c);
     if wants_json(&headers) {
         return Ok(
             Json(serde_json::json!({ "conversation": c.id(), "token": token })).into_response(),
@@ -148,6 +150,8 @@ pub struct Row {
     pub status: String,
     pub name: String,
     pub email: String,
+    /// Confirmed by its owner; an unverified email may be anyone's.
+    pub email_verified: bool,
     pub agent: String,
     pub updated: String,
     pub ticket: String,
@@ -188,6 +192,7 @@ pub async fn show_console(
         status: c.row.status.clone(),
         name: c.name.clone(),
         email: c.email.clone(),
+        email_verified: c.email_verified(),
         agent: c
             .row
             .agent_id
@@ -331,6 +336,7 @@ async fn history_page(
         status: c.row.status.clone(),
         name: c.name.clone(),
         email: c.email.clone(),
+        email_verified: c.email_verified(),
         agent: c
             .row
             .agent_id
@@ -435,4 +441,59 @@ pub async fn act(
             Ok((StatusCode::CONFLICT, r).into_response())
         }
     }
+}
+
+#[derive(askama::Template)]
+#[template(path = "chat/verify.html")]
+struct VerifyPage {
+    page: Page,
+    name: String,
+    done: bool,
+}
+
+/// The conversation behind an email-confirmation link: 404 when forged or
+/// gone, 410 when expired.
+async fn verifiable(state: &AppState, token: &str) -> AppResult<Conversation> {
+    match conversations::check_verify_email_token(state, token, now_ms()) {
+        None => Err(AppError::NotFound),
+        Some(Err(())) => Err(AppError::Gone),
+        Some(Ok(id)) => load(state, id).await,
+    }
+}
+
+/// `GET /chat/verify/{token}`: asks, with a button, so a mail scanner
+/// opening the link confirms nothing.
+pub async fn show_verify_email(
+    State(state): State<AppState>,
+    page: Page,
+    Path(token): Path<String>,
+) -> AppResult<Response> {
+    let c = verifiable(&state, &token).await?;
+    render(&VerifyPage {
+        page: page.titled("Confirm your email address"),
+        name: c.name.clone(),
+        done: c.email_verified(),
+    })
+}
+
+/// `POST /chat/verify/{token}`: the visitor confirms the address is theirs.
+pub async fn verify_email(
+    State(state): State<AppState>,
+    page: Page,
+    Path(token): Path<String>,
+) -> AppResult<Response> {
+    let c = verifiable(&state, &token).await?;
+    if super::db::verify_email(&state.db, c.id(), now_ms()).await? {
+        state
+            .chat
+            .publish(super::hub::Event::Changed {
+                conversation: c.id(),
+            })
+            .await?;
+    }
+    render(&VerifyPage {
+        page: page.titled("Address confirmed"),
+        name: c.name.clone(),
+        done: true,
+    })
 }

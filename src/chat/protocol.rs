@@ -105,6 +105,9 @@ pub struct Summary {
     pub status: String,
     pub name: String,
     pub email: String,
+    /// Whether the visitor proved the email is theirs (a link mailed to it).
+    #[serde(default)]
+    pub email_verified: bool,
     pub page: String,
     pub agent_id: Option<i64>,
     pub agent: String,

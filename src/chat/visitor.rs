@@ -9,8 +9,7 @@ use super::{
 };
 use crate::{
     AppState,
-    platform::ClientIp,
-    platform::forms::EmailAddress,
+    platform::{ClientIp, forms::EmailAddress, now_ms},
     privacy::{
         Privacy,
         age::{self, Age},
@@ -156,12 +155,15 @@ async fn begin(
                 "This conversation cannot be resumed; please start a new one.",
             )
         };
-        if conversations::verify(state, &token) != Some(conversation) || after < 0 {
+        let Some((id, started)) = conversations::verify(state, &token, now_ms()) else {
+            return Err(invalid());
+        };
+        if id != conversation || after < 0 {
             return Err(invalid());
         }
         return match conversations::load(state, conversation).await {
-            Ok(Some(c)) => Ok((c, after)),
-            Ok(None) => Err(invalid()),
+            Ok(Some(c)) if c.row.created_at == started => Ok((c, after)),
+            Ok(_) => Err(invalid()),
             Err(e) => {
                 tracing::error!(error = format!("{e:#}"), "resuming a chat");
                 Err(internal())
@@ -227,7 +229,7 @@ impl Session {
         let limiter = socket::limiter(&self.limits);
         let welcome = ServerFrame::Welcome {
             conversation: self.conversation.id(),
-            token: conversations::token(&state, self.conversation.id()),
+            token: conversations::token(&state, &self.conversation),
             name: self.conversation.name.clone(),
             status: self.conversation.row.status.clone(),
             agents_online: *agents.borrow_and_update(),

@@ -100,6 +100,29 @@ pub async fn confirm(tx: &mut Tx, id: i64, now: i64) -> Result<bool, sqlx::Error
         == 1)
 }
 
+/// Makes a subscription wait for its (new) address to be confirmed: no
+/// campaign reaches it until then. Returns the row if it was confirmed or
+/// pending (an ended subscription stays ended).
+pub async fn unconfirm(tx: &mut Tx, id: i64) -> Result<Option<SubscriberRow>, sqlx::Error> {
+    let changed = sqlx::query(
+        "UPDATE newsletter_subscribers SET status = 'pending', confirmed_at = NULL \
+         WHERE id = $1 AND status IN ('pending', 'confirmed')",
+    )
+    .bind(id)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    if changed == 0 {
+        return Ok(None);
+    }
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {SUBSCRIBER_COLUMNS} FROM newsletter_subscribers WHERE id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(&mut **tx)
+    .await
+}
+
 pub async fn set_topics(tx: &mut Tx, id: i64, topics: &str) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE newsletter_subscribers SET topics = $1 WHERE id = $2")
         .bind(topics)

@@ -121,18 +121,44 @@ pub fn check_confirm_token(keyring: &Keyring, token: &str, now: i64) -> ConfirmT
     }
 }
 
+/// How long the preference link of a mail (or of the confirmation page)
+/// opens the subscriber's settings: later mails carry fresh links.
+pub const LINK_DAYS: i64 = 365;
+
 /// The token of the unsubscribe and preference links in a mail: which
-/// subscriber and which campaign (0: none), signed, with no expiry so the
-/// links keep working long after the send.
-pub fn link_token(keyring: &Keyring, subscriber_id: i64, campaign_id: i64) -> String {
-    keyring.sign(LINK_PURPOSE, &format!("{subscriber_id}-{campaign_id}"))
+/// subscriber and which campaign (0: none), and until when the preference
+/// page opens with it, signed. Unsubscribing works with it for ever.
+pub fn link_token(keyring: &Keyring, subscriber_id: i64, campaign_id: i64, now: i64) -> String {
+    let expires = now + LINK_DAYS * DAY_MS;
+    keyring.sign(
+        LINK_PURPOSE,
+        &format!("{subscriber_id}-{campaign_id}-{expires}"),
+    )
 }
 
-/// `(subscriber, campaign)` of a genuine link token.
-pub fn check_link_token(keyring: &Keyring, token: &str) -> Option<(i64, i64)> {
+/// A genuine link token: subscriber, campaign, and whether it has expired
+/// at `now` (links from before expiries existed count as expired).
+#[derive(Debug, PartialEq, Eq)]
+pub struct LinkToken {
+    pub subscriber: i64,
+    pub campaign: i64,
+    pub expired: bool,
+}
+
+pub fn check_link_token(keyring: &Keyring, token: &str, now: i64) -> Option<LinkToken> {
     let data = keyring.verify(LINK_PURPOSE, token)?;
-    let (s, c) = data.split_once('-')?;
-    Some((s.parse().ok()?, c.parse().ok()?))
+    let mut parts = data.splitn(3, '-');
+    let subscriber = parts.next()?.parse().ok()?;
+    let campaign = parts.next()?.parse().ok()?;
+    let expired = match parts.next() {
+        Some(expires) => expires.parse::<i64>().ok()? < now,
+        None => true,
+    };
+    Some(LinkToken {
+        subscriber,
+        campaign,
+        expired,
+    })
 }
 
 /// Campaign subjects and bodies, for the integrity scan.

@@ -9,6 +9,7 @@ use crate::{
     AppState,
     error::AppResult,
     platform::ClientIp,
+    platform::{Platform, state::Correction},
     platform::{
         forms::{EmailAddress, FieldErrors, Form, text},
         mail::{self, EmailTemplate, Recipient},
@@ -26,6 +27,7 @@ use axum::{
     http::StatusCode,
     response::{IntoResponse, Response},
 };
+use futures_util::future::BoxFuture;
 use std::net::IpAddr;
 
 crate::email_template!(pub struct ConfirmMail { company: String, name: String, topics: String, link: String, days: i64 }
@@ -188,6 +190,37 @@ pub async fn request_subscription(
         },
     )
     .await?;
+    // The person asked for this mail just now: it is transactional, so it
+    // also reaches an address that unsubscribed before and wants back in.
+    enqueue_confirmation(
+        state,
+        &mut tx,
+        &subject,
+        id,
+        email.as_str(),
+        name,
+        topics,
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    state.mail_wakeup.notify_one();
+    Ok(())
+}
+
+/// The double opt-in mail for subscription `id`, to `email`.
+#[allow(clippy::too_many_arguments)]
+async fn enqueue_confirmation(
+    state: &Platform,
+    tx: &mut crate::platform::db::Tx,
+    subject: &Subject,
+    id: i64,
+    email: &str,
+    name: Option<&str>,
+    topics: &str,
+    now: i64,
+) -> anyhow::Result<()> {
+    let site = state.site();
     let link = state
         .config
         .base_url
@@ -203,21 +236,67 @@ pub async fn request_subscription(
         link,
         days: CONFIRM_DAYS,
     };
-    // The person asked for this mail just now: it is transactional, so it
-    // also reaches an address that unsubscribed before and wants back in.
     mail::enqueue(
-        &mut tx,
+        tx,
         &state.keyring,
         &site,
-        Recipient::Subject(&subject),
+        Recipient::Subject(subject),
         "newsletter-confirm",
         &format!("newsletter-confirm:{id}:{now}"),
-        &mail.to_mail(email.as_str())?,
+        &mail.to_mail(email)?,
     )
     .await?;
-    tx.commit().await?;
-    state.mail_wakeup.notify_one();
     Ok(())
+}
+
+/// A person corrected their subscription's address (on /my-data): the new
+/// address gets no campaign until its owner confirms it, by the double
+/// opt-in mail sent to it, in the caller's transaction. Campaign mail still
+/// waiting for the old address is cancelled. An address on the suppression
+/// list is not mailed (its subscription stays unconfirmed).
+/// Registered as a [`crate::platform::state::CorrectionHook`].
+pub fn address_corrected<'a>(
+    state: &'a Platform,
+    tx: &'a mut crate::platform::db::Tx,
+    change: &'a Correction<'a>,
+) -> BoxFuture<'a, anyhow::Result<()>> {
+    Box::pin(async move {
+        if change.table == "newsletter_subscribers" && change.column == "email" {
+            unconfirm_corrected(state, tx, change.subject, change.row_id, change.value).await?;
+        }
+        Ok(())
+    })
+}
+
+async fn unconfirm_corrected(
+    state: &Platform,
+    tx: &mut crate::platform::db::Tx,
+    subject: &Subject,
+    subscriber_id: i64,
+    email: &str,
+) -> anyhow::Result<()> {
+    let Some(row) = db::unconfirm(tx, subscriber_id).await? else {
+        return Ok(());
+    };
+    mail::cancel_pending(tx, subject.id, super::runner::REASON_PREFIX).await?;
+    if erasure::is_suppressed(state, email).await? {
+        return Ok(());
+    }
+    let name = match &row.name {
+        Some(sealed) => Some(subject.open("newsletter_subscribers", "name", sealed)?),
+        None => None,
+    };
+    enqueue_confirmation(
+        state,
+        tx,
+        subject,
+        row.id,
+        email,
+        name.as_deref(),
+        &row.topics,
+        now_ms(),
+    )
+    .await
 }
 
 pub fn topic_labels(topics: &str) -> String {
@@ -338,6 +417,13 @@ async fn confirmable(
     }
 }
 
+/// What a link is used for: unsubscribing works with an expired link too.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum LinkUse {
+    Preferences,
+    Unsubscribe,
+}
+
 /// Checks a preferences or unsubscribe link and finds its subscriber (and
 /// the campaign it came from, 0 for none), or answers with the page that
 /// says why not.
@@ -345,10 +431,20 @@ async fn linked(
     state: &AppState,
     page: Page,
     token: &str,
+    used_for: LinkUse,
 ) -> AppResult<Result<(Found, i64, Page), Response>> {
-    let Some((id, campaign)) = check_link_token(&state.keyring, token) else {
+    let Some(link) = check_link_token(&state.keyring, token, now_ms()) else {
         return Ok(Err(forged(page)?));
     };
+    if link.expired && used_for == LinkUse::Preferences {
+        return Ok(Err(link_problem(
+            page,
+            StatusCode::GONE,
+            "This link has expired",
+            "For your privacy, a link to your newsletter settings works for a year. Use the link in our latest newsletter, or unsubscribe with this one: unsubscribing always works.",
+        )?));
+    }
+    let (id, campaign) = (link.subscriber, link.campaign);
     match find(state, id).await? {
         None => Ok(Err(unknown(page)?)),
         Some(found) => Ok(Ok((found, campaign, page))),
@@ -413,7 +509,7 @@ pub const UNSUBSCRIBED: &str = "unsubscribed";
 fn preferences_path(state: &AppState, subscriber_id: i64) -> String {
     format!(
         "/newsletter/preferences/{}",
-        link_token(&state.keyring, subscriber_id, 0)
+        link_token(&state.keyring, subscriber_id, 0, now_ms())
     )
 }
 
@@ -454,7 +550,7 @@ pub async fn show_preferences(
     page: Page,
     Path(token): Path<String>,
 ) -> AppResult<Response> {
-    let (found, _, page) = match linked(&state, page, &token).await? {
+    let (found, _, page) = match linked(&state, page, &token, LinkUse::Preferences).await? {
         Ok(ok) => ok,
         Err(response) => return Ok(response),
     };
@@ -468,7 +564,7 @@ pub async fn save_preferences(
     Path(token): Path<String>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> AppResult<Response> {
-    let (found, _, page) = match linked(&state, page, &token).await? {
+    let (found, _, page) = match linked(&state, page, &token, LinkUse::Preferences).await? {
         Ok(ok) => ok,
         Err(response) => return Ok(response),
     };
@@ -508,7 +604,7 @@ pub async fn show_unsubscribe(
     page: Page,
     Path(token): Path<String>,
 ) -> AppResult<Response> {
-    let (found, _, page) = match linked(&state, page, &token).await? {
+    let (found, _, page) = match linked(&state, page, &token, LinkUse::Unsubscribe).await? {
         Ok(ok) => ok,
         Err(response) => return Ok(response),
     };
@@ -528,7 +624,7 @@ pub async fn unsubscribe(
     page: Page,
     Path(token): Path<String>,
 ) -> AppResult<Response> {
-    let (found, campaign, page) = match linked(&state, page, &token).await? {
+    let (found, campaign, page) = match linked(&state, page, &token, LinkUse::Unsubscribe).await? {
         Ok(ok) => ok,
         Err(response) => return Ok(response),
     };

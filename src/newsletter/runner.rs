@@ -85,7 +85,7 @@ pub fn links(
     subscriber_id: i64,
     campaign_id: i64,
 ) -> anyhow::Result<(String, String)> {
-    let token = link_token(&state.keyring, subscriber_id, campaign_id);
+    let token = link_token(&state.keyring, subscriber_id, campaign_id, now_ms());
     let base = &state.config.base_url;
     Ok((
         base.join(&format!("unsubscribe/{token}"))?.to_string(),

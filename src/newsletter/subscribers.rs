@@ -7,6 +7,7 @@ use crate::{
     AppState,
     error::{AppError, AppResult},
     platform::{
+        csv::Csv,
         forms::EmailAddress,
         now_ms,
         templates::{Page, format_time, render},
@@ -19,7 +20,7 @@ use crate::{
 };
 use axum::{
     extract::{Multipart, Query, State},
-    http::{StatusCode, header},
+    http::StatusCode,
     response::{IntoResponse, Response},
 };
 use serde::Deserialize;
@@ -140,37 +141,31 @@ pub async fn export_csv(
     State(state): State<AppState>,
 ) -> AppResult<Response> {
     let all = open_all(&state).await?;
-    let mut out = csv::Writer::from_writer(Vec::new());
-    let write = |out: &mut csv::Writer<Vec<u8>>| -> anyhow::Result<()> {
-        out.write_record([
-            "email",
-            "name",
-            "status",
-            "topics",
-            "subscribed_at",
-            "confirmed_at",
-            "consent_at",
-            "consent_source",
-            "consent_policy",
+    let mut out = Csv::new([
+        "email",
+        "name",
+        "status",
+        "topics",
+        "subscribed_at",
+        "confirmed_at",
+        "consent_at",
+        "consent_source",
+        "consent_policy",
+    ])?;
+    for s in &all {
+        let time = |ms: Option<i64>| ms.map(format_time).unwrap_or_default();
+        out.row([
+            s.email.as_str(),
+            s.name.as_str(),
+            s.row.status.as_str(),
+            &s.row.topics.replace(',', ";"),
+            &format_time(s.row.created_at),
+            &time(s.row.confirmed_at),
+            &format_time(s.row.consent_at),
+            &s.row.consent_source,
+            &s.row.consent_policy,
         ])?;
-        for s in &all {
-            let time = |ms: Option<i64>| ms.map(format_time).unwrap_or_default();
-            out.write_record([
-                s.email.as_str(),
-                s.name.as_str(),
-                s.row.status.as_str(),
-                &s.row.topics.replace(',', ";"),
-                &format_time(s.row.created_at),
-                &time(s.row.confirmed_at),
-                &format_time(s.row.consent_at),
-                &s.row.consent_source,
-                &s.row.consent_policy,
-            ])?;
-        }
-        Ok(())
-    };
-    write(&mut out)?;
-    let bytes = out.into_inner().map_err(|e| anyhow::anyhow!("csv: {e}"))?;
+    }
     let mut tx = state.db.begin().await?;
     audit::record(
         &mut tx,
@@ -182,18 +177,7 @@ pub async fn export_csv(
     )
     .await?;
     tx.commit().await?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-            (
-                header::CONTENT_DISPOSITION,
-                "attachment; filename=\"subscribers.csv\"",
-            ),
-            (header::CACHE_CONTROL, "no-store"),
-        ],
-        bytes,
-    )
-        .into_response())
+    Ok(out.download("subscribers.csv")?)
 }
 
 /// One row to import.

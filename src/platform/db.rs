@@ -53,6 +53,8 @@ migrations! {
     12 "0012_consent_analytics",
     13 "0013_chat",
     14 "0014_search_in_memory",
+    20 "0020_ticket_links",
+    21 "0021_chat_email_verified",
 }
 
 impl Db {

@@ -351,7 +351,7 @@ pub fn render_error_page(state: &Platform, context: ErrorContext, response: Resp
         }
     };
     if let Some(internal) = &page.internal {
-        tracing::error!(error = ?internal, path = %parts.uri.path(), "request failed");
+        tracing::error!(error = ?internal, path = %super::paths::redact_tokens(parts.uri.path()), "request failed");
     }
     let template = ErrorTemplate {
         page: Page::new(state, parts).titled(page.title),

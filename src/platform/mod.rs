@@ -6,6 +6,7 @@
 pub mod assets;
 pub mod context;
 pub mod crypto;
+pub mod csv;
 pub mod db;
 pub mod forms;
 pub mod http;
@@ -13,6 +14,7 @@ pub mod inventory;
 pub mod mail;
 pub mod metrics;
 pub mod nav;
+pub mod paths;
 pub mod scan;
 pub mod settings;
 pub mod smtp;

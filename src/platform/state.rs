@@ -34,6 +34,25 @@ use tokio::sync::{Notify, broadcast, watch};
 pub type BrowserLink =
     for<'a> fn(&'a Platform, &'a Subject, &'a Privacy) -> BoxFuture<'a, anyhow::Result<()>>;
 
+/// A person corrected one of their fields on /my-data.
+pub struct Correction<'a> {
+    pub subject: &'a Subject,
+    pub table: &'a str,
+    pub column: &'a str,
+    /// The corrected row's id.
+    pub row_id: i64,
+    pub value: &'a str,
+}
+
+/// What a feature does, in the correction's transaction, when a person
+/// corrects a field it uses (the newsletter asks a corrected address to
+/// confirm itself before any campaign goes to it).
+pub type CorrectionHook = for<'a> fn(
+    &'a Platform,
+    &'a mut super::db::Tx,
+    &'a Correction<'a>,
+) -> BoxFuture<'a, anyhow::Result<()>>;
+
 /// What the features declare, gathered once by the application layer: the
 /// platform holds the lists without knowing who filled them.
 #[derive(Default)]
@@ -46,6 +65,7 @@ pub struct Registry {
     /// Reads the third-party tag out of the stored settings.
     pub read_tag: Option<TagReader>,
     pub browser_links: Vec<BrowserLink>,
+    pub corrections: Vec<CorrectionHook>,
 }
 
 /// Cheap to clone.

@@ -11,7 +11,7 @@ use super::{
 };
 use crate::{
     error::{AppError, AppResult},
-    platform::{Platform, Privacy},
+    platform::{Platform, Privacy, state::Correction},
     platform::{
         forms::{EmailAddress, FieldErrors, Form, text},
         mail::{self, EmailTemplate, Recipient},
@@ -458,6 +458,18 @@ pub async fn correct_field(
     if updated != 1 {
         return Err(AppError::NotFound);
     }
+    // What the features do about it (a newsletter address is used only
+    // once its owner confirms it), in the same transaction.
+    let change = Correction {
+        subject: &subject,
+        table: table.name,
+        column: &form.column,
+        row_id: form.id,
+        value: &value,
+    };
+    for corrected in &state.registry.corrections {
+        corrected(&state, &mut tx, &change).await?;
+    }
     audit::record(
         &mut tx,
         Actor::System("data subject"),
@@ -468,6 +480,7 @@ pub async fn correct_field(
     )
     .await?;
     tx.commit().await?;
+    state.mail_wakeup.notify_one();
     Ok(Redirect::to(&format!("/my-data/{token}?corrected=1")).into_response())
 }
 

@@ -239,7 +239,7 @@ async fn ticket_page(
             now_ms(),
             &settings,
         ),
-        conversation_link: tickets::conversation_path(state, ticket.id),
+        conversation_link: tickets::conversation_path(state, ticket.id, &ticket.link_nonce),
         ticket,
         messages,
         staff,
@@ -485,6 +485,29 @@ pub async fn change_status(
         "ticket",
         id,
         &format!("{} -> {status}", ticket.status),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Redirect::to(&format!("/admin/tickets/{id}")).into_response())
+}
+
+/// Gives the ticket a new conversation link; every older one stops
+/// working (410), e.g. after a link was forwarded to the wrong person.
+pub async fn reissue_link(
+    Staff(user, ..): Staff<Agent>,
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> AppResult<Response> {
+    let (ticket, _) = load(&state, id).await?;
+    let mut tx = state.db.begin().await?;
+    db::reissue_link(&mut tx, ticket.id, &tickets::new_link_nonce()).await?;
+    audit::record(
+        &mut tx,
+        Actor::Staff(&user),
+        "reissue-link",
+        "ticket",
+        id,
+        "conversation link reissued",
     )
     .await?;
     tx.commit().await?;

@@ -20,6 +20,11 @@ pub struct TicketRow {
     pub first_response_at: Option<i64>,
     pub last_visitor_at: i64,
     pub merged_into: Option<i64>,
+    /// In the conversation link's signature; drawn again when staff reissue
+    /// the link (older ones die). Empty for tickets from before it existed.
+    pub link_nonce: String,
+    /// When the ticket was closed; its link dies 90 days later.
+    pub closed_at: Option<i64>,
     pub name: Vec<u8>,
     pub email: Vec<u8>,
     pub phone: Option<Vec<u8>>,
@@ -31,7 +36,7 @@ pub struct TicketRow {
 }
 
 const TICKET_COLUMNS: &str = "t.id, t.reference, t.subject_id, t.created_at, t.updated_at, t.status, \
-     t.product, t.assignee_id, t.first_response_at, t.last_visitor_at, t.merged_into, t.name, t.email, \
+     t.product, t.assignee_id, t.first_response_at, t.last_visitor_at, t.merged_into, t.link_nonce, t.closed_at, t.name, t.email, \
      t.phone, t.phone_e164, t.product_other, t.title, s.wrapped_key";
 
 pub struct SealedTicket {
@@ -44,14 +49,15 @@ pub struct SealedTicket {
     pub phone_e164: Option<Vec<u8>>,
     pub product_other: Option<Vec<u8>>,
     pub title: Vec<u8>,
+    pub link_nonce: String,
 }
 
 /// Inserts a ticket; `None` when a ticket with this form nonce exists.
 pub async fn insert_ticket(tx: &mut Tx, t: &SealedTicket, now: i64) -> sqlx::Result<Option<i64>> {
     sqlx::query_scalar(
         "INSERT INTO tickets (subject_id, form_nonce, created_at, updated_at, status, product, \
-         last_visitor_at, name, email, phone, phone_e164, product_other, title) \
-         VALUES ($1, $2, $3, $3, 'open', $4, $3, $5, $6, $7, $8, $9, $10) \
+         last_visitor_at, name, email, phone, phone_e164, product_other, title, link_nonce) \
+         VALUES ($1, $2, $3, $3, 'open', $4, $3, $5, $6, $7, $8, $9, $10, $11) \
          ON CONFLICT (form_nonce) DO NOTHING RETURNING id",
     )
     .bind(t.subject_id)
@@ -64,6 +70,7 @@ pub async fn insert_ticket(tx: &mut Tx, t: &SealedTicket, now: i64) -> sqlx::Res
     .bind(&t.phone_e164)
     .bind(&t.product_other)
     .bind(&t.title)
+    .bind(&t.link_nonce)
     .fetch_optional(&mut **tx)
     .await
 }
@@ -317,7 +324,9 @@ pub async fn attachment(
 pub async fn mark_staff_reply(tx: &mut Tx, id: i64, status: &str, now: i64) -> sqlx::Result<()> {
     sqlx::query(
         "UPDATE tickets SET status = $1, updated_at = $2, \
-         first_response_at = COALESCE(first_response_at, $2) WHERE id = $3",
+         first_response_at = COALESCE(first_response_at, $2), \
+         closed_at = CASE WHEN $1 = 'closed' THEN COALESCE(closed_at, $2) ELSE NULL END \
+         WHERE id = $3",
     )
     .bind(status)
     .bind(now)
@@ -330,7 +339,8 @@ pub async fn mark_staff_reply(tx: &mut Tx, id: i64, status: &str, now: i64) -> s
 /// After the visitor wrote: back to the agents.
 pub async fn mark_visitor_reply(tx: &mut Tx, id: i64, now: i64) -> sqlx::Result<()> {
     sqlx::query(
-        "UPDATE tickets SET status = 'open', updated_at = $1, last_visitor_at = $1 WHERE id = $2",
+        "UPDATE tickets SET status = 'open', updated_at = $1, last_visitor_at = $1, \
+         closed_at = NULL WHERE id = $2",
     )
     .bind(now)
     .bind(id)
@@ -340,9 +350,23 @@ pub async fn mark_visitor_reply(tx: &mut Tx, id: i64, now: i64) -> sqlx::Result<
 }
 
 pub async fn set_status(tx: &mut Tx, id: i64, status: &str) -> sqlx::Result<()> {
-    sqlx::query("UPDATE tickets SET status = $1, updated_at = $2 WHERE id = $3")
-        .bind(status)
-        .bind(now_ms())
+    sqlx::query(
+        "UPDATE tickets SET status = $1, updated_at = $2, \
+         closed_at = CASE WHEN $1 = 'closed' THEN COALESCE(closed_at, $2) ELSE NULL END \
+         WHERE id = $3",
+    )
+    .bind(status)
+    .bind(now_ms())
+    .bind(id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Kills every conversation link of a ticket: its links carry `nonce` from now on.
+pub async fn reissue_link(tx: &mut Tx, id: i64, nonce: &str) -> sqlx::Result<()> {
+    sqlx::query("UPDATE tickets SET link_nonce = $1 WHERE id = $2")
+        .bind(nonce)
         .bind(id)
         .execute(&mut **tx)
         .await?;
@@ -383,7 +407,8 @@ pub async fn merge(tx: &mut Tx, duplicate: i64, target: i64) -> sqlx::Result<()>
     }
     let now = now_ms();
     sqlx::query(
-        "UPDATE tickets SET merged_into = $1, status = 'closed', updated_at = $2 WHERE id = $3",
+        "UPDATE tickets SET merged_into = $1, status = 'closed', updated_at = $2, \
+         closed_at = COALESCE(closed_at, $2) WHERE id = $3",
     )
     .bind(target)
     .bind(now)

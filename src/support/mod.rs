@@ -51,6 +51,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/tickets/{id}/assign", post(admin::assign_ticket))
         .route("/admin/tickets/{id}/status", post(admin::change_status))
         .route("/admin/tickets/{id}/merge", post(admin::merge_ticket))
+        .route("/admin/tickets/{id}/link", post(admin::reissue_link))
         .route(
             "/admin/tickets/{id}/attachments/{attachment}",
             get(admin::download_attachment),
@@ -190,6 +191,8 @@ pub const TABLES: &[Table] = &[
             "first_response_at",
             "last_visitor_at",
             "merged_into",
+            "link_nonce",
+            "closed_at",
         ],
     },
     Table {

@@ -221,24 +221,52 @@ pub async fn staff_names(state: &AppState) -> AppResult<HashMap<i64, String>> {
 /// The ticket behind a conversation token, following merges.
 enum Lookup {
     Found(Box<(Ticket, crate::privacy::subjects::Subject)>),
-    MergedInto(i64),
+    MergedInto(String),
+    /// A genuine link that was reissued or whose ticket closed long ago.
+    Gone,
     Invalid,
 }
 
 async fn lookup(state: &AppState, token: &str) -> AppResult<Lookup> {
-    let Some(id) = tickets::verify_conversation(state, token) else {
+    let Some((id, nonce)) = tickets::verify_conversation(state, token) else {
         return Ok(Lookup::Invalid);
     };
     let Some(row) = db::ticket(&state.db, id).await? else {
         return Ok(Lookup::Invalid);
     };
+    if !tickets::link_alive(&row, nonce, now_ms()) {
+        return Ok(Lookup::Gone);
+    }
     if let Some(target) = row.merged_into {
-        return Ok(Lookup::MergedInto(target));
+        let Some(target) = db::ticket(&state.db, target).await? else {
+            return Ok(Lookup::Invalid);
+        };
+        return Ok(Lookup::MergedInto(tickets::conversation_path(
+            state,
+            target.id,
+            &target.link_nonce,
+        )));
     }
     Ok(match Ticket::open(state, row)? {
         Some(found) => Lookup::Found(Box::new(found)),
         None => Lookup::Invalid,
     })
+}
+
+#[derive(askama::Template)]
+#[template(path = "support/gone_link.html")]
+struct GoneLinkPage {
+    page: Page,
+    days: i64,
+}
+
+/// 410: the link was genuine but has been replaced or has expired.
+fn gone_link(page: Page) -> AppResult<Response> {
+    let body = render(&GoneLinkPage {
+        page: page.titled("Link no longer works"),
+        days: tickets::LINK_DAYS_AFTER_CLOSE,
+    })?;
+    Ok((StatusCode::GONE, body).into_response())
 }
 
 async fn conversation_page(
@@ -282,9 +310,8 @@ pub async fn show_conversation(
 ) -> AppResult<Response> {
     match lookup(&state, &token).await? {
         Lookup::Invalid => invalid_link(page),
-        Lookup::MergedInto(target) => {
-            Ok(Redirect::to(&tickets::conversation_path(&state, target)).into_response())
-        }
+        Lookup::Gone => gone_link(page),
+        Lookup::MergedInto(path) => Ok(Redirect::to(&path).into_response()),
         Lookup::Found(found) => {
             let (ticket, subject) = *found;
             conversation_page(
@@ -318,11 +345,9 @@ pub async fn answer_ticket(
     }
     let (ticket, subject) = match lookup(&state, &token).await? {
         Lookup::Invalid => return invalid_link(page),
-        Lookup::MergedInto(target) => {
-            // Answer the ticket it was merged into.
-            let path = tickets::conversation_path(&state, target);
-            return Ok(Redirect::to(&path).into_response());
-        }
+        Lookup::Gone => return gone_link(page),
+        // Answer the ticket it was merged into.
+        Lookup::MergedInto(path) => return Ok(Redirect::to(&path).into_response()),
         Lookup::Found(found) => *found,
     };
     if ticket.status == "closed" {
@@ -361,7 +386,7 @@ pub async fn answer_ticket(
     tickets::visitor_reply(&state, &ticket, &subject, &body).await?;
     Ok(Redirect::to(&format!(
         "{}?sent=1",
-        tickets::conversation_path(&state, ticket.id)
+        tickets::conversation_path(&state, ticket.id, &ticket.link_nonce)
     ))
     .into_response())
 }

@@ -63,23 +63,45 @@ pub enum Created {
     },
 }
 
-/// Path of the visitor's conversation page (signed, no account needed).
-pub fn conversation_path(state: &AppState, ticket_id: i64) -> String {
+/// How long a conversation link keeps working after its ticket is closed.
+pub const LINK_DAYS_AFTER_CLOSE: i64 = 90;
+
+/// A fresh link nonce, for a new ticket or a reissued link.
+pub fn new_link_nonce() -> String {
+    crate::platform::random_token(9)
+}
+
+/// Path of the visitor's conversation page (signed, no account needed):
+/// the ticket and its link nonce, so reissuing the link kills this one.
+pub fn conversation_path(state: &AppState, ticket_id: i64, link_nonce: &str) -> String {
+    let data = if link_nonce.is_empty() {
+        ticket_id.to_string()
+    } else {
+        format!("{ticket_id}~{link_nonce}")
+    };
     format!(
         "/support/tickets/{}",
-        state
-            .keyring
-            .sign(CONVERSATION_PURPOSE, &ticket_id.to_string())
+        state.keyring.sign(CONVERSATION_PURPOSE, &data)
     )
 }
 
-/// The ticket id a conversation token was signed for.
-pub fn verify_conversation(state: &AppState, token: &str) -> Option<i64> {
-    state
-        .keyring
-        .verify(CONVERSATION_PURPOSE, token)?
-        .parse()
-        .ok()
+/// `(ticket, link nonce)` a conversation token was signed for (the nonce is
+/// empty in links mailed before nonces existed).
+pub fn verify_conversation<'a>(state: &AppState, token: &'a str) -> Option<(i64, &'a str)> {
+    let data = state.keyring.verify(CONVERSATION_PURPOSE, token)?;
+    let (id, nonce) = data.split_once('~').unwrap_or((data, ""));
+    Some((id.parse().ok()?, nonce))
+}
+
+/// Whether a genuine conversation link with `nonce` still works at `now`:
+/// not reissued since, and its ticket not closed more than
+/// [`LINK_DAYS_AFTER_CLOSE`] days ago.
+pub fn link_alive(row: &TicketRow, nonce: &str, now: i64) -> bool {
+    const DAY_MS: i64 = 86_400_000;
+    nonce == row.link_nonce
+        && row
+            .closed_at
+            .is_none_or(|closed| now <= closed + LINK_DAYS_AFTER_CLOSE * DAY_MS)
 }
 
 /// Path of the "we received it" page showing the reference.
@@ -128,6 +150,7 @@ pub async fn create(
             .as_deref()
             .map(|p| seal("product_other", p)),
         title: seal("title", &new.title),
+        link_nonce: new_link_nonce(),
     };
     let now = now_ms();
     let Some(id) = db::insert_ticket(&mut tx, &sealed, now).await? else {
@@ -171,7 +194,7 @@ pub async fn create(
         name: new.name.clone(),
         reference: reference.to_string(),
         title: new.title.clone(),
-        link: absolute(state, &conversation_path(state, id))?,
+        link: absolute(state, &conversation_path(state, id, &sealed.link_nonce))?,
         company: site.company_name.clone(),
     };
     mail::enqueue(
@@ -203,6 +226,8 @@ pub struct Ticket {
     pub first_response_at: Option<i64>,
     pub last_visitor_at: i64,
     pub merged_into: Option<i64>,
+    pub link_nonce: String,
+    pub closed_at: Option<i64>,
     pub name: String,
     pub email: String,
     pub phone: String,
@@ -243,6 +268,8 @@ impl Ticket {
             first_response_at: row.first_response_at,
             last_visitor_at: row.last_visitor_at,
             merged_into: row.merged_into,
+            link_nonce: row.link_nonce.clone(),
+            closed_at: row.closed_at,
             name: open("name", &row.name)?,
             email: open("email", &row.email)?,
             phone: maybe("phone", &row.phone)?,
@@ -377,7 +404,10 @@ pub async fn reply(
         name: ticket.name.clone(),
         reference: ticket.reference.clone(),
         title: ticket.title.clone(),
-        link: absolute(state, &conversation_path(state, ticket.id))?,
+        link: absolute(
+            state,
+            &conversation_path(state, ticket.id, &ticket.link_nonce),
+        )?,
         company: site.company_name.clone(),
         agent: staff.display_name.clone(),
         body: body.to_string(),

@@ -1,4 +1,5 @@
-//! The survey builder and results, for editors.
+//! The survey builder and aggregate results, for editors; the personal
+//! answers (names, emails, free text), for admins only, each read audited.
 
 use super::{Kind, Question, Survey, db, results};
 use crate::{
@@ -11,13 +12,13 @@ use crate::{
         templates::{Page, render},
     },
     staff::{
-        Editor, Staff,
+        Admin, Editor, Role, Staff,
         audit::{self, Actor},
     },
 };
 use axum::{
     extract::{Path, Query, State},
-    http::{StatusCode, header},
+    http::StatusCode,
     response::{IntoResponse, Redirect, Response},
 };
 use chrono::NaiveDate;
@@ -329,6 +330,8 @@ struct EditorPage {
     locked: bool,
     kinds: [Kind; 6],
     results: results::Results,
+    /// Whether the viewer may read the personal answers (admins).
+    personal: bool,
     notice: String,
 }
 
@@ -371,6 +374,7 @@ async fn editor(state: &AppState, page: Page, id: i64, view: EditorState) -> App
             last: i + 1 == count,
         })
         .collect();
+    let personal = page.staff.as_ref().is_some_and(|s| s.role == Role::Admin);
     let body = render(&EditorPage {
         page: page.titled(format!("Survey: {}", survey.title)),
         status: survey.status(now_ms()).label(),
@@ -384,6 +388,7 @@ async fn editor(state: &AppState, page: Page, id: i64, view: EditorState) -> App
         locked: results.responses > 0,
         kinds: Kind::ALL,
         results,
+        personal,
         notice: view.notice,
         survey,
     })?;
@@ -695,37 +700,64 @@ pub async fn delete_question(
     Ok(saved(id))
 }
 
-/// Every response as CSV; recorded in the audit log, since it may hold
-/// contact details.
-pub async fn export_csv(
-    Staff(user, ..): Staff<Editor>,
-    State(state): State<AppState>,
-    Path(id): Path<i64>,
-) -> AppResult<Response> {
-    let survey = survey_or_404(&state, id).await?;
+/// The personal answers of a survey, read by an admin: recorded in the
+/// audit log as `action` before they are shown.
+async fn read_personal(
+    state: &AppState,
+    user: &crate::staff::StaffUser,
+    id: i64,
+    action: &str,
+) -> AppResult<(Survey, results::Personal)> {
+    let survey = survey_or_404(state, id).await?;
     let questions = db::questions(&state.db, id).await?;
-    let csv = results::csv(&state, &survey, &questions).await?;
+    let personal = results::personal(state, &survey, &questions).await?;
     let mut tx = state.db.begin().await?;
     audit::record(
         &mut tx,
-        Actor::Staff(&user),
-        "export-csv",
+        Actor::Staff(user),
+        action,
         "survey",
         id,
-        &survey.title,
+        &format!("{} ({} responses)", survey.title, personal.rows.len()),
     )
     .await?;
     tx.commit().await?;
-    let disposition = format!("attachment; filename=\"survey-{}.csv\"", survey.slug);
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
-            (header::CONTENT_DISPOSITION, disposition),
-            (header::CACHE_CONTROL, "no-store".to_string()),
-        ],
-        csv,
-    )
-        .into_response())
+    Ok((survey, personal))
+}
+
+#[derive(askama::Template)]
+#[template(path = "surveys/admin_answers.html")]
+struct AnswersPage {
+    page: Page,
+    survey: Survey,
+    answers: results::Personal,
+}
+
+/// Every response with its contact details and free text, for admins.
+pub async fn show_answers(
+    Staff(user, ..): Staff<Admin>,
+    State(state): State<AppState>,
+    page: Page,
+    Path(id): Path<i64>,
+) -> AppResult<Response> {
+    let (survey, answers) = read_personal(&state, &user, id, "view-answers").await?;
+    render(&AnswersPage {
+        page: page.titled(format!("Answers: {}", survey.title)),
+        survey,
+        answers,
+    })
+}
+
+/// Every response as CSV, for admins.
+pub async fn export_csv(
+    Staff(user, ..): Staff<Admin>,
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> AppResult<Response> {
+    let (survey, answers) = read_personal(&state, &user, id, "export-csv").await?;
+    Ok(answers
+        .csv()?
+        .download(&format!("survey-{}.csv", survey.slug))?)
 }
 
 #[cfg(test)]

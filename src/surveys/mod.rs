@@ -294,6 +294,7 @@ pub fn router() -> Router<AppState> {
             get(admin::edit_survey).post(admin::update_survey),
         )
         .route("/admin/surveys/{id}/results.csv", get(admin::export_csv))
+        .route("/admin/surveys/{id}/answers", get(admin::show_answers))
         .route("/admin/surveys/{id}/questions", post(admin::add_question))
         .route(
             "/admin/surveys/{id}/questions/{question}",

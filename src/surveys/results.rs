@@ -4,7 +4,7 @@
 use super::{Kind, Question, Survey, db};
 use crate::{
     AppState,
-    platform::{crypto::DataKey, templates::format_time},
+    platform::{crypto::DataKey, csv::Csv, templates::format_time},
     privacy::{inventory, subjects},
 };
 use std::collections::HashMap;
@@ -32,13 +32,10 @@ pub struct QuestionResult {
     pub bars: Vec<Bar>,
     pub average: String,
     pub nps: Option<Nps>,
-    /// The newest free-text answers, at most [`TEXTS_SHOWN`].
-    pub texts: Vec<String>,
+    /// How many free-text answers it has (their words are personal
+    /// answers, shown to admins only: [`personal`]).
     pub texts_total: usize,
 }
-
-/// Free-text answers shown per question on the results page; the CSV has all.
-pub const TEXTS_SHOWN: usize = 100;
 
 pub struct Results {
     pub responses: i64,
@@ -134,20 +131,11 @@ pub async fn compute(
     for (question, choice, count) in db::choice_counts(&state.db, survey.id).await? {
         counts.entry(question).or_default().push((choice, count));
     }
-    let mut texts: HashMap<i64, Vec<String>> = HashMap::new();
+    // Free text is personal: here it is only counted, never opened.
     let mut text_totals: HashMap<i64, usize> = HashMap::new();
-    let mut keys = Keys::new(state);
-    // Newest first; only what is shown is decrypted.
-    for a in db::answers(&state.db, survey.id).await?.into_iter().rev() {
-        if let Some(sealed) = &a.text_value {
-            let total = text_totals.entry(a.question_id).or_default();
-            *total += 1;
-            if *total <= TEXTS_SHOWN {
-                let text = keys
-                    .open(a.subject_id, "survey_answers", "text_value", sealed)
-                    .await?;
-                texts.entry(a.question_id).or_default().push(text);
-            }
+    for a in db::answers(&state.db, survey.id).await? {
+        if a.text_value.is_some() {
+            *text_totals.entry(a.question_id).or_default() += 1;
         }
     }
     let questions = questions
@@ -186,7 +174,6 @@ pub async fn compute(
                 } else {
                     None
                 },
-                texts: texts.remove(&q.id).unwrap_or_default(),
                 texts_total: text_totals.get(&q.id).copied().unwrap_or(0),
             }
         })
@@ -197,46 +184,32 @@ pub async fn compute(
     })
 }
 
-/// One CSV field, quoted; a leading `=`, `+`, `-`, `@` gets an apostrophe so
-/// a spreadsheet shows it as text instead of running it as a formula.
-fn csv_field(value: &str) -> String {
-    let guarded = if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{value}")
-    } else {
-        value.to_string()
-    };
-    format!("\"{}\"", guarded.replace('"', "\"\""))
+/// The personal answers: every response as a row, one column per question
+/// (choices by label, several joined with "; ", free text as typed), plus
+/// name and email when the survey asks for them. For admins only, and each
+/// read of them is audited by the caller.
+pub struct Personal {
+    pub header: Vec<String>,
+    pub rows: Vec<Vec<String>>,
 }
 
-fn csv_row(fields: &[String]) -> String {
-    let mut line = fields
-        .iter()
-        .map(|f| csv_field(f))
-        .collect::<Vec<_>>()
-        .join(",");
-    line.push_str("\r\n");
-    line
-}
-
-/// Every response as a CSV row: one column per question (choices by label,
-/// several joined with "; "), plus name and email when the survey asks for them.
-pub async fn csv(
+pub async fn personal(
     state: &AppState,
     survey: &Survey,
     questions: &[Question],
-) -> anyhow::Result<String> {
+) -> anyhow::Result<Personal> {
     let mut header = vec!["response".to_string(), "submitted_at".to_string()];
     if survey.collect_contact {
         header.push("name".into());
         header.push("email".into());
     }
     header.extend(questions.iter().map(|q| q.prompt.clone()));
-    let mut out = csv_row(&header);
     let mut by_response: HashMap<i64, Vec<db::AnswerRow>> = HashMap::new();
     for a in db::answers(&state.db, survey.id).await? {
         by_response.entry(a.response_id).or_default().push(a);
     }
     let mut keys = Keys::new(state);
+    let mut rows = vec![];
     for r in db::responses(&state.db, survey.id).await? {
         let mut row = vec![r.id.to_string(), format_time(r.submitted_at)];
         if survey.collect_contact {
@@ -266,9 +239,19 @@ pub async fn csv(
             }
             row.push(values.join("; "));
         }
-        out.push_str(&csv_row(&row));
+        rows.push(row);
     }
-    Ok(out)
+    Ok(Personal { header, rows })
+}
+
+impl Personal {
+    pub fn csv(&self) -> anyhow::Result<Csv> {
+        let mut out = Csv::new(&self.header)?;
+        for row in &self.rows {
+            out.row(row)?;
+        }
+        Ok(out)
+    }
 }
 
 #[cfg(test)]
@@ -285,14 +268,5 @@ mod tests {
         assert_eq!(percent(1, 3), 33);
         assert_eq!(percent(2, 3), 67);
         assert_eq!(percent(0, 0), 0);
-    }
-
-    #[test]
-    fn csv_fields_are_quoted_and_never_formulas() {
-        assert_eq!(csv_field("plain"), "\"plain\"");
-        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
-        assert_eq!(csv_field("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
-        assert_eq!(csv_field("-1+1"), "\"'-1+1\"");
-        assert_eq!(csv_row(&["a".into(), "b,c".into()]), "\"a\",\"b,c\"\r\n");
     }
 }

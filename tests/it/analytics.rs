@@ -254,3 +254,35 @@ async fn two_instances_on_one_postgres_database_count_a_visitor_once() {
     let home = paths.iter().find(|r| r.1 == "/").unwrap();
     assert_eq!((home.2, home.3), (2, 1));
 }
+
+both! {
+    async fn token_links_are_counted_without_their_tokens(backend) {
+        let app = TestApp::spawn(backend).await;
+        let ann = browser_with(FIREFOX, &[]);
+        let t = intake::new_token(&app.state.keyring, now_ms() - 10_000);
+        let r = post(&ann, &app, "/contact", &[("token", &t), ("name", "Ann"), ("email", "ann@example.com"), ("product", "Windows"), ("subject", "Help"), ("details", "My printer does not print at all"), ("birth_year", "1980"), ("website", "")]).await;
+        assert_eq!(r.status(), 303);
+        let received = r.headers()["location"].to_str().unwrap().to_string();
+        assert_eq!(view(&ann, &app, &received).await, 200);
+        app.drain_outbox().await;
+        let conversation = app.mails()[0].link(&format!("{}/support/tickets/", app.base)).trim_start_matches(&app.base).to_string();
+        assert_eq!(view(&ann, &app, &conversation).await, 200);
+        let preferences = format!("/newsletter/preferences/{}", officecomms::newsletter::link_token(&app.state.keyring, 1, 0, now_ms()));
+        view(&ann, &app, &preferences).await;
+        let secrets: Vec<String> = [&received, &conversation, &preferences].iter().map(|p| p.rsplit('/').next().unwrap().to_string()).collect();
+
+        app.login_as("admin").await;
+        let rows = csv(&app, &today(), &today()).await;
+        let paths: Vec<&str> = rows.iter().map(|r| r.1.as_str()).collect();
+        assert!(paths.contains(&"/support/tickets/{token}") && paths.contains(&"/contact/received/{token}"), "{paths:?}");
+        let body = app.get_text(&format!("/admin/analytics.csv?from={}&to={}", today(), today())).await.1;
+        let stored: Vec<(String, String)> = sqlx::query_as("SELECT dimension, key FROM analytics_counts")
+            .fetch_all(&app.state.db.pool).await.unwrap();
+        assert!(stored.iter().any(|(_, k)| k == "/support/tickets/{token}"), "{stored:?}");
+        for secret in &secrets {
+            let sig = secret.rsplit('.').next().unwrap();
+            assert!(!body.contains(sig), "the CSV holds a token: {body}");
+            assert!(!stored.iter().any(|(_, k)| k.contains(sig)), "analytics_counts holds a token: {stored:?}");
+        }
+    }
+}

@@ -498,7 +498,7 @@ both! {
         let t = visitor.next_of("transcript").await;
         assert_eq!(t["to"], "gus@example.com");
         app.drain_outbox().await;
-        let mail = app.mails().into_iter().find(|m| m.to == "gus@example.com").expect("transcript mail");
+        let mail = app.mails().into_iter().find(|m| m.to == "gus@example.com" && m.text.contains("transcript")).expect("transcript mail");
         assert!(mail.subject.contains("chat"), "{}", mail.subject);
         assert!(mail.text.contains("Line <one> & two"), "{}", mail.text);
         assert!(!mail.html.contains("<one>") && mail.html.contains("Line &#60;one&#62; &#38; two"), "{}", mail.html);
@@ -784,6 +784,7 @@ both! {
         let (status, console) = app.get_text("/admin/chat").await;
         assert_eq!(status, 200);
         assert!(console.contains(&format!("/admin/chat/{id}")) && console.contains("Lou"), "{console}");
+        assert!(console.contains("lou@example.com (unverified)"), "a typed address is marked: {console}");
         let (_, found) = app.get_text("/admin/chat?q=paper+feed").await;
         assert!(found.contains(&format!(r#"<a href="/admin/chat/{id}">"#)), "message text is searchable");
         let (_, none) = app.get_text("/admin/chat?q=nothing-like-this").await;
@@ -795,9 +796,32 @@ both! {
         assert!(history.contains("paper feed error &#60;E32&#62;"), "text, escaped: {history}");
         assert!(history.contains("1 message(s) contain"), "{history}");
         assert!(history.contains("/articles/slow-pc-checklist"), "the current page");
+        // Anyone can type Lou's address: nothing earlier is shown until it is confirmed.
+        assert!(history.contains("unverified") && !history.contains(&reference) && !history.contains("Zoom"), "{history}");
+        assert!(!history.contains(&format!("/admin/chat/{}\"", id - 1)), "no earlier chat: {history}");
+        assert_eq!(count(&app, "SELECT COUNT(*) FROM audit_log WHERE action = 'chat.view'").await, before + 1);
+
+        // Lou confirms the address by the link mailed to it (a button: a mail scanner's GET confirms nothing).
+        app.drain_outbox().await;
+        let verify = app.mails().iter().rev().find(|m| m.to == "lou@example.com" && m.text.contains("/chat/verify/")).expect("a confirmation mail")
+            .link(&format!("{}/chat/verify/", app.base));
+        let lou = client();
+        let page = lou.get(&verify).send().await.unwrap().text().await.unwrap();
+        assert!(page.contains("Yes, this was me"), "{page}");
+        let (_, still) = app.get_text(&format!("/admin/chat/{id}")).await;
+        assert!(!still.contains(&reference), "opening the link alone confirms nothing");
+        let r = lou.post(&verify).form(&[("csrf", extract_csrf(&page).as_str())]).send().await.unwrap();
+        assert!(r.text().await.unwrap().contains("Your address is confirmed"));
+        let (_, history) = app.get_text(&format!("/admin/chat/{id}")).await;
+        assert!(!history.contains("unverified"), "{history}");
         assert!(history.contains(&reference), "the earlier ticket: {history}");
         assert!(history.contains("Earlier chats") && history.contains(">#"), "{history}");
-        assert_eq!(count(&app, "SELECT COUNT(*) FROM audit_log WHERE action = 'chat.view'").await, before + 1);
+        let (status, _) = app.get_text(&format!("/chat/verify/{}x", verify.rsplit('/').next().unwrap())).await;
+        assert_eq!(status, 404, "a forged link");
+        let old = chat::conversations::verify_email_token(&app.state, id, officecomms::platform::now_ms() - 8 * 86_400_000);
+        let (status, body) = app.get_text(&format!("/chat/verify/{old}")).await;
+        assert_eq!(status, 410, "an expired link");
+        assert!(body.contains("no longer works"), "{body}");
 
         // Without JavaScript the agent can answer; the visitor gets it live.
         let r = app.post_form(&format!("/admin/chat/{id}/reply"), &[("body", "Open the rear tray, please.")]).await;

@@ -432,6 +432,100 @@ both! {
         assert!(list.contains("bob@example.com") && !list.contains("ann@example.com"));
     }
 
+    async fn a_subscriber_named_like_a_formula_is_exported_as_text(backend) {
+        let app = TestApp::spawn(backend).await;
+        app.login_as("admin").await;
+        let rows: Vec<subscribers::ImportRow> = [("eve@example.com", "=HYPERLINK(\"http://x\")"), ("max@example.com", "@SUM(A1:A9)"), ("joe@example.com", "-2+3")]
+            .iter()
+            .enumerate()
+            .map(|(i, (email, name))| subscribers::ImportRow { line: i + 2, email: email.to_string(), name: name.to_string(), topics: "tips".into() })
+            .collect();
+        subscribers::import_rows(&app.state, &rows, "=cmd|' /C calc'!A0").await.unwrap();
+        let r = app.get("/admin/subscribers/export.csv").await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["content-type"], "text/csv; charset=utf-8");
+        let body = r.text().await.unwrap();
+        assert!(body.contains("eve@example.com,\"'=HYPERLINK(\"\"http://x\"\")\","), "{body}");
+        assert!(body.contains("max@example.com,'@SUM(A1:A9),"), "{body}");
+        assert!(body.contains("joe@example.com,'-2+3,"), "{body}");
+        for line in body.lines().skip(1) {
+            for cell in line.split(',') {
+                let cell = cell.trim_start_matches('"');
+                assert!(!cell.starts_with(['=', '+', '-', '@']), "a live formula in {line}");
+            }
+        }
+    }
+
+    async fn a_corrected_address_gets_no_campaign_until_its_owner_confirms_it(backend) {
+        let app = TestApp::spawn(backend).await;
+        import(&app, &[ANN], "tips").await;
+        // Ann asks for her data and "corrects" her newsletter address to someone else's.
+        let person = client();
+        let page = person.get(app.url("/my-data")).send().await.unwrap().text().await.unwrap();
+        let csrf = extract_csrf(&page);
+        person.post(app.url("/my-data")).form(&[("csrf", csrf.as_str()), ("email", ANN)]).send().await.unwrap();
+        app.drain_outbox().await;
+        let path = path_of(&app, &app.mails().last().unwrap().link(&format!("{}/my-data/", app.base)));
+        let id: i64 = sqlx::query_scalar("SELECT id FROM newsletter_subscribers").fetch_one(&app.state.db.pool).await.unwrap();
+        let r = person.post(app.url(&format!("{path}/correct"))).form(&[
+            ("csrf", csrf.as_str()), ("table", "newsletter_subscribers"), ("id", &id.to_string()), ("column", "email"), ("value", "vic@example.com"),
+        ]).send().await.unwrap();
+        assert_eq!(r.status(), 303);
+        let (status, confirmed_at): (String, Option<i64>) = sqlx::query_as("SELECT status, confirmed_at FROM newsletter_subscribers")
+            .fetch_one(&app.state.db.pool).await.unwrap();
+        assert_eq!((status.as_str(), confirmed_at), ("pending", None), "a corrected address is unconfirmed");
+        app.drain_outbox().await;
+        let to_vic: Vec<Mail> = app.mails().into_iter().filter(|m| m.to == "vic@example.com").collect();
+        assert_eq!(to_vic.len(), 1, "one double opt-in mail to the new address");
+        let confirm = to_vic[0].link(&format!("{}/newsletter/confirm/", app.base));
+
+        // A campaign sent now reaches nobody: the only subscriber is unconfirmed.
+        app.login_as("admin").await;
+        let fields = good_campaign("Before confirming", "tips");
+        let id = create_campaign(&app, &fields).await;
+        assert_eq!(act(&app, id, "send", &fields).await.status(), 303);
+        wait_sent(&app, id).await;
+        app.drain_outbox().await;
+        assert!(!app.mails().iter().any(|m| m.subject == "Before confirming"), "no campaign before the owner confirms");
+
+        // Its owner confirms; the next campaign reaches the new address, not the old.
+        let owner = client();
+        let page = owner.get(&confirm).send().await.unwrap().text().await.unwrap();
+        assert!(page.contains("vic@example.com"), "{page}");
+        let r = owner.post(&confirm).form(&[("csrf", extract_csrf(&page).as_str())]).send().await.unwrap();
+        assert!(r.text().await.unwrap().contains("You are subscribed"));
+        let fields = good_campaign("After confirming", "tips");
+        let id = create_campaign(&app, &fields).await;
+        assert_eq!(act(&app, id, "send", &fields).await.status(), 303);
+        wait_sent(&app, id).await;
+        app.drain_outbox().await;
+        let sent: Vec<String> = app.mails().into_iter().filter(|m| m.subject == "After confirming").map(|m| m.to).collect();
+        assert_eq!(sent, vec!["vic@example.com".to_string()]);
+    }
+
+    async fn a_preference_link_expires_after_a_year_and_still_unsubscribes(backend) {
+        let app = TestApp::spawn(backend).await;
+        import(&app, &[ANN], "tips").await;
+        let id: i64 = sqlx::query_scalar("SELECT id FROM newsletter_subscribers").fetch_one(&app.state.db.pool).await.unwrap();
+        let keyring = &app.state.keyring;
+        let fresh = newsletter::link_token(keyring, id, 0, now_ms());
+        let (code, page) = app.get_text(&format!("/newsletter/preferences/{fresh}")).await;
+        assert_eq!(code, 200);
+        assert!(page.contains(ANN));
+        let old = newsletter::link_token(keyring, id, 0, now_ms() - 366 * 86_400_000);
+        let unversioned = keyring.sign("newsletter-link", &format!("{id}-0"));
+        for token in [&old, &unversioned] {
+            let (code, page) = app.get_text(&format!("/newsletter/preferences/{token}")).await;
+            assert_eq!(code, 410);
+            assert!(page.contains("This link has expired") && !page.contains(ANN), "{page}");
+        }
+        // Unsubscribing works with any genuine link, however old.
+        let r = app.post_form(&format!("/unsubscribe/{old}"), &[]).await;
+        assert!(r.status().is_success() || r.status().is_redirection(), "{}", r.status());
+        let status: String = sqlx::query_scalar("SELECT status FROM newsletter_subscribers").fetch_one(&app.state.db.pool).await.unwrap();
+        assert_eq!(status, "unsubscribed");
+    }
+
     async fn a_scheduled_campaign_starts_on_its_own_and_pause_holds_its_mail(backend) {
         let app = TestApp::spawn_with(backend, |c| c.mail_rate = 20).await;
         app.login_as("admin").await;

@@ -138,10 +138,11 @@ async fn reference_of(app: &TestApp, id: i64) -> String {
 }
 
 fn tamper(path: &str) -> String {
-    // Change the ticket id the link was signed for.
+    // Change the ticket id the link was signed for (`{id}~{nonce}.{sig}`).
     let (prefix, rest) = path.rsplit_once('/').unwrap();
-    let (id, sig) = rest.split_once('.').unwrap();
-    format!("{prefix}/{}.{sig}", id.parse::<i64>().unwrap() + 1)
+    let (data, sig) = rest.rsplit_once('.').unwrap();
+    let (id, nonce) = data.split_once('~').unwrap();
+    format!("{prefix}/{}~{nonce}.{sig}", id.parse::<i64>().unwrap() + 1)
 }
 
 both! {
@@ -186,6 +187,47 @@ both! {
             assert!(body.contains("This link is not valid"));
             assert!(!body.contains("every ten minutes"));
         }
+    }
+
+    async fn a_reissued_or_expired_conversation_link_answers_410_and_the_new_one_works(backend) {
+        let app = TestApp::spawn(backend).await;
+        submit_ok(&app, "ann@example.com").await;
+        app.drain_outbox().await;
+        let old = conversation_path(&app, &app.mails()[0]);
+        let visitor = client();
+        assert_eq!(get_with(&app, &visitor, &old).await.0, 200);
+
+        app.login_as("agent").await;
+        let id = ticket_ids(&app).await[0];
+        let r = app.post_form(&format!("/admin/tickets/{id}/link"), &[]).await;
+        assert_eq!(r.status(), 303);
+        let (status, body) = get_with(&app, &visitor, &old).await;
+        assert_eq!(status, 410, "the old link is revoked");
+        assert!(body.contains("This link no longer works") && !body.contains("every ten minutes"), "{body}");
+        let (_, ticket) = app.get_text(&format!("/admin/tickets/{id}")).await;
+        let start = ticket.find("href=\"/support/tickets/").expect("the new link on the ticket page") + 6;
+        let new = ticket[start..start + ticket[start..].find('"').unwrap()].to_string();
+        assert_ne!(new, old);
+        let (status, body) = get_with(&app, &visitor, &new).await;
+        assert_eq!(status, 200);
+        assert!(body.contains("every ten minutes"));
+        let audited: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'reissue-link'")
+            .fetch_one(&app.state.db.pool).await.unwrap();
+        assert_eq!(audited, 1, "a reissue is audited");
+
+        // Closed: the link lives 90 more days, then answers 410.
+        assert_eq!(app.post_form(&format!("/admin/tickets/{id}/status"), &[("status", "closed")]).await.status(), 303);
+        assert_eq!(get_with(&app, &visitor, &new).await.0, 200, "a closed ticket's link still works for a while");
+        let closed_at: Option<i64> = sqlx::query_scalar("SELECT closed_at FROM tickets WHERE id = $1").bind(id).fetch_one(&app.state.db.pool).await.unwrap();
+        assert!(closed_at.is_some_and(|t| (now_ms() - t).abs() < 60_000), "closing records when");
+        sqlx::query("UPDATE tickets SET closed_at = closed_at - $1 WHERE id = $2").bind(91 * 86_400_000_i64).bind(id)
+            .execute(&app.state.db.pool).await.unwrap();
+        let (status, body) = get_with(&app, &visitor, &new).await;
+        assert_eq!(status, 410, "expired 90 days after closing");
+        assert!(body.contains("90 days") && !body.contains("every ten minutes"));
+        // Reopening by staff brings it back (the link is the ticket's, not a new secret).
+        assert_eq!(app.post_form(&format!("/admin/tickets/{id}/status"), &[("status", "open")]).await.status(), 303);
+        assert_eq!(get_with(&app, &visitor, &new).await.0, 200);
     }
 
     async fn the_whole_conversation_goes_round_through_real_smtp(backend) {

@@ -340,9 +340,14 @@ both! {
         // Live chat: 2 of 3 = 67%, drawn as an SVG bar 67 wide.
         assert!(page.contains("<rect width=\"67\" height=\"10\"") && page.contains("2 (67%)"));
         assert!(page.contains("Response time") && page.contains("2 (100%)"), "multiple choice counts over who answered it");
-        assert!(page.contains("Fast") && page.contains("Slow") && page.contains("Great &#34;team&#34;, thanks"), "free text, escaped");
         assert!(!page.contains("style="), "CSP: no inline styles");
+        // Free text is personal: an editor sees how many, not what.
+        assert!(page.contains("2 written answers") && !page.contains("Fast") && !page.contains("SUM(A1)"), "{page}");
 
+        app.login_as("admin").await;
+        let (status, page) = app.get_text(&format!("/admin/surveys/{id}/answers")).await;
+        assert_eq!(status, 200);
+        assert!(page.contains("Fast") && page.contains("Slow") && page.contains("Great &#34;team&#34;, thanks"), "free text, escaped");
         let r = app.get(&format!("/admin/surveys/{id}/results.csv")).await;
         assert_eq!(r.status(), 200);
         assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
@@ -350,9 +355,9 @@ both! {
         let csv = r.text().await.unwrap();
         let lines: Vec<&str> = csv.lines().collect();
         assert_eq!(lines.len(), 4, "{csv}");
-        assert!(lines[0].starts_with("\"response\",\"submitted_at\",\"How likely"));
-        assert!(lines[1].contains("\"10\",\"5\",\"Live chat\",\"Response time; Prices\",\"Fast\",\"'=SUM(A1) is what I type\""), "{}", lines[1]);
-        assert!(lines[2].contains("\"Great \"\"team\"\", thanks\""));
+        assert!(lines[0].starts_with("response,submitted_at,How likely"), "{}", lines[0]);
+        assert!(lines[1].ends_with(",10,5,Live chat,Response time; Prices,Fast,'=SUM(A1) is what I type"), "{}", lines[1]);
+        assert!(lines[2].contains(",\"Great \"\"team\"\", thanks\""));
         assert_eq!(audited(&app, "export-csv").await, 1, "a CSV export is audited");
 
         // Text answers are sealed at rest.
@@ -419,10 +424,11 @@ both! {
                           ("email".to_string(), "jo@example.com".to_string()), ("birth_year".to_string(), "1975".to_string())];
         assert_eq!(Visitor::new().answer(&app, "follow-up", &fields).await.status(), 303);
         assert_eq!(Visitor::new().answer(&app, "follow-up", &[q(&qs[0], "5"), q(&qs[1], "All good"), ("birth_year".into(), "1975".into())]).await.status(), 303);
-        let (_, results) = app.get_text(&format!("/admin/surveys/{id}")).await;
+        app.login_as("admin").await;
+        let (_, results) = app.get_text(&format!("/admin/surveys/{id}/answers")).await;
         assert!(results.contains("The technician was late") && results.contains("All good"));
         let csv = app.get(&format!("/admin/surveys/{id}/results.csv")).await.text().await.unwrap();
-        assert!(csv.contains("\"Jo Client\",\"jo@example.com\",\"2\",\"The technician was late\""), "{csv}");
+        assert!(csv.contains(",Jo Client,jo@example.com,2,The technician was late"), "{csv}");
 
         // Through the my-data page, as the person would.
         let person = client();
@@ -444,7 +450,43 @@ both! {
         tx.commit().await.unwrap();
         assert_eq!(count(&app, "SELECT COUNT(*) FROM survey_responses").await, 1, "the anonymous response stays");
         assert_eq!(count(&app, "SELECT COUNT(*) FROM survey_answers WHERE subject_id IS NOT NULL").await, 0);
-        let (_, results) = app.get_text(&format!("/admin/surveys/{id}")).await;
+        let (_, results) = app.get_text(&format!("/admin/surveys/{id}/answers")).await;
         assert!(!results.contains("The technician was late") && results.contains("All good"));
+    }
+
+    async fn an_editor_sees_counts_only_and_each_read_of_personal_answers_by_an_admin_is_audited(backend) {
+        let app = TestApp::spawn(backend).await;
+        let (id, qs) = contact_survey(&app).await;
+        let fields = vec![q(&qs[0], "4"), q(&qs[1], "Ask for Mr Secret"), ("name".to_string(), "Pat Private".to_string()),
+                          ("email".to_string(), "pat@example.com".to_string()), ("birth_year".to_string(), "1980".to_string())];
+        assert_eq!(Visitor::new().answer(&app, "follow-up", &fields).await.status(), 303);
+
+        // The editor (signed in by contact_survey): aggregates, no personal answers anywhere.
+        let (status, page) = app.get_text(&format!("/admin/surveys/{id}")).await;
+        assert_eq!(status, 200);
+        assert!(page.contains("1 response") && page.contains("average 4.0") && page.contains("1 written answer"), "{page}");
+        for personal in ["Ask for Mr Secret", "Pat Private", "pat@example.com", "/answers", "results.csv"] {
+            assert!(!page.contains(personal), "an editor's results page shows {personal}");
+        }
+        for path in [format!("/admin/surveys/{id}/answers"), format!("/admin/surveys/{id}/results.csv")] {
+            let (status, body) = app.get_text(&path).await;
+            assert_eq!(status, 403, "{path}");
+            assert!(!body.contains("Pat Private") && !body.contains("Ask for Mr Secret"));
+        }
+        assert_eq!(audited(&app, "view-answers").await + audited(&app, "export-csv").await, 0);
+
+        // An admin reads them; each read leaves an audit row naming who.
+        let admin = app.login_as("admin").await;
+        let (_, page) = app.get_text(&format!("/admin/surveys/{id}")).await;
+        assert!(page.contains(&format!("/admin/surveys/{id}/answers")) && !page.contains("Pat Private"));
+        let (status, answers) = app.get_text(&format!("/admin/surveys/{id}/answers")).await;
+        assert_eq!(status, 200);
+        assert!(answers.contains("Pat Private") && answers.contains("pat@example.com") && answers.contains("Ask for Mr Secret"));
+        assert_eq!(audited(&app, "view-answers").await, 1);
+        let csv = app.get(&format!("/admin/surveys/{id}/results.csv")).await.text().await.unwrap();
+        assert!(csv.contains("Pat Private,pat@example.com,4,Ask for Mr Secret"), "{csv}");
+        assert_eq!(audited(&app, "export-csv").await, 1);
+        let (_, log) = app.get_text("/admin/audit?q=survey").await;
+        assert!(log.contains("view-answers") && log.contains("export-csv") && log.contains(&admin), "{log}");
     }
 }
