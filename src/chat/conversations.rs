@@ -196,6 +196,8 @@ pub fn clean_page(page: &str) -> Option<String> {
         Err(_) if page.starts_with('/') => page.to_string(),
         Err(_) => return None,
     };
+    // The agent needs the page, not a secret link in it.
+    let path = crate::platform::paths::redact_tokens(&path).into_owned();
     Some(path.chars().filter(|c| !c.is_control()).collect())
 }
 
@@ -672,4 +674,21 @@ pub async fn visitor_context(
             .collect()
     };
     Ok(VisitorContext { chats, tickets })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reported_page_keeps_the_route_but_not_a_secret_link() {
+        assert_eq!(
+            clean_page("https://officecomms.com/support/tickets/12~abc.sig?sent=1").as_deref(),
+            Some("/support/tickets/{token}")
+        );
+        assert_eq!(
+            clean_page("/articles/slow-pc-checklist").as_deref(),
+            Some("/articles/slow-pc-checklist")
+        );
+    }
 }

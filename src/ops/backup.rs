@@ -821,3 +821,38 @@ async fn ensure_empty_postgres(url: &str) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retention_deletes_an_old_plain_backup_but_never_a_path_its_manifest_points_outside() {
+        let root = tempfile::tempdir().unwrap();
+        let (parent, old) = (root.path().join("backups"), root.path().join("backups/old"));
+        std::fs::create_dir_all(old.join("uploads/attachments")).unwrap();
+        for f in [
+            "officecomms.db",
+            "officecomms.key",
+            "uploads/attachments/a.txt",
+        ] {
+            std::fs::write(old.join(f), "x").unwrap();
+        }
+        std::fs::write(root.path().join("victim.txt"), "not ours").unwrap();
+        // A format-1 backup (the key file in the clear) whose manifest was
+        // tampered with to name a file outside it.
+        let manifest = serde_json::json!({
+            "format": 1, "created_at": 0, "version": "0.1.0", "database": "sqlite",
+            "files": ["officecomms.key", "uploads/attachments/a.txt", "../../victim.txt", "/etc/hostname"],
+        });
+        std::fs::write(old.join(MANIFEST), manifest.to_string()).unwrap();
+        let deleted = prune(&parent, 30, now_ms(), &parent.join("new")).unwrap();
+        assert_eq!(deleted, vec![old.clone()]);
+        assert!(
+            !old.exists(),
+            "the old backup and its plain key file are gone"
+        );
+        assert!(root.path().join("victim.txt").is_file());
+        assert!(safe_relative("uploads/a/../../x").is_none() && safe_relative("").is_none());
+    }
+}

@@ -581,7 +581,11 @@ pub async fn delete_data(
             erased_at: now_ms(),
         },
     )?;
-    erasure::clear_traces(&state, subject.id).await?;
+    // The erasure is committed: a file left behind is the operator's to
+    // see (the retention sweeps it again), not a failure shown to the person.
+    if let Err(e) = erasure::clear_traces(&state, subject.id).await {
+        tracing::error!(error = ?e, subject_id = subject.id, "clearing an erasure's traces");
+    }
     state.mail_wakeup.notify_one();
     render(&DeletePage {
         page: page.titled("Your data is erased"),
