@@ -11,7 +11,7 @@ use crate::{
     error::{AppError, AppResult},
     platform::{
         forms::{EmailAddress, FieldErrors, Form},
-        templates::{Page, format_time, render},
+        templates::{Page, format_time, render, render_with},
     },
     privacy::age::{self, Age},
     staff::{Agent, Staff},
@@ -116,14 +116,14 @@ pub async fn start_chat(
             )
                 .into_response());
         }
-        let body = render(&ChatPage {
+        let body = ChatPage {
             page: page.titled("Live chat"),
             form,
             errors,
             resume: None,
             retention_days: super::RETENTION_DAYS,
-        })?;
-        return Ok((StatusCode::UNPROCESSABLE_ENTITY, body).into_response());
+        };
+        return render_with(StatusCode::UNPROCESSABLE_ENTITY, &body);
     };
     let origin = conversations::clean_page(&form.page);
     let c = conversations::start(&state, &name, email.as_ref(), origin.as_deref()).await?;
@@ -290,12 +290,13 @@ pub async fn show_conversation(
 ) -> AppResult<Response> {
     let c = load(&state, id).await?;
     conversations::audit_view(&state, &user, id).await?;
-    history_page(&state, page, c, &query.q, String::new()).await
+    history_page(&state, page, StatusCode::OK, c, &query.q, String::new()).await
 }
 
 async fn history_page(
     state: &AppState,
     page: Page,
+    status: StatusCode,
     c: Conversation,
     q: &str,
     notice: String,
@@ -339,7 +340,7 @@ async fn history_page(
         updated: format_time(c.row.updated_at),
         ticket: c.row.ticket_reference.clone().unwrap_or_default(),
     };
-    render(&HistoryPage {
+    let body = HistoryPage {
         page: page.titled(format!("Chat with {}", c.name)),
         c: row,
         page_url: c.page.clone(),
@@ -358,7 +359,8 @@ async fn history_page(
             .collect(),
         agents,
         notice,
-    })
+    };
+    render_with(status, &body)
 }
 
 /// Agents and admins a chat can be handed to: `(id, name)`.
@@ -390,8 +392,8 @@ pub async fn reply(
     let body = match conversations::clean_body(&form.body) {
         Ok(b) => b,
         Err(m) => {
-            let r = history_page(&state, page, c, "", m.to_string()).await?;
-            return Ok((StatusCode::UNPROCESSABLE_ENTITY, r).into_response());
+            let status = StatusCode::UNPROCESSABLE_ENTITY;
+            return history_page(&state, page, status, c, "", m.to_string()).await;
         }
     };
     if c.row.status == "waiting" {
@@ -401,8 +403,8 @@ pub async fn reply(
         .await?
         .is_none()
     {
-        let r = history_page(&state, page, c, "", "This chat is closed.".into()).await?;
-        return Ok((StatusCode::CONFLICT, r).into_response());
+        let closed = "This chat is closed.".into();
+        return history_page(&state, page, StatusCode::CONFLICT, c, "", closed).await;
     }
     Ok(Redirect::to(&format!("/admin/chat/{id}")).into_response())
 }
@@ -436,8 +438,7 @@ pub async fn act(
         Err(Refused::NotFound) => Err(AppError::NotFound),
         Err(Refused::Conflict(m)) => {
             let c = load(&state, id).await?;
-            let r = history_page(&state, page, c, "", m.to_string()).await?;
-            Ok((StatusCode::CONFLICT, r).into_response())
+            history_page(&state, page, StatusCode::CONFLICT, c, "", m.to_string()).await
         }
     }
 }

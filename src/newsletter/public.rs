@@ -13,7 +13,7 @@ use crate::{
         forms::{EmailAddress, FieldErrors, Form, text},
         mail::{self, EmailTemplate, Recipient},
         now_ms,
-        templates::{Page, render},
+        templates::{Page, render, render_with},
     },
     privacy::{
         age::{self, Age},
@@ -24,7 +24,7 @@ use crate::{
 use axum::{
     extract::{Path, State},
     http::StatusCode,
-    response::{IntoResponse, Response},
+    response::Response,
 };
 use std::net::IpAddr;
 
@@ -135,7 +135,7 @@ pub async fn subscribe(
             errors,
             topics: TOPICS,
         };
-        return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&body)?).into_response());
+        return render_with(StatusCode::UNPROCESSABLE_ENTITY, &body);
     };
     let source = if form.source == "page" {
         "the newsletter page"
@@ -245,13 +245,13 @@ fn link_problem(
     heading: &'static str,
     message: &'static str,
 ) -> AppResult<Response> {
-    let body = render(&LinkProblemPage {
+    let body = LinkProblemPage {
         page: page.titled(heading),
         status: status.as_u16(),
         heading,
         message,
-    })?;
-    Ok((status, body).into_response())
+    };
+    render_with(status, &body)
 }
 
 fn forged(page: Page) -> AppResult<Response> {
@@ -483,7 +483,7 @@ pub async fn save_preferences(
             error: "Please keep at least one topic, or unsubscribe from everything below.".into(),
             ..PreferencesPage::new(page, found, chosen, token)
         };
-        return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&body)?).into_response());
+        return render_with(StatusCode::UNPROCESSABLE_ENTITY, &body);
     }
     let mut tx = state.db.begin().await?;
     db::set_topics(&mut tx, found.row.id, &topics).await?;

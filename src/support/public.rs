@@ -14,7 +14,7 @@ use crate::{
     platform::{
         forms::{FieldErrors, Form, text},
         now_ms,
-        templates::{Page, render},
+        templates::{Page, render, render_with},
     },
     privacy::age::{self, Age},
 };
@@ -120,7 +120,7 @@ pub async fn submit_query(
             &settings,
             reattach,
         );
-        Ok((why.status(), render(&body)?).into_response())
+        render_with(why.status(), &body)
     };
     let nonce = match intake::check_stamp(&input.form, &state.keyring, now, &settings) {
         Ok(nonce) => nonce,
@@ -146,7 +146,7 @@ pub async fn submit_query(
             let intake::Invalid { form, errors } = *invalid;
             let status = intake::error_status(&errors, FIELDS);
             let body = contact_page(page, form, errors, String::new(), &settings, reattach);
-            return Ok((status, render(&body)?).into_response());
+            return render_with(status, &body);
         }
     };
     let reference = match tickets::create(&state, &new, &nonce, &ip_hash).await? {
@@ -185,10 +185,10 @@ struct InvalidLinkPage {
 }
 
 fn invalid_link(page: Page) -> AppResult<Response> {
-    let body = render(&InvalidLinkPage {
+    let body = InvalidLinkPage {
         page: page.titled("Link not valid"),
-    })?;
-    Ok((StatusCode::NOT_FOUND, body).into_response())
+    };
+    render_with(StatusCode::NOT_FOUND, &body)
 }
 
 #[derive(askama::Template)]
@@ -271,7 +271,7 @@ async fn conversation_page(
         sent,
         max_details: intake::MAX_DETAILS_CHARS,
     };
-    Ok((status, render(&body)?).into_response())
+    render_with(status, &body)
 }
 
 pub async fn show_conversation(

@@ -8,7 +8,7 @@ use crate::{
         db::is_unique_violation,
         forms::{FieldErrors, Form, checked, text},
         now_ms,
-        templates::{Page, render},
+        templates::{Page, render, render_with},
     },
     staff::{
         Editor, Staff,
@@ -259,12 +259,12 @@ pub async fn create_survey(
     Form(form): Form<SurveyForm>,
 ) -> AppResult<Response> {
     let refuse = |page: Page, form: SurveyForm, errors: FieldErrors| -> AppResult<Response> {
-        let body = render(&NewPage {
+        let body = NewPage {
             page: page.titled("New survey"),
             form,
             errors,
-        })?;
-        Ok((StatusCode::UNPROCESSABLE_ENTITY, body).into_response())
+        };
+        render_with(StatusCode::UNPROCESSABLE_ENTITY, &body)
     };
     let valid = match validate_survey(&form) {
         Ok(v) => v,
@@ -371,7 +371,7 @@ async fn editor(state: &AppState, page: Page, id: i64, view: EditorState) -> App
             last: i + 1 == count,
         })
         .collect();
-    let body = render(&EditorPage {
+    let body = EditorPage {
         page: page.titled(format!("Survey: {}", survey.title)),
         status: survey.status(now_ms()).label(),
         form: view
@@ -386,13 +386,13 @@ async fn editor(state: &AppState, page: Page, id: i64, view: EditorState) -> App
         results,
         notice: view.notice,
         survey,
-    })?;
+    };
     let status = if failed {
         StatusCode::UNPROCESSABLE_ENTITY
     } else {
         StatusCode::OK
     };
-    Ok((status, body).into_response())
+    render_with(status, &body)
 }
 
 #[derive(Deserialize, Default)]

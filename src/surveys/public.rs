@@ -23,7 +23,7 @@ use crate::{
     platform::{
         forms::{EmailAddress, FieldErrors, Form, text},
         now_ms, random_token,
-        templates::{Page, render},
+        templates::{Page, render, render_with},
         token_hash,
     },
     privacy::{
@@ -175,12 +175,12 @@ struct DonePage {
 }
 
 fn done_page(page: Page, status: StatusCode, title: &str, message: &str) -> AppResult<Response> {
-    let body = render(&DonePage {
+    let body = DonePage {
         page: page.titled(title.to_string()),
         title: title.to_string(),
         message: message.to_string(),
-    })?;
-    Ok((status, body).into_response())
+    };
+    render_with(status, &body)
 }
 
 /// What the visitor typed, by field name (a field may repeat: checkboxes).
@@ -406,7 +406,7 @@ pub async fn answer_survey(
         ""
     };
     let Some(nonce) = nonce.filter(|_| message.is_empty()) else {
-        let body = render(&AnswerPage {
+        let body = AnswerPage {
             page: page.titled(survey.title.clone()),
             token: form_token(&state, survey.id),
             questions: views(&questions, &typed, &question_errors),
@@ -414,8 +414,8 @@ pub async fn answer_survey(
             form,
             errors,
             message: message.into(),
-        })?;
-        return Ok((StatusCode::UNPROCESSABLE_ENTITY, body).into_response());
+        };
+        return render_with(StatusCode::UNPROCESSABLE_ENTITY, &body);
     };
     let saved = save(&state, &survey, &nonce, name, email, &answers).await?;
     if !saved {
