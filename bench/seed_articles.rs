@@ -23,7 +23,7 @@ async fn main() -> anyhow::Result<()> {
     config.workers = false;
     let state = AppState::open(config).await?;
     let started = std::time::Instant::now();
-    corpus::seed(&state.db, n, state.content.now()).await?;
+    corpus::seed(&state.db, n, state.clock.now()).await?;
     // Copy SQLite's log back into the database now (connections do not
     // checkpoint by themselves): else the server measured next starts by
     // doing it, on the cores the measurement needs.
