@@ -13,7 +13,7 @@ use crate::{
         forms::{EmailAddress, FieldErrors, Form},
         templates::{Page, format_time, render, render_with},
     },
-    privacy::age::{self, Age},
+    privacy::age::{self, AgeGate},
     staff::{Agent, Staff},
 };
 use axum::{
@@ -86,14 +86,13 @@ fn wants_json(headers: &HeaderMap) -> bool {
 pub async fn start_chat(
     State(state): State<AppState>,
     page: Page,
+    gate: AgeGate,
     headers: HeaderMap,
     Form(form): Form<StartForm>,
 ) -> AppResult<Response> {
     let mut errors = FieldErrors::default();
-    match age::assess(&page.privacy, &form.birth_year) {
-        Age::Child => return age::refuse(page, &state.keyring, state.config.is_https()),
-        Age::Invalid(m) => errors.add("birth_year", m),
-        Age::Ok => {}
+    if let Some(m) = gate.check(&form.birth_year)? {
+        errors.add(age::FIELD, m);
     }
     let name = conversations::clean_name(&form.name).map_err(|m| errors.add("name", m));
     let email = match form.email.trim() {

@@ -16,7 +16,7 @@ use crate::{
         templates::{Page, render, render_with},
     },
     privacy::{
-        age::{self, Age},
+        age::{self, AgeGate},
         erasure, policy,
         subjects::{self, Subject},
     },
@@ -98,15 +98,14 @@ struct CheckEmailPage {
 pub async fn subscribe(
     State(state): State<AppState>,
     page: Page,
+    gate: AgeGate,
     ClientIp(ip): ClientIp,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> AppResult<Response> {
     let mut form = SubscribeForm::from_pairs(pairs);
     let mut errors = FieldErrors::default();
-    match age::assess(&page.privacy, &form.birth_year) {
-        Age::Child => return age::refuse(page, &state.keyring, state.config.is_https()),
-        Age::Invalid(m) => errors.add("birth_year", m),
-        Age::Ok => {}
+    if let Some(m) = gate.check(&form.birth_year)? {
+        errors.add(age::FIELD, m);
     }
     let email = form
         .email

@@ -16,7 +16,7 @@ use crate::{
         templates::{Page, render, render_with},
     },
     privacy::{
-        age::{self, Age},
+        age::{self, AgeGate},
         subjects,
     },
 };
@@ -485,14 +485,13 @@ fn new_reference() -> String {
 pub async fn check_out(
     State(state): State<AppState>,
     page: Page,
+    gate: AgeGate,
     headers: HeaderMap,
     Form(mut form): Form<CheckoutForm>,
 ) -> AppResult<Response> {
     let mut errors = FieldErrors::default();
-    match age::assess(&page.privacy, &form.birth_year) {
-        Age::Child => return age::refuse(page, &state.keyring, state.config.is_https()),
-        Age::Invalid(m) => errors.add(age::FIELD, m),
-        Age::Ok => {}
+    if let Some(m) = gate.check(&form.birth_year)? {
+        errors.add(age::FIELD, m);
     }
     let key_ok = valid_key(&form.idempotency_key);
     if key_ok

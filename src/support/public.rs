@@ -16,7 +16,7 @@ use crate::{
         now_ms,
         templates::{Page, render, render_with},
     },
-    privacy::age::{self, Age},
+    privacy::age::AgeGate,
 };
 use axum::{
     extract::{Path, Query, State},
@@ -99,13 +99,12 @@ const FIELDS: &[&str] = &[
 pub async fn submit_query(
     State(state): State<AppState>,
     page: Page,
+    gate: AgeGate,
     ClientIp(ip): ClientIp,
     input: ContactInput,
 ) -> AppResult<Response> {
     // The age question first: a child's answer keeps and sends nothing.
-    if age::assess(&page.privacy, &input.form.birth_year) == Age::Child {
-        return age::refuse(page, &state.keyring, state.config.is_https());
-    }
+    let age_problem = gate.check(&input.form.birth_year)?;
     let settings = settings::load(&state.db).await?;
     let now = now_ms();
     let reattach = !input.uploads.is_empty();
@@ -140,7 +139,7 @@ pub async fn submit_query(
     if day >= settings.per_ip_day {
         return refuse(page, input.form, Refusal::DayLimit(day));
     }
-    let new = match intake::validate(input, &page.privacy, &settings) {
+    let new = match intake::validate(input, age_problem, &settings) {
         Ok(new) => new,
         Err(invalid) => {
             let intake::Invalid { form, errors } = *invalid;
@@ -310,12 +309,11 @@ pub struct AnswerForm {
 pub async fn answer_ticket(
     State(state): State<AppState>,
     page: Page,
+    gate: AgeGate,
     Path(token): Path<String>,
     Form(form): Form<AnswerForm>,
 ) -> AppResult<Response> {
-    if page.privacy.child {
-        return age::refuse(page, &state.keyring, state.config.is_https());
-    }
+    gate.check_remembered()?;
     let (ticket, subject) = match lookup(&state, &token).await? {
         Lookup::Invalid => return invalid_link(page),
         Lookup::MergedInto(target) => {

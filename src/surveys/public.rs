@@ -27,7 +27,7 @@ use crate::{
         token_hash,
     },
     privacy::{
-        age::{self, Age},
+        age::{self, AgeGate},
         subjects,
     },
 };
@@ -345,6 +345,7 @@ fn read_answers(questions: &[Question], typed: &Typed) -> (Vec<Answer>, HashMap<
 pub async fn answer_survey(
     State(state): State<AppState>,
     page: Page,
+    gate: AgeGate,
     headers: HeaderMap,
     Path(slug): Path<String>,
     Form(pairs): Form<Vec<(String, String)>>,
@@ -370,15 +371,11 @@ pub async fn answer_survey(
         birth_year: field(age::FIELD),
     };
     let mut errors = FieldErrors::default();
-    if page.privacy.child {
-        return age::refuse(page, &state.keyring, state.config.is_https());
-    }
-    if survey.collect_contact {
-        match age::assess(&page.privacy, &form.birth_year) {
-            Age::Child => return age::refuse(page, &state.keyring, state.config.is_https()),
-            Age::Invalid(m) => errors.add(age::FIELD, m),
-            Age::Ok => {}
-        }
+    gate.check_remembered()?;
+    if survey.collect_contact
+        && let Some(m) = gate.check(&form.birth_year)?
+    {
+        errors.add(age::FIELD, m);
     }
     let done = answered(&headers, &state);
     if done.contains(&survey.id) {
