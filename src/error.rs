@@ -2,6 +2,7 @@
 //! into a bare response carrying an [`ErrorPage`] extension, and
 //! `platform::http::render_errors` renders that as the site's error page (and
 //! logs internal errors once), so the person never sees internal details.
+//! [`AppError::Answered`] is the exception: a page already made, sent as it is.
 
 use axum::{
     http::StatusCode,
@@ -38,6 +39,11 @@ pub enum AppError {
     Unavailable(anyhow::Error),
     #[error(transparent)]
     Internal(anyhow::Error),
+    /// A complete answer made before the handler could finish (the age
+    /// gate's kind refusal), so `?` can end a handler with it; sent as it
+    /// is, not as the error page.
+    #[error("answered early with {}", .0.status())]
+    Answered(Box<Response>),
 }
 
 /// What the error page shows; the internal cause is kept for the log only.
@@ -113,12 +119,16 @@ impl AppError {
             AppError::Gone => StatusCode::GONE,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            AppError::Answered(response) => response.status(),
         }
     }
 }
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
+        if let AppError::Answered(response) = self {
+            return *response;
+        }
         let status = self.status();
         if matches!(self, AppError::Unauthorized) {
             return axum::response::Redirect::to("/admin/login").into_response();

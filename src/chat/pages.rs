@@ -12,9 +12,9 @@ use crate::{
     platform::{
         forms::{EmailAddress, FieldErrors, Form},
         now_ms,
-        templates::{Page, format_time, render},
+        templates::{Page, format_time, render, render_with},
     },
-    privacy::age::{self, Age},
+    privacy::age::{self, AgeGate},
     staff::{Agent, Staff},
 };
 use axum::{
@@ -88,14 +88,13 @@ fn wants_json(headers: &HeaderMap) -> bool {
 pub async fn start_chat(
     State(state): State<AppState>,
     page: Page,
+    gate: AgeGate,
     headers: HeaderMap,
     Form(form): Form<StartForm>,
 ) -> AppResult<Response> {
     let mut errors = FieldErrors::default();
-    match age::assess(&page.privacy, &form.birth_year) {
-        Age::Child => return age::refuse(page, &state.keyring, state.config.is_https()),
-        Age::Invalid(m) => errors.add("birth_year", m),
-        Age::Ok => {}
+    if let Some(m) = gate.check(&form.birth_year)? {
+        errors.add(age::FIELD, m);
     }
     let name = conversations::clean_name(&form.name).map_err(|m| errors.add("name", m));
     let email = match form.email.trim() {
@@ -118,14 +117,14 @@ pub async fn start_chat(
             )
                 .into_response());
         }
-        let body = render(&ChatPage {
+        let body = ChatPage {
             page: page.titled("Live chat"),
             form,
             errors,
             resume: None,
             retention_days: super::RETENTION_DAYS,
-        })?;
-        return Ok((StatusCode::UNPROCESSABLE_ENTITY, body).into_response());
+        };
+        return render_with(StatusCode::UNPROCESSABLE_ENTITY, &body);
     };
     let origin = conversations::clean_page(&form.page);
     let c = conversations::start(&state, &name, email.as_ref(), origin.as_deref()).await?;
@@ -295,12 +294,13 @@ pub async fn show_conversation(
 ) -> AppResult<Response> {
     let c = load(&state, id).await?;
     conversations::audit_view(&state, &user, id).await?;
-    history_page(&state, page, c, &query.q, String::new()).await
+    history_page(&state, page, StatusCode::OK, c, &query.q, String::new()).await
 }
 
 async fn history_page(
     state: &AppState,
     page: Page,
+    status: StatusCode,
     c: Conversation,
     q: &str,
     notice: String,
@@ -345,7 +345,7 @@ async fn history_page(
         updated: format_time(c.row.updated_at),
         ticket: c.row.ticket_reference.clone().unwrap_or_default(),
     };
-    render(&HistoryPage {
+    let body = HistoryPage {
         page: page.titled(format!("Chat with {}", c.name)),
         c: row,
         page_url: c.page.clone(),
@@ -364,7 +364,8 @@ async fn history_page(
             .collect(),
         agents,
         notice,
-    })
+    };
+    render_with(status, &body)
 }
 
 /// Agents and admins a chat can be handed to: `(id, name)`.
@@ -391,8 +392,8 @@ pub async fn reply(
     let body = match conversations::clean_body(&form.body) {
         Ok(b) => b,
         Err(m) => {
-            let r = history_page(&state, page, c, "", m.to_string()).await?;
-            return Ok((StatusCode::UNPROCESSABLE_ENTITY, r).into_response());
+            let status = StatusCode::UNPROCESSABLE_ENTITY;
+            return history_page(&state, page, status, c, "", m.to_string()).await;
         }
     };
     if c.row.status == "waiting" {
@@ -402,8 +403,8 @@ pub async fn reply(
         .await?
         .is_none()
     {
-        let r = history_page(&state, page, c, "", "This chat is closed.".into()).await?;
-        return Ok((StatusCode::CONFLICT, r).into_response());
+        let closed = "This chat is closed.".into();
+        return history_page(&state, page, StatusCode::CONFLICT, c, "", closed).await;
     }
     Ok(Redirect::to(&format!("/admin/chat/{id}")).into_response())
 }
@@ -437,8 +438,7 @@ pub async fn act(
         Err(Refused::NotFound) => Err(AppError::NotFound),
         Err(Refused::Conflict(m)) => {
             let c = load(&state, id).await?;
-            let r = history_page(&state, page, c, "", m.to_string()).await?;
-            Ok((StatusCode::CONFLICT, r).into_response())
+            history_page(&state, page, StatusCode::CONFLICT, c, "", m.to_string()).await
         }
     }
 }

@@ -13,7 +13,7 @@ use crate::{
     platform::{
         forms::Form,
         random_token,
-        templates::{Page, render},
+        templates::{Page, render, render_with},
     },
     privacy::{
         inventory::{self, CookieCategory},
@@ -205,7 +205,7 @@ pub async fn save_choices(
                 "Please choose “Accept all”, “Reject all” or “Save my choices”.".into(),
             )
             .await?;
-            return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&body)?).into_response());
+            return render_with(StatusCode::UNPROCESSABLE_ENTITY, &body);
         }
     };
     let consent = &page.privacy.consent;

@@ -14,7 +14,7 @@ use crate::{
     platform::{
         forms::{FieldErrors, Form},
         settings,
-        templates::{Page, render},
+        templates::{Page, render, render_with},
     },
     privacy::Privacy,
     staff::{
@@ -303,7 +303,7 @@ pub async fn save_settings(
             errors,
             saved: false,
         };
-        return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&body)?).into_response());
+        return render_with(StatusCode::UNPROCESSABLE_ENTITY, &body);
     }
     let mut tx = state.db.begin().await?;
     settings::put(

@@ -13,7 +13,7 @@ use crate::{
     error::{AppError, AppResult},
     platform::{
         forms::{FieldErrors, Form},
-        templates::{Page, markdown_to_html, render},
+        templates::{Page, markdown_to_html, render, render_with},
     },
     staff::{Editor, Staff},
 };
@@ -235,7 +235,7 @@ async fn edit_page(
         states: State::ALL,
         max_cover_mb: covers::MAX_BYTES / (1024 * 1024),
     };
-    let mut response = (shown.status, render(&body)?).into_response();
+    let mut response = render_with(shown.status, &body)?;
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

@@ -17,7 +17,7 @@ use crate::{
         forms::{EmailAddress, FieldErrors, Form, text},
         mail::{self, Recipient},
         now_ms, random_token,
-        templates::{Page, render},
+        templates::{Page, render, render_with},
     },
     privacy::erasure,
     staff::{
@@ -273,7 +273,7 @@ pub async fn create_campaign(
         Err(errors) => {
             let mut body = CampaignPage::new(page.titled("New campaign"), 0, "draft", form);
             body.errors = errors;
-            return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&body)?).into_response());
+            return render_with(StatusCode::UNPROCESSABLE_ENTITY, &body);
         }
     };
     let mut tx = state.db.begin().await?;
@@ -358,7 +358,7 @@ pub async fn act_on_campaign(
         body.errors = errors;
         body.failures = failures;
         body.scheduled_at = campaign.scheduled_at;
-        Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&body)?).into_response())
+        render_with(StatusCode::UNPROCESSABLE_ENTITY, &body)
     };
     if !matches!(campaign.status.as_str(), "draft" | "scheduled") {
         let mut errors = FieldErrors::default();
@@ -544,7 +544,7 @@ pub async fn resume_campaign(
             body.errors.add(f.field, f.message.clone());
         }
         body.failures = failures;
-        return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&body)?).into_response());
+        return render_with(StatusCode::UNPROCESSABLE_ENTITY, &body);
     }
     let mut tx = state.db.begin().await?;
     let resumed = db::set_status(&mut tx, id, &["paused"], "sending", None).await?;

@@ -14,10 +14,10 @@ use crate::{
         forms::{EmailAddress, FieldErrors, Form, text},
         mail::{self, EmailTemplate, Recipient},
         now_ms,
-        templates::{Page, render},
+        templates::{Page, render, render_with},
     },
     privacy::{
-        age::{self, Age},
+        age::{self, AgeGate},
         erasure, policy,
         subjects::{self, Subject},
     },
@@ -25,7 +25,7 @@ use crate::{
 use axum::{
     extract::{Path, State},
     http::StatusCode,
-    response::{IntoResponse, Response},
+    response::Response,
 };
 use futures_util::future::BoxFuture;
 use std::net::IpAddr;
@@ -100,15 +100,14 @@ struct CheckEmailPage {
 pub async fn subscribe(
     State(state): State<AppState>,
     page: Page,
+    gate: AgeGate,
     ClientIp(ip): ClientIp,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> AppResult<Response> {
     let mut form = SubscribeForm::from_pairs(pairs);
     let mut errors = FieldErrors::default();
-    match age::assess(&page.privacy, &form.birth_year) {
-        Age::Child => return age::refuse(page, &state.keyring, state.config.is_https()),
-        Age::Invalid(m) => errors.add("birth_year", m),
-        Age::Ok => {}
+    if let Some(m) = gate.check(&form.birth_year)? {
+        errors.add(age::FIELD, m);
     }
     let email = form
         .email
@@ -137,7 +136,7 @@ pub async fn subscribe(
             errors,
             topics: TOPICS,
         };
-        return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&body)?).into_response());
+        return render_with(StatusCode::UNPROCESSABLE_ENTITY, &body);
     };
     let source = if form.source == "page" {
         "the newsletter page"
@@ -324,13 +323,13 @@ fn link_problem(
     heading: &'static str,
     message: &'static str,
 ) -> AppResult<Response> {
-    let body = render(&LinkProblemPage {
+    let body = LinkProblemPage {
         page: page.titled(heading),
         status: status.as_u16(),
         heading,
         message,
-    })?;
-    Ok((status, body).into_response())
+    };
+    render_with(status, &body)
 }
 
 fn forged(page: Page) -> AppResult<Response> {
@@ -579,7 +578,7 @@ pub async fn save_preferences(
             error: "Please keep at least one topic, or unsubscribe from everything below.".into(),
             ..PreferencesPage::new(page, found, chosen, token)
         };
-        return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&body)?).into_response());
+        return render_with(StatusCode::UNPROCESSABLE_ENTITY, &body);
     }
     let mut tx = state.db.begin().await?;
     db::set_topics(&mut tx, found.row.id, &topics).await?;

@@ -10,7 +10,7 @@ use crate::{
         csv::Csv,
         forms::EmailAddress,
         now_ms,
-        templates::{Page, format_time, render},
+        templates::{Page, format_time, render, render_with},
     },
     privacy::{erasure, policy, subjects},
     staff::{
@@ -21,7 +21,7 @@ use crate::{
 use axum::{
     extract::{Multipart, Query, State},
     http::StatusCode,
-    response::{IntoResponse, Response},
+    response::Response,
 };
 use serde::Deserialize;
 
@@ -329,7 +329,7 @@ pub async fn import_csv(
         let error = error.to_string();
         async move {
             let body = list_page(&state, page, String::new(), None, source, error).await?;
-            Ok::<_, AppError>((StatusCode::UNPROCESSABLE_ENTITY, render(&body)?).into_response())
+            render_with(StatusCode::UNPROCESSABLE_ENTITY, &body)
         }
     };
     let source_text = match crate::platform::forms::text(&source, 300) {

@@ -101,6 +101,16 @@ impl FieldErrors {
     pub fn into_result(self) -> Result<(), FieldErrors> {
         if self.0.is_empty() { Ok(()) } else { Err(self) }
     }
+
+    /// The status of a form page showing these errors: 422 when a field
+    /// failed, 200 otherwise.
+    pub fn status(&self) -> StatusCode {
+        if self.0.is_empty() {
+            StatusCode::OK
+        } else {
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
+    }
 }
 
 /// A syntactically valid email address, normalised (trimmed).

@@ -14,7 +14,7 @@ use crate::error::{AppError, AppResult};
 use anyhow::Context;
 use axum::{
     extract::{FromRef, FromRequestParts},
-    http::request::Parts,
+    http::{StatusCode, request::Parts},
     response::{Html, IntoResponse, Response},
 };
 use std::sync::Arc;
@@ -183,6 +183,15 @@ where
 /// Renders a template into an HTML response.
 pub fn render(template: &impl askama::Template) -> AppResult<Response> {
     Ok(Html(template.render().context("rendering template")?).into_response())
+}
+
+/// Renders a template into an HTML response with this status: above all a
+/// form shown again with what the person typed and a message beside each
+/// field (`StatusCode::UNPROCESSABLE_ENTITY`).
+pub fn render_with(status: StatusCode, template: &impl askama::Template) -> AppResult<Response> {
+    let mut response = render(template)?;
+    *response.status_mut() = status;
+    Ok(response)
 }
 
 /// Markdown to HTML, sanitised: no script, no event handlers, no

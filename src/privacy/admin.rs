@@ -8,7 +8,7 @@ use crate::{
     platform::{
         forms::{EmailAddress, FieldErrors, Form},
         now_ms,
-        templates::{Page, render},
+        templates::{Page, render_with},
     },
     staff::{
         Admin, Staff,
@@ -17,8 +17,7 @@ use crate::{
 };
 use axum::{
     extract::{Query, State},
-    http::StatusCode,
-    response::{IntoResponse, Response},
+    response::Response,
 };
 use serde::Deserialize;
 
@@ -54,11 +53,7 @@ async fn requests_page(
     errors: FieldErrors,
     outcome: String,
 ) -> AppResult<Response> {
-    let status = if errors.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
+    let status = errors.status();
     let requests = db::list_requests(&state.db, q.trim()).await?;
     let body = RequestsPage {
         page: page.titled("Privacy requests"),
@@ -69,7 +64,7 @@ async fn requests_page(
         errors,
         outcome,
     };
-    Ok((status, render(&body)?).into_response())
+    render_with(status, &body)
 }
 
 pub async fn list_requests(

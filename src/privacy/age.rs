@@ -4,24 +4,28 @@
 //! remembered for the browser session, so an immediate retry with another
 //! year does not get through (the FTC's advice).
 //!
-//! A form uses it in three steps: include `privacy/age_field.html` in the
-//! template (it reads `form.birth_year` and `errors`), call [`assess`] first
-//! in the handler, and on [`Age::Child`] return [`refuse`].
+//! A form uses it in two steps: include `privacy/age_field.html` in the
+//! template (it reads `form.birth_year` and `errors`), and take an
+//! [`AgeGate`] in the handler and call [`AgeGate::check`] before anything
+//! else: `?` ends the handler with the refusal.
 
 use super::Privacy;
 use crate::{
-    error::AppResult,
+    error::{AppError, AppResult},
     platform::{
         crypto::Keyring,
-        templates::{Page, render},
+        state::Platform,
+        templates::{Page, render_with},
     },
 };
 use axum::{
-    http::{HeaderValue, StatusCode, header},
-    response::{IntoResponse, Response},
+    extract::{FromRef, FromRequestParts},
+    http::{HeaderValue, StatusCode, header, request::Parts},
+    response::Response,
 };
 use axum_extra::extract::cookie::{Cookie, SameSite};
 use chrono::Datelike;
+use std::convert::Infallible;
 
 pub const AGE_COOKIE: &str = "oc_age";
 const SIGNING_PURPOSE: &str = "age-gate";
@@ -36,6 +40,62 @@ pub enum Age {
     Child,
     /// Not a usable answer: show this beside the field.
     Invalid(&'static str),
+}
+
+/// The age gate of one request, taken by a handler as an extractor: holds
+/// what the refusal needs (the page, and the platform for the key that
+/// signs the cookie and whether it must be secure), so the handler only
+/// says where the answer is.
+pub struct AgeGate {
+    page: Page,
+    platform: Platform,
+}
+
+impl AgeGate {
+    /// Judges the year-of-birth answer: `Ok(Some(message))` to show beside
+    /// the field when it is not a usable answer, `Ok(None)` when the person
+    /// is old enough, and the kind refusal as the error when they may be
+    /// under 13 (or this browser already answered so).
+    pub fn check(&self, birth_year: &str) -> AppResult<Option<&'static str>> {
+        match assess(&self.page.privacy, birth_year) {
+            Age::Ok => Ok(None),
+            Age::Invalid(message) => Ok(Some(message)),
+            Age::Child => Err(self.refusal()),
+        }
+    }
+
+    /// Refuses a browser remembered as a child, for a form that does not
+    /// ask the age itself (an answer to a ticket, an anonymous survey).
+    pub fn check_remembered(&self) -> AppResult<()> {
+        if self.page.privacy.child {
+            return Err(self.refusal());
+        }
+        Ok(())
+    }
+
+    fn refusal(&self) -> AppError {
+        let secure = self.platform.config.is_https();
+        match refuse(self.page.clone(), &self.platform.keyring, secure) {
+            Ok(response) => AppError::Answered(Box::new(response)),
+            Err(e) => e,
+        }
+    }
+}
+
+impl<S> FromRequestParts<S> for AgeGate
+where
+    S: Send + Sync,
+    Platform: FromRef<S>,
+{
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let platform = Platform::from_ref(state);
+        Ok(AgeGate {
+            page: Page::new(&platform, parts),
+            platform,
+        })
+    }
 }
 
 /// Judges a year-of-birth answer; a child remembered for this session stays one.
@@ -77,17 +137,19 @@ struct Under13Page {
 }
 
 /// The kind refusal, remembering the answer for the browser session.
-pub fn refuse(page: Page, keyring: &Keyring, secure: bool) -> AppResult<Response> {
-    let body = render(&Under13Page {
-        page: page.titled("Thank you for visiting"),
-    })?;
+fn refuse(page: Page, keyring: &Keyring, secure: bool) -> AppResult<Response> {
+    let mut response = render_with(
+        StatusCode::FORBIDDEN,
+        &Under13Page {
+            page: page.titled("Thank you for visiting"),
+        },
+    )?;
     let cookie = Cookie::build((AGE_COOKIE, keyring.sign(SIGNING_PURPOSE, "child")))
         .path("/")
         .http_only(true)
         .same_site(SameSite::Lax)
         .secure(secure)
         .build();
-    let mut response = (StatusCode::FORBIDDEN, body).into_response();
     if let Ok(v) = HeaderValue::from_str(&cookie.to_string()) {
         response.headers_mut().append(header::SET_COOKIE, v);
     }

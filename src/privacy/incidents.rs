@@ -9,7 +9,7 @@ use crate::{
         forms::{EmailAddress, FieldErrors, Form, text},
         mail::{self, EmailTemplate, Recipient},
         now_ms, settings,
-        templates::{Page, render},
+        templates::{Page, render, render_with},
     },
     staff::{
         Admin, Staff,
@@ -226,7 +226,7 @@ pub async fn create_incident(
             errors,
             categories: CATEGORIES,
         };
-        return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&body)?).into_response());
+        return render_with(StatusCode::UNPROCESSABLE_ENTITY, &body);
     };
     let extra = business_days::parse_holidays(
         &settings::get_raw(&state.db, HOLIDAYS_SETTING)

@@ -16,7 +16,7 @@ use crate::{
         forms::{EmailAddress, FieldErrors, Form, text},
         mail::{self, EmailTemplate, Recipient},
         now_ms, random_token, settings,
-        templates::{Page, render},
+        templates::{Page, render, render_with},
         token_hash,
     },
     staff::audit::{self, Actor},
@@ -155,7 +155,7 @@ pub async fn request_link(
                 errors,
                 sent_to: String::new(),
             };
-            return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&body)?).into_response());
+            return render_with(StatusCode::UNPROCESSABLE_ENTITY, &body);
         }
     };
     open_request(&state, &email, "web").await?;

@@ -11,7 +11,7 @@ use crate::{
     platform::{
         db::is_unique_violation,
         forms::{FieldErrors, Form, checked, text},
-        templates::{Page, render},
+        templates::{Page, render, render_with},
     },
     privacy::subjects::{self, Subject},
     staff::{
@@ -21,7 +21,6 @@ use crate::{
 };
 use axum::{
     extract::{Path, Query, State},
-    http::StatusCode,
     response::{IntoResponse, Redirect, Response},
 };
 use serde::Deserialize;
@@ -97,11 +96,7 @@ async fn services_page(
     form: ServiceForm,
     errors: FieldErrors,
 ) -> AppResult<Response> {
-    let status = if errors.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
+    let status = errors.status();
     let services = db::all_services(&state.db, q.trim())
         .await?
         .into_iter()
@@ -115,15 +110,15 @@ async fn services_page(
             position: s.position,
         })
         .collect();
-    let body = render(&ServicesPage {
+    let body = ServicesPage {
         page: page.titled("Services"),
         q,
         services,
         form,
         errors,
         billings: Billing::ALL,
-    })?;
-    Ok((status, body).into_response())
+    };
+    render_with(status, &body)
 }
 
 pub async fn list_services(
@@ -307,19 +302,15 @@ fn service_page(
     form: ServiceForm,
     errors: FieldErrors,
 ) -> AppResult<Response> {
-    let status = if errors.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
-    let body = render(&ServicePage {
+    let status = errors.status();
+    let body = ServicePage {
         page: page.titled(format!("Service: {}", form.name)),
         id,
         form,
         errors,
         billings: Billing::ALL,
-    })?;
-    Ok((status, body).into_response())
+    };
+    render_with(status, &body)
 }
 
 pub async fn edit_service(

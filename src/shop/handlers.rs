@@ -13,10 +13,10 @@ use crate::{
         forms::{EmailAddress, FieldErrors, Form, text},
         mail::{self, EmailTemplate, Recipient},
         now_ms, random_token,
-        templates::{Page, render},
+        templates::{Page, render, render_with},
     },
     privacy::{
-        age::{self, Age},
+        age::{self, AgeGate},
         subjects,
     },
 };
@@ -226,15 +226,15 @@ async fn cart_page(
     if priced.dropped > 0 {
         notice = "A service in your cart is no longer offered, so we removed it.".into();
     }
-    let body = render(&CartPage {
+    let body = CartPage {
         page: page.titled("Your cart"),
         lines: priced.views(),
         totals: priced.totals(),
         notice,
         error: error.to_string(),
-    })?;
+    };
     Ok(with_cart_cookie(
-        (status, body).into_response(),
+        render_with(status, &body)?,
         state,
         &priced.cart,
     ))
@@ -372,15 +372,15 @@ fn checkout_page(
     errors: FieldErrors,
     error: &str,
 ) -> AppResult<Response> {
-    let body = render(&CheckoutPage {
+    let body = CheckoutPage {
         page: page.titled("Request an order"),
         lines: priced.views(),
         totals: priced.totals(),
         form,
         errors,
         error: error.to_string(),
-    })?;
-    Ok((status, body).into_response())
+    };
+    render_with(status, &body)
 }
 
 pub async fn show_checkout(
@@ -485,14 +485,13 @@ fn new_reference() -> String {
 pub async fn check_out(
     State(state): State<AppState>,
     page: Page,
+    gate: AgeGate,
     headers: HeaderMap,
     Form(mut form): Form<CheckoutForm>,
 ) -> AppResult<Response> {
     let mut errors = FieldErrors::default();
-    match age::assess(&page.privacy, &form.birth_year) {
-        Age::Child => return age::refuse(page, &state.keyring, state.config.is_https()),
-        Age::Invalid(m) => errors.add(age::FIELD, m),
-        Age::Ok => {}
+    if let Some(m) = gate.check(&form.birth_year)? {
+        errors.add(age::FIELD, m);
     }
     let key_ok = valid_key(&form.idempotency_key);
     if key_ok

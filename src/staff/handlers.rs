@@ -12,7 +12,7 @@ use crate::{
         http::csrf_cookie,
         mail::{self, EmailTemplate, Recipient},
         random_token, settings,
-        templates::{Page, render},
+        templates::{Page, render, render_with},
         token_hash,
     },
 };
@@ -75,7 +75,7 @@ pub async fn log_in(
                 email: form.email.trim().to_string(),
                 error: "That email and password do not match an active account.".into(),
             };
-            return Ok((StatusCode::UNAUTHORIZED, render(&body)?).into_response());
+            return render_with(StatusCode::UNAUTHORIZED, &body);
         }
     };
     let token = random_token(32);
@@ -160,11 +160,7 @@ async fn users_page(
     invite_link: String,
 ) -> AppResult<Response> {
     let users = db::list_users(&state.db, &q).await?;
-    let status = if errors.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
+    let status = errors.status();
     let body = UsersPage {
         page: page.titled("Staff accounts"),
         q,
@@ -174,7 +170,7 @@ async fn users_page(
         errors,
         invite_link,
     };
-    Ok((status, render(&body)?).into_response())
+    render_with(status, &body)
 }
 
 pub async fn list_users(
@@ -381,7 +377,7 @@ pub async fn accept_invite(
             email,
             error: problem,
         };
-        return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&body)?).into_response());
+        return render_with(StatusCode::UNPROCESSABLE_ENTITY, &body);
     }
     let password = form.password;
     let password_hash = tokio::task::spawn_blocking(move || auth::hash_password(&password))
@@ -484,7 +480,7 @@ pub async fn save_settings(
             errors,
             saved: false,
         };
-        return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&body)?).into_response());
+        return render_with(StatusCode::UNPROCESSABLE_ENTITY, &body);
     }
     let mut tx = state.db.begin().await?;
     let before = state.site();

@@ -13,7 +13,7 @@ use crate::{
     platform::{
         forms::{FieldErrors, Form, text},
         now_ms,
-        templates::{Page, render},
+        templates::{Page, render, render_with},
     },
     privacy::subjects::Subject,
     staff::{
@@ -226,11 +226,7 @@ async fn ticket_page(
             .unwrap_or_default(),
         None => String::new(),
     };
-    let status = if drafts.errors.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
+    let status = drafts.errors.status();
     let body = TicketPage {
         page: page.titled(format!("{} · {}", ticket.reference, ticket.title)),
         sla: Sla::of(
@@ -248,7 +244,7 @@ async fn ticket_page(
         merged_into,
         drafts,
     };
-    Ok((status, render(&body)?).into_response())
+    render_with(status, &body)
 }
 
 #[derive(Deserialize, Default)]
@@ -685,7 +681,7 @@ pub async fn add_canned(
             body: form.body,
             errors,
         };
-        return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&body)?).into_response());
+        return render_with(StatusCode::UNPROCESSABLE_ENTITY, &body);
     };
     let mut tx = state.db.begin().await?;
     let id = db::insert_canned(&mut tx, &title, &body).await?;
@@ -784,7 +780,7 @@ pub async fn save_settings(
             errors,
             saved: false,
         };
-        return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&body)?).into_response());
+        return render_with(StatusCode::UNPROCESSABLE_ENTITY, &body);
     }
     let mut tx = state.db.begin().await?;
     settings::save(&mut tx, &s).await?;

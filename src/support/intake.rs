@@ -11,7 +11,7 @@ use crate::{
         forms::{EmailAddress, FieldErrors, text},
         random_token,
     },
-    privacy::{Privacy, age},
+    privacy::age,
 };
 use axum::{
     body::Bytes,
@@ -268,10 +268,11 @@ pub struct Invalid {
     pub errors: FieldErrors,
 }
 
-/// Checks every field; the age question is judged by the caller first.
+/// Checks every field; the age question is judged by the caller first
+/// (`age_problem`: what to show beside it, if the answer was not usable).
 pub fn validate(
     input: ContactInput,
-    privacy: &Privacy,
+    age_problem: Option<&'static str>,
     settings: &SupportSettings,
 ) -> Result<NewTicket, Box<Invalid>> {
     let ContactInput {
@@ -280,8 +281,8 @@ pub fn validate(
         mut unreadable,
     } = input;
     let errors = &mut unreadable;
-    if let age::Age::Invalid(m) = age::assess(privacy, &form.birth_year) {
-        errors.add("birth_year", m);
+    if let Some(m) = age_problem {
+        errors.add(age::FIELD, m);
     }
     let mut required =
         |field: &'static str, value: &str, max: usize, missing: &str| match text(value, max) {

@@ -14,9 +14,9 @@ use crate::{
     platform::{
         forms::{FieldErrors, Form, text},
         now_ms,
-        templates::{Page, render},
+        templates::{Page, render, render_with},
     },
-    privacy::age::{self, Age},
+    privacy::age::AgeGate,
 };
 use axum::{
     extract::{Path, Query, State},
@@ -99,13 +99,12 @@ const FIELDS: &[&str] = &[
 pub async fn submit_query(
     State(state): State<AppState>,
     page: Page,
+    gate: AgeGate,
     ClientIp(ip): ClientIp,
     input: ContactInput,
 ) -> AppResult<Response> {
     // The age question first: a child's answer keeps and sends nothing.
-    if age::assess(&page.privacy, &input.form.birth_year) == Age::Child {
-        return age::refuse(page, &state.keyring, state.config.is_https());
-    }
+    let age_problem = gate.check(&input.form.birth_year)?;
     let settings = settings::load(&state.db).await?;
     let now = now_ms();
     let reattach = !input.uploads.is_empty();
@@ -120,7 +119,7 @@ pub async fn submit_query(
             &settings,
             reattach,
         );
-        Ok((why.status(), render(&body)?).into_response())
+        render_with(why.status(), &body)
     };
     let nonce = match intake::check_stamp(&input.form, &state.keyring, now, &settings) {
         Ok(nonce) => nonce,
@@ -140,13 +139,13 @@ pub async fn submit_query(
     if day >= settings.per_ip_day {
         return refuse(page, input.form, Refusal::DayLimit(day));
     }
-    let new = match intake::validate(input, &page.privacy, &settings) {
+    let new = match intake::validate(input, age_problem, &settings) {
         Ok(new) => new,
         Err(invalid) => {
             let intake::Invalid { form, errors } = *invalid;
             let status = intake::error_status(&errors, FIELDS);
             let body = contact_page(page, form, errors, String::new(), &settings, reattach);
-            return Ok((status, render(&body)?).into_response());
+            return render_with(status, &body);
         }
     };
     let reference = match tickets::create(&state, &new, &nonce, &ip_hash).await? {
@@ -185,10 +184,10 @@ struct InvalidLinkPage {
 }
 
 fn invalid_link(page: Page) -> AppResult<Response> {
-    let body = render(&InvalidLinkPage {
+    let body = InvalidLinkPage {
         page: page.titled("Link not valid"),
-    })?;
-    Ok((StatusCode::NOT_FOUND, body).into_response())
+    };
+    render_with(StatusCode::NOT_FOUND, &body)
 }
 
 #[derive(askama::Template)]
@@ -299,7 +298,7 @@ async fn conversation_page(
         sent,
         max_details: intake::MAX_DETAILS_CHARS,
     };
-    Ok((status, render(&body)?).into_response())
+    render_with(status, &body)
 }
 
 pub async fn show_conversation(
@@ -337,12 +336,11 @@ pub struct AnswerForm {
 pub async fn answer_ticket(
     State(state): State<AppState>,
     page: Page,
+    gate: AgeGate,
     Path(token): Path<String>,
     Form(form): Form<AnswerForm>,
 ) -> AppResult<Response> {
-    if page.privacy.child {
-        return age::refuse(page, &state.keyring, state.config.is_https());
-    }
+    gate.check_remembered()?;
     let (ticket, subject) = match lookup(&state, &token).await? {
         Lookup::Invalid => return invalid_link(page),
         Lookup::Gone => return gone_link(page),

@@ -9,7 +9,7 @@ use crate::{
         db::is_unique_violation,
         forms::{FieldErrors, Form, checked, text},
         now_ms,
-        templates::{Page, render},
+        templates::{Page, render, render_with},
     },
     staff::{
         Admin, Editor, Role, Staff,
@@ -260,12 +260,12 @@ pub async fn create_survey(
     Form(form): Form<SurveyForm>,
 ) -> AppResult<Response> {
     let refuse = |page: Page, form: SurveyForm, errors: FieldErrors| -> AppResult<Response> {
-        let body = render(&NewPage {
+        let body = NewPage {
             page: page.titled("New survey"),
             form,
             errors,
-        })?;
-        Ok((StatusCode::UNPROCESSABLE_ENTITY, body).into_response())
+        };
+        render_with(StatusCode::UNPROCESSABLE_ENTITY, &body)
     };
     let valid = match validate_survey(&form) {
         Ok(v) => v,
@@ -375,7 +375,7 @@ async fn editor(state: &AppState, page: Page, id: i64, view: EditorState) -> App
         })
         .collect();
     let personal = page.staff.as_ref().is_some_and(|s| s.role == Role::Admin);
-    let body = render(&EditorPage {
+    let body = EditorPage {
         page: page.titled(format!("Survey: {}", survey.title)),
         status: survey.status(now_ms()).label(),
         form: view
@@ -391,13 +391,13 @@ async fn editor(state: &AppState, page: Page, id: i64, view: EditorState) -> App
         personal,
         notice: view.notice,
         survey,
-    })?;
+    };
     let status = if failed {
         StatusCode::UNPROCESSABLE_ENTITY
     } else {
         StatusCode::OK
     };
-    Ok((status, body).into_response())
+    render_with(status, &body)
 }
 
 #[derive(Deserialize, Default)]

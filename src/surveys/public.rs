@@ -23,11 +23,11 @@ use crate::{
     platform::{
         forms::{EmailAddress, FieldErrors, Form, text},
         now_ms, random_token,
-        templates::{Page, render},
+        templates::{Page, render, render_with},
         token_hash,
     },
     privacy::{
-        age::{self, Age},
+        age::{self, AgeGate},
         subjects,
     },
 };
@@ -175,12 +175,12 @@ struct DonePage {
 }
 
 fn done_page(page: Page, status: StatusCode, title: &str, message: &str) -> AppResult<Response> {
-    let body = render(&DonePage {
+    let body = DonePage {
         page: page.titled(title.to_string()),
         title: title.to_string(),
         message: message.to_string(),
-    })?;
-    Ok((status, body).into_response())
+    };
+    render_with(status, &body)
 }
 
 /// What the visitor typed, by field name (a field may repeat: checkboxes).
@@ -345,6 +345,7 @@ fn read_answers(questions: &[Question], typed: &Typed) -> (Vec<Answer>, HashMap<
 pub async fn answer_survey(
     State(state): State<AppState>,
     page: Page,
+    gate: AgeGate,
     headers: HeaderMap,
     Path(slug): Path<String>,
     Form(pairs): Form<Vec<(String, String)>>,
@@ -370,15 +371,11 @@ pub async fn answer_survey(
         birth_year: field(age::FIELD),
     };
     let mut errors = FieldErrors::default();
-    if page.privacy.child {
-        return age::refuse(page, &state.keyring, state.config.is_https());
-    }
-    if survey.collect_contact {
-        match age::assess(&page.privacy, &form.birth_year) {
-            Age::Child => return age::refuse(page, &state.keyring, state.config.is_https()),
-            Age::Invalid(m) => errors.add(age::FIELD, m),
-            Age::Ok => {}
-        }
+    gate.check_remembered()?;
+    if survey.collect_contact
+        && let Some(m) = gate.check(&form.birth_year)?
+    {
+        errors.add(age::FIELD, m);
     }
     let done = answered(&headers, &state);
     if done.contains(&survey.id) {
@@ -406,7 +403,7 @@ pub async fn answer_survey(
         ""
     };
     let Some(nonce) = nonce.filter(|_| message.is_empty()) else {
-        let body = render(&AnswerPage {
+        let body = AnswerPage {
             page: page.titled(survey.title.clone()),
             token: form_token(&state, survey.id),
             questions: views(&questions, &typed, &question_errors),
@@ -414,8 +411,8 @@ pub async fn answer_survey(
             form,
             errors,
             message: message.into(),
-        })?;
-        return Ok((StatusCode::UNPROCESSABLE_ENTITY, body).into_response());
+        };
+        return render_with(StatusCode::UNPROCESSABLE_ENTITY, &body);
     };
     let saved = save(&state, &survey, &nonce, name, email, &answers).await?;
     if !saved {

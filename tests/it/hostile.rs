@@ -201,6 +201,62 @@ both! {
         let app = TestApp::spawn(backend).await;
         sweep(&app).await;
     }
+
+    async fn every_public_form_that_asks_the_age_refuses_a_child_and_keeps_nothing(backend) {
+        let app = TestApp::spawn(backend).await;
+        let mut forms = public_forms(&app).await;
+        let (_, chat) = app.get_text("/chat").await;
+        forms.extend(post_forms(&chat, "/chat"));
+        forms.retain(|f| f.fields.iter().any(|(name, _, _)| name == "birth_year"));
+        let actions: Vec<&str> = forms.iter().map(|f| f.action.as_str()).collect();
+        for expected in ["/contact", "/newsletter", "/checkout", "/chat/start"] {
+            assert!(actions.contains(&expected), "form {expected} asks the age: {actions:?}");
+        }
+        let this_year = chrono::Datelike::year(&chrono::Utc::now());
+        for (n, form) in forms.iter().enumerate() {
+            // A new browser for each form: a child's answer is remembered.
+            let visitor = client();
+            let home = visitor.get(app.url("/")).send().await.unwrap().text().await.unwrap();
+            let csrf = extract_csrf(&home);
+            let send = |year: i32| {
+                let fields: Vec<(String, String)> = form
+                    .fields
+                    .iter()
+                    .map(|(name, default, kind)| {
+                        let value = match name.as_str() {
+                            "csrf" => csrf.clone(),
+                            "birth_year" => year.to_string(),
+                            _ => valid(name, default, kind, n),
+                        };
+                        (name.clone(), value)
+                    })
+                    .collect();
+                let request = visitor.post(app.url(&form.action));
+                let request = if form.multipart {
+                    let multipart = fields
+                        .into_iter()
+                        .fold(reqwest::multipart::Form::new(), |m, (k, v)| m.text(k, v));
+                    request.multipart(multipart)
+                } else {
+                    request.form(&fields)
+                };
+                request.send()
+            };
+            let before = stored_rows(&app).await;
+            let r = send(this_year - 9).await.unwrap();
+            let what = &form.action;
+            assert_eq!(r.status(), 403, "{what}");
+            assert!(r.headers()["set-cookie"].to_str().unwrap().starts_with("oc_age="), "{what}");
+            let page = r.text().await.unwrap();
+            assert!(page.contains("Thank you for visiting"), "{what}: {page}");
+            assert!(!page.contains(&format!("hostile{n}@example.com")), "{what}: nothing typed is shown back");
+            let r = send(1980).await.unwrap();
+            assert_eq!(r.status(), 403, "{what}: another year from the same browser is refused too");
+            assert_eq!(stored_rows(&app).await, before, "{what} stored something");
+            let queued = officecomms::platform::mail::depth(&app.state.db).await.unwrap();
+            assert_eq!(queued, 0, "{what} sent something");
+        }
+    }
 }
 
 /// Posts every payload into every field of every public form; returns once

@@ -470,6 +470,26 @@ both! {
         nothing_stored(&app).await;
     }
 
+    async fn a_browser_that_answered_as_a_child_cannot_answer_a_conversation(backend) {
+        let app = TestApp::spawn(backend).await;
+        submit_ok(&app, "dee@example.com").await;
+        app.drain_outbox().await;
+        let path = conversation_path(&app, &app.mails()[0]);
+        let visitor = client();
+        let page = visitor.get(app.url(&path)).send().await.unwrap().text().await.unwrap();
+        let csrf = extract_csrf(&page);
+        // The same browser answers, on another form, that it is nine.
+        let year = (chrono::Datelike::year(&chrono::Utc::now()) - 9).to_string();
+        let r = visitor.post(app.url("/newsletter")).form(&[("csrf", csrf.as_str()), ("email", "dee@example.com"), ("birth_year", &year), ("source", "footer")]).send().await.unwrap();
+        assert_eq!(r.status(), 403);
+        let before = count(&app, "ticket_messages").await;
+        let r = visitor.post(app.url(&path)).form(&[("csrf", csrf.as_str()), ("body", "My tablet is slow too")]).send().await.unwrap();
+        assert_eq!(r.status(), 403);
+        let body = r.text().await.unwrap();
+        assert!(body.contains("Thank you for visiting") && !body.contains("tablet"), "{body}");
+        assert_eq!(count(&app, "ticket_messages").await, before, "the answer is not kept");
+    }
+
     async fn the_database_never_holds_the_visitors_words_in_plaintext(backend) {
         let app = TestApp::spawn(backend.clone()).await;
         let email = "zed.unique-4417@example.com";
