@@ -35,7 +35,13 @@ pub struct Config {
     pub shutdown_grace_secs: u64,
     /// Seed the demo site of officecomms.com into an empty database.
     pub demo: bool,
-    /// Run the outbox worker in this process.
+    /// Run the background jobs when serving (`app::background_tasks`): the
+    /// outbox worker that sends mail, the privacy jobs (refreshing breach
+    /// notices, the daily retention purge and policy version record), the
+    /// integrity scan and the newsletter runner that starts scheduled
+    /// campaigns; the analytics flusher and the SQLite checkpointer run
+    /// regardless. Off for one-off commands (`user add`, `backup`, `scan`)
+    /// and for tests that drive those jobs themselves.
     pub workers: bool,
     /// Mails the outbox hands to the SMTP server at once.
     pub mail_concurrency: usize,

@@ -1,6 +1,7 @@
 //! The one error type of the web layer. Handlers return `AppError`; it turns
 //! into a bare response carrying an [`ErrorPage`] extension, and
-//! `platform::http::render_errors` renders that as the site's error page (and
+//! `platform::http::render_error_page`, called from the site middleware
+//! (`app::middleware::site`), renders that as the site's error page (and
 //! logs internal errors once), so the person never sees internal details.
 //! [`AppError::Answered`] is the exception: a page already made, sent as it is.
 

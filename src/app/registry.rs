@@ -169,4 +169,58 @@ mod tests {
             generate(&SiteSettings::demo(), &inventory).version
         );
     }
+
+    fn tag(policy_url: &str) -> crate::platform::settings::ThirdPartyTag {
+        crate::platform::settings::ThirdPartyTag {
+            name: "Ads | Co\nLtd".into(),
+            script_url: "https://tags.example.com/t.js".into(),
+            init_script: "init()".into(),
+            policy_url: policy_url.into(),
+            origins: vec![],
+        }
+    }
+
+    /// The whole policy of the demo site, as it was last reviewed: a change
+    /// to its text (a new field, a new promise, a stray blank line in the
+    /// template) shows as a diff of `tests/snapshots/privacy_policy.md`.
+    #[test]
+    fn the_demo_policy_reads_as_last_reviewed() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/snapshots/privacy_policy.md"
+        );
+        let md = generate(&SiteSettings::demo(), &inventory()).markdown;
+        if std::env::var_os("OFFICECOMMS_BLESS").is_some() {
+            std::fs::write(path, &md).expect("writing the policy snapshot");
+        }
+        let reviewed = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            md == reviewed,
+            "the policy's text changed: if that is meant, run \
+             `OFFICECOMMS_BLESS=1 cargo test --lib policy` and review the diff of {path}"
+        );
+    }
+
+    #[test]
+    fn a_third_party_tag_is_listed_with_its_cells_kept_whole() {
+        let inventory = inventory();
+        let with_tag = |policy_url: &str| SiteSettings {
+            third_party: Some(tag(policy_url)),
+            ..SiteSettings::demo()
+        };
+        let md = generate(&with_tag("https://tags.example.com/privacy"), &inventory).markdown;
+        assert!(
+            md.contains(
+                "| Ads \\| Co Ltd | https://tags.example.com | only if you allow *marketing*"
+            ),
+            "{md}"
+        );
+        assert!(md.contains(
+            "own privacy policy applies to what it receives: <https://tags.example.com/privacy>.\n\n## Cookies"
+        ));
+        assert!(!md.contains("No third-party script"));
+        let md = generate(&with_tag(""), &inventory).markdown;
+        assert!(md.contains("set cookies of its own |\n\n## Cookies"));
+        assert!(!md.contains("own privacy policy"));
+    }
 }

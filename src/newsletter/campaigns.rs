@@ -14,6 +14,7 @@ use crate::{
     AppState,
     error::{AppError, AppResult},
     platform::{
+        db::Tx,
         forms::{EmailAddress, FieldErrors, Form, text},
         mail::{self, Recipient},
         now_ms, random_token,
@@ -21,7 +22,7 @@ use crate::{
     },
     privacy::erasure,
     staff::{
-        Admin, Staff,
+        Admin, Staff, StaffUser,
         audit::{self, Actor},
     },
 };
@@ -105,7 +106,25 @@ pub struct CampaignForm {
     pub ad_label: String,
     pub test_to: String,
     pub send_at: String,
-    pub action: String,
+    /// The button pressed; `None` when the form named none we know.
+    pub action: Option<Action>,
+}
+
+/// The buttons of the campaign form.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Save,
+    Test,
+    Schedule,
+    Send,
+}
+
+impl Action {
+    fn parse(value: &str) -> Option<Action> {
+        use serde::de::{IntoDeserializer, value::Error};
+        Action::deserialize(IntoDeserializer::<Error>::into_deserializer(value)).ok()
+    }
 }
 
 impl CampaignForm {
@@ -122,7 +141,7 @@ impl CampaignForm {
                 "ad_label" => f.ad_label = v,
                 "test_to" => f.test_to = v,
                 "send_at" => f.send_at = v,
-                "action" => f.action = v,
+                "action" => f.action = Action::parse(&v),
                 _ => {}
             }
         }
@@ -336,7 +355,8 @@ pub async fn show_campaign(
     render(&body)
 }
 
-/// Save, test, schedule or send, as the button pressed says.
+/// Save, test, schedule or send, as the button pressed says. Each saves
+/// the draft first, in the same transaction as what it does.
 pub async fn act_on_campaign(
     Staff(user, _): Staff<Admin>,
     State(state): State<AppState>,
@@ -348,146 +368,199 @@ pub async fn act_on_campaign(
         .await?
         .ok_or(AppError::NotFound)?;
     let form = CampaignForm::from_pairs(pairs);
-    let title = format!("Campaign: {}", campaign.subject);
-    let refuse = |page: Page,
-                  form: CampaignForm,
-                  errors: FieldErrors,
-                  failures: Vec<Failure>|
-     -> AppResult<Response> {
-        let mut body = CampaignPage::new(page.titled(title.clone()), id, &campaign.status, form);
-        body.errors = errors;
-        body.failures = failures;
-        body.scheduled_at = campaign.scheduled_at;
-        render_with(StatusCode::UNPROCESSABLE_ENTITY, &body)
+    let (draft, step) = match check(&state, &campaign, &form).await? {
+        Ok(checked) => checked,
+        Err((errors, failures)) => return refuse(page, &campaign, form, errors, failures),
+    };
+    let mut tx = state.db.begin().await?;
+    if !db::update_campaign(&mut tx, id, &draft, now_ms()).await? {
+        let errors = one_error(
+            "form",
+            "This campaign has started meanwhile: it can no longer be changed.",
+        );
+        return refuse(page, &campaign, form, errors, vec![]);
+    }
+    let done = match step {
+        Step::Save => save(&mut tx, &user, id, &draft).await?,
+        Step::Test(to) => send_test(&state, &mut tx, &user, id, &draft, &to).await?,
+        Step::Schedule(at) => schedule(&mut tx, &user, id, at, Action::Schedule).await?,
+        Step::Send(at) => schedule(&mut tx, &user, id, at, Action::Send).await?,
+    };
+    tx.commit().await?;
+    state.mail_wakeup.notify_one();
+    Ok(Redirect::to(&format!("/admin/campaigns/{id}?done={done}")).into_response())
+}
+
+/// What the pressed button asks for, with its own input read.
+enum Step {
+    Save,
+    Test(EmailAddress),
+    Schedule(i64),
+    Send(i64),
+}
+
+/// Why the form comes back: messages beside the fields, and the failed
+/// sending checks named.
+type Refusal = (FieldErrors, Vec<Failure>);
+
+/// The draft and the step, or why not: the campaign must not have
+/// started, the fields must be readable, whatever sends must pass the
+/// sending checks, and the step's own input must make sense.
+async fn check(
+    state: &AppState,
+    campaign: &Campaign,
+    form: &CampaignForm,
+) -> AppResult<Result<(Draft, Step), Refusal>> {
+    let Some(action) = form.action else {
+        return Ok(Err((one_error("form", "Unknown action."), vec![])));
     };
     if !matches!(campaign.status.as_str(), "draft" | "scheduled") {
-        let mut errors = FieldErrors::default();
-        errors.add(
+        let errors = one_error(
             "form",
             "This campaign has started: it can no longer be changed.",
         );
-        return refuse(page, form, errors, vec![]);
+        return Ok(Err((errors, vec![])));
     }
     let draft = match form.draft() {
         Ok(d) => d,
-        Err(errors) => return refuse(page, form, errors, vec![]),
+        Err(errors) => return Ok(Err((errors, vec![]))),
     };
-    let action = form.action.clone();
-    if action != "save" {
+    if action != Action::Save {
         // The one door: every send, test and schedule is checked here.
         if let Err(failures) = compliance::prepare(&draft, &state.site(), &state.config.base_url) {
             let mut errors = FieldErrors::default();
             for f in &failures {
                 errors.add(f.field, f.message.clone());
             }
-            return refuse(page, form, errors, failures);
+            return Ok(Err((errors, failures)));
         }
     }
-    let now = now_ms();
-    let mut errors = FieldErrors::default();
-    let mut scheduled_at = None;
-    let mut test_to = None;
-    match action.as_str() {
-        "save" => {}
-        "test" => match form.test_to.parse::<EmailAddress>() {
-            Ok(a) if erasure::is_suppressed(&state, a.as_str()).await? => errors.add(
-                "test_to",
-                "This address unsubscribed or was erased: we do not write to it.",
-            ),
-            Ok(a) => test_to = Some(a),
-            Err(m) => errors.add("test_to", m),
-        },
-        "schedule" => match parse_utc(&form.send_at) {
-            Some(at) if at > now => scheduled_at = Some(at),
-            Some(_) => errors.add("send_at", "Choose a time in the future."),
-            None => errors.add(
-                "send_at",
-                "Give a date and time, like 2026-12-01 09:00 (UTC).",
-            ),
-        },
-        "send" => scheduled_at = Some(now),
-        _ => errors.add("form", "Unknown action."),
-    }
-    if !errors.is_empty() {
-        return refuse(page, form, errors, vec![]);
-    }
-    let mut tx = state.db.begin().await?;
-    if !db::update_campaign(&mut tx, id, &draft, now).await? {
-        let mut errors = FieldErrors::default();
-        errors.add(
-            "form",
-            "This campaign has started meanwhile: it can no longer be changed.",
-        );
-        return refuse(page, form, errors, vec![]);
-    }
-    let done = match (action.as_str(), scheduled_at, test_to) {
-        ("test", _, Some(to)) => {
-            let site = state.site();
-            let prepared = compliance::prepare(&draft, &site, &state.config.base_url)
-                .map_err(|f| anyhow::anyhow!("checks failed after passing: {f:?}"))?;
-            let (unsubscribe_url, preferences_url) = runner::links(&state, 0, id)?;
-            let mut mail = prepared.message_for(&Addressee {
-                email: to.as_str(),
-                name: "",
-                unsubscribe_url: &unsubscribe_url,
-                preferences_url: &preferences_url,
-            })?;
-            mail.subject = format!("[Test] {}", mail.subject);
-            mail::enqueue(
-                &mut tx,
-                &state.keyring,
-                &site,
-                Recipient::System,
-                "campaign-test",
-                &format!("campaign-test:{id}:{}", random_token(9)),
-                &mail,
-            )
-            .await?;
-            audit::record(
-                &mut tx,
-                Actor::Staff(&user),
-                "test-send",
-                "campaign",
-                id,
-                "",
-            )
-            .await?;
-            "tested"
-        }
-        ("schedule" | "send", Some(at), _) => {
-            db::set_status(&mut tx, id, &["draft", "scheduled"], "scheduled", Some(at)).await?;
-            let what = if action == "send" { "send" } else { "schedule" };
-            audit::record(
-                &mut tx,
-                Actor::Staff(&user),
-                what,
-                "campaign",
-                id,
-                &crate::platform::templates::format_time(at),
-            )
-            .await?;
-            if action == "send" {
-                "sending"
-            } else {
-                "scheduled"
-            }
-        }
-        _ => {
-            audit::record(
-                &mut tx,
-                Actor::Staff(&user),
-                "update",
-                "campaign",
-                id,
-                &draft.subject,
-            )
-            .await?;
-            "saved"
-        }
+    let step = match action {
+        Action::Save => Ok(Step::Save),
+        Action::Test => test_recipient(state, &form.test_to).await?.map(Step::Test),
+        Action::Schedule => start_time(&form.send_at, now_ms()).map(Step::Schedule),
+        Action::Send => Ok(Step::Send(now_ms())),
     };
-    tx.commit().await?;
-    state.mail_wakeup.notify_one();
-    Ok(Redirect::to(&format!("/admin/campaigns/{id}?done={done}")).into_response())
+    Ok(step
+        .map(|step| (draft, step))
+        .map_err(|(field, message)| (one_error(field, message), vec![])))
+}
+
+fn one_error(field: &'static str, message: impl Into<String>) -> FieldErrors {
+    let mut errors = FieldErrors::default();
+    errors.add(field, message);
+    errors
+}
+
+/// Where a test goes: a valid address that may still be written to.
+async fn test_recipient(
+    state: &AppState,
+    typed: &str,
+) -> AppResult<Result<EmailAddress, (&'static str, String)>> {
+    Ok(match typed.parse::<EmailAddress>() {
+        Ok(a) if erasure::is_suppressed(state, a.as_str()).await? => Err((
+            "test_to",
+            "This address unsubscribed or was erased: we do not write to it.".into(),
+        )),
+        Ok(a) => Ok(a),
+        Err(m) => Err(("test_to", m.to_string())),
+    })
+}
+
+/// When a scheduled campaign starts: a time in the future.
+fn start_time(typed: &str, now: i64) -> Result<i64, (&'static str, String)> {
+    match parse_utc(typed) {
+        Some(at) if at > now => Ok(at),
+        Some(_) => Err(("send_at", "Choose a time in the future.".into())),
+        None => Err((
+            "send_at",
+            "Give a date and time, like 2026-12-01 09:00 (UTC).".into(),
+        )),
+    }
+}
+
+/// The form again, with what was typed and why it was refused (422).
+fn refuse(
+    page: Page,
+    campaign: &Campaign,
+    form: CampaignForm,
+    errors: FieldErrors,
+    failures: Vec<Failure>,
+) -> AppResult<Response> {
+    let title = format!("Campaign: {}", campaign.subject);
+    let mut body = CampaignPage::new(page.titled(title), campaign.id, &campaign.status, form);
+    body.errors = errors;
+    body.failures = failures;
+    body.scheduled_at = campaign.scheduled_at;
+    render_with(StatusCode::UNPROCESSABLE_ENTITY, &body)
+}
+
+async fn save(tx: &mut Tx, user: &StaffUser, id: i64, draft: &Draft) -> AppResult<&'static str> {
+    audit::record(
+        tx,
+        Actor::Staff(user),
+        "update",
+        "campaign",
+        id,
+        &draft.subject,
+    )
+    .await?;
+    Ok("saved")
+}
+
+/// The campaign as a subscriber would get it, to one address, marked
+/// `[Test]`, through the outbox.
+async fn send_test(
+    state: &AppState,
+    tx: &mut Tx,
+    user: &StaffUser,
+    id: i64,
+    draft: &Draft,
+    to: &EmailAddress,
+) -> AppResult<&'static str> {
+    let site = state.site();
+    let prepared = compliance::prepare(draft, &site, &state.config.base_url)
+        .map_err(|f| anyhow::anyhow!("checks failed after passing: {f:?}"))?;
+    let (unsubscribe_url, preferences_url) = runner::links(state, 0, id)?;
+    let mut mail = prepared.message_for(&Addressee {
+        email: to.as_str(),
+        name: "",
+        unsubscribe_url: &unsubscribe_url,
+        preferences_url: &preferences_url,
+    })?;
+    mail.subject = format!("[Test] {}", mail.subject);
+    mail::enqueue(
+        tx,
+        &state.keyring,
+        &site,
+        Recipient::System,
+        "campaign-test",
+        &format!("campaign-test:{id}:{}", random_token(9)),
+        &mail,
+    )
+    .await?;
+    audit::record(tx, Actor::Staff(user), "test-send", "campaign", id, "").await?;
+    Ok("tested")
+}
+
+/// Sets the campaign to start at `at` (now, for `Send`); the runner takes
+/// it from there.
+async fn schedule(
+    tx: &mut Tx,
+    user: &StaffUser,
+    id: i64,
+    at: i64,
+    action: Action,
+) -> AppResult<&'static str> {
+    db::set_status(tx, id, &["draft", "scheduled"], "scheduled", Some(at)).await?;
+    let (what, done) = if action == Action::Send {
+        ("send", "sending")
+    } else {
+        ("schedule", "scheduled")
+    };
+    let when = crate::platform::templates::format_time(at);
+    audit::record(tx, Actor::Staff(user), what, "campaign", id, &when).await?;
+    Ok(done)
 }
 
 /// `2026-12-01T09:00` or `2026-12-01 09:00`, read as UTC.

@@ -84,6 +84,17 @@ pub enum CookieCategory {
     Marketing,
 }
 
+impl CookieCategory {
+    pub fn label(self) -> &'static str {
+        match self {
+            CookieCategory::Necessary => "necessary",
+            CookieCategory::Preferences => "preferences",
+            CookieCategory::Analytics => "analytics",
+            CookieCategory::Marketing => "marketing",
+        }
+    }
+}
+
 pub struct Cookie {
     pub name: &'static str,
     pub category: CookieCategory,

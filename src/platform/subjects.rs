@@ -144,6 +144,17 @@ pub async fn key(db: &Db, keyring: &Keyring, id: i64) -> anyhow::Result<Option<D
     }
 }
 
+/// A subject's blind email index; `None` for an anonymous or erased one.
+pub async fn email_index(tx: &mut Tx, id: i64) -> Result<Option<Vec<u8>>, sqlx::Error> {
+    Ok(
+        sqlx::query_scalar::<_, Option<Vec<u8>>>("SELECT email_index FROM subjects WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut **tx)
+            .await?
+            .flatten(),
+    )
+}
+
 /// Crypto-shreds a subject: its key and blind index are gone for good.
 pub async fn shred(tx: &mut Tx, id: i64) -> Result<(), sqlx::Error> {
     sqlx::query(

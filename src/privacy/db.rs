@@ -1,9 +1,13 @@
-//! Queries of the privacy domain.
+//! Queries of the privacy domain: requests, incidents, policy versions,
+//! suppressions, the erasure log, and the queries over every table the data
+//! inventory declares (export, erasure, retention, correction).
 
 use crate::platform::{
-    db::{Db, Tx},
+    db::{Db, Tx, placeholders, trusted_sql},
+    inventory::Table,
     now_ms,
 };
+use sqlx::any::AnyRow;
 
 pub struct Request {
     pub id: i64,
@@ -328,4 +332,186 @@ pub async fn policy_version(db: &Db, version: &str) -> Result<Option<(String, i6
         .bind(version)
         .fetch_optional(&db.pool)
         .await
+}
+
+/// Seals a corrected email on the request, for the erasure confirmation.
+pub async fn store_request_email(
+    tx: &mut Tx,
+    request_id: i64,
+    sealed: &[u8],
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE privacy_requests SET email = $1 WHERE id = $2")
+        .bind(sealed)
+        .bind(request_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// The request's sealed email, if it still holds one.
+pub async fn request_email(db: &Db, request_id: i64) -> Result<Option<Vec<u8>>, sqlx::Error> {
+    sqlx::query_scalar("SELECT email FROM privacy_requests WHERE id = $1")
+        .bind(request_id)
+        .fetch_one(&db.pool)
+        .await
+}
+
+pub async fn forget_request_email(tx: &mut Tx, request_id: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE privacy_requests SET email = NULL WHERE id = $1")
+        .bind(request_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Adds a keyed email hash to the suppression list (idempotent).
+pub async fn suppress(tx: &mut Tx, email_index: &[u8], reason: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO suppressions (email_index, reason, created_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (email_index) DO NOTHING",
+    )
+    .bind(email_index)
+    .bind(reason)
+    .bind(now_ms())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+pub async fn is_suppressed(db: &Db, email_index: &[u8]) -> Result<bool, sqlx::Error> {
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM suppressions WHERE email_index = $1")
+        .bind(email_index)
+        .fetch_one(&db.pool)
+        .await?;
+    Ok(n > 0)
+}
+
+/// Which of these keyed email hashes are suppressed (give a few hundred at
+/// most: one bind each).
+pub async fn suppressed_of(
+    db: &Db,
+    email_indexes: &[Vec<u8>],
+) -> Result<Vec<Vec<u8>>, sqlx::Error> {
+    // Only the number of placeholders is formatted in.
+    let sql = format!(
+        "SELECT email_index FROM suppressions WHERE email_index IN ({})",
+        placeholders(1, email_indexes.len())
+    );
+    let mut q = sqlx::query_scalar::<_, Vec<u8>>(trusted_sql(sql));
+    for index in email_indexes {
+        q = q.bind(index);
+    }
+    q.fetch_all(&db.pool).await
+}
+
+/// Removes a suppression of this reason only.
+pub async fn lift_suppression(
+    tx: &mut Tx,
+    email_index: &[u8],
+    reason: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM suppressions WHERE email_index = $1 AND reason = $2")
+        .bind(email_index)
+        .bind(reason)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+pub async fn log_erasure(
+    tx: &mut Tx,
+    subject_id: i64,
+    erased_at: i64,
+    requested_via: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO erasure_log (subject_id, erased_at, requested_via) VALUES ($1, $2, $3)",
+    )
+    .bind(subject_id)
+    .bind(erased_at)
+    .bind(requested_via)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+// The queries below run over any table of the data inventory, so they put
+// its table and column names into the SQL text. That is safe because every
+// name is a `&'static` declaration compiled into the program (a feature's
+// `TABLES`), never text from a request or the database: a caller finds the
+// `Table` or `Field` in the inventory first, and only its names are used.
+// Values are always bound.
+
+/// A subject's rows of `table`: `columns`, in that order.
+pub async fn subject_rows(
+    db: &Db,
+    table: &'static Table,
+    subject_column: &'static str,
+    columns: &[&'static str],
+    subject_id: i64,
+) -> Result<Vec<AnyRow>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {} FROM {} WHERE {subject_column} = $1",
+        columns.join(", "),
+        table.name
+    );
+    sqlx::query(trusted_sql(sql))
+        .bind(subject_id)
+        .fetch_all(&db.pool)
+        .await
+}
+
+/// Deletes a subject's rows of `table`; returns how many.
+pub async fn delete_subject_rows(
+    tx: &mut Tx,
+    table: &'static Table,
+    subject_column: &'static str,
+    subject_id: i64,
+) -> Result<u64, sqlx::Error> {
+    let sql = format!("DELETE FROM {} WHERE {subject_column} = $1", table.name);
+    Ok(sqlx::query(trusted_sql(sql))
+        .bind(subject_id)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected())
+}
+
+/// Deletes the rows of `table` created before `cutoff` (epoch ms); returns how many.
+pub async fn delete_created_before(
+    db: &Db,
+    table: &'static Table,
+    created_column: &'static str,
+    cutoff: i64,
+) -> Result<u64, sqlx::Error> {
+    let sql = format!("DELETE FROM {} WHERE {created_column} < $1", table.name);
+    Ok(sqlx::query(trusted_sql(sql))
+        .bind(cutoff)
+        .execute(&db.pool)
+        .await?
+        .rows_affected())
+}
+
+/// Replaces `column` of row `row_id` of `table` with a sealed value, if the
+/// row belongs to the subject; false when it does not (or is gone).
+pub async fn correct_field(
+    tx: &mut Tx,
+    table: &'static Table,
+    subject_column: &'static str,
+    column: &'static str,
+    row_id: i64,
+    subject_id: i64,
+    sealed: &[u8],
+) -> Result<bool, sqlx::Error> {
+    let sql = format!(
+        "UPDATE {} SET {column} = $1 WHERE id = $2 AND {subject_column} = $3",
+        table.name
+    );
+    let n = sqlx::query(trusted_sql(sql))
+        .bind(sealed)
+        .bind(row_id)
+        .bind(subject_id)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+    Ok(n == 1)
 }

@@ -7,13 +7,14 @@
 //! what lies outside the rows: mail files, and on SQLite the log's old pages.
 
 use super::{
+    db,
     inventory::{self, Inventory, Table},
     subjects::{self, Subject},
 };
 use crate::{
     platform::Platform,
     platform::{
-        db::{Db, Tx, trusted_sql},
+        db::{Db, Tx},
         mail, now_ms,
     },
 };
@@ -98,14 +99,7 @@ pub async fn export(
     let mut out = Vec::new();
     for (table, subject_column) in subject_tables(inventory) {
         let cols = columns(table);
-        let sql = format!(
-            "SELECT {} FROM {} WHERE {subject_column} = $1",
-            cols.join(", "),
-            table.name
-        );
-        let rows = sqlx::query(trusted_sql(sql))
-            .bind(subject.id)
-            .fetch_all(&db.pool)
+        let rows = db::subject_rows(db, table, subject_column, &cols, subject.id)
             .await
             .with_context(|| format!("exporting {}", table.name))?;
         let rows: Vec<_> = rows
@@ -148,32 +142,15 @@ pub async fn erase(
         .filter(|(t, _)| t.name != "subjects")
         .collect();
     for (table, subject_column) in tables.into_iter().rev() {
-        let sql = format!("DELETE FROM {} WHERE {subject_column} = $1", table.name);
-        deleted += sqlx::query(trusted_sql(sql))
-            .bind(subject_id)
-            .execute(&mut **tx)
+        deleted += db::delete_subject_rows(tx, table, subject_column, subject_id)
             .await
-            .with_context(|| format!("erasing from {}", table.name))?
-            .rows_affected();
+            .with_context(|| format!("erasing from {}", table.name))?;
     }
-    let index: Option<Vec<u8>> =
-        sqlx::query_scalar("SELECT email_index FROM subjects WHERE id = $1")
-            .bind(subject_id)
-            .fetch_optional(&mut **tx)
-            .await?
-            .flatten();
-    if let Some(index) = index {
-        suppress_index(tx, &index, "erased").await?;
+    if let Some(index) = subjects::email_index(tx, subject_id).await? {
+        db::suppress(tx, &index, "erased").await?;
     }
     subjects::shred(tx, subject_id).await?;
-    sqlx::query(
-        "INSERT INTO erasure_log (subject_id, erased_at, requested_via) VALUES ($1, $2, $3)",
-    )
-    .bind(subject_id)
-    .bind(now_ms())
-    .bind(requested_via)
-    .execute(&mut **tx)
-    .await?;
+    db::log_erasure(tx, subject_id, now_ms(), requested_via).await?;
     Ok(deleted)
 }
 
@@ -183,16 +160,7 @@ pub async fn suppress_index(
     email_index: &[u8],
     reason: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO suppressions (email_index, reason, created_at) VALUES ($1, $2, $3) \
-         ON CONFLICT (email_index) DO NOTHING",
-    )
-    .bind(email_index)
-    .bind(reason)
-    .bind(now_ms())
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+    db::suppress(tx, email_index, reason).await
 }
 
 /// Whether an email address must never be written to again.
@@ -200,11 +168,7 @@ pub async fn is_suppressed(state: &Platform, email: &str) -> anyhow::Result<bool
     let index = state
         .keyring
         .blind_index("email", &subjects::normalise_email(email));
-    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM suppressions WHERE email_index = $1")
-        .bind(index)
-        .fetch_one(&state.db.pool)
-        .await?;
-    Ok(n > 0)
+    Ok(db::is_suppressed(&state.db, &index).await?)
 }
 
 /// Which of these keyed email hashes are suppressed, in one query per few hundred.
@@ -214,15 +178,7 @@ pub async fn suppressed_among(
 ) -> anyhow::Result<std::collections::HashSet<Vec<u8>>> {
     let mut found = std::collections::HashSet::new();
     for chunk in indexes.chunks(500) {
-        let sql = format!(
-            "SELECT email_index FROM suppressions WHERE email_index IN ({})",
-            crate::platform::db::placeholders(1, chunk.len())
-        );
-        let mut q = sqlx::query_scalar::<_, Vec<u8>>(trusted_sql(sql));
-        for index in chunk {
-            q = q.bind(index);
-        }
-        found.extend(q.fetch_all(&db.pool).await?);
+        found.extend(db::suppressed_of(db, chunk).await?);
     }
     Ok(found)
 }
@@ -234,12 +190,7 @@ pub async fn lift_suppression(
     email_index: &[u8],
     reason: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM suppressions WHERE email_index = $1 AND reason = $2")
-        .bind(email_index)
-        .bind(reason)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
+    db::lift_suppression(tx, email_index, reason).await
 }
 
 /// Appends an erasure to the log file kept beside the database (fsynced),

@@ -18,7 +18,7 @@ pub const COOKIES: &[Cookie] = &[
     Cookie {
         name: "oc_csrf",
         category: CookieCategory::Necessary,
-        purpose: "Protects our forms against cross-site request forgery (named __Host-oc_csrf on our https site). A new one is given at staff sign-in.",
+        purpose: "Protects our forms against cross-site request forgery (named `__Host-oc_csrf` on our https site). A new one is given at staff sign-in.",
         lifetime: "until you close your browser",
     },
     Cookie {

@@ -5,7 +5,7 @@
 use super::{
     db::{self, Request},
     erasure,
-    inventory::{Category, Inventory},
+    inventory::{Category, Field, Inventory, Table},
     policy,
     subjects::{self, Subject},
 };
@@ -131,11 +131,8 @@ async fn store_email(
     subject: &Subject,
     email: &str,
 ) -> anyhow::Result<()> {
-    sqlx::query("UPDATE privacy_requests SET email = $1 WHERE id = $2")
-        .bind(subject.seal("privacy_requests", "email", email))
-        .bind(request_id)
-        .execute(&mut **tx)
-        .await?;
+    let sealed = subject.seal("privacy_requests", "email", email);
+    db::store_request_email(tx, request_id, &sealed).await?;
     Ok(())
 }
 
@@ -232,15 +229,27 @@ fn with_cookie(mut response: Response, cookie: Option<String>) -> Response {
     response
 }
 
-/// A field a person may correct: encrypted contact or identity data.
-pub fn correctable(inventory: &Inventory, table: &str, column: &str) -> bool {
-    inventory.table(table).is_some_and(|t| {
-        t.subject_column.is_some()
-            && t.personal.iter().any(|f| {
-                f.column == column
-                    && f.encrypted
-                    && matches!(f.category, Category::Contact | Category::Identity)
-            })
+/// A field a person may correct: encrypted contact or identity data, in a
+/// table that names its subject.
+pub struct Correctable {
+    pub table: &'static Table,
+    pub subject_column: &'static str,
+    pub field: &'static Field,
+}
+
+/// The declared field these names (from the form) point to, if a person may correct it.
+pub fn correctable(inventory: &Inventory, table: &str, column: &str) -> Option<Correctable> {
+    let table = inventory.table(table)?;
+    let subject_column = table.subject_column?;
+    let field = table.personal.iter().find(|f| {
+        f.column == column
+            && f.encrypted
+            && matches!(f.category, Category::Contact | Category::Identity)
+    })?;
+    Some(Correctable {
+        table,
+        subject_column,
+        field,
     })
 }
 
@@ -287,7 +296,7 @@ fn shown(inventory: &Inventory, exports: &[erasure::TableExport]) -> Vec<Shown> 
                                     label,
                                     value,
                                     row_id: row_id.clone(),
-                                    correctable: correctable(inventory, t.table, column),
+                                    correctable: correctable(inventory, t.table, column).is_some(),
                                 }
                             })
                             .collect()
@@ -418,12 +427,47 @@ pub async fn correct_field(
 ) -> AppResult<Response> {
     let access = access(&state, &headers, &token).await?;
     let subject = access.subject.ok_or(AppError::Gone)?;
-    if !correctable(&state.registry.inventory, &form.table, &form.column) {
-        return Err(AppError::Unprocessable(
-            "That field cannot be corrected here.".into(),
-        ));
+    let target = correctable(&state.registry.inventory, &form.table, &form.column)
+        .ok_or_else(|| AppError::Unprocessable("That field cannot be corrected here.".into()))?;
+    let value = corrected_value(&form.value, target.field)?;
+    let (table, column) = (target.table.name, target.field.column);
+    let sealed = subject.seal(table, column, &value);
+    let mut tx = state.db.begin().await?;
+    let corrected = db::correct_field(
+        &mut tx,
+        target.table,
+        target.subject_column,
+        column,
+        form.id,
+        subject.id,
+        &sealed,
+    )
+    .await?;
+    if !corrected {
+        return Err(AppError::NotFound);
     }
-    let value = match text(&form.value, 500) {
+    // What the features do about it (a newsletter address is used only
+    // once its owner confirms it), in the same transaction.
+    let change = Correction {
+        subject: &subject,
+        table,
+        column,
+        row_id: form.id,
+        value: &value,
+    };
+    for corrected in &state.registry.corrections {
+        corrected(&state, &mut tx, &change).await?;
+    }
+    let actor = Actor::System("data subject");
+    audit::record(&mut tx, actor, "correct", table, form.id, column).await?;
+    tx.commit().await?;
+    state.mail_wakeup.notify_one();
+    Ok(Redirect::to(&format!("/my-data/{token}?corrected=1")).into_response())
+}
+
+/// The new value as typed, if it may replace the field's.
+fn corrected_value(typed: &str, field: &Field) -> AppResult<String> {
+    let value = match text(typed, 500) {
         Ok(Some(v)) => v,
         Ok(None) => {
             return Err(AppError::Unprocessable(
@@ -432,56 +476,12 @@ pub async fn correct_field(
         }
         Err(m) => return Err(AppError::Unprocessable(m)),
     };
-    if form.column.contains("email") && value.parse::<EmailAddress>().is_err() {
+    if field.column.contains("email") && value.parse::<EmailAddress>().is_err() {
         return Err(AppError::Unprocessable(
             "Please enter a valid email address.".into(),
         ));
     }
-    let table = state
-        .registry
-        .inventory
-        .table(&form.table)
-        .ok_or(AppError::NotFound)?;
-    let subject_column = table.subject_column.ok_or(AppError::NotFound)?;
-    let sql = format!(
-        "UPDATE {} SET {} = $1 WHERE id = $2 AND {subject_column} = $3",
-        table.name, form.column
-    );
-    let mut tx = state.db.begin().await?;
-    let updated = sqlx::query(crate::platform::db::trusted_sql(sql))
-        .bind(subject.seal(table.name, &form.column, &value))
-        .bind(form.id)
-        .bind(subject.id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-    if updated != 1 {
-        return Err(AppError::NotFound);
-    }
-    // What the features do about it (a newsletter address is used only
-    // once its owner confirms it), in the same transaction.
-    let change = Correction {
-        subject: &subject,
-        table: table.name,
-        column: &form.column,
-        row_id: form.id,
-        value: &value,
-    };
-    for corrected in &state.registry.corrections {
-        corrected(&state, &mut tx, &change).await?;
-    }
-    audit::record(
-        &mut tx,
-        Actor::System("data subject"),
-        "correct",
-        table.name,
-        form.id,
-        &form.column,
-    )
-    .await?;
-    tx.commit().await?;
-    state.mail_wakeup.notify_one();
-    Ok(Redirect::to(&format!("/my-data/{token}?corrected=1")).into_response())
+    Ok(value)
 }
 
 #[derive(askama::Template)]
@@ -544,10 +544,7 @@ pub async fn delete_data(
     let mut tx = state.db.begin().await?;
     let rows = erasure::erase(&mut tx, &state.registry.inventory, subject.id, "my-data").await?;
     db::complete_request(&mut tx, access.request.id, "erasure").await?;
-    sqlx::query("UPDATE privacy_requests SET email = NULL WHERE id = $1")
-        .bind(access.request.id)
-        .execute(&mut *tx)
-        .await?;
+    db::forget_request_email(&mut tx, access.request.id).await?;
     audit::record(
         &mut tx,
         Actor::System("data subject"),
@@ -600,12 +597,8 @@ async fn request_email(
     request_id: i64,
     subject: &Subject,
 ) -> anyhow::Result<Option<String>> {
-    let sealed: Option<Vec<u8>> =
-        sqlx::query_scalar("SELECT email FROM privacy_requests WHERE id = $1")
-            .bind(request_id)
-            .fetch_one(&state.db.pool)
-            .await?;
-    sealed
+    db::request_email(&state.db, request_id)
+        .await?
         .map(|s| subject.open("privacy_requests", "email", &s))
         .transpose()
 }

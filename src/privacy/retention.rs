@@ -2,11 +2,11 @@
 //! number of days loses the older ones. Run daily by the jobs loop; `now`
 //! is a parameter so tests move the clock instead of waiting.
 
-use super::inventory::{Inventory, Retention};
-use crate::platform::{
-    db::{Db, trusted_sql},
-    mail,
+use super::{
+    db,
+    inventory::{Inventory, Retention},
 };
+use crate::platform::{db::Db, mail};
 use anyhow::Context;
 use std::path::Path;
 
@@ -22,13 +22,9 @@ pub async fn purge(
             continue;
         };
         let cutoff = now_ms - i64::from(days) * 86_400_000;
-        let sql = format!("DELETE FROM {} WHERE {created} < $1", table.name);
-        let n = sqlx::query(trusted_sql(sql))
-            .bind(cutoff)
-            .execute(&db.pool)
+        let n = db::delete_created_before(db, table, created, cutoff)
             .await
-            .with_context(|| format!("purging {}", table.name))?
-            .rows_affected();
+            .with_context(|| format!("purging {}", table.name))?;
         if n > 0 {
             purged.push((table.name, n));
         }

@@ -573,6 +573,39 @@ both! {
         assert_eq!(to.len(), 60);
         assert_eq!(files.iter().filter(|m| m.subject == "Later").count(), 60, "each exactly once");
     }
+
+    async fn an_unknown_or_missing_campaign_action_comes_back_on_the_form_and_changes_nothing(backend) {
+        let app = TestApp::spawn(backend).await;
+        app.login_as("admin").await;
+        import(&app, &[ANN], "tips").await;
+        let id = create_campaign(&app, &good_campaign("Kept", "tips")).await;
+        let changed = good_campaign("Changed", "tips");
+        for action in ["delete", "Send", "send ", "", "save\0"] {
+            let r = act(&app, id, action, &changed).await;
+            let status = r.status();
+            let body = r.text().await.unwrap();
+            assert!(status == 422 || status == 400, "{action:?}: {status}");
+            assert!(status == 400 || body.contains("Unknown action."), "{action:?}: the form says why");
+        }
+        let r = app.post_form(&format!("/admin/campaigns/{id}"), &changed).await;
+        assert_eq!(r.status(), 422, "no button named");
+        assert!(r.text().await.unwrap().contains("value=\"Changed\""), "what was typed comes back");
+        let subject: String = sqlx::query_scalar("SELECT subject FROM newsletter_campaigns WHERE id = $1")
+            .bind(id).fetch_one(&app.state.db.pool).await.unwrap();
+        assert_eq!(subject, "Kept");
+        assert_eq!(campaign_status(&app, id).await, "draft");
+        let queued: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE reason LIKE 'campaign%'")
+            .fetch_one(&app.state.db.pool).await.unwrap();
+        assert_eq!(queued, 0);
+        // The save button saves, and says so.
+        let r = act(&app, id, "save", &changed).await;
+        assert_eq!(r.status(), 303);
+        assert!(r.headers()["location"].to_str().unwrap().ends_with("?done=saved"));
+        let subject: String = sqlx::query_scalar("SELECT subject FROM newsletter_campaigns WHERE id = $1")
+            .bind(id).fetch_one(&app.state.db.pool).await.unwrap();
+        assert_eq!(subject, "Changed");
+        assert_eq!(campaign_status(&app, id).await, "draft");
+    }
 }
 
 /// The real binary, SIGKILLed in the middle of a 2,000-recipient campaign

@@ -216,6 +216,11 @@ both! {
         assert_eq!(correct("email", "not-an-email", "incident_recipients").await.status(), 422);
         assert_eq!(correct("subject_id", "1", "incident_recipients").await.status(), 422);
         assert_eq!(correct("payload", "x", "outbox").await.status(), 422);
+        // Names that would rewrite the SQL if they reached it never do.
+        assert_eq!(correct("email = $1, subject_id", "pat@example.org", "incident_recipients").await.status(), 422);
+        assert_eq!(correct("email", "pat@example.org", "incident_recipients; DELETE FROM subjects; --").await.status(), 422);
+        let page = person.get(app.url(&location)).send().await.unwrap().text().await.unwrap();
+        assert!(page.contains("pat@example.org"), "the corrected row is untouched");
         assert!(app.get_text("/admin/audit?q=correct").await.1.contains("data subject"));
     }
 
