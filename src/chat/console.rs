@@ -88,6 +88,9 @@ async fn run(state: AppState, mut ws: WebSocket, user: StaffUser, session: Strin
         state: state.clone(),
         connection: connection.clone(),
     };
+    // Before the console frame: a change made once the agent sees the
+    // console must not slip past.
+    let mut access_changes = state.staff_changes.subscribe();
     let mut events = state.chat.subscribe_all();
     let _ = state.chat.publish(Event::Presence).await;
     let mut agents = state.chat.agents_online();
@@ -124,7 +127,6 @@ async fn run(state: AppState, mut ws: WebSocket, user: StaffUser, session: Strin
     tick.tick().await;
     let mut recheck = tokio::time::interval(RECHECK_EVERY);
     recheck.tick().await;
-    let mut access_changes = state.staff_changes.subscribe();
     let mut last_heard = Instant::now();
     loop {
         // Access is re-read before any frame is acted on, on a timer, and

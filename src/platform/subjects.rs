@@ -75,13 +75,7 @@ pub async fn find_or_create(
     .await
     .context("creating data subject")?;
     if let Some(id) = inserted {
-        let key = DataKey::generate();
-        sqlx::query("UPDATE subjects SET wrapped_key = $1 WHERE id = $2")
-            .bind(keyring.wrap(id, &key))
-            .bind(id)
-            .execute(&mut **tx)
-            .await?;
-        return Ok(Subject { id, key });
+        return give_key(tx, keyring, id).await;
     }
     let (id, wrapped): (i64, Option<Vec<u8>>) =
         sqlx::query_as("SELECT id, wrapped_key FROM subjects WHERE email_index = $1")
@@ -106,6 +100,12 @@ pub async fn create_anonymous(tx: &mut Tx, keyring: &Keyring) -> anyhow::Result<
     .fetch_one(&mut **tx)
     .await
     .context("creating an anonymous data subject")?;
+    give_key(tx, keyring, id).await
+}
+
+/// A fresh key for a new subject row, stored wrapped (the wrap binds it to
+/// the id, so the id must exist first).
+async fn give_key(tx: &mut Tx, keyring: &Keyring, id: i64) -> anyhow::Result<Subject> {
     let key = DataKey::generate();
     sqlx::query("UPDATE subjects SET wrapped_key = $1 WHERE id = $2")
         .bind(keyring.wrap(id, &key))
