@@ -13,6 +13,43 @@ both! {
         let (status, body) = app.get_text("/healthz").await;
         assert_eq!((status, body.contains("unreachable")), (503, true));
     }
+
+    async fn a_panic_or_a_stall_under_the_site_middleware_answers_the_error_page_and_is_counted(backend) {
+        use axum::{body::Body, http::Request, routing::get};
+        use tower::ServiceExt;
+        let app = TestApp::spawn_with(backend, |c| c.request_timeout_secs = 1).await;
+        let routes = axum::Router::new()
+            .route("/boom", get(|| async {
+                let bug: Option<&str> = None;
+                bug.expect("a handler bug")
+            }))
+            .route("/slow", get(|| async {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                "late"
+            }))
+            .layer(axum::middleware::from_fn_with_state(app.state.clone(), officecomms::app::middleware::site));
+        let answer = |path: &'static str| {
+            let routes = routes.clone();
+            async move {
+                let r = routes.oneshot(Request::get(path).body(Body::empty()).unwrap()).await.unwrap();
+                let status = r.status().as_u16();
+                let csp = r.headers().contains_key("content-security-policy");
+                let body = axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap();
+                (status, csp, String::from_utf8(body.to_vec()).unwrap())
+            }
+        };
+        let (status, csp, body) = answer("/boom").await;
+        assert_eq!(status, 500);
+        assert!(csp, "security headers on the error page");
+        assert!(body.contains("<html") && !body.contains("a handler bug"), "the error page, not the panic: {body}");
+        let started = Instant::now();
+        let (status, _, body) = answer("/slow").await;
+        assert_eq!(status, 408);
+        assert!(body.contains("That took too long") && !body.contains("late"), "{body}");
+        assert!(started.elapsed() < Duration::from_secs(4));
+        let (_, metrics) = app.get_text("/metrics").await;
+        assert!(metrics.contains("status=\"500\"") && metrics.contains("status=\"408\""), "{metrics}");
+    }
 }
 
 /// PostgreSQL drops every connection (as in a restart): requests fail
