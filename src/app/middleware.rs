@@ -72,7 +72,10 @@ pub async fn site(State(state): State<AppState>, mut request: Request, next: Nex
     }
 
     let timer = RequestTimer::start(&request);
-    let guarded = AssertUnwindSafe(guard(&state, request, next, &error_context)).catch_unwind();
+    // Boxed: the request's future is moved several times on its way
+    // through the layers, and copying it whole cost more than one allocation.
+    let guarded =
+        Box::pin(AssertUnwindSafe(guard(&state, request, next, &error_context)).catch_unwind());
     let timeout = Duration::from_secs(state.config.request_timeout_secs);
     let response = match tokio::time::timeout(timeout, guarded).await {
         Ok(Ok(response)) => response,
