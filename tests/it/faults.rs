@@ -20,7 +20,7 @@ both! {
         let app = TestApp::spawn_with(backend, |c| c.request_timeout_secs = 1).await;
         let routes = axum::Router::new()
             .route("/boom", get(|| async {
-                let bug: Option<&str> = None;
+                let bug: Option<&str> = std::hint::black_box(None);
                 bug.expect("a handler bug")
             }))
             .route("/slow", get(|| async {
