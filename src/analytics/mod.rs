@@ -16,6 +16,7 @@ mod dashboard;
 pub mod db;
 pub mod track;
 
+use crate::platform::{context::Role, nav::NavItem};
 use crate::{
     AppState,
     platform::{db::Db, settings},
@@ -181,12 +182,12 @@ pub fn router() -> Router<AppState> {
 }
 
 /// This feature's links in the back office's navigation.
-pub const ADMIN_NAV: &[crate::platform::nav::NavItem] = &[crate::platform::nav::NavItem {
-    group: "Marketing",
-    label: "Analytics",
-    href: "/admin/analytics",
-    role: crate::platform::context::Role::Admin,
-}];
+pub const ADMIN_NAV: &[NavItem] = &[NavItem::new(
+    "Marketing",
+    "Analytics",
+    "/admin/analytics",
+    Role::Admin,
+)];
 
 pub const TABLES: &[Table] = &[
     Table {

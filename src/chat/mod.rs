@@ -13,6 +13,7 @@ pub mod visitor;
 
 pub use hub::{Hub, Limits};
 
+use crate::platform::{context::Role, nav::NavItem};
 use crate::{
     AppState,
     privacy::inventory::{Category, Field, Retention, Table},
@@ -57,12 +58,7 @@ pub const SCAN_SOURCES: &[crate::platform::scan::Source] =
     }];
 
 /// This feature's links in the back office's navigation.
-pub const ADMIN_NAV: &[crate::platform::nav::NavItem] = &[crate::platform::nav::NavItem {
-    group: "Support",
-    label: "Chat",
-    href: "/admin/chat",
-    role: crate::platform::context::Role::Agent,
-}];
+pub const ADMIN_NAV: &[NavItem] = &[NavItem::new("Support", "Chat", "/admin/chat", Role::Agent)];
 
 pub const TABLES: &[Table] = &[
     Table {

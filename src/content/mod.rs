@@ -22,6 +22,7 @@ mod seed;
 pub use public::answer_shared;
 pub use seed::seed_demo;
 
+use crate::platform::{context::Role, nav::NavItem};
 use crate::{
     AppState,
     privacy::inventory::{Retention, Table},
@@ -39,12 +40,12 @@ pub const SCAN_SOURCES: &[crate::platform::scan::Source] =
     }];
 
 /// This feature's links in the back office's navigation.
-pub const ADMIN_NAV: &[crate::platform::nav::NavItem] = &[crate::platform::nav::NavItem {
-    group: "Content",
-    label: "Articles",
-    href: "/admin/articles",
-    role: crate::platform::context::Role::Editor,
-}];
+pub const ADMIN_NAV: &[NavItem] = &[NavItem::new(
+    "Content",
+    "Articles",
+    "/admin/articles",
+    Role::Editor,
+)];
 
 /// Content tables hold no personal data: authors are staff ids.
 pub const TABLES: &[Table] = &[

@@ -10,6 +10,7 @@ pub mod public;
 pub mod runner;
 pub mod subscribers;
 
+use crate::platform::{context::Role, nav::NavItem};
 use crate::{
     AppState,
     platform::crypto::Keyring,
@@ -169,19 +170,14 @@ pub const SCAN_SOURCES: &[crate::platform::scan::Source] =
     }];
 
 /// This feature's links in the back office's navigation.
-pub const ADMIN_NAV: &[crate::platform::nav::NavItem] = &[
-    crate::platform::nav::NavItem {
-        group: "Marketing",
-        label: "Subscribers",
-        href: "/admin/subscribers",
-        role: crate::platform::context::Role::Admin,
-    },
-    crate::platform::nav::NavItem {
-        group: "Marketing",
-        label: "Campaigns",
-        href: "/admin/campaigns",
-        role: crate::platform::context::Role::Admin,
-    },
+pub const ADMIN_NAV: &[NavItem] = &[
+    NavItem::new(
+        "Marketing",
+        "Subscribers",
+        "/admin/subscribers",
+        Role::Admin,
+    ),
+    NavItem::new("Marketing", "Campaigns", "/admin/campaigns", Role::Admin),
 ];
 
 pub const TABLES: &[Table] = &[

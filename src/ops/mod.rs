@@ -6,6 +6,7 @@ mod db;
 mod handlers;
 pub mod integrity;
 
+use crate::platform::{context::Role, nav::NavItem};
 use crate::{
     AppState,
     privacy::inventory::{Retention, Table},
@@ -20,12 +21,12 @@ use axum::{
 pub const UPLOADS_DIR: &str = "uploads";
 
 /// This feature's links in the back office's navigation.
-pub const ADMIN_NAV: &[crate::platform::nav::NavItem] = &[crate::platform::nav::NavItem {
-    group: "Privacy & admin",
-    label: "Integrity",
-    href: "/admin/integrity",
-    role: crate::platform::context::Role::Admin,
-}];
+pub const ADMIN_NAV: &[NavItem] = &[NavItem::new(
+    "Privacy & admin",
+    "Integrity",
+    "/admin/integrity",
+    Role::Admin,
+)];
 
 pub const TABLES: &[Table] = &[
     Table {

@@ -12,3 +12,19 @@ pub struct NavItem {
     /// Who sees it (admins see everything).
     pub role: Role,
 }
+
+impl NavItem {
+    pub const fn new(
+        group: &'static str,
+        label: &'static str,
+        href: &'static str,
+        role: Role,
+    ) -> NavItem {
+        NavItem {
+            group,
+            label,
+            href,
+            role,
+        }
+    }
+}

@@ -17,15 +17,16 @@ pub use crate::platform::{
     subjects,
 };
 
+use crate::platform::{context::Role, nav::NavItem};
 use inventory::{Category, Field, Retention, Table};
 
 /// This feature's links in the back office's navigation.
-pub const ADMIN_NAV: &[crate::platform::nav::NavItem] = &[crate::platform::nav::NavItem {
-    group: "Privacy & admin",
-    label: "Privacy",
-    href: "/admin/privacy/requests",
-    role: crate::platform::context::Role::Admin,
-}];
+pub const ADMIN_NAV: &[NavItem] = &[NavItem::new(
+    "Privacy & admin",
+    "Privacy",
+    "/admin/privacy/requests",
+    Role::Admin,
+)];
 
 pub const TABLES: &[Table] = &[
     Table {

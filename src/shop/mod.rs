@@ -7,6 +7,7 @@ pub mod cart;
 pub mod db;
 mod handlers;
 
+use crate::platform::{context::Role, nav::NavItem};
 use crate::{
     AppState,
     platform::db::Db,
@@ -22,19 +23,9 @@ pub const SCAN_SOURCES: &[crate::platform::scan::Source] =
     }];
 
 /// This feature's links in the back office's navigation.
-pub const ADMIN_NAV: &[crate::platform::nav::NavItem] = &[
-    crate::platform::nav::NavItem {
-        group: "Shop",
-        label: "Services",
-        href: "/admin/services",
-        role: crate::platform::context::Role::Admin,
-    },
-    crate::platform::nav::NavItem {
-        group: "Shop",
-        label: "Orders",
-        href: "/admin/orders",
-        role: crate::platform::context::Role::Admin,
-    },
+pub const ADMIN_NAV: &[NavItem] = &[
+    NavItem::new("Shop", "Services", "/admin/services", Role::Admin),
+    NavItem::new("Shop", "Orders", "/admin/orders", Role::Admin),
 ];
 
 pub const TABLES: &[Table] = &[

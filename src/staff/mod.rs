@@ -11,6 +11,7 @@ pub use auth::{Admin, Agent, AnyStaff, Editor, Staff};
 
 pub use crate::platform::context::{Role, StaffUser};
 
+use crate::platform::nav::NavItem;
 use crate::platform::{
     Platform,
     inventory::{Category, Field, Retention, Table},
@@ -21,25 +22,15 @@ use axum::{
 };
 
 /// This feature's links in the back office's navigation.
-pub const ADMIN_NAV: &[crate::platform::nav::NavItem] = &[
-    crate::platform::nav::NavItem {
-        group: "Privacy & admin",
-        label: "Users",
-        href: "/admin/users",
-        role: crate::platform::context::Role::Admin,
-    },
-    crate::platform::nav::NavItem {
-        group: "Privacy & admin",
-        label: "Audit log",
-        href: "/admin/audit",
-        role: crate::platform::context::Role::Admin,
-    },
-    crate::platform::nav::NavItem {
-        group: "Privacy & admin",
-        label: "Settings",
-        href: "/admin/settings",
-        role: crate::platform::context::Role::Admin,
-    },
+pub const ADMIN_NAV: &[NavItem] = &[
+    NavItem::new("Privacy & admin", "Users", "/admin/users", Role::Admin),
+    NavItem::new("Privacy & admin", "Audit log", "/admin/audit", Role::Admin),
+    NavItem::new(
+        "Privacy & admin",
+        "Settings",
+        "/admin/settings",
+        Role::Admin,
+    ),
 ];
 
 pub const TABLES: &[Table] = &[

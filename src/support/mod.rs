@@ -11,6 +11,7 @@ pub mod tickets;
 
 pub use db::{CannedReply, canned_replies};
 
+use crate::platform::{context::Role, nav::NavItem};
 use crate::{
     AppState,
     privacy::inventory::{Category, Field, Retention, Table},
@@ -114,12 +115,12 @@ pub const SCAN_SOURCES: &[crate::platform::scan::Source] =
     }];
 
 /// This feature's links in the back office's navigation.
-pub const ADMIN_NAV: &[crate::platform::nav::NavItem] = &[crate::platform::nav::NavItem {
-    group: "Support",
-    label: "Tickets",
-    href: "/admin/tickets",
-    role: crate::platform::context::Role::Agent,
-}];
+pub const ADMIN_NAV: &[NavItem] = &[NavItem::new(
+    "Support",
+    "Tickets",
+    "/admin/tickets",
+    Role::Agent,
+)];
 
 pub const TABLES: &[Table] = &[
     Table {

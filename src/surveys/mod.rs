@@ -13,6 +13,7 @@ pub mod db;
 pub mod public;
 pub mod results;
 
+use crate::platform::{context::Role, nav::NavItem};
 use crate::{
     AppState,
     platform::{db::Db, now_ms},
@@ -36,12 +37,12 @@ pub const SCAN_SOURCES: &[crate::platform::scan::Source] = &[
 ];
 
 /// This feature's links in the back office's navigation.
-pub const ADMIN_NAV: &[crate::platform::nav::NavItem] = &[crate::platform::nav::NavItem {
-    group: "Content",
-    label: "Surveys",
-    href: "/admin/surveys",
-    role: crate::platform::context::Role::Editor,
-}];
+pub const ADMIN_NAV: &[NavItem] = &[NavItem::new(
+    "Content",
+    "Surveys",
+    "/admin/surveys",
+    Role::Editor,
+)];
 
 pub const TABLES: &[Table] = &[
     Table {

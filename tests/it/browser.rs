@@ -209,37 +209,13 @@ async fn staff_log_in_through_the_form_in_a_real_browser() {
 
 #[tokio::test]
 async fn a_person_sees_and_erases_their_data_in_a_real_browser() {
-    use officecomms::platform::mail::{self, OutgoingMail, Recipient};
     let Some(browser) = Browser::start(false).await else {
         return;
     };
     let app = TestApp::spawn(Backend::Sqlite).await;
     let state = &app.state;
-    let mut tx = state.db.begin().await.unwrap();
-    let subject =
-        officecomms::privacy::subjects::find_or_create(&mut tx, &state.keyring, "kim@example.com")
-            .await
-            .unwrap();
-    let seed = OutgoingMail {
-        to: "kim@example.com".into(),
-        subject: "Hello".into(),
-        text: "about your scanner".into(),
-        html: None,
-        headers: vec![],
-    };
-    mail::enqueue(
-        &mut tx,
-        &state.keyring,
-        &state.site(),
-        Recipient::Subject(&subject),
-        "seed",
-        "seed",
-        &seed,
-    )
-    .await
-    .unwrap();
-    tx.commit().await.unwrap();
-    app.drain_outbox().await;
+    app.mail_person("kim@example.com", "Hello", "about your scanner")
+        .await;
 
     let c = &browser.client;
     c.goto(&app.url("/my-data")).await.unwrap();

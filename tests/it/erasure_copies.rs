@@ -7,10 +7,7 @@ use age::secrecy::ExposeSecret;
 use officecomms::{
     AppState, Config,
     ops::backup,
-    platform::{
-        mail::{self, OutgoingMail, Recipient},
-        now_ms,
-    },
+    platform::now_ms,
     privacy::{erasure, retention, subjects},
     support::intake,
 };
@@ -68,32 +65,12 @@ async fn person_writes_in(app: &TestApp) -> i64 {
     }
     let r = app.post_form("/contact", &fields).await;
     assert_eq!(r.status(), 303, "{}", r.text().await.unwrap());
-    let state = &app.state;
-    let mut tx = state.db.begin().await.unwrap();
-    let subject = subjects::find_or_create(&mut tx, &state.keyring, PERSON)
-        .await
-        .unwrap();
-    let mail = OutgoingMail {
-        to: PERSON.into(),
-        subject: "About your question".into(),
-        text: format!("You wrote: {SECRET}"),
-        html: None,
-        headers: vec![],
-    };
-    mail::enqueue(
-        &mut tx,
-        &state.keyring,
-        &state.site(),
-        Recipient::Subject(&subject),
-        "test",
-        "copies:1",
-        &mail,
+    app.mail_person(
+        PERSON,
+        "About your question",
+        &format!("You wrote: {SECRET}"),
     )
     .await
-    .unwrap();
-    tx.commit().await.unwrap();
-    app.drain_outbox().await;
-    subject.id
 }
 
 async fn wrapped_key(app: &TestApp, subject_id: i64) -> Vec<u8> {
@@ -160,7 +137,7 @@ both! {
         let subject_id = person_writes_in(&app).await;
         let key = wrapped_key(&app, subject_id).await;
         // Their sealed mail: a deleted row must not linger in a free page.
-        let sealed: Vec<u8> = sqlx::query_scalar("SELECT payload FROM outbox WHERE dedupe_key = 'copies:1'")
+        let sealed: Vec<u8> = sqlx::query_scalar("SELECT payload FROM outbox WHERE dedupe_key = 'test:About your question'")
             .fetch_one(&app.state.db.pool).await.unwrap();
         // The search finds them before: their mails are files under the data dir.
         assert!(!files_holding(data, PERSON.as_bytes()).is_empty());

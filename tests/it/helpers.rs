@@ -238,6 +238,41 @@ impl TestApp {
         .expect("staff account");
     }
 
+    /// Mails `email` as a feature would (its subject found or made, the
+    /// mail sealed under its key, delivered as a `.eml` file, dedupe key
+    /// `test:<subject line>`); the subject's id.
+    pub async fn mail_person(&self, email: &str, subject_line: &str, text: &str) -> i64 {
+        use officecomms::platform::mail::{self, OutgoingMail, Recipient};
+        let state = &self.state;
+        let mut tx = state.db.begin().await.unwrap();
+        let subject =
+            officecomms::privacy::subjects::find_or_create(&mut tx, &state.keyring, email)
+                .await
+                .unwrap();
+        let mail = OutgoingMail {
+            to: email.into(),
+            subject: subject_line.into(),
+            text: text.into(),
+            html: None,
+            headers: vec![],
+        };
+        let dedupe = format!("test:{subject_line}");
+        mail::enqueue(
+            &mut tx,
+            &state.keyring,
+            &state.site(),
+            Recipient::Subject(&subject),
+            "test",
+            &dedupe,
+            &mail,
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        self.drain_outbox().await;
+        subject.id
+    }
+
     /// Waits until the outbox has nothing pending.
     pub async fn drain_outbox(&self) {
         let deadline = Instant::now() + Duration::from_secs(20);

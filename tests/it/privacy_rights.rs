@@ -3,10 +3,7 @@
 
 use crate::{both, helpers::*};
 use officecomms::{
-    platform::{
-        mail::{self, OutgoingMail, Recipient},
-        now_ms,
-    },
+    platform::now_ms,
     privacy::{erasure, retention, subjects},
 };
 
@@ -16,32 +13,7 @@ const SECRET: &str = "printer jammed on floor 3";
 /// Gives the app data about PERSON the way features do: a subject, an
 /// encrypted mail, and a listed breach recipient.
 async fn seed_person(app: &TestApp) -> i64 {
-    let state = &app.state;
-    let mut tx = state.db.begin().await.unwrap();
-    let subject = subjects::find_or_create(&mut tx, &state.keyring, PERSON)
-        .await
-        .unwrap();
-    let mail = OutgoingMail {
-        to: PERSON.into(),
-        subject: "Re your question".into(),
-        text: SECRET.into(),
-        html: None,
-        headers: vec![],
-    };
-    mail::enqueue(
-        &mut tx,
-        &state.keyring,
-        &state.site(),
-        Recipient::Subject(&subject),
-        "seed",
-        "seed:1",
-        &mail,
-    )
-    .await
-    .unwrap();
-    tx.commit().await.unwrap();
-    app.drain_outbox().await;
-    subject.id
+    app.mail_person(PERSON, "Re your question", SECRET).await
 }
 
 /// Requests the my-data link for `email` and returns its path from the mail.
