@@ -37,6 +37,9 @@ pub struct Page {
     pub notices: Arc<Notices>,
     /// The back office's navigation (only shown to staff).
     pub nav_items: Arc<[&'static NavItem]>,
+    /// When the page is made (epoch ms, the platform's clock), for relative
+    /// times.
+    pub now: i64,
 }
 
 impl Page {
@@ -59,6 +62,7 @@ impl Page {
             assets: state.assets.clone(),
             notices: state.notices(),
             nav_items: state.registry.admin_nav.clone(),
+            now: state.clock.now(),
         }
     }
 
@@ -278,6 +282,59 @@ impl Page {
     pub fn maybe_time(&self, ms: &Option<i64>) -> String {
         ms.map(format_time).unwrap_or_else(|| "never".into())
     }
+
+    /// A moment as a `<time>` element: relative words ("3 min ago"), the
+    /// exact time on hover. Only for pages that are never shared between
+    /// visitors (staff pages, a person's own pages): the words age.
+    pub fn when(&self, ms: &i64) -> When {
+        When {
+            at: *ms,
+            now: self.now,
+        }
+    }
+}
+
+/// See [`Page::when`]; writes its own markup (the text is digits and fixed
+/// words only), so templates need no `|safe`.
+pub struct When {
+    at: i64,
+    now: i64,
+}
+
+impl std::fmt::Display for When {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Some(at) = chrono::DateTime::from_timestamp_millis(self.at) else {
+            return Ok(());
+        };
+        write!(
+            f,
+            "<time datetime=\"{}\" title=\"{}\">{}</time>",
+            at.format("%Y-%m-%dT%H:%M:%SZ"),
+            format_time(self.at),
+            relative_words(self.now - self.at)
+        )
+    }
+}
+
+impl askama::filters::HtmlSafe for When {}
+
+/// "just now", "3 min ago", "in 2 h", "5 days ago" for a difference in ms
+/// (positive: in the past).
+pub fn relative_words(ago_ms: i64) -> String {
+    let future = ago_ms < 0;
+    let seconds = ago_ms.unsigned_abs() / 1000;
+    let amount = match seconds {
+        0..=44 => return "just now".into(),
+        45..=3_599 => format!("{} min", seconds.div_ceil(60).max(1)),
+        3_600..=86_399 => format!("{} h", seconds / 3_600),
+        86_400..=172_799 => "1 day".into(),
+        _ => format!("{} days", seconds / 86_400),
+    };
+    if future {
+        format!("in {amount}")
+    } else {
+        format!("{amount} ago")
+    }
 }
 
 #[cfg(test)]
@@ -291,6 +348,22 @@ mod tests {
         assert!(!html.contains("javascript:"));
         assert!(!html.contains("onerror"));
         assert!(!html.contains("data:"));
+    }
+
+    #[test]
+    fn moments_read_as_words_with_the_exact_time_on_hover() {
+        let at = 1_796_605_997_241;
+        let when = super::When {
+            at,
+            now: at + 3 * 60_000,
+        };
+        assert_eq!(
+            when.to_string(),
+            "<time datetime=\"2026-12-07T01:13:17Z\" title=\"2026-12-07 01:13 UTC\">3 min ago</time>"
+        );
+        assert_eq!(super::relative_words(10_000), "just now");
+        assert_eq!(super::relative_words(-2 * 3_600_000), "in 2 h");
+        assert_eq!(super::relative_words(5 * 86_400_000), "5 days ago");
     }
 
     #[test]
