@@ -4,6 +4,7 @@
 mod helpers;
 
 mod analytics;
+mod audit;
 mod browser;
 mod chat;
 mod cli;

@@ -1,0 +1,266 @@
+//! Every page, public and back office, in a real Chromium at 1,280 and
+//! 390 px: axe-core (vendored from npm, `tests/vendor/axe-core`) finds no
+//! serious or critical violation, and nothing scrolls sideways on a phone.
+//! The pages are found by following links from `/` and `/admin`, so a new
+//! page is audited without being listed here.
+//!
+//! With `OFFICECOMMS_SCREENSHOTS=DIR` it also saves the screenshots named in
+//! [`SCREENSHOTS`] into DIR (`docs/screenshots` is made this way:
+//! `OFFICECOMMS_SCREENSHOTS=$PWD/docs/screenshots cargo test --test it audit::`).
+
+use crate::{
+    browser::{Browser, wait_for_text},
+    helpers::*,
+    support::query,
+};
+use fantoccini::Client;
+use officecomms::{platform::now_ms, support::intake};
+use std::collections::{BTreeMap, BTreeSet};
+
+const AXE: &str = include_str!("../vendor/axe-core/axe.min.js");
+
+/// Widths every page is checked at (CSS px).
+const WIDTHS: [u32; 2] = [1280, 390];
+
+/// Pages a screenshot is kept of: (file stem, path or path prefix to match
+/// the first crawled page against).
+const SCREENSHOTS: &[(&str, &str)] = &[
+    ("home", "/"),
+    ("article", "/articles/"),
+    ("contact", "/contact"),
+    ("chat", "/chat"),
+    ("account", "/account"),
+    ("dashboard", "/admin"),
+    ("inbox", "/admin/tickets"),
+    ("ticket", "/admin/tickets/"),
+    ("chat-console", "/admin/chat"),
+    ("analytics", "/admin/analytics"),
+];
+
+/// The paths a crawl must not follow: they act (sign out), download or are
+/// not pages.
+fn skipped(path: &str) -> bool {
+    [
+        "/admin/logout",
+        "/static/",
+        "/media/",
+        "/feed.xml",
+        "/sitemap.xml",
+        "/robots.txt",
+        "/metrics",
+        "/healthz",
+        "/consent/tag.js",
+    ]
+    .iter()
+    .any(|p| path.starts_with(p))
+        || [".csv", ".json", ".xml", ".txt", ".eml"]
+            .iter()
+            .any(|ext| path.ends_with(ext))
+}
+
+/// Pages of one kind (same first two path segments, e.g. every article)
+/// are audited twice at most: they share a template.
+fn kind(path: &str) -> String {
+    let path = path.split('?').next().unwrap_or(path);
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let depth = if segments.first() == Some(&"admin") {
+        3
+    } else {
+        2
+    };
+    let mut key: Vec<&str> = segments.iter().take(depth).copied().collect();
+    if segments.len() > depth {
+        key.push("…");
+    }
+    // An id or slug in the last kept place is one of many.
+    if key.len() == depth && segments.len() == depth {
+        key[depth - 1] = "*";
+    }
+    format!("/{}", key.join("/"))
+}
+
+/// The same-origin links on the current page, as paths with their query.
+async fn links(c: &Client) -> Vec<String> {
+    let v = c
+        .execute(
+            "return [...document.querySelectorAll('a[href]')]
+                .map(a => new URL(a.href, location.href))
+                .filter(u => u.origin === location.origin)
+                .map(u => u.pathname + u.search)",
+            vec![],
+        )
+        .await
+        .unwrap();
+    v.as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p.as_str().map(str::to_string))
+        .collect()
+}
+
+/// Serious and critical axe violations on the current page, one line each.
+async fn axe_violations(c: &Client) -> Vec<String> {
+    c.execute(&format!("{AXE}\n;return true"), vec![])
+        .await
+        .expect("axe loads");
+    let result = c
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             axe.run(document, {resultTypes: ['violations']})
+               .then(r => done(r.violations
+                 .filter(v => v.impact === 'serious' || v.impact === 'critical')
+                 .map(v => v.id + ' (' + v.impact + '): ' + v.help + ' — ' +
+                      v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(', '))))
+               .catch(e => done(['axe failed: ' + e]));",
+            vec![],
+        )
+        .await
+        .expect("axe runs");
+    result
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+/// How far the page scrolls sideways (0 when it fits) and what sticks out.
+async fn overflow(c: &Client) -> (i64, String) {
+    let v = c
+        .execute(
+            "const d = document.documentElement;
+             const wide = [...document.querySelectorAll('body *')]
+               .filter(e => e.getBoundingClientRect().right > d.clientWidth + 1)
+               .slice(0, 3)
+               .map(e => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') +
+                    (e.className && typeof e.className === 'string' ? '.' + e.className.split(' ').join('.') : ''));
+             return [d.scrollWidth - d.clientWidth, wide.join(', ')]",
+            vec![],
+        )
+        .await
+        .unwrap();
+    (
+        v[0].as_i64().unwrap_or_default(),
+        v[1].as_str().unwrap_or_default().to_string(),
+    )
+}
+
+async fn set_width(c: &Client, width: u32) {
+    c.set_window_size(width, 900).await.unwrap();
+    // The window's frame takes some of it: widen until the page is `width`.
+    let inner = c
+        .execute("return window.innerWidth", vec![])
+        .await
+        .unwrap()
+        .as_u64()
+        .unwrap() as u32;
+    if inner != width {
+        c.set_window_size(width + (width - inner.min(width)), 900)
+            .await
+            .unwrap();
+    }
+}
+
+/// Follows links from `start`, auditing each page at every width; the
+/// problems found, by page.
+async fn crawl(c: &Client, app: &TestApp, start: &str, shots: &mut BTreeMap<String, String>) -> BTreeMap<String, Vec<String>> {
+    let mut problems = BTreeMap::new();
+    let mut queue = vec![start.to_string()];
+    let mut seen = BTreeSet::new();
+    let mut per_kind: BTreeMap<String, usize> = BTreeMap::new();
+    let staff_side = start.starts_with("/admin");
+    while let Some(path) = queue.pop() {
+        if !seen.insert(path.clone()) || skipped(&path) || seen.len() > 120 {
+            continue;
+        }
+        if path.starts_with("/admin") != staff_side {
+            continue;
+        }
+        let count = per_kind.entry(kind(&path)).or_default();
+        *count += 1;
+        if *count > 2 {
+            continue;
+        }
+        let mut found = Vec::new();
+        for width in WIDTHS {
+            set_width(c, width).await;
+            c.goto(&app.url(&path)).await.unwrap();
+            let status_ok = c
+                .execute("return document.title", vec![])
+                .await
+                .unwrap()
+                .as_str()
+                .is_some_and(|t| !t.starts_with("Something went wrong"));
+            if !status_ok {
+                found.push(format!("{width} px: the error page"));
+                continue;
+            }
+            for v in axe_violations(c).await {
+                found.push(format!("{width} px: {v}"));
+            }
+            if width == 390 {
+                let (extra, what) = overflow(c).await;
+                if extra > 0 {
+                    found.push(format!("390 px: scrolls {extra} px sideways ({what})"));
+                }
+            }
+            if let Some((stem, _)) = SCREENSHOTS.iter().find(|(stem, prefix)| {
+                !shots.contains_key(&format!("{stem}-{width}"))
+                    && (path == *prefix || (prefix.ends_with('/') && path.starts_with(prefix) && path.len() > prefix.len()))
+            }) {
+                let png = c.screenshot().await.unwrap();
+                shots.insert(format!("{stem}-{width}"), path.clone());
+                if let Ok(dir) = std::env::var("OFFICECOMMS_SCREENSHOTS") {
+                    std::fs::write(format!("{dir}/{stem}-{width}.png"), png).unwrap();
+                }
+            }
+        }
+        if !found.is_empty() {
+            problems.insert(path.clone(), found);
+        }
+        let mut next = links(c).await;
+        next.retain(|p| !p.contains('#'));
+        next.reverse();
+        queue.extend(next);
+    }
+    problems
+}
+
+/// A ticket, so the inbox, a ticket page and the dashboard have a row.
+async fn seed_ticket(app: &TestApp) {
+    let token = intake::new_token(&app.state.keyring, now_ms() - 60_000);
+    let r = app
+        .post_form("/contact", &query(&token, "dana.whitfield@example.com"))
+        .await;
+    assert_eq!(r.status(), 303, "{}", r.text().await.unwrap());
+}
+
+#[tokio::test]
+async fn every_page_passes_axe_and_fits_a_phone() {
+    let Some(browser) = Browser::start(true).await else {
+        return;
+    };
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    seed_ticket(&app).await;
+    app.create_staff("eve@officecomms.test", "admin").await;
+    let c = &browser.client;
+    let mut shots = BTreeMap::new();
+    let mut problems = crawl(c, &app, "/", &mut shots).await;
+    browser.sign_in(&app, "eve@officecomms.test").await;
+    wait_for_text(c, "Dashboard").await;
+    problems.extend(crawl(c, &app, "/admin", &mut shots).await);
+    browser.close().await;
+    let report: Vec<String> = problems
+        .iter()
+        .map(|(path, found)| format!("{path}:\n  {}", found.join("\n  ")))
+        .collect();
+    assert!(report.is_empty(), "{}", report.join("\n"));
+    // The crawl reached the pages the screenshots are of (and so the
+    // back office through the sign-in).
+    for stem in ["home", "article", "contact", "dashboard", "inbox", "ticket"] {
+        assert!(
+            shots.contains_key(&format!("{stem}-390")),
+            "the crawl never reached the {stem} page: {shots:?}"
+        );
+    }
+}
