@@ -9,18 +9,15 @@
 //! `OFFICECOMMS_SCREENSHOTS=$PWD/docs/screenshots cargo test --test it audit::`).
 
 use crate::{
-    browser::{Browser, wait_for_text},
+    browser::{Browser, click, type_into, wait_for_text},
     helpers::*,
     support::query,
 };
-use fantoccini::Client;
+use fantoccini::{Client, Locator};
 use officecomms::{platform::now_ms, support::intake};
 use std::collections::{BTreeMap, BTreeSet};
 
 const AXE: &str = include_str!("../vendor/axe-core/axe.min.js");
-
-/// Widths every page is checked at (CSS px).
-const WIDTHS: [u32; 2] = [1280, 390];
 
 /// Pages a screenshot is kept of: (file stem, path or path prefix to match
 /// the first crawled page against).
@@ -29,6 +26,7 @@ const SCREENSHOTS: &[(&str, &str)] = &[
     ("article", "/articles/"),
     ("contact", "/contact"),
     ("chat", "/chat"),
+    ("my-data", "/my-data/"),
     ("account", "/account"),
     ("dashboard", "/admin"),
     ("inbox", "/admin/tickets"),
@@ -161,38 +159,27 @@ async fn set_width(c: &Client, width: u32) {
     }
 }
 
-/// Follows links from `start`, auditing each page at every width; the
-/// problems found, by page.
-async fn crawl(c: &Client, app: &TestApp, start: &str, shots: &mut BTreeMap<String, String>) -> BTreeMap<String, Vec<String>> {
-    let mut problems = BTreeMap::new();
-    let mut queue = vec![start.to_string()];
-    let mut seen = BTreeSet::new();
-    let mut per_kind: BTreeMap<String, usize> = BTreeMap::new();
-    let staff_side = start.starts_with("/admin");
-    while let Some(path) = queue.pop() {
-        if !seen.insert(path.clone()) || skipped(&path) || seen.len() > 120 {
-            continue;
-        }
-        if path.starts_with("/admin") != staff_side {
-            continue;
-        }
-        let count = per_kind.entry(kind(&path)).or_default();
-        *count += 1;
-        if *count > 2 {
-            continue;
-        }
+/// What the audit found, by page, and which page each screenshot shows.
+#[derive(Default)]
+struct Audit {
+    problems: BTreeMap<String, Vec<String>>,
+    shots: BTreeMap<String, String>,
+}
+
+impl Audit {
+    /// Audits the page at `path` at each of `widths`, keeping a screenshot
+    /// if [`SCREENSHOTS`] wants one of it; its same-origin links.
+    async fn page(&mut self, c: &Client, app: &TestApp, path: &str, widths: &[u32]) -> Vec<String> {
         let mut found = Vec::new();
-        for width in WIDTHS {
+        for &width in widths {
             set_width(c, width).await;
-            c.goto(&app.url(&path)).await.unwrap();
-            let status_ok = c
-                .execute("return document.title", vec![])
-                .await
-                .unwrap()
+            c.goto(&app.url(path)).await.unwrap();
+            let title = c.execute("return document.title", vec![]).await.unwrap();
+            if title
                 .as_str()
-                .is_some_and(|t| !t.starts_with("Something went wrong"));
-            if !status_ok {
-                found.push(format!("{width} px: the error page"));
+                .is_none_or(|t| t.starts_with("Something went wrong") || t.starts_with("Not found"))
+            {
+                found.push(format!("{width} px: the error page ({title})"));
                 continue;
             }
             for v in axe_violations(c).await {
@@ -204,26 +191,53 @@ async fn crawl(c: &Client, app: &TestApp, start: &str, shots: &mut BTreeMap<Stri
                     found.push(format!("390 px: scrolls {extra} px sideways ({what})"));
                 }
             }
-            if let Some((stem, _)) = SCREENSHOTS.iter().find(|(stem, prefix)| {
-                !shots.contains_key(&format!("{stem}-{width}"))
-                    && (path == *prefix || (prefix.ends_with('/') && path.starts_with(prefix) && path.len() > prefix.len()))
-            }) {
+            let wanted = SCREENSHOTS.iter().find(|(stem, prefix)| {
+                !self.shots.contains_key(&format!("{stem}-{width}"))
+                    && (path == *prefix
+                        || (prefix.ends_with('/')
+                            && path.starts_with(prefix)
+                            && path.len() > prefix.len()))
+            });
+            if let Some((stem, _)) = wanted {
                 let png = c.screenshot().await.unwrap();
-                shots.insert(format!("{stem}-{width}"), path.clone());
+                self.shots
+                    .insert(format!("{stem}-{width}"), path.to_string());
                 if let Ok(dir) = std::env::var("OFFICECOMMS_SCREENSHOTS") {
                     std::fs::write(format!("{dir}/{stem}-{width}.png"), png).unwrap();
                 }
             }
         }
         if !found.is_empty() {
-            problems.insert(path.clone(), found);
+            self.problems.insert(path.to_string(), found);
         }
         let mut next = links(c).await;
         next.retain(|p| !p.contains('#'));
-        next.reverse();
-        queue.extend(next);
+        next
     }
-    problems
+
+    /// Follows links from `starts`, auditing each page at every width.
+    async fn crawl(&mut self, c: &Client, app: &TestApp, starts: &[&str], widths: &[u32]) {
+        let staff_side = starts[0].starts_with("/admin");
+        let mut queue: Vec<String> = starts.iter().rev().map(|s| s.to_string()).collect();
+        let mut seen = BTreeSet::new();
+        let mut per_kind: BTreeMap<String, usize> = BTreeMap::new();
+        while let Some(path) = queue.pop() {
+            if skipped(&path) || path.starts_with("/admin") != staff_side || seen.len() > 150 {
+                continue;
+            }
+            if !seen.insert(path.clone()) {
+                continue;
+            }
+            let count = per_kind.entry(kind(&path)).or_default();
+            *count += 1;
+            if *count > 2 {
+                continue;
+            }
+            let mut next = self.page(c, app, &path, widths).await;
+            next.reverse();
+            queue.extend(next);
+        }
+    }
 }
 
 /// A ticket, so the inbox, a ticket page and the dashboard have a row.
@@ -244,23 +258,59 @@ async fn every_page_passes_axe_and_fits_a_phone() {
     seed_ticket(&app).await;
     app.create_staff("eve@officecomms.test", "admin").await;
     let c = &browser.client;
-    let mut shots = BTreeMap::new();
-    let mut problems = crawl(c, &app, "/", &mut shots).await;
+    let mut audit = Audit::default();
+    let public = [1280, 390];
+    audit
+        .crawl(
+            c,
+            &app,
+            &["/", "/chat", "/cookies", "/my-data", "/search?q=outlook"],
+            &public,
+        )
+        .await;
+
+    // A person's own pages, reached through the link mailed to them.
+    c.goto(&app.url("/my-data")).await.unwrap();
+    type_into(c, Locator::Id("email"), "dana.whitfield@example.com").await;
+    click(c, Locator::Css("main form button[type=submit]")).await;
+    wait_for_text(c, "Check your email").await;
+    app.drain_outbox().await;
+    let link = app
+        .mails()
+        .last()
+        .unwrap()
+        .link(&format!("{}/my-data/", app.base));
+    let my_data = link.trim_start_matches(&app.base).to_string();
+    audit.page(c, &app, &my_data, &public).await;
+
     browser.sign_in(&app, "eve@officecomms.test").await;
-    wait_for_text(c, "Dashboard").await;
-    problems.extend(crawl(c, &app, "/admin", &mut shots).await);
+    audit.crawl(c, &app, &["/admin"], &[1440, 390]).await;
     browser.close().await;
-    let report: Vec<String> = problems
+
+    let report: Vec<String> = audit
+        .problems
         .iter()
         .map(|(path, found)| format!("{path}:\n  {}", found.join("\n  ")))
         .collect();
     assert!(report.is_empty(), "{}", report.join("\n"));
     // The crawl reached the pages the screenshots are of (and so the
     // back office through the sign-in).
-    for stem in ["home", "article", "contact", "dashboard", "inbox", "ticket"] {
+    for stem in [
+        "home",
+        "article",
+        "contact",
+        "chat",
+        "my-data",
+        "dashboard",
+        "inbox",
+        "ticket",
+        "chat-console",
+        "analytics",
+    ] {
         assert!(
-            shots.contains_key(&format!("{stem}-390")),
-            "the crawl never reached the {stem} page: {shots:?}"
+            audit.shots.contains_key(&format!("{stem}-390")),
+            "the crawl never reached the {stem} page: {:?}",
+            audit.shots
         );
     }
 }
