@@ -4,7 +4,9 @@
 mod helpers;
 
 mod analytics;
+mod back_office;
 mod browser;
+mod browser_shell;
 mod chat;
 mod cli;
 mod consent;
