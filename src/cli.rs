@@ -88,6 +88,10 @@ pub enum UserCommand {
         email: String,
         #[arg(long, value_parser = ["admin", "agent", "editor"])]
         role: String,
+        /// The name customers and colleagues see ("Dana Whitfield"); without
+        /// it, one made from the address, changeable in /admin/account.
+        #[arg(long)]
+        name: Option<String>,
     },
 }
 
@@ -116,7 +120,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 Ok(())
             }
             Command::User {
-                command: UserCommand::Add { email, role },
+                command: UserCommand::Add { email, role, name },
             } => {
                 let role = staff::Role::parse(&role).context("unknown role")?;
                 let mut password = String::new();
@@ -126,7 +130,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 let password = password.trim_end_matches(['\n', '\r']);
                 config.workers = false;
                 let state = AppState::open(config).await?;
-                let id = staff::add_user_cli(&state, &email, role, password).await?;
+                let id = staff::add_user_cli(&state, &email, name.as_deref(), role, password).await?;
                 println!("created {} account {email} (id {id})", role.as_str());
                 Ok(())
             }

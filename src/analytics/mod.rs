@@ -16,7 +16,7 @@ mod dashboard;
 pub mod db;
 pub mod track;
 
-use crate::platform::{context::Role, nav::NavItem};
+use crate::platform::{context::Role, nav::{Icon, NavItem}};
 use crate::{
     AppState,
     platform::{db::Db, settings},
@@ -187,7 +187,7 @@ pub const ADMIN_NAV: &[NavItem] = &[NavItem::new(
     "Analytics",
     "/admin/analytics",
     Role::Admin,
-)];
+).icon(Icon::Chart)];
 
 pub const TABLES: &[Table] = &[
     Table {

@@ -5,6 +5,7 @@
 //! names it.
 
 mod dashboard;
+mod search;
 pub mod middleware;
 pub mod registry;
 
@@ -114,6 +115,7 @@ pub fn service(
         .merge(privacy::router().with_state(state.platform.clone()))
         .merge(staff::router().with_state(state.platform.clone()))
         .route("/admin", get(dashboard::show_dashboard))
+        .route("/admin/search", get(search::search))
         .merge(ops::router())
         .merge(shop::router())
         .merge(surveys::router())

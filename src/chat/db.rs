@@ -77,6 +77,20 @@ pub async fn conversation(db: &Db, id: i64) -> sqlx::Result<Option<ConversationR
 }
 
 /// Conversations in these statuses, oldest activity first, at most `limit`.
+/// Chats waiting for an agent to accept them (the sidebar's figure).
+pub fn count_waiting<'a>(
+    platform: &'a crate::platform::Platform,
+    _: &'a crate::platform::context::StaffUser,
+) -> futures_util::future::BoxFuture<'a, anyhow::Result<i64>> {
+    Box::pin(async move {
+        let n: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM chat_conversations WHERE status = 'waiting'")
+                .fetch_one(&platform.db.pool)
+                .await?;
+        Ok(n)
+    })
+}
+
 pub async fn by_status(
     db: &Db,
     statuses: &[&str],

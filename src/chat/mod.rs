@@ -13,7 +13,10 @@ pub mod visitor;
 
 pub use hub::{Hub, Limits};
 
-use crate::platform::{context::Role, nav::NavItem};
+use crate::platform::{
+    context::Role,
+    nav::{Icon, NavItem},
+};
 use crate::{
     AppState,
     privacy::inventory::{Category, Field, Retention, Table},
@@ -58,7 +61,9 @@ pub const SCAN_SOURCES: &[crate::platform::scan::Source] =
     }];
 
 /// This feature's links in the back office's navigation.
-pub const ADMIN_NAV: &[NavItem] = &[NavItem::new("Support", "Chat", "/admin/chat", Role::Agent)];
+pub const ADMIN_NAV: &[NavItem] = &[NavItem::new("Support", "Chat", "/admin/chat", Role::Agent)
+    .icon(Icon::Chat)
+    .count(db::count_waiting, "chats waiting for an agent")];
 
 pub const TABLES: &[Table] = &[
     Table {

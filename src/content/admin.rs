@@ -612,3 +612,35 @@ pub async fn restore_revision(
         )),
     }
 }
+
+/// Articles and posts whose title, slug, summary or product holds `q`, for
+/// the back office's global search (the editors' list's own filter).
+pub async fn search_for_editors(
+    state: &AppState,
+    q: &str,
+    limit: i64,
+) -> AppResult<Vec<crate::platform::nav::SearchHit>> {
+    let filter = EditorFilter {
+        q: q.to_string(),
+        ..EditorFilter::default()
+    };
+    let now = state.clock.now();
+    let (items, _) = db::list_for_editors(&state.db, &filter, now, limit, 0).await?;
+    Ok(items
+        .into_iter()
+        .map(|item| crate::platform::nav::SearchHit {
+            detail: format!(
+                "{} · {}{}",
+                item.kind.label(),
+                State::of(item.status, item.publish_at, now).as_str(),
+                if item.product.is_empty() {
+                    String::new()
+                } else {
+                    format!(" · {}", item.product)
+                }
+            ),
+            href: format!("/admin/articles/{}", item.id),
+            title: item.title,
+        })
+        .collect())
+}

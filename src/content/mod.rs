@@ -16,13 +16,14 @@ pub mod search;
 pub mod views;
 
 mod admin;
+pub use admin::search_for_editors;
 mod public;
 mod seed;
 
 pub use public::answer_shared;
 pub use seed::seed_demo;
 
-use crate::platform::{context::Role, nav::NavItem};
+use crate::platform::{context::Role, nav::{Icon, NavItem}};
 use crate::{
     AppState,
     privacy::inventory::{Retention, Table},
@@ -45,7 +46,7 @@ pub const ADMIN_NAV: &[NavItem] = &[NavItem::new(
     "Articles",
     "/admin/articles",
     Role::Editor,
-)];
+).icon(Icon::Article)];
 
 /// Content tables hold no personal data: authors are staff ids.
 pub const TABLES: &[Table] = &[

@@ -10,7 +10,7 @@ pub mod public;
 pub mod runner;
 pub mod subscribers;
 
-use crate::platform::{context::Role, nav::NavItem};
+use crate::platform::{context::Role, nav::{Icon, NavItem}};
 use crate::{
     AppState,
     platform::crypto::Keyring,
@@ -176,8 +176,9 @@ pub const ADMIN_NAV: &[NavItem] = &[
         "Subscribers",
         "/admin/subscribers",
         Role::Admin,
-    ),
-    NavItem::new("Marketing", "Campaigns", "/admin/campaigns", Role::Admin),
+    )
+    .icon(Icon::Mail),
+    NavItem::new("Marketing", "Campaigns", "/admin/campaigns", Role::Admin).icon(Icon::Megaphone),
 ];
 
 pub const TABLES: &[Table] = &[

@@ -380,3 +380,31 @@ pub async fn import_csv(
         .await?,
     )
 }
+
+/// Subscribers whose address or name holds `q` (lower-cased), for the back
+/// office's global search: the list's own matching, newest first.
+pub async fn search(
+    state: &AppState,
+    q: &str,
+    limit: usize,
+) -> anyhow::Result<Vec<crate::platform::nav::SearchHit>> {
+    Ok(open_all(state)
+        .await?
+        .into_iter()
+        .rev()
+        .filter(|s| s.email.to_lowercase().contains(q) || s.name.to_lowercase().contains(q))
+        .take(limit)
+        .map(|s| crate::platform::nav::SearchHit {
+            detail: if s.name.is_empty() {
+                s.row.status.clone()
+            } else {
+                format!("{} · {}", s.name, s.row.status)
+            },
+            href: format!(
+                "/admin/subscribers?q={}",
+                url::form_urlencoded::byte_serialize(s.email.as_bytes()).collect::<String>()
+            ),
+            title: s.email,
+        })
+        .collect())
+}

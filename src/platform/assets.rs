@@ -16,6 +16,8 @@ use crate::error::AppError;
 const FILES: &[(&str, &[u8])] = &[
     ("app.css", include_bytes!("../../static/app.css")),
     ("app.js", include_bytes!("../../static/app.js")),
+    ("admin.css", include_bytes!("../../static/admin.css")),
+    ("admin.js", include_bytes!("../../static/admin.js")),
     ("content.css", include_bytes!("../../static/content.css")),
     ("articles.js", include_bytes!("../../static/articles.js")),
     ("favicon.svg", include_bytes!("../../static/favicon.svg")),

@@ -122,6 +122,8 @@ pub struct StaffUser {
     pub email: String,
     pub display_name: String,
     pub role: Role,
+    /// The zone they read times in; `None`: the company's.
+    pub time_zone: Option<chrono_tz::Tz>,
 }
 
 /// A published breach notice shown on every page.

@@ -5,6 +5,7 @@ use super::{
     db::{Db, Tx},
     inventory::{Retention, Table},
 };
+use chrono_tz::Tz;
 use std::{collections::BTreeMap, sync::Arc};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -15,6 +16,9 @@ pub struct SiteSettings {
     pub postal_address: String,
     pub contact_email: String,
     pub contact_phone: String,
+    /// The company's time zone (IANA): business hours, and the times shown
+    /// to visitors and to staff who have not picked their own.
+    pub time_zone: Tz,
     /// The third-party tag, while switched on (`tags.*` keys, read by the
     /// consent feature's [`TagReader`]).
     pub third_party: Option<ThirdPartyTag>,
@@ -45,7 +49,22 @@ pub const FIELDS: &[(&str, &str)] = &[
     ("postal_address", "Postal address"),
     ("contact_email", "Contact email"),
     ("contact_phone", "Contact phone"),
+    ("time_zone", "Company time zone"),
 ];
+
+/// The company's zone until an admin picks one (officecomms is in Oakland).
+pub const DEFAULT_TIME_ZONE: Tz = chrono_tz::America::Los_Angeles;
+
+/// An IANA time zone name ("America/Los_Angeles"), checked against the tz
+/// database; the message says what is wrong.
+pub fn parse_time_zone(name: &str) -> Result<Tz, &'static str> {
+    let name = name.trim();
+    if name.is_empty() || name.len() > 64 {
+        return Err("Please choose a time zone, like America/Los_Angeles.");
+    }
+    name.parse::<Tz>()
+        .map_err(|_| "This is not a time zone we know: use an IANA name, like Europe/Berlin.")
+}
 
 impl SiteSettings {
     /// officecomms.com, the demo company.
@@ -57,6 +76,7 @@ impl SiteSettings {
                 .into(),
             contact_email: "hello@officecomms.com".into(),
             contact_phone: "+1 510 555 0142".into(),
+            time_zone: DEFAULT_TIME_ZONE,
             third_party: None,
             backup_keep_days: 30,
         }
@@ -71,6 +91,10 @@ impl SiteSettings {
             postal_address: get("postal_address", demo.postal_address),
             contact_email: get("contact_email", demo.contact_email),
             contact_phone: get("contact_phone", demo.contact_phone),
+            time_zone: map
+                .get("time_zone")
+                .and_then(|z| parse_time_zone(z).ok())
+                .unwrap_or(demo.time_zone),
             third_party: read_tag.and_then(|read| read(map)),
             backup_keep_days: demo.backup_keep_days,
         }
@@ -78,6 +102,7 @@ impl SiteSettings {
 
     pub fn get(&self, key: &str) -> &str {
         match key {
+            "time_zone" => self.time_zone.name(),
             "company_name" => &self.company_name,
             "tagline" => &self.tagline,
             "postal_address" => &self.postal_address,

@@ -6,12 +6,13 @@ use super::{
     assets::Assets,
     context::{Notices, Privacy, StaffUser},
     http::CsrfToken,
-    nav::NavItem,
+    nav::{Icon, NavItem},
     settings::SiteSettings,
     state::Platform,
 };
 use crate::error::{AppError, AppResult};
 use anyhow::Context;
+use chrono_tz::Tz;
 use axum::{
     extract::{FromRef, FromRequestParts},
     http::{StatusCode, request::Parts},
@@ -30,6 +31,8 @@ pub struct Page {
     pub privacy: Privacy,
     pub csrf: String,
     pub path: String,
+    /// The query string (without `?`), for the navigation's current link.
+    pub query: String,
     pub title: String,
     pub staff: Option<StaffUser>,
     pub assets: Arc<Assets>,
@@ -37,6 +40,9 @@ pub struct Page {
     pub notices: Arc<Notices>,
     /// The back office's navigation (only shown to staff).
     pub nav_items: Arc<[&'static NavItem]>,
+    /// The figure beside each of `nav_items` (same order), computed for
+    /// the staff shell only.
+    pub nav_counts: Arc<[Option<i64>]>,
     /// When the page is made (epoch ms, the platform's clock), for relative
     /// times.
     pub now: i64,
@@ -57,22 +63,90 @@ impl Page {
                 .map(|t| t.0.clone())
                 .unwrap_or_default(),
             path: parts.uri.path().to_string(),
+            query: parts.uri.query().unwrap_or_default().to_string(),
             title: String::new(),
             staff: parts.extensions.get::<StaffUser>().cloned(),
             assets: state.assets.clone(),
             notices: state.notices(),
             nav_items: state.registry.admin_nav.clone(),
+            nav_counts: Arc::new([]),
             now: state.clock.now(),
         }
     }
 
-    /// The back office links this staff member may follow, in order.
-    pub fn admin_nav(&self) -> impl Iterator<Item = &NavItem> {
-        let role = self.staff.as_ref().map(|s| s.role);
-        self.nav_items
-            .iter()
-            .copied()
-            .filter(move |item| role.is_some_and(|r| r.allows(item.role)))
+    /// A back-office page: laid out in the staff shell rather than the
+    /// public site's (a signed-in member gets the sidebar and top bar).
+    pub fn is_back_office(&self) -> bool {
+        self.path == "/admin" || self.path.starts_with("/admin/")
+    }
+
+    /// The staff shell with its sidebar: a signed-in member on a back-office page.
+    pub fn staff_shell(&self) -> bool {
+        self.staff.is_some() && self.is_back_office()
+    }
+
+    /// The sidebar: this member's links by group, in order, with their
+    /// counts and which one is the current page.
+    pub fn nav_groups(&self) -> Vec<NavGroup> {
+        let Some(role) = self.staff.as_ref().map(|s| s.role) else {
+            return vec![];
+        };
+        let mut groups: Vec<NavGroup> = vec![];
+        for (i, item) in self.nav_items.iter().enumerate() {
+            if !role.allows(item.role) {
+                continue;
+            }
+            let link = NavLink {
+                label: item.label,
+                href: item.href,
+                icon: item.icon,
+                count: self.nav_counts.get(i).copied().flatten(),
+                count_meaning: item.count.map(|(_, m)| m).unwrap_or_default(),
+                current: self.nav_current(item.href),
+            };
+            match groups.iter_mut().find(|g| g.name == item.group) {
+                Some(group) => group.links.push(link),
+                None => groups.push(NavGroup {
+                    name: item.group,
+                    links: vec![link],
+                }),
+            }
+        }
+        groups
+    }
+
+    /// Whether a sidebar link leads to this page. A link with a query
+    /// ("/admin/tickets?assignee=me") is current only with that query; a
+    /// plain one covers its whole section unless a more particular link is.
+    fn nav_current(&self, href: &str) -> bool {
+        match href.split_once('?') {
+            Some((path, query)) => self.path == path && self.query == query,
+            None if href == "/admin" => self.path == "/admin",
+            None => {
+                (self.path == href || self.path.starts_with(&format!("{href}/")))
+                    && !self.nav_items.iter().any(|i| {
+                        i.href.starts_with(href)
+                            && i.href.contains('?')
+                            && self.nav_current(i.href)
+                    })
+            }
+        }
+    }
+
+    /// The signed-in member's initial, for the top bar's badge.
+    pub fn initial(&self) -> String {
+        self.staff
+            .as_ref()
+            .and_then(|s| s.display_name.chars().next())
+            .map(|c| c.to_uppercase().collect())
+            .unwrap_or_default()
+    }
+
+    /// The sidebar's icon as inline SVG (decorative: the label says it).
+    /// (By value or by reference: askama passes a path as written and a
+    /// field by reference.)
+    pub fn icon(&self, icon: impl std::borrow::Borrow<Icon>) -> IconSvg {
+        IconSvg(icon.borrow().path())
     }
 
     /// What makes this page's layout differ between visitors who are not
@@ -121,6 +195,48 @@ impl Page {
         if here { "page" } else { "false" }
     }
 }
+
+/// A group of the staff sidebar.
+pub struct NavGroup {
+    pub name: &'static str,
+    pub links: Vec<NavLink>,
+}
+
+/// A link of the staff sidebar.
+pub struct NavLink {
+    pub label: &'static str,
+    pub href: &'static str,
+    pub icon: Icon,
+    pub count: Option<i64>,
+    pub count_meaning: &'static str,
+    pub current: bool,
+}
+
+impl NavLink {
+    /// A zero is shown quietly.
+    pub fn count_class(&self) -> &'static str {
+        if self.count == Some(0) {
+            "count zero"
+        } else {
+            "count"
+        }
+    }
+}
+
+/// An icon's markup; its path data is ours (`Icon::path`), never input.
+pub struct IconSvg(&'static str);
+
+impl std::fmt::Display for IconSvg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "<svg class=\"icon\" viewBox=\"0 0 24 24\" width=\"20\" height=\"20\" aria-hidden=\"true\" focusable=\"false\"><path d=\"{}\"/></svg>",
+            self.0
+        )
+    }
+}
+
+impl askama::filters::HtmlSafe for IconSvg {}
 
 /// Which shared rendering of a page a visitor gets (see
 /// [`Page::shared_variant`]); written into cache keys.
@@ -180,8 +296,37 @@ where
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        Ok(Page::new(&Platform::from_ref(state), parts))
+        let platform = Platform::from_ref(state);
+        let mut page = Page::new(&platform, parts);
+        // The sidebar's figures: for staff pages only, so a visitor's page
+        // costs no query more.
+        if page.staff_shell()
+            && let Some(staff) = &page.staff
+        {
+            page.nav_counts = nav_counts(&platform, staff, &page.nav_items).await?;
+        }
+        Ok(page)
     }
+}
+
+/// The count of each navigation link that has one and that this member sees.
+async fn nav_counts(
+    platform: &Platform,
+    staff: &StaffUser,
+    items: &[&'static NavItem],
+) -> AppResult<Arc<[Option<i64>]>> {
+    let counts = items.iter().map(|item| async move {
+        match item.count {
+            Some((count, _)) if staff.role.allows(item.role) => {
+                count(platform, staff).await.map(Some)
+            }
+            _ => Ok(None),
+        }
+    });
+    Ok(futures_util::future::try_join_all(counts)
+        .await
+        .map_err(AppError::Internal)?
+        .into())
 }
 
 /// Renders a template into an HTML response.
@@ -274,22 +419,46 @@ pub fn format_time(ms: i64) -> String {
         .unwrap_or_default()
 }
 
+/// A timestamp (epoch ms) as people read it in `zone`, the zone named:
+/// "7 Dec 2026, 09:15 PST" (DST-correct).
+pub fn format_in_zone(ms: i64, zone: Tz) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| {
+            t.with_timezone(&zone)
+                .format("%-d %b %Y, %H:%M %Z")
+                .to_string()
+        })
+        .unwrap_or_default()
+}
+
 impl Page {
+    /// The zone times are shown in: the signed-in staff member's own, else
+    /// the company's (shared pages are the same for every visitor).
+    pub fn zone(&self) -> Tz {
+        self.staff
+            .as_ref()
+            .and_then(|s| s.time_zone)
+            .unwrap_or(self.site.time_zone)
+    }
+
     pub fn time(&self, ms: &i64) -> String {
-        format_time(*ms)
+        format_in_zone(*ms, self.zone())
     }
 
     pub fn maybe_time(&self, ms: &Option<i64>) -> String {
-        ms.map(format_time).unwrap_or_else(|| "never".into())
+        ms.map(|ms| format_in_zone(ms, self.zone()))
+            .unwrap_or_else(|| "never".into())
     }
 
     /// A moment as a `<time>` element: relative words ("3 min ago"), the
-    /// exact time on hover. Only for pages that are never shared between
-    /// visitors (staff pages, a person's own pages): the words age.
+    /// exact time in the viewer's zone on hover. Only for pages that are
+    /// never shared between visitors (staff pages, a person's own pages):
+    /// the words age.
     pub fn when(&self, ms: &i64) -> When {
         When {
             at: *ms,
             now: self.now,
+            zone: self.zone(),
         }
     }
 }
@@ -299,6 +468,7 @@ impl Page {
 pub struct When {
     at: i64,
     now: i64,
+    zone: Tz,
 }
 
 impl std::fmt::Display for When {
@@ -310,7 +480,7 @@ impl std::fmt::Display for When {
             f,
             "<time datetime=\"{}\" title=\"{}\">{}</time>",
             at.format("%Y-%m-%dT%H:%M:%SZ"),
-            format_time(self.at),
+            format_in_zone(self.at, self.zone),
             relative_words(self.now - self.at)
         )
     }
@@ -356,10 +526,16 @@ mod tests {
         let when = super::When {
             at,
             now: at + 3 * 60_000,
+            zone: chrono_tz::America::Los_Angeles,
         };
         assert_eq!(
             when.to_string(),
-            "<time datetime=\"2026-12-07T01:13:17Z\" title=\"2026-12-07 01:13 UTC\">3 min ago</time>"
+            "<time datetime=\"2026-12-07T01:13:17Z\" title=\"6 Dec 2026, 17:13 PST\">3 min ago</time>"
+        );
+        // Summer in California is UTC-7, and named so.
+        assert_eq!(
+            super::format_in_zone(1_784_132_100_000, chrono_tz::America::Los_Angeles),
+            "15 Jul 2026, 09:15 PDT"
         );
         assert_eq!(super::relative_words(10_000), "just now");
         assert_eq!(super::relative_words(-2 * 3_600_000), "in 2 h");

@@ -551,3 +551,36 @@ mod tests {
         assert!(!valid_slug("Essential support"));
     }
 }
+
+/// Order requests matching `q` (lower-cased) for the back office's global
+/// search: the orders list's own matching, newest first, at most `limit`.
+pub async fn search_orders(
+    state: &AppState,
+    q: &str,
+    limit: usize,
+) -> AppResult<Vec<crate::platform::nav::SearchHit>> {
+    let mut cache = HashMap::new();
+    let mut hits = vec![];
+    for sealed in db::recent_orders(&state.db, LIST_LIMIT).await? {
+        let subject = subject(state, &mut cache, sealed.subject_id).await?;
+        let view = open(sealed, subject.as_ref());
+        let haystack = [
+            &view.reference,
+            &view.status,
+            &view.name,
+            &view.email,
+            &view.company,
+        ];
+        if haystack.iter().any(|h| h.to_lowercase().contains(q)) {
+            hits.push(crate::platform::nav::SearchHit {
+                title: format!("{} · {}", view.reference, view.name),
+                detail: format!("{} · {} · {}", view.email, view.status, view.total),
+                href: format!("/admin/orders/{}", view.id),
+            });
+            if hits.len() >= limit {
+                break;
+            }
+        }
+    }
+    Ok(hits)
+}

@@ -302,3 +302,16 @@ pub async fn set_status(tx: &mut Tx, id: i64, status: &str) -> Result<bool, sqlx
         .rows_affected();
     Ok(n == 1)
 }
+
+/// Order requests nobody has answered yet (the sidebar's figure).
+pub fn count_new_orders<'a>(
+    platform: &'a crate::platform::Platform,
+    _: &'a crate::platform::context::StaffUser,
+) -> futures_util::future::BoxFuture<'a, anyhow::Result<i64>> {
+    Box::pin(async move {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM orders WHERE status = 'new'")
+            .fetch_one(&platform.db.pool)
+            .await?;
+        Ok(n)
+    })
+}

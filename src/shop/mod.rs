@@ -3,11 +3,15 @@
 //! company answers with an invoice.
 
 mod admin;
+pub use admin::search_orders;
 pub mod cart;
 pub mod db;
 mod handlers;
 
-use crate::platform::{context::Role, nav::NavItem};
+use crate::platform::{
+    context::Role,
+    nav::{Icon, NavItem},
+};
 use crate::{
     AppState,
     platform::db::Db,
@@ -24,8 +28,10 @@ pub const SCAN_SOURCES: &[crate::platform::scan::Source] =
 
 /// This feature's links in the back office's navigation.
 pub const ADMIN_NAV: &[NavItem] = &[
-    NavItem::new("Shop", "Services", "/admin/services", Role::Admin),
-    NavItem::new("Shop", "Orders", "/admin/orders", Role::Admin),
+    NavItem::new("Shop", "Services", "/admin/services", Role::Admin).icon(Icon::Box),
+    NavItem::new("Shop", "Orders", "/admin/orders", Role::Admin)
+        .icon(Icon::Cart)
+        .count(db::count_new_orders, "new order requests"),
 ];
 
 pub const TABLES: &[Table] = &[

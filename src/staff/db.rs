@@ -6,20 +6,22 @@ use crate::platform::{
     now_ms,
 };
 
-type UserRow = (i64, String, String, String);
+type UserRow = (i64, String, String, String, String);
 
-fn to_user((id, email, display_name, role): UserRow) -> Option<StaffUser> {
+fn to_user((id, email, display_name, role, time_zone): UserRow) -> Option<StaffUser> {
     Some(StaffUser {
         id,
         email,
         display_name,
         role: Role::parse(&role)?,
+        // Empty (never chosen) or no longer known: the company's zone.
+        time_zone: time_zone.parse().ok(),
     })
 }
 
 pub async fn user_for_session(db: &Db, token_hash: &str) -> Result<Option<StaffUser>, sqlx::Error> {
     let row: Option<UserRow> = sqlx::query_as(
-        "SELECT u.id, u.email, u.display_name, u.role FROM staff_sessions s \
+        "SELECT u.id, u.email, u.display_name, u.role, u.time_zone FROM staff_sessions s \
          JOIN staff_users u ON u.id = s.user_id \
          WHERE s.token_hash = $1 AND s.expires_at > $2 AND u.disabled = 0",
     )
@@ -35,14 +37,15 @@ pub async fn login_candidate(
     db: &Db,
     email: &str,
 ) -> Result<Option<(StaffUser, Option<String>, bool)>, sqlx::Error> {
-    let row: Option<(i64, String, String, String, Option<String>, i64)> = sqlx::query_as(
-        "SELECT id, email, display_name, role, password_hash, disabled FROM staff_users WHERE lower(email) = lower($1)",
+    type Row = (i64, String, String, String, String, Option<String>, i64);
+    let row: Option<Row> = sqlx::query_as(
+        "SELECT id, email, display_name, role, time_zone, password_hash, disabled FROM staff_users WHERE lower(email) = lower($1)",
     )
     .bind(email.trim())
     .fetch_optional(&db.pool)
     .await?;
-    Ok(row.and_then(|(id, email, name, role, hash, disabled)| {
-        to_user((id, email, name, role)).map(|u| (u, hash, disabled != 0))
+    Ok(row.and_then(|(id, email, name, role, zone, hash, disabled)| {
+        to_user((id, email, name, role, zone)).map(|u| (u, hash, disabled != 0))
     }))
 }
 
@@ -223,12 +226,39 @@ pub async fn open_invite(db: &Db, token_hash: &str) -> Result<Option<(i64, Strin
     .await
 }
 
-/// Marks the invite used and sets the password; false if it was already used.
+/// A member's own choices: the name people see and the zone they read times in
+/// (empty: the company's).
+pub async fn set_profile(
+    tx: &mut Tx,
+    id: i64,
+    display_name: &str,
+    time_zone: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE staff_users SET display_name = $1, time_zone = $2 WHERE id = $3")
+        .bind(display_name)
+        .bind(time_zone)
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// The name an admin gave an invited member, to start their form with.
+pub async fn display_name(db: &Db, id: i64) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT display_name FROM staff_users WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&db.pool)
+        .await
+}
+
+/// Marks the invite used and sets the password and the name the member
+/// chose; false if it was already used.
 pub async fn use_invite(
     tx: &mut Tx,
     token_hash: &str,
     user_id: i64,
     password_hash: &str,
+    display_name: &str,
 ) -> Result<bool, sqlx::Error> {
     let used = sqlx::query(
         "UPDATE staff_invites SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL",
@@ -241,8 +271,9 @@ pub async fn use_invite(
     if used != 1 {
         return Ok(false);
     }
-    sqlx::query("UPDATE staff_users SET password_hash = $1 WHERE id = $2")
+    sqlx::query("UPDATE staff_users SET password_hash = $1, display_name = $2 WHERE id = $3")
         .bind(password_hash)
+        .bind(display_name)
         .bind(user_id)
         .execute(&mut **tx)
         .await?;

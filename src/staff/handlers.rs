@@ -208,17 +208,7 @@ pub async fn invite_user(
         .parse::<EmailAddress>()
         .map_err(|m| errors.add("email", m))
         .ok();
-    let name = match text(&form.display_name, 100) {
-        Ok(Some(n)) => Some(n),
-        Ok(None) => {
-            errors.add("display_name", "Please enter a name.");
-            None
-        }
-        Err(m) => {
-            errors.add("display_name", m);
-            None
-        }
-    };
+    let name = display_name(&form.display_name, &mut errors);
     let role = Role::parse(&form.role);
     if role.is_none() {
         errors.add("role", "Choose a role.");
@@ -337,7 +327,8 @@ pub async fn update_user(
 struct InvitePage {
     page: Page,
     email: String,
-    error: String,
+    display_name: String,
+    errors: FieldErrors,
 }
 
 pub async fn show_invite(
@@ -345,46 +336,85 @@ pub async fn show_invite(
     page: Page,
     Path(token): Path<String>,
 ) -> AppResult<Response> {
-    let (_, email) = db::open_invite(&state.db, &token_hash(&token))
+    let (id, email) = db::open_invite(&state.db, &token_hash(&token))
         .await?
         .ok_or(AppError::NotFound)?;
     render(&InvitePage {
-        page: page.titled("Set your password"),
+        page: page.titled("Set up your account"),
         email,
-        error: String::new(),
+        display_name: db::display_name(&state.db, id).await?.unwrap_or_default(),
+        errors: FieldErrors::default(),
     })
 }
 
 #[derive(Deserialize)]
-pub struct PasswordForm {
+pub struct AcceptForm {
+    /// Absent (an older form): the name the admin typed stays.
+    #[serde(default)]
+    display_name: Option<String>,
     #[serde(default)]
     password: String,
+}
+
+/// A staff member's name as customers and colleagues see it ("Dana
+/// Whitfield"): required, one line, at most 100 characters.
+fn display_name(raw: &str, errors: &mut FieldErrors) -> Option<String> {
+    match text(raw, 100) {
+        Ok(Some(name)) if !name.contains('@') => Some(name),
+        Ok(Some(_)) => {
+            errors.add(
+                "display_name",
+                "Please enter your name as people should see it, not an email address.",
+            );
+            None
+        }
+        Ok(None) => {
+            errors.add("display_name", "Please enter your name.");
+            None
+        }
+        Err(m) => {
+            errors.add("display_name", m);
+            None
+        }
+    }
 }
 
 pub async fn accept_invite(
     State(state): State<Platform>,
     page: Page,
     Path(token): Path<String>,
-    Form(form): Form<PasswordForm>,
+    Form(form): Form<AcceptForm>,
 ) -> AppResult<Response> {
     let hash = token_hash(&token);
     let (user_id, email) = db::open_invite(&state.db, &hash)
         .await?
         .ok_or(AppError::NotFound)?;
+    let mut errors = FieldErrors::default();
+    let typed = match form.display_name {
+        Some(typed) => typed,
+        None => db::display_name(&state.db, user_id)
+            .await?
+            .unwrap_or_default(),
+    };
+    let name = display_name(&typed, &mut errors);
     if let Some(problem) = auth::password_problem(&form.password) {
+        errors.add("password", problem);
+    }
+    let Some(name) = name.filter(|_| errors.is_empty()) else {
         let body = InvitePage {
-            page: page.titled("Set your password"),
+            page: page.titled("Set up your account"),
             email,
-            error: problem,
+            display_name: typed,
+            errors,
         };
         return render_with(StatusCode::UNPROCESSABLE_ENTITY, &body);
-    }
+    };
     let password = form.password;
     let password_hash = tokio::task::spawn_blocking(move || auth::hash_password(&password))
         .await
         .map_err(|e| AppError::Internal(e.into()))??;
     let mut tx = state.db.begin().await?;
-    if !db::use_invite(&mut tx, &hash, user_id, &password_hash).await? {
+    if !db::use_invite(&mut tx, &hash, user_id, &password_hash, &name).await? {
         return Err(AppError::NotFound);
     }
     audit::record(
@@ -429,6 +459,7 @@ struct SettingsPage {
     values: Vec<(&'static str, &'static str, String)>,
     errors: FieldErrors,
     saved: bool,
+    zones: &'static [chrono_tz::Tz],
 }
 
 fn settings_values(get: impl Fn(&str) -> String) -> Vec<(&'static str, &'static str, String)> {
@@ -449,6 +480,7 @@ pub async fn show_settings(
         values: settings_values(|k| site.get(k).to_string()),
         errors: FieldErrors::default(),
         saved: false,
+        zones: &chrono_tz::TZ_VARIANTS,
     })
 }
 
@@ -473,12 +505,19 @@ pub async fn save_settings(
     {
         errors.add("contact_email", m);
     }
+    if let Some((_, zone)) = values.iter_mut().find(|(k, _)| *k == "time_zone") {
+        match settings::parse_time_zone(zone) {
+            Ok(tz) => *zone = tz.name().to_string(),
+            Err(m) => errors.add("time_zone", m),
+        }
+    }
     if !errors.is_empty() {
         let body = SettingsPage {
             page: page.titled("Settings"),
             values: settings_values(|k| form.get(k).cloned().unwrap_or_default()),
             errors,
             saved: false,
+            zones: &chrono_tz::TZ_VARIANTS,
         };
         return render_with(StatusCode::UNPROCESSABLE_ENTITY, &body);
     }
@@ -512,6 +551,7 @@ pub async fn save_settings(
         values: settings_values(|k| site.get(k).to_string()),
         errors: FieldErrors::default(),
         saved: true,
+        zones: &chrono_tz::TZ_VARIANTS,
     })?;
     response
         .headers_mut()
@@ -519,14 +559,47 @@ pub async fn save_settings(
     Ok(response)
 }
 
-/// Creates a staff account from the command line (the first admin).
+/// A name to start with when none was given: the words of the address's
+/// local part, capitalised ("dana.whitfield@…" is "Dana Whitfield"); the
+/// member can change it in their own settings.
+pub fn name_from_email(email: &str) -> String {
+    let local = email.split('@').next().unwrap_or_default();
+    let words: Vec<String> = local
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty() && !w.chars().all(|c| c.is_ascii_digit()))
+        .map(|w| {
+            let mut chars = w.chars();
+            chars
+                .next()
+                .map(|first| first.to_uppercase().chain(chars.flat_map(char::to_lowercase)).collect())
+                .unwrap_or_default()
+        })
+        .collect();
+    if words.is_empty() {
+        "Staff member".into()
+    } else {
+        words.join(" ")
+    }
+}
+
+/// Creates a staff account from the command line (the first admin); with
+/// no `name`, one made from the address ([`name_from_email`]).
 pub async fn add_user_cli(
     state: &Platform,
     email: &str,
+    name: Option<&str>,
     role: Role,
     password: &str,
 ) -> anyhow::Result<i64> {
     let email: EmailAddress = email.parse().map_err(|m: &str| anyhow::anyhow!(m))?;
+    let name = match name {
+        Some(raw) => {
+            let mut errors = FieldErrors::default();
+            display_name(raw, &mut errors)
+                .ok_or_else(|| anyhow::anyhow!("--name: {}", errors.get("display_name")))?
+        }
+        None => name_from_email(email.as_str()),
+    };
     if let Some(problem) = auth::password_problem(password) {
         anyhow::bail!("password too short: {problem}");
     }
@@ -535,12 +608,6 @@ pub async fn add_user_cli(
     if db::email_taken(&mut tx, email.as_str()).await? {
         anyhow::bail!("a staff account with email {email} already exists");
     }
-    let name = email
-        .as_str()
-        .split('@')
-        .next()
-        .unwrap_or("staff")
-        .to_string();
     let id = db::insert_user(&mut tx, email.as_str(), &name, role, Some(&hash)).await?;
     audit::record(
         &mut tx,
@@ -553,4 +620,90 @@ pub async fn add_user_cli(
     .await?;
     tx.commit().await?;
     Ok(id)
+}
+
+#[derive(askama::Template)]
+#[template(path = "staff/account.html")]
+struct AccountPage {
+    page: Page,
+    display_name: String,
+    time_zone: String,
+    errors: FieldErrors,
+    saved: bool,
+    zones: &'static [chrono_tz::Tz],
+}
+
+#[derive(Deserialize, Default)]
+pub struct Saved {
+    #[serde(default)]
+    saved: String,
+}
+
+/// A member's own settings: the name people see, the zone they read times in.
+pub async fn show_account(
+    Staff(user, ..): Staff,
+    page: Page,
+    Query(saved): Query<Saved>,
+) -> AppResult<Response> {
+    render(&AccountPage {
+        page: page.titled("Your settings"),
+        display_name: user.display_name.clone(),
+        time_zone: user
+            .time_zone
+            .map(|z| z.name().to_string())
+            .unwrap_or_default(),
+        errors: FieldErrors::default(),
+        saved: saved.saved == "1",
+        zones: &chrono_tz::TZ_VARIANTS,
+    })
+}
+
+#[derive(Deserialize)]
+pub struct AccountForm {
+    #[serde(default)]
+    display_name: String,
+    #[serde(default)]
+    time_zone: String,
+}
+
+pub async fn save_account(
+    Staff(user, ..): Staff,
+    State(state): State<Platform>,
+    page: Page,
+    Form(form): Form<AccountForm>,
+) -> AppResult<Response> {
+    let mut errors = FieldErrors::default();
+    let name = display_name(&form.display_name, &mut errors);
+    // Empty: follow the company's zone.
+    let zone = match form.time_zone.trim() {
+        "" => Some(String::new()),
+        typed => settings::parse_time_zone(typed)
+            .map(|tz| tz.name().to_string())
+            .map_err(|m| errors.add("time_zone", m))
+            .ok(),
+    };
+    let (Some(name), Some(zone), true) = (name, zone, errors.is_empty()) else {
+        let body = AccountPage {
+            page: page.titled("Your settings"),
+            display_name: form.display_name,
+            time_zone: form.time_zone,
+            errors,
+            saved: false,
+            zones: &chrono_tz::TZ_VARIANTS,
+        };
+        return render_with(StatusCode::UNPROCESSABLE_ENTITY, &body);
+    };
+    let mut tx = state.db.begin().await?;
+    db::set_profile(&mut tx, user.id, &name, &zone).await?;
+    audit::record(
+        &mut tx,
+        Actor::Staff(&user),
+        "update",
+        "staff_user",
+        user.id,
+        "own name and time zone",
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Redirect::to("/admin/account?saved=1").into_response())
 }

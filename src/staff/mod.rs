@@ -5,13 +5,13 @@ pub mod auth;
 pub mod db;
 mod handlers;
 
-pub use handlers::add_user_cli;
+pub use handlers::{add_user_cli, name_from_email};
 
 pub use auth::{Admin, Agent, AnyStaff, Editor, Staff};
 
 pub use crate::platform::context::{Role, StaffUser};
 
-use crate::platform::nav::NavItem;
+use crate::platform::nav::{Icon, NavItem};
 use crate::platform::{
     Platform,
     inventory::{Category, Field, Retention, Table},
@@ -23,14 +23,15 @@ use axum::{
 
 /// This feature's links in the back office's navigation.
 pub const ADMIN_NAV: &[NavItem] = &[
-    NavItem::new("Privacy & admin", "Users", "/admin/users", Role::Admin),
-    NavItem::new("Privacy & admin", "Audit log", "/admin/audit", Role::Admin),
+    NavItem::new("Privacy & admin", "Users", "/admin/users", Role::Admin).icon(Icon::Users),
+    NavItem::new("Privacy & admin", "Audit log", "/admin/audit", Role::Admin).icon(Icon::Log),
     NavItem::new(
         "Privacy & admin",
         "Settings",
         "/admin/settings",
         Role::Admin,
-    ),
+    )
+    .icon(Icon::Gear),
 ];
 
 pub const TABLES: &[Table] = &[
@@ -65,6 +66,7 @@ pub const TABLES: &[Table] = &[
             "disabled",
             "created_at",
             "last_login_at",
+            "time_zone",
         ],
     },
     Table {
@@ -134,6 +136,10 @@ pub fn router() -> Router<Platform> {
             get(handlers::show_invite).post(handlers::accept_invite),
         )
         .route("/admin/audit", get(handlers::list_audit))
+        .route(
+            "/admin/account",
+            get(handlers::show_account).post(handlers::save_account),
+        )
         .route(
             "/admin/settings",
             get(handlers::show_settings).post(handlers::save_settings),

@@ -135,7 +135,13 @@ pub async fn list_tickets(
             continue;
         }
         rows.push(InboxRow {
-            sla: Sla::of(ticket.created_at, ticket.first_response_at, now, &settings),
+            sla: Sla::of(
+                ticket.created_at,
+                ticket.first_response_at,
+                now,
+                &settings,
+                state.site().time_zone,
+            ),
             assignee: ticket
                 .assignee_id
                 .map(|id| names.get(&id).cloned().unwrap_or_else(|| format!("#{id}")))
@@ -234,6 +240,7 @@ async fn ticket_page(
             ticket.first_response_at,
             now_ms(),
             &settings,
+            state.site().time_zone,
         ),
         conversation_link: tickets::conversation_path(state, ticket.id, &ticket.link_nonce),
         ticket,

@@ -2,9 +2,12 @@
 //! opening them is the caller's business, with the subject's key.
 
 use crate::platform::{
+    Platform,
+    context::StaffUser,
     db::{Db, Tx},
     now_ms,
 };
+use futures_util::future::BoxFuture;
 
 /// A ticket row with its personal fields still sealed.
 #[derive(Clone, Debug, sqlx::FromRow)]
@@ -253,6 +256,52 @@ pub async fn list(db: &Db, f: &InboxFilter, limit: i64) -> sqlx::Result<Vec<Tick
         .bind(limit)
         .fetch_all(&db.pool)
         .await
+}
+
+/// Open or pending tickets assigned to `staff` (the sidebar's figure).
+pub fn count_mine<'a>(
+    platform: &'a Platform,
+    staff: &'a StaffUser,
+) -> BoxFuture<'a, anyhow::Result<i64>> {
+    Box::pin(async move {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM tickets WHERE merged_into IS NULL \
+             AND status IN ('open', 'pending') AND assignee_id = $1",
+        )
+        .bind(staff.id)
+        .fetch_one(&platform.db.pool)
+        .await?;
+        Ok(n)
+    })
+}
+
+/// Open or pending tickets nobody has taken (the sidebar's figure).
+pub fn count_unassigned<'a>(
+    platform: &'a Platform,
+    _: &'a StaffUser,
+) -> BoxFuture<'a, anyhow::Result<i64>> {
+    Box::pin(async move {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM tickets WHERE merged_into IS NULL \
+             AND status IN ('open', 'pending') AND assignee_id IS NULL",
+        )
+        .fetch_one(&platform.db.pool)
+        .await?;
+        Ok(n)
+    })
+}
+
+/// `(ticket id, sealed body)` of every message (notes too: staff search
+/// them) of the newest `window` tickets, for the global search.
+pub async fn window_messages(db: &Db, window: i64) -> sqlx::Result<Vec<(i64, Vec<u8>)>> {
+    sqlx::query_as(
+        "SELECT m.ticket_id, m.body FROM ticket_messages m WHERE m.ticket_id IN \
+         (SELECT t.id FROM tickets t WHERE t.merged_into IS NULL \
+          ORDER BY t.created_at DESC, t.id DESC LIMIT $1) ORDER BY m.id",
+    )
+    .bind(window)
+    .fetch_all(&db.pool)
+    .await
 }
 
 /// Count of tickets per status (merged ones left out).

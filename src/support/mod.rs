@@ -5,13 +5,17 @@ pub mod admin;
 pub mod db;
 pub mod intake;
 pub mod public;
+pub mod search;
 pub mod settings;
 pub mod sla;
 pub mod tickets;
 
 pub use db::{CannedReply, canned_replies};
 
-use crate::platform::{context::Role, nav::NavItem};
+use crate::platform::{
+    context::Role,
+    nav::{Icon, NavItem},
+};
 use crate::{
     AppState,
     privacy::inventory::{Category, Field, Retention, Table},
@@ -115,12 +119,25 @@ pub const SCAN_SOURCES: &[crate::platform::scan::Source] =
     }];
 
 /// This feature's links in the back office's navigation.
-pub const ADMIN_NAV: &[NavItem] = &[NavItem::new(
-    "Support",
-    "Tickets",
-    "/admin/tickets",
-    Role::Agent,
-)];
+pub const ADMIN_NAV: &[NavItem] = &[
+    NavItem::new(
+        "Support",
+        "My tickets",
+        "/admin/tickets?assignee=me",
+        Role::Agent,
+    )
+    .icon(Icon::Person)
+    .count(db::count_mine, "open tickets assigned to you"),
+    NavItem::new(
+        "Support",
+        "Unassigned",
+        "/admin/tickets?assignee=none",
+        Role::Agent,
+    )
+    .icon(Icon::Tray)
+    .count(db::count_unassigned, "open tickets nobody has taken"),
+    NavItem::new("Support", "All tickets", "/admin/tickets", Role::Agent).icon(Icon::Inbox),
+];
 
 pub const TABLES: &[Table] = &[
     Table {

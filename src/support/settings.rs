@@ -25,9 +25,8 @@ pub struct SupportSettings {
     pub sla_first_response_hours: i64,
     /// Business hours, local time: first and last weekday (1 = Monday) and hours.
     pub business_days: (u32, u32),
+    /// Local time in the company's zone (`SiteSettings::time_zone`).
     pub business_hours: (u32, u32),
-    /// Offset of business-hours local time from UTC, in minutes (no DST).
-    pub utc_offset_minutes: i64,
 }
 
 impl Default for SupportSettings {
@@ -52,7 +51,6 @@ impl Default for SupportSettings {
             sla_first_response_hours: 8,
             business_days: (1, 5),
             business_hours: (9, 17),
-            utc_offset_minutes: -8 * 60,
         }
     }
 }
@@ -102,12 +100,7 @@ pub const FIELDS: &[(&str, &str, &str)] = &[
     (
         "business_hours",
         "Business hours",
-        "Opening and closing hour, 24-hour clock, like 9-17.",
-    ),
-    (
-        "utc_offset_minutes",
-        "Business time zone (minutes from UTC)",
-        "Like -480 for US Pacific standard time.",
+        "Opening and closing hour, 24-hour clock, like 9-17, in the company's time zone (site settings).",
     ),
 ];
 
@@ -130,7 +123,6 @@ impl SupportSettings {
             "sla_first_response_hours" => self.sla_first_response_hours.to_string(),
             "business_days" => format!("{}-{}", self.business_days.0, self.business_days.1),
             "business_hours" => format!("{}-{}", self.business_hours.0, self.business_hours.1),
-            "utc_offset_minutes" => self.utc_offset_minutes.to_string(),
             _ => String::new(),
         }
     }
@@ -177,7 +169,6 @@ impl SupportSettings {
                     .filter(|(a, b)| a < b)
                     .ok_or("Please enter two hours, like 9-17.")?
             }
-            "utc_offset_minutes" => self.utc_offset_minutes = number(-14 * 60, 14 * 60)?,
             _ => return Err("Unknown setting."),
         }
         Ok(())

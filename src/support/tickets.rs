@@ -152,7 +152,8 @@ pub async fn create(
         title: seal("title", &new.title),
         link_nonce: new_link_nonce(),
     };
-    let now = now_ms();
+    // The platform's clock, which tests move (a ticket in summer, one in winter).
+    let now = state.clock.now();
     let Some(id) = db::insert_ticket(&mut tx, &sealed, now).await? else {
         tx.rollback().await?;
         let (id, reference) = db::ticket_by_nonce(&state.db, form_nonce)

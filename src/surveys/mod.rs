@@ -13,7 +13,7 @@ pub mod db;
 pub mod public;
 pub mod results;
 
-use crate::platform::{context::Role, nav::NavItem};
+use crate::platform::{context::Role, nav::{Icon, NavItem}};
 use crate::{
     AppState,
     platform::{db::Db, now_ms},
@@ -42,7 +42,7 @@ pub const ADMIN_NAV: &[NavItem] = &[NavItem::new(
     "Surveys",
     "/admin/surveys",
     Role::Editor,
-)];
+).icon(Icon::Survey)];
 
 pub const TABLES: &[Table] = &[
     Table {

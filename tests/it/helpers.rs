@@ -231,6 +231,7 @@ impl TestApp {
         staff::add_user_cli(
             &self.state,
             email,
+            None,
             staff::Role::parse(role).unwrap(),
             STAFF_PASSWORD,
         )

@@ -5,7 +5,9 @@ mod helpers;
 
 mod analytics;
 mod audit;
+mod back_office;
 mod browser;
+mod browser_shell;
 mod chat;
 mod cli;
 mod consent;

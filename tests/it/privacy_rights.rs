@@ -224,7 +224,7 @@ both! {
         assert_eq!(r.status(), 303);
         let location = r.headers()["location"].to_str().unwrap().to_string();
         let (_, page) = app.get_text(&location).await;
-        assert!(page.contains("2026-12-07 23:59 UTC"), "7 business days, Thanksgiving skipped");
+        assert!(page.contains("7 Dec 2026, 15:59 PST"), "7 business days, Thanksgiving skipped (23:59 UTC, in the company's zone)");
         assert!(!app.get_text("/").await.1.contains("Backup drive exposed"));
         let r = app.post_form(&format!("{location}/publish"), &[]).await;
         assert_eq!(r.status(), 303);
