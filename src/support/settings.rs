@@ -28,6 +28,8 @@ pub struct SupportSettings {
     pub business_hours: (u32, u32),
     /// Offset of business-hours local time from UTC, in minutes (no DST).
     pub utc_offset_minutes: i64,
+    /// Ask the requester for a satisfaction rating when a ticket is first solved.
+    pub csat_enabled: bool,
 }
 
 impl Default for SupportSettings {
@@ -53,6 +55,7 @@ impl Default for SupportSettings {
             business_days: (1, 5),
             business_hours: (9, 17),
             utc_offset_minutes: -8 * 60,
+            csat_enabled: true,
         }
     }
 }
@@ -109,6 +112,11 @@ pub const FIELDS: &[(&str, &str, &str)] = &[
         "Business time zone (minutes from UTC)",
         "Like -480 for US Pacific standard time.",
     ),
+    (
+        "csat",
+        "Satisfaction ratings",
+        "When a ticket is first solved, mail its requester one request to rate our help from 1 to 5.",
+    ),
 ];
 
 fn range(v: &str, lo: u32, hi: u32) -> Option<(u32, u32)> {
@@ -131,6 +139,7 @@ impl SupportSettings {
             "business_days" => format!("{}-{}", self.business_days.0, self.business_days.1),
             "business_hours" => format!("{}-{}", self.business_hours.0, self.business_hours.1),
             "utc_offset_minutes" => self.utc_offset_minutes.to_string(),
+            "csat" => if self.csat_enabled { "on" } else { "off" }.into(),
             _ => String::new(),
         }
     }
@@ -178,6 +187,13 @@ impl SupportSettings {
                     .ok_or("Please enter two hours, like 9-17.")?
             }
             "utc_offset_minutes" => self.utc_offset_minutes = number(-14 * 60, 14 * 60)?,
+            "csat" => {
+                self.csat_enabled = match v {
+                    "on" => true,
+                    "off" => false,
+                    _ => return Err("Please choose on or off."),
+                }
+            }
             _ => return Err("Unknown setting."),
         }
         Ok(())

@@ -3,8 +3,10 @@
 
 mod helpers;
 
+mod account;
 mod analytics;
 mod browser;
+mod browser_account;
 mod chat;
 mod cli;
 mod consent;
