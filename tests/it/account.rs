@@ -487,7 +487,7 @@ both! {
 
         let (_, sessions) = get(&app, &first, "/account/sessions").await;
         assert!(sessions.contains("Safari on iPhone"), "{sessions}");
-        assert_eq!(sessions.matches("class=\"session").count(), 2);
+        assert_eq!(sessions.matches("<li class=\"session").count(), 2);
         assert_eq!(sessions.matches("This browser").count(), 1);
         let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM account_sessions ORDER BY id")
             .fetch_all(&app.state.db.pool).await.unwrap();
