@@ -4,7 +4,7 @@
 //! button on the page it opens (a mail scanner following the link signs no
 //! one in), then a 30-day session whose token the browser keeps in a cookie
 //! and the database only as a hash. What the account shows is the
-//! features' business (`crate::account`); this module knows no feature.
+//! features' business (the account feature); this module knows no feature.
 
 use super::{
     inventory::{Category, Field, Retention, Table},
