@@ -39,10 +39,7 @@ use serde::Deserialize;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/account", get(show_account).post(request_link))
-        .route(
-            "/account/sign-in/{token}",
-            get(show_sign_in).post(sign_in),
-        )
+        .route("/account/sign-in/{token}", get(show_sign_in).post(sign_in))
         .route(
             "/account/tickets/{reference}",
             get(show_ticket).post(answer_ticket),
@@ -61,11 +58,9 @@ fn private(response: Response) -> Response {
     account::private_response(response, &[])
 }
 
-/// The signed-in person, or a redirect to the sign-in page.
-fn signed_in(account: MaybeAccount) -> Result<AccountSession, Response> {
-    account
-        .0
-        .ok_or_else(|| Redirect::to("/account").into_response())
+/// Where a signed-out visitor asking for an account page goes.
+fn to_sign_in() -> Response {
+    Redirect::to("/account").into_response()
 }
 
 #[derive(Deserialize, Default)]
@@ -308,10 +303,9 @@ async fn own_ticket(
     session: &AccountSession,
     reference: &str,
 ) -> AppResult<Result<(Ticket, crate::privacy::subjects::Subject), Response>> {
-    let (ticket, subject) =
-        tickets::of_subject_by_reference(state, session.subject.id, reference)
-            .await?
-            .ok_or(AppError::NotFound)?;
+    let (ticket, subject) = tickets::of_subject_by_reference(state, session.subject.id, reference)
+        .await?
+        .ok_or(AppError::NotFound)?;
     if let Some(target) = ticket.merged_into
         && let Some(reference) = tickets::reference_of(state, target).await?
     {
@@ -362,9 +356,8 @@ pub async fn show_ticket(
     Path(reference): Path<String>,
     Query(q): Query<SentQuery>,
 ) -> AppResult<Response> {
-    let session = match signed_in(account) {
-        Ok(s) => s,
-        Err(r) => return Ok(r),
+    let Some(session) = account.0 else {
+        return Ok(to_sign_in());
     };
     let (ticket, subject) = match own_ticket(&state, &session, &reference).await? {
         Ok(found) => found,
@@ -399,9 +392,8 @@ pub async fn answer_ticket(
     Form(form): Form<AnswerForm>,
 ) -> AppResult<Response> {
     gate.check_remembered()?;
-    let session = match signed_in(account) {
-        Ok(s) => s,
-        Err(r) => return Ok(r),
+    let Some(session) = account.0 else {
+        return Ok(to_sign_in());
     };
     let (ticket, subject) = match own_ticket(&state, &session, &reference).await? {
         Ok(found) => found,
@@ -419,7 +411,10 @@ pub async fn answer_ticket(
     match problem {
         Ok(body) => {
             tickets::visitor_reply(&state, &ticket, &subject, &body).await?;
-            Ok(Redirect::to(&format!("/account/tickets/{}?sent=1", ticket.reference)).into_response())
+            Ok(
+                Redirect::to(&format!("/account/tickets/{}?sent=1", ticket.reference))
+                    .into_response(),
+            )
         }
         Err(error) => ticket_page(&state, page, ticket, &subject, form.body, error, false).await,
     }
@@ -440,9 +435,8 @@ pub async fn show_chat(
     account: MaybeAccount,
     Path(id): Path<String>,
 ) -> AppResult<Response> {
-    let session = match signed_in(account) {
-        Ok(s) => s,
-        Err(r) => return Ok(r),
+    let Some(session) = account.0 else {
+        return Ok(to_sign_in());
     };
     let id: i64 = id.parse().map_err(|_| AppError::NotFound)?;
     let conversation = chat::confirmed_of_subject(&state, session.subject.id)
@@ -472,9 +466,8 @@ pub async fn show_order(
     account: MaybeAccount,
     Path(reference): Path<String>,
 ) -> AppResult<Response> {
-    let session = match signed_in(account) {
-        Ok(s) => s,
-        Err(r) => return Ok(r),
+    let Some(session) = account.0 else {
+        return Ok(to_sign_in());
     };
     let order = shop::orders_of_subject(&state, &session.subject)
         .await?
@@ -502,9 +495,8 @@ pub async fn show_sessions(
     account: MaybeAccount,
     Query(q): Query<NoticeQuery>,
 ) -> AppResult<Response> {
-    let session = match signed_in(account) {
-        Ok(s) => s,
-        Err(r) => return Ok(r),
+    let Some(session) = account.0 else {
+        return Ok(to_sign_in());
     };
     let body = SessionsPage {
         page: page.titled("Signed-in browsers"),
@@ -525,9 +517,8 @@ pub async fn end_session(
     account: MaybeAccount,
     Path(id): Path<String>,
 ) -> AppResult<Response> {
-    let session = match signed_in(account) {
-        Ok(s) => s,
-        Err(r) => return Ok(r),
+    let Some(session) = account.0 else {
+        return Ok(to_sign_in());
     };
     let id: i64 = id.parse().map_err(|_| AppError::NotFound)?;
     if !account::end_session(&state.db, session.subject.id, id).await? {
@@ -570,9 +561,8 @@ pub async fn open_my_data(
     account: MaybeAccount,
     Form(form): Form<MyDataForm>,
 ) -> AppResult<Response> {
-    let session = match signed_in(account) {
-        Ok(s) => s,
-        Err(r) => return Ok(r),
+    let Some(session) = account.0 else {
+        return Ok(to_sign_in());
     };
     let suffix = match form.what.as_str() {
         "see" => "",

@@ -170,10 +170,18 @@ pub enum LinkProblem {
 impl LinkProblem {
     pub fn message(&self) -> &'static str {
         match self {
-            LinkProblem::Unknown => "This sign-in link is not one of ours. Please check that the whole link was copied, or ask for a new one.",
-            LinkProblem::Expired => "This sign-in link has expired: links work for an hour. Ask for a new one below.",
-            LinkProblem::Used => "This sign-in link was already used: each link signs in once. Ask for a new one below.",
-            LinkProblem::OtherBrowser => "This sign-in link was opened in another browser first, and only works there. If that was not you, ask for a new link below: nothing was signed in here.",
+            LinkProblem::Unknown => {
+                "This sign-in link is not one of ours. Please check that the whole link was copied, or ask for a new one."
+            }
+            LinkProblem::Expired => {
+                "This sign-in link has expired: links work for an hour. Ask for a new one below."
+            }
+            LinkProblem::Used => {
+                "This sign-in link was already used: each link signs in once. Ask for a new one below."
+            }
+            LinkProblem::OtherBrowser => {
+                "This sign-in link was opened in another browser first, and only works there. If that was not you, ask for a new link below: nothing was signed in here."
+            }
         }
     }
 }
@@ -271,12 +279,13 @@ pub async fn sign_in(
 ) -> anyhow::Result<Option<String>> {
     let now = now_ms();
     let mut tx = state.db.begin().await?;
-    let used = sqlx::query("UPDATE account_links SET used_at = $1 WHERE id = $2 AND used_at IS NULL")
-        .bind(now)
-        .bind(link.id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+    let used =
+        sqlx::query("UPDATE account_links SET used_at = $1 WHERE id = $2 AND used_at IS NULL")
+            .bind(now)
+            .bind(link.id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
     if used != 1 {
         tx.rollback().await?;
         return Ok(None);

@@ -645,24 +645,6 @@ pub async fn show_order_received(
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn keys_phones_and_references_are_checked() {
-        assert!(valid_key(&random_token(24)));
-        assert!(!valid_key("short"));
-        assert!(!valid_key(&"a;".repeat(20)));
-        assert!(valid_phone("+1 (510) 555-0142"));
-        assert!(!valid_phone("call me"));
-        assert!(!valid_phone("12"));
-        let r = new_reference();
-        assert!(r.starts_with("OC-") && r.len() == 13, "{r}");
-        assert!(!r[3..].contains(['0', 'O', '1', 'I']));
-    }
-}
-
 /// An order request as its owner sees it in their account.
 pub struct OwnOrder {
     pub reference: String,
@@ -697,4 +679,22 @@ pub async fn orders_of_subject(
         });
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_phones_and_references_are_checked() {
+        assert!(valid_key(&random_token(24)));
+        assert!(!valid_key("short"));
+        assert!(!valid_key(&"a;".repeat(20)));
+        assert!(valid_phone("+1 (510) 555-0142"));
+        assert!(!valid_phone("call me"));
+        assert!(!valid_phone("12"));
+        let r = new_reference();
+        assert!(r.starts_with("OC-") && r.len() == 13, "{r}");
+        assert!(!r[3..].contains(['0', 'O', '1', 'I']));
+    }
 }

@@ -258,7 +258,10 @@ pub async fn summary(state: &AppState) -> anyhow::Result<CsatSummary> {
     let mut agents: BTreeMap<String, Vec<i64>> = BTreeMap::new();
     for (rating, at, agent) in &rows {
         if let Some(t) = chrono::DateTime::from_timestamp_millis(*at) {
-            months.entry((t.year(), t.month())).or_default().push(*rating);
+            months
+                .entry((t.year(), t.month()))
+                .or_default()
+                .push(*rating);
         }
         let name = agent
             .and_then(|id| names.get(&id).cloned())
@@ -299,14 +302,7 @@ struct Found {
 }
 
 async fn find(state: &AppState, token: &str) -> AppResult<Found> {
-    type Row = (
-        i64,
-        i64,
-        i64,
-        Option<i64>,
-        Option<Vec<u8>>,
-        Option<String>,
-    );
+    type Row = (i64, i64, i64, Option<i64>, Option<Vec<u8>>, Option<String>);
     if token.len() > 100 {
         return Err(AppError::NotFound);
     }
@@ -317,8 +313,7 @@ async fn find(state: &AppState, token: &str) -> AppResult<Found> {
     .bind(token_hash(token))
     .fetch_optional(&state.db.pool)
     .await?;
-    let (id, subject_id, expires_at, rating, comment, reference) =
-        row.ok_or(AppError::NotFound)?;
+    let (id, subject_id, expires_at, rating, comment, reference) = row.ok_or(AppError::NotFound)?;
     let key = subjects::key(&state.db, &state.keyring, subject_id)
         .await?
         .ok_or(AppError::NotFound)?;
@@ -425,7 +420,12 @@ pub async fn record_rating(
     Form(form): Form<RateForm>,
 ) -> AppResult<Response> {
     let found = find(&state, &token).await?;
-    let score = form.score.trim().parse::<i64>().ok().filter(|s| (1..=5).contains(s));
+    let score = form
+        .score
+        .trim()
+        .parse::<i64>()
+        .ok()
+        .filter(|s| (1..=5).contains(s));
     let comment = text(&form.comment, MAX_COMMENT_CHARS);
     let error = match (&score, &comment) {
         (None, _) => "Please choose a rating from 1 to 5.".to_string(),
@@ -474,11 +474,11 @@ pub async fn export_csv(_: Staff<Agent>, State(state): State<AppState>) -> AppRe
         .into_iter()
         .map(|u| (u.id, u.display_name))
         .collect();
-    let ratings: Vec<(i64, Option<i64>, Option<Vec<u8>>, Option<i64>)> = sqlx::query_as(
-        "SELECT ticket_id, rating, comment, rated_at FROM csat_ratings",
-    )
-    .fetch_all(&state.db.pool)
-    .await?;
+    type RatingCells = (i64, Option<i64>, Option<Vec<u8>>, Option<i64>);
+    let ratings: Vec<RatingCells> =
+        sqlx::query_as("SELECT ticket_id, rating, comment, rated_at FROM csat_ratings")
+            .fetch_all(&state.db.pool)
+            .await?;
     let ratings: HashMap<i64, _> = ratings
         .into_iter()
         .map(|(t, r, c, at)| (t, (r, c, at)))

@@ -34,7 +34,10 @@ pub fn router() -> Router<AppState> {
             "/support/tickets/{token}",
             get(public::show_conversation).post(public::answer_ticket),
         )
-        .route("/csat/{token}", get(csat::show_rating).post(csat::record_rating))
+        .route(
+            "/csat/{token}",
+            get(csat::show_rating).post(csat::record_rating),
+        )
         .route("/admin/tickets", get(admin::list_tickets))
         .route("/admin/tickets/export.csv", get(csat::export_csv))
         .route(

@@ -136,7 +136,10 @@ pub async fn confirmed_chat(app: &TestApp, email: &str, text: &str) -> i64 {
     .fetch_one(&mut *tx)
     .await
     .unwrap();
-    for (seq, sender, body) in [(1, "visitor", text), (2, "agent", "Happy to help with that.")] {
+    for (seq, sender, body) in [
+        (1, "visitor", text),
+        (2, "agent", "Happy to help with that."),
+    ] {
         sqlx::query(
             "INSERT INTO chat_messages (conversation_id, subject_id, seq, sender, created_at, body) \
              VALUES ($1, $2, $3, $4, $5, $6)",
@@ -198,7 +201,13 @@ async fn order(app: &TestApp, c: &reqwest::Client, email: &str) -> String {
         .await
         .unwrap();
     let id = services[0].id.to_string();
-    let r = post(app, c, "/cart", &[("action", "add"), ("service", &id), ("quantity", "1")]).await;
+    let r = post(
+        app,
+        c,
+        "/cart",
+        &[("action", "add"), ("service", &id), ("quantity", "1")],
+    )
+    .await;
     assert_eq!(r.status(), 303);
     let (_, page) = get(app, c, "/checkout").await;
     let marker = "name=\"idempotency_key\" value=\"";
@@ -219,7 +228,11 @@ async fn order(app: &TestApp, c: &reqwest::Client, email: &str) -> String {
         ],
     )
     .await;
-    assert!(r.status().is_redirection() || r.status() == 200, "{}", r.status());
+    assert!(
+        r.status().is_redirection() || r.status() == 200,
+        "{}",
+        r.status()
+    );
     sqlx::query_scalar("SELECT reference FROM orders ORDER BY id DESC LIMIT 1")
         .fetch_one(&app.state.db.pool)
         .await

@@ -2,7 +2,10 @@
 //! headless Chromium, at a desktop width (1,280 px) and a phone's (390 px).
 
 use crate::{
-    account::{ANN, ANN_TITLE, BEN, browser as http_browser, get, post, rating_of, send_request, set_status, ticket_id},
+    account::{
+        ANN, ANN_TITLE, BEN, browser as http_browser, get, post, rating_of, send_request,
+        set_status, ticket_id,
+    },
     browser::{Browser, click, type_into, wait_for_text},
     helpers::*,
 };
@@ -29,7 +32,10 @@ async fn assert_no_horizontal_overflow(c: &Client, what: &str) {
         .await
         .unwrap();
     let (scroll, inner) = (v[0].as_i64().unwrap(), v[1].as_i64().unwrap());
-    assert!(scroll <= inner, "{what}: {scroll} px wide in a {inner} px window");
+    assert!(
+        scroll <= inner,
+        "{what}: {scroll} px wide in a {inner} px window"
+    );
 }
 
 async fn main_text(c: &Client) -> String {
@@ -51,8 +57,7 @@ async fn sign_in_in_browser(app: &TestApp, c: &Client, email: &str) {
     let link = app
         .mails()
         .into_iter()
-        .filter(|m| m.to == email && m.subject.contains("sign-in"))
-        .last()
+        .rfind(|m| m.to == email && m.subject.contains("sign-in"))
         .expect("a sign-in mail")
         .link(&format!("{}/account/sign-in/", app.base));
     c.goto(&link).await.unwrap();
@@ -116,7 +121,10 @@ async fn a_signed_in_account_sees_its_ticket_and_order_and_not_anothers_at_both_
         c.set_window_size(width, 900).await.unwrap();
         c.goto(&app.url("/account")).await.unwrap();
         let text = main_text(c).await;
-        assert!(text.contains(&ann_ref) && text.contains(ANN_TITLE), "{text}");
+        assert!(
+            text.contains(&ann_ref) && text.contains(ANN_TITLE),
+            "{text}"
+        );
         assert!(text.contains(&ann_order), "{text}");
         assert!(!text.contains(&ben_ref) && !text.contains("Ben's printer"));
         screenshot(c, "account", width).await;
@@ -191,7 +199,11 @@ async fn a_rating_link_records_nothing_until_the_button_is_clicked_at_both_width
             .await
             .unwrap();
         assert_eq!(checked.as_deref(), Some("4"), "the link's choice is chosen");
-        assert_eq!(rating_of(&app, id).await, None, "opening the link records nothing");
+        assert_eq!(
+            rating_of(&app, id).await,
+            None,
+            "opening the link records nothing"
+        );
         screenshot(c, "csat", width).await;
         assert_no_horizontal_overflow(c, "the rating page").await;
 
@@ -203,10 +215,11 @@ async fn a_rating_link_records_nothing_until_the_button_is_clicked_at_both_width
         screenshot(c, "csat-thanks", width).await;
         assert_no_horizontal_overflow(c, "the thanks page").await;
         assert_eq!(rating_of(&app, id).await, Some(2));
-        let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM csat_ratings WHERE rating IS NOT NULL")
-            .fetch_one(&app.state.db.pool)
-            .await
-            .unwrap();
+        let rows: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM csat_ratings WHERE rating IS NOT NULL")
+                .fetch_one(&app.state.db.pool)
+                .await
+                .unwrap();
         assert_eq!(rows, i as i64 + 1, "one rating per ticket");
     }
     browser.close().await;
