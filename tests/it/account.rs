@@ -159,7 +159,7 @@ pub async fn confirmed_chat(app: &TestApp, email: &str, text: &str) -> i64 {
 }
 
 /// A survey answer of `email`'s to the demo survey (its first question).
-async fn survey_answer(app: &TestApp, email: &str, text: &str) {
+pub async fn survey_answer(app: &TestApp, email: &str, text: &str) {
     let state = &app.state;
     let mut tx = state.db.begin().await.unwrap();
     let subject = subjects::find_or_create(&mut tx, &state.keyring, email)
@@ -704,6 +704,16 @@ both! {
         tx.commit().await.unwrap();
         set_status(&app, &agent, ticket_id(&app, &suppressed).await, "solved").await;
         assert!(mails_to(&app, &smtp, BEN, "How did we do?").await.is_empty());
+        // A requester without an address (a ticket from another channel).
+        let carl = "carl.noaddress@example.com";
+        let reference = send_request(&app, &c, carl, "Carl's question").await;
+        let subject = subjects::find(&app.state.db, &app.state.keyring, carl).await.unwrap().unwrap();
+        sqlx::query("UPDATE tickets SET email = $1 WHERE reference = $2")
+            .bind(subject.seal("tickets", "email", ""))
+            .bind(&reference)
+            .execute(&app.state.db.pool).await.unwrap();
+        set_status(&app, &agent, ticket_id(&app, &reference).await, "solved").await;
+        assert!(mails_to(&app, &smtp, carl, "How did we do?").await.is_empty());
         // Turned off in the helpdesk settings.
         let page = agent.client.get(app.url("/admin/tickets/settings")).send().await.unwrap().text().await.unwrap();
         assert!(page.contains("Satisfaction ratings"));

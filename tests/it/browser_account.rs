@@ -107,6 +107,20 @@ async fn a_signed_in_account_sees_its_ticket_and_order_and_not_anothers_at_both_
         .await
         .unwrap();
     let ben_ref = send_request(&app, &http_browser(), BEN, "Ben's printer is offline").await;
+    crate::account::confirmed_chat(&app, ANN, "My scanner shows error 5").await;
+    crate::account::survey_answer(&app, ANN, "Faster answers on Fridays").await;
+    officecomms::newsletter::subscribers::import_rows(
+        &app.state,
+        &[officecomms::newsletter::subscribers::ImportRow {
+            line: 2,
+            email: ANN.into(),
+            name: String::new(),
+            topics: "tips".into(),
+        }],
+        "test sheet",
+    )
+    .await
+    .unwrap();
 
     let c = &browser.client;
     for width in WIDTHS {
@@ -129,6 +143,10 @@ async fn a_signed_in_account_sees_its_ticket_and_order_and_not_anothers_at_both_
         assert!(!text.contains(&ben_ref) && !text.contains("Ben's printer"));
         screenshot(c, "account", width).await;
         assert_no_horizontal_overflow(c, "the account").await;
+        c.execute("window.scrollTo(0, document.body.scrollHeight)", vec![])
+            .await
+            .unwrap();
+        screenshot(c, "account-bottom", width).await;
 
         let ticket_link = format!("a[href='/account/tickets/{ann_ref}']");
         click(c, Locator::Css(&ticket_link)).await;
