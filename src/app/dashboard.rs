@@ -20,6 +20,7 @@ struct DashboardPage {
     staff_count: i64,
     recent: Vec<staff::db::AuditEntry>,
     integrity_findings: i64,
+    csat: crate::support::csat::CsatSummary,
 }
 
 pub async fn show_dashboard(
@@ -33,5 +34,6 @@ pub async fn show_dashboard(
         staff_count: staff::db::count_users(&state.db).await?,
         recent: staff::db::list_audit(&state.db, "", 10).await?,
         integrity_findings: crate::ops::open_findings(&state).await?,
+        csat: crate::support::csat::summary(&state).await?,
     })
 }

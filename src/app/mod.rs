@@ -125,6 +125,7 @@ pub fn service(
         .merge(crate::consent::router())
         .merge(crate::analytics::router())
         .merge(crate::chat::router())
+        .merge(crate::account::router())
         .route("/static/{file}", get(assets::serve_asset))
         .route("/metrics", get(metrics::show_metrics))
         .fallback(http::not_found)

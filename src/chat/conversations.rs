@@ -676,6 +676,61 @@ pub async fn visitor_context(
     Ok(VisitorContext { chats, tickets })
 }
 
+/// A person's chats whose address they confirmed by the link mailed to it,
+/// newest first: a chat someone else started with their address is not
+/// theirs to read.
+pub async fn confirmed_of_subject(
+    state: &AppState,
+    subject_id: i64,
+) -> anyhow::Result<Vec<Conversation>> {
+    let mut out = vec![];
+    for row in db::by_subject(&state.db, subject_id).await? {
+        if let Some(c) = decrypt(state, row)?
+            && c.email_verified()
+        {
+            out.push(c);
+        }
+    }
+    Ok(out)
+}
+
+/// One message of a chat, decrypted, as its visitor reads it back.
+pub struct AccountChatLine {
+    pub from_visitor: bool,
+    pub name: String,
+    pub body: String,
+    pub at: i64,
+}
+
+/// Every message of a conversation, in order.
+pub async fn transcript_lines(
+    state: &AppState,
+    conversation: &Conversation,
+) -> anyhow::Result<Vec<AccountChatLine>> {
+    let names = staff_names(state).await?;
+    db::messages(&state.db, conversation.id(), 0, conversation.row.last_seq)
+        .await?
+        .into_iter()
+        .map(|m| {
+            let from_visitor = m.sender == "visitor";
+            Ok(AccountChatLine {
+                from_visitor,
+                name: if from_visitor {
+                    conversation.name.clone()
+                } else {
+                    m.staff_id
+                        .and_then(|id| names.get(&id).cloned())
+                        .unwrap_or_default()
+                },
+                body: conversation
+                    .subject
+                    .open("chat_messages", "body", &m.body)?,
+                at: m.created_at,
+            })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -371,3 +371,16 @@ pub async fn count_unsubscribe(tx: &mut Tx, campaign_id: i64) -> Result<(), sqlx
         .await?;
     Ok(())
 }
+
+/// The subscription of a person, if they ever subscribed.
+pub async fn subscriber_of_subject(
+    db: &Db,
+    subject_id: i64,
+) -> Result<Option<SubscriberRow>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {SUBSCRIBER_COLUMNS} FROM newsletter_subscribers WHERE subject_id = $1"
+    )))
+    .bind(subject_id)
+    .fetch_optional(&db.pool)
+    .await
+}

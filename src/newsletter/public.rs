@@ -658,3 +658,25 @@ async fn unsubscribe_subscriber(
     tx.commit().await?;
     Ok(())
 }
+
+/// A person's newsletter subscription as their account shows it.
+pub struct Subscription {
+    /// `pending`, `confirmed` or `unsubscribed`.
+    pub status: String,
+    pub topics: String,
+    /// The signed preferences page, where topics change and one click unsubscribes.
+    pub preferences: String,
+}
+
+pub async fn subscription_of(
+    state: &AppState,
+    subject_id: i64,
+) -> anyhow::Result<Option<Subscription>> {
+    Ok(db::subscriber_of_subject(&state.db, subject_id)
+        .await?
+        .map(|row| Subscription {
+            status: row.status.clone(),
+            topics: topic_labels(&row.topics),
+            preferences: preferences_path(state, row.id),
+        }))
+}

@@ -22,6 +22,7 @@ const FILES: &[(&str, &[u8])] = &[
     ("articles.js", include_bytes!("../../static/articles.js")),
     ("favicon.svg", include_bytes!("../../static/favicon.svg")),
     ("support.css", include_bytes!("../../static/support.css")),
+    ("account.css", include_bytes!("../../static/account.css")),
     ("consent.js", include_bytes!("../../static/consent.js")),
     ("chat.css", include_bytes!("../../static/chat.css")),
     ("chat.js", include_bytes!("../../static/chat.js")),

@@ -56,6 +56,7 @@ migrations! {
     20 "0020_ticket_links",
     21 "0021_chat_email_verified",
     22 "0022_staff_shell",
+    25 "0025_accounts_csat",
 }
 
 impl Db {

@@ -12,6 +12,8 @@ pub const TOKEN_PREFIXES: &[&str] = &[
     "/newsletter/preferences/",
     "/unsubscribe/",
     "/my-data/",
+    "/account/sign-in/",
+    "/csat/",
     "/checkout/",
     "/chat/verify/",
     "/admin/invite/",

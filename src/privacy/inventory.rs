@@ -34,6 +34,18 @@ pub const COOKIES: &[Cookie] = &[
         lifetime: "until you close your browser (the access itself ends after an hour)",
     },
     Cookie {
+        name: "oc_account",
+        category: CookieCategory::Necessary,
+        purpose: "Keeps you signed in to your account (named `__Host-oc_account` on our https site): a random token whose hash we store with the time you signed in, when the session was last used and the kind of browser, so you can see and end your sessions. Set only when you sign in.",
+        lifetime: "30 days from sign-in, or until you sign out or end the session",
+    },
+    Cookie {
+        name: "oc_account_link",
+        category: CookieCategory::Necessary,
+        purpose: "Ties an emailed sign-in link to the browser that opened it first, so the link works only there.",
+        lifetime: "one hour",
+    },
+    Cookie {
         name: "oc_session",
         category: CookieCategory::Necessary,
         purpose: "Keeps staff members signed in to the back office.",

@@ -1,6 +1,7 @@
 //! Privacy by construction: the data inventory, per-subject keys, the
 //! per-request privacy context and the generated policy.
 
+pub mod account;
 mod admin;
 pub mod age;
 pub mod business_days;

@@ -125,6 +125,36 @@ pub async fn open_request(
     Ok(Some(id))
 }
 
+/// Opens a request for a person signed in to their account, who proved
+/// their address already: no mail, the path of the my-data page it opens
+/// (claimed, like a mailed link, by the first browser to follow it).
+pub async fn open_for_account(
+    state: &Platform,
+    subject: &Subject,
+    email: &str,
+) -> anyhow::Result<String> {
+    let token = random_token(32);
+    let now = now_ms();
+    let due_days: i64 = settings::get_raw(&state.db, DUE_DAYS_SETTING)
+        .await?
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(45);
+    let mut tx = state.db.begin().await?;
+    let id = db::insert_request(
+        &mut tx,
+        "access",
+        "account",
+        subject.id,
+        &token_hash(&token),
+        now + due_days * 86_400_000,
+        now + LINK_VALID_MS,
+    )
+    .await?;
+    store_email(&mut tx, id, subject, email).await?;
+    tx.commit().await?;
+    Ok(format!("/my-data/{token}"))
+}
+
 async fn store_email(
     tx: &mut crate::platform::db::Tx,
     request_id: i64,

@@ -315,3 +315,15 @@ pub fn count_new_orders<'a>(
         Ok(n)
     })
 }
+
+/// A person's order requests, newest first.
+pub async fn orders_of_subject(db: &Db, subject_id: i64) -> Result<Vec<SealedOrder>, sqlx::Error> {
+    let rows: Vec<OrderRow> = sqlx::query_as(
+        "SELECT id, reference, subject_id, status, name, email, phone, company, notes, total_cents, created_at \
+         FROM orders WHERE subject_id = $1 ORDER BY id DESC LIMIT 200",
+    )
+    .bind(subject_id)
+    .fetch_all(&db.pool)
+    .await?;
+    Ok(rows.into_iter().map(to_order).collect())
+}

@@ -16,6 +16,7 @@ use crate::{
         templates::{Page, render, render_with},
     },
     privacy::{
+        account::MaybeAccount,
         age::{self, AgeGate},
         subjects,
     },
@@ -362,17 +363,25 @@ struct CheckoutPage {
     form: CheckoutForm,
     errors: FieldErrors,
     error: String,
+    /// The signed-in visitor's address: the order is theirs, no typing.
+    account_email: String,
 }
 
 fn checkout_page(
     page: Page,
     status: StatusCode,
     priced: &Priced,
-    form: CheckoutForm,
+    mut form: CheckoutForm,
     errors: FieldErrors,
     error: &str,
+    account: &MaybeAccount,
 ) -> AppResult<Response> {
+    let account_email = account.email().unwrap_or_default().to_string();
+    if !account_email.is_empty() {
+        form.email = account_email.clone();
+    }
     let body = CheckoutPage {
+        account_email,
         page: page.titled("Request an order"),
         lines: priced.views(),
         totals: priced.totals(),
@@ -387,6 +396,7 @@ pub async fn show_checkout(
     State(state): State<AppState>,
     page: Page,
     headers: HeaderMap,
+    account: MaybeAccount,
 ) -> AppResult<Response> {
     let loaded = Cart::load(&headers, &state.keyring, now_ms());
     let priced = price(&state, loaded.cart()).await?;
@@ -404,6 +414,7 @@ pub async fn show_checkout(
         form,
         FieldErrors::default(),
         "",
+        &account,
     )
 }
 
@@ -487,8 +498,13 @@ pub async fn check_out(
     page: Page,
     gate: AgeGate,
     headers: HeaderMap,
+    account: MaybeAccount,
     Form(mut form): Form<CheckoutForm>,
 ) -> AppResult<Response> {
+    // Signed in: the order is the account's, whatever the field says.
+    if let Some(email) = account.email() {
+        form.email = email.to_string();
+    }
     let mut errors = FieldErrors::default();
     if let Some(m) = gate.check(&form.birth_year)? {
         errors.add(age::FIELD, m);
@@ -509,6 +525,7 @@ pub async fn check_out(
             form,
             errors,
             loaded.problem().unwrap_or_default(),
+            &account,
         )?;
         return Ok(with_cart_cookie(body, &state, &Cart::default()));
     }
@@ -533,6 +550,7 @@ pub async fn check_out(
             form,
             errors,
             problem,
+            &account,
         )?;
         return Ok(with_cart_cookie(body, &state, &priced.cart));
     };
@@ -625,6 +643,42 @@ pub async fn show_order_received(
         page: page.titled("Order request received"),
         reference,
     })
+}
+
+/// An order request as its owner sees it in their account.
+pub struct OwnOrder {
+    pub reference: String,
+    pub status: String,
+    pub created_at: i64,
+    pub notes: String,
+    pub lines: Vec<LineView>,
+    pub totals: Vec<TotalView>,
+}
+
+/// A person's order requests, newest first (decrypted with their key).
+pub async fn orders_of_subject(
+    state: &AppState,
+    subject: &subjects::Subject,
+) -> anyhow::Result<Vec<OwnOrder>> {
+    let mut out = vec![];
+    for order in db::orders_of_subject(&state.db, subject.id).await? {
+        let lines = db::lines(&state.db, order.id).await?;
+        let notes = order
+            .notes
+            .as_deref()
+            .map(|n| subject.open("orders", "notes", n))
+            .transpose()?
+            .unwrap_or_default();
+        out.push(OwnOrder {
+            reference: order.reference,
+            status: order.status,
+            created_at: order.created_at,
+            notes,
+            lines: line_views(&lines),
+            totals: totals(&lines),
+        });
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -8,6 +8,8 @@ pub mod cart;
 pub mod db;
 mod handlers;
 
+pub use handlers::{LineView, OwnOrder, TotalView, orders_of_subject};
+
 use crate::platform::{
     context::Role,
     nav::{Icon, NavItem},

@@ -202,6 +202,7 @@ struct TicketPage {
     merged_into: String,
     conversation_link: String,
     drafts: Drafts,
+    csat: Option<super::csat::CsatView>,
 }
 
 /// Loads and decrypts a ticket for staff, or 404.
@@ -233,7 +234,9 @@ async fn ticket_page(
         None => String::new(),
     };
     let status = drafts.errors.status();
+    let csat = super::csat::for_ticket(state, ticket.id, subject).await?;
     let body = TicketPage {
+        csat,
         page: page.titled(format!("{} · {}", ticket.reference, ticket.title)),
         sla: Sla::of(
             ticket.created_at,
@@ -351,6 +354,10 @@ pub async fn reply_to_ticket(
     let mut tx = state.db.begin().await?;
     let message_id =
         tickets::reply(&state, &mut tx, &ticket, &subject, &user, &body, status).await?;
+    if status == "solved" && ticket.status != "solved" {
+        let agent = ticket.assignee_id.or(Some(user.id));
+        super::csat::request_on_solve(&state, &mut tx, &ticket, &subject, agent).await?;
+    }
     audit::record(
         &mut tx,
         Actor::Staff(&user),
@@ -472,7 +479,7 @@ pub async fn change_status(
     Path(id): Path<i64>,
     Form(form): Form<StatusForm>,
 ) -> AppResult<Response> {
-    let (ticket, _) = load(&state, id).await?;
+    let (ticket, subject) = load(&state, id).await?;
     let status = STATUSES
         .into_iter()
         .find(|s| *s == form.status)
@@ -490,7 +497,13 @@ pub async fn change_status(
         &format!("{} -> {status}", ticket.status),
     )
     .await?;
+    if status == "solved" && ticket.status != "solved" {
+        // Rated for the agent who had the ticket, or who solved it.
+        let agent = ticket.assignee_id.or(Some(user.id));
+        super::csat::request_on_solve(&state, &mut tx, &ticket, &subject, agent).await?;
+    }
     tx.commit().await?;
+    state.mail_wakeup.notify_one();
     Ok(Redirect::to(&format!("/admin/tickets/{id}")).into_response())
 }
 

@@ -2,6 +2,7 @@
 //! visitor's signed conversation page and the staff helpdesk.
 
 pub mod admin;
+pub mod csat;
 pub mod db;
 pub mod intake;
 pub mod public;
@@ -37,7 +38,12 @@ pub fn router() -> Router<AppState> {
             "/support/tickets/{token}",
             get(public::show_conversation).post(public::answer_ticket),
         )
+        .route(
+            "/csat/{token}",
+            get(csat::show_rating).post(csat::record_rating),
+        )
         .route("/admin/tickets", get(admin::list_tickets))
+        .route("/admin/tickets/export.csv", get(csat::export_csv))
         .route(
             "/admin/tickets/settings",
             get(admin::show_settings).post(admin::save_settings),

@@ -16,7 +16,7 @@ use crate::{
         now_ms,
         templates::{Page, render, render_with},
     },
-    privacy::age::AgeGate,
+    privacy::{account::MaybeAccount, age::AgeGate},
 };
 use axum::{
     extract::{Path, Query, State},
@@ -38,6 +38,8 @@ struct ContactPage {
     /// Files were chosen but the form came back: they must be chosen again.
     reattach: bool,
     max_details: usize,
+    /// The signed-in visitor's address: the request is theirs, no typing.
+    account_email: String,
 }
 
 impl ContactPage {
@@ -48,13 +50,19 @@ impl ContactPage {
 
 fn contact_page(
     page: Page,
-    form: ContactForm,
+    mut form: ContactForm,
     errors: FieldErrors,
     refusal: String,
     settings: &SupportSettings,
     reattach: bool,
+    account: &MaybeAccount,
 ) -> ContactPage {
+    let account_email = account.email().unwrap_or_default().to_string();
+    if !account_email.is_empty() {
+        form.email = account_email.clone();
+    }
     ContactPage {
+        account_email,
         page: page.titled("Contact us"),
         form,
         errors,
@@ -65,7 +73,11 @@ fn contact_page(
     }
 }
 
-pub async fn show_contact_form(State(state): State<AppState>, page: Page) -> AppResult<Response> {
+pub async fn show_contact_form(
+    State(state): State<AppState>,
+    page: Page,
+    account: MaybeAccount,
+) -> AppResult<Response> {
     let settings = settings::load(&state.db).await?;
     let form = ContactForm {
         token: intake::new_token(&state.keyring, now_ms()),
@@ -78,6 +90,7 @@ pub async fn show_contact_form(State(state): State<AppState>, page: Page) -> App
         String::new(),
         &settings,
         false,
+        &account,
     ))
 }
 
@@ -101,8 +114,13 @@ pub async fn submit_query(
     page: Page,
     gate: AgeGate,
     ClientIp(ip): ClientIp,
-    input: ContactInput,
+    account: MaybeAccount,
+    mut input: ContactInput,
 ) -> AppResult<Response> {
+    // Signed in: the request is the account's, whatever the field says.
+    if let Some(email) = account.email() {
+        input.form.email = email.to_string();
+    }
     // The age question first: a child's answer keeps and sends nothing.
     let age_problem = gate.check(&input.form.birth_year)?;
     let settings = settings::load(&state.db).await?;
@@ -118,6 +136,7 @@ pub async fn submit_query(
             why.message(&state.site().contact_email),
             &settings,
             reattach,
+            &account,
         );
         render_with(why.status(), &body)
     };
@@ -144,7 +163,15 @@ pub async fn submit_query(
         Err(invalid) => {
             let intake::Invalid { form, errors } = *invalid;
             let status = intake::error_status(&errors, FIELDS);
-            let body = contact_page(page, form, errors, String::new(), &settings, reattach);
+            let body = contact_page(
+                page,
+                form,
+                errors,
+                String::new(),
+                &settings,
+                reattach,
+                &account,
+            );
             return render_with(status, &body);
         }
     };

@@ -27,6 +27,8 @@ pub struct SupportSettings {
     pub business_days: (u32, u32),
     /// Local time in the company's zone (`SiteSettings::time_zone`).
     pub business_hours: (u32, u32),
+    /// Ask the requester for a satisfaction rating when a ticket is first solved.
+    pub csat_enabled: bool,
 }
 
 impl Default for SupportSettings {
@@ -51,6 +53,7 @@ impl Default for SupportSettings {
             sla_first_response_hours: 8,
             business_days: (1, 5),
             business_hours: (9, 17),
+            csat_enabled: true,
         }
     }
 }
@@ -102,6 +105,11 @@ pub const FIELDS: &[(&str, &str, &str)] = &[
         "Business hours",
         "Opening and closing hour, 24-hour clock, like 9-17, in the company's time zone (site settings).",
     ),
+    (
+        "csat",
+        "Satisfaction ratings",
+        "When a ticket is first solved, mail its requester one request to rate our help from 1 to 5.",
+    ),
 ];
 
 fn range(v: &str, lo: u32, hi: u32) -> Option<(u32, u32)> {
@@ -123,6 +131,7 @@ impl SupportSettings {
             "sla_first_response_hours" => self.sla_first_response_hours.to_string(),
             "business_days" => format!("{}-{}", self.business_days.0, self.business_days.1),
             "business_hours" => format!("{}-{}", self.business_hours.0, self.business_hours.1),
+            "csat" => if self.csat_enabled { "on" } else { "off" }.into(),
             _ => String::new(),
         }
     }
@@ -168,6 +177,13 @@ impl SupportSettings {
                 self.business_hours = range(v, 0, 24)
                     .filter(|(a, b)| a < b)
                     .ok_or("Please enter two hours, like 9-17.")?
+            }
+            "csat" => {
+                self.csat_enabled = match v {
+                    "on" => true,
+                    "off" => false,
+                    _ => return Err("Please choose on or off."),
+                }
             }
             _ => return Err("Unknown setting."),
         }

@@ -473,3 +473,24 @@ pub async fn visitor_reply(
 pub fn open_attachment(key: &DataKey, content: &[u8]) -> anyhow::Result<Vec<u8>> {
     key.decrypt("ticket_attachments.content", content)
 }
+
+/// One of a person's tickets by its reference; `None` when there is no such
+/// ticket or it is someone else's (the caller answers 404 either way).
+pub async fn of_subject_by_reference(
+    state: &AppState,
+    subject_id: i64,
+    reference: &str,
+) -> anyhow::Result<Option<(Ticket, Subject)>> {
+    let Ok(reference) = reference.parse::<TicketRef>() else {
+        return Ok(None);
+    };
+    match db::ticket_by_reference(&state.db, reference.as_str()).await? {
+        Some(row) if row.subject_id == subject_id => Ticket::open(state, row),
+        _ => Ok(None),
+    }
+}
+
+/// The reference of the ticket a merged one went into.
+pub async fn reference_of(state: &AppState, id: i64) -> anyhow::Result<Option<String>> {
+    Ok(db::ticket(&state.db, id).await?.and_then(|t| t.reference))
+}

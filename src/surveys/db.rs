@@ -362,3 +362,30 @@ pub async fn responses(db: &Db, survey_id: i64) -> Result<Vec<ResponseRow>, sqlx
         })
         .collect())
 }
+
+/// `(response id, survey id, submitted at)` of a person's responses, newest first.
+pub async fn responses_of_subject(
+    db: &Db,
+    subject_id: i64,
+) -> Result<Vec<(i64, i64, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, survey_id, submitted_at FROM survey_responses WHERE subject_id = $1 \
+         ORDER BY submitted_at DESC, id DESC",
+    )
+    .bind(subject_id)
+    .fetch_all(&db.pool)
+    .await
+}
+
+/// `(question, choice, sealed text)` of one response, in order.
+pub async fn answers_of_response(
+    db: &Db,
+    response_id: i64,
+) -> Result<Vec<(i64, Option<i64>, Option<Vec<u8>>)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT question_id, choice, text_value FROM survey_answers WHERE response_id = $1 ORDER BY id",
+    )
+    .bind(response_id)
+    .fetch_all(&db.pool)
+    .await
+}

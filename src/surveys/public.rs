@@ -522,3 +522,49 @@ async fn save(
     tx.commit().await.context("saving survey response")?;
     Ok(true)
 }
+
+/// A survey a person answered with their contact details, as their account shows it.
+pub struct GivenAnswers {
+    pub title: String,
+    pub submitted_at: i64,
+    /// `(question, answer)` in the survey's order.
+    pub answers: Vec<(String, String)>,
+}
+
+/// The surveys a person answered under their name, with what they answered.
+pub async fn answers_of_subject(
+    state: &AppState,
+    subject: &crate::privacy::subjects::Subject,
+) -> anyhow::Result<Vec<GivenAnswers>> {
+    let mut out = vec![];
+    for (response, survey_id, submitted_at) in
+        db::responses_of_subject(&state.db, subject.id).await?
+    {
+        let Some(survey) = db::survey(&state.db, survey_id).await? else {
+            continue;
+        };
+        let questions = db::questions(&state.db, survey_id).await?;
+        let given = db::answers_of_response(&state.db, response).await?;
+        let mut answers = vec![];
+        for q in &questions {
+            let mut values = vec![];
+            for (_, choice, text) in given.iter().filter(|(id, _, _)| *id == q.id) {
+                if let Some(c) = choice {
+                    values.push(q.label_of(*c));
+                }
+                if let Some(sealed) = text {
+                    values.push(subject.open("survey_answers", "text_value", sealed)?);
+                }
+            }
+            if !values.is_empty() {
+                answers.push((q.prompt.clone(), values.join("; ")));
+            }
+        }
+        out.push(GivenAnswers {
+            title: survey.title,
+            submitted_at,
+            answers,
+        });
+    }
+    Ok(out)
+}

@@ -4,6 +4,7 @@
 use std::path::Path;
 
 const FEATURES: &[&str] = &[
+    "account",
     "analytics",
     "chat",
     "consent",

@@ -3,11 +3,13 @@
 
 mod helpers;
 
+mod account;
 mod analytics;
 mod audit;
 mod back_office;
 mod browser;
 mod browser_shell;
+mod browser_account;
 mod chat;
 mod cli;
 mod consent;
