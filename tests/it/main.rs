@@ -5,6 +5,7 @@ mod helpers;
 
 mod analytics;
 mod browser;
+mod browser_mydata;
 mod chat;
 mod cli;
 mod consent;
