@@ -176,7 +176,7 @@ pub const TABLES: &[Table] = &[
         name: "chat_messages",
         feature: "the live chat",
         title: "Chat messages",
-        summary: "{sender} · {created_at}",
+        summary: "Message from {sender} · {created_at} · {body}",
         subject_column: Some("subject_id"),
         created_column: Some("created_at"),
         retention: Retention::Days(RETENTION_DAYS),

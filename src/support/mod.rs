@@ -303,7 +303,7 @@ pub const TABLES: &[Table] = &[
         name: "ticket_messages",
         feature: "the support query form",
         title: "Messages on your support requests",
-        summary: "{kind} · {created_at}",
+        summary: "Message from {kind} · {created_at} · {body}",
         subject_column: Some("subject_id"),
         created_column: Some("created_at"),
         retention: Retention::UntilErased,
