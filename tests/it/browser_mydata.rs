@@ -151,21 +151,22 @@ async fn check_readable(c: &Client, width: u32, what: &str) -> String {
     text
 }
 
-/// Saves a screenshot when `OFFICECOMMS_SCREENSHOTS` names a folder.
-async fn screenshot(c: &Client, name: &str) {
+/// Saves a screenshot of the whole page at this width when
+/// `OFFICECOMMS_SCREENSHOTS` names a folder.
+async fn screenshot(c: &Client, width: u32, name: &str) {
     if let Some(dir) = std::env::var_os("OFFICECOMMS_SCREENSHOTS") {
         let height = script(c, "return document.documentElement.scrollHeight")
             .await
             .as_u64()
             .unwrap_or(900)
             .clamp(600, 6000) as u32;
-        let width = script(c, "return window.outerWidth")
-            .await
-            .as_u64()
-            .unwrap_or(1280) as u32;
         c.set_window_size(width, height).await.unwrap();
         let png = c.screenshot().await.unwrap();
-        std::fs::write(std::path::Path::new(&dir).join(format!("{name}.png")), png).unwrap();
+        std::fs::write(
+            std::path::Path::new(&dir).join(format!("{name}-{width}.png")),
+            png,
+        )
+        .unwrap();
         c.set_window_size(width, 900).await.unwrap();
     }
 }
@@ -239,7 +240,7 @@ async fn a_person_reads_their_data_as_cards_and_erases_it_at_desktop_and_phone_w
             all.contains("Is my order on its way?") && all.contains("$"),
             "{all}"
         );
-        screenshot(c, &format!("my-data-{width}")).await;
+        screenshot(c, width, "my-data").await;
     }
 
     for width in [1280, 390] {
@@ -257,7 +258,7 @@ async fn a_person_reads_their_data_as_cards_and_erases_it_at_desktop_and_phone_w
         assert_eq!(button[1], "Erase everything, for good");
         assert_eq!(button[2], "rgb(179, 38, 30)", "red: {button}");
         assert_eq!(button[3], "rgb(255, 255, 255)");
-        screenshot(c, &format!("my-data-erase-{width}")).await;
+        screenshot(c, width, "my-data-erase").await;
     }
     for width in [1280, 390] {
         c.set_window_size(width, 900).await.unwrap();
@@ -273,7 +274,7 @@ async fn a_person_reads_their_data_as_cards_and_erases_it_at_desktop_and_phone_w
             anchor, "0",
             "heading links stay out of sight until hovered or focused"
         );
-        screenshot(c, &format!("privacy-{width}")).await;
+        screenshot(c, width, "privacy").await;
     }
 
     c.goto(&format!("{link}/delete")).await.unwrap();
