@@ -213,11 +213,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Command::Policy => {
                 let state = AppState::open(config).await?;
-                print!(
-                    "{}",
-                    crate::privacy::policy::generate(&state.site(), &state.registry.inventory)
-                        .markdown
-                );
+                let policy =
+                    crate::privacy::policy::generate(&state.site(), &state.registry.inventory);
+                let label = crate::privacy::policy::record(&state.db, &policy).await?;
+                print!("{}", policy.document(&label));
                 Ok(())
             }
         }

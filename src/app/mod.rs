@@ -6,6 +6,8 @@
 
 mod dashboard;
 mod search;
+#[cfg(test)]
+mod mail_layout;
 pub mod middleware;
 pub mod registry;
 
@@ -81,6 +83,13 @@ impl AppState {
                 .context("seeding the demo site")?;
             platform.reload_site().await?;
         }
+        // The policy's text takes effect now if it changed (a new release):
+        // its "last updated" date is stored with it, whoever reads it first.
+        let policy =
+            crate::privacy::policy::generate(&platform.site(), &platform.registry.inventory);
+        crate::privacy::policy::record(&platform.db, &policy)
+            .await
+            .context("recording the privacy policy's version")?;
         let analytics = crate::analytics::Analytics::open(&platform.db).await?;
         let chat = crate::chat::Hub::start(
             platform.db.clone(),

@@ -64,7 +64,10 @@ pub fn build() -> Registry {
         .collect(),
         read_tag: Some(consent::tags::ThirdPartyTag::from_settings),
         browser_links: vec![consent::link_browser],
-        corrections: vec![newsletter::public::address_corrected],
+        corrections: vec![
+            newsletter::public::address_corrected,
+            support::public::phone_corrected,
+        ],
     }
 }
 
@@ -111,6 +114,77 @@ mod tests {
                     "{} holds personal data but no way to find or expire it",
                     t.name
                 );
+            }
+        }
+    }
+
+    /// What the my-data page and the export show comes from the inventory:
+    /// a table a person sees, or a personal field anywhere, without a
+    /// presentation and an explanation would reach them as a raw value.
+    #[test]
+    fn every_field_says_how_a_person_sees_it_and_why_we_keep_it() {
+        use crate::platform::inventory::Shown;
+        let mut titles = std::collections::HashSet::new();
+        for t in inventory().tables() {
+            assert!(
+                !t.title.trim().is_empty() && titles.insert(t.title),
+                "{}: its title is missing or another table's",
+                t.name
+            );
+            let declared: Vec<&str> = t
+                .other
+                .iter()
+                .copied()
+                .chain(t.personal.iter().map(|f| f.column))
+                .collect();
+            let shown: Vec<&str> = if t.subject_column.is_some() {
+                declared.clone()
+            } else {
+                t.personal.iter().map(|f| f.column).collect()
+            };
+            for column in shown {
+                let c = t
+                    .columns
+                    .iter()
+                    .find(|c| c.column == column)
+                    .unwrap_or_else(|| panic!("{}.{column} declares no presentation", t.name));
+                assert!(
+                    c.explanation.trim().len() > 10,
+                    "{}.{column} has no explanation",
+                    t.name
+                );
+                assert!(
+                    c.shown == Shown::Internal || !c.label.trim().is_empty(),
+                    "{}.{column} is shown without a label",
+                    t.name
+                );
+            }
+            for c in t.columns {
+                assert!(
+                    declared.contains(&c.column),
+                    "{}.{} is presented but not declared",
+                    t.name,
+                    c.column
+                );
+                let personal = t.personal.iter().any(|f| f.column == c.column);
+                assert!(
+                    c.shown != Shown::Internal || !personal || !c.label.is_empty(),
+                    "{}.{}: an internal personal field needs a label to be named on the page",
+                    t.name,
+                    c.column
+                );
+            }
+            if t.subject_column.is_some() {
+                assert!(!t.summary.is_empty(), "{} has no summary line", t.name);
+                for placeholder in t.summary.split('{').skip(1) {
+                    let name = placeholder.split('}').next().unwrap_or_default();
+                    let column = t.columns.iter().find(|c| c.column == name);
+                    assert!(
+                        column.is_some_and(|c| c.shown != Shown::Internal),
+                        "{}'s summary names {name}, which is not a shown column",
+                        t.name
+                    );
+                }
             }
         }
     }

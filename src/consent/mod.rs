@@ -15,7 +15,7 @@ pub mod tags;
 use crate::{
     AppState,
     platform::{Platform, Privacy, crypto::Keyring, subjects::Subject, token_hash},
-    privacy::inventory::{Category, Field, Retention, Table},
+    privacy::inventory::{Category, Column, Field, ROW_ID, Retention, SUBJECT_ID, Shown, Table},
 };
 use axum::{
     Router,
@@ -35,6 +35,8 @@ pub const TABLES: &[Table] = &[
     Table {
         name: "consent_records",
         feature: "cookie choices (proof of consent)",
+        title: "Cookie choice ledger",
+        summary: "",
         subject_column: None,
         created_column: None,
         retention: Retention::UntilErased,
@@ -55,10 +57,13 @@ pub const TABLES: &[Table] = &[
             "prev_hash",
             "hash",
         ],
+        columns: &[],
     },
     Table {
         name: "consent_receipts",
         feature: "cookie choices (proof of consent)",
+        title: "Your cookie choices",
+        summary: "Cookie choices · {linked_at}",
         subject_column: Some("subject_id"),
         created_column: Some("linked_at"),
         retention: Retention::UntilErased,
@@ -71,6 +76,30 @@ pub const TABLES: &[Table] = &[
             shared_with: &[],
         }],
         other: &["id", "subject_id", "record_id", "record_hash", "linked_at"],
+        columns: &[
+            Column::new(
+                "receipt",
+                "Choices",
+                Shown::Record,
+                "What you chose in your browser, when, under which policy version, and the privacy signals it sent.",
+            ),
+            Column::new(
+                "linked_at",
+                "Linked to you",
+                Shown::DateTime,
+                "When you opened this page in that browser, which linked its choices to you.",
+            ),
+            Column::internal("id", ROW_ID),
+            Column::internal("subject_id", SUBJECT_ID),
+            Column::internal(
+                "record_id",
+                "The entry in our record of consents that this copies.",
+            ),
+            Column::internal(
+                "record_hash",
+                "The fingerprint of that entry, which proves it has not been changed.",
+            ),
+        ],
     },
 ];
 

@@ -6,7 +6,10 @@
 
 use super::db::Draft;
 use crate::platform::{
-    forms::EmailAddress, mail::OutgoingMail, settings::SiteSettings, templates::markdown_to_html,
+    forms::EmailAddress,
+    mail::OutgoingMail,
+    settings::SiteSettings,
+    templates::{markdown_to_mail_html, markdown_to_text},
 };
 use lettre::message::Mailbox;
 
@@ -171,6 +174,13 @@ crate::email_template! {
     html "email/campaign/body.html",
 }
 
+impl CampaignMail {
+    /// Whether the campaign's text greets the reader itself.
+    fn greets(&self) -> bool {
+        crate::platform::mail::starts_with_greeting(&self.body_text)
+    }
+}
+
 /// Checks a campaign; on success renders its body once for all recipients.
 pub fn prepare(
     draft: &Draft,
@@ -205,8 +215,8 @@ pub fn prepare(
         } else {
             String::new()
         },
-        body_text: draft.body.trim().to_string(),
-        body_html: markdown_to_html(&draft.body),
+        body_text: markdown_to_text(draft.body.trim()),
+        body_html: markdown_to_mail_html(&draft.body),
         topics,
         company: site.company_name.clone(),
         postal_address: site.postal_address.trim().to_string(),

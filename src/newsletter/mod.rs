@@ -14,7 +14,7 @@ use crate::platform::{context::Role, nav::{Icon, NavItem}};
 use crate::{
     AppState,
     platform::crypto::Keyring,
-    privacy::inventory::{Category, Field, Retention, Table},
+    privacy::inventory::{Category, Column, Field, ROW_ID, Retention, SUBJECT_ID, Shown, Table},
 };
 use axum::{
     Router,
@@ -185,6 +185,8 @@ pub const TABLES: &[Table] = &[
     Table {
         name: "newsletter_subscribers",
         feature: "newsletter subscription",
+        title: "Newsletter subscription",
+        summary: "Newsletter · {status} · {topics}",
         subject_column: Some("subject_id"),
         created_column: Some("created_at"),
         retention: Retention::UntilErased,
@@ -226,10 +228,82 @@ pub const TABLES: &[Table] = &[
             "consent_source",
             "consent_policy",
         ],
+        columns: &[
+            Column::new(
+                "email",
+                "Address",
+                Shown::Email,
+                "Where we send the newsletter topics you chose.",
+            ),
+            Column::new(
+                "name",
+                "Name",
+                Shown::Text,
+                "If you gave it, to greet you in the newsletter.",
+            ),
+            Column::new(
+                "status",
+                "Status",
+                Shown::Status,
+                "Whether you confirmed your subscription, or unsubscribed.",
+            ),
+            Column::new(
+                "topics",
+                "Topics",
+                Shown::List,
+                "The topics you chose to receive.",
+            ),
+            Column::new(
+                "created_at",
+                "Signed up",
+                Shown::DateTime,
+                "When you asked to subscribe.",
+            ),
+            Column::new(
+                "confirmed_at",
+                "Confirmed",
+                Shown::DateTime,
+                "When you confirmed from the email we sent.",
+            ),
+            Column::new(
+                "unsubscribed_at",
+                "Unsubscribed",
+                Shown::DateTime,
+                "When you unsubscribed, if you did.",
+            ),
+            Column::new(
+                "consent_at",
+                "Consent given",
+                Shown::DateTime,
+                "When you agreed to receive the newsletter, kept as proof.",
+            ),
+            Column::new(
+                "consent_source",
+                "Where you agreed",
+                Shown::Status,
+                "Which form you agreed on, kept as proof.",
+            ),
+            Column::new(
+                "consent_policy",
+                "Privacy policy you saw",
+                Shown::Reference,
+                "The version of this privacy policy in force when you agreed.",
+            ),
+            Column::new(
+                "consent_ip_hash",
+                "Fingerprint of your network address",
+                Shown::Internal,
+                "A keyed fingerprint of the network address you subscribed from, kept as proof of how you agreed.",
+            ),
+            Column::internal("id", ROW_ID),
+            Column::internal("subject_id", SUBJECT_ID),
+        ],
     },
     Table {
         name: "newsletter_campaigns",
         feature: "newsletter campaigns (staff only)",
+        title: "Newsletter campaigns",
+        summary: "",
         subject_column: None,
         created_column: None,
         retention: Retention::UntilErased,
@@ -254,6 +328,7 @@ pub const TABLES: &[Table] = &[
             "suppressed",
             "unsubscribed",
         ],
+        columns: &[],
     },
 ];
 

@@ -32,6 +32,8 @@ pub const TABLES: &[Table] = &[
     Table {
         name: "integrity_findings",
         feature: "site integrity checks",
+        title: "Integrity findings",
+        summary: "",
         subject_column: None,
         created_column: Some("first_seen_at"),
         retention: Retention::Days(90),
@@ -47,10 +49,13 @@ pub const TABLES: &[Table] = &[
             "last_seen_at",
             "resolved_at",
         ],
+        columns: &[],
     },
     Table {
         name: "integrity_scans",
         feature: "site integrity checks",
+        title: "Integrity scans",
+        summary: "",
         subject_column: None,
         created_column: Some("started_at"),
         retention: Retention::Days(365),
@@ -64,6 +69,7 @@ pub const TABLES: &[Table] = &[
             "findings",
             "errors",
         ],
+        columns: &[],
     },
 ];
 

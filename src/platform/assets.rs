@@ -25,6 +25,7 @@ const FILES: &[(&str, &[u8])] = &[
     ("account.css", include_bytes!("../../static/account.css")),
     ("consent.js", include_bytes!("../../static/consent.js")),
     ("chat.css", include_bytes!("../../static/chat.css")),
+    ("mydata.css", include_bytes!("../../static/mydata.css")),
     ("chat.js", include_bytes!("../../static/chat.js")),
     (
         "chat-console.js",

@@ -9,6 +9,14 @@ pub struct Table {
     pub name: &'static str,
     /// The feature that collects it, as a person would name it.
     pub feature: &'static str,
+    /// What its rows are, as a heading a person reads ("Support requests");
+    /// no two tables share one.
+    pub title: &'static str,
+    /// How one row reads in a line, for tables a person sees: text with
+    /// `{column}` placeholders, in parts joined by ` · `; a part whose
+    /// columns are empty is left out ("Support request {reference} ·
+    /// {status} · {created_at}"). Empty for tables without a subject.
+    pub summary: &'static str,
     /// Column linking a row to its data subject (`subjects.id`), if any.
     pub subject_column: Option<&'static str>,
     /// Column with the row's creation time in epoch milliseconds, for retention.
@@ -17,6 +25,79 @@ pub struct Table {
     pub personal: &'static [Field],
     /// Columns that hold no personal data.
     pub other: &'static [&'static str],
+    /// How each column reaches the person, in the order they read it: every
+    /// column of a table with a subject, and every personal field of the
+    /// others (a test holds the inventory to it).
+    pub columns: &'static [Column],
+}
+
+/// The explanation of a row's own number.
+pub const ROW_ID: &str = "Our number for this entry, which links its parts together.";
+/// The explanation of the column naming a row's data subject.
+pub const SUBJECT_ID: &str = "The number of your record with us, which links everything we hold about you so that we can show, export or erase it together.";
+
+/// How a person sees one column, on the my-data page and in the export.
+pub struct Column {
+    pub column: &'static str,
+    /// Short label beside the value ("Contact number").
+    pub label: &'static str,
+    pub shown: Shown,
+    /// Why we keep it or what it is, in plain words.
+    pub explanation: &'static str,
+}
+
+impl Column {
+    pub const fn new(
+        column: &'static str,
+        label: &'static str,
+        shown: Shown,
+        explanation: &'static str,
+    ) -> Column {
+        Column {
+            column,
+            label,
+            shown,
+            explanation,
+        }
+    }
+
+    /// A column for our systems only: hidden on the page, in the export.
+    pub const fn internal(column: &'static str, explanation: &'static str) -> Column {
+        Column::new(column, "", Shown::Internal, explanation)
+    }
+}
+
+/// The kinds of value a person sees, each written the way they read it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shown {
+    /// Short text, as stored.
+    Text,
+    /// Text of several lines (a message), kept as written.
+    Paragraphs,
+    /// A word from a fixed list (`awaiting_reply` reads "awaiting reply").
+    Status,
+    Email,
+    Phone,
+    /// A moment (epoch milliseconds): "7 Dec 2026, 09:15".
+    DateTime,
+    /// An amount in cents: "$49.00".
+    Money,
+    /// A reference a person quotes to us ("OC-2026-000001").
+    Reference,
+    /// 0 or 1: "no" or "yes".
+    YesNo,
+    /// A small count (a quantity).
+    Number,
+    /// A list stored as comma-separated words.
+    List,
+    /// Named values recorded together (a consent receipt).
+    Record,
+    /// An outgoing mail: its subject in the summary, its plain text on demand.
+    Mail,
+    /// A file's bytes: its size on the page, the bytes in the export.
+    File,
+    /// For our systems (ids, keys, hashes): in the export only.
+    Internal,
 }
 
 pub struct Field {
@@ -122,6 +203,14 @@ impl Inventory {
 
     pub fn table(&self, name: &str) -> Option<&'static Table> {
         self.tables().find(|t| t.name == name)
+    }
+
+    /// How a column of a table reaches the person, if declared.
+    pub fn column(&self, table: &str, column: &str) -> Option<&'static Column> {
+        self.table(table)?
+            .columns
+            .iter()
+            .find(|c| c.column == column)
     }
 
     /// Every personal-data field with its table.

@@ -7,7 +7,7 @@
 use super::{
     crypto::Keyring,
     db::{Db, Tx, placeholders, trusted_sql},
-    inventory::{Category, Field, Retention, Table},
+    inventory::{Category, Column, Field, ROW_ID, Retention, SUBJECT_ID, Shown, Table},
     now_ms, random_token,
     settings::SiteSettings,
     state::Platform,
@@ -33,6 +33,8 @@ use std::{
 pub const TABLES: &[Table] = &[Table {
     name: "outbox",
     feature: "emails we send you",
+    title: "Emails we sent you",
+    summary: "{payload} · sent {sent_at}",
     subject_column: Some("subject_id"),
     created_column: Some("created_at"),
     retention: Retention::Days(30),
@@ -57,6 +59,68 @@ pub const TABLES: &[Table] = &[Table {
         "last_error",
         "sent_at",
         "message_id",
+    ],
+    columns: &[
+        Column::new(
+            "payload",
+            "Email",
+            Shown::Mail,
+            "A copy of the email (address, subject and text), kept so we can deliver it and show it was sent.",
+        ),
+        Column::new(
+            "reason",
+            "Why we sent it",
+            Shown::Status,
+            "What made us write (for example your support request).",
+        ),
+        Column::new(
+            "status",
+            "Delivery",
+            Shown::Status,
+            "Whether the email has been handed to your mail provider yet.",
+        ),
+        Column::new(
+            "created_at",
+            "Written",
+            Shown::DateTime,
+            "When we wrote the email.",
+        ),
+        Column::new(
+            "sent_at",
+            "Sent",
+            Shown::DateTime,
+            "When your mail provider accepted it.",
+        ),
+        Column::new(
+            "attempts",
+            "Delivery attempts",
+            Shown::Number,
+            "How many times our server tried to hand it over.",
+        ),
+        Column::new(
+            "last_error",
+            "Last delivery problem",
+            Shown::Text,
+            "What went wrong on the last failed attempt, if anything did.",
+        ),
+        Column::internal("id", ROW_ID),
+        Column::internal("subject_id", SUBJECT_ID),
+        Column::internal(
+            "dedupe_key",
+            "A key that makes sure the same email is never sent to you twice.",
+        ),
+        Column::internal(
+            "next_attempt_at",
+            "When our server tries again after a failed attempt.",
+        ),
+        Column::internal(
+            "claimed_until",
+            "A short lock our mail sender holds while it sends, so that two senders never send the same email.",
+        ),
+        Column::internal(
+            "message_id",
+            "The email's unique technical name (its Message-ID header).",
+        ),
     ],
 }];
 
@@ -101,7 +165,7 @@ pub async fn enqueue(
     dedupe_key: &str,
     mail: &OutgoingMail,
 ) -> anyhow::Result<bool> {
-    let json = serde_json::to_vec(&with_postal_footer(site, mail)).context("serialising mail")?;
+    let json = serde_json::to_vec(&with_postal_address(site, mail)).context("serialising mail")?;
     let (subject_id, payload) = match recipient {
         Recipient::Subject(s) => (Some(s.id), s.key.encrypt(PAYLOAD_CONTEXT, &json)),
         Recipient::System => (None, keyring.system_key().encrypt(PAYLOAD_CONTEXT, &json)),
@@ -126,26 +190,53 @@ pub async fn enqueue(
     Ok(inserted == 1)
 }
 
-/// Every mail carries the business's postal address (CAN-SPAM), whatever
-/// its template says.
-fn with_postal_footer(site: &SiteSettings, mail: &OutgoingMail) -> OutgoingMail {
+/// Where the mail layout (`templates/email/layout.{html,txt}`) puts the
+/// postal address; [`with_postal_address`] fills it in.
+pub const POSTAL_ADDRESS_SLOT: &str = "{postal-address}";
+
+/// The mail as it is stored and sent: every mail carries the business's
+/// postal address (CAN-SPAM), in the layout's footer or, for a mail not on
+/// the layout, after its text.
+pub fn with_postal_address(site: &SiteSettings, mail: &OutgoingMail) -> OutgoingMail {
     let mut mail = mail.clone();
-    if !mail.text.contains(&site.postal_address) {
-        mail.text.push_str(&format!(
-            "\n\n-- \n{}\n{}\n",
-            site.company_name, site.postal_address
-        ));
+    let street = site.street_address();
+    if mail.text.contains(POSTAL_ADDRESS_SLOT) {
+        mail.text = mail.text.replace(POSTAL_ADDRESS_SLOT, street);
+    } else if !mail.text.contains(street) {
+        mail.text
+            .push_str(&format!("\n\n-- \n{}\n{}\n", site.company_name, street));
     }
-    if let Some(html) = &mut mail.html
-        && !html.contains(&escape_html(&site.postal_address))
-    {
-        html.push_str(&format!(
-            "<p style=\"color:#555;font-size:12px\">{}<br>{}</p>",
-            escape_html(&site.company_name),
-            escape_html(&site.postal_address)
-        ));
+    if let Some(html) = &mut mail.html {
+        if html.contains(POSTAL_ADDRESS_SLOT) {
+            *html = html.replace(POSTAL_ADDRESS_SLOT, &escape_html(street));
+        } else if !html.contains(&escape_html(street)) {
+            html.push_str(&format!(
+                "<p style=\"color:#555;font-size:12px\">{}<br>{}</p>",
+                escape_html(&site.company_name),
+                escape_html(street)
+            ));
+        }
     }
     mail
+}
+
+/// Whether a message opens with a greeting of its own ("Hello Ann,"), so
+/// that the mail carrying it does not greet a second time.
+pub fn starts_with_greeting(text: &str) -> bool {
+    let first = text.trim_start().to_lowercase();
+    [
+        "hello",
+        "hi ",
+        "hi,",
+        "hey ",
+        "hey,",
+        "dear ",
+        "good morning",
+        "good afternoon",
+        "good evening",
+    ]
+    .iter()
+    .any(|g| first.starts_with(g))
 }
 
 fn escape_html(s: &str) -> String {
@@ -815,7 +906,7 @@ pub async fn enqueue_many(
         );
         let mut q = sqlx::query(trusted_sql(sql)).bind(now).bind(reason);
         for item in chunk {
-            let json = serde_json::to_vec(&with_postal_footer(site, &item.mail))
+            let json = serde_json::to_vec(&with_postal_address(site, &item.mail))
                 .context("serialising mail")?;
             let message_id = format!("<{}@{}>", random_token(18), site.mail_domain());
             q = q
@@ -898,7 +989,8 @@ pub trait EmailTemplate {
         Ok(OutgoingMail {
             to: to.to_string(),
             subject: self.subject()?.trim().to_string(),
-            text: self.text()?,
+            // A mail whose layout's greeting is left out starts with a blank line.
+            text: self.text()?.trim_start().to_string(),
             html: Some(self.html()?),
             headers: vec![],
         })

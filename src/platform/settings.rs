@@ -67,6 +67,18 @@ pub fn parse_time_zone(name: &str) -> Result<Tz, &'static str> {
 }
 
 impl SiteSettings {
+    /// The postal address without the company's name in front, for a line
+    /// that names the company first ("officecomms, 1200 Harbor Street…"
+    /// reads "1200 Harbor Street…").
+    pub fn street_address(&self) -> &str {
+        let address = self.postal_address.trim();
+        address
+            .strip_prefix(self.company_name.trim())
+            .map(|rest| rest.trim_start_matches([',', ' ', '\n', '\r']))
+            .filter(|rest| !rest.is_empty() && !self.company_name.trim().is_empty())
+            .unwrap_or(address)
+    }
+
     /// officecomms.com, the demo company.
     pub fn demo() -> SiteSettings {
         SiteSettings {
@@ -166,9 +178,12 @@ pub async fn get_raw(db: &Db, key: &str) -> Result<Option<String>, sqlx::Error> 
 pub const TABLES: &[Table] = &[Table {
     name: "settings",
     feature: "site configuration",
+    title: "Site settings",
+    summary: "",
     subject_column: None,
     created_column: None,
     retention: Retention::UntilErased,
     personal: &[],
     other: &["key", "value"],
+    columns: &[],
 }];

@@ -4,7 +4,7 @@
 //! The key store sits in the platform because the mail outbox seals with
 //! it; what to do with a subject (export, erasure) is the privacy layer's.
 
-use super::inventory::{Category, Field, Retention, Table};
+use super::inventory::{Category, Column, Field, Retention, SUBJECT_ID, Shown, Table};
 use crate::platform::{
     crypto::{DataKey, Keyring},
     db::{Db, Tx},
@@ -15,6 +15,8 @@ use anyhow::Context;
 pub const TABLES: &[Table] = &[Table {
     name: "subjects",
     feature: "every form that asks for your email",
+    title: "Your record with us",
+    summary: "Your record with us · since {created_at}",
     subject_column: Some("id"),
     created_column: Some("created_at"),
     retention: Retention::UntilErased,
@@ -27,6 +29,31 @@ pub const TABLES: &[Table] = &[Table {
         shared_with: &[],
     }],
     other: &["id", "wrapped_key", "created_at", "erased_at"],
+    columns: &[
+        Column::new(
+            "created_at",
+            "First contact",
+            Shown::DateTime,
+            "When you first gave us your email address.",
+        ),
+        Column::new(
+            "erased_at",
+            "Erased",
+            Shown::DateTime,
+            "When your data was erased; empty while we keep it.",
+        ),
+        Column::new(
+            "email_index",
+            "Fingerprint of your email address",
+            Shown::Internal,
+            "A keyed fingerprint of your email address (not the address itself): how we find your data when you ask for it.",
+        ),
+        Column::internal("id", SUBJECT_ID),
+        Column::internal(
+            "wrapped_key",
+            "Your personal encryption key, itself encrypted with ours. Erasing your data destroys it, and everything encrypted with it becomes unreadable, backups included.",
+        ),
+    ],
 }];
 
 #[derive(Clone, Debug)]

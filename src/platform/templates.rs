@@ -345,8 +345,109 @@ pub fn render_with(status: StatusCode, template: &impl askama::Template) -> AppR
 
 /// Markdown to HTML, sanitised: no script, no event handlers, no
 /// `javascript:` or `data:` URLs, whatever the source. Headings get an `id`
-/// made from their text and a `#` link to themselves.
+/// made from their text and a `#` link to themselves (for a web page; see
+/// [`markdown_to_mail_html`]).
 pub fn markdown_to_html(markdown: &str) -> String {
+    markdown_html(markdown, true)
+}
+
+/// [`markdown_to_html`] for a mail: no `#` links beside the headings, which
+/// a mail client would show as stray characters.
+pub fn markdown_to_mail_html(markdown: &str) -> String {
+    markdown_html(markdown, false)
+}
+
+/// Markdown as plain text for the text part of a mail: no Markdown syntax
+/// left (`#`, `**`, `[..](..)`), links as "text (URL)", list items as
+/// "- ", paragraphs apart.
+pub fn markdown_to_text(markdown: &str) -> String {
+    use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd};
+    let mut out = String::new();
+    let mut links: Vec<String> = Vec::new();
+    let mut lists: Vec<Option<u64>> = Vec::new();
+    let mut options = Options::empty();
+    options.insert(Options::ENABLE_TABLES);
+    options.insert(Options::ENABLE_STRIKETHROUGH);
+    let blank_line = |out: &mut String| {
+        let trimmed = out.trim_end_matches(' ').len();
+        out.truncate(trimmed);
+        if !out.is_empty() && !out.ends_with("\n\n") {
+            out.push_str(if out.ends_with('\n') { "\n" } else { "\n\n" });
+        }
+    };
+    for event in Parser::new_ext(markdown, options) {
+        match event {
+            Event::Start(Tag::Paragraph | Tag::Heading { .. } | Tag::BlockQuote(_))
+            | Event::Start(Tag::CodeBlock(_) | Tag::Table(_))
+                if lists.is_empty() =>
+            {
+                blank_line(&mut out);
+            }
+            Event::End(TagEnd::Heading(_) | TagEnd::Paragraph | TagEnd::CodeBlock)
+            | Event::End(TagEnd::TableRow | TagEnd::TableHead)
+                if !out.ends_with('\n') =>
+            {
+                out.push('\n');
+            }
+            Event::Start(Tag::List(first)) => {
+                if lists.is_empty() {
+                    blank_line(&mut out);
+                }
+                lists.push(first);
+            }
+            Event::End(TagEnd::List(_)) => {
+                lists.pop();
+            }
+            Event::Start(Tag::Item) => {
+                if !out.is_empty() && !out.ends_with('\n') {
+                    out.push('\n');
+                }
+                out.push_str(&"  ".repeat(lists.len().saturating_sub(1)));
+                match lists.last_mut() {
+                    Some(Some(n)) => {
+                        out.push_str(&format!("{n}. "));
+                        *n += 1;
+                    }
+                    _ => out.push_str("- "),
+                }
+            }
+            Event::Start(Tag::Link { dest_url, .. }) => links.push(dest_url.to_string()),
+            Event::End(TagEnd::Link) => {
+                if let Some(url) = links.pop() {
+                    let shown = url.trim_start_matches("mailto:");
+                    if !out.ends_with(shown) {
+                        out.push_str(&format!(" ({url})"));
+                    }
+                }
+            }
+            Event::Start(Tag::Image { dest_url, .. }) => links.push(dest_url.to_string()),
+            Event::End(TagEnd::Image) => {
+                if let Some(url) = links.pop() {
+                    out.push_str(&format!(" ({url})"));
+                }
+            }
+            Event::End(TagEnd::TableCell) => out.push_str("  "),
+            Event::Text(t) | Event::Code(t) => out.push_str(&t),
+            Event::SoftBreak => out.push(' '),
+            Event::HardBreak => out.push('\n'),
+            Event::Rule => {
+                blank_line(&mut out);
+                out.push_str("----\n");
+            }
+            _ => {}
+        }
+    }
+    out.trim().to_string()
+}
+
+fn escape_attribute(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('"', "&quot;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+fn markdown_html(markdown: &str, anchors: bool) -> String {
     use pulldown_cmark::{CowStr, Event, Options, Parser, Tag, TagEnd, html};
     let mut options = Options::empty();
     options.insert(Options::ENABLE_TABLES);
@@ -378,8 +479,13 @@ pub fn markdown_to_html(markdown: &str) -> String {
             if let Event::Start(Tag::Heading { id, .. }) = &mut events[i] {
                 *id = Some(CowStr::from(unique.clone()));
             }
-            let link = format!("<a class=\"anchor\" href=\"#{unique}\">#</a>");
-            events.insert(end.min(events.len()), Event::InlineHtml(CowStr::from(link)));
+            if anchors {
+                let link = format!(
+                    "<a class=\"anchor\" href=\"#{unique}\" aria-label=\"Link to this section: {}\">#</a>",
+                    escape_attribute(&text)
+                );
+                events.insert(end.min(events.len()), Event::InlineHtml(CowStr::from(link)));
+            }
             i = end + 1;
         }
         i += 1;
@@ -390,6 +496,7 @@ pub fn markdown_to_html(markdown: &str) -> String {
         .url_schemes(["http", "https", "mailto"].into())
         .add_generic_attributes(["id"])
         .add_allowed_classes("a", ["anchor"])
+        .add_tag_attributes("a", ["aria-label"])
         .clean(&out)
         .to_string()
 }
@@ -410,6 +517,35 @@ fn anchor_id(text: &str) -> String {
         }
     }
     if id.is_empty() { "section".into() } else { id }
+}
+
+/// A moment (epoch ms) as a person reads it: "7 Dec 2026, 09:15 UTC".
+pub fn readable_time(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.format("%-d %b %Y, %H:%M UTC").to_string())
+        .unwrap_or_default()
+}
+
+/// The day of a moment (epoch ms): "7 Dec 2026".
+pub fn readable_date(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.format("%-d %b %Y").to_string())
+        .unwrap_or_default()
+}
+
+/// An amount in cents as a price: "$1,234.50".
+pub fn money(cents: i64) -> String {
+    let sign = if cents < 0 { "-" } else { "" };
+    let cents = cents.unsigned_abs();
+    let dollars = (cents / 100).to_string();
+    let mut grouped = String::new();
+    for (i, c) in dollars.chars().enumerate() {
+        if i > 0 && (dollars.len() - i).is_multiple_of(3) {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    format!("{sign}${grouped}.{:02}", cents % 100)
 }
 
 /// A timestamp (epoch ms) as UTC text for pages.

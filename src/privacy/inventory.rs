@@ -4,7 +4,8 @@
 //! and gathered by the application layer (`app::registry`).
 
 pub use crate::platform::inventory::{
-    Category, Cookie, CookieCategory, Field, Inventory, Retention, Table, context,
+    Category, Column, Cookie, CookieCategory, Field, Inventory, ROW_ID, Retention, SUBJECT_ID,
+    Shown, Table, context,
 };
 
 /// Cookies we set, for the policy and the cookie page.

@@ -11,6 +11,7 @@ pub mod incidents;
 pub mod inventory;
 pub mod mydata;
 pub mod policy;
+pub mod readable;
 pub mod retention;
 
 pub use crate::platform::{
@@ -19,7 +20,7 @@ pub use crate::platform::{
 };
 
 use crate::platform::{context::Role, nav::{Icon, NavItem}};
-use inventory::{Category, Field, Retention, Table};
+use inventory::{Category, Column, Field, ROW_ID, Retention, SUBJECT_ID, Shown, Table};
 
 /// This feature's links in the back office's navigation.
 pub const ADMIN_NAV: &[NavItem] = &[NavItem::new(
@@ -33,6 +34,8 @@ pub const TABLES: &[Table] = &[
     Table {
         name: "suppressions",
         feature: "unsubscribing and erasure",
+        title: "Addresses we must never write to again",
+        summary: "",
         subject_column: None,
         created_column: None,
         retention: Retention::Suppression,
@@ -45,19 +48,30 @@ pub const TABLES: &[Table] = &[
             shared_with: &[],
         }],
         other: &["reason", "created_at"],
+        columns: &[Column::new(
+            "email_index",
+            "Fingerprint of an address",
+            Shown::Internal,
+            "A keyed fingerprint of the address, never the address itself.",
+        )],
     },
     Table {
         name: "erasure_log",
         feature: "unsubscribing and erasure",
+        title: "Erasures carried out",
+        summary: "",
         subject_column: None,
         created_column: None,
         retention: Retention::Suppression,
         personal: &[],
         other: &["id", "subject_id", "erased_at", "requested_via"],
+        columns: &[],
     },
     Table {
         name: "privacy_requests",
         feature: "requests to see or erase your data",
+        title: "Requests to see or erase data",
+        summary: "",
         subject_column: None,
         created_column: Some("created_at"),
         retention: Retention::Days(730),
@@ -83,10 +97,18 @@ pub const TABLES: &[Table] = &[
             "claimed_at",
             "completed_at",
         ],
+        columns: &[Column::new(
+            "email",
+            "Address",
+            Shown::Email,
+            "The address we sent the link to your data to, kept to confirm an erasure.",
+        )],
     },
     Table {
         name: "incidents",
         feature: "data breach notices",
+        title: "Data breaches",
+        summary: "",
         subject_column: None,
         created_column: None,
         retention: Retention::UntilErased,
@@ -103,10 +125,13 @@ pub const TABLES: &[Table] = &[
             "published_at",
             "created_by",
         ],
+        columns: &[],
     },
     Table {
         name: "incident_recipients",
         feature: "data breach notices",
+        title: "Data breach notices to you",
+        summary: "Data breach notice · told you {notified_at}",
         subject_column: Some("subject_id"),
         created_column: None,
         retention: Retention::UntilErased,
@@ -119,15 +144,38 @@ pub const TABLES: &[Table] = &[
             shared_with: &[],
         }],
         other: &["id", "incident_id", "subject_id", "notified_at"],
+        columns: &[
+            Column::new(
+                "email",
+                "Address we told",
+                Shown::Email,
+                "The address we notify about a data breach that affects you.",
+            ),
+            Column::new(
+                "notified_at",
+                "Told you",
+                Shown::DateTime,
+                "When we emailed you about the breach.",
+            ),
+            Column::internal("id", ROW_ID),
+            Column::internal("subject_id", SUBJECT_ID),
+            Column::internal(
+                "incident_id",
+                "Which data breach the notice is about (it is shown at the top of this page).",
+            ),
+        ],
     },
     Table {
         name: "policy_versions",
         feature: "the privacy policy",
+        title: "Privacy policy versions",
+        summary: "",
         subject_column: None,
         created_column: None,
         retention: Retention::UntilErased,
         personal: &[],
         other: &["version", "created_at", "markdown"],
+        columns: &[],
     },
 ];
 
@@ -229,19 +277,19 @@ struct PolicyPage {
     page: Page,
     body: String,
     version: String,
-    updated_at: i64,
+    label: String,
     current: bool,
 }
 
 async fn show_policy(State(state): State<Platform>, page: Page) -> AppResult<Response> {
     let policy = policy::generate(&page.site, &state.registry.inventory);
-    let updated_at = policy::record(&state.db, &policy).await?;
-    let body = crate::platform::templates::markdown_to_html(&policy.markdown);
+    let label = policy::record(&state.db, &policy).await?;
+    let body = crate::platform::templates::markdown_to_html(policy::body_of(&policy.markdown));
     render(&PolicyPage {
         page: page.titled("Privacy policy"),
         body,
         version: policy.version,
-        updated_at,
+        label: label.to_string(),
         current: true,
     })
 }
@@ -250,7 +298,8 @@ async fn show_policy(State(state): State<Platform>, page: Page) -> AppResult<Res
 #[template(path = "privacy/policy_versions.html")]
 struct VersionsPage {
     page: Page,
-    versions: Vec<(String, i64)>,
+    /// Hash, number and when it took effect, newest first.
+    versions: Vec<(String, i64, i64)>,
     current: String,
 }
 
@@ -258,6 +307,12 @@ async fn list_policy_versions(State(state): State<Platform>, page: Page) -> AppR
     let current = policy::generate(&page.site, &state.registry.inventory);
     policy::record(&state.db, &current).await?;
     let versions = db::policy_versions(&state.db).await?;
+    let count = versions.len();
+    let versions = versions
+        .into_iter()
+        .enumerate()
+        .map(|(i, (version, at))| (version, (count - i) as i64, at))
+        .collect();
     render(&VersionsPage {
         page: page.titled("Earlier versions of the privacy policy"),
         versions,
@@ -270,16 +325,19 @@ async fn show_policy_version(
     page: Page,
     Path(version): Path<String>,
 ) -> AppResult<Response> {
-    let (markdown, updated_at) = db::policy_version(&state.db, &version)
+    let (markdown, _) = db::policy_version(&state.db, &version)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let label = policy::label(&state.db, &version)
         .await?
         .ok_or(AppError::NotFound)?;
     let current = policy::generate(&page.site, &state.registry.inventory).version == version;
-    let body = crate::platform::templates::markdown_to_html(&markdown);
+    let body = crate::platform::templates::markdown_to_html(policy::body_of(&markdown));
     render(&PolicyPage {
-        page: page.titled(format!("Privacy policy, version {version}")),
+        page: page.titled(format!("Privacy policy, version {}", label.number)),
         body,
         version,
-        updated_at,
+        label: label.to_string(),
         current,
     })
 }

@@ -5,8 +5,9 @@
 use super::{
     db::{self, Request},
     erasure,
-    inventory::{Category, Field, Inventory, Table},
+    inventory::{Category, Field, Inventory, Shown, Table},
     policy,
+    readable::{self, Shape},
     subjects::{self, Subject},
 };
 use crate::{
@@ -276,6 +277,12 @@ pub fn correctable(inventory: &Inventory, table: &str, column: &str) -> Option<C
             && f.encrypted
             && matches!(f.category, Category::Contact | Category::Identity)
     })?;
+    // A value derived from another (a phone number in international
+    // format) is internal: it follows the field it comes from.
+    let shown = table.columns.iter().find(|c| c.column == column)?;
+    if shown.shown == Shown::Internal {
+        return None;
+    }
     Some(Correctable {
         table,
         subject_column,
@@ -283,58 +290,14 @@ pub fn correctable(inventory: &Inventory, table: &str, column: &str) -> Option<C
     })
 }
 
-pub struct Shown {
-    pub feature: &'static str,
-    pub table: &'static str,
-    pub rows: Vec<Vec<ShownField>>,
-}
-
-pub struct ShownField {
-    pub column: &'static str,
-    pub label: String,
-    pub value: String,
-    pub row_id: String,
-    pub correctable: bool,
-}
-
-fn shown(inventory: &Inventory, exports: &[erasure::TableExport]) -> Vec<Shown> {
-    exports
-        .iter()
-        .map(|t| {
-            let table = inventory.table(t.table);
-            Shown {
-                feature: t.feature,
-                table: t.table,
-                rows: t
-                    .rows
-                    .iter()
-                    .map(|row| {
-                        let row_id = row.get("id").map(|v| v.to_string()).unwrap_or_default();
-                        row.iter()
-                            .map(|(column, value)| {
-                                let label = table
-                                    .and_then(|t| t.personal.iter().find(|f| f.column == *column))
-                                    .map(|f| f.label.to_string())
-                                    .unwrap_or_else(|| column.replace('_', " "));
-                                let value = match value {
-                                    serde_json::Value::String(s) => s.clone(),
-                                    serde_json::Value::Null => "—".into(),
-                                    other => other.to_string(),
-                                };
-                                ShownField {
-                                    column,
-                                    label,
-                                    value,
-                                    row_id: row_id.clone(),
-                                    correctable: correctable(inventory, t.table, column).is_some(),
-                                }
-                            })
-                            .collect()
-                    })
-                    .collect(),
-            }
-        })
-        .collect()
+/// The person's data as cards, correction forms where allowed.
+fn readable_groups(
+    inventory: &Inventory,
+    exports: &[erasure::TableExport],
+) -> Vec<readable::Group> {
+    readable::groups(inventory, exports, |table, column| {
+        correctable(inventory, table, column).is_some()
+    })
 }
 
 #[derive(askama::Template)]
@@ -342,7 +305,7 @@ fn shown(inventory: &Inventory, exports: &[erasure::TableExport]) -> Vec<Shown> 
 struct MyDataPage {
     page: Page,
     token: String,
-    tables: Vec<Shown>,
+    groups: Vec<readable::Group>,
     notices: Vec<db::Incident>,
     corrected: bool,
 }
@@ -377,11 +340,11 @@ pub async fn show_data(
     if let Some(subject) = &access.subject {
         link_browser(&state, subject, &page.privacy).await?;
     }
-    let (tables, notices) = match &access.subject {
+    let (groups, notices) = match &access.subject {
         Some(subject) => (
             {
                 let inventory = &state.registry.inventory;
-                shown(
+                readable_groups(
                     inventory,
                     &erasure::export(&state.db, inventory, subject).await?,
                 )
@@ -393,7 +356,7 @@ pub async fn show_data(
     let body = render(&MyDataPage {
         page: page.titled("Your data"),
         token,
-        tables,
+        groups,
         notices,
         corrected: query.corrected.is_some(),
     })?;
@@ -420,7 +383,8 @@ pub async fn export_json(
         "controller": { "name": site.company_name, "address": site.postal_address, "email": site.contact_email },
         "policy_version": policy::generate(&site, &state.registry.inventory).version,
         "request": { "id": access.request.id, "created_at": access.request.created_at },
-        "data": tables,
+        "readme": EXPORT_README,
+        "data": tables.iter().map(|t| explained(&state.registry.inventory, t)).collect::<Vec<_>>(),
     });
     let body = serde_json::to_vec_pretty(&document).context("serialising export")?;
     let response = (
@@ -438,6 +402,49 @@ pub async fn export_json(
     )
         .into_response();
     Ok(with_cookie(response, access.set_cookie))
+}
+
+const EXPORT_README: &str = "Everything we hold about you, table by table. Each entry of `data` is one \
+kind of record: `title` names it, `fields` says for each field what it is and why we keep it, `rows` holds \
+every record as stored (times in milliseconds since 1 January 1970 UTC, amounts in cents, encrypted fields \
+decrypted, files as hexadecimal) and `summaries` reads each row in one line, in the same order. Fields our \
+page does not show (`\"shown\": \"internal\"`) are numbers and keys our systems use to link and protect your \
+data; they are here so that nothing is held back.";
+
+/// One table of the export with what its fields are, and each row in a line.
+fn explained(inventory: &Inventory, export: &erasure::TableExport) -> serde_json::Value {
+    let table = inventory.table(export.table);
+    let fields: serde_json::Map<String, serde_json::Value> = table
+        .into_iter()
+        .flat_map(|t| t.columns.iter())
+        .map(|c| {
+            let label = if c.label.is_empty() {
+                c.column.replace('_', " ")
+            } else {
+                c.label.to_string()
+            };
+            (
+                c.column.to_string(),
+                serde_json::json!({
+                    "label": label,
+                    "shown": format!("{:?}", c.shown).to_lowercase(),
+                    "explanation": c.explanation,
+                }),
+            )
+        })
+        .collect();
+    serde_json::json!({
+        "table": export.table,
+        "feature": export.feature,
+        "title": table.map(|t| t.title),
+        "fields": fields,
+        "summaries": export
+            .rows
+            .iter()
+            .map(|row| table.map(|t| readable::summary(t, row)))
+            .collect::<Vec<_>>(),
+        "rows": export.rows,
+    })
 }
 
 #[derive(Deserialize)]
@@ -519,7 +526,8 @@ fn corrected_value(typed: &str, field: &Field) -> AppResult<String> {
 struct DeletePage {
     page: Page,
     token: String,
-    tables: Vec<Shown>,
+    groups: Vec<readable::Group>,
+    backup_days: u32,
     done: bool,
 }
 
@@ -530,20 +538,22 @@ pub async fn confirm_delete(
     Path(token): Path<String>,
 ) -> AppResult<Response> {
     let access = access(&state, &headers, &token).await?;
-    let tables = match &access.subject {
+    let groups = match &access.subject {
         Some(subject) => {
             let inventory = &state.registry.inventory;
-            shown(
+            readable_groups(
                 inventory,
                 &erasure::export(&state.db, inventory, subject).await?,
             )
         }
         None => vec![],
     };
+    let backup_days = page.site.backup_keep_days;
     let body = render(&DeletePage {
         page: page.titled("Erase my data"),
         token,
-        tables,
+        groups,
+        backup_days,
         done: false,
     })?;
     Ok(with_cookie(body, access.set_cookie))
@@ -614,10 +624,12 @@ pub async fn delete_data(
         tracing::error!(error = ?e, subject_id = subject.id, "clearing an erasure's traces");
     }
     state.mail_wakeup.notify_one();
+    let backup_days = page.site.backup_keep_days;
     render(&DeletePage {
         page: page.titled("Your data is erased"),
         token: String::new(),
-        tables: vec![],
+        groups: vec![],
+        backup_days,
         done: true,
     })
 }

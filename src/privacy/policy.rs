@@ -3,15 +3,36 @@
 //! hash of its text: any change to the inventory or settings makes a new one.
 
 use super::inventory::{self, Cookie, Field, Inventory, Table};
-use crate::platform::settings::SiteSettings;
+use crate::platform::{settings::SiteSettings, templates::readable_date};
 use askama::Template;
 use sha2::{Digest, Sha256};
 
 pub struct Policy {
+    /// The title and the text, as Markdown.
     pub markdown: String,
     /// Short hash of the text, recorded with every consent.
     pub version: String,
 }
+
+/// How a person names a version: its number in the order versions took
+/// effect on this site, and when its text took effect (stored with it).
+pub struct Label {
+    pub number: i64,
+    pub updated_at: i64,
+}
+
+impl std::fmt::Display for Label {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Version {} · last updated {}",
+            self.number,
+            readable_date(self.updated_at)
+        )
+    }
+}
+
+const TITLE: &str = "# Privacy policy\n\n";
 
 pub fn generate(site: &SiteSettings, inventory: &Inventory) -> Policy {
     let body = Body {
@@ -23,17 +44,54 @@ pub fn generate(site: &SiteSettings, inventory: &Inventory) -> Policy {
     // Into a String, with filters that cannot fail: rendering cannot fail.
     .expect("the policy template renders");
     let version = hex::encode(&Sha256::digest(body.as_bytes())[..6]);
-    let markdown = format!("# Privacy policy\n\nPolicy version `{version}`.\n\n{body}");
+    let markdown = format!("{TITLE}{body}");
     Policy { markdown, version }
 }
 
-/// Records this version if new; returns when it first took effect.
-pub async fn record(db: &crate::platform::db::Db, policy: &Policy) -> Result<i64, sqlx::Error> {
+impl Policy {
+    /// The policy with its version label under the title, as `officecomms
+    /// policy` prints it.
+    pub fn document(&self, label: &Label) -> String {
+        format!("{TITLE}{label}.\n\n{}", body_of(&self.markdown))
+    }
+}
+
+/// The text of a stored version below its title (and, in versions stored
+/// before labels, below its hash line), for a page that writes both itself.
+pub fn body_of(markdown: &str) -> &str {
+    let text = markdown.strip_prefix(TITLE).unwrap_or(markdown);
+    match text.strip_prefix("Policy version `") {
+        Some(rest) => rest.split_once("\n\n").map_or(text, |(_, below)| below),
+        None => text,
+    }
+}
+
+/// Records this version if new (when its text first takes effect); returns
+/// its label.
+pub async fn record(db: &crate::platform::db::Db, policy: &Policy) -> Result<Label, sqlx::Error> {
     super::db::save_policy_version(db, &policy.version, &policy.markdown).await?;
-    Ok(super::db::policy_version(db, &policy.version)
-        .await?
-        .map(|(_, at)| at)
-        .unwrap_or_default())
+    label(db, &policy.version).await.map(|l| {
+        l.unwrap_or(Label {
+            number: 1,
+            updated_at: crate::platform::now_ms(),
+        })
+    })
+}
+
+/// The label of a stored version, if it exists.
+pub async fn label(
+    db: &crate::platform::db::Db,
+    version: &str,
+) -> Result<Option<Label>, sqlx::Error> {
+    let versions = super::db::policy_versions(db).await?;
+    let count = versions.len() as i64;
+    Ok(versions
+        .iter()
+        .position(|(v, _)| v == version)
+        .map(|i| Label {
+            number: count - i as i64,
+            updated_at: versions[i].1,
+        }))
 }
 
 /// The policy's text below its title and version (`templates/privacy/policy.md`).

@@ -6,7 +6,7 @@ mod admin;
 pub use admin::search_orders;
 pub mod cart;
 pub mod db;
-mod handlers;
+pub(crate) mod handlers;
 
 pub use handlers::{LineView, OwnOrder, TotalView, orders_of_subject};
 
@@ -17,7 +17,7 @@ use crate::platform::{
 use crate::{
     AppState,
     platform::db::Db,
-    privacy::inventory::{Category, Field, Retention, Table},
+    privacy::inventory::{Category, Column, Field, ROW_ID, Retention, SUBJECT_ID, Shown, Table},
 };
 use axum::{Router, routing::get};
 
@@ -40,6 +40,8 @@ pub const TABLES: &[Table] = &[
     Table {
         name: "services",
         feature: "the services catalog",
+        title: "Services we offer",
+        summary: "",
         subject_column: None,
         created_column: None,
         retention: Retention::UntilErased,
@@ -56,10 +58,13 @@ pub const TABLES: &[Table] = &[
             "created_at",
             "updated_at",
         ],
+        columns: &[],
     },
     Table {
         name: "orders",
         feature: "order requests for our services",
+        title: "Order requests",
+        summary: "Order request {reference} · {status} · {total_cents} · {created_at}",
         subject_column: Some("subject_id"),
         created_column: Some("created_at"),
         retention: Retention::Days(730),
@@ -115,10 +120,80 @@ pub const TABLES: &[Table] = &[
             "created_at",
             "updated_at",
         ],
+        columns: &[
+            Column::new(
+                "reference",
+                "Reference",
+                Shown::Reference,
+                "The reference to quote when you write to us about this order request.",
+            ),
+            Column::new(
+                "status",
+                "Status",
+                Shown::Status,
+                "Where your order request stands.",
+            ),
+            Column::new(
+                "total_cents",
+                "Total",
+                Shown::Money,
+                "The total of what you asked for, before any invoice. No payment is taken on our site.",
+            ),
+            Column::new(
+                "created_at",
+                "Sent",
+                Shown::DateTime,
+                "When you sent the order request.",
+            ),
+            Column::new(
+                "updated_at",
+                "Last change",
+                Shown::DateTime,
+                "When its status last changed.",
+            ),
+            Column::new(
+                "name",
+                "Name",
+                Shown::Text,
+                "Your name, to prepare the quote or invoice you asked for.",
+            ),
+            Column::new(
+                "email",
+                "Email",
+                Shown::Email,
+                "Where we confirm your order request and send the invoice.",
+            ),
+            Column::new(
+                "phone",
+                "Phone",
+                Shown::Phone,
+                "If you gave it, so we can call you about your order request.",
+            ),
+            Column::new(
+                "company",
+                "Company",
+                Shown::Text,
+                "If you gave it, to address the invoice.",
+            ),
+            Column::new(
+                "notes",
+                "Notes",
+                Shown::Paragraphs,
+                "What you told us you need.",
+            ),
+            Column::internal("id", ROW_ID),
+            Column::internal("subject_id", SUBJECT_ID),
+            Column::internal(
+                "idempotency_key",
+                "A random key that stops one order request being recorded twice if the send button is pressed twice.",
+            ),
+        ],
     },
     Table {
         name: "order_lines",
         feature: "order requests for our services",
+        title: "Services in your order requests",
+        summary: "{quantity} × {name} · {unit_price_cents} each · billed {billing}",
         subject_column: Some("subject_id"),
         created_column: Some("created_at"),
         retention: Retention::Days(730),
@@ -133,6 +208,42 @@ pub const TABLES: &[Table] = &[
             "unit_price_cents",
             "quantity",
             "created_at",
+        ],
+        columns: &[
+            Column::new(
+                "name",
+                "Service",
+                Shown::Text,
+                "The service you asked for, named as it was when you asked.",
+            ),
+            Column::new(
+                "quantity",
+                "Quantity",
+                Shown::Number,
+                "How many you asked for.",
+            ),
+            Column::new(
+                "unit_price_cents",
+                "Price each",
+                Shown::Money,
+                "The price of one, when you asked.",
+            ),
+            Column::new(
+                "billing",
+                "Billed",
+                Shown::Status,
+                "How often the service is billed: once, every month or every year.",
+            ),
+            Column::new(
+                "created_at",
+                "Added",
+                Shown::DateTime,
+                "When you sent the order request.",
+            ),
+            Column::internal("id", ROW_ID),
+            Column::internal("subject_id", SUBJECT_ID),
+            Column::internal("order_id", "Which order request it belongs to."),
+            Column::internal("service_id", "Which of our services it is."),
         ],
     },
 ];
@@ -171,19 +282,7 @@ impl Billing {
 }
 
 /// Cents as dollars: `4900` → `$49.00`, `123456` → `$1,234.56`.
-pub fn money(cents: i64) -> String {
-    let sign = if cents < 0 { "-" } else { "" };
-    let cents = cents.unsigned_abs();
-    let dollars = (cents / 100).to_string();
-    let mut grouped = String::new();
-    for (i, c) in dollars.chars().enumerate() {
-        if i > 0 && (dollars.len() - i).is_multiple_of(3) {
-            grouped.push(',');
-        }
-        grouped.push(c);
-    }
-    format!("{sign}${grouped}.{:02}", cents % 100)
-}
+pub use crate::platform::templates::money;
 
 pub fn router() -> Router<AppState> {
     Router::new()

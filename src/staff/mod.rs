@@ -3,7 +3,7 @@
 pub mod audit;
 pub mod auth;
 pub mod db;
-mod handlers;
+pub(crate) mod handlers;
 
 pub use handlers::{add_user_cli, name_from_email};
 
@@ -14,7 +14,7 @@ pub use crate::platform::context::{Role, StaffUser};
 use crate::platform::nav::{Icon, NavItem};
 use crate::platform::{
     Platform,
-    inventory::{Category, Field, Retention, Table},
+    inventory::{Category, Column, Field, Retention, Shown, Table},
 };
 use axum::{
     Router,
@@ -38,6 +38,8 @@ pub const TABLES: &[Table] = &[
     Table {
         name: "staff_users",
         feature: "staff accounts (employees only)",
+        title: "Staff accounts",
+        summary: "",
         subject_column: None,
         created_column: None,
         retention: Retention::WhileAccountExists,
@@ -68,10 +70,26 @@ pub const TABLES: &[Table] = &[
             "last_login_at",
             "time_zone",
         ],
+        columns: &[
+            Column::new(
+                "email",
+                "Work email",
+                Shown::Email,
+                "A staff member's work address, used to sign in.",
+            ),
+            Column::new(
+                "display_name",
+                "Name",
+                Shown::Text,
+                "A staff member's name, shown to the people they answer.",
+            ),
+        ],
     },
     Table {
         name: "staff_invites",
         feature: "staff accounts (employees only)",
+        title: "Staff invitations",
+        summary: "",
         subject_column: None,
         created_column: Some("created_at"),
         retention: Retention::Days(30),
@@ -83,19 +101,25 @@ pub const TABLES: &[Table] = &[
             "expires_at",
             "used_at",
         ],
+        columns: &[],
     },
     Table {
         name: "staff_sessions",
         feature: "staff accounts (employees only)",
+        title: "Staff sign-ins",
+        summary: "",
         subject_column: None,
         created_column: Some("created_at"),
         retention: Retention::Days(2),
         personal: &[],
         other: &["token_hash", "user_id", "created_at", "expires_at"],
+        columns: &[],
     },
     Table {
         name: "audit_log",
         feature: "the staff audit log",
+        title: "Staff audit log",
+        summary: "",
         subject_column: None,
         created_column: Some("at"),
         retention: Retention::Days(730),
@@ -116,6 +140,12 @@ pub const TABLES: &[Table] = &[
             "target_id",
             "detail",
         ],
+        columns: &[Column::new(
+            "actor_label",
+            "Who",
+            Shown::Text,
+            "Which staff member did what, to prove how personal data was handled.",
+        )],
     },
 ];
 

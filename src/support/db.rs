@@ -88,6 +88,23 @@ pub async fn set_reference(tx: &mut Tx, id: i64, reference: &str) -> sqlx::Resul
 }
 
 /// `(id, reference)` of the ticket a form nonce already made.
+/// The sealed international form of a ticket's contact number, after
+/// its owner corrected the number.
+pub async fn set_phone_e164(
+    tx: &mut Tx,
+    id: i64,
+    subject_id: i64,
+    sealed: Option<Vec<u8>>,
+) -> sqlx::Result<()> {
+    sqlx::query("UPDATE tickets SET phone_e164 = $1 WHERE id = $2 AND subject_id = $3")
+        .bind(sealed)
+        .bind(id)
+        .bind(subject_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
 pub async fn ticket_by_nonce(db: &Db, nonce: &str) -> sqlx::Result<Option<(i64, Option<String>)>> {
     sqlx::query_as("SELECT id, reference FROM tickets WHERE form_nonce = $1")
         .bind(nonce)

@@ -415,3 +415,23 @@ pub async fn answer_ticket(
     ))
     .into_response())
 }
+
+/// A contact number corrected on /my-data: its international form, which
+/// staff dial, is made again from the corrected one in the correction's
+/// transaction (or cleared when it is not a valid number), so the two
+/// never disagree. Registered as a [`crate::platform::state::CorrectionHook`].
+pub fn phone_corrected<'a>(
+    state: &'a crate::platform::Platform,
+    tx: &'a mut crate::platform::db::Tx,
+    change: &'a crate::platform::state::Correction<'a>,
+) -> futures_util::future::BoxFuture<'a, anyhow::Result<()>> {
+    Box::pin(async move {
+        if change.table == "tickets" && change.column == "phone" {
+            let region = settings::load(&state.db).await?.phone_region;
+            let e164 = intake::to_e164(change.value, &region)
+                .map(|n| change.subject.seal("tickets", "phone_e164", &n));
+            db::set_phone_e164(tx, change.row_id, change.subject.id, e164).await?;
+        }
+        Ok(())
+    })
+}

@@ -36,6 +36,14 @@ crate::email_template!(pub struct ReplyMail { name: String, reference: String, t
     html "email/ticket_reply/body.html",
 );
 
+impl ReplyMail {
+    /// Whether the agent's answer greets the person itself (a canned reply's
+    /// "Hello {name},"): the mail then does not greet them twice.
+    pub fn greets(&self) -> bool {
+        crate::platform::mail::starts_with_greeting(&self.body)
+    }
+}
+
 /// Whether this address (its keyed hash) may open another ticket now, by
 /// the helpdesk's hourly and daily limits (for channels other than the form,
 /// which explains which limit it met).

@@ -17,7 +17,7 @@ use crate::platform::{context::Role, nav::{Icon, NavItem}};
 use crate::{
     AppState,
     platform::{db::Db, now_ms},
-    privacy::inventory::{Category, Field, Retention, Table},
+    privacy::inventory::{Category, Column, Field, ROW_ID, Retention, SUBJECT_ID, Shown, Table},
 };
 use axum::{
     Router,
@@ -48,6 +48,8 @@ pub const TABLES: &[Table] = &[
     Table {
         name: "surveys",
         feature: "surveys",
+        title: "Surveys",
+        summary: "",
         subject_column: None,
         created_column: None,
         retention: Retention::UntilErased,
@@ -63,10 +65,13 @@ pub const TABLES: &[Table] = &[
             "created_at",
             "updated_at",
         ],
+        columns: &[],
     },
     Table {
         name: "survey_questions",
         feature: "surveys",
+        title: "Survey questions",
+        summary: "",
         subject_column: None,
         created_column: None,
         retention: Retention::UntilErased,
@@ -80,10 +85,13 @@ pub const TABLES: &[Table] = &[
             "options",
             "required",
         ],
+        columns: &[],
     },
     Table {
         name: "survey_responses",
         feature: "surveys (contact details only if you choose to give them)",
+        title: "Survey responses",
+        summary: "Survey response · {submitted_at}",
         subject_column: Some("subject_id"),
         created_column: Some("submitted_at"),
         retention: Retention::Days(730),
@@ -107,10 +115,39 @@ pub const TABLES: &[Table] = &[
         ],
         // `marker` is a hash of a random one-time form token: it links to nobody.
         other: &["id", "survey_id", "submitted_at", "marker", "subject_id"],
+        columns: &[
+            Column::new(
+                "submitted_at",
+                "Sent",
+                Shown::DateTime,
+                "When you sent your answers.",
+            ),
+            Column::new(
+                "name",
+                "Name",
+                Shown::Text,
+                "If you gave it, so we can follow up on your answers as you asked.",
+            ),
+            Column::new(
+                "email",
+                "Email",
+                Shown::Email,
+                "If you gave it, so we can follow up on your answers as you asked.",
+            ),
+            Column::internal("id", ROW_ID),
+            Column::internal("subject_id", SUBJECT_ID),
+            Column::internal("survey_id", "Which survey you answered."),
+            Column::internal(
+                "marker",
+                "A fingerprint of the one-time form you answered, so that each form is answered once; it names nobody.",
+            ),
+        ],
     },
     Table {
         name: "survey_answers",
         feature: "surveys (contact details only if you choose to give them)",
+        title: "Survey answers",
+        summary: "Survey answer · {choice} · {text_value}",
         subject_column: Some("subject_id"),
         // Purged with their response (ON DELETE CASCADE).
         created_column: None,
@@ -134,6 +171,27 @@ pub const TABLES: &[Table] = &[
             },
         ],
         other: &["id", "response_id", "question_id", "subject_id"],
+        columns: &[
+            Column::new(
+                "choice",
+                "Choice or rating",
+                Shown::Number,
+                "The option you picked (its number in the question) or the rating you gave.",
+            ),
+            Column::new(
+                "text_value",
+                "What you wrote",
+                Shown::Paragraphs,
+                "Your written answer, to learn what our customers think of our services.",
+            ),
+            Column::internal("id", ROW_ID),
+            Column::internal("subject_id", SUBJECT_ID),
+            Column::internal(
+                "response_id",
+                "Which of your survey responses it belongs to.",
+            ),
+            Column::internal("question_id", "Which question it answers."),
+        ],
     },
 ];
 

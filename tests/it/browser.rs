@@ -229,7 +229,7 @@ async fn a_person_sees_and_erases_their_data_in_a_real_browser() {
         .unwrap()
         .link(&format!("{}/my-data/", app.base));
     c.goto(&link).await.unwrap();
-    wait_for_text(c, "about your scanner").await;
+    wait_for_text(c, "Emails we sent you").await;
     click(c, Locator::LinkText("Erase everything")).await;
     wait_for_text(c, "Erase everything?").await;
     click(c, Locator::Css("input[name=confirm]")).await;

@@ -278,7 +278,7 @@ both! {
         let link = app.mails().last().unwrap().link(&format!("{}/my-data/", app.base));
         let (status, _, page) = text(&c, &link).await;
         assert_eq!(status, 200);
-        assert!(page.contains("cookie choices (proof of consent)"), "{page}");
+        assert!(page.contains("Your cookie choices") && page.contains("Cookie choices · "), "{page}");
         let (_, _, json) = text(&c, &format!("{link}/export.json")).await;
         let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
         let receipts = doc["data"].as_array().unwrap().iter()

@@ -552,10 +552,12 @@ impl Mail {
             .text
             .find(prefix)
             .unwrap_or_else(|| panic!("no link {prefix} in {}", self.text));
+        // Mails write a link as "text (URL)": the parenthesis is not the link's.
         self.text[start..]
             .split_whitespace()
             .next()
             .unwrap()
+            .trim_end_matches(')')
             .to_string()
     }
 

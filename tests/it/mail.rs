@@ -106,3 +106,29 @@ both! {
         assert!(files[0].header("Message-ID").unwrap().starts_with('<'));
     }
 }
+
+both! {
+    async fn a_transactional_mail_through_real_smtp_has_the_layout_and_a_readable_text_part(backend) {
+        let Some(smtp) = SmtpServer::start() else { return };
+        let app = TestApp::spawn_with(backend, |c| c.smtp_url = Some(smtp.url())).await;
+        app.mail_person("ann@example.com", "Earlier mail", "first").await;
+        smtp.wait_for(1).await;
+        let r = app.post_form("/my-data", &[("email", "ann@example.com")]).await;
+        assert_eq!(r.status(), 200);
+        app.drain_outbox().await;
+        let messages = smtp.wait_for(2).await;
+        let m = Mail::parse(&messages[1]);
+        assert!(m.subject.contains("see or erase your data"), "{}", m.subject);
+        assert!(m.raw.contains("multipart/alternative"), "both parts");
+        assert!(m.html.starts_with("<!doctype html>") && m.html.contains("aria-roledescription=\"email\""), "the layout: {}", m.html);
+        assert!(m.html.contains("font-family:-apple-system") && m.html.contains(">See my data</a>"), "system fonts and one button");
+        assert!(m.html.contains("officecomms<br>1200 Harbor Street"), "the brand and the address once: {}", m.html);
+        assert!(m.text.starts_with("Hello,\n\nYou (or someone who typed your address)"), "{}", m.text);
+        assert!(m.text.contains(&format!("See my data ({}/my-data/", app.base)), "the link as text (URL): {}", m.text);
+        assert!(m.text.contains("You receive this email because") && m.text.contains("officecomms\n1200 Harbor Street"), "{}", m.text);
+        for syntax in ["](", "**", "# ", "<"] {
+            assert!(!m.text.contains(syntax), "{syntax:?} in {}", m.text);
+        }
+        assert_eq!(m.text.matches("Hello").count(), 1, "greeted once");
+    }
+}

@@ -10,6 +10,7 @@ mod back_office;
 mod browser;
 mod browser_shell;
 mod browser_account;
+mod browser_mydata;
 mod chat;
 mod cli;
 mod consent;

@@ -228,6 +228,8 @@ both! {
             assert!(part.contains("/unsubscribe/") && part.contains("/newsletter/preferences/"));
         }
         assert!(m.html.contains("<strong>inside</strong>") && m.raw.contains("multipart/alternative"));
+        assert!(m.text.contains("What is new\n\nOutlook tips inside.") && !m.text.contains("**") && !m.text.contains("## "), "plain text, not Markdown: {}", m.text);
+        assert!(!m.html.contains("class=\"anchor\"") && m.html.contains("aria-roledescription=\"email\""), "the mail layout, no heading links");
         let stored: Vec<String> = sqlx::query_scalar("SELECT message_id FROM outbox WHERE reason = $1")
             .bind(format!("campaign:{id}")).fetch_all(&app.state.db.pool).await.unwrap();
         let message_id = m.header("Message-ID").unwrap();

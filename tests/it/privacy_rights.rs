@@ -37,7 +37,82 @@ async fn my_data_link(app: &TestApp, email: &str) -> String {
         .to_string()
 }
 
+/// The text a person reads on a page: its tags and their attributes gone.
+pub fn visible_text(html: &str) -> String {
+    let mut out = String::new();
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' if in_tag => {
+                in_tag = false;
+                out.push(' ');
+            }
+            _ if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The longest run of digits in `text`.
+pub fn longest_number(text: &str) -> usize {
+    text.split(|c: char| !c.is_ascii_digit())
+        .map(str::len)
+        .max()
+        .unwrap_or(0)
+}
+
 both! {
+    async fn the_page_reads_as_cards_with_no_raw_numbers_or_json_and_one_way_to_correct_each_field(backend) {
+        let app = TestApp::spawn(backend).await;
+        seed_person(&app).await;
+        let token = officecomms::support::intake::new_token(&app.state.keyring, now_ms() - 10_000);
+        let r = app.post_form("/contact", &crate::support::query(&token, PERSON)).await;
+        assert_eq!(r.status(), 303);
+        app.drain_outbox().await;
+        let (reference,): (String,) = sqlx::query_as("SELECT reference FROM tickets").fetch_one(&app.state.db.pool).await.unwrap();
+        let path = my_data_link(&app, PERSON).await;
+        let (status, page) = app.get_text(&path).await;
+        assert_eq!(status, 200);
+        let text = visible_text(&page);
+        assert!(longest_number(&text) < 12, "a raw number on the page: {text}");
+        assert!(!text.contains("{&quot;") && !text.contains("&quot;:") && !text.contains("{\"") && !text.contains("\":"), "JSON on the page: {text}");
+        assert!(text.contains(&format!("Support request {reference} · open · ")), "the ticket's summary line: {text}");
+        assert!(text.contains("“Re your question” · sent "), "a mail by its subject: {text}");
+        assert!(page.contains("<details class=\"record\">"), "details on demand");
+        assert!(text.contains("The reference to quote when you write to us"), "each field says why we keep it");
+        assert!(text.contains("Also kept, for our systems only, and in your download: fingerprint of your email address"));
+        for raw in ["wrapped key", "dedupe key", "ticket-received:", "<!doctype html>", "&lt;p&gt;"] {
+            assert!(!text.contains(raw), "{raw:?} shown to the person");
+        }
+        let headings: Vec<&str> = page.match_indices("<h2 id=\"g-").map(|(i, _)| page[i..].split('>').nth(1).unwrap().split('<').next().unwrap()).collect();
+        let mut unique = headings.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), headings.len(), "no section title twice: {headings:?}");
+        assert!(headings.contains(&"Support requests") && headings.contains(&"Emails we sent you"), "{headings:?}");
+        // The phone is corrected in one place, as typed; its international
+        // form follows.
+        assert_eq!(page.matches("name=\"column\" value=\"phone\"").count(), 1, "one form for the phone");
+        assert!(!page.contains("value=\"phone_e164\""), "the derived number is not a second form");
+        let (id,): (i64,) = sqlx::query_as("SELECT id FROM tickets").fetch_one(&app.state.db.pool).await.unwrap();
+        let id = id.to_string();
+        let r = app.post_form(&format!("{path}/correct"), &[("table", "tickets"), ("id", &id), ("column", "phone_e164"), ("value", "+15105550100")]).await;
+        assert_eq!(r.status(), 422, "the derived number cannot be corrected on its own");
+        let r = app.post_form(&format!("{path}/correct"), &[("table", "tickets"), ("id", &id), ("column", "phone"), ("value", "(415) 555-2672")]).await;
+        assert_eq!(r.status(), 303);
+        let export: serde_json::Value = app.get(&format!("{path}/export.json")).await.json().await.unwrap();
+        let tickets = export["data"].as_array().unwrap().iter().find(|t| t["table"] == "tickets").unwrap();
+        assert_eq!(tickets["rows"][0]["phone"], "(415) 555-2672");
+        assert_eq!(tickets["rows"][0]["phone_e164"], "+14155552672", "the international form follows the correction");
+        let r = app.post_form(&format!("{path}/correct"), &[("table", "tickets"), ("id", &id), ("column", "phone"), ("value", "ask for Pat at reception")]).await;
+        assert_eq!(r.status(), 303);
+        let export: serde_json::Value = app.get(&format!("{path}/export.json")).await.json().await.unwrap();
+        let tickets = export["data"].as_array().unwrap().iter().find(|t| t["table"] == "tickets").unwrap();
+        assert_eq!(tickets["rows"][0]["phone_e164"], serde_json::Value::Null, "no number, no international form");
+    }
+
     async fn my_data_answers_the_same_for_unknown_addresses_and_mails_only_known_ones(backend) {
         let app = TestApp::spawn(backend).await;
         seed_person(&app).await;
@@ -62,7 +137,7 @@ both! {
         let (status, page) = app.get_text(&path).await;
         assert_eq!(status, 200);
         assert!(page.contains(SECRET), "decrypted mail shown");
-        assert!(page.contains("emails we send you"));
+        assert!(page.contains("Emails we sent you"));
         // Another browser with the same link is refused.
         let other = client();
         let r = other.get(app.url(&path)).send().await.unwrap();
@@ -98,7 +173,22 @@ both! {
                 }
             }
         }
+        assert!(json["readme"].as_str().unwrap().contains("Each entry of `data`"));
+        for t in data {
+            let declared = app.state.registry.inventory.table(t["table"].as_str().unwrap()).unwrap();
+            assert_eq!(t["title"], declared.title);
+            let rows = t["rows"].as_array().unwrap();
+            assert_eq!(t["summaries"].as_array().unwrap().len(), rows.len(), "a summary per row");
+            for col in declared.other.iter().copied().chain(declared.personal.iter().map(|f| f.column)) {
+                let explanation = t["fields"][col]["explanation"].as_str().unwrap_or_default();
+                assert!(explanation.len() > 10, "{}.{col} exported without its explanation", declared.name);
+            }
+        }
+        let subjects = data.iter().find(|t| t["table"] == "subjects").unwrap();
+        assert_eq!(subjects["fields"]["wrapped_key"]["shown"], "internal", "internal fields are in the export, marked");
+        assert!(subjects["summaries"][0].as_str().unwrap().starts_with("Your record with us · since "));
         let outbox = data.iter().find(|t| t["table"] == "outbox").unwrap();
+        assert!(outbox["summaries"][0].as_str().unwrap().starts_with("“Re your question” · sent "), "{}", outbox["summaries"]);
         let payloads: Vec<String> = outbox["rows"].as_array().unwrap().iter().map(|r| r["payload"].to_string()).collect();
         assert!(payloads.iter().any(|p| p.contains(SECRET)), "encrypted fields exported decrypted");
         assert!(json["data"].to_string().contains(&subject_id.to_string()));
@@ -110,6 +200,9 @@ both! {
         let path = my_data_link(&app, PERSON).await;
         let (_, confirm) = app.get_text(&format!("{path}/delete")).await;
         assert!(confirm.contains("Erase everything?"));
+        assert!(confirm.contains("Emails we sent you: 2") && confirm.contains("Your record with us: 1"), "what will be erased");
+        assert!(confirm.contains("What we keep, and why") && confirm.contains("never write to you again"), "what is kept");
+        assert!(confirm.contains("<button type=\"submit\" class=\"danger\">Erase everything, for good</button>"), "the destructive button");
         let r = app.post_form(&format!("{path}/delete"), &[]).await;
         assert_eq!(r.status(), 422, "confirmation required");
         let r = app.post_form(&format!("{path}/delete"), &[("confirm", "yes")]).await;
@@ -294,7 +387,10 @@ both! {
     async fn earlier_policy_versions_stay_readable(backend) {
         let app = TestApp::spawn(backend).await;
         let (_, first) = app.get_text("/privacy").await;
-        assert!(first.contains("Last updated"));
+        let today = officecomms::platform::templates::readable_date(now_ms());
+        assert!(first.contains(&format!("Version 1 · last updated {today}")), "{first}");
+        assert!(first.contains("officecomms, 1200 Harbor Street") && !first.contains("officecomms, officecomms"), "the company named once");
+        assert!(first.contains("<a class=\"anchor\" href=\"#who-we-are\" aria-label=\"Link to this section: Who we are\""), "heading links have a name");
         app.login_as("admin").await;
         app.post_form("/admin/settings", &[
             ("company_name", "officecomms"), ("tagline", "t"), ("postal_address", "2 New Road, Oakland"),
@@ -307,7 +403,8 @@ both! {
             .map(|(i, _)| versions[i + 6..].split('"').next().unwrap())
             .collect();
         assert_eq!(links.len(), 2, "{versions}");
-        assert!(versions.contains("(current)"));
+        assert!(versions.contains("Version 2</a>") && versions.contains("(current)"));
+        assert!(app.get_text("/privacy").await.1.contains("Version 2 · last updated"));
         let old = links.iter().map(|l| app.url(l)).collect::<Vec<_>>();
         let mut found_old = false;
         for url in old {

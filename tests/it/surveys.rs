@@ -19,12 +19,12 @@ fn hidden(body: &str, name: &str) -> String {
 }
 
 /// A visitor with a browser of their own.
-struct Visitor {
+pub struct Visitor {
     client: reqwest::Client,
 }
 
 impl Visitor {
-    fn new() -> Visitor {
+    pub fn new() -> Visitor {
         Visitor { client: client() }
     }
 
@@ -39,7 +39,7 @@ impl Visitor {
     }
 
     /// Opens the survey, then sends `fields` with the form's CSRF and token.
-    async fn answer(
+    pub async fn answer(
         &self,
         app: &TestApp,
         slug: &str,
@@ -86,7 +86,7 @@ async fn survey_questions(app: &TestApp, slug: &str) -> (i64, Vec<Question>) {
     )
 }
 
-fn q(question: &Question, value: &str) -> (String, String) {
+pub fn q(question: &Question, value: &str) -> (String, String) {
     (format!("q{}", question.id), value.to_string())
 }
 
@@ -123,7 +123,7 @@ async fn audited(app: &TestApp, action: &str) -> i64 {
 }
 
 /// An editor makes an open survey with optional contact fields.
-async fn contact_survey(app: &TestApp) -> (i64, Vec<Question>) {
+pub async fn contact_survey(app: &TestApp) -> (i64, Vec<Question>) {
     app.login_as("editor").await;
     let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
     let r = app
