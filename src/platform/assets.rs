@@ -23,6 +23,7 @@ const FILES: &[(&str, &[u8])] = &[
     ("consent.js", include_bytes!("../../static/consent.js")),
     ("chat.css", include_bytes!("../../static/chat.css")),
     ("chat.js", include_bytes!("../../static/chat.js")),
+    ("times.js", include_bytes!("../../static/times.js")),
     (
         "chat-console.js",
         include_bytes!("../../static/chat-console.js"),

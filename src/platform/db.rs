@@ -55,6 +55,7 @@ migrations! {
     14 "0014_search_in_memory",
     20 "0020_ticket_links",
     21 "0021_chat_email_verified",
+    26 "0026_chat_unanswered",
 }
 
 impl Db {

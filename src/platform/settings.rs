@@ -21,6 +21,9 @@ pub struct SiteSettings {
     /// Days backups are kept (configuration, not an editable setting): the
     /// policy states how long erased data can remain in them.
     pub backup_keep_days: u32,
+    /// Forms whose age question an admin switched off (`age_question.<form>`
+    /// = `off`); every other form asks.
+    pub age_question_off: Vec<String>,
 }
 
 /// A configured, switched-on third-party tag.
@@ -37,6 +40,9 @@ pub struct ThirdPartyTag {
 /// Reads the third-party tag from the stored settings (the consent feature
 /// owns those keys and their validation; the application registers it).
 pub type TagReader = fn(&BTreeMap<String, String>) -> Option<ThirdPartyTag>;
+
+/// The settings key of a form's age question: `age_question.<form>`.
+pub const AGE_QUESTION_PREFIX: &str = "age_question.";
 
 /// `(key, label)` of every setting, in form order.
 pub const FIELDS: &[(&str, &str)] = &[
@@ -59,6 +65,7 @@ impl SiteSettings {
             contact_phone: "+1 510 555 0142".into(),
             third_party: None,
             backup_keep_days: 30,
+            age_question_off: Vec::new(),
         }
     }
 
@@ -73,7 +80,17 @@ impl SiteSettings {
             contact_phone: get("contact_phone", demo.contact_phone),
             third_party: read_tag.and_then(|read| read(map)),
             backup_keep_days: demo.backup_keep_days,
+            age_question_off: map
+                .iter()
+                .filter(|(k, v)| k.starts_with(AGE_QUESTION_PREFIX) && v.as_str() == "off")
+                .map(|(k, _)| k[AGE_QUESTION_PREFIX.len()..].to_string())
+                .collect(),
         }
+    }
+
+    /// Whether the form named `form` asks the year of birth (the age gate).
+    pub fn asks_age(&self, form: &str) -> bool {
+        !self.age_question_off.iter().any(|f| f == form)
     }
 
     pub fn get(&self, key: &str) -> &str {

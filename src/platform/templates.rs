@@ -376,3 +376,13 @@ mod tests {
         assert!(html.contains("<table>") && html.contains("<td>1</td>"));
     }
 }
+
+impl Page {
+    /// A moment (epoch ms) as the `datetime` of a `<time>` element, in UTC;
+    /// `static/times.js` rewrites the element's text in the visitor's zone.
+    pub fn iso(&self, ms: &i64) -> String {
+        chrono::DateTime::from_timestamp_millis(*ms)
+            .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+            .unwrap_or_default()
+    }
+}

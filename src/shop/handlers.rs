@@ -490,7 +490,7 @@ pub async fn check_out(
     Form(mut form): Form<CheckoutForm>,
 ) -> AppResult<Response> {
     let mut errors = FieldErrors::default();
-    if let Some(m) = gate.check(&form.birth_year)? {
+    if let Some(m) = gate.check_form(age::CHECKOUT, &form.birth_year)? {
         errors.add(age::FIELD, m);
     }
     let key_ok = valid_key(&form.idempotency_key);

@@ -28,6 +28,8 @@ pub struct SupportSettings {
     pub business_hours: (u32, u32),
     /// Offset of business-hours local time from UTC, in minutes (no DST).
     pub utc_offset_minutes: i64,
+    /// A waiting live chat nobody answers for this long becomes a ticket.
+    pub chat_unanswered_secs: i64,
 }
 
 impl Default for SupportSettings {
@@ -53,6 +55,7 @@ impl Default for SupportSettings {
             business_days: (1, 5),
             business_hours: (9, 17),
             utc_offset_minutes: -8 * 60,
+            chat_unanswered_secs: 120,
         }
     }
 }
@@ -109,6 +112,11 @@ pub const FIELDS: &[(&str, &str, &str)] = &[
         "Business time zone (minutes from UTC)",
         "Like -480 for US Pacific standard time.",
     ),
+    (
+        "chat_unanswered_secs",
+        "Seconds before an unanswered chat becomes a ticket",
+        "A live chat nobody answers in this time is turned into a support ticket answered by email (30 to 86400).",
+    ),
 ];
 
 fn range(v: &str, lo: u32, hi: u32) -> Option<(u32, u32)> {
@@ -131,6 +139,7 @@ impl SupportSettings {
             "business_days" => format!("{}-{}", self.business_days.0, self.business_days.1),
             "business_hours" => format!("{}-{}", self.business_hours.0, self.business_hours.1),
             "utc_offset_minutes" => self.utc_offset_minutes.to_string(),
+            "chat_unanswered_secs" => self.chat_unanswered_secs.to_string(),
             _ => String::new(),
         }
     }
@@ -178,6 +187,7 @@ impl SupportSettings {
                     .ok_or("Please enter two hours, like 9-17.")?
             }
             "utc_offset_minutes" => self.utc_offset_minutes = number(-14 * 60, 14 * 60)?,
+            "chat_unanswered_secs" => self.chat_unanswered_secs = number(30, 86_400)?,
             _ => return Err("Unknown setting."),
         }
         Ok(())
@@ -225,6 +235,10 @@ mod tests {
         assert!(s.set("per_ip_hour", "0").is_err());
         assert!(s.set("business_hours", "17-9").is_err());
         assert!(s.set("phone_region", "XX").is_err());
+        assert!(s.set("chat_unanswered_secs", "5").is_err());
+        assert!(s.set("chat_unanswered_secs", "two minutes").is_err());
+        s.set("chat_unanswered_secs", "300").unwrap();
+        assert_eq!(s.chat_unanswered_secs, 300);
         s.set("phone_region", "gb").unwrap();
         assert_eq!(s.phone_region, "GB");
         s.set("business_days", "2-6").unwrap();

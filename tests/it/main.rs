@@ -5,6 +5,7 @@ mod helpers;
 
 mod analytics;
 mod browser;
+mod browser_visitor;
 mod chat;
 mod cli;
 mod consent;
@@ -24,3 +25,4 @@ mod shop;
 mod staff;
 mod support;
 mod surveys;
+mod visitor;
