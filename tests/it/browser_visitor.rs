@@ -41,9 +41,11 @@ async fn overflow(c: &Client) -> (i64, String) {
     let v = c
         .execute(
             "const w = document.documentElement.clientWidth;
+             const clipped = e => { for (let p = e.parentElement; p && p !== document.body; p = p.parentElement) {
+               if (getComputedStyle(p).overflowX !== 'visible') return true; } return false; };
              const wide = [...document.querySelectorAll('body *')]
-               .filter(e => e.getBoundingClientRect().right > w + 1 && e.offsetParent !== null)
-               .slice(0, 3).map(e => e.tagName + '.' + e.className).join(', ');
+               .filter(e => e.getBoundingClientRect().right > w + 1 && e.offsetParent !== null && !clipped(e))
+               .slice(0, 3).map(e => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right)).join(', ');
              return [document.documentElement.scrollWidth - w, wide];",
             vec![],
         )
@@ -79,7 +81,7 @@ async fn chat_with_nobody_online_becomes_a_ticket_and_a_mail_in_the_real_widget(
         // One box: the offline note, the email asked for, no second form.
         wait_text(
             c,
-            "document.querySelector('.chat-offline:not([hidden])')?.innerText",
+            "document.querySelector('.chat-compose .chat-email:not([hidden])') && document.querySelector('.chat-offline:not([hidden])')?.innerText",
             "Leave your message and email",
         )
         .await;
@@ -248,7 +250,7 @@ async fn the_survey_rating_is_large_buttons_that_stay_radios() {
             assert_eq!(s[2], 1, "each step is a radio");
         }
         // Clicking a step's face picks its radio.
-        click(c, Locator::Css(".scale label:nth-child(10) span")).await;
+        click(c, Locator::Css(".scale label:nth-child(10) input")).await;
         let picked = c
             .execute(
                 "return document.querySelector('.scale input:checked')?.value",
