@@ -375,6 +375,8 @@
     } else {
       this.setStatus("Nobody is online right now.");
     }
+    // The offline note says it already, with what to do.
+    if (this.mode) this.setStatus("");
   };
 
   Chat.prototype.askTranscript = function () {

@@ -5,9 +5,10 @@
 // a time (an article's day) are left as they are.
 (function () {
   "use strict";
-  var full, clock;
+  var full, clock, day;
   try {
     full = new Intl.DateTimeFormat(undefined, { year: "numeric", month: "short", day: "numeric", hour: "numeric", minute: "2-digit", timeZoneName: "short" });
+    day = new Intl.DateTimeFormat(undefined, { year: "numeric", month: "short", day: "numeric" });
     clock = new Intl.DateTimeFormat(undefined, { hour: "numeric", minute: "2-digit", timeZoneName: "short" });
   } catch (e) {
     return;
@@ -27,6 +28,8 @@
       if (isNaN(date.getTime())) return;
       t.setAttribute("data-local", "");
       if (t.hasAttribute("title")) t.title = full.format(date);
+      // A date the server wrote without a clock time stays a date.
+      else if (!/\d:\d\d/.test(t.textContent)) t.textContent = day.format(date);
       else t.textContent = format(date, t.hasAttribute("data-brief"));
     });
   }

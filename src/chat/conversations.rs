@@ -542,7 +542,11 @@ pub async fn leave_message(
                 ..
             } = frame
             {
-                let who = if from == "system" { "—" } else { name.as_str() };
+                let who = if from == "system" {
+                    "—"
+                } else {
+                    name.as_str()
+                };
                 details.push_str(&format!("[{}] {who}: {body}\n", format_time(at)));
             }
         }
@@ -569,9 +573,8 @@ pub async fn leave_message(
     if let Some(body) = body {
         post(state, conversation, "visitor", None, body, None).await?;
     }
-    let note = format!(
-        "Your message is support ticket {reference}. We'll answer by email to {email}."
-    );
+    let note =
+        format!("Your message is support ticket {reference}. We'll answer by email to {email}.");
     post(state, conversation, "system", None, &note, None).await?;
     let mut tx = state.db.begin().await?;
     db::set_ticket(&mut tx, conversation.id(), reference.as_str()).await?;
@@ -625,7 +628,10 @@ pub async fn sweep_unanswered(state: &AppState, now: i64) -> anyhow::Result<usiz
                     None,
                 )
                 .await?;
-                state.chat.publish(Event::Changed { conversation: id }).await?;
+                state
+                    .chat
+                    .publish(Event::Changed { conversation: id })
+                    .await?;
             }
         }
     }

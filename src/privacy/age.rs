@@ -40,7 +40,7 @@ pub const FORMS: &[(&str, &str)] = &[
     (CONTACT, "Contact form and support requests"),
     (CHAT, "Live chat"),
     (CHECKOUT, "Checkout (order requests)"),
-    (SURVEYS, "Surveys"),
+    (SURVEYS, "Surveys (when you leave your contact details)"),
 ];
 pub const NEWSLETTER: &str = "newsletter";
 pub const CONTACT: &str = "contact";

@@ -17,11 +17,17 @@ const WIDTHS: [u32; 2] = [1280, 390];
 
 /// Makes the page's viewport `width` CSS pixels wide.
 async fn viewport(c: &Client, width: u32) {
-    c.set_window_size(width, 900).await.unwrap();
+    // Taller when saving screenshots, to see more of each page.
+    let height = if std::env::var("OFFICECOMMS_SCREENSHOTS").is_ok() {
+        1800
+    } else {
+        900
+    };
+    c.set_window_size(width, height).await.unwrap();
     let inner = c.execute("return window.innerWidth", vec![]).await.unwrap();
     let inner = inner.as_u64().unwrap_or(u64::from(width)) as u32;
     if inner != width {
-        c.set_window_size(width + (width - inner.min(width)), 900)
+        c.set_window_size(width + (width - inner.min(width)), height)
             .await
             .unwrap();
     }
@@ -51,7 +57,10 @@ async fn overflow(c: &Client) -> (i64, String) {
         )
         .await
         .unwrap();
-    (v[0].as_i64().unwrap_or(0), v[1].as_str().unwrap_or("").into())
+    (
+        v[0].as_i64().unwrap_or(0),
+        v[1].as_str().unwrap_or("").into(),
+    )
 }
 
 async fn ticket_count(app: &TestApp) -> i64 {
@@ -102,7 +111,12 @@ async fn chat_with_nobody_online_becomes_a_ticket_and_a_mail_in_the_real_widget(
             .unwrap();
         assert_eq!(intro.as_i64(), Some(0), "'tell us who you are' is gone");
         let email = format!("pat{n}@example.com");
-        type_into(c, Locator::Css("[data-chat-input]"), "The shared printer prints blank pages.").await;
+        type_into(
+            c,
+            Locator::Css("[data-chat-input]"),
+            "The shared printer prints blank pages.",
+        )
+        .await;
         type_into(c, Locator::Css("[data-chat-email]"), &email).await;
         screenshot(c, "chat-offline", width).await;
         click(c, Locator::Css(".chat-compose button[type=submit]")).await;
@@ -125,7 +139,10 @@ async fn chat_with_nobody_online_becomes_a_ticket_and_a_mail_in_the_real_widget(
         assert_eq!(acks.len(), 1, "one acknowledgement mail");
         assert!(acks[0].text.contains(&reference), "{}", acks[0].text);
         let (over, what) = overflow(c).await;
-        assert!(over <= 0, "chat at {width}px scrolls sideways by {over}px: {what}");
+        assert!(
+            over <= 0,
+            "chat at {width}px scrolls sideways by {over}px: {what}"
+        );
     }
     browser.close().await;
 }
@@ -216,7 +233,10 @@ async fn no_public_page_scrolls_sideways_at_390_px() {
             };
             screenshot(c, if name == "/" { "home" } else { name }, width).await;
             let (over, what) = overflow(c).await;
-            assert!(over <= 0, "{path} at {width}px scrolls sideways by {over}px: {what}");
+            assert!(
+                over <= 0,
+                "{path} at {width}px scrolls sideways by {over}px: {what}"
+            );
         }
     }
     browser.close().await;
@@ -231,7 +251,9 @@ async fn the_survey_rating_is_large_buttons_that_stay_radios() {
     let c = &browser.client;
     for width in WIDTHS {
         viewport(c, width).await;
-        c.goto(&app.url("/surveys/customer-satisfaction")).await.unwrap();
+        c.goto(&app.url("/surveys/customer-satisfaction"))
+            .await
+            .unwrap();
         let sizes = c
             .execute(
                 "return [...document.querySelectorAll('.scale label')].map(l => {
@@ -245,8 +267,14 @@ async fn the_survey_rating_is_large_buttons_that_stay_radios() {
         let sizes = sizes.as_array().unwrap();
         assert!(sizes.len() >= 11, "{sizes:?}");
         for s in sizes {
-            assert!(s[0].as_i64().unwrap() >= 40, "at {width}px a step is {s}: too narrow");
-            assert!(s[1].as_i64().unwrap() >= 40, "at {width}px a step is {s}: too low");
+            assert!(
+                s[0].as_i64().unwrap() >= 40,
+                "at {width}px a step is {s}: too narrow"
+            );
+            assert!(
+                s[1].as_i64().unwrap() >= 40,
+                "at {width}px a step is {s}: too low"
+            );
             assert_eq!(s[2], 1, "each step is a radio");
         }
         // Clicking a step's face picks its radio.
@@ -267,7 +295,10 @@ async fn the_survey_rating_is_large_buttons_that_stay_radios() {
             .await
             .unwrap();
         let ends = ends.as_str().unwrap();
-        assert!(ends.contains("Not likely") && ends.contains("Very likely"), "{ends}");
+        assert!(
+            ends.contains("Not likely") && ends.contains("Very likely"),
+            "{ends}"
+        );
     }
     browser.close().await;
 }

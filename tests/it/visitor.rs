@@ -23,9 +23,10 @@ async fn ticket_details(app: &TestApp, reference: &str) -> (String, String, Stri
     let (ticket, subject) = support::tickets::Ticket::open(&app.state, row)
         .unwrap()
         .unwrap();
-    let messages = support::tickets::conversation(&app.state, &ticket, &subject, false, &|_| String::new())
-        .await
-        .unwrap();
+    let messages =
+        support::tickets::conversation(&app.state, &ticket, &subject, false, &|_| String::new())
+            .await
+            .unwrap();
     let first = messages.first().map(|m| m.body.clone()).unwrap_or_default();
     (ticket.name, ticket.email, first)
 }
@@ -38,7 +39,9 @@ async fn hello(ws: &mut Ws, name: &str, email: Option<&str>) -> serde_json::Valu
 
 /// The footer's newsletter form of a page, as HTML.
 fn footer_form(page: &str) -> &str {
-    let start = page.find("class=\"form footer-newsletter\"").expect("footer form");
+    let start = page
+        .find("class=\"form footer-newsletter\"")
+        .expect("footer form");
     let end = start + page[start..].find("</form>").unwrap();
     &page[start..end]
 }
