@@ -490,7 +490,7 @@ both! {
         let owner = client();
         let page = owner.get(&confirm).send().await.unwrap().text().await.unwrap();
         assert!(page.contains("vic@example.com"), "{page}");
-        let r = owner.post(&confirm).form(&[("csrf", extract_csrf(&page).as_str())]).send().await.unwrap();
+        let r = owner.post(&confirm).form(&[("csrf", extract_csrf(&page).as_str()), ("birth_year", "1970")]).send().await.unwrap();
         assert!(r.text().await.unwrap().contains("You are subscribed"));
         let fields = good_campaign("After confirming", "tips");
         let id = create_campaign(&app, &fields).await;
