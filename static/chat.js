@@ -41,12 +41,19 @@
     }
     if (last < text.length) parent.appendChild(document.createTextNode(text.slice(last)));
   }
-  function time(ms) {
+  // A message's time as a <time> element, formatted like every other time
+  // on the site (static/times.js): the visitor's own zone, named.
+  function timeEl(ms) {
     var d = new Date(ms);
-    return ("0" + d.getHours()).slice(-2) + ":" + ("0" + d.getMinutes()).slice(-2);
+    var t = el("time", null, "");
+    t.dateTime = d.toISOString();
+    t.textContent = window.officecommsTime ? window.officecommsTime.format(d, true)
+      : ("0" + d.getHours()).slice(-2) + ":" + ("0" + d.getMinutes()).slice(-2);
+    return t;
   }
 
-  function Chat(root, csrf) {
+  function Chat(root, csrf, askAge) {
+    this.askAge = askAge;
     this.root = root;
     this.csrf = csrf;
     this.session = load();
@@ -67,8 +74,10 @@
     this.log.setAttribute("aria-live", "polite");
     this.typing = el("p", "typing", "The agent is typing…");
     this.typing.hidden = true;
-    this.offline = el("div", "chat-offline");
+    this.offline = el("p", "chat-offline");
+    this.offline.setAttribute("role", "status");
     this.offline.hidden = true;
+    this.mode = null;
     this.compose = el("form", "chat-compose");
     var label = el("label", "sr-only", "Your message");
     label.htmlFor = "chat-input-" + Math.floor(Math.random() * 1e6);
@@ -80,6 +89,21 @@
     this.input.setAttribute("data-chat-input", "");
     var send = el("button", null, "Send");
     send.type = "submit";
+    // Asked only when nobody can answer live and the chat has no address.
+    this.emailRow = el("p", "chat-email");
+    this.emailRow.hidden = true;
+    var emailLabel = el("label", null, "Your email, for our answer");
+    emailLabel.htmlFor = label.htmlFor + "-email";
+    this.email = el("input");
+    this.email.type = "email";
+    this.email.id = emailLabel.htmlFor;
+    this.email.autocomplete = "email";
+    this.email.maxLength = 254;
+    this.email.setAttribute("data-chat-email", "");
+    this.emailRow.appendChild(emailLabel);
+    this.emailRow.appendChild(this.email);
+    this.sendButton = send;
+    this.compose.appendChild(this.emailRow);
     this.compose.appendChild(label);
     this.compose.appendChild(this.input);
     this.compose.appendChild(send);
@@ -115,7 +139,7 @@
       form.innerHTML =
         '<label>Your name <input name="name" maxlength="100" autocomplete="name" required></label>' +
         '<label>Email (optional) <input name="email" type="email" autocomplete="email"></label>' +
-        '<label>Year of birth <input name="birth_year" inputmode="numeric" maxlength="4" required></label>' +
+        (this.askAge ? '<label>Year of birth <input name="birth_year" inputmode="numeric" maxlength="4" required></label>' : '') +
         '<button type="submit">Start chatting</button>' +
         '<p class="hint">Kept encrypted for a year, then deleted. <a href="/privacy">Privacy policy</a></p>';
       this.root.textContent = "";
@@ -173,7 +197,8 @@
   Chat.prototype.showConversation = function () {
     var form = this.root.querySelector("[data-chat-start]");
     if (form) form.remove();
-    this.root.querySelectorAll(".hint").forEach(function (h) { h.remove(); });
+    // The pre-chat words ("tell us who you are") are done with.
+    this.root.querySelectorAll(".hint, [data-chat-intro]").forEach(function (h) { h.remove(); });
     [this.head, this.log, this.typing, this.offline, this.notice, this.compose, this.tools].forEach(
       function (n) { this.root.appendChild(n); }, this);
     this.setStatus("Connecting…");
@@ -262,6 +287,11 @@
         break;
       case "status":
         this.agents = f.agents_online;
+        if (this.agents > 0 && this.mode && this.mode.reason === "nobody_online") this.setMode(null);
+        this.renderState();
+        break;
+      case "offline":
+        this.setMode(f);
         this.renderState();
         break;
       case "conversation":
@@ -270,7 +300,10 @@
         this.renderState();
         break;
       case "ticket":
+        this.setMode(null);
+        this.input.value = "";
         this.showNotice("Thank you. Your message is support ticket " + f.reference + "; we will answer by email.");
+        this.notice.setAttribute("data-ticket", f.reference);
         this.state = "closed";
         this.renderState();
         break;
@@ -279,9 +312,30 @@
         break;
       case "error":
         if (f.code === "invalid_token") { forget(); this.session = null; this.stopped = true; this.root.textContent = ""; this.showForm(); return; }
+        this.sendButton.disabled = false;
         this.showNotice(f.message);
+        if (f.code === "email" && this.mode) {
+          this.session.email = false;
+          this.emailRow.hidden = false;
+          this.email.setAttribute("aria-invalid", "true");
+          this.email.focus();
+        }
         break;
     }
+  };
+
+  // Nobody can answer live: the one box now leaves a message that becomes
+  // a support ticket (with the address, asked for when the chat has none).
+  Chat.prototype.setMode = function (mode) {
+    this.mode = mode;
+    this.offline.hidden = !mode;
+    this.offline.textContent = mode ? mode.message : "";
+    this.emailRow.hidden = !(mode && mode.email_needed);
+    this.email.required = !this.emailRow.hidden;
+    this.input.placeholder = mode ? (mode.reason === "unanswered" ? "Anything to add? (optional)" : "Your message") : "Write a message";
+    this.input.required = !!mode && mode.reason !== "unanswered";
+    this.sendButton.textContent = mode ? "Leave message" : "Send";
+    this.sendButton.disabled = false;
   };
 
   Chat.prototype.showNotice = function (text) {
@@ -295,6 +349,7 @@
       this.setStatus("This chat is closed.");
       this.compose.hidden = true;
       this.offline.hidden = true;
+      this.typing.hidden = true;
       if (!this.root.querySelector("[data-chat-new]")) {
         var again = el("button", "secondary", "Start a new chat");
         again.type = "button";
@@ -318,38 +373,10 @@
     } else if (this.agents > 0) {
       this.setStatus("An agent will be with you shortly.");
     } else {
-      this.setStatus("No one is online right now.");
+      this.setStatus("Nobody is online right now.");
     }
-    this.offline.hidden = !(this.state === "waiting" && this.agents === 0);
-    if (!this.offline.hidden && !this.offline.firstChild) this.buildOffline();
-  };
-
-  // No agent online: leave a message, which becomes a support ticket.
-  Chat.prototype.buildOffline = function () {
-    var self = this;
-    var form = el("form", "form");
-    form.appendChild(el("p", null, "Leave us a message and we will answer by email."));
-    var body = el("textarea");
-    body.rows = 3;
-    body.maxLength = 4000;
-    body.required = true;
-    body.setAttribute("aria-label", "Your message");
-    body.setAttribute("data-leave-body", "");
-    form.appendChild(body);
-    var email = el("input");
-    email.type = "email";
-    email.placeholder = "Your email";
-    email.setAttribute("aria-label", "Your email");
-    email.setAttribute("data-leave-email", "");
-    if (!this.session.email) { email.required = true; form.appendChild(email); }
-    var go = el("button", null, "Leave message");
-    go.type = "submit";
-    form.appendChild(go);
-    form.addEventListener("submit", function (e) {
-      e.preventDefault();
-      self.send({ type: "leave_message", body: body.value, email: email.value || null });
-    });
-    this.offline.appendChild(form);
+    // The offline note says it already, with what to do.
+    if (this.mode) this.setStatus("");
   };
 
   Chat.prototype.askTranscript = function () {
@@ -364,7 +391,8 @@
   Chat.prototype.renderMessage = function (f) {
     var li = el("li", f.from);
     li.setAttribute("data-seq", f.seq);
-    var meta = el("p", "meta", (f.from === "system" ? "" : (f.from === "visitor" ? "You" : f.name) + " · ") + time(f.at));
+    var meta = el("p", "meta", f.from === "system" ? "" : (f.from === "visitor" ? "You" : f.name) + " · ");
+    meta.appendChild(timeEl(f.at));
     var body = el("p", "body");
     richText(body, f.body);
     li.appendChild(meta);
@@ -401,6 +429,14 @@
 
   Chat.prototype.sendMessage = function () {
     var text = this.input.value.trim();
+    if (this.mode && this.session) {
+      var email = this.emailRow.hidden ? null : this.email.value.trim();
+      if (!this.emailRow.hidden && !email) { this.email.focus(); this.showNotice("Please give your email so we can answer you."); return; }
+      if (!text && this.mode.reason !== "unanswered") { this.input.focus(); return; }
+      // Kept in the box until the ticket is confirmed.
+      if (this.send({ type: "leave_message", body: text, email: email || null })) this.sendButton.disabled = true;
+      return;
+    }
     if (!text || !this.session) return;
     var p = { id: randomId(), body: text };
     this.session.pending.push(p);
@@ -424,7 +460,7 @@
       if (full.dataset.conversation && !load()) {
         save({ conversation: Number(full.dataset.conversation), token: full.dataset.token, pending: [], email: false });
       }
-      new Chat(full, full.dataset.csrf).start();
+      new Chat(full, full.dataset.csrf, full.hasAttribute("data-ask-age")).start();
       return;
     }
     if (!launcher) return;
@@ -440,7 +476,7 @@
         panel.appendChild(close);
         panel.appendChild(body);
         document.body.appendChild(panel);
-        new Chat(body, launcher.dataset.csrf).start();
+        new Chat(body, launcher.dataset.csrf, launcher.hasAttribute("data-ask-age")).start();
       }
       panel.hidden = false;
       launcher.hidden = true;

@@ -193,6 +193,10 @@ fn background_tasks(state: &AppState) -> Vec<JoinHandle<()>> {
             state.clone(),
             state.shutdown.subscribe(),
         )));
+        tasks.push(tokio::spawn(crate::chat::conversations::run_unanswered(
+            state.clone(),
+            state.shutdown.subscribe(),
+        )));
     }
     tasks
 }

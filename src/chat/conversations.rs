@@ -502,14 +502,17 @@ pub async fn audit_view(state: &AppState, staff: &StaffUser, id: i64) -> anyhow:
     Ok(())
 }
 
-/// No agent online: the visitor's message becomes a support ticket (with
-/// the conversation so far) and the chat is closed. Returns the reference.
-/// The support form's per-address limits apply: `Ok(Err(..))` when exceeded.
+/// Nobody can answer live (no agent online, or none answered in time): the
+/// visitor's message, after the conversation so far, becomes a support
+/// ticket acknowledged by mail (the support form's intake), and the chat is
+/// closed with a note. `body` may be absent once the visitor has written
+/// (an unanswered chat only needs the address). Returns the reference; the
+/// support form's per-address limits apply: `Ok(Err(..))` when exceeded.
 pub async fn leave_message(
     state: &AppState,
     conversation: &Conversation,
     email: &EmailAddress,
-    body: &str,
+    body: Option<&str>,
     ip_hash: &[u8],
 ) -> anyhow::Result<Result<String, &'static str>> {
     if let Some(reference) = &conversation.row.ticket_reference {
@@ -523,12 +526,28 @@ pub async fn leave_message(
     }
     let names = staff_names(state).await?;
     let earlier = history(state, conversation, 0, i64::MAX, &names).await?;
-    let mut details = body.to_string();
+    let mut details = body.unwrap_or_default().to_string();
     if !earlier.is_empty() {
-        details.push_str("\n\n--- Chat so far ---\n");
+        details.push_str(if details.is_empty() {
+            "The live chat, which nobody answered in time:\n\n"
+        } else {
+            "\n\n--- Chat so far ---\n"
+        });
         for frame in earlier {
-            if let ServerFrame::Message { name, body, at, .. } = frame {
-                details.push_str(&format!("[{}] {name}: {body}\n", format_time(at)));
+            if let ServerFrame::Message {
+                name,
+                body,
+                at,
+                from,
+                ..
+            } = frame
+            {
+                let who = if from == "system" {
+                    "—"
+                } else {
+                    name.as_str()
+                };
+                details.push_str(&format!("[{}] {who}: {body}\n", format_time(at)));
             }
         }
     }
@@ -540,7 +559,7 @@ pub async fn leave_message(
         product: crate::support::intake::OTHER_PRODUCT.to_string(),
         product_other: Some("Live chat".into()),
         title: format!("Chat message from {}", conversation.name),
-        details,
+        details: details.trim_end().to_string(),
         attachments: vec![],
     };
     // The nonce makes a repeated request (a reconnect) create one ticket.
@@ -550,6 +569,13 @@ pub async fn leave_message(
             reference
         }
     };
+    // What the visitor wrote shows in the chat as sent, then the note.
+    if let Some(body) = body {
+        post(state, conversation, "visitor", None, body, None).await?;
+    }
+    let note =
+        format!("Your message is support ticket {reference}. We'll answer by email to {email}.");
+    post(state, conversation, "system", None, &note, None).await?;
     let mut tx = state.db.begin().await?;
     db::set_ticket(&mut tx, conversation.id(), reference.as_str()).await?;
     tx.commit().await?;
@@ -560,6 +586,71 @@ pub async fn leave_message(
         })
         .await?;
     Ok(Ok(reference.to_string()))
+}
+
+/// Chats a visitor has been waiting in longer than the support setting
+/// with no answer: with an email, each becomes a ticket with the
+/// conversation as its first message (and is closed with a note); without,
+/// it is marked unanswered and the visitor is asked for an address. Run by
+/// [`run_unanswered`]; tests call it with the moved clock. Returns how many
+/// chats it handled.
+pub async fn sweep_unanswered(state: &AppState, now: i64) -> anyhow::Result<usize> {
+    let wait_ms = crate::support::settings::load(&state.db)
+        .await?
+        .chat_unanswered_secs
+        * 1000;
+    let mut handled = 0;
+    for id in db::unanswered(&state.db, now - wait_ms).await? {
+        // Marking first: of several instances, one handles each chat.
+        if !db::mark_unanswered(&state.db, id, now).await? {
+            continue;
+        }
+        handled += 1;
+        let Some(c) = load(state, id).await? else {
+            continue;
+        };
+        match c.email.parse::<EmailAddress>() {
+            Ok(email) => {
+                // The chat's start passed the new-chat limit; its ticket is
+                // counted against the chat, not against a network.
+                let ip_hash = state.keyring.blind_index("ip", &format!("chat-{id}"));
+                if let Err(refused) = leave_message(state, &c, &email, None, &ip_hash).await? {
+                    tracing::warn!(conversation = id, refused, "unanswered chat not ticketed");
+                }
+            }
+            Err(_) => {
+                post(
+                    state,
+                    &c,
+                    "system",
+                    None,
+                    "Sorry, nobody could answer in time. Leave your email and we'll answer your messages by email.",
+                    None,
+                )
+                .await?;
+                state
+                    .chat
+                    .publish(Event::Changed { conversation: id })
+                    .await?;
+            }
+        }
+    }
+    Ok(handled)
+}
+
+/// Turns unanswered chats into tickets, every few seconds, until shutdown.
+pub async fn run_unanswered(state: AppState, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                if let Err(e) = sweep_unanswered(&state, state.clock.now()).await {
+                    tracing::warn!(error = format!("{e:#}"), "unanswered chats");
+                }
+            }
+            _ = super::hub::stopped(&mut shutdown) => return,
+        }
+    }
 }
 
 /// Mails the transcript through the outbox, once per address and length of

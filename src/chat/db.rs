@@ -24,13 +24,16 @@ pub struct ConversationRow {
     pub page: Option<Vec<u8>>,
     /// When the visitor confirmed the email by the link mailed to it.
     pub email_verified_at: Option<i64>,
+    /// When the chat went unanswered (past the support setting) and the
+    /// visitor was asked for an email to turn it into a ticket.
+    pub unanswered_at: Option<i64>,
     /// The subject's wrapped key; `None` once erased.
     pub wrapped_key: Option<Vec<u8>>,
 }
 
 const COLUMNS: &str = "c.id, c.subject_id, c.created_at, c.updated_at, c.status, c.agent_id, \
      c.closed_at, c.last_seq, c.visitor_read_seq, c.staff_read_seq, c.ticket_reference, \
-     c.name, c.email, c.page, c.email_verified_at, s.wrapped_key";
+     c.name, c.email, c.page, c.email_verified_at, c.unanswered_at, s.wrapped_key";
 
 pub async fn insert_conversation(
     tx: &mut Tx,
@@ -315,6 +318,35 @@ pub async fn set_ticket(tx: &mut Tx, conversation: i64, reference: &str) -> sqlx
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+/// Waiting chats with a visitor message older than `cutoff` that nobody
+/// answered and that are not yet a ticket or marked unanswered.
+pub async fn unanswered(db: &Db, cutoff: i64) -> sqlx::Result<Vec<i64>> {
+    sqlx::query_scalar(
+        "SELECT c.id FROM chat_conversations c WHERE c.status = 'waiting' \
+         AND c.ticket_reference IS NULL AND c.unanswered_at IS NULL \
+         AND EXISTS (SELECT 1 FROM chat_messages m WHERE m.conversation_id = c.id \
+         AND m.sender = 'visitor' AND m.created_at <= $1) ORDER BY c.id LIMIT 100",
+    )
+    .bind(cutoff)
+    .fetch_all(&db.pool)
+    .await
+}
+
+/// Marks a waiting chat unanswered; false when another instance did, or it
+/// is no longer waiting.
+pub async fn mark_unanswered(db: &Db, id: i64, now: i64) -> sqlx::Result<bool> {
+    Ok(sqlx::query(
+        "UPDATE chat_conversations SET unanswered_at = $1, updated_at = $1 \
+         WHERE id = $2 AND status = 'waiting' AND unanswered_at IS NULL",
+    )
+    .bind(now)
+    .bind(id)
+    .execute(&db.pool)
+    .await?
+    .rows_affected()
+        == 1)
 }
 
 pub async fn presence_upsert(

@@ -113,6 +113,7 @@ pub const TABLES: &[Table] = &[
             "staff_read_seq",
             "ticket_reference",
             "email_verified_at",
+            "unanswered_at",
         ],
         columns: &[
             Column::new(

@@ -47,6 +47,8 @@ struct ChatPage {
     /// `(conversation, token)` to resume.
     resume: Option<(i64, String)>,
     retention_days: u32,
+    /// Nobody online: the page says so before the chat starts.
+    agents_online: i64,
 }
 
 #[derive(Deserialize, Default)]
@@ -73,6 +75,7 @@ pub async fn show_chat(
         errors: FieldErrors::default(),
         resume,
         retention_days: super::RETENTION_DAYS,
+        agents_online: *state.chat.agents_online().borrow(),
     })
 }
 
@@ -93,7 +96,7 @@ pub async fn start_chat(
     Form(form): Form<StartForm>,
 ) -> AppResult<Response> {
     let mut errors = FieldErrors::default();
-    if let Some(m) = gate.check(&form.birth_year)? {
+    if let Some(m) = gate.check_form(age::CHAT, &form.birth_year)? {
         errors.add(age::FIELD, m);
     }
     let name = conversations::clean_name(&form.name).map_err(|m| errors.add("name", m));
@@ -123,6 +126,7 @@ pub async fn start_chat(
             errors,
             resume: None,
             retention_days: super::RETENTION_DAYS,
+            agents_online: *state.chat.agents_online().borrow(),
         };
         return render_with(StatusCode::UNPROCESSABLE_ENTITY, &body);
     };

@@ -36,8 +36,10 @@ pub enum VisitorFrame {
     Page {
         url: String,
     },
-    /// No agent online: leave a message, which becomes a support ticket.
+    /// Nobody can answer live: the message (and the chat so far) becomes a
+    /// support ticket. The body may be empty once the visitor has written.
     LeaveMessage {
+        #[serde(default)]
         body: String,
         #[serde(default)]
         email: Option<String>,
@@ -166,7 +168,15 @@ pub enum ServerFrame {
     },
     /// A conversation changed (accepted, transferred, closed, new).
     Conversation(Box<Summary>),
-    /// The left message became this support ticket.
+    /// Nobody can answer live: what the visitor writes now becomes a
+    /// support ticket (`leave_message`). `reason`: `nobody_online` or
+    /// `unanswered`; `email_needed` when the chat has no address yet.
+    Offline {
+        reason: String,
+        email_needed: bool,
+        message: String,
+    },
+    /// The left message (or the unanswered chat) became this support ticket.
     Ticket {
         reference: String,
     },

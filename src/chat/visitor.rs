@@ -170,7 +170,16 @@ async fn begin(
             }
         };
     }
-    match age::assess(privacy, birth_year.as_deref().unwrap_or("")) {
+    // Where an admin switched the chat's age question off, only a browser
+    // remembered as a child is refused.
+    let verdict = if state.site().asks_age(age::CHAT) {
+        age::assess(privacy, birth_year.as_deref().unwrap_or(""))
+    } else if privacy.child {
+        Age::Child
+    } else {
+        Age::Ok
+    };
+    match verdict {
         Age::Ok => {}
         Age::Child => {
             return Err(ServerFrame::error(
@@ -239,6 +248,18 @@ impl Session {
         if !socket::send(&mut ws, &welcome).await || !self.catch_up(&mut ws, i64::MAX).await {
             return;
         }
+        let agents_now = *agents.borrow();
+        let status = match &self.conversation.row.ticket_reference {
+            Some(reference) => Some(ServerFrame::Ticket {
+                reference: reference.clone(),
+            }),
+            None => self.offline_frame(agents_now),
+        };
+        if let Some(frame) = status
+            && !socket::send(&mut ws, &frame).await
+        {
+            return;
+        }
         let mut tick = tokio::time::interval(self.limits.ping_every);
         tick.tick().await;
         let mut last_heard = Instant::now();
@@ -295,6 +316,7 @@ impl Session {
                 Ok(()) = agents.changed() => {
                     let n = *agents.borrow_and_update();
                     if !socket::send(&mut ws, &ServerFrame::Status { agents_online: n }).await { return }
+                    if let Some(offline) = self.offline_frame(n) && !socket::send(&mut ws, &offline).await { return }
                 }
                 _ = tick.tick() => {
                     if last_active.elapsed() > self.limits.idle_after {
@@ -421,8 +443,26 @@ impl Session {
                         // The visitor needs the state and the agent's name, nothing else.
                         summary.email = String::new();
                         summary.page = String::new();
+                        let ticketed = self.conversation.row.ticket_reference.is_none()
+                            && c.row.ticket_reference.is_some();
+                        let unanswered = self.conversation.row.unanswered_at.is_none()
+                            && c.row.unanswered_at.is_some();
                         self.conversation = c;
-                        socket::send(ws, &ServerFrame::Conversation(Box::new(summary))).await
+                        if !socket::send(ws, &ServerFrame::Conversation(Box::new(summary))).await {
+                            return false;
+                        }
+                        // Turned into a ticket, or unanswered, behind the visitor's back (the sweep).
+                        let news = match &self.conversation.row.ticket_reference {
+                            Some(reference) if ticketed => Some(ServerFrame::Ticket {
+                                reference: reference.clone(),
+                            }),
+                            _ if unanswered => self.offline_frame(0),
+                            _ => None,
+                        };
+                        match news {
+                            Some(frame) => socket::send(ws, &frame).await,
+                            None => true,
+                        }
                     }
                     Ok(None) => false,
                     Err(e) => {
@@ -500,8 +540,10 @@ impl Session {
                 None
             }
             VisitorFrame::LeaveMessage { body, email } => {
+                // Once the visitor has written, the chat so far is the message.
                 let body = match conversations::clean_body(&body) {
-                    Ok(b) => b,
+                    Ok(b) => Some(b),
+                    Err(_) if body.trim().is_empty() && self.visitor_has_written().await? => None,
                     Err(m) => return Ok(Some(ServerFrame::error("invalid", m))),
                 };
                 let email = match self.email_for(email.as_deref()) {
@@ -512,7 +554,7 @@ impl Session {
                     state,
                     &self.conversation,
                     &email,
-                    &body,
+                    body.as_deref(),
                     &self.ip_hash,
                 )
                 .await?
@@ -542,6 +584,45 @@ impl Session {
                     to: email.to_string(),
                 })
             }
+        })
+    }
+
+    /// Whether the visitor has sent a message in this conversation.
+    async fn visitor_has_written(&self) -> anyhow::Result<bool> {
+        Ok(
+            super::db::messages(&self.state.db, self.conversation.id(), 0, i64::MAX)
+                .await?
+                .iter()
+                .any(|m| m.sender == "visitor"),
+        )
+    }
+
+    /// The `offline` frame while nobody can answer this waiting chat live:
+    /// no agent online, or nobody answered in time.
+    fn offline_frame(&self, agents_online: i64) -> Option<ServerFrame> {
+        let row = &self.conversation.row;
+        if row.status != "waiting" || row.ticket_reference.is_some() {
+            return None;
+        }
+        let reason = match (row.unanswered_at, agents_online) {
+            (Some(_), _) => "unanswered",
+            (None, 0) => "nobody_online",
+            _ => return None,
+        };
+        let email_needed = self.conversation.email.is_empty();
+        let message = match (reason, email_needed) {
+            ("unanswered", _) => {
+                "Sorry, nobody could answer in time. Leave your email and we'll answer your messages by email."
+            }
+            (_, true) => {
+                "Nobody is online right now. Leave your message and email and we'll answer by email."
+            }
+            _ => "Nobody is online right now. Leave your message and we'll answer by email.",
+        };
+        Some(ServerFrame::Offline {
+            reason: reason.into(),
+            email_needed,
+            message: message.into(),
         })
     }
 

@@ -86,6 +86,19 @@ pub async fn upsert_subscriber(
     .await
 }
 
+/// Deletes a subscription still pending (its owner may be under 13);
+/// false when it was not pending.
+pub async fn delete_pending(tx: &mut Tx, id: i64) -> Result<bool, sqlx::Error> {
+    Ok(
+        sqlx::query("DELETE FROM newsletter_subscribers WHERE id = $1 AND status = 'pending'")
+            .bind(id)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected()
+            == 1,
+    )
+}
+
 /// Confirms a pending subscription; false when it was not pending.
 pub async fn confirm(tx: &mut Tx, id: i64, now: i64) -> Result<bool, sqlx::Error> {
     Ok(sqlx::query(

@@ -106,9 +106,9 @@ pub async fn subscribe(
 ) -> AppResult<Response> {
     let mut form = SubscribeForm::from_pairs(pairs);
     let mut errors = FieldErrors::default();
-    if let Some(m) = gate.check(&form.birth_year)? {
-        errors.add(age::FIELD, m);
-    }
+    // The age question is asked on the confirmation page, before anything
+    // beyond the pending address is kept; a remembered child stops here.
+    gate.check_remembered()?;
     let email = form
         .email
         .parse::<EmailAddress>()
@@ -384,6 +384,17 @@ struct ConfirmPage {
     token: String,
     done: bool,
     preferences: String,
+    /// The age question (unless an admin switched it off for the newsletter).
+    ask_age: bool,
+    form: ConfirmForm,
+    errors: FieldErrors,
+}
+
+/// The confirmation button's form: the year of birth, when asked.
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+pub struct ConfirmForm {
+    #[serde(default)]
+    pub birth_year: String,
 }
 
 /// Checks a confirmation link and finds its subscriber, or answers with the page that says why not.
@@ -462,23 +473,53 @@ pub async fn show_confirm(
     };
     let done = found.row.status == "confirmed";
     render(&ConfirmPage {
+        ask_age: page.site.asks_age(age::NEWSLETTER),
         page: page.titled("Confirm your subscription"),
         email: found.email,
         token,
         done,
         preferences: preferences_path(&state, found.row.id),
+        form: ConfirmForm::default(),
+        errors: FieldErrors::default(),
     })
 }
 
 pub async fn confirm(
     State(state): State<AppState>,
     page: Page,
+    gate: AgeGate,
     Path(token): Path<String>,
+    Form(form): Form<ConfirmForm>,
 ) -> AppResult<Response> {
     let (found, page) = match confirmable(&state, page, &token).await? {
         Ok(ok) => ok,
         Err(response) => return Ok(response),
     };
+    if found.row.status == "pending" {
+        let judged = match gate.check_form(age::NEWSLETTER, &form.birth_year) {
+            Ok(judged) => judged,
+            Err(refusal) => {
+                // Possibly under 13: the pending address goes, nothing is kept.
+                forget_pending(&state, &found).await?;
+                return Err(refusal);
+            }
+        };
+        if let Some(m) = judged {
+            let mut errors = FieldErrors::default();
+            errors.add(age::FIELD, m);
+            let body = ConfirmPage {
+                ask_age: true,
+                page: page.titled("Confirm your subscription"),
+                email: found.email,
+                token,
+                done: false,
+                preferences: String::new(),
+                form,
+                errors,
+            };
+            return render_with(StatusCode::UNPROCESSABLE_ENTITY, &body);
+        }
+    }
     let mut tx = state.db.begin().await?;
     let confirmed_now = db::confirm(&mut tx, found.row.id, now_ms()).await?;
     if confirmed_now {
@@ -499,7 +540,32 @@ pub async fn confirm(
         token,
         done: true,
         preferences: preferences_path(&state, found.row.id),
+        ask_age: false,
+        form,
+        errors: FieldErrors::default(),
     })
+}
+
+/// A pending subscription answered as possibly under 13: the row and its
+/// waiting mail go, and the subject's key too when it holds nothing else
+/// (crypto-shredding the sent confirmation mail), as the policy promises.
+async fn forget_pending(state: &AppState, found: &Found) -> anyhow::Result<()> {
+    let mut tx = state.db.begin().await?;
+    if !db::delete_pending(&mut tx, found.row.id).await? {
+        return Ok(());
+    }
+    mail::cancel_pending(&mut tx, found.subject.id, "newsletter-confirm").await?;
+    tx.commit().await?;
+    let held = erasure::export(&state.db, &state.registry.inventory, &found.subject).await?;
+    if held
+        .iter()
+        .all(|t| matches!(t.table, "subjects" | "outbox"))
+    {
+        let mut tx = state.db.begin().await?;
+        subjects::shred(&mut tx, found.subject.id).await?;
+        tx.commit().await?;
+    }
+    Ok(())
 }
 
 /// The suppression reason of an unsubscribe.

@@ -27,6 +27,7 @@ const FILES: &[(&str, &[u8])] = &[
     ("chat.css", include_bytes!("../../static/chat.css")),
     ("mydata.css", include_bytes!("../../static/mydata.css")),
     ("chat.js", include_bytes!("../../static/chat.js")),
+    ("times.js", include_bytes!("../../static/times.js")),
     (
         "chat-console.js",
         include_bytes!("../../static/chat-console.js"),

@@ -57,6 +57,7 @@ migrations! {
     21 "0021_chat_email_verified",
     22 "0022_staff_shell",
     25 "0025_accounts_csat",
+    26 "0026_chat_unanswered",
 }
 
 impl Db {

@@ -25,6 +25,9 @@ pub struct SiteSettings {
     /// Days backups are kept (configuration, not an editable setting): the
     /// policy states how long erased data can remain in them.
     pub backup_keep_days: u32,
+    /// Forms whose age question an admin switched off (`age_question.<form>`
+    /// = `off`); every other form asks.
+    pub age_question_off: Vec<String>,
 }
 
 /// A configured, switched-on third-party tag.
@@ -41,6 +44,9 @@ pub struct ThirdPartyTag {
 /// Reads the third-party tag from the stored settings (the consent feature
 /// owns those keys and their validation; the application registers it).
 pub type TagReader = fn(&BTreeMap<String, String>) -> Option<ThirdPartyTag>;
+
+/// The settings key of a form's age question: `age_question.<form>`.
+pub const AGE_QUESTION_PREFIX: &str = "age_question.";
 
 /// `(key, label)` of every setting, in form order.
 pub const FIELDS: &[(&str, &str)] = &[
@@ -91,6 +97,7 @@ impl SiteSettings {
             time_zone: DEFAULT_TIME_ZONE,
             third_party: None,
             backup_keep_days: 30,
+            age_question_off: Vec::new(),
         }
     }
 
@@ -109,7 +116,17 @@ impl SiteSettings {
                 .unwrap_or(demo.time_zone),
             third_party: read_tag.and_then(|read| read(map)),
             backup_keep_days: demo.backup_keep_days,
+            age_question_off: map
+                .iter()
+                .filter(|(k, v)| k.starts_with(AGE_QUESTION_PREFIX) && v.as_str() == "off")
+                .map(|(k, _)| k[AGE_QUESTION_PREFIX.len()..].to_string())
+                .collect(),
         }
+    }
+
+    /// Whether the form named `form` asks the year of birth (the age gate).
+    pub fn asks_age(&self, form: &str) -> bool {
+        !self.age_question_off.iter().any(|f| f == form)
     }
 
     pub fn get(&self, key: &str) -> &str {

@@ -624,6 +624,16 @@ impl std::fmt::Display for When {
 
 impl askama::filters::HtmlSafe for When {}
 
+impl Page {
+    /// A moment (epoch ms) as the `datetime` of a `<time>` element, in UTC;
+    /// `static/times.js` rewrites the element's text in the visitor's zone.
+    pub fn iso(&self, ms: &i64) -> String {
+        chrono::DateTime::from_timestamp_millis(*ms)
+            .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+            .unwrap_or_default()
+    }
+}
+
 /// "just now", "3 min ago", "in 2 h", "5 days ago" for a difference in ms
 /// (positive: in the past).
 pub fn relative_words(ago_ms: i64) -> String {

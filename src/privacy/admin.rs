@@ -127,3 +127,75 @@ pub async fn open_on_behalf(
     )
     .await
 }
+
+#[derive(askama::Template)]
+#[template(path = "privacy/admin_age.html")]
+struct AgeQuestionPage {
+    page: Page,
+    /// `(form key, label, asks)`.
+    forms: Vec<(&'static str, &'static str, bool)>,
+    saved: bool,
+}
+
+fn age_question_page(page: Page, saved: bool) -> AppResult<Response> {
+    let forms = super::age::FORMS
+        .iter()
+        .map(|(key, label)| (*key, *label, page.site.asks_age(key)))
+        .collect();
+    render_with(
+        axum::http::StatusCode::OK,
+        &AgeQuestionPage {
+            page: page.titled("Age question"),
+            forms,
+            saved,
+        },
+    )
+}
+
+/// `GET /admin/privacy/age`: which forms ask the year of birth.
+pub async fn show_age_question(_: Staff<Admin>, page: Page) -> AppResult<Response> {
+    age_question_page(page, false)
+}
+
+/// `POST /admin/privacy/age`: a checkbox `ask` per form that asks; the
+/// policy follows at once (it is generated from these settings). Audited.
+pub async fn save_age_question(
+    Staff(user, ..): Staff<Admin>,
+    State(state): State<Platform>,
+    page: Page,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> AppResult<Response> {
+    let asked: Vec<&str> = pairs
+        .iter()
+        .filter(|(k, _)| k == "ask")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    let mut tx = state.db.begin().await?;
+    let mut detail = Vec::new();
+    for (key, _) in super::age::FORMS {
+        let asks = asked.contains(key);
+        crate::platform::settings::put(
+            &mut tx,
+            &format!("{}{key}", crate::platform::settings::AGE_QUESTION_PREFIX),
+            if asks { "on" } else { "off" },
+        )
+        .await?;
+        detail.push(format!("{key}={}", if asks { "asks" } else { "off" }));
+    }
+    audit::record(
+        &mut tx,
+        Actor::Staff(&user),
+        "privacy.age_question",
+        "settings",
+        0,
+        &detail.join(" "),
+    )
+    .await?;
+    tx.commit().await?;
+    state.reload_site().await?;
+    let page = Page {
+        site: state.site(),
+        ..page
+    };
+    age_question_page(page, true)
+}

@@ -32,6 +32,22 @@ const SIGNING_PURPOSE: &str = "age-gate";
 /// The form field every form uses.
 pub const FIELD: &str = "birth_year";
 
+/// The forms that collect personal data and may ask the age question:
+/// `(key, label)`. An admin chooses per form whether it asks (site
+/// settings `age_question.<key>`, default: it asks); the policy says which do.
+pub const FORMS: &[(&str, &str)] = &[
+    (NEWSLETTER, "Newsletter (asked on the confirmation page)"),
+    (CONTACT, "Contact form and support requests"),
+    (CHAT, "Live chat"),
+    (CHECKOUT, "Checkout (order requests)"),
+    (SURVEYS, "Surveys (when you leave your contact details)"),
+];
+pub const NEWSLETTER: &str = "newsletter";
+pub const CONTACT: &str = "contact";
+pub const CHAT: &str = "chat";
+pub const CHECKOUT: &str = "checkout";
+pub const SURVEYS: &str = "surveys";
+
 #[derive(Debug, PartialEq, Eq)]
 pub enum Age {
     /// Old enough: go on.
@@ -62,6 +78,17 @@ impl AgeGate {
             Age::Invalid(message) => Ok(Some(message)),
             Age::Child => Err(self.refusal()),
         }
+    }
+
+    /// [`AgeGate::check`] for the form `form` (one of [`FORMS`]): where an
+    /// admin switched its question off, only a browser remembered as a
+    /// child is refused.
+    pub fn check_form(&self, form: &str, birth_year: &str) -> AppResult<Option<&'static str>> {
+        if !self.page.site.asks_age(form) {
+            self.check_remembered()?;
+            return Ok(None);
+        }
+        self.check(birth_year)
     }
 
     /// Refuses a browser remembered as a child, for a form that does not

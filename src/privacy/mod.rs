@@ -262,6 +262,10 @@ pub fn router() -> Router<Platform> {
         )
         .route("/admin/privacy/incidents/new", get(incidents::new_incident))
         .route(
+            "/admin/privacy/age",
+            get(admin::show_age_question).post(admin::save_age_question),
+        )
+        .route(
             "/admin/privacy/incidents/{id}",
             get(incidents::show_incident),
         )

@@ -39,6 +39,7 @@ pub fn generate(site: &SiteSettings, inventory: &Inventory) -> Policy {
         site,
         fields: inventory.fields().collect(),
         cookies: inventory::COOKIES,
+        age_forms: super::age::FORMS,
     }
     .render()
     // Into a String, with filters that cannot fail: rendering cannot fail.
@@ -101,6 +102,8 @@ struct Body<'a> {
     site: &'a SiteSettings,
     fields: Vec<(&'static Table, &'static Field)>,
     cookies: &'static [Cookie],
+    /// `(form, label)`: each form's age question, asked or not per the site settings.
+    age_forms: &'static [(&'static str, &'static str)],
 }
 
 mod filters {

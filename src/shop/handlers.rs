@@ -506,7 +506,7 @@ pub async fn check_out(
         form.email = email.to_string();
     }
     let mut errors = FieldErrors::default();
-    if let Some(m) = gate.check(&form.birth_year)? {
+    if let Some(m) = gate.check_form(age::CHECKOUT, &form.birth_year)? {
         errors.add(age::FIELD, m);
     }
     let key_ok = valid_key(&form.idempotency_key);

@@ -122,7 +122,7 @@ pub async fn submit_query(
         input.form.email = email.to_string();
     }
     // The age question first: a child's answer keeps and sends nothing.
-    let age_problem = gate.check(&input.form.birth_year)?;
+    let age_problem = gate.check_form(crate::privacy::age::CONTACT, &input.form.birth_year)?;
     let settings = settings::load(&state.db).await?;
     let now = now_ms();
     let reattach = !input.uploads.is_empty();

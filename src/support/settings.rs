@@ -29,6 +29,8 @@ pub struct SupportSettings {
     pub business_hours: (u32, u32),
     /// Ask the requester for a satisfaction rating when a ticket is first solved.
     pub csat_enabled: bool,
+    /// A waiting live chat nobody answers for this long becomes a ticket.
+    pub chat_unanswered_secs: i64,
 }
 
 impl Default for SupportSettings {
@@ -54,6 +56,7 @@ impl Default for SupportSettings {
             business_days: (1, 5),
             business_hours: (9, 17),
             csat_enabled: true,
+            chat_unanswered_secs: 120,
         }
     }
 }
@@ -110,6 +113,11 @@ pub const FIELDS: &[(&str, &str, &str)] = &[
         "Satisfaction ratings",
         "When a ticket is first solved, mail its requester one request to rate our help from 1 to 5.",
     ),
+    (
+        "chat_unanswered_secs",
+        "Seconds before an unanswered chat becomes a ticket",
+        "A live chat nobody answers in this time is turned into a support ticket answered by email (30 to 86400).",
+    ),
 ];
 
 fn range(v: &str, lo: u32, hi: u32) -> Option<(u32, u32)> {
@@ -132,6 +140,7 @@ impl SupportSettings {
             "business_days" => format!("{}-{}", self.business_days.0, self.business_days.1),
             "business_hours" => format!("{}-{}", self.business_hours.0, self.business_hours.1),
             "csat" => if self.csat_enabled { "on" } else { "off" }.into(),
+            "chat_unanswered_secs" => self.chat_unanswered_secs.to_string(),
             _ => String::new(),
         }
     }
@@ -185,6 +194,7 @@ impl SupportSettings {
                     _ => return Err("Please choose on or off."),
                 }
             }
+            "chat_unanswered_secs" => self.chat_unanswered_secs = number(30, 86_400)?,
             _ => return Err("Unknown setting."),
         }
         Ok(())
@@ -232,6 +242,10 @@ mod tests {
         assert!(s.set("per_ip_hour", "0").is_err());
         assert!(s.set("business_hours", "17-9").is_err());
         assert!(s.set("phone_region", "XX").is_err());
+        assert!(s.set("chat_unanswered_secs", "5").is_err());
+        assert!(s.set("chat_unanswered_secs", "two minutes").is_err());
+        s.set("chat_unanswered_secs", "300").unwrap();
+        assert_eq!(s.chat_unanswered_secs, 300);
         s.set("phone_region", "gb").unwrap();
         assert_eq!(s.phone_region, "GB");
         s.set("business_days", "2-6").unwrap();

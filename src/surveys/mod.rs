@@ -377,7 +377,7 @@ pub async fn seed_demo(db: &Db) -> anyhow::Result<()> {
         &db::SurveyFields {
             slug: "customer-satisfaction",
             title: "How are we doing?",
-            intro: "Five quick questions about our support. Your answers are anonymous: we do not ask who you are.",
+            intro: "A few quick questions about our support. Your answers are anonymous: we do not ask who you are.",
             opens_at: Some(now_ms()),
             closes_at: None,
             collect_contact: false,

@@ -97,6 +97,8 @@ pub struct SurveyItem {
     pub intro: String,
     pub closes_at: Option<i64>,
     pub answered: bool,
+    /// Counted from the survey's questions, never written in its intro.
+    pub questions: usize,
 }
 
 #[derive(askama::Template)]
@@ -112,17 +114,17 @@ pub async fn list_surveys(
     headers: HeaderMap,
 ) -> AppResult<Response> {
     let done = answered(&headers, &state);
-    let surveys = db::open_surveys(&state.db, now_ms())
-        .await?
-        .into_iter()
-        .map(|s| SurveyItem {
+    let mut surveys = Vec::new();
+    for s in db::open_surveys(&state.db, now_ms()).await? {
+        surveys.push(SurveyItem {
             answered: done.contains(&s.id),
+            questions: db::questions(&state.db, s.id).await?.len(),
             slug: s.slug,
             title: s.title,
             intro: s.intro,
             closes_at: s.closes_at.map(|c| c - 1),
-        })
-        .collect();
+        });
+    }
     render(&ListPage {
         page: page.titled("Surveys"),
         surveys,
@@ -373,7 +375,7 @@ pub async fn answer_survey(
     let mut errors = FieldErrors::default();
     gate.check_remembered()?;
     if survey.collect_contact
-        && let Some(m) = gate.check(&form.birth_year)?
+        && let Some(m) = gate.check_form(age::SURVEYS, &form.birth_year)?
     {
         errors.add(age::FIELD, m);
     }

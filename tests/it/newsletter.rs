@@ -141,7 +141,7 @@ both! {
         let (code, body) = app.get_text(&path_of(&app, &link)).await;
         assert_eq!(code, 200);
         assert!(body.contains("Yes, subscribe me") && body.contains(ANN));
-        let r = app.post_form(&path_of(&app, &link), &[]).await;
+        let r = app.post_form(&path_of(&app, &link), &[("birth_year", "1980")]).await;
         assert_eq!(r.status(), 200);
         assert!(r.text().await.unwrap().contains("You are subscribed"));
         let (status, source, policy, ip_hash, topics): (String, String, String, Option<Vec<u8>>, String) = sqlx::query_as(
@@ -167,11 +167,9 @@ both! {
         let body = r.text().await.unwrap();
         assert!(body.contains("valid email address") && body.contains("value=\"not-an-address\""));
         assert!(body.contains("Please choose at least one topic."));
+        // The age question is on the confirmation page (see newsletter_age.rs).
         let r = app.post_form("/newsletter", &[("email", "kid@example.com"), ("birth_year", "2020"), ("source", "footer")]).await;
-        assert_eq!(r.status(), 403);
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM newsletter_subscribers").fetch_one(&app.state.db.pool).await.unwrap();
-        assert_eq!(n, 0, "a child's answer stores nothing");
-        assert_eq!(officecomms::platform::mail::depth(&app.state.db).await.unwrap(), 0, "and sends nothing");
+        assert_eq!(r.status(), 200, "the footer form asks only for an address");
     }
 
     async fn every_page_footer_carries_the_subscription_form(backend) {
@@ -364,7 +362,7 @@ both! {
 
         // Confirming the new subscription from her mailbox is a new consent: Ann is back.
         let link = confirm.link(&format!("{}/newsletter/confirm/", app.base));
-        assert_eq!(app.post_form(&path_of(&app, &link), &[]).await.status(), 200);
+        assert_eq!(app.post_form(&path_of(&app, &link), &[("birth_year", "1980")]).await.status(), 200);
         assert!(!officecomms::privacy::erasure::is_suppressed(&app.state, ANN).await.unwrap());
         let id4 = create_campaign(&app, &good_campaign("Fourth", "tips")).await;
         act(&app, id4, "send", &good_campaign("Fourth", "tips")).await;
@@ -494,7 +492,7 @@ both! {
         let owner = client();
         let page = owner.get(&confirm).send().await.unwrap().text().await.unwrap();
         assert!(page.contains("vic@example.com"), "{page}");
-        let r = owner.post(&confirm).form(&[("csrf", extract_csrf(&page).as_str())]).send().await.unwrap();
+        let r = owner.post(&confirm).form(&[("csrf", extract_csrf(&page).as_str()), ("birth_year", "1970")]).send().await.unwrap();
         assert!(r.text().await.unwrap().contains("You are subscribed"));
         let fields = good_campaign("After confirming", "tips");
         let id = create_campaign(&app, &fields).await;

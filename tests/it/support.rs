@@ -480,7 +480,7 @@ both! {
         let csrf = extract_csrf(&page);
         // The same browser answers, on another form, that it is nine.
         let year = (chrono::Datelike::year(&chrono::Utc::now()) - 9).to_string();
-        let r = visitor.post(app.url("/newsletter")).form(&[("csrf", csrf.as_str()), ("email", "dee@example.com"), ("birth_year", &year), ("source", "footer")]).send().await.unwrap();
+        let r = visitor.post(app.url("/chat/start")).form(&[("csrf", csrf.as_str()), ("name", "Dee"), ("birth_year", &year)]).send().await.unwrap();
         assert_eq!(r.status(), 403);
         let before = count(&app, "ticket_messages").await;
         let r = visitor.post(app.url(&path)).form(&[("csrf", csrf.as_str()), ("body", "My tablet is slow too")]).send().await.unwrap();
