@@ -114,6 +114,7 @@ pub fn service(
         .merge(privacy::router().with_state(state.platform.clone()))
         .merge(staff::router().with_state(state.platform.clone()))
         .route("/admin", get(dashboard::show_dashboard))
+        .route("/admin/dashboard.json", get(dashboard::dashboard_figures))
         .merge(ops::router())
         .merge(shop::router())
         .merge(surveys::router())

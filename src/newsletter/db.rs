@@ -371,3 +371,13 @@ pub async fn count_unsubscribe(tx: &mut Tx, campaign_id: i64) -> Result<(), sqlx
         .await?;
     Ok(())
 }
+
+/// Subscribers who confirmed since `since` and are still subscribed.
+pub async fn count_confirmed_since(db: &Db, since: i64) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT COUNT(*) FROM newsletter_subscribers WHERE status = 'confirmed' AND confirmed_at >= $1",
+    )
+    .bind(since)
+    .fetch_one(&db.pool)
+    .await
+}

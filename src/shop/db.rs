@@ -302,3 +302,10 @@ pub async fn set_status(tx: &mut Tx, id: i64, status: &str) -> Result<bool, sqlx
         .rows_affected();
     Ok(n == 1)
 }
+
+/// Order requests nobody has followed up yet (status `new`).
+pub async fn count_new_orders(db: &Db) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM orders WHERE status = 'new'")
+        .fetch_one(&db.pool)
+        .await
+}

@@ -2,8 +2,10 @@
 //! visitor's signed conversation page and the staff helpdesk.
 
 pub mod admin;
+pub mod bulk;
 pub mod db;
 pub mod intake;
+pub mod overview;
 pub mod public;
 pub mod settings;
 pub mod sla;
@@ -47,6 +49,8 @@ pub fn router() -> Router<AppState> {
             post(admin::delete_canned),
         )
         .route("/admin/tickets/{id}", get(admin::show_ticket))
+        .route("/admin/tickets/bulk", post(bulk::bulk_action))
+        .route("/admin/tickets/{id}/compose", post(admin::compose))
         .route("/admin/tickets/{id}/reply", post(admin::reply_to_ticket))
         .route("/admin/tickets/{id}/note", post(admin::add_note))
         .route("/admin/tickets/{id}/assign", post(admin::assign_ticket))

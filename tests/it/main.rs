@@ -3,8 +3,10 @@
 
 mod helpers;
 
+mod admin_pages;
 mod analytics;
 mod browser;
+mod browser_admin;
 mod chat;
 mod cli;
 mod consent;
