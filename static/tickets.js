@@ -8,6 +8,21 @@
     filters.querySelectorAll("select").forEach(function (s) {
       s.addEventListener("change", function () { filters.submit(); });
     });
+    // Choices apply at once and the search box on Enter: the button is not needed.
+    var apply = filters.querySelector(".apply");
+    if (apply) apply.hidden = true;
+  }
+
+  // The bulk bar shows only the fields the chosen action uses.
+  var action = document.getElementById("bulk-action");
+  if (action) {
+    var sync = function () {
+      document.querySelectorAll("[data-bulk-for]").forEach(function (g) {
+        g.hidden = g.getAttribute("data-bulk-for") !== action.value;
+      });
+    };
+    action.addEventListener("change", sync);
+    sync();
   }
 
   var all = document.querySelector("[data-select-all]");

@@ -411,7 +411,7 @@ both! {
         assert_eq!(labels, ["0", "1", "2", "3", "4"], "{page}");
         assert_eq!(page.split("<g class=\"grid\">").nth(1).unwrap().split("</g>").next().unwrap().matches("<line").count(), 5);
         let short_today = chrono::Utc::now().format("%-d %b").to_string();
-        assert!(page.contains(&format!("text-anchor=\"middle\">{short_today}</text>")), "the last day is labelled");
+        assert!(page.contains(&format!("text-anchor=\"end\">{short_today}</text>")), "the last day is labelled");
         assert!(page.contains("<ul class=\"legend\" aria-label=\"Legend\">") && page.contains("</span>Page views</li>") && page.contains("</span>Visitors</li>"));
         // The table behind it has the same numbers.
         assert!(page.contains("<summary>Show as table</summary>") && page.contains("<caption>Page views and visitors per day"));
