@@ -156,7 +156,9 @@ fn chart(days: &[DayRow]) -> Chart {
             format!("{}: {} views, {} visitors", d.date, d.views, d.visitors),
         ));
     }
-    let y_ticks = (0..=4).map(|k| (y(k * step), (k * step).to_string())).collect();
+    let y_ticks = (0..=4)
+        .map(|k| (y(k * step), (k * step).to_string()))
+        .collect();
     // About seven labelled days, the last one always among them.
     let every = (days.len().div_ceil(7)).max(1);
     let mut x_ticks: Vec<(i64, String)> = days
@@ -169,7 +171,10 @@ fn chart(days: &[DayRow]) -> Chart {
         && last % every != 0
     {
         // Too close to the previous label: that one gives way.
-        if x_ticks.last().is_some_and(|(px, _)| x(last) - px < plot_w / 14) {
+        if x_ticks
+            .last()
+            .is_some_and(|(px, _)| x(last) - px < plot_w / 14)
+        {
             x_ticks.pop();
         }
         x_ticks.push((x(last), short_date(&days[last].date)));

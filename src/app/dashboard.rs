@@ -113,7 +113,11 @@ pub async fn show_dashboard(
         waiting: lists.waiting,
         due: lists.due,
         activity,
-        outbox_depth: if admin { mail::depth(&state.db).await? } else { 0 },
+        outbox_depth: if admin {
+            mail::depth(&state.db).await?
+        } else {
+            0
+        },
         staff_count: if admin {
             staff::db::count_users(&state.db).await?
         } else {

@@ -676,23 +676,6 @@ pub async fn visitor_context(
     Ok(VisitorContext { chats, tickets })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_reported_page_keeps_the_route_but_not_a_secret_link() {
-        assert_eq!(
-            clean_page("https://officecomms.com/support/tickets/12~abc.sig?sent=1").as_deref(),
-            Some("/support/tickets/{token}")
-        );
-        assert_eq!(
-            clean_page("/articles/slow-pc-checklist").as_deref(),
-            Some("/articles/slow-pc-checklist")
-        );
-    }
-}
-
 /// A chat waiting for an agent, for the dashboard.
 pub struct WaitingChat {
     pub id: i64,
@@ -715,4 +698,21 @@ pub async fn waiting(state: &AppState) -> anyhow::Result<Vec<WaitingChat>> {
     }
     chats.sort_by_key(|c| (c.since, c.id));
     Ok(chats)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reported_page_keeps_the_route_but_not_a_secret_link() {
+        assert_eq!(
+            clean_page("https://officecomms.com/support/tickets/12~abc.sig?sent=1").as_deref(),
+            Some("/support/tickets/{token}")
+        );
+        assert_eq!(
+            clean_page("/articles/slow-pc-checklist").as_deref(),
+            Some("/articles/slow-pc-checklist")
+        );
+    }
 }

@@ -233,7 +233,11 @@ pub async fn recipient_count(state: &AppState, campaign: &Campaign) -> anyhow::R
         after = last;
         let wanting: Vec<_> = rows
             .iter()
-            .filter(|r| super::topics_from_text(&r.topics).iter().any(|t| topics.contains(t)))
+            .filter(|r| {
+                super::topics_from_text(&r.topics)
+                    .iter()
+                    .any(|t| topics.contains(t))
+            })
             .collect();
         let keys = subjects::keys_of(
             &state.db,

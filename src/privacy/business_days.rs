@@ -135,15 +135,33 @@ mod tests {
     fn deadlines_read_in_business_days() {
         // Friday 4 Dec 2026 to Tuesday 8 Dec: Monday and Tuesday count.
         let due = at(2026, 12, 8, 17);
-        assert_eq!(deadline_words(due, at(2026, 12, 4, 9), &[]), "2 business days left");
-        assert_eq!(deadline_words(due, at(2026, 12, 7, 9), &[]), "1 business day left");
+        assert_eq!(
+            deadline_words(due, at(2026, 12, 4, 9), &[]),
+            "2 business days left"
+        );
+        assert_eq!(
+            deadline_words(due, at(2026, 12, 7, 9), &[]),
+            "1 business day left"
+        );
         assert_eq!(deadline_words(due, at(2026, 12, 8, 9), &[]), "due today");
-        assert_eq!(deadline_words(due, at(2026, 12, 8, 18), &[]), "overdue since earlier today");
-        assert_eq!(deadline_words(due, at(2026, 12, 9, 9), &[]), "overdue by 1 business day");
+        assert_eq!(
+            deadline_words(due, at(2026, 12, 8, 18), &[]),
+            "overdue since earlier today"
+        );
+        assert_eq!(
+            deadline_words(due, at(2026, 12, 9, 9), &[]),
+            "overdue by 1 business day"
+        );
         // Due Friday, now Monday: only Monday is a business day late.
-        assert_eq!(deadline_words(at(2026, 12, 4, 17), at(2026, 12, 7, 9), &[]), "overdue by 1 business day");
+        assert_eq!(
+            deadline_words(at(2026, 12, 4, 17), at(2026, 12, 7, 9), &[]),
+            "overdue by 1 business day"
+        );
         // Christmas (Friday) is no business day: 24 Dec to 28 Dec is 1 left.
-        assert_eq!(deadline_words(at(2026, 12, 28, 17), at(2026, 12, 24, 9), &[]), "1 business day left");
+        assert_eq!(
+            deadline_words(at(2026, 12, 28, 17), at(2026, 12, 24, 9), &[]),
+            "1 business day left"
+        );
     }
 
     fn d(y: i32, m: u32, day: u32) -> NaiveDate {

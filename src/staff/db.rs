@@ -317,12 +317,14 @@ pub async fn recent_actions(
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(at, actor_user_id, action, target_id, detail)| ActionEntry {
-            at,
-            actor_user_id,
-            action,
-            target_id,
-            detail,
-        })
+        .map(
+            |(at, actor_user_id, action, target_id, detail)| ActionEntry {
+                at,
+                actor_user_id,
+                action,
+                target_id,
+                detail,
+            },
+        )
         .collect())
 }

@@ -327,7 +327,16 @@ pub async fn reply_to_ticket(
     Form(form): Form<ReplyForm>,
 ) -> AppResult<Response> {
     let (ticket, subject) = load(&state, id).await?;
-    send_reply(&state, page, &user, ticket, &subject, form.body, form.status).await
+    send_reply(
+        &state,
+        page,
+        &user,
+        ticket,
+        &subject,
+        form.body,
+        form.status,
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -409,7 +418,16 @@ pub async fn compose(
     if form.mode == "note" {
         save_note(&state, page, &user, ticket, &subject, form.body).await
     } else {
-        send_reply(&state, page, &user, ticket, &subject, form.body, form.status).await
+        send_reply(
+            &state,
+            page,
+            &user,
+            ticket,
+            &subject,
+            form.body,
+            form.status,
+        )
+        .await
     }
 }
 

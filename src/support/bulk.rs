@@ -135,7 +135,9 @@ pub async fn bulk_action(
         });
     }
     if found.is_empty() {
-        result.errors.add("ids", "None of the selected tickets exists.");
+        result
+            .errors
+            .add("ids", "None of the selected tickets exists.");
         return render_with(StatusCode::UNPROCESSABLE_ENTITY, &result);
     }
     let (merged, live): (Vec<Ticket>, Vec<Ticket>) =
@@ -203,7 +205,15 @@ async fn assign(
     for t in &tickets {
         db::set_assignee(&mut tx, t.id, assignee).await?;
         let detail = assignee.map_or("unassigned".to_string(), |a| format!("to staff {a}"));
-        audit::record(&mut tx, Actor::Staff(user), "assign", "ticket", t.id, &detail).await?;
+        audit::record(
+            &mut tx,
+            Actor::Staff(user),
+            "assign",
+            "ticket",
+            t.id,
+            &detail,
+        )
+        .await?;
     }
     tx.commit().await?;
     result.done.push(match assignee {

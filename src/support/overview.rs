@@ -85,7 +85,10 @@ pub async fn activity(
         .collect();
     let staff_name = |id: Option<i64>| match id {
         Some(id) if id == viewer.id => "you".to_string(),
-        Some(id) => names.get(&id).cloned().unwrap_or_else(|| "A colleague".into()),
+        Some(id) => names
+            .get(&id)
+            .cloned()
+            .unwrap_or_else(|| "A colleague".into()),
         None => "The system".into(),
     };
     let mut tickets: HashMap<i64, Option<Ticket>> = HashMap::new();
@@ -105,17 +108,18 @@ pub async fn activity(
             tickets.insert(t.id, Some(t));
         }
     }
-    for entry in crate::staff::db::recent_actions(&state.db, "ticket", ACTIONS, limit as i64).await?
+    for entry in
+        crate::staff::db::recent_actions(&state.db, "ticket", ACTIONS, limit as i64).await?
     {
         let Ok(id) = entry.target_id.parse::<i64>() else {
             continue;
         };
-        if !tickets.contains_key(&id) {
+        if let std::collections::hash_map::Entry::Vacant(slot) = tickets.entry(id) {
             let opened = match db::ticket(&state.db, id).await? {
                 Some(row) => Ticket::open(state, row)?.map(|(t, _)| t),
                 None => None,
             };
-            tickets.insert(id, opened);
+            slot.insert(opened);
         }
         // An erased requester's ticket has nothing left to tell.
         let Some(Some(t)) = tickets.get(&id) else {
@@ -134,7 +138,11 @@ pub async fn activity(
                     format!("{whose} was assigned to you by {actor}")
                 }
                 Some(to) if to == viewer.id => format!("You took {whose}"),
-                Some(to) => format!("{} assigned {whose} to {}", cap(&actor), staff_name(Some(to))),
+                Some(to) => format!(
+                    "{} assigned {whose} to {}",
+                    cap(&actor),
+                    staff_name(Some(to))
+                ),
                 None => format!("{} unassigned {whose}", cap(&actor)),
             },
             "reply" => format!("{} replied to {whose}", cap(&actor)),
@@ -148,7 +156,11 @@ pub async fn activity(
                 }
             }
             "merge" => {
-                let into = entry.detail.rsplit(" merged into ").next().unwrap_or_default();
+                let into = entry
+                    .detail
+                    .rsplit(" merged into ")
+                    .next()
+                    .unwrap_or_default();
                 format!("{} merged {whose} into {into}", cap(&actor))
             }
             _ => continue,
@@ -159,12 +171,16 @@ pub async fn activity(
             href: format!("/admin/tickets/{}", t.merged_into.unwrap_or(t.id)),
         });
     }
-    items.sort_by(|a, b| b.at.cmp(&a.at));
+    items.sort_by_key(|a| std::cmp::Reverse(a.at));
     items.truncate(limit);
     Ok(items)
 }
 
 /// "you" at the start of a sentence.
 fn cap(name: &str) -> String {
-    if name == "you" { "You".into() } else { name.into() }
+    if name == "you" {
+        "You".into()
+    } else {
+        name.into()
+    }
 }

@@ -4,11 +4,7 @@
 //! privacy pages' deadlines.
 
 use crate::{both, helpers::*};
-use officecomms::{
-    platform::now_ms,
-    privacy::business_days,
-    support::intake,
-};
+use officecomms::{platform::now_ms, privacy::business_days, support::intake};
 use std::time::Duration;
 
 /// A query from `name` at `email`, through the public contact form.
@@ -57,7 +53,12 @@ async fn messages_of(app: &TestApp, id: i64) -> i64 {
 async fn figures(app: &TestApp) -> serde_json::Value {
     let r = app.get("/admin/dashboard.json").await;
     assert_eq!(r.status(), 200);
-    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("application/json"));
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
     assert_eq!(r.headers()["cache-control"], "private, no-store");
     r.json().await.unwrap()
 }

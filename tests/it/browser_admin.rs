@@ -28,7 +28,10 @@ async fn visitor_chat(app: &TestApp, name: &str) -> (Ws, i64) {
         if let Some(id) = id {
             return (ws, id);
         }
-        assert!(std::time::Instant::now() < deadline, "the chat never started");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the chat never started"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -36,7 +39,10 @@ async fn visitor_chat(app: &TestApp, name: &str) -> (Ws, i64) {
 async fn a_ticket(app: &TestApp) -> i64 {
     let token = intake::new_token(&app.state.keyring, now_ms() - 10_000);
     let r = app
-        .post_form("/contact", &crate::support::query(&token, "wide@example.com"))
+        .post_form(
+            "/contact",
+            &crate::support::query(&token, "wide@example.com"),
+        )
         .await;
     assert_eq!(r.status(), 303);
     sqlx::query_scalar("SELECT MAX(id) FROM tickets")
@@ -63,7 +69,9 @@ async fn open_at(browser: &Browser, app: &TestApp, path: &str, width: u32) {
     c.goto(&app.url(path)).await.unwrap();
     if let Ok(dir) = std::env::var("OFFICECOMMS_SCREENSHOTS") {
         let height = number(browser, "document.documentElement.scrollHeight").await as u32;
-        c.set_window_size(width, height.clamp(600, 4_000)).await.unwrap();
+        c.set_window_size(width, height.clamp(600, 4_000))
+            .await
+            .unwrap();
         let png = c.screenshot().await.unwrap();
         let name = path.trim_matches('/').replace('/', "-");
         std::fs::write(format!("{dir}/{name}-{width}.png"), png).unwrap();
@@ -86,26 +94,53 @@ async fn the_chat_console_gives_the_conversation_at_least_half_the_width() {
         return;
     };
     let app = TestApp::spawn(Backend::Sqlite).await;
-    app.create_staff("wide-agent@officecomms.test", "agent").await;
+    app.create_staff("wide-agent@officecomms.test", "agent")
+        .await;
     let (_visitor, id) = visitor_chat(&app, "Olga Wide").await;
     browser.sign_in(&app, "wide-agent@officecomms.test").await;
 
     open_at(&browser, &app, &format!("/admin/chat/{id}"), WIDE).await;
-    let conversation = number(&browser, "document.getElementById('chat-conversation').getBoundingClientRect().width").await;
+    let conversation = number(
+        &browser,
+        "document.getElementById('chat-conversation').getBoundingClientRect().width",
+    )
+    .await;
     let content = number(&browser, "(function(m){var s=getComputedStyle(m);return m.clientWidth-parseFloat(s.paddingLeft)-parseFloat(s.paddingRight)})(document.getElementById('main'))").await;
-    assert!(conversation >= content / 2.0, "conversation {conversation} px of {content} px");
+    assert!(
+        conversation >= content / 2.0,
+        "conversation {conversation} px of {content} px"
+    );
     // The search box sits in the conversation column, clear of the visitor panel.
     let apart = number(&browser, "(function(){var s=document.querySelector('.chat-search').getBoundingClientRect(),v=document.getElementById('visitor-title').getBoundingClientRect();return (s.right<=v.left||s.bottom<=v.top||s.top>=v.bottom)?1:0})()").await;
-    assert_eq!(apart, 1.0, "the search box does not cover the Visitor heading");
+    assert_eq!(
+        apart, 1.0,
+        "the search box does not cover the Visitor heading"
+    );
     // A waiting chat offers Accept; an accepted one does not.
     let accept = "document.querySelectorAll('button[value=accept]').length";
     assert_eq!(number(&browser, accept).await, 1.0);
-    browser.client.find(fantoccini::Locator::Css("button[value=accept]")).await.unwrap().click().await.unwrap();
-    wait_text(&browser.client, "document.querySelector('.page-head').textContent", "with").await;
+    browser
+        .client
+        .find(fantoccini::Locator::Css("button[value=accept]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_text(
+        &browser.client,
+        "document.querySelector('.page-head').textContent",
+        "with",
+    )
+    .await;
     assert_eq!(number(&browser, accept).await, 0.0);
 
     open_at(&browser, &app, &format!("/admin/chat/{id}"), PHONE).await;
-    assert_eq!(overflow(&browser).await, 0.0, "no sideways scrolling at 390 px");
+    assert_eq!(
+        overflow(&browser).await,
+        0.0,
+        "no sideways scrolling at 390 px"
+    );
     browser.close().await;
 }
 
@@ -115,20 +150,36 @@ async fn all_conversations_shows_a_new_chat_without_a_reload() {
         return;
     };
     let app = TestApp::spawn(Backend::Sqlite).await;
-    app.create_staff("live-agent@officecomms.test", "agent").await;
+    app.create_staff("live-agent@officecomms.test", "agent")
+        .await;
     browser.sign_in(&app, "live-agent@officecomms.test").await;
     let c = &browser.client;
     open_at(&browser, &app, "/admin/chat", WIDE).await;
-    wait_text(c, "document.querySelector('[data-connection]').textContent", "Live").await;
-    c.execute("window.notReloaded = 'still here'; return 1", vec![]).await.unwrap();
+    wait_text(
+        c,
+        "document.querySelector('[data-connection]').textContent",
+        "Live",
+    )
+    .await;
+    c.execute("window.notReloaded = 'still here'; return 1", vec![])
+        .await
+        .unwrap();
     let table = "document.getElementById('all-conversations').textContent";
     let before = wait_text(c, table, "").await;
     assert!(before.contains("No conversations yet."), "{before}");
 
     let (_visitor, id) = visitor_chat(&app, "Nora Newcomer").await;
     let after = wait_text(c, table, "Nora Newcomer").await;
-    assert!(after.contains("waiting") && !after.contains("No conversations yet."), "{after}");
-    let link = wait_text(c, "document.querySelector('#all-conversations tbody a').getAttribute('href')", "/admin/chat/").await;
+    assert!(
+        after.contains("waiting") && !after.contains("No conversations yet."),
+        "{after}"
+    );
+    let link = wait_text(
+        c,
+        "document.querySelector('#all-conversations tbody a').getAttribute('href')",
+        "/admin/chat/",
+    )
+    .await;
     assert_eq!(link, format!("/admin/chat/{id}"));
     wait_text(c, "window.notReloaded", "still here").await;
     browser.close().await;
@@ -140,7 +191,8 @@ async fn the_work_pages_never_scroll_sideways_on_a_phone() {
         return;
     };
     let app = TestApp::spawn(Backend::Sqlite).await;
-    app.create_staff("phone-admin@officecomms.test", "admin").await;
+    app.create_staff("phone-admin@officecomms.test", "admin")
+        .await;
     let ticket = a_ticket(&app).await;
     let (_visitor, chat) = visitor_chat(&app, "Pia Phone").await;
     browser.sign_in(&app, "phone-admin@officecomms.test").await;
@@ -155,7 +207,11 @@ async fn the_work_pages_never_scroll_sideways_on_a_phone() {
     ] {
         for width in [WIDE, PHONE] {
             open_at(&browser, &app, &path, width).await;
-            assert_eq!(overflow(&browser).await, 0.0, "{path} scrolls sideways at {width} px");
+            assert_eq!(
+                overflow(&browser).await,
+                0.0,
+                "{path} scrolls sideways at {width} px"
+            );
         }
     }
     // References never wrap, even on a phone.
