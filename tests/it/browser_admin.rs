@@ -220,3 +220,72 @@ async fn the_work_pages_never_scroll_sideways_on_a_phone() {
     assert_eq!(lines, 1.0);
     browser.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_composer_switches_to_a_note_and_puts_a_canned_reply_at_the_cursor() {
+    use fantoccini::Locator;
+    let Some(browser) = Browser::start(true).await else {
+        return;
+    };
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    app.create_staff("composer-agent@officecomms.test", "agent")
+        .await;
+    let ticket = a_ticket(&app).await;
+    let mut tx = app.state.db.begin().await.unwrap();
+    officecomms::support::db::insert_canned(&mut tx, "Restart", "please restart Outlook")
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    browser
+        .sign_in(&app, "composer-agent@officecomms.test")
+        .await;
+    let c = &browser.client;
+    open_at(&browser, &app, &format!("/admin/tickets/{ticket}"), WIDE).await;
+    let shown = |id: &str| {
+        format!("(document.getElementById('{id}').offsetParent !== null ? 'shown' : 'hidden')")
+    };
+    assert_eq!(wait_text(c, &shown("send-reply"), "shown").await, "shown");
+    assert_eq!(wait_text(c, &shown("add-note"), "hidden").await, "hidden");
+    // The switch is a pair of radio buttons styled as one control.
+    c.find(Locator::Css("label[for=mode-note]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_text(c, &shown("add-note"), "shown").await;
+    wait_text(c, &shown("send-reply"), "hidden").await;
+    wait_text(c, &shown("reply-status"), "hidden").await;
+
+    // Typed text, the cursor between two words, a canned reply inserted there.
+    let body = c.find(Locator::Id("reply-body")).await.unwrap();
+    body.send_keys("Hello Ann,  then").await.unwrap();
+    c.execute("var t = document.getElementById('reply-body'); t.selectionStart = t.selectionEnd = 11; return 1", vec![])
+        .await
+        .unwrap();
+    c.execute(
+        "var s = document.getElementById('canned'); s.selectedIndex = 1; return 1",
+        vec![],
+    )
+    .await
+    .unwrap();
+    c.find(Locator::Id("insert-canned"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let text = wait_text(c, "document.getElementById('reply-body').value", "restart").await;
+    assert_eq!(text, "Hello Ann, please restart Outlook then");
+    assert!(
+        c.current_url()
+            .await
+            .unwrap()
+            .path()
+            .ends_with(&format!("/admin/tickets/{ticket}")),
+        "no reload"
+    );
+    open_at(&browser, &app, &format!("/admin/tickets/{ticket}"), PHONE).await;
+    assert_eq!(overflow(&browser).await, 0.0);
+    browser.close().await;
+}
