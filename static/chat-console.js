@@ -88,6 +88,48 @@
     q('[data-action="accept"]').hidden = c.status !== "waiting";
   }
 
+  // The "All conversations" table below the console: a chat that starts or
+  // changes while the page is open is shown there too (not while it shows
+  // search results, which the server filtered).
+  var allTable = document.querySelector("[data-all-conversations]");
+  function upsertRow(c) {
+    if (!allTable || allTable.hasAttribute("data-filtered")) return;
+    var body = allTable.tBodies[0];
+    var row = body.querySelector('tr[data-id="' + c.conversation + '"]');
+    var time = el("time", null, "just now");
+    time.setAttribute("datetime", new Date(c.updated_at).toISOString());
+    if (row && row.cells.length === 5) {
+      row.cells[1].textContent = "";
+      row.cells[1].appendChild(el("span", "badge", c.status));
+      row.cells[2].textContent = c.agent || "";
+      row.cells[3].textContent = "";
+      row.cells[3].appendChild(time);
+    } else {
+      row = document.createElement("tr");
+      row.setAttribute("data-id", c.conversation);
+      var empty = body.querySelector("tr.empty");
+      if (empty) empty.remove();
+      var who = el("td");
+      var link = el("a", null, c.name);
+      link.href = "/admin/chat/" + c.conversation;
+      who.appendChild(link);
+      if (c.email) {
+        who.appendChild(document.createElement("br"));
+        who.appendChild(el("small", null, c.email + (c.email_verified ? "" : " (unverified)")));
+      }
+      row.appendChild(who);
+      var status = el("td");
+      status.appendChild(el("span", "badge", c.status));
+      row.appendChild(status);
+      row.appendChild(el("td", null, c.agent || ""));
+      var when = el("td");
+      when.appendChild(time);
+      row.appendChild(when);
+      row.appendChild(el("td"));
+    }
+    body.insertBefore(row, body.firstChild);
+  }
+
   function openChat(id) {
     current = id;
     log.textContent = "";
@@ -109,7 +151,12 @@
     last[current] = f.seq;
     var li = el("li", f.from);
     li.setAttribute("data-seq", f.seq);
-    li.appendChild(el("p", "meta", (f.from === "system" ? "" : f.name + " · ") + new Date(f.at).toLocaleTimeString()));
+    var meta = el("p", "meta", f.from === "system" ? "" : f.name + " · ");
+    var at = new Date(f.at), stamp = el("time", null, at.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }));
+    stamp.setAttribute("datetime", at.toISOString());
+    stamp.title = at.toLocaleString();
+    meta.appendChild(stamp);
+    li.appendChild(meta);
     var body = el("p", "body");
     richText(body, f.body);
     li.appendChild(body);
@@ -136,6 +183,7 @@
         var old = chats[f.conversation] || {};
         f.unread = old.unread || 0;
         chats[f.conversation] = f;
+        upsertRow(f);
         if (isNew) beep();
         renderQueue();
         if (f.conversation === current) renderPanel();

@@ -80,31 +80,70 @@ pub struct DayRow {
     pub visitors: i64,
 }
 
-/// The chart, laid out in SVG user units.
+/// The chart, laid out in SVG user units: plot area, axes, gridlines with
+/// labelled ticks, and one line per series.
 pub struct Chart {
     pub width: i64,
     pub height: i64,
-    pub max: i64,
+    /// The plot area's edges.
+    pub left: i64,
+    pub right: i64,
+    pub top: i64,
+    pub bottom: i64,
+    /// `(y, label)` of each horizontal gridline, from 0 up.
+    pub y_ticks: Vec<(i64, String)>,
+    /// `(x, label)` of each labelled day.
+    pub x_ticks: Vec<(i64, String)>,
     pub views_points: String,
     pub visitors_points: String,
     pub dots: Vec<(i64, i64, String)>,
 }
 
-const PLOT_W: i64 = 720;
-const PLOT_H: i64 = 200;
-const PAD: i64 = 30;
+const CHART_W: i64 = 760;
+const CHART_H: i64 = 280;
+const LEFT: i64 = 52;
+const RIGHT: i64 = 16;
+const TOP: i64 = 16;
+const BOTTOM: i64 = 40;
+
+/// The smallest "round" number (1, 2 or 5 times a power of ten, times the
+/// number of gridlines) at or above `max`, and its step.
+fn nice_scale(max: i64, lines: i64) -> (i64, i64) {
+    let mut magnitude = 1;
+    loop {
+        for factor in [1, 2, 5] {
+            let step = factor * magnitude;
+            if step * lines >= max {
+                return (step * lines, step);
+            }
+        }
+        magnitude *= 10;
+    }
+}
+
+/// "7 Dec" from "2026-12-07".
+fn short_date(date: &str) -> String {
+    chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d")
+        .map_or_else(|_| date.to_string(), |d| d.format("%-d %b").to_string())
+}
 
 fn chart(days: &[DayRow]) -> Chart {
-    let max = days.iter().map(|d| d.views).max().unwrap_or(0).max(1);
+    let highest = days
+        .iter()
+        .map(|d| d.views.max(d.visitors))
+        .max()
+        .unwrap_or(0);
+    let (max, step) = nice_scale(highest.max(1), 4);
+    let (plot_w, plot_h) = (CHART_W - LEFT - RIGHT, CHART_H - TOP - BOTTOM);
     let n = days.len().max(1) as i64;
     let x = |i: usize| {
-        PAD + if n == 1 {
-            PLOT_W / 2
+        LEFT + if n == 1 {
+            plot_w / 2
         } else {
-            i as i64 * PLOT_W / (n - 1)
+            i as i64 * plot_w / (n - 1)
         }
     };
-    let y = |v: i64| PAD + PLOT_H - v * PLOT_H / max;
+    let y = |v: i64| TOP + plot_h - v * plot_h / max;
     let mut views_points = String::new();
     let mut visitors_points = String::new();
     let mut dots = Vec::new();
@@ -117,10 +156,38 @@ fn chart(days: &[DayRow]) -> Chart {
             format!("{}: {} views, {} visitors", d.date, d.views, d.visitors),
         ));
     }
+    let y_ticks = (0..=4)
+        .map(|k| (y(k * step), (k * step).to_string()))
+        .collect();
+    // About seven labelled days, the last one always among them.
+    let every = (days.len().div_ceil(7)).max(1);
+    let mut x_ticks: Vec<(i64, String)> = days
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| i % every == 0)
+        .map(|(i, d)| (x(i), short_date(&d.date)))
+        .collect();
+    if let Some(last) = days.len().checked_sub(1)
+        && last % every != 0
+    {
+        // Too close to the previous label: that one gives way.
+        if x_ticks
+            .last()
+            .is_some_and(|(px, _)| x(last) - px < plot_w / 14)
+        {
+            x_ticks.pop();
+        }
+        x_ticks.push((x(last), short_date(&days[last].date)));
+    }
     Chart {
-        width: PLOT_W + 2 * PAD,
-        height: PLOT_H + 2 * PAD,
-        max,
+        width: CHART_W,
+        height: CHART_H,
+        left: LEFT,
+        right: CHART_W - RIGHT,
+        top: TOP,
+        bottom: TOP + plot_h,
+        y_ticks,
+        x_ticks,
         views_points: views_points.trim_end().into(),
         visitors_points: visitors_points.trim_end().into(),
         dots,
@@ -339,17 +406,30 @@ mod tests {
     }
 
     #[test]
-    fn the_chart_fits_its_box() {
+    fn the_chart_fits_its_box_on_a_round_scale() {
         let days: Vec<DayRow> = (0..3)
             .map(|i| DayRow {
-                date: format!("d{i}"),
-                views: i * 10,
+                date: format!("2026-12-0{}", i + 1),
+                views: i * 9,
                 visitors: i,
             })
             .collect();
         let c = chart(&days);
-        assert_eq!(c.max, 20);
-        assert_eq!(c.views_points, "30,230 390,130 750,30");
+        // Highest value 18: gridlines at 0, 5, 10, 15, 20, from the bottom up.
+        let labels: Vec<&str> = c.y_ticks.iter().map(|(_, l)| l.as_str()).collect();
+        assert_eq!(labels, ["0", "5", "10", "15", "20"]);
+        assert_eq!(c.y_ticks[0].0, c.bottom);
+        assert_eq!(c.y_ticks[4].0, c.top);
+        assert_eq!(c.views_points, "52,240 398,140 744,39");
+        let dates: Vec<&str> = c.x_ticks.iter().map(|(_, l)| l.as_str()).collect();
+        assert_eq!(dates, ["1 Dec", "2 Dec", "3 Dec"]);
         assert_eq!(c.dots.len(), 3);
+    }
+
+    #[test]
+    fn scales_are_round() {
+        assert_eq!(nice_scale(1, 4), (4, 1));
+        assert_eq!(nice_scale(7, 4), (8, 2));
+        assert_eq!(nice_scale(1_234, 4), (2_000, 500));
     }
 }

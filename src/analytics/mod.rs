@@ -227,3 +227,11 @@ pub const TABLES: &[Table] = &[
         columns: &[],
     },
 ];
+
+/// Today's counted visitors (UTC day), counts still in memory included.
+pub async fn visitors_today(state: &AppState) -> anyhow::Result<i64> {
+    flush_now(state).await?;
+    let today = day_of(state.clock.now());
+    let rows = db::top(&state.db, aggregate::Dim::Total, today, today, 1).await?;
+    Ok(rows.first().map_or(0, |(_, d)| d.visitors))
+}

@@ -1,39 +1,149 @@
 //! The back office's first page: figures from several features, so it is
-//! composed here, above them.
+//! composed here, above them. Each feature exposes its own queries; this
+//! module picks what the signed-in person's role may see.
 
 use super::AppState;
 use crate::{
+    analytics, chat,
     error::AppResult,
+    newsletter,
     platform::{
+        activity::Activity,
+        context::Role,
         mail,
         templates::{Page, render},
     },
-    staff::{self, Staff},
+    shop,
+    staff::{self, Staff, StaffUser},
+    support,
 };
-use axum::{extract::State, response::Response};
+use axum::{
+    Json,
+    extract::State,
+    http::{HeaderValue, header},
+    response::{IntoResponse, Response},
+};
+use serde::Serialize;
+
+const DAY_MS: i64 = 86_400_000;
+
+/// The figures that change during a day; `None` where the role may not see
+/// them. The page shows them and `/admin/dashboard.json` refreshes them.
+#[derive(Serialize, Default)]
+pub struct Figures {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub my_open_tickets: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unassigned_tickets: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waiting_chats: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replies_due: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub new_orders: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub visitors_today: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subscribers_today: Option<i64>,
+}
+
+struct Lists {
+    waiting: Vec<chat::conversations::WaitingChat>,
+    due: Vec<support::overview::DueReply>,
+}
+
+/// Midnight UTC of the day holding `now` (the day analytics counts in).
+fn start_of_day(now: i64) -> i64 {
+    now - now.rem_euclid(DAY_MS)
+}
+
+async fn gather(state: &AppState, user: &StaffUser) -> anyhow::Result<(Figures, Lists)> {
+    let now = state.clock.now();
+    let mut figures = Figures::default();
+    let mut lists = Lists {
+        waiting: vec![],
+        due: vec![],
+    };
+    if user.role.allows(Role::Agent) {
+        lists.waiting = chat::conversations::waiting(state).await?;
+        lists.due = support::overview::due_replies(state, now).await?;
+        figures.my_open_tickets = Some(support::overview::my_open(state, user.id).await?);
+        figures.unassigned_tickets = Some(support::overview::unassigned(state).await?);
+        figures.waiting_chats = Some(lists.waiting.len() as i64);
+        figures.replies_due = Some(lists.due.len() as i64);
+    }
+    if user.role.allows(Role::Admin) {
+        figures.new_orders = Some(shop::db::count_new_orders(&state.db).await?);
+        figures.visitors_today = Some(analytics::visitors_today(state).await?);
+        figures.subscribers_today =
+            Some(newsletter::db::count_confirmed_since(&state.db, start_of_day(now)).await?);
+    }
+    Ok((figures, lists))
+}
 
 #[derive(askama::Template)]
 #[template(path = "app/dashboard.html")]
 struct DashboardPage {
     page: Page,
+    figures: Figures,
+    waiting: Vec<chat::conversations::WaitingChat>,
+    due: Vec<support::overview::DueReply>,
+    activity: Vec<Activity>,
     outbox_depth: i64,
     staff_count: i64,
-    recent: Vec<staff::db::AuditEntry>,
     integrity_findings: i64,
     csat: crate::support::csat::CsatSummary,
 }
 
 pub async fn show_dashboard(
-    _: Staff,
+    Staff(user, ..): Staff,
     State(state): State<AppState>,
     page: Page,
 ) -> AppResult<Response> {
+    let (figures, lists) = gather(&state, &user).await?;
+    let activity = if user.role.allows(Role::Agent) {
+        let since = state.clock.now() - 7 * DAY_MS;
+        support::overview::activity(&state, &user, since, 15).await?
+    } else {
+        vec![]
+    };
+    let admin = user.role.allows(Role::Admin);
     render(&DashboardPage {
         page: page.titled("Dashboard"),
-        outbox_depth: mail::depth(&state.db).await?,
-        staff_count: staff::db::count_users(&state.db).await?,
-        recent: staff::db::list_audit(&state.db, "", 10).await?,
-        integrity_findings: crate::ops::open_findings(&state).await?,
+        figures,
+        waiting: lists.waiting,
+        due: lists.due,
+        activity,
+        outbox_depth: if admin {
+            mail::depth(&state.db).await?
+        } else {
+            0
+        },
+        staff_count: if admin {
+            staff::db::count_users(&state.db).await?
+        } else {
+            0
+        },
+        integrity_findings: if admin {
+            crate::ops::open_findings(&state).await?
+        } else {
+            0
+        },
         csat: crate::support::csat::summary(&state).await?,
     })
+}
+
+/// `GET /admin/dashboard.json`: the figures, for the page to refresh them
+/// without a reload (static/dashboard.js polls it).
+pub async fn dashboard_figures(
+    Staff(user, ..): Staff,
+    State(state): State<AppState>,
+) -> AppResult<Response> {
+    let (figures, _) = gather(&state, &user).await?;
+    let mut response = Json(figures).into_response();
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-store"),
+    );
+    Ok(response)
 }

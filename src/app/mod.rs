@@ -125,6 +125,7 @@ pub fn service(
         .merge(staff::router().with_state(state.platform.clone()))
         .route("/admin", get(dashboard::show_dashboard))
         .route("/admin/search", get(search::search))
+        .route("/admin/dashboard.json", get(dashboard::dashboard_figures))
         .merge(ops::router())
         .merge(shop::router())
         .merge(surveys::router())

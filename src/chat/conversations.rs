@@ -822,6 +822,30 @@ pub async fn transcript_lines(
         .collect()
 }
 
+/// A chat waiting for an agent, for the dashboard.
+pub struct WaitingChat {
+    pub id: i64,
+    pub name: String,
+    /// When the visitor started it (epoch ms): the wait began then.
+    pub since: i64,
+}
+
+/// Chats waiting for an agent, longest waiting first.
+pub async fn waiting(state: &AppState) -> anyhow::Result<Vec<WaitingChat>> {
+    let mut chats = vec![];
+    for row in super::db::by_status(&state.db, &["waiting"], 200).await? {
+        if let Some(c) = decrypt(state, row)? {
+            chats.push(WaitingChat {
+                id: c.id(),
+                name: c.name.clone(),
+                since: c.row.created_at,
+            });
+        }
+    }
+    chats.sort_by_key(|c| (c.since, c.id));
+    Ok(chats)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,7 +12,7 @@ use crate::{
     platform::{
         forms::{EmailAddress, FieldErrors, Form},
         now_ms,
-        templates::{Page, format_time, render, render_with},
+        templates::{Page, render, render_with},
     },
     privacy::age::{self, AgeGate},
     staff::{Agent, Staff},
@@ -156,7 +156,8 @@ pub struct Row {
     /// Confirmed by its owner; an unverified email may be anyone's.
     pub email_verified: bool,
     pub agent: String,
-    pub updated: String,
+    /// Last activity (epoch ms).
+    pub updated: i64,
     pub ticket: String,
 }
 
@@ -201,7 +202,7 @@ pub async fn show_console(
             .agent_id
             .and_then(|a| names.get(&a).cloned())
             .unwrap_or_default(),
-        updated: format_time(c.row.updated_at),
+        updated: c.row.updated_at,
         ticket: c.row.ticket_reference.clone().unwrap_or_default(),
     };
     let mut open = vec![];
@@ -262,7 +263,7 @@ pub struct Line {
     pub from: String,
     pub name: String,
     pub body: String,
-    pub at: String,
+    pub at: i64,
     pub hit: bool,
 }
 
@@ -275,8 +276,8 @@ struct HistoryPage {
     q: String,
     lines: Vec<Line>,
     hits: usize,
-    earlier_chats: Vec<(i64, String, String)>,
-    earlier_tickets: Vec<(i64, String, String, String)>,
+    earlier_chats: Vec<(i64, String, i64)>,
+    earlier_tickets: Vec<(i64, String, String, i64)>,
     agents: Vec<(i64, String)>,
     notice: String,
 }
@@ -328,7 +329,7 @@ async fn history_page(
                 from,
                 name,
                 body,
-                at: format_time(at),
+                at,
             }),
             _ => None,
         })
@@ -346,7 +347,7 @@ async fn history_page(
             .agent_id
             .and_then(|a| names.get(&a).cloned())
             .unwrap_or_default(),
-        updated: format_time(c.row.updated_at),
+        updated: c.row.updated_at,
         ticket: c.row.ticket_reference.clone().unwrap_or_default(),
     };
     let body = HistoryPage {
@@ -356,16 +357,8 @@ async fn history_page(
         q: q.to_string(),
         hits: lines.iter().filter(|l| l.hit).count(),
         lines,
-        earlier_chats: context
-            .chats
-            .into_iter()
-            .map(|(id, status, at)| (id, status, format_time(at)))
-            .collect(),
-        earlier_tickets: context
-            .tickets
-            .into_iter()
-            .map(|(id, r, t, at)| (id, r, t, format_time(at)))
-            .collect(),
+        earlier_chats: context.chats,
+        earlier_tickets: context.tickets,
         agents,
         notice,
     };

@@ -384,8 +384,87 @@ pub async fn act_on_campaign(
         Step::Save => save(&mut tx, &user, id, &draft).await?,
         Step::Test(to) => send_test(&state, &mut tx, &user, id, &draft, &to).await?,
         Step::Schedule(at) => schedule(&mut tx, &user, id, at, Action::Schedule).await?,
-        Step::Send(at) => schedule(&mut tx, &user, id, at, Action::Send).await?,
+        Step::Send => {
+            // Kept as typed, then the person confirms on a page of its own.
+            save(&mut tx, &user, id, &draft).await?;
+            tx.commit().await?;
+            return Ok(Redirect::to(&format!("/admin/campaigns/{id}/send")).into_response());
+        }
     };
+    tx.commit().await?;
+    state.mail_wakeup.notify_one();
+    Ok(Redirect::to(&format!("/admin/campaigns/{id}?done={done}")).into_response())
+}
+
+#[derive(askama::Template)]
+#[template(path = "newsletter/admin_send_confirm.html")]
+struct SendConfirmPage {
+    page: Page,
+    id: i64,
+    subject: String,
+    recipients: i64,
+}
+
+impl SendConfirmPage {
+    /// "1,204 subscribers", "1 subscriber".
+    fn recipients_words(&self) -> String {
+        let digits = self.recipients.to_string();
+        let mut grouped = String::new();
+        for (i, c) in digits.chars().enumerate() {
+            if i > 0 && (digits.len() - i).is_multiple_of(3) {
+                grouped.push(',');
+            }
+            grouped.push(c);
+        }
+        let noun = if self.recipients == 1 {
+            "subscriber"
+        } else {
+            "subscribers"
+        };
+        format!("{grouped} {noun}")
+    }
+}
+
+/// `GET /admin/campaigns/{id}/send`: "Send to 1,204 subscribers?" with the
+/// button that sends. Looking at it sends nothing.
+pub async fn show_send_confirm(
+    _: Staff<Admin>,
+    State(state): State<AppState>,
+    page: Page,
+    Path(id): Path<i64>,
+) -> AppResult<Response> {
+    let campaign = db::campaign(&state.db, id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    if !matches!(campaign.status.as_str(), "draft" | "scheduled") {
+        return Ok(Redirect::to(&format!("/admin/campaigns/{id}")).into_response());
+    }
+    render(&SendConfirmPage {
+        page: page.titled(format!("Send “{}”?", campaign.subject)),
+        id,
+        recipients: super::runner::recipient_count(&state, &campaign).await?,
+        subject: campaign.subject,
+    })
+}
+
+/// `POST /admin/campaigns/{id}/send`: the confirmed send, of the campaign
+/// as saved, through the same checks as every send.
+pub async fn confirm_send(
+    Staff(user, _): Staff<Admin>,
+    State(state): State<AppState>,
+    page: Page,
+    Path(id): Path<i64>,
+) -> AppResult<Response> {
+    let campaign = db::campaign(&state.db, id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let mut form = CampaignForm::of(&campaign);
+    form.action = Some(Action::Send);
+    if let Err((errors, failures)) = check(&state, &campaign, &form).await? {
+        return refuse(page, &campaign, form, errors, failures);
+    }
+    let mut tx = state.db.begin().await?;
+    let done = schedule(&mut tx, &user, id, now_ms(), Action::Send).await?;
     tx.commit().await?;
     state.mail_wakeup.notify_one();
     Ok(Redirect::to(&format!("/admin/campaigns/{id}?done={done}")).into_response())
@@ -396,7 +475,8 @@ enum Step {
     Save,
     Test(EmailAddress),
     Schedule(i64),
-    Send(i64),
+    /// Asks first: the confirmation page sends.
+    Send,
 }
 
 /// Why the form comes back: messages beside the fields, and the failed
@@ -439,7 +519,7 @@ async fn check(
         Action::Save => Ok(Step::Save),
         Action::Test => test_recipient(state, &form.test_to).await?.map(Step::Test),
         Action::Schedule => start_time(&form.send_at, now_ms()).map(Step::Schedule),
-        Action::Send => Ok(Step::Send(now_ms())),
+        Action::Send => Ok(Step::Send),
     };
     Ok(step
         .map(|step| (draft, step))

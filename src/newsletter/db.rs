@@ -397,3 +397,13 @@ pub async fn subscriber_of_subject(
     .fetch_optional(&db.pool)
     .await
 }
+
+/// Subscribers who confirmed since `since` and are still subscribed.
+pub async fn count_confirmed_since(db: &Db, since: i64) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT COUNT(*) FROM newsletter_subscribers WHERE status = 'confirmed' AND confirmed_at >= $1",
+    )
+    .bind(since)
+    .fetch_one(&db.pool)
+    .await
+}

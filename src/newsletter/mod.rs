@@ -62,6 +62,10 @@ pub fn router() -> Router<AppState> {
             get(campaigns::show_campaign).post(campaigns::act_on_campaign),
         )
         .route(
+            "/admin/campaigns/{id}/send",
+            get(campaigns::show_send_confirm).post(campaigns::confirm_send),
+        )
+        .route(
             "/admin/campaigns/{id}/pause",
             post(campaigns::pause_campaign),
         )

@@ -218,3 +218,51 @@ fn message<'a>(
         mail,
     })
 }
+
+/// How many subscribers a campaign sent now would reach: confirmed, asking
+/// for one of its topics, not erased or suppressed.
+pub async fn recipient_count(state: &AppState, campaign: &Campaign) -> anyhow::Result<i64> {
+    let topics = super::topics_from_text(&campaign.topics);
+    let mut count = 0;
+    let mut after = 0;
+    loop {
+        let rows = db::confirmed_after(&state.db, after, 1000).await?;
+        let Some(last) = rows.last().map(|r| r.id) else {
+            break;
+        };
+        after = last;
+        let wanting: Vec<_> = rows
+            .iter()
+            .filter(|r| {
+                super::topics_from_text(&r.topics)
+                    .iter()
+                    .any(|t| topics.contains(t))
+            })
+            .collect();
+        let keys = subjects::keys_of(
+            &state.db,
+            &state.keyring,
+            &wanting.iter().map(|r| r.subject_id).collect::<Vec<_>>(),
+        )
+        .await?;
+        let mut indexes = vec![];
+        for row in wanting {
+            let Some(key) = keys.get(&row.subject_id) else {
+                continue;
+            };
+            let subject = Subject {
+                id: row.subject_id,
+                key: key.clone(),
+            };
+            let email = subject.open("newsletter_subscribers", "email", &row.email)?;
+            indexes.push(
+                state
+                    .keyring
+                    .blind_index("email", &subjects::normalise_email(&email)),
+            );
+        }
+        let suppressed = erasure::suppressed_among(&state.db, &indexes).await?;
+        count += indexes.iter().filter(|i| !suppressed.contains(*i)).count() as i64;
+    }
+    Ok(count)
+}

@@ -32,6 +32,12 @@ const FILES: &[(&str, &[u8])] = &[
         "chat-console.js",
         include_bytes!("../../static/chat-console.js"),
     ),
+    (
+        "admin-pages.css",
+        include_bytes!("../../static/admin-pages.css"),
+    ),
+    ("dashboard.js", include_bytes!("../../static/dashboard.js")),
+    ("tickets.js", include_bytes!("../../static/tickets.js")),
 ];
 
 pub struct Asset {

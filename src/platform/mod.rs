@@ -3,6 +3,7 @@
 //! and the registries' vocabulary. It names nothing above it: only
 //! `config`, `error` and itself (a test reads the source to hold that).
 
+pub mod activity;
 pub mod assets;
 pub mod context;
 pub mod crypto;

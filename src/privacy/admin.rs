@@ -33,13 +33,55 @@ pub struct OnBehalfForm {
     email: String,
 }
 
+/// A request as the person answering it reads it.
+pub struct RequestView {
+    pub request: db::Request,
+    /// What the person asked for, in words.
+    pub asked: &'static str,
+    pub via: &'static str,
+    pub progress: &'static str,
+    /// "2 business days left", "overdue by 1 business day"; empty once done.
+    pub deadline: String,
+    pub late: bool,
+}
+
+impl RequestView {
+    fn of(request: db::Request, now: i64, extra_holidays: &[chrono::NaiveDate]) -> RequestView {
+        let done = request.completed_at.is_some();
+        RequestView {
+            asked: match request.kind.as_str() {
+                "erasure" => "Erase their data",
+                "correction" => "Correct their data",
+                "export" => "A copy of their data",
+                _ => "See, correct or erase their data",
+            },
+            via: match request.via.as_str() {
+                "staff" => "Opened by staff for them",
+                "web" => "Asked on the website",
+                _ => "Other",
+            },
+            progress: match request.status.as_str() {
+                "completed" => "Done",
+                "verified" => "They opened the link",
+                _ => "Link sent, not opened yet",
+            },
+            deadline: if done {
+                String::new()
+            } else {
+                super::business_days::deadline_words(request.due_at, now, extra_holidays)
+            },
+            late: !done && request.due_at < now,
+            request,
+        }
+    }
+}
+
 #[derive(askama::Template)]
 #[template(path = "privacy/admin_requests.html")]
 struct RequestsPage {
     page: Page,
     q: String,
-    requests: Vec<db::Request>,
-    now: i64,
+    requests: Vec<RequestView>,
     form: OnBehalfForm,
     errors: FieldErrors,
     outcome: String,
@@ -54,12 +96,21 @@ async fn requests_page(
     outcome: String,
 ) -> AppResult<Response> {
     let status = errors.status();
-    let requests = db::list_requests(&state.db, q.trim()).await?;
+    let extra = super::business_days::parse_holidays(
+        &crate::platform::settings::get_raw(&state.db, super::incidents::HOLIDAYS_SETTING)
+            .await?
+            .unwrap_or_default(),
+    );
+    let now = now_ms();
+    let requests = db::list_requests(&state.db, q.trim())
+        .await?
+        .into_iter()
+        .map(|r| RequestView::of(r, now, &extra))
+        .collect();
     let body = RequestsPage {
         page: page.titled("Privacy requests"),
         q,
         requests,
-        now: now_ms(),
         form,
         errors,
         outcome,
@@ -111,9 +162,8 @@ pub async fn open_on_behalf(
             )
             .await?;
             tx.commit().await?;
-            format!(
-                "Request {id} opened: the person was sent a link to see, download or erase their data."
-            )
+            "Request opened: the person was sent a link to see, download or erase their data."
+                .to_string()
         }
         None => "We hold nothing about this address: there is nothing to see or erase.".to_string(),
     };

@@ -81,9 +81,88 @@ pub fn parse_holidays(text: &str) -> Vec<NaiveDate> {
         .collect()
 }
 
+/// Business days after `from` up to and including `to` (0 when `to` is not later).
+pub fn business_days_between(from: NaiveDate, to: NaiveDate, extra_holidays: &[NaiveDate]) -> u32 {
+    let mut d = from;
+    let mut n = 0;
+    while d < to {
+        d += Duration::days(1);
+        if is_business_day(d, extra_holidays) {
+            n += 1;
+        }
+    }
+    n
+}
+
+/// How a deadline stands, in words for the person who must meet it:
+/// "2 business days left", "due today", "overdue by 1 business day".
+/// Days are UTC calendar days, as the deadlines are set.
+pub fn deadline_words(due_ms: i64, now_ms: i64, extra_holidays: &[NaiveDate]) -> String {
+    let date = |ms: i64| {
+        chrono::DateTime::from_timestamp_millis(ms)
+            .map(|t| t.date_naive())
+            .unwrap_or_default()
+    };
+    let (today, due) = (date(now_ms), date(due_ms));
+    let plural = |n: u32| if n == 1 { "" } else { "s" };
+    if now_ms <= due_ms {
+        match business_days_between(today, due, extra_holidays) {
+            0 if today == due => "due today".into(),
+            0 => "less than a business day left".into(),
+            n => format!("{n} business day{} left", plural(n)),
+        }
+    } else {
+        match business_days_between(due, today, extra_holidays) {
+            0 => "overdue since earlier today".into(),
+            n => format!("overdue by {n} business day{}", plural(n)),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn at(y: i32, m: u32, day: u32, hour: u32) -> i64 {
+        d(y, m, day)
+            .and_hms_opt(hour, 0, 0)
+            .unwrap()
+            .and_utc()
+            .timestamp_millis()
+    }
+
+    #[test]
+    fn deadlines_read_in_business_days() {
+        // Friday 4 Dec 2026 to Tuesday 8 Dec: Monday and Tuesday count.
+        let due = at(2026, 12, 8, 17);
+        assert_eq!(
+            deadline_words(due, at(2026, 12, 4, 9), &[]),
+            "2 business days left"
+        );
+        assert_eq!(
+            deadline_words(due, at(2026, 12, 7, 9), &[]),
+            "1 business day left"
+        );
+        assert_eq!(deadline_words(due, at(2026, 12, 8, 9), &[]), "due today");
+        assert_eq!(
+            deadline_words(due, at(2026, 12, 8, 18), &[]),
+            "overdue since earlier today"
+        );
+        assert_eq!(
+            deadline_words(due, at(2026, 12, 9, 9), &[]),
+            "overdue by 1 business day"
+        );
+        // Due Friday, now Monday: only Monday is a business day late.
+        assert_eq!(
+            deadline_words(at(2026, 12, 4, 17), at(2026, 12, 7, 9), &[]),
+            "overdue by 1 business day"
+        );
+        // Christmas (Friday) is no business day: 24 Dec to 28 Dec is 1 left.
+        assert_eq!(
+            deadline_words(at(2026, 12, 28, 17), at(2026, 12, 24, 9), &[]),
+            "1 business day left"
+        );
+    }
 
     fn d(y: i32, m: u32, day: u32) -> NaiveDate {
         NaiveDate::from_ymd_opt(y, m, day).unwrap()

@@ -33,22 +33,6 @@ pub fn deadline(discovered: NaiveDateTime, extra_holidays: &[NaiveDate]) -> Naiv
         .and_time(NaiveTime::from_hms_opt(23, 59, 59).expect("valid time"))
 }
 
-/// "3 days 4 hours left" or "overdue by 2 hours".
-pub fn time_left(deadline_ms: i64, now_ms: i64) -> String {
-    let diff = deadline_ms - now_ms;
-    let hours = diff.abs() / 3_600_000;
-    let span = if hours >= 24 {
-        format!("{} days {} hours", hours / 24, hours % 24)
-    } else {
-        format!("{hours} hours")
-    };
-    if diff >= 0 {
-        format!("{span} left")
-    } else {
-        format!("overdue by {span}")
-    }
-}
-
 crate::email_template!(pub struct BreachMail { company: String, title: String, description: String, link: String }
     subject "email/breach_notice/subject.txt",
     text "email/breach_notice/body.txt",
@@ -63,9 +47,27 @@ const CATEGORIES: &[(&str, &str)] = &[
     ("account", "Staff accounts"),
 ];
 
+/// "Identity (names), Contact details (email, phone)" from "identity, contact".
+fn categories_in_words(keys: &str) -> String {
+    keys.split(',')
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .map(|k| {
+            CATEGORIES
+                .iter()
+                .find(|(key, _)| *key == k)
+                .map_or(k, |(_, label)| label)
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 pub struct IncidentView {
     pub incident: db::Incident,
+    /// "2 business days left", "overdue by 1 business day".
     pub time_left: String,
+    /// The kinds of data involved, as people call them.
+    pub categories: String,
     pub late: bool,
     pub listed: i64,
     pub notified: i64,
@@ -78,8 +80,14 @@ async fn view(state: &Platform, incident: db::Incident) -> AppResult<IncidentVie
         .map_or(now_ms() > incident.deadline_at, |p| {
             p > incident.deadline_at
         });
+    let extra = business_days::parse_holidays(
+        &settings::get_raw(&state.db, HOLIDAYS_SETTING)
+            .await?
+            .unwrap_or_default(),
+    );
     Ok(IncidentView {
-        time_left: time_left(incident.deadline_at, now_ms()),
+        time_left: business_days::deadline_words(incident.deadline_at, now_ms(), &extra),
+        categories: categories_in_words(&incident.categories),
         late,
         listed,
         notified,
@@ -378,7 +386,5 @@ mod tests {
             .unwrap();
         let d = deadline(found, &[]);
         assert_eq!(d.to_string(), "2026-12-07 23:59:59");
-        assert_eq!(time_left(10 * 3_600_000, 0), "10 hours left");
-        assert_eq!(time_left(0, 50 * 3_600_000), "overdue by 2 days 2 hours");
     }
 }

@@ -304,15 +304,12 @@ pub async fn set_status(tx: &mut Tx, id: i64, status: &str) -> Result<bool, sqlx
 }
 
 /// Order requests nobody has answered yet (the sidebar's figure).
-pub fn count_new_orders<'a>(
+pub fn nav_new_orders<'a>(
     platform: &'a crate::platform::Platform,
     _: &'a crate::platform::context::StaffUser,
 ) -> futures_util::future::BoxFuture<'a, anyhow::Result<i64>> {
     Box::pin(async move {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM orders WHERE status = 'new'")
-            .fetch_one(&platform.db.pool)
-            .await?;
-        Ok(n)
+        Ok(count_new_orders(&platform.db).await?)
     })
 }
 
@@ -326,4 +323,11 @@ pub async fn orders_of_subject(db: &Db, subject_id: i64) -> Result<Vec<SealedOrd
     .fetch_all(&db.pool)
     .await?;
     Ok(rows.into_iter().map(to_order).collect())
+}
+
+/// Order requests nobody has followed up yet (status `new`).
+pub async fn count_new_orders(db: &Db) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM orders WHERE status = 'new'")
+        .fetch_one(&db.pool)
+        .await
 }

@@ -33,7 +33,7 @@ pub const ADMIN_NAV: &[NavItem] = &[
     NavItem::new("Shop", "Services", "/admin/services", Role::Admin).icon(Icon::Box),
     NavItem::new("Shop", "Orders", "/admin/orders", Role::Admin)
         .icon(Icon::Cart)
-        .count(db::count_new_orders, "new order requests"),
+        .count(db::nav_new_orders, "new order requests"),
 ];
 
 pub const TABLES: &[Table] = &[

@@ -319,3 +319,43 @@ pub async fn count_users(db: &Db) -> Result<i64, sqlx::Error> {
         .fetch_one(&db.pool)
         .await
 }
+
+/// A staff action on one kind of record, for activity feeds.
+pub struct ActionEntry {
+    pub at: i64,
+    pub actor_user_id: Option<i64>,
+    pub action: String,
+    pub target_id: String,
+    pub detail: String,
+}
+
+/// The newest audited `actions` on records of `target_kind`, newest first.
+pub async fn recent_actions(
+    db: &Db,
+    target_kind: &str,
+    actions: &[&str],
+    limit: i64,
+) -> Result<Vec<ActionEntry>, sqlx::Error> {
+    let rows: Vec<(i64, Option<i64>, String, String, String)> = sqlx::query_as(
+        "SELECT at, actor_user_id, action, target_id, detail FROM audit_log \
+         WHERE target_kind = $1 AND (',' || $2 || ',') LIKE ('%,' || action || ',%') \
+         ORDER BY id DESC LIMIT $3",
+    )
+    .bind(target_kind)
+    .bind(actions.join(","))
+    .bind(limit)
+    .fetch_all(&db.pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(at, actor_user_id, action, target_id, detail)| ActionEntry {
+                at,
+                actor_user_id,
+                action,
+                target_id,
+                detail,
+            },
+        )
+        .collect())
+}

@@ -180,13 +180,21 @@ pub async fn list_tickets(
     })
 }
 
+/// What the composer and the side panel show again: what was typed.
 #[derive(Default)]
 struct Drafts {
-    reply: String,
+    body: String,
+    /// `note` for an internal note, else a reply.
+    mode: String,
     reply_status: String,
-    note: String,
     merge_into: String,
     errors: FieldErrors,
+}
+
+impl Drafts {
+    fn note(&self) -> bool {
+        self.mode == "note"
+    }
 }
 
 #[derive(askama::Template)]
@@ -197,6 +205,7 @@ struct TicketPage {
     messages: Vec<Message>,
     sla: Sla,
     staff: Vec<(i64, String)>,
+    /// Canned replies with the ticket's placeholders filled in.
     canned: Vec<db::CannedReply>,
     statuses: [&'static str; 4],
     merged_into: String,
@@ -218,6 +227,7 @@ async fn ticket_page(
     subject: &Subject,
     drafts: Drafts,
 ) -> AppResult<Response> {
+    let viewer = page.staff.clone();
     let settings = settings::load(&state.db).await?;
     let staff = assignable(state).await?;
     let names: HashMap<i64, String> = crate::support::public::staff_names(state).await?;
@@ -235,6 +245,17 @@ async fn ticket_page(
     };
     let status = drafts.errors.status();
     let csat = super::csat::for_ticket(state, ticket.id, subject).await?;
+    let canned = db::canned_replies(&state.db)
+        .await?
+        .into_iter()
+        .map(|c| db::CannedReply {
+            body: match &viewer {
+                Some(v) => fill_canned(&c.body, &ticket, v),
+                None => c.body.clone(),
+            },
+            ..c
+        })
+        .collect();
     let body = TicketPage {
         csat,
         page: page.titled(format!("{} · {}", ticket.reference, ticket.title)),
@@ -249,7 +270,7 @@ async fn ticket_page(
         ticket,
         messages,
         staff,
-        canned: db::canned_replies(&state.db).await?,
+        canned,
         statuses: STATUSES,
         merged_into,
         drafts,
@@ -288,7 +309,7 @@ pub async fn show_ticket(
             .into_iter()
             .find(|c| c.id == canned_id)
     {
-        drafts.reply = fill_canned(&c.body, &ticket, &user);
+        drafts.body = fill_canned(&c.body, &ticket, &user);
     }
     ticket_page(&state, page, ticket, &subject, drafts).await
 }
@@ -316,60 +337,16 @@ pub async fn reply_to_ticket(
     Form(form): Form<ReplyForm>,
 ) -> AppResult<Response> {
     let (ticket, subject) = load(&state, id).await?;
-    let status = if form.status.is_empty() {
-        "pending"
-    } else {
-        STATUSES
-            .into_iter()
-            .find(|s| *s == form.status)
-            .ok_or_else(|| AppError::BadRequest("Unknown status.".into()))?
-    };
-    let mut errors = FieldErrors::default();
-    if ticket.merged_into.is_some() {
-        errors.add(
-            "reply",
-            "This ticket was merged; answer in the ticket it was merged into.",
-        );
-    }
-    let body = match text(&form.body, 20_000) {
-        Ok(Some(b)) => Some(b),
-        Ok(None) => {
-            errors.add("reply", "Please write the reply first.");
-            None
-        }
-        Err(e) => {
-            errors.add("reply", e);
-            None
-        }
-    };
-    let (Some(body), true) = (body, errors.is_empty()) else {
-        let drafts = Drafts {
-            reply: form.body,
-            reply_status: form.status,
-            errors,
-            ..Drafts::default()
-        };
-        return ticket_page(&state, page, ticket, &subject, drafts).await;
-    };
-    let mut tx = state.db.begin().await?;
-    let message_id =
-        tickets::reply(&state, &mut tx, &ticket, &subject, &user, &body, status).await?;
-    if status == "solved" && ticket.status != "solved" {
-        let agent = ticket.assignee_id.or(Some(user.id));
-        super::csat::request_on_solve(&state, &mut tx, &ticket, &subject, agent).await?;
-    }
-    audit::record(
-        &mut tx,
-        Actor::Staff(&user),
-        "reply",
-        "ticket",
-        id,
-        &format!("message {message_id}, status {status}"),
+    send_reply(
+        &state,
+        page,
+        &user,
+        ticket,
+        &subject,
+        form.body,
+        form.status,
     )
-    .await?;
-    tx.commit().await?;
-    state.mail_wakeup.notify_one();
-    Ok(Redirect::to(&format!("/admin/tickets/{id}")).into_response())
+    .await
 }
 
 #[derive(Deserialize)]
@@ -386,29 +363,185 @@ pub async fn add_note(
     Form(form): Form<NoteForm>,
 ) -> AppResult<Response> {
     let (ticket, subject) = load(&state, id).await?;
-    let body = match text(&form.body, 20_000) {
+    save_note(&state, page, &user, ticket, &subject, form.body).await
+}
+
+/// The ticket page's one composer: a reply or an internal note, and,
+/// without JavaScript, the "Insert" of a canned reply (the page comes back
+/// with the text added after what was typed).
+#[derive(Deserialize)]
+pub struct ComposeForm {
+    #[serde(default)]
+    mode: String,
+    #[serde(default)]
+    body: String,
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    canned: String,
+    /// Present when the "Insert" button sent the form.
+    #[serde(default)]
+    insert: String,
+}
+
+pub async fn compose(
+    Staff(user, ..): Staff<Agent>,
+    State(state): State<AppState>,
+    page: Page,
+    Path(id): Path<i64>,
+    Form(form): Form<ComposeForm>,
+) -> AppResult<Response> {
+    let (ticket, subject) = load(&state, id).await?;
+    if !matches!(form.mode.as_str(), "" | "reply" | "note") {
+        return Err(AppError::BadRequest(
+            "Please choose a reply or an internal note.".into(),
+        ));
+    }
+    if !form.insert.is_empty() {
+        let mut drafts = Drafts {
+            body: form.body,
+            mode: form.mode,
+            reply_status: form.status,
+            ..Drafts::default()
+        };
+        let chosen = match form.canned.parse::<i64>() {
+            Ok(canned_id) => db::canned_replies(&state.db)
+                .await?
+                .into_iter()
+                .find(|c| c.id == canned_id),
+            Err(_) => None,
+        };
+        match chosen {
+            Some(c) => {
+                let text = fill_canned(&c.body, &ticket, &user);
+                if !drafts.body.trim().is_empty() {
+                    drafts.body = format!("{}\n\n", drafts.body.trim_end());
+                }
+                drafts.body.push_str(&text);
+            }
+            None => drafts
+                .errors
+                .add("canned", "Please choose one of the canned replies."),
+        }
+        return ticket_page(&state, page, ticket, &subject, drafts).await;
+    }
+    if form.mode == "note" {
+        save_note(&state, page, &user, ticket, &subject, form.body).await
+    } else {
+        send_reply(
+            &state,
+            page,
+            &user,
+            ticket,
+            &subject,
+            form.body,
+            form.status,
+        )
+        .await
+    }
+}
+
+/// Mails a reply to the requester (through the outbox) and sets the status.
+async fn send_reply(
+    state: &AppState,
+    page: Page,
+    user: &StaffUser,
+    ticket: Ticket,
+    subject: &Subject,
+    typed: String,
+    wanted_status: String,
+) -> AppResult<Response> {
+    let id = ticket.id;
+    let status = if wanted_status.is_empty() {
+        "pending"
+    } else {
+        STATUSES
+            .into_iter()
+            .find(|s| *s == wanted_status)
+            .ok_or_else(|| AppError::BadRequest("Unknown status.".into()))?
+    };
+    let mut errors = FieldErrors::default();
+    if ticket.merged_into.is_some() {
+        errors.add(
+            "body",
+            "This ticket was merged; answer in the ticket it was merged into.",
+        );
+    }
+    let body = match text(&typed, 20_000) {
+        Ok(Some(b)) => Some(b),
+        Ok(None) => {
+            errors.add("body", "Please write the reply first.");
+            None
+        }
+        Err(e) => {
+            errors.add("body", e);
+            None
+        }
+    };
+    let (Some(body), true) = (body, errors.is_empty()) else {
+        let drafts = Drafts {
+            body: typed,
+            mode: "reply".into(),
+            reply_status: wanted_status,
+            errors,
+            ..Drafts::default()
+        };
+        return ticket_page(state, page, ticket, subject, drafts).await;
+    };
+    let mut tx = state.db.begin().await?;
+    let message_id = tickets::reply(state, &mut tx, &ticket, subject, user, &body, status).await?;
+    if status == "solved" && ticket.status != "solved" {
+        let agent = ticket.assignee_id.or(Some(user.id));
+        super::csat::request_on_solve(state, &mut tx, &ticket, subject, agent).await?;
+    }
+    audit::record(
+        &mut tx,
+        Actor::Staff(user),
+        "reply",
+        "ticket",
+        id,
+        &format!("message {message_id}, status {status}"),
+    )
+    .await?;
+    tx.commit().await?;
+    state.mail_wakeup.notify_one();
+    Ok(Redirect::to(&format!("/admin/tickets/{id}")).into_response())
+}
+
+/// Keeps a note for colleagues: never mailed, never shown to the requester.
+async fn save_note(
+    state: &AppState,
+    page: Page,
+    user: &StaffUser,
+    ticket: Ticket,
+    subject: &Subject,
+    typed: String,
+) -> AppResult<Response> {
+    let id = ticket.id;
+    let body = match text(&typed, 20_000) {
         Ok(Some(b)) => b,
         other => {
             let mut errors = FieldErrors::default();
             errors.add(
-                "note",
+                "body",
                 other
                     .err()
                     .unwrap_or_else(|| "Please write the note first.".into()),
             );
             let drafts = Drafts {
-                note: form.body,
+                body: typed,
+                mode: "note".into(),
                 errors,
                 ..Drafts::default()
             };
-            return ticket_page(&state, page, ticket, &subject, drafts).await;
+            return ticket_page(state, page, ticket, subject, drafts).await;
         }
     };
     let mut tx = state.db.begin().await?;
-    let note_id = tickets::note(&mut tx, &ticket, &subject, user.id, &body).await?;
+    let note_id = tickets::note(&mut tx, &ticket, subject, user.id, &body).await?;
     audit::record(
         &mut tx,
-        Actor::Staff(&user),
+        Actor::Staff(user),
         "note",
         "ticket",
         id,

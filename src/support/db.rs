@@ -527,3 +527,48 @@ pub async fn delete_canned(tx: &mut Tx, id: i64) -> sqlx::Result<u64> {
             .rows_affected(),
     )
 }
+
+/// Open or pending tickets assigned to `staff_id`.
+pub async fn count_open_assigned_to(db: &Db, staff_id: i64) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
+        "SELECT COUNT(*) FROM tickets WHERE merged_into IS NULL \
+         AND status IN ('open', 'pending') AND assignee_id = $1",
+    )
+    .bind(staff_id)
+    .fetch_one(&db.pool)
+    .await
+}
+
+/// Open or pending tickets nobody is assigned to.
+pub async fn count_open_unassigned(db: &Db) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
+        "SELECT COUNT(*) FROM tickets WHERE merged_into IS NULL \
+         AND status IN ('open', 'pending') AND assignee_id IS NULL",
+    )
+    .fetch_one(&db.pool)
+    .await
+}
+
+/// Open tickets still waiting for their first answer, oldest first.
+pub async fn unanswered(db: &Db, limit: i64) -> sqlx::Result<Vec<TicketRow>> {
+    sqlx::query_as(crate::platform::db::trusted_sql(format!(
+        "SELECT {TICKET_COLUMNS} FROM tickets t JOIN subjects s ON s.id = t.subject_id \
+         WHERE t.merged_into IS NULL AND t.status IN ('open', 'pending') \
+         AND t.first_response_at IS NULL ORDER BY t.created_at ASC, t.id ASC LIMIT $1"
+    )))
+    .bind(limit)
+    .fetch_all(&db.pool)
+    .await
+}
+
+/// Tickets received since `since`, newest first.
+pub async fn received_since(db: &Db, since: i64, limit: i64) -> sqlx::Result<Vec<TicketRow>> {
+    sqlx::query_as(crate::platform::db::trusted_sql(format!(
+        "SELECT {TICKET_COLUMNS} FROM tickets t JOIN subjects s ON s.id = t.subject_id \
+         WHERE t.created_at >= $1 ORDER BY t.created_at DESC, t.id DESC LIMIT $2"
+    )))
+    .bind(since)
+    .bind(limit)
+    .fetch_all(&db.pool)
+    .await
+}

@@ -3,8 +3,10 @@
 
 pub mod admin;
 pub mod csat;
+pub mod bulk;
 pub mod db;
 pub mod intake;
+pub mod overview;
 pub mod public;
 pub mod search;
 pub mod settings;
@@ -57,6 +59,8 @@ pub fn router() -> Router<AppState> {
             post(admin::delete_canned),
         )
         .route("/admin/tickets/{id}", get(admin::show_ticket))
+        .route("/admin/tickets/bulk", post(bulk::bulk_action))
+        .route("/admin/tickets/{id}/compose", post(admin::compose))
         .route("/admin/tickets/{id}/reply", post(admin::reply_to_ticket))
         .route("/admin/tickets/{id}/note", post(admin::add_note))
         .route("/admin/tickets/{id}/assign", post(admin::assign_ticket))

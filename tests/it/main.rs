@@ -4,6 +4,7 @@
 mod helpers;
 
 mod account;
+mod admin_pages;
 mod analytics;
 mod audit;
 mod back_office;
@@ -12,6 +13,7 @@ mod browser_shell;
 mod browser_account;
 mod browser_mydata;
 mod browser_visitor;
+mod browser_admin;
 mod chat;
 mod cli;
 mod consent;

@@ -58,7 +58,13 @@ async fn create_campaign(app: &TestApp, fields: &[(&str, &str)]) -> i64 {
 async fn act(app: &TestApp, id: i64, action: &str, fields: &[(&str, &str)]) -> reqwest::Response {
     let mut all = fields.to_vec();
     all.push(("action", action));
-    app.post_form(&format!("/admin/campaigns/{id}"), &all).await
+    let r = app.post_form(&format!("/admin/campaigns/{id}"), &all).await;
+    // "Send now" asks first; the confirmation page's button sends.
+    let confirm = format!("/admin/campaigns/{id}/send");
+    if action == "send" && r.status() == 303 && r.headers()["location"] == confirm.as_str() {
+        return app.post_form(&confirm, &[]).await;
+    }
+    r
 }
 
 async fn campaign_status(app: &TestApp, id: i64) -> String {

@@ -383,7 +383,7 @@ both! {
         assert!(!page.contains("<script src=\"https://cdn.bad.test"), "shown escaped, never run");
         assert!(!page.contains("asset <code>"), "served assets match the build: {page}");
         let (_, dashboard) = app.get_text("/admin").await;
-        assert!(dashboard.contains("Integrity findings</a></h2><p class=\"figure\">3</p>"), "{dashboard}");
+        assert!(dashboard.contains("Integrity findings</a>: <strong>3</strong>"), "{dashboard}");
         let (_, audit) = app.get_text("/admin/audit").await;
         assert!(audit.contains("integrity_scan"));
 
@@ -398,7 +398,7 @@ both! {
         assert!(page.contains("Open findings (0)") && page.contains("Nothing found."));
         assert!(page.contains("attachments/3/invoice.html"), "listed as resolved");
         let (_, dashboard) = app.get_text("/admin").await;
-        assert!(dashboard.contains("Integrity findings</a></h2><p class=\"figure\">0</p>"));
+        assert!(dashboard.contains("Integrity findings</a>: <strong>0</strong>"));
 
         // Only admins see it.
         let agent = app.sibling().await;
