@@ -5,11 +5,11 @@
 //! names it.
 
 mod dashboard;
-mod search;
 #[cfg(test)]
 mod mail_layout;
 pub mod middleware;
 pub mod registry;
+mod search;
 
 use crate::{
     config::Config,

@@ -7,7 +7,7 @@
 //! features' business (the account feature); this module knows no feature.
 
 use super::{
-    inventory::{Category, Field, Retention, Table},
+    inventory::{Category, Column, Field, ROW_ID, Retention, SUBJECT_ID, Shown, Table},
     subjects::{self, Subject},
 };
 use crate::{
@@ -43,6 +43,8 @@ pub const TABLES: &[Table] = &[
     Table {
         name: "account_links",
         feature: "your account (sign-in links)",
+        title: "Sign-in links to your account",
+        summary: "Sign-in link sent {created_at}",
         subject_column: Some("subject_id"),
         created_column: Some("created_at"),
         retention: Retention::Days(2),
@@ -64,10 +66,58 @@ pub const TABLES: &[Table] = &[
             "claimed_at",
             "used_at",
         ],
+        columns: &[
+            Column::new("id", "Number", Shown::Internal, ROW_ID),
+            Column::new("subject_id", "Your record", Shown::Internal, SUBJECT_ID),
+            Column::new(
+                "email",
+                "Sent to",
+                Shown::Email,
+                "The address we mailed the sign-in link to.",
+            ),
+            Column::new(
+                "token_hash",
+                "Link fingerprint",
+                Shown::Internal,
+                "A one-way fingerprint of the link, so that only the link itself opens it.",
+            ),
+            Column::new(
+                "created_at",
+                "Sent",
+                Shown::DateTime,
+                "When we mailed the link.",
+            ),
+            Column::new(
+                "expires_at",
+                "Expires",
+                Shown::DateTime,
+                "When the link stops working.",
+            ),
+            Column::new(
+                "claim_hash",
+                "Browser fingerprint",
+                Shown::Internal,
+                "A one-way fingerprint of the browser that opened the link first: only it may use the link.",
+            ),
+            Column::new(
+                "claimed_at",
+                "Opened",
+                Shown::DateTime,
+                "When the link was first opened.",
+            ),
+            Column::new(
+                "used_at",
+                "Used",
+                Shown::DateTime,
+                "When the link signed you in.",
+            ),
+        ],
     },
     Table {
         name: "account_sessions",
         feature: "your account (signed-in browsers)",
+        title: "Browsers signed in to your account",
+        summary: "Signed in on {device} · {created_at}",
         subject_column: Some("subject_id"),
         created_column: Some("created_at"),
         retention: Retention::Days(SESSION_DAYS as u32),
@@ -96,6 +146,46 @@ pub const TABLES: &[Table] = &[
             "created_at",
             "last_seen_at",
             "expires_at",
+        ],
+        columns: &[
+            Column::new("id", "Number", Shown::Internal, ROW_ID),
+            Column::new("subject_id", "Your record", Shown::Internal, SUBJECT_ID),
+            Column::new(
+                "email",
+                "Signed in as",
+                Shown::Email,
+                "The address this browser is signed in with.",
+            ),
+            Column::new(
+                "device",
+                "Browser",
+                Shown::Text,
+                "The kind of browser, so you can tell your sessions apart.",
+            ),
+            Column::new(
+                "token_hash",
+                "Session fingerprint",
+                Shown::Internal,
+                "A one-way fingerprint of the browser's session cookie.",
+            ),
+            Column::new(
+                "created_at",
+                "Signed in",
+                Shown::DateTime,
+                "When this browser signed in.",
+            ),
+            Column::new(
+                "last_seen_at",
+                "Last used",
+                Shown::DateTime,
+                "When this browser last used your account.",
+            ),
+            Column::new(
+                "expires_at",
+                "Ends",
+                Shown::DateTime,
+                "When the session ends by itself.",
+            ),
         ],
     },
 ];

@@ -19,7 +19,10 @@ pub use crate::platform::{
     subjects,
 };
 
-use crate::platform::{context::Role, nav::{Icon, NavItem}};
+use crate::platform::{
+    context::Role,
+    nav::{Icon, NavItem},
+};
 use inventory::{Category, Column, Field, ROW_ID, Retention, SUBJECT_ID, Shown, Table};
 
 /// This feature's links in the back office's navigation.
@@ -28,7 +31,8 @@ pub const ADMIN_NAV: &[NavItem] = &[NavItem::new(
     "Privacy",
     "/admin/privacy/requests",
     Role::Admin,
-).icon(Icon::Shield)];
+)
+.icon(Icon::Shield)];
 
 pub const TABLES: &[Table] = &[
     Table {

@@ -308,9 +308,7 @@ pub fn nav_new_orders<'a>(
     platform: &'a crate::platform::Platform,
     _: &'a crate::platform::context::StaffUser,
 ) -> futures_util::future::BoxFuture<'a, anyhow::Result<i64>> {
-    Box::pin(async move {
-        Ok(count_new_orders(&platform.db).await?)
-    })
+    Box::pin(async move { Ok(count_new_orders(&platform.db).await?) })
 }
 
 /// A person's order requests, newest first.

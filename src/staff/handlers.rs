@@ -571,7 +571,12 @@ pub fn name_from_email(email: &str) -> String {
             let mut chars = w.chars();
             chars
                 .next()
-                .map(|first| first.to_uppercase().chain(chars.flat_map(char::to_lowercase)).collect())
+                .map(|first| {
+                    first
+                        .to_uppercase()
+                        .chain(chars.flat_map(char::to_lowercase))
+                        .collect()
+                })
                 .unwrap_or_default()
         })
         .collect();

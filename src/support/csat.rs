@@ -23,7 +23,7 @@ use crate::{
     },
     privacy::{
         erasure,
-        inventory::{Category, Field, Retention, Table},
+        inventory::{Category, Column, Field, ROW_ID, Retention, SUBJECT_ID, Shown, Table},
         subjects::{self, Subject},
     },
     staff::{Agent, Staff},
@@ -61,6 +61,8 @@ pub fn score_label(score: i64) -> &'static str {
 pub const TABLES: &[Table] = &[Table {
     name: "csat_ratings",
     feature: "satisfaction ratings after a support request",
+    title: "Your ratings of our help",
+    summary: "Rated {rating} of 5 · {rated_at}",
     subject_column: Some("subject_id"),
     created_column: Some("created_at"),
     retention: Retention::UntilErased,
@@ -91,6 +93,58 @@ pub const TABLES: &[Table] = &[Table {
         "created_at",
         "expires_at",
         "rated_at",
+    ],
+    columns: &[
+        Column::new("id", "Number", Shown::Internal, ROW_ID),
+        Column::new(
+            "ticket_id",
+            "Support request",
+            Shown::Internal,
+            "Our number of the support request the rating is about.",
+        ),
+        Column::new("subject_id", "Your record", Shown::Internal, SUBJECT_ID),
+        Column::new(
+            "agent_id",
+            "Answered by",
+            Shown::Internal,
+            "Our number of the staff member who answered, for figures per agent.",
+        ),
+        Column::new(
+            "rating",
+            "Rating",
+            Shown::Number,
+            "How satisfied you said you were, from 1 (not at all) to 5 (very).",
+        ),
+        Column::new(
+            "comment",
+            "Comment",
+            Shown::Paragraphs,
+            "What you added to your rating.",
+        ),
+        Column::new(
+            "token_hash",
+            "Link fingerprint",
+            Shown::Internal,
+            "A one-way fingerprint of the rating link we mailed you.",
+        ),
+        Column::new(
+            "created_at",
+            "Asked",
+            Shown::DateTime,
+            "When we asked for your rating.",
+        ),
+        Column::new(
+            "expires_at",
+            "Link expires",
+            Shown::DateTime,
+            "When the rating link stops working.",
+        ),
+        Column::new(
+            "rated_at",
+            "Rated",
+            Shown::DateTime,
+            "When you rated our help.",
+        ),
     ],
 }];
 

@@ -2,8 +2,8 @@
 //! visitor's signed conversation page and the staff helpdesk.
 
 pub mod admin;
-pub mod csat;
 pub mod bulk;
+pub mod csat;
 pub mod db;
 pub mod intake;
 pub mod overview;

@@ -40,7 +40,13 @@ pub async fn due_replies(state: &AppState, now: i64) -> anyhow::Result<Vec<DueRe
         let Some((ticket, _)) = Ticket::open(state, row)? else {
             continue;
         };
-        let sla = Sla::of(ticket.created_at, None, now, &settings);
+        let sla = Sla::of(
+            ticket.created_at,
+            None,
+            now,
+            &settings,
+            state.site().time_zone,
+        );
         if matches!(sla, Sla::Due(left) if left > NEARLY_DUE_MS) {
             continue;
         }
