@@ -141,6 +141,12 @@ pub const TABLES: &[Table] = &[
                 "When the chat ended.",
             ),
             Column::new(
+                "unanswered_at",
+                "Nobody answered",
+                Shown::DateTime,
+                "When we told you nobody could answer the chat in time, and asked for your address to answer by email.",
+            ),
+            Column::new(
                 "name",
                 "Name",
                 Shown::Text,
