@@ -130,7 +130,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 let password = password.trim_end_matches(['\n', '\r']);
                 config.workers = false;
                 let state = AppState::open(config).await?;
-                let id = staff::add_user_cli(&state, &email, name.as_deref(), role, password).await?;
+                let id =
+                    staff::add_user_cli(&state, &email, name.as_deref(), role, password).await?;
                 println!("created {} account {email} (id {id})", role.as_str());
                 Ok(())
             }

@@ -16,7 +16,10 @@ mod dashboard;
 pub mod db;
 pub mod track;
 
-use crate::platform::{context::Role, nav::{Icon, NavItem}};
+use crate::platform::{
+    context::Role,
+    nav::{Icon, NavItem},
+};
 use crate::{
     AppState,
     platform::{db::Db, settings},
@@ -182,12 +185,8 @@ pub fn router() -> Router<AppState> {
 }
 
 /// This feature's links in the back office's navigation.
-pub const ADMIN_NAV: &[NavItem] = &[NavItem::new(
-    "Marketing",
-    "Analytics",
-    "/admin/analytics",
-    Role::Admin,
-).icon(Icon::Chart)];
+pub const ADMIN_NAV: &[NavItem] =
+    &[NavItem::new("Marketing", "Analytics", "/admin/analytics", Role::Admin).icon(Icon::Chart)];
 
 pub const TABLES: &[Table] = &[
     Table {

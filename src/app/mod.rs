@@ -5,9 +5,9 @@
 //! names it.
 
 mod dashboard;
-mod search;
 pub mod middleware;
 pub mod registry;
+mod search;
 
 use crate::{
     config::Config,

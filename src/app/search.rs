@@ -54,10 +54,14 @@ fn parse_query(raw: Option<&str>) -> Result<String, &'static str> {
         .map(|(_, v)| v.into_owned())
         .unwrap_or_default();
     if q.chars().count() > MAX_QUERY_CHARS {
-        return Err("That search is too long: use at most 200 characters, like a reference, a name or a few words.");
+        return Err(
+            "That search is too long: use at most 200 characters, like a reference, a name or a few words.",
+        );
     }
     if q.contains('\u{FFFD}') || q.chars().any(|c| c.is_control() && !c.is_whitespace()) {
-        return Err("That search holds characters we cannot search for: use letters, digits and punctuation.");
+        return Err(
+            "That search holds characters we cannot search for: use letters, digits and punctuation.",
+        );
     }
     Ok(q.split_whitespace().collect::<Vec<_>>().join(" "))
 }
@@ -151,7 +155,10 @@ mod tests {
 
     #[test]
     fn searches_are_tidied_and_hostile_ones_refused() {
-        assert_eq!(parse_query(Some("q=%20printer%20%20jams%20")).unwrap(), "printer jams");
+        assert_eq!(
+            parse_query(Some("q=%20printer%20%20jams%20")).unwrap(),
+            "printer jams"
+        );
         assert_eq!(parse_query(None).unwrap(), "");
         assert!(parse_query(Some("q=a%00b")).is_err());
         assert!(parse_query(Some("q=%FF%FE")).is_err());

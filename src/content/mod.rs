@@ -23,7 +23,10 @@ mod seed;
 pub use public::answer_shared;
 pub use seed::seed_demo;
 
-use crate::platform::{context::Role, nav::{Icon, NavItem}};
+use crate::platform::{
+    context::Role,
+    nav::{Icon, NavItem},
+};
 use crate::{
     AppState,
     privacy::inventory::{Retention, Table},
@@ -41,12 +44,8 @@ pub const SCAN_SOURCES: &[crate::platform::scan::Source] =
     }];
 
 /// This feature's links in the back office's navigation.
-pub const ADMIN_NAV: &[NavItem] = &[NavItem::new(
-    "Content",
-    "Articles",
-    "/admin/articles",
-    Role::Editor,
-).icon(Icon::Article)];
+pub const ADMIN_NAV: &[NavItem] =
+    &[NavItem::new("Content", "Articles", "/admin/articles", Role::Editor).icon(Icon::Article)];
 
 /// Content tables hold no personal data: authors are staff ids.
 pub const TABLES: &[Table] = &[

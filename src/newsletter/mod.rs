@@ -10,7 +10,10 @@ pub mod public;
 pub mod runner;
 pub mod subscribers;
 
-use crate::platform::{context::Role, nav::{Icon, NavItem}};
+use crate::platform::{
+    context::Role,
+    nav::{Icon, NavItem},
+};
 use crate::{
     AppState,
     platform::crypto::Keyring,

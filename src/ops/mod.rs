@@ -6,7 +6,10 @@ mod db;
 mod handlers;
 pub mod integrity;
 
-use crate::platform::{context::Role, nav::{Icon, NavItem}};
+use crate::platform::{
+    context::Role,
+    nav::{Icon, NavItem},
+};
 use crate::{
     AppState,
     privacy::inventory::{Retention, Table},
@@ -26,7 +29,8 @@ pub const ADMIN_NAV: &[NavItem] = &[NavItem::new(
     "Integrity",
     "/admin/integrity",
     Role::Admin,
-).icon(Icon::Check)];
+)
+.icon(Icon::Check)];
 
 pub const TABLES: &[Table] = &[
     Table {

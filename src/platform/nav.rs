@@ -11,8 +11,7 @@ use futures_util::future::BoxFuture;
 
 /// A figure shown beside a navigation link ("3 open tickets of yours"),
 /// computed by the feature for each staff page (never for visitors).
-pub type NavCount =
-    for<'a> fn(&'a Platform, &'a StaffUser) -> BoxFuture<'a, anyhow::Result<i64>>;
+pub type NavCount = for<'a> fn(&'a Platform, &'a StaffUser) -> BoxFuture<'a, anyhow::Result<i64>>;
 
 /// One link of the back office's navigation.
 pub struct NavItem {

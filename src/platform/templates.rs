@@ -12,12 +12,12 @@ use super::{
 };
 use crate::error::{AppError, AppResult};
 use anyhow::Context;
-use chrono_tz::Tz;
 use axum::{
     extract::{FromRef, FromRequestParts},
     http::{StatusCode, request::Parts},
     response::{Html, IntoResponse, Response},
 };
+use chrono_tz::Tz;
 use std::sync::Arc;
 
 /// Stands for the visitor's CSRF token in a page rendered once for many
@@ -125,9 +125,7 @@ impl Page {
             None => {
                 (self.path == href || self.path.starts_with(&format!("{href}/")))
                     && !self.nav_items.iter().any(|i| {
-                        i.href.starts_with(href)
-                            && i.href.contains('?')
-                            && self.nav_current(i.href)
+                        i.href.starts_with(href) && i.href.contains('?') && self.nav_current(i.href)
                     })
             }
         }

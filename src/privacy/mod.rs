@@ -17,7 +17,10 @@ pub use crate::platform::{
     subjects,
 };
 
-use crate::platform::{context::Role, nav::{Icon, NavItem}};
+use crate::platform::{
+    context::Role,
+    nav::{Icon, NavItem},
+};
 use inventory::{Category, Field, Retention, Table};
 
 /// This feature's links in the back office's navigation.
@@ -26,7 +29,8 @@ pub const ADMIN_NAV: &[NavItem] = &[NavItem::new(
     "Privacy",
     "/admin/privacy/requests",
     Role::Admin,
-).icon(Icon::Shield)];
+)
+.icon(Icon::Shield)];
 
 pub const TABLES: &[Table] = &[
     Table {

@@ -44,9 +44,11 @@ pub async fn login_candidate(
     .bind(email.trim())
     .fetch_optional(&db.pool)
     .await?;
-    Ok(row.and_then(|(id, email, name, role, zone, hash, disabled)| {
-        to_user((id, email, name, role, zone)).map(|u| (u, hash, disabled != 0))
-    }))
+    Ok(
+        row.and_then(|(id, email, name, role, zone, hash, disabled)| {
+            to_user((id, email, name, role, zone)).map(|u| (u, hash, disabled != 0))
+        }),
+    )
 }
 
 pub async fn create_session(

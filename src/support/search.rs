@@ -2,12 +2,7 @@
 //! (personal fields are sealed, so the newest tickets are opened and matched
 //! in memory), widened to the words of each ticket's messages.
 
-use super::{
-    TicketRef,
-    admin::SEARCH_WINDOW,
-    db,
-    tickets::Ticket,
-};
+use super::{TicketRef, admin::SEARCH_WINDOW, db, tickets::Ticket};
 use crate::{AppState, error::AppResult, platform::nav::SearchHit, privacy::subjects::Subject};
 use std::collections::HashMap;
 
@@ -75,7 +70,10 @@ pub async fn for_staff(state: &AppState, q: &str, limit: usize) -> AppResult<Vec
     }
     let mut hits = vec![];
     for ((ticket, _), lacking) in opened.iter().zip(&missing) {
-        let text = bodies.get(&ticket.id).map(String::as_str).unwrap_or_default();
+        let text = bodies
+            .get(&ticket.id)
+            .map(String::as_str)
+            .unwrap_or_default();
         if lacking.iter().all(|w| text.contains(*w)) {
             hits.push(hit(ticket));
             if hits.len() >= limit {

@@ -155,11 +155,19 @@ mod tests {
         let s = SupportSettings::default();
         // Friday 6 November 2026 is after the change back: PST, UTC-8, so
         // the day opens at 17:00 UTC.
-        assert_eq!(business_ms(FRIDAY + 9 * HOUR, FRIDAY + 18 * HOUR, &s, PACIFIC), HOUR);
+        assert_eq!(
+            business_ms(FRIDAY + 9 * HOUR, FRIDAY + 18 * HOUR, &s, PACIFIC),
+            HOUR
+        );
         // Friday 30 October 2026, still PDT (UTC-7): it opens at 16:00 UTC.
         let summer_friday = FRIDAY - 7 * DAY;
         assert_eq!(
-            business_ms(summer_friday + 9 * HOUR, summer_friday + 18 * HOUR, &s, PACIFIC),
+            business_ms(
+                summer_friday + 9 * HOUR,
+                summer_friday + 18 * HOUR,
+                &s,
+                PACIFIC
+            ),
             2 * HOUR
         );
         // Across the change (Sunday 1 November): Friday 16:00 PDT to Monday

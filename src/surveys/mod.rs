@@ -13,7 +13,10 @@ pub mod db;
 pub mod public;
 pub mod results;
 
-use crate::platform::{context::Role, nav::{Icon, NavItem}};
+use crate::platform::{
+    context::Role,
+    nav::{Icon, NavItem},
+};
 use crate::{
     AppState,
     platform::{db::Db, now_ms},
@@ -37,12 +40,8 @@ pub const SCAN_SOURCES: &[crate::platform::scan::Source] = &[
 ];
 
 /// This feature's links in the back office's navigation.
-pub const ADMIN_NAV: &[NavItem] = &[NavItem::new(
-    "Content",
-    "Surveys",
-    "/admin/surveys",
-    Role::Editor,
-).icon(Icon::Survey)];
+pub const ADMIN_NAV: &[NavItem] =
+    &[NavItem::new("Content", "Surveys", "/admin/surveys", Role::Editor).icon(Icon::Survey)];
 
 pub const TABLES: &[Table] = &[
     Table {

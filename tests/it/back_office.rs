@@ -30,7 +30,10 @@ pub async fn seed_ticket(
         attachments: vec![],
     };
     let nonce = officecomms::platform::random_token(12);
-    match tickets::create(&app.state, &new, &nonce, b"test-ip").await.unwrap() {
+    match tickets::create(&app.state, &new, &nonce, b"test-ip")
+        .await
+        .unwrap()
+    {
         tickets::Created::New { id, reference } => (id, reference.to_string()),
         tickets::Created::Existing { .. } => panic!("a fresh nonce made an existing ticket"),
     }
@@ -53,7 +56,10 @@ pub async fn sign_in_named(app: &TestApp, name: &str, role: &str) -> String {
     .await
     .unwrap();
     let r = app
-        .post_form("/admin/login", &[("email", &email), ("password", STAFF_PASSWORD)])
+        .post_form(
+            "/admin/login",
+            &[("email", &email), ("password", STAFF_PASSWORD)],
+        )
         .await;
     assert_eq!(r.status(), 303);
     email
@@ -82,16 +88,39 @@ pub async fn exec_sql(app: &TestApp, sql: &'static str) {
 /// An order request placed through the cart and checkout, as a visitor would.
 pub async fn place_order(app: &TestApp, name: &str, email: &str) {
     let visitor = client();
-    let csrf = extract_csrf(&visitor.get(app.url("/cart")).send().await.unwrap().text().await.unwrap());
-    let services = officecomms::shop::db::active_services(&app.state.db).await.unwrap();
+    let csrf = extract_csrf(
+        &visitor
+            .get(app.url("/cart"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+    );
+    let services = officecomms::shop::db::active_services(&app.state.db)
+        .await
+        .unwrap();
     let r = visitor
         .post(app.url("/cart"))
-        .form(&[("csrf", csrf.as_str()), ("action", "add"), ("service", &services[0].id.to_string()), ("quantity", "1")])
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("action", "add"),
+            ("service", &services[0].id.to_string()),
+            ("quantity", "1"),
+        ])
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 303);
-    let form = visitor.get(app.url("/checkout")).send().await.unwrap().text().await.unwrap();
+    let form = visitor
+        .get(app.url("/checkout"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let marker = "name=\"idempotency_key\" value=\"";
     let start = form.find(marker).expect("checkout form") + marker.len();
     let key = &form[start..start + form[start..].find('"').unwrap()];
@@ -131,26 +160,64 @@ pub async fn seed_counts(app: &TestApp) -> String {
     let their_id = staff_id(app, &colleague).await;
     let mut ids = vec![];
     for i in 0..9 {
-        let (id, _) = seed_ticket(app, "Pat Lee", &format!("pat{i}@example.com"), "Printer offline", "It stopped.").await;
+        let (id, _) = seed_ticket(
+            app,
+            "Pat Lee",
+            &format!("pat{i}@example.com"),
+            "Printer offline",
+            "It stopped.",
+        )
+        .await;
         ids.push(id);
     }
     for id in &ids[0..2] {
-        sqlx::query("UPDATE tickets SET assignee_id = $1 WHERE id = $2").bind(my_id).bind(*id).execute(&app.state.db.pool).await.unwrap();
+        sqlx::query("UPDATE tickets SET assignee_id = $1 WHERE id = $2")
+            .bind(my_id)
+            .bind(*id)
+            .execute(&app.state.db.pool)
+            .await
+            .unwrap();
     }
     // Mine but solved, a colleague's, and an unassigned closed one: none counts as mine or unassigned.
-    sqlx::query("UPDATE tickets SET assignee_id = $1, status = 'solved' WHERE id = $2").bind(my_id).bind(ids[2]).execute(&app.state.db.pool).await.unwrap();
-    sqlx::query("UPDATE tickets SET assignee_id = $1 WHERE id = $2").bind(their_id).bind(ids[3]).execute(&app.state.db.pool).await.unwrap();
-    exec(app, "UPDATE tickets SET status = 'closed' WHERE id = $1", ids[4]).await;
+    sqlx::query("UPDATE tickets SET assignee_id = $1, status = 'solved' WHERE id = $2")
+        .bind(my_id)
+        .bind(ids[2])
+        .execute(&app.state.db.pool)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE tickets SET assignee_id = $1 WHERE id = $2")
+        .bind(their_id)
+        .bind(ids[3])
+        .execute(&app.state.db.pool)
+        .await
+        .unwrap();
+    exec(
+        app,
+        "UPDATE tickets SET status = 'closed' WHERE id = $1",
+        ids[4],
+    )
+    .await;
     // ids[5..9]: four open and unassigned, one of them pending.
-    exec(app, "UPDATE tickets SET status = 'pending' WHERE id = $1", ids[5]).await;
+    exec(
+        app,
+        "UPDATE tickets SET status = 'pending' WHERE id = $1",
+        ids[5],
+    )
+    .await;
     for name in ["Ann", "Ben", "Cy", "Di"] {
-        conversations::start(&app.state, name, None, None).await.unwrap();
+        conversations::start(&app.state, name, None, None)
+            .await
+            .unwrap();
     }
     // One chat taken by an agent: no longer waiting.
     exec_sql(app, "UPDATE chat_conversations SET status = 'active' WHERE id = (SELECT MIN(id) FROM chat_conversations)").await;
     place_order(app, "Robin Buyer", "robin@example.com").await;
     place_order(app, "Sam Buyer", "sam@example.com").await;
-    exec_sql(app, "UPDATE orders SET status = 'contacted' WHERE id = (SELECT MIN(id) FROM orders)").await;
+    exec_sql(
+        app,
+        "UPDATE orders SET status = 'contacted' WHERE id = (SELECT MIN(id) FROM orders)",
+    )
+    .await;
     me
 }
 
@@ -388,7 +455,10 @@ both! {
 
 #[test]
 fn names_made_from_addresses_read_as_names() {
-    assert_eq!(staff::name_from_email("dana.whitfield@officecomms.com"), "Dana Whitfield");
+    assert_eq!(
+        staff::name_from_email("dana.whitfield@officecomms.com"),
+        "Dana Whitfield"
+    );
     assert_eq!(staff::name_from_email("j_o-neil42@x.test"), "J O Neil42");
     assert_eq!(staff::name_from_email("1234@x.test"), "Staff member");
     assert_eq!(staff::name_from_email("ÉLODIE@x.test"), "Élodie");
