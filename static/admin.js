@@ -18,7 +18,8 @@
   function typing(el) {
     if (!el || el === doc.body) return false;
     var tag = el.tagName;
-    return tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT" || el.isContentEditable;
+    if (tag === "INPUT") return !/^(checkbox|radio|button|submit|reset|range|color|file|image)$/i.test(el.type);
+    return tag === "TEXTAREA" || tag === "SELECT" || el.isContentEditable;
   }
 
   // --- the sidebar remembers being compact (wide screens only) ---

@@ -535,23 +535,6 @@ pub async fn update_order(
     Ok(Redirect::to(&format!("/admin/orders/{id}?saved=1")).into_response())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn prices_are_read_as_dollars_and_cents() {
-        assert_eq!(parse_price("49"), Ok(4_900));
-        assert_eq!(parse_price("49.5"), Ok(4_950));
-        assert_eq!(parse_price(" $1,234.56 "), Ok(123_456));
-        for bad in ["", "-5", "1.234", "abc", "1e5", "99999999"] {
-            assert!(parse_price(bad).is_err(), "{bad:?}");
-        }
-        assert!(valid_slug("essential-support"));
-        assert!(!valid_slug("Essential support"));
-    }
-}
-
 /// Order requests matching `q` (lower-cased) for the back office's global
 /// search: the orders list's own matching, newest first, at most `limit`.
 pub async fn search_orders(
@@ -583,4 +566,21 @@ pub async fn search_orders(
         }
     }
     Ok(hits)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prices_are_read_as_dollars_and_cents() {
+        assert_eq!(parse_price("49"), Ok(4_900));
+        assert_eq!(parse_price("49.5"), Ok(4_950));
+        assert_eq!(parse_price(" $1,234.56 "), Ok(123_456));
+        for bad in ["", "-5", "1.234", "abc", "1e5", "99999999"] {
+            assert!(parse_price(bad).is_err(), "{bad:?}");
+        }
+        assert!(valid_slug("essential-support"));
+        assert!(!valid_slug("Essential support"));
+    }
 }

@@ -369,7 +369,7 @@ fn display_name(raw: &str, errors: &mut FieldErrors) -> Option<String> {
             None
         }
         Ok(None) => {
-            errors.add("display_name", "Please enter your name.");
+            errors.add("display_name", "Please enter a name.");
             None
         }
         Err(m) => {
@@ -492,8 +492,14 @@ pub async fn save_settings(
 ) -> AppResult<Response> {
     let mut errors = FieldErrors::default();
     let mut values = Vec::new();
+    let before = state.site();
     for (key, _) in settings::FIELDS {
-        let raw = form.get(*key).map(String::as_str).unwrap_or("");
+        // A form from before the zone was a setting keeps the current one.
+        let raw = match form.get(*key) {
+            Some(raw) => raw.as_str(),
+            None if *key == "time_zone" => before.time_zone.name(),
+            None => "",
+        };
         match text(raw, 500) {
             Ok(Some(v)) => values.push((*key, v)),
             Ok(None) => errors.add(key, "This cannot be empty."),
@@ -522,7 +528,6 @@ pub async fn save_settings(
         return render_with(StatusCode::UNPROCESSABLE_ENTITY, &body);
     }
     let mut tx = state.db.begin().await?;
-    let before = state.site();
     let mut changed = Vec::new();
     for (key, value) in &values {
         if before.get(key) != value {

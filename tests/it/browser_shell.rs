@@ -156,14 +156,20 @@ async fn staff_shell_at(width: u32) {
         ("/admin/chat", "3"),
         ("/admin/orders", "1"),
     ] {
-        let shown = c
+        let badge = c
             .find(Locator::Css(&format!("a[href=\"{href}\"] .count")))
             .await
-            .unwrap()
-            .text()
-            .await
             .unwrap();
-        assert!(shown.starts_with(want), "{href}: {shown:?}");
+        let shown = badge.text().await.unwrap();
+        let figures: Vec<&str> = shown
+            .split(|c: char| !c.is_ascii_digit())
+            .filter(|t| !t.is_empty())
+            .collect();
+        assert_eq!(figures, [want], "{href}: {shown:?}");
+        assert_eq!(
+            badge.attr("data-count").await.unwrap().as_deref(),
+            Some(want)
+        );
     }
 
     // The key help, with JavaScript.

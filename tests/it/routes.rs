@@ -28,7 +28,13 @@ const AREAS: &[(&str, &str)] = &[
 ];
 
 /// Staff pages open to anyone signed in, and the public ones under /admin.
-const ANY_STAFF: &[&str] = &["/admin", "/admin/dashboard.json", "/admin/logout"];
+const ANY_STAFF: &[&str] = &[
+    "/admin",
+    "/admin/dashboard.json",
+    "/admin/logout",
+    "/admin/account",
+    "/admin/search",
+];
 const PUBLIC_ADMIN: &[&str] = &["/admin/login", "/admin/invite/{token}"];
 /// State-changing routes authenticated by a token in the URL (RFC 8058).
 const CSRF_EXEMPT: &[&str] = &["/unsubscribe/"];

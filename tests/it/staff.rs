@@ -44,7 +44,7 @@ both! {
         assert!(cookie.starts_with("oc_session=") && cookie.contains("HttpOnly"));
         let (status, body) = app.get_text("/admin").await;
         assert_eq!(status, 200);
-        assert!(body.contains("Signed in as ann (agent)"));
+        assert!(body.contains("Signed in as Ann (agent)"), "a name, never the address's local part");
 
         let r = app.post_form("/admin/logout", &[]).await;
         assert_eq!(r.status(), 303);

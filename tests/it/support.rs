@@ -633,7 +633,7 @@ both! {
         let id = ticket_ids(&app).await[0];
         let (_, page) = app.get_text(&format!("/admin/tickets/{id}?canned={canned}")).await;
         assert!(page.contains("Hello Ann Example, about OC-"), "{page}");
-        assert!(page.contains("please reset your password. agent-"));
+        assert!(page.contains("please reset your password. Agent "), "the agent's name, not their address");
     }
 
     async fn admins_tune_the_helpdesk_settings(backend) {
