@@ -90,6 +90,17 @@
   function keyTarget(key) {
     var el = doc.querySelector('[data-key="' + key + '"]');
     if (el) return el;
+    // The ticket composer: one box, a Reply / Internal note switch.
+    var body = doc.getElementById("reply-body");
+    if (body && (key === "r" || key === "n")) {
+      var mode = doc.getElementById(key === "r" ? "mode-reply" : "mode-note");
+      if (mode && !mode.checked) {
+        mode.checked = true;
+        mode.dispatchEvent(new Event("change", { bubbles: true }));
+      }
+      return body;
+    }
+    if (key === "e" && doc.getElementById("solve-ticket")) return doc.getElementById("solve-ticket");
     // Ticket pages that do not mark their fields: find them by their forms.
     if (!/^\/admin\/tickets\/\d+/.test(location.pathname)) return null;
     if (key === "r") return doc.querySelector('form[action$="/reply"] textarea');

@@ -203,7 +203,7 @@ async fn staff_log_in_through_the_form_in_a_real_browser() {
         .text()
         .await
         .unwrap();
-    assert!(body.contains("Signed in as eve (admin)"));
+    assert!(body.contains("Signed in as Eve (admin)"));
     browser.close().await;
 }
 

@@ -237,12 +237,23 @@ async fn staff_shell_at(width: u32) {
     assert!(!page.contains("2026-07-15 16:15 UTC"));
     shot(c, "ticket", width).await;
     fits(c, "a ticket").await;
-    // `r` puts the cursor in the reply.
+    // `n` switches the composer to an internal note, `r` back to a reply,
+    // the cursor in the message either way.
+    press(c, "n").await;
+    wait_text(
+        c,
+        "document.activeElement.id + ':' + document.getElementById('mode-note').checked",
+        "reply-body:true",
+    )
+    .await;
+    c.execute("document.activeElement.blur()", vec![])
+        .await
+        .unwrap();
     press(c, "r").await;
     wait_text(
         c,
-        "document.activeElement.closest('form') && document.activeElement.closest('form').action",
-        "/reply",
+        "document.activeElement.closest('form').action + ':' + document.getElementById('mode-reply').checked",
+        "/compose:true",
     )
     .await;
     c.goto(&app.url(&format!("/admin/tickets/{winter}")))

@@ -408,7 +408,13 @@ fn read_dir_sorted(dir: &std::path::Path) -> Vec<String> {
         .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
         .unwrap_or_default();
     files.retain(|p| p.is_file());
-    files.sort();
+    // In arrival order: Maildir names do not sort by it within a second.
+    files.sort_by_key(|p| {
+        (
+            std::fs::metadata(p).and_then(|m| m.modified()).ok(),
+            p.clone(),
+        )
+    });
     files
         .iter()
         .map(|p| std::fs::read_to_string(p).unwrap())
