@@ -174,16 +174,4 @@
     }
     if (done) event.preventDefault();
   });
-  // --- tables on a phone are cards: each value labelled by its column ---
-  Array.prototype.forEach.call(doc.querySelectorAll(".staff-main table"), function (table) {
-    var heads = Array.prototype.map.call(table.querySelectorAll("thead th"), function (th) {
-      return th.textContent.trim();
-    });
-    if (!heads.length) return;
-    Array.prototype.forEach.call(table.querySelectorAll("tbody tr"), function (row) {
-      Array.prototype.forEach.call(row.children, function (cell, i) {
-        if (heads[i] && !cell.hasAttribute("data-label")) cell.setAttribute("data-label", heads[i]);
-      });
-    });
-  });
 })();
