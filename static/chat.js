@@ -52,6 +52,12 @@
     return t;
   }
 
+  // "Dana from officecomms": who answers, and for whom.
+  function companySuffix() {
+    var e = document.querySelector("[data-company]");
+    return e && e.dataset.company ? " from " + e.dataset.company : "";
+  }
+
   function Chat(root, csrf, askAge) {
     this.askAge = askAge;
     this.root = root;
@@ -369,7 +375,7 @@
     }
     this.compose.hidden = false;
     if (this.state === "active") {
-      this.setStatus(this.agentName ? "You are chatting with " + this.agentName + "." : "An agent is with you.");
+      this.setStatus(this.agentName ? "You are chatting with " + this.agentName + companySuffix() + "." : "An agent is with you.");
     } else if (this.agents > 0) {
       this.setStatus("An agent will be with you shortly.");
     } else {

@@ -10,12 +10,16 @@ use crate::{
         settings::SiteSettings,
     },
     privacy::{
+        account::SignInMail,
         incidents::BreachMail,
         mydata::{ErasedMail, LinkMail},
     },
     shop::handlers::{LineView, OrderMail, TotalView},
     staff::handlers::InviteMail,
-    support::tickets::{ReceivedMail, ReplyMail},
+    support::{
+        csat::CsatMail,
+        tickets::{ReceivedMail, ReplyMail},
+    },
 };
 
 const LINK: &str = "https://officecomms.test/a/link?x=1&y=2";
@@ -154,6 +158,37 @@ fn every_mail() -> Vec<(&'static str, OutgoingMail)> {
                 title: "Lost laptop".into(),
                 description: "A laptop was stolen.".into(),
                 link: LINK.into(),
+            }
+            .to_mail(to),
+        ),
+        (
+            "account_sign_in",
+            SignInMail {
+                company: c(),
+                link: LINK.into(),
+                minutes: 30,
+            }
+            .to_mail(to),
+        ),
+        (
+            "csat_request",
+            CsatMail {
+                name: "Ann".into(),
+                reference: "OC-2026-000001".into(),
+                title: "Printer offline".into(),
+                company: c(),
+                links: vec![
+                    (
+                        1,
+                        "Very unsatisfied",
+                        "https://officecomms.test/csat/t?score=1".into(),
+                    ),
+                    (
+                        5,
+                        "Very satisfied",
+                        "https://officecomms.test/csat/t?score=5".into(),
+                    ),
+                ],
             }
             .to_mail(to),
         ),

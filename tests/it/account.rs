@@ -272,7 +272,7 @@ both! {
         let strip = |s: &str, e: &str| s.replace(e, "EMAIL").replace(&extract_csrf(s), "");
         assert_eq!(strip(&unknown, "nobody@example.com"), strip(&known, ANN));
         let mail = mails_to(&app, &smtp, ANN, "sign-in link").await.pop().expect("a sign-in mail");
-        assert!(mail.text.contains("It works once, for 60 minutes"), "{}", mail.text);
+        assert!(mail.text.contains("The link works once, for 60 minutes"), "{}", mail.text);
         let link = mail.link(&format!("{}/account/sign-in/", app.base));
 
         // Bad input: not an address, a forged token, no CSRF token.

@@ -450,6 +450,11 @@ both! {
         assert!(reply.text.contains("Dana Whitfield from officecomms answered"), "{}", reply.text);
         assert!(reply.html.contains("Dana Whitfield from officecomms answered"));
         assert!(!reply.text.contains("agent-"), "never the address's local part");
+        // The visitor's conversation page says the same.
+        let link = reply.link(&format!("{}/support/tickets/", app.base));
+        let (status, page) = app.get_text(link.trim_start_matches(&app.base)).await;
+        assert_eq!(status, 200);
+        assert!(page.contains("Dana Whitfield from officecomms answered"), "{page}");
     }
 }
 

@@ -670,7 +670,7 @@ async fn a_visitor_and_an_agent_chat_in_two_browsers() {
     wait_text(
         v,
         "document.querySelector('.chat-status').textContent",
-        "chatting with",
+        "chatting with Sam from officecomms",
     )
     .await;
     let href = wait_text(
