@@ -26,15 +26,15 @@ async fn make_token(
     scopes: &[&str],
     days: &str,
 ) -> (u16, String, String) {
-    let page = staff
+    let r = staff
         .client
         .get(app.url("/admin/account"))
         .send()
         .await
-        .unwrap()
-        .text()
-        .await
         .unwrap();
+    let shown = r.status();
+    let page = r.text().await.unwrap();
+    assert!(page.contains("name=\"csrf\""), "{shown}: {page}");
     let csrf = extract_csrf(&page);
     let mut form = vec![
         ("csrf", csrf.as_str()),
