@@ -4,7 +4,7 @@
 
 use super::AppState;
 use crate::platform::{
-    api::no_such_route,
+    api::{ErrorBody, ValidationErrors, no_such_route},
     templates::{Page, render},
 };
 use crate::{error::AppResult, staff::tokens::Scope};
@@ -37,6 +37,9 @@ pub fn router() -> Router<AppState> {
             Send a staff member's token as `Authorization: Bearer oc_…`; each route names the \
             scope it needs. Lists are paged with `?cursor=` and `next_cursor`.",
     ),
+    // The refusals every route answers name these; utoipa collects only
+    // the types a path names itself.
+    components(schemas(ErrorBody, ValidationErrors)),
     modifiers(&BearerTokens)
 )]
 struct ApiDoc;
