@@ -392,6 +392,94 @@ both! {
         assert_eq!(call(&app, "GET", "/api/v1/tickets", Some(&other), None).await.0, 200);
     }
 
+    async fn articles_are_written_sanitised_published_and_deleted_through_the_api(backend) {
+        let app = TestApp::spawn(backend).await;
+        let editor = token(&app, "editor", &["articles:read", "articles:write"]).await;
+        let draft = json!({
+            "kind": "article",
+            "title": "Reset a forgotten Outlook password",
+            "body": "Open **Settings**.\n\n<script>alert(1)</script><img src=x onerror=alert(2)>",
+            "tags": ["outlook", "passwords"],
+        });
+        let (status, headers, made) = call(&app, "POST", "/api/v1/articles", Some(&editor), Some(draft)).await;
+        assert_eq!(status, 201, "{made}");
+        let id = made["id"].as_i64().unwrap();
+        assert_eq!(headers["location"], format!("/api/v1/articles/{id}").as_str());
+        assert_eq!(made["state"], "draft");
+        let html = made["body_html"].as_str().unwrap();
+        assert!(html.contains("<strong>Settings</strong>") && !html.contains("<script") && !html.contains("onerror"), "sanitised as in the editor: {html}");
+        let path = made["path"].as_str().unwrap().to_string();
+        assert_eq!(app.get(&path).await.status(), 404, "a draft is not on the site");
+        let (status, _, published) = call(&app, "POST", &format!("/api/v1/articles/{id}/publish"), Some(&editor), None).await;
+        assert_eq!((status, published["state"].as_str()), (200, Some("published")), "{published}");
+        let (status, page) = app.get_text(&path).await;
+        assert_eq!(status, 200);
+        assert!(page.contains("Reset a forgotten Outlook password") && !page.contains("<script>alert"));
+        // An update from a stale version is refused, not lost.
+        let mut change = json!({"kind": "article", "title": "Reset your Outlook password", "body": "New text.", "state": "published", "version": made["version"]});
+        let (status, _, answer) = call(&app, "PUT", &format!("/api/v1/articles/{id}"), Some(&editor), Some(change.clone())).await;
+        assert_eq!(status, 409, "{answer}");
+        change["version"] = published["version"].clone();
+        let (status, _, updated) = call(&app, "PUT", &format!("/api/v1/articles/{id}"), Some(&editor), Some(change)).await;
+        assert_eq!((status, updated["title"].as_str()), (200, Some("Reset your Outlook password")), "{updated}");
+        let (status, _, answer) = call(&app, "POST", "/api/v1/articles", Some(&editor), Some(json!({"kind": "poem", "title": "", "body": "x"}))).await;
+        assert_eq!(status, 422);
+        assert!(answer["errors"]["kind"].is_string() && answer["errors"]["title"].is_string(), "{answer}");
+        let (_, _, list) = call(&app, "GET", "/api/v1/articles?q=outlook%20password", Some(&editor), None).await;
+        assert!(list["items"].as_array().unwrap().iter().any(|a| a["id"] == id), "{list}");
+        let audited: Vec<String> = sqlx::query_scalar("SELECT action FROM audit_log WHERE target_kind = 'article' AND target_id = $1 ORDER BY id").bind(id.to_string()).fetch_all(&app.state.db.pool).await.unwrap();
+        assert_eq!(audited.first().map(String::as_str), Some("create"), "{audited:?}");
+        let r = client().delete(app.url(&format!("/api/v1/articles/{id}"))).bearer_auth(&editor).send().await.unwrap();
+        assert_eq!(r.status(), 204);
+        assert_eq!(call(&app, "GET", &format!("/api/v1/articles/{id}"), Some(&editor), None).await.0, 404);
+        assert_eq!(app.get(&path).await.status(), 404);
+    }
+
+    async fn subscribers_join_by_double_opt_in_or_an_audited_import_and_leave_at_once(backend) {
+        let app = TestApp::spawn(backend).await;
+        let admin = token(&app, "admin", &["subscribers:read", "subscribers:write", "analytics:read"]).await;
+        let (status, _, added) = call(&app, "POST", "/api/v1/subscribers", Some(&admin), Some(json!({"email": "pat@example.com", "topics": ["tips"]}))).await;
+        assert_eq!((status, added["result"].as_str()), (202, Some("pending")), "{added}");
+        app.drain_outbox().await;
+        assert!(app.mails().iter().any(|m| m.to.contains("pat@example.com") && m.text.contains("/newsletter/confirm/")), "the double opt-in mail went out");
+        let (status, _, answer) = call(&app, "POST", "/api/v1/subscribers", Some(&admin), Some(json!({"email": "lee@example.com", "confirmed": true}))).await;
+        assert_eq!(status, 422, "an import names where consent came from");
+        assert!(answer["errors"]["consent_source"].is_string());
+        let (status, _, added) = call(&app, "POST", "/api/v1/subscribers", Some(&admin), Some(json!({"email": "lee@example.com", "name": "Lee", "confirmed": true, "consent_source": "trade fair sign-up sheet"}))).await;
+        assert_eq!((status, added["result"].as_str()), (202, Some("confirmed")));
+        let audited: Vec<String> = sqlx::query_scalar("SELECT detail FROM audit_log WHERE action = 'import'").fetch_all(&app.state.db.pool).await.unwrap();
+        assert!(audited.iter().any(|d| d.contains("trade fair sign-up sheet")), "{audited:?}");
+        let (status, _, list) = call(&app, "GET", "/api/v1/subscribers?status=confirmed", Some(&admin), None).await;
+        assert_eq!(status, 200);
+        let items = list["items"].as_array().unwrap();
+        assert_eq!(items.len(), 1, "{list}");
+        assert_eq!(items[0]["email"], "lee@example.com");
+        let lee = items[0]["id"].as_i64().unwrap();
+        let (status, _, topics) = call(&app, "PUT", &format!("/api/v1/subscribers/{lee}/topics"), Some(&admin), Some(json!({"topics": ["offers"]}))).await;
+        assert_eq!((status, topics["topics"].clone()), (200, json!(["offers"])));
+        let (status, _, answer) = call(&app, "PUT", &format!("/api/v1/subscribers/{lee}/topics"), Some(&admin), Some(json!({"topics": ["gossip"]}))).await;
+        assert_eq!(status, 422, "{answer}");
+        let (status, _, gone) = call(&app, "POST", &format!("/api/v1/subscribers/{lee}/unsubscribe"), Some(&admin), None).await;
+        assert_eq!((status, gone["status"].as_str()), (200, Some("unsubscribed")));
+        // Suppressed: a later import does not bring the address back.
+        let (_, _, again) = call(&app, "POST", "/api/v1/subscribers", Some(&admin), Some(json!({"email": "lee@example.com", "confirmed": true, "consent_source": "old list"}))).await;
+        assert_eq!(again["result"], "suppressed");
+        let (status, _, campaigns) = call(&app, "GET", "/api/v1/campaigns", Some(&admin), None).await;
+        assert_eq!(status, 200);
+        assert!(campaigns["items"].is_array());
+        // A visit to the home page is in the day's figures, as the CSV gives it.
+        let firefox = "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0";
+        let r = client().get(app.url("/")).header("user-agent", firefox).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        let (status, _, figures) = call(&app, "GET", "/api/v1/analytics/daily", Some(&admin), None).await;
+        assert_eq!(status, 200, "{figures}");
+        let home = figures["items"].as_array().unwrap().iter().find(|f| f["path"] == "/").unwrap_or_else(|| panic!("no figures for /: {figures}")).clone();
+        assert!(home["views"].as_i64().unwrap() >= 1 && home["date"].as_str().unwrap().len() == 10, "{home}");
+        let (status, _, answer) = call(&app, "GET", "/api/v1/analytics/daily?from=2026-02-01&to=2026-01-01", Some(&admin), None).await;
+        assert_eq!(status, 422);
+        assert!(answer["errors"]["from"].is_string(), "{answer}");
+    }
+
     async fn the_openapi_document_validates_and_the_docs_page_renders_it_from_our_origin(backend) {
         let app = TestApp::spawn(backend).await;
         let (status, _, doc) = call(&app, "GET", "/api/openapi.json", None, None).await;
