@@ -333,8 +333,9 @@ where
                     .headers
                     .get(header::AUTHORIZATION)
                     .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.strip_prefix("Bearer "))
-                    .map(str::trim)
+                    .and_then(|v| v.split_once(' '))
+                    .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+                    .map(|(_, secret)| secret.trim())
                     .filter(|s| s.starts_with("oc_") && s.len() < 100)
                     .ok_or(ApiError::Unauthorized)?;
                 let platform = Platform::from_ref(state);

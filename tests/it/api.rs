@@ -538,3 +538,18 @@ fn validate_with_openapi_spec_validator(doc: &Value) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Swagger UI, from our own origin under the site's strict CSP, shows the
+/// routes of the document in a real browser.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_docs_page_shows_the_routes_in_a_browser() {
+    let Some(browser) = crate::browser::Browser::start(true).await else {
+        return;
+    };
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let c = &browser.client;
+    c.goto(&app.url("/api/docs")).await.unwrap();
+    crate::browser::wait_for_text(c, "/api/v1/tickets/{id}/replies").await;
+    crate::browser::wait_for_text(c, "Lists tickets as the inbox does.").await;
+    browser.close().await;
+}
