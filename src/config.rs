@@ -22,6 +22,8 @@ pub struct Config {
     pub public_post_per_minute: u32,
     /// Login attempts allowed per IP address and minute.
     pub login_per_minute: u32,
+    /// API calls allowed per token and minute (429 with `Retry-After` above).
+    pub api_per_minute: u32,
     /// Reverse proxies (addresses or CIDR ranges) whose `X-Forwarded-For`
     /// and `X-Forwarded-Proto` are believed; nobody's by default.
     pub trust_proxy: TrustedProxies,
@@ -165,6 +167,7 @@ struct FileConfig {
     request_timeout_secs: Option<u64>,
     public_post_per_minute: Option<u32>,
     login_per_minute: Option<u32>,
+    api_per_minute: Option<u32>,
     trust_proxy: Option<TrustProxyValue>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
@@ -192,6 +195,7 @@ impl Default for Config {
             request_timeout_secs: 30,
             public_post_per_minute: 20,
             login_per_minute: 10,
+            api_per_minute: 600,
             trust_proxy: TrustedProxies::default(),
             tls: None,
             scan_blocklist: Vec::new(),
@@ -324,6 +328,7 @@ impl Config {
             request_timeout_secs,
             public_post_per_minute,
             login_per_minute,
+            api_per_minute,
             trust_proxy,
             tls_cert: _,
             tls_key: _,
@@ -350,6 +355,7 @@ impl Config {
         self.request_timeout_secs = request_timeout_secs.unwrap_or(self.request_timeout_secs);
         self.public_post_per_minute = public_post_per_minute.unwrap_or(self.public_post_per_minute);
         self.login_per_minute = login_per_minute.unwrap_or(self.login_per_minute);
+        self.api_per_minute = api_per_minute.unwrap_or(self.api_per_minute);
         self.trust_proxy = match trust_proxy {
             None => self.trust_proxy.clone(),
             Some(TrustProxyValue::Flag(flag)) => TrustedProxies::parse(&flag.to_string())?,

@@ -31,14 +31,15 @@ use std::{collections::HashMap, fmt::Write};
 
 #[derive(Deserialize, Default)]
 pub struct RangeQuery {
-    from: Option<String>,
-    to: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
 }
 
 /// Longest range shown at once.
 const MAX_DAYS: i64 = 366;
 
-fn range(state: &AppState, q: &RangeQuery) -> Result<(Day, Day), AppError> {
+/// The days asked for: the last 30 by default, at most a year.
+pub fn range(state: &AppState, q: &RangeQuery) -> Result<(Day, Day), AppError> {
     let today = super::day_of(state.clock.now());
     let bad = || {
         AppError::BadRequest(

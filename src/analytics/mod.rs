@@ -12,6 +12,7 @@
 //!   counts stay exact across restarts, instances and midnight.
 
 pub mod aggregate;
+pub mod api;
 mod dashboard;
 pub mod db;
 pub mod track;

@@ -50,9 +50,9 @@ fn counted_path(path: &str) -> bool {
     path.len() <= 300 && !SKIP.iter().any(|p| path.starts_with(p))
 }
 
-/// Files: not even looked at.
+/// Files and the JSON API (programs, not visitors): not even looked at.
 fn is_file(path: &str) -> bool {
-    path.starts_with("/static/") || path.starts_with("/media/")
+    path.starts_with("/static/") || path.starts_with("/media/") || path.starts_with("/api/")
 }
 
 /// What a user agent string tells about a visitor, coarsely.

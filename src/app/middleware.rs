@@ -13,7 +13,7 @@ use crate::{
         Privacy,
         http::{
             CsrfToken, ErrorContext, check_csrf, client_ip, csrf_cookie, csrf_cookie_name,
-            forwarded_proto, render_error_page, security_headers,
+            forwarded_proto, is_api, render_error_page, security_headers,
         },
         metrics::RequestTimer,
         random_token,
@@ -45,7 +45,8 @@ pub async fn site(State(state): State<AppState>, mut request: Request, next: Nex
         .get(csrf_cookie_name(state.config.is_https()))
         .map(|c| c.value().to_string())
         .filter(|v| v.len() >= 32);
-    let fresh_cookie = existing.is_none();
+    // The API takes no cookies, so it sets none either.
+    let fresh_cookie = existing.is_none() && !is_api(request.uri().path());
     let csrf = existing.unwrap_or_else(|| random_token(32));
     let error_context = ErrorContext::of(&request, privacy.clone(), CsrfToken(csrf.clone()));
     request.extensions_mut().insert(privacy);

@@ -4,6 +4,7 @@
 //! ([`registry`]), the background tasks and start-up. Nothing below it
 //! names it.
 
+pub mod api;
 mod dashboard;
 #[cfg(test)]
 mod mail_layout;
@@ -136,6 +137,7 @@ pub fn service(
         .merge(crate::analytics::router())
         .merge(crate::chat::router())
         .merge(crate::account::router())
+        .merge(api::router())
         .route("/static/{file}", get(assets::serve_asset))
         .route("/metrics", get(metrics::show_metrics))
         .fallback(http::not_found)

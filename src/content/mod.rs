@@ -6,6 +6,7 @@
 //! publication or a settings change; every response carries an `ETag` and
 //! `Last-Modified` and answers 304 when the browser has it.
 
+pub mod api;
 pub mod cache;
 pub mod covers;
 pub mod db;

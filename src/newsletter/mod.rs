@@ -3,6 +3,7 @@
 //! passing the CAN-SPAM checks ([`compliance`]), one-click unsubscribe onto
 //! the global suppression list, and CSV import and export.
 
+pub mod api;
 pub mod campaigns;
 pub mod compliance;
 pub mod db;

@@ -705,7 +705,7 @@ pub async fn unsubscribe(
 /// Takes a person off every marketing mail at once: the subscription ends,
 /// the address joins the global suppression list, and campaign mail still
 /// waiting in the outbox for them is cancelled, in one transaction.
-async fn unsubscribe_subscriber(
+pub async fn unsubscribe_subscriber(
     state: &AppState,
     row: &db::SubscriberRow,
     subject: &Subject,

@@ -38,6 +38,15 @@ const FILES: &[(&str, &[u8])] = &[
     ),
     ("dashboard.js", include_bytes!("../../static/dashboard.js")),
     ("tickets.js", include_bytes!("../../static/tickets.js")),
+    ("api-docs.js", include_bytes!("../../static/api-docs.js")),
+    (
+        "swagger-ui-bundle.js",
+        include_bytes!("../../static/vendor/swagger-ui/swagger-ui-bundle.js"),
+    ),
+    (
+        "swagger-ui.css",
+        include_bytes!("../../static/vendor/swagger-ui/swagger-ui.css"),
+    ),
 ];
 
 pub struct Asset {

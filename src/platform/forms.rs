@@ -97,6 +97,11 @@ impl FieldErrors {
         self.0.is_empty()
     }
 
+    /// Each failed field and its message, by field name.
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        self.0.iter().map(|(k, v)| (*k, v.as_str()))
+    }
+
     /// `Ok(())` when no field failed.
     pub fn into_result(self) -> Result<(), FieldErrors> {
         if self.0.is_empty() { Ok(()) } else { Err(self) }

@@ -59,6 +59,12 @@ pub fn from_mail_client(path: &str) -> bool {
     MAIL_CLIENT_PREFIXES.iter().any(|p| path.starts_with(p))
 }
 
+/// The JSON API: bearer tokens only, never cookies, so no CSRF token is
+/// checked or set there, and its limit is per token (`RateLimits::check_api`).
+pub fn is_api(path: &str) -> bool {
+    path.starts_with("/api/")
+}
+
 /// The visitor's CSRF token, rendered into every form.
 #[derive(Clone, Debug)]
 pub struct CsrfToken(pub String);
@@ -75,6 +81,8 @@ pub struct RateLimits {
     /// Sign-in attempts per account (its lower-cased email), however many
     /// addresses they come from.
     account_logins: DefaultKeyedRateLimiter<String>,
+    /// API calls per token (its id).
+    api_calls: DefaultKeyedRateLimiter<i64>,
 }
 
 /// The key a client is limited by: an IPv4 address, or an IPv6 /64.
@@ -89,13 +97,18 @@ pub fn network_of(ip: IpAddr) -> IpAddr {
 }
 
 impl RateLimits {
-    pub fn new(public_posts_per_minute: u32, logins_per_minute: u32) -> RateLimits {
+    pub fn new(
+        public_posts_per_minute: u32,
+        logins_per_minute: u32,
+        api_per_minute: u32,
+    ) -> RateLimits {
         let quota = |n: u32| Quota::per_minute(NonZeroU32::new(n.max(1)).expect("at least one"));
         RateLimits {
             public_posts: RateLimiter::keyed(quota(public_posts_per_minute)),
             logins: RateLimiter::keyed(quota(logins_per_minute)),
             chat_starts: RateLimiter::keyed(quota(public_posts_per_minute)),
             account_logins: RateLimiter::keyed(quota(logins_per_minute)),
+            api_calls: RateLimiter::keyed(quota(api_per_minute)),
         }
     }
 
@@ -105,8 +118,8 @@ impl RateLimits {
         }
         let limiter = if path == "/admin/login" {
             &self.logins
-        } else if path.starts_with("/admin") || from_mail_client(path) {
-            return Ok(()); // signed-in staff; signed mail-client links
+        } else if path.starts_with("/admin") || from_mail_client(path) || is_api(path) {
+            return Ok(()); // signed-in staff; signed mail-client links; per-token API limit
         } else {
             &self.public_posts
         };
@@ -130,12 +143,24 @@ impl RateLimits {
             .map_err(|_| AppError::TooManyRequests)
     }
 
+    /// An API call with this token: `Err(seconds to wait)` over its limit.
+    pub fn check_api(&self, token_id: i64) -> Result<(), u64> {
+        self.api_calls.check_key(&token_id).map_err(|not_until| {
+            let wait = not_until.wait_time_from(governor::clock::Clock::now(
+                &governor::clock::DefaultClock::default(),
+            ));
+            wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
+        })
+    }
+
     /// Forgets clients whose limits have fully recovered.
     pub fn prune(&self) {
         self.public_posts.retain_recent();
         self.logins.retain_recent();
         self.chat_starts.retain_recent();
         self.account_logins.retain_recent();
+        self.api_calls.retain_recent();
+        self.api_calls.shrink_to_fit();
         self.public_posts.shrink_to_fit();
         self.logins.shrink_to_fit();
         self.chat_starts.shrink_to_fit();
@@ -148,6 +173,7 @@ impl RateLimits {
             + self.logins.len()
             + self.chat_starts.len()
             + self.account_logins.len()
+            + self.api_calls.len()
     }
 }
 
@@ -258,7 +284,7 @@ pub async fn check_csrf(
     limit: usize,
 ) -> Result<Request, AppError> {
     let path = request.uri().path();
-    if !is_state_changing(request.method()) || from_mail_client(path) {
+    if !is_state_changing(request.method()) || from_mail_client(path) || is_api(path) {
         return Ok(request);
     }
     let matches =
@@ -595,7 +621,7 @@ mod tests {
             network_of(ip("198.51.100.8"))
         );
 
-        let limits = RateLimits::new(2, 2);
+        let limits = RateLimits::new(2, 2, 2);
         let post = |addr: &str| limits.check(&Method::POST, "/contact", ip(addr));
         assert!(post("2001:db8:1:2::1").is_ok());
         assert!(post("2001:db8:1:2::2").is_ok());
@@ -608,7 +634,7 @@ mod tests {
 
     #[test]
     fn sign_in_is_limited_per_account_whatever_the_address() {
-        let limits = RateLimits::new(10, 3);
+        let limits = RateLimits::new(10, 3, 3);
         for _ in 0..3 {
             assert!(limits.check_account_login("Dana@Example.com").is_ok());
         }
@@ -618,7 +644,7 @@ mod tests {
 
     #[test]
     fn pruning_forgets_clients_whose_limits_recovered() {
-        let limits = RateLimits::new(600, 600);
+        let limits = RateLimits::new(600, 600, 600);
         for n in 0..200u32 {
             let addr = IpAddr::from(std::net::Ipv4Addr::from(0x0a00_0000 + n));
             limits.check(&Method::POST, "/contact", addr).unwrap();

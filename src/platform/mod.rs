@@ -4,6 +4,7 @@
 //! `config`, `error` and itself (a test reads the source to hold that).
 
 pub mod activity;
+pub mod api;
 pub mod assets;
 pub mod context;
 pub mod crypto;

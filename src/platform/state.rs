@@ -118,7 +118,11 @@ impl Platform {
         let delivery =
             mail::Delivery::new(config.mail_concurrency, config.mail_rate, &config.data_dir);
         Ok(Platform(Arc::new(Core {
-            rate_limits: RateLimits::new(config.public_post_per_minute, config.login_per_minute),
+            rate_limits: RateLimits::new(
+                config.public_post_per_minute,
+                config.login_per_minute,
+                config.api_per_minute,
+            ),
             config,
             db,
             keyring,

@@ -1,8 +1,9 @@
 use super::{
-    Role,
+    Role, StaffUser,
     audit::{self, Actor},
     auth::{self, Admin, Staff},
     db,
+    tokens::Scope,
 };
 use crate::{
     error::{AppError, AppResult},
@@ -302,6 +303,7 @@ pub async fn update_user(
     db::set_role_and_disabled(&mut tx, id, role, disabled).await?;
     if disabled {
         db::delete_sessions_of(&mut tx, id).await?;
+        super::tokens::delete_all_of(&mut tx, id).await?;
     }
     let detail = format!(
         "{email}: role {old_role} -> {}, {}",
@@ -641,7 +643,62 @@ struct AccountPage {
     errors: FieldErrors,
     saved: bool,
     zones: &'static [chrono_tz::Tz],
+    api: ApiTokensSection,
 }
+
+/// The API tokens part of the account page (`staff/api_tokens.html`).
+#[derive(Default)]
+struct ApiTokensSection {
+    tokens: Vec<super::tokens::TokenListItem>,
+    /// The scopes this member may give a token, with their words.
+    scopes: Vec<(&'static str, &'static str)>,
+    /// A token just made: its secret, shown this once.
+    new_secret: String,
+    form: TokenForm,
+    errors: FieldErrors,
+    revoked: bool,
+}
+
+impl ApiTokensSection {
+    async fn load(state: &Platform, user: &StaffUser) -> AppResult<ApiTokensSection> {
+        Ok(ApiTokensSection {
+            tokens: super::tokens::list(&state.db, user.id).await?,
+            scopes: Scope::allowed_for(user.role)
+                .into_iter()
+                .map(|s| (s.as_str(), s.label()))
+                .collect(),
+            ..ApiTokensSection::default()
+        })
+    }
+
+    fn chosen(&self, scope: &str) -> bool {
+        self.form.scopes.iter().any(|s| s == scope)
+    }
+
+    fn expired(&self, token: &super::tokens::TokenListItem, now: &i64) -> bool {
+        token.expired(*now)
+    }
+
+    fn lifetimes(&self) -> &'static [(&'static str, &'static str)] {
+        TOKEN_LIFETIMES
+    }
+}
+
+/// The form that makes a token: scopes arrive as repeated `scopes` fields.
+#[derive(Default)]
+struct TokenForm {
+    name: String,
+    scopes: Vec<String>,
+    expires_days: String,
+}
+
+/// Days a new token may live, as offered (empty: no expiry).
+const TOKEN_LIFETIMES: &[(&str, &str)] = &[
+    ("30", "30 days"),
+    ("90", "90 days"),
+    ("365", "1 year"),
+    ("", "No expiry"),
+];
 
 #[derive(Deserialize, Default)]
 pub struct Saved {
@@ -653,9 +710,21 @@ pub struct Saved {
 pub async fn show_account(
     Staff(user, ..): Staff,
     page: Page,
+    State(state): State<Platform>,
     Query(saved): Query<Saved>,
 ) -> AppResult<Response> {
-    render(&AccountPage {
+    let mut api = ApiTokensSection::load(&state, &user).await?;
+    api.revoked = saved.saved == "revoked";
+    render(&own_account_page(page, &user, saved.saved == "1", api))
+}
+
+fn own_account_page(
+    page: Page,
+    user: &StaffUser,
+    saved: bool,
+    api: ApiTokensSection,
+) -> AccountPage {
+    AccountPage {
         page: page.titled("Your settings"),
         display_name: user.display_name.clone(),
         time_zone: user
@@ -663,9 +732,103 @@ pub async fn show_account(
             .map(|z| z.name().to_string())
             .unwrap_or_default(),
         errors: FieldErrors::default(),
-        saved: saved.saved == "1",
+        saved,
         zones: &chrono_tz::TZ_VARIANTS,
-    })
+        api,
+    }
+}
+
+/// Makes an API token and shows its secret, this once.
+pub async fn create_token(
+    Staff(user, ..): Staff,
+    State(state): State<Platform>,
+    page: Page,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> AppResult<Response> {
+    let mut api = ApiTokensSection::load(&state, &user).await?;
+    for (key, value) in fields {
+        match key.as_str() {
+            "name" => api.form.name = value,
+            "scopes" => api.form.scopes.push(value),
+            "expires_days" => api.form.expires_days = value,
+            _ => {}
+        }
+    }
+    let mut errors = FieldErrors::default();
+    let name = match text(&api.form.name, 80) {
+        Ok(Some(n)) => Some(n),
+        Ok(None) => {
+            errors.add(
+                "token_name",
+                "Please name the token after what will use it.",
+            );
+            None
+        }
+        Err(e) => {
+            errors.add("token_name", e);
+            None
+        }
+    };
+    let allowed = Scope::allowed_for(user.role);
+    let mut scopes = Vec::new();
+    for typed in &api.form.scopes {
+        match Scope::parse(typed) {
+            Some(scope) if allowed.contains(&scope) => scopes.push(scope),
+            Some(_) => errors.add(
+                "token_scopes",
+                "A token cannot do more than your role allows.",
+            ),
+            None => errors.add("token_scopes", "Unknown scope."),
+        }
+    }
+    scopes.sort();
+    scopes.dedup();
+    if scopes.is_empty() {
+        errors.add("token_scopes", "Please choose at least one scope.");
+    }
+    let now = state.clock.now();
+    let expires_at = match TOKEN_LIFETIMES
+        .iter()
+        .find(|(days, _)| *days == api.form.expires_days)
+    {
+        Some(("", _)) => None,
+        Some((days, _)) => Some(now + days.parse::<i64>().unwrap_or(30) * 86_400_000),
+        None => {
+            errors.add("token_expires", "Please choose how long the token lives.");
+            None
+        }
+    };
+    let (Some(name), true) = (name, errors.is_empty()) else {
+        api.errors = errors;
+        let body = own_account_page(page, &user, false, api);
+        return render_with(StatusCode::UNPROCESSABLE_ENTITY, &body);
+    };
+    let mut tx = state.db.begin().await?;
+    let (_, secret) =
+        super::tokens::create(&mut tx, &user, &name, &scopes, now, expires_at).await?;
+    tx.commit().await?;
+    let mut api = ApiTokensSection::load(&state, &user).await?;
+    api.new_secret = secret;
+    let mut response = render(&own_account_page(page, &user, false, api))?;
+    // The secret is on this page only: no cache keeps it.
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+/// Revokes one of the member's own tokens.
+pub async fn revoke_token(
+    Staff(user, ..): Staff,
+    State(state): State<Platform>,
+    Path(id): Path<i64>,
+) -> AppResult<Response> {
+    let mut tx = state.db.begin().await?;
+    if !super::tokens::revoke(&mut tx, &user, id).await? {
+        return Err(AppError::NotFound);
+    }
+    tx.commit().await?;
+    Ok(Redirect::to("/admin/account?saved=revoked").into_response())
 }
 
 #[derive(Deserialize)]
@@ -700,6 +863,7 @@ pub async fn save_account(
             errors,
             saved: false,
             zones: &chrono_tz::TZ_VARIANTS,
+            api: ApiTokensSection::load(&state, &user).await?,
         };
         return render_with(StatusCode::UNPROCESSABLE_ENTITY, &body);
     };

@@ -4,6 +4,7 @@ pub mod audit;
 pub mod auth;
 pub mod db;
 pub(crate) mod handlers;
+pub mod tokens;
 
 pub use handlers::{add_user_cli, name_from_email};
 
@@ -116,6 +117,27 @@ pub const TABLES: &[Table] = &[
         columns: &[],
     },
     Table {
+        name: "api_tokens",
+        feature: "staff accounts (employees only)",
+        title: "Staff API tokens",
+        summary: "",
+        subject_column: None,
+        created_column: None,
+        retention: Retention::WhileAccountExists,
+        personal: &[],
+        other: &[
+            "id",
+            "user_id",
+            "name",
+            "token_hash",
+            "scopes",
+            "created_at",
+            "expires_at",
+            "last_used_at",
+        ],
+        columns: &[],
+    },
+    Table {
         name: "audit_log",
         feature: "the staff audit log",
         title: "Staff audit log",
@@ -169,6 +191,11 @@ pub fn router() -> Router<Platform> {
         .route(
             "/admin/account",
             get(handlers::show_account).post(handlers::save_account),
+        )
+        .route("/admin/account/tokens", post(handlers::create_token))
+        .route(
+            "/admin/account/tokens/{id}/revoke",
+            post(handlers::revoke_token),
         )
         .route(
             "/admin/settings",

@@ -35,7 +35,7 @@ pub const SEARCH_WINDOW: i64 = 500;
 const PAGE_SIZE: usize = 100;
 
 /// Records a staff action in its own transaction (views have no other write).
-async fn audit_alone(
+pub async fn audit_alone(
     state: &AppState,
     staff: &StaffUser,
     action: &str,
@@ -50,7 +50,7 @@ async fn audit_alone(
 }
 
 /// Agents and admins who can be assigned tickets: `(id, name)`.
-async fn assignable(state: &AppState) -> AppResult<Vec<(i64, String)>> {
+pub async fn assignable(state: &AppState) -> AppResult<Vec<(i64, String)>> {
     Ok(crate::staff::db::active_agents(&state.db).await?)
 }
 
@@ -66,6 +66,31 @@ pub struct InboxQuery {
     pub q: String,
     #[serde(default)]
     pub sort: String,
+}
+
+/// The inbox's filters as the database takes them (the API's too): a
+/// reference typed in `q` looks it up whatever the status; `me` is `user`.
+pub fn inbox_filter(query: &InboxQuery, user: &StaffUser) -> AppResult<db::InboxFilter> {
+    let by_reference = query.q.parse::<TicketRef>().ok();
+    Ok(db::InboxFilter {
+        status: if by_reference.is_some() {
+            "all".into()
+        } else {
+            query.status.clone()
+        },
+        assignee: match query.assignee.as_str() {
+            "" => None,
+            "none" => Some(None),
+            "me" => Some(Some(user.id)),
+            id => Some(Some(id.parse().map_err(|_| {
+                AppError::BadRequest("Unknown assignee filter.".into())
+            })?)),
+        },
+        product: query.product.clone(),
+        reference: by_reference.map(|r| r.to_string()).unwrap_or_default(),
+        sort: query.sort.clone(),
+        after: None,
+    })
 }
 
 pub struct InboxRow {
@@ -98,25 +123,7 @@ pub async fn list_tickets(
     }
     let settings = settings::load(&state.db).await?;
     let q = query.q.trim().to_lowercase();
-    let by_reference = query.q.parse::<TicketRef>().ok();
-    let filter = db::InboxFilter {
-        status: if by_reference.is_some() {
-            "all".into()
-        } else {
-            query.status.clone()
-        },
-        assignee: match query.assignee.as_str() {
-            "" => None,
-            "none" => Some(None),
-            "me" => Some(Some(user.id)),
-            id => Some(Some(id.parse().map_err(|_| {
-                AppError::BadRequest("Unknown assignee filter.".into())
-            })?)),
-        },
-        product: query.product.clone(),
-        reference: by_reference.map(|r| r.to_string()).unwrap_or_default(),
-        sort: query.sort.clone(),
-    };
+    let filter = inbox_filter(&query, &user)?;
     let searching = !q.is_empty() && filter.reference.is_empty();
     let limit = if searching {
         SEARCH_WINDOW
@@ -214,8 +221,9 @@ struct TicketPage {
     csat: Option<super::csat::CsatView>,
 }
 
-/// Loads and decrypts a ticket for staff, or 404.
-async fn load(state: &AppState, id: i64) -> AppResult<(Ticket, Subject)> {
+/// Loads and decrypts a ticket for staff, or 404 (also once its requester
+/// was erased).
+pub async fn load(state: &AppState, id: i64) -> AppResult<(Ticket, Subject)> {
     let row = db::ticket(&state.db, id).await?.ok_or(AppError::NotFound)?;
     Ticket::open(state, row)?.ok_or(AppError::NotFound)
 }
@@ -452,14 +460,36 @@ async fn send_reply(
     wanted_status: String,
 ) -> AppResult<Response> {
     let id = ticket.id;
-    let status = if wanted_status.is_empty() {
-        "pending"
-    } else {
-        STATUSES
-            .into_iter()
-            .find(|s| *s == wanted_status)
-            .ok_or_else(|| AppError::BadRequest("Unknown status.".into()))?
+    let status = reply_status(&wanted_status)
+        .ok_or_else(|| AppError::BadRequest("Unknown status.".into()))?;
+    let body = match reply_body(&ticket, &typed) {
+        Ok(body) => body,
+        Err(errors) => {
+            let drafts = Drafts {
+                body: typed,
+                mode: "reply".into(),
+                reply_status: wanted_status,
+                errors,
+                ..Drafts::default()
+            };
+            return ticket_page(state, page, ticket, subject, drafts).await;
+        }
     };
+    store_reply(state, user, &ticket, subject, &body, status).await?;
+    Ok(Redirect::to(&format!("/admin/tickets/{id}")).into_response())
+}
+
+/// The status a reply leaves the ticket in: `pending` (waiting for the
+/// requester) unless one of [`STATUSES`] is asked for.
+pub fn reply_status(wanted: &str) -> Option<&'static str> {
+    if wanted.is_empty() {
+        return Some("pending");
+    }
+    STATUSES.into_iter().find(|s| *s == wanted)
+}
+
+/// A reply's text, or what is wrong with it (field `body`).
+pub fn reply_body(ticket: &Ticket, typed: &str) -> Result<String, FieldErrors> {
     let mut errors = FieldErrors::default();
     if ticket.merged_into.is_some() {
         errors.add(
@@ -467,45 +497,43 @@ async fn send_reply(
             "This ticket was merged; answer in the ticket it was merged into.",
         );
     }
-    let body = match text(&typed, 20_000) {
-        Ok(Some(b)) => Some(b),
-        Ok(None) => {
-            errors.add("body", "Please write the reply first.");
-            None
-        }
-        Err(e) => {
-            errors.add("body", e);
-            None
-        }
-    };
-    let (Some(body), true) = (body, errors.is_empty()) else {
-        let drafts = Drafts {
-            body: typed,
-            mode: "reply".into(),
-            reply_status: wanted_status,
-            errors,
-            ..Drafts::default()
-        };
-        return ticket_page(state, page, ticket, subject, drafts).await;
-    };
+    match text(typed, 20_000) {
+        Ok(Some(b)) if errors.is_empty() => return Ok(b),
+        Ok(Some(_)) => {}
+        Ok(None) => errors.add("body", "Please write the reply first."),
+        Err(e) => errors.add("body", e),
+    }
+    Err(errors)
+}
+
+/// Stores and mails a checked reply, moves the ticket to `status` (asking
+/// for a rating when that solves it) and audits it, in one transaction.
+pub async fn store_reply(
+    state: &AppState,
+    user: &StaffUser,
+    ticket: &Ticket,
+    subject: &Subject,
+    body: &str,
+    status: &str,
+) -> AppResult<i64> {
     let mut tx = state.db.begin().await?;
-    let message_id = tickets::reply(state, &mut tx, &ticket, subject, user, &body, status).await?;
+    let message_id = tickets::reply(state, &mut tx, ticket, subject, user, body, status).await?;
     if status == "solved" && ticket.status != "solved" {
         let agent = ticket.assignee_id.or(Some(user.id));
-        super::csat::request_on_solve(state, &mut tx, &ticket, subject, agent).await?;
+        super::csat::request_on_solve(state, &mut tx, ticket, subject, agent).await?;
     }
     audit::record(
         &mut tx,
         Actor::Staff(user),
         "reply",
         "ticket",
-        id,
+        ticket.id,
         &format!("message {message_id}, status {status}"),
     )
     .await?;
     tx.commit().await?;
     state.mail_wakeup.notify_one();
-    Ok(Redirect::to(&format!("/admin/tickets/{id}")).into_response())
+    Ok(message_id)
 }
 
 /// Keeps a note for colleagues: never mailed, never shown to the requester.
@@ -518,16 +546,9 @@ async fn save_note(
     typed: String,
 ) -> AppResult<Response> {
     let id = ticket.id;
-    let body = match text(&typed, 20_000) {
-        Ok(Some(b)) => b,
-        other => {
-            let mut errors = FieldErrors::default();
-            errors.add(
-                "body",
-                other
-                    .err()
-                    .unwrap_or_else(|| "Please write the note first.".into()),
-            );
+    let body = match note_body(&typed) {
+        Ok(b) => b,
+        Err(errors) => {
             let drafts = Drafts {
                 body: typed,
                 mode: "note".into(),
@@ -537,19 +558,42 @@ async fn save_note(
             return ticket_page(state, page, ticket, subject, drafts).await;
         }
     };
+    store_note(state, user, &ticket, subject, &body).await?;
+    Ok(Redirect::to(&format!("/admin/tickets/{id}")).into_response())
+}
+
+/// A note's text, or what is wrong with it (field `body`).
+pub fn note_body(typed: &str) -> Result<String, FieldErrors> {
+    let mut errors = FieldErrors::default();
+    match text(typed, 20_000) {
+        Ok(Some(b)) => return Ok(b),
+        Ok(None) => errors.add("body", "Please write the note first."),
+        Err(e) => errors.add("body", e),
+    }
+    Err(errors)
+}
+
+/// Stores a checked note and audits it.
+pub async fn store_note(
+    state: &AppState,
+    user: &StaffUser,
+    ticket: &Ticket,
+    subject: &Subject,
+    body: &str,
+) -> AppResult<i64> {
     let mut tx = state.db.begin().await?;
-    let note_id = tickets::note(&mut tx, &ticket, subject, user.id, &body).await?;
+    let note_id = tickets::note(&mut tx, ticket, subject, user.id, body).await?;
     audit::record(
         &mut tx,
         Actor::Staff(user),
         "note",
         "ticket",
-        id,
+        ticket.id,
         &format!("message {note_id}"),
     )
     .await?;
     tx.commit().await?;
-    Ok(Redirect::to(&format!("/admin/tickets/{id}")).into_response())
+    Ok(note_id)
 }
 
 #[derive(Deserialize)]
@@ -565,14 +609,27 @@ pub async fn assign_ticket(
     Form(form): Form<AssignForm>,
 ) -> AppResult<Response> {
     let (ticket, _) = load(&state, id).await?;
-    let assignee = match form.assignee.as_str() {
+    assign(&state, &user, &ticket, &form.assignee).await?;
+    Ok(Redirect::to(&format!("/admin/tickets/{id}")).into_response())
+}
+
+/// Assigns the ticket to `wanted` (a staff id, `me`, or empty/`none` for
+/// nobody) and audits it; the assignee.
+pub async fn assign(
+    state: &AppState,
+    user: &StaffUser,
+    ticket: &Ticket,
+    wanted: &str,
+) -> AppResult<Option<i64>> {
+    let id = ticket.id;
+    let assignee = match wanted {
         "" | "none" => None,
         "me" => Some(user.id),
         other => {
             let wanted: i64 = other
                 .parse()
                 .map_err(|_| AppError::BadRequest("Unknown staff member.".into()))?;
-            if !assignable(&state)
+            if !assignable(state)
                 .await?
                 .iter()
                 .any(|(sid, _)| *sid == wanted)
@@ -587,17 +644,9 @@ pub async fn assign_ticket(
     let mut tx = state.db.begin().await?;
     db::set_assignee(&mut tx, ticket.id, assignee).await?;
     let detail = assignee.map_or("unassigned".to_string(), |a| format!("to staff {a}"));
-    audit::record(
-        &mut tx,
-        Actor::Staff(&user),
-        "assign",
-        "ticket",
-        id,
-        &detail,
-    )
-    .await?;
+    audit::record(&mut tx, Actor::Staff(user), "assign", "ticket", id, &detail).await?;
     tx.commit().await?;
-    Ok(Redirect::to(&format!("/admin/tickets/{id}")).into_response())
+    Ok(assignee)
 }
 
 #[derive(Deserialize)]
@@ -613,31 +662,41 @@ pub async fn change_status(
     Form(form): Form<StatusForm>,
 ) -> AppResult<Response> {
     let (ticket, subject) = load(&state, id).await?;
-    let status = STATUSES
-        .into_iter()
-        .find(|s| *s == form.status)
-        .ok_or_else(|| {
-            AppError::Unprocessable("Please choose open, pending, solved or closed.".into())
-        })?;
+    set_status(&state, &user, &ticket, &subject, &form.status).await?;
+    Ok(Redirect::to(&format!("/admin/tickets/{id}")).into_response())
+}
+
+/// Moves the ticket to `wanted`, one of [`STATUSES`] (asking for a rating
+/// when that solves it), and audits it.
+pub async fn set_status(
+    state: &AppState,
+    user: &StaffUser,
+    ticket: &Ticket,
+    subject: &Subject,
+    wanted: &str,
+) -> AppResult<&'static str> {
+    let status = STATUSES.into_iter().find(|s| *s == wanted).ok_or_else(|| {
+        AppError::Unprocessable("Please choose open, pending, solved or closed.".into())
+    })?;
     let mut tx = state.db.begin().await?;
     db::set_status(&mut tx, ticket.id, status).await?;
     audit::record(
         &mut tx,
-        Actor::Staff(&user),
+        Actor::Staff(user),
         "status",
         "ticket",
-        id,
+        ticket.id,
         &format!("{} -> {status}", ticket.status),
     )
     .await?;
     if status == "solved" && ticket.status != "solved" {
         // Rated for the agent who had the ticket, or who solved it.
         let agent = ticket.assignee_id.or(Some(user.id));
-        super::csat::request_on_solve(&state, &mut tx, &ticket, &subject, agent).await?;
+        super::csat::request_on_solve(state, &mut tx, ticket, subject, agent).await?;
     }
     tx.commit().await?;
     state.mail_wakeup.notify_one();
-    Ok(Redirect::to(&format!("/admin/tickets/{id}")).into_response())
+    Ok(status)
 }
 
 /// Gives the ticket a new conversation link; every older one stops

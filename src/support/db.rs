@@ -236,6 +236,9 @@ pub struct InboxFilter {
     /// A reference (or its number) to look up directly.
     pub reference: String,
     pub sort: String,
+    /// Only tickets after this `(created_at, id)` in the order (newest or
+    /// oldest first; the API's cursor).
+    pub after: Option<(i64, i64)>,
 }
 
 /// Tickets matching the filters, newest first unless sorted otherwise, at most `limit`.
@@ -254,6 +257,11 @@ pub async fn list(db: &Db, f: &InboxFilter, limit: i64) -> sqlx::Result<Vec<Tick
         Some(None) => (0, 1, 0),
         Some(Some(id)) => (0, 0, id),
     };
+    let beyond = if f.sort == "oldest" { ">" } else { "<" };
+    let (after_any, after_at, after_id) = match f.after {
+        None => (1, 0, 0),
+        Some((at, id)) => (0, at, id),
+    };
     let sql = format!(
         "SELECT {TICKET_COLUMNS} FROM tickets t JOIN subjects s ON s.id = t.subject_id \
          WHERE t.merged_into IS NULL \
@@ -261,6 +269,7 @@ pub async fn list(db: &Db, f: &InboxFilter, limit: i64) -> sqlx::Result<Vec<Tick
          AND ($2 = 1 OR ($3 = 1 AND t.assignee_id IS NULL) OR t.assignee_id = $4) \
          AND ($5 = '' OR t.product = $5) \
          AND ($6 = '' OR t.reference = $6) \
+         AND ($8 = 1 OR t.created_at {beyond} $9 OR (t.created_at = $9 AND t.id {beyond} $10)) \
          ORDER BY {order} LIMIT $7"
     );
     sqlx::query_as(crate::platform::db::trusted_sql(sql))
@@ -271,6 +280,9 @@ pub async fn list(db: &Db, f: &InboxFilter, limit: i64) -> sqlx::Result<Vec<Tick
         .bind(&f.product)
         .bind(&f.reference)
         .bind(limit)
+        .bind(after_any)
+        .bind(after_at)
+        .bind(after_id)
         .fetch_all(&db.pool)
         .await
 }

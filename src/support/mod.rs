@@ -2,6 +2,7 @@
 //! visitor's signed conversation page and the staff helpdesk.
 
 pub mod admin;
+pub mod api;
 pub mod bulk;
 pub mod csat;
 pub mod db;

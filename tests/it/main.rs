@@ -6,6 +6,7 @@ mod helpers;
 mod account;
 mod admin_pages;
 mod analytics;
+mod api;
 mod audit;
 mod back_office;
 mod browser;
