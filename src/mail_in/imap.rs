@@ -261,10 +261,24 @@ where
             .await
             .with_context(|| format!("selecting {}", url.mailbox))?;
         let validity = i64::from(mailbox.uid_validity.unwrap_or(0));
-        take_new(state, url, &mut session, validity, shutdown).await?;
+        let taken = take_new(state, url, &mut session, validity, shutdown).await?;
         if *shutdown.borrow() {
             let _ = session.logout().await;
             return Ok(());
+        }
+        // Mail that arrived while we read is announced in passing (EXISTS),
+        // not to the IDLE that follows: look again instead of waiting.
+        session.noop().await.context("IMAP NOOP")?;
+        let mut arrived = false;
+        while let Ok(response) = session.unsolicited_responses.try_recv() {
+            arrived |= matches!(
+                response,
+                async_imap::types::UnsolicitedResponse::Exists(_)
+                    | async_imap::types::UnsolicitedResponse::Recent(_)
+            );
+        }
+        if arrived || taken > 0 {
+            continue;
         }
         if idle {
             let mut handle = session.idle();

@@ -160,7 +160,8 @@ async fn person(
         let o: String = o.chars().take(100_000).collect();
         format!("The email as received, before its quoted history was trimmed:\n\n{o}")
     });
-    let (attachments, left_out) = check_files(std::mem::take(&mut incoming.files), incoming.parts_skipped);
+    let (attachments, left_out) =
+        check_files(std::mem::take(&mut incoming.files), incoming.parts_skipped);
     if let Some((ticket, subject)) = thread(state, &incoming, &sender).await? {
         if let Some(why) = incoming.robot {
             return ignored(

@@ -238,7 +238,18 @@ async fn send_campaign(app: &TestApp, subject: &str) -> i64 {
         .parse()
         .unwrap();
     let r = app
-        .post_form(&format!("/admin/campaigns/{id}"), &[("action", "send")])
+        .post_form(
+            &format!("/admin/campaigns/{id}"),
+            &[
+                ("subject", subject),
+                ("from_name", "officecomms news"),
+                ("reply_to", "news@officecomms.com"),
+                ("topic", "tips"),
+                ("ad_label", "Advertisement"),
+                ("body", "## What is new\n\nOutlook tips **inside**."),
+                ("action", "send"),
+            ],
+        )
         .await;
     let confirm = format!("/admin/campaigns/{id}/send");
     if r.status() == 303 && r.headers()["location"] == confirm.as_str() {
@@ -419,6 +430,7 @@ both! {
     }
 
     async fn a_restart_mid_mailbox_neither_loses_nor_doubles_a_message(backend) {
+        let _ = tracing_subscriber::fmt().with_test_writer().try_init();
         let Some(imap) = Dovecot::start() else { return };
         let batch = |from: usize, to: usize| (from..to).map(|i| mail(&format!("person{i}@example.com"), &format!("Question {i}"), "Hello", "")).collect::<Vec<_>>();
         imap.append(&batch(0, 20)).await;
@@ -567,7 +579,7 @@ both! {
         let mut many = String::from("From: many@example.com\r\nSubject: Parts\r\nMessage-ID: <parts@example.com>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"P\"\r\n\r\n--P\r\nContent-Type: text/plain\r\n\r\nSee attached.\r\n");
         many.push_str("--P\r\nContent-Type: application/zip\r\nContent-Disposition: attachment; filename=\"bomb.zip\"\r\nContent-Transfer-Encoding: base64\r\n\r\nUEsDBBQAAAAIAAAAIQA=\r\n");
         for i in 0..10_000 {
-            many.push_str(&format!("--P\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=\"f{i}.exe\"\r\n\r\nMZ\r\n"));
+            many.push_str(&format!("--P\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=\"f{i}.exe\"\r\nContent-Transfer-Encoding: base64\r\n\r\nTVqQAAMAAAAEAAAA//8AAA==\r\n"));
         }
         many.push_str("--P--\r\n");
         let started = Instant::now();
