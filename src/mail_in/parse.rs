@@ -501,6 +501,39 @@ mod tests {
         );
     }
 
+    /// The fuzz target's properties on mutations of real messages, so they
+    /// hold in every `cargo test` too (`fuzz/` explores further).
+    #[test]
+    fn mutated_messages_never_panic_and_stay_one_line() {
+        use rand::{Rng, SeedableRng};
+        let seeds: [&[u8]; 3] = [
+            b"From: =?utf-8?B?QW5u?= <ann@example.test>\r\nSubject: Re: [OC-2026-000001] x\r\nIn-Reply-To: <a@b>\r\nReferences: <c@d> <e@f>\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/html; charset=koi8-r\r\n\r\n<p>Hi</p>\r\n--b\r\nContent-Type: image/png; name=a.png\r\nContent-Transfer-Encoding: base64\r\n\r\niVBORw0KGgo=\r\n--b--\r\n",
+            b"From: MAILER-DAEMON@x\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=q\r\n\r\n--q\r\nContent-Type: message/delivery-status\r\n\r\nAction: failed\r\nStatus: 5.1.1\r\n--q\r\nContent-Type: message/rfc822\r\n\r\nMessage-ID: <m@x>\r\n\r\nx\r\n--q--\r\n",
+            b"From: a@b\r\nSubject: =?iso-8859-1?Q?=0D=0ABcc:_x?=\r\n\r\nOn Mon wrote:\r\n> q\r\n-- \r\nsig\r\n",
+        ];
+        let mut rng = rand::rngs::StdRng::seed_from_u64(23);
+        for _ in 0..3000 {
+            let mut m = seeds[rng.random_range(0..seeds.len())].to_vec();
+            for _ in 0..rng.random_range(1..8) {
+                let at = rng.random_range(0..m.len());
+                match rng.random_range(0..3) {
+                    0 => m[at] = rng.random(),
+                    1 => {
+                        m.remove(at);
+                    }
+                    _ => m.insert(at, *b"\r\n:;=?<>-\0".get(rng.random_range(0..11)).unwrap()),
+                }
+            }
+            if let Ok(parsed) = parse(&m) {
+                assert!(!parsed.subject.chars().any(char::is_control));
+                assert!(!parsed.from_name.chars().any(char::is_control));
+                if let Some(t) = trim_quoted(&parsed.text) {
+                    assert!(t.len() <= parsed.text.len());
+                }
+            }
+        }
+    }
+
     #[test]
     fn a_delivery_report_names_the_original() {
         let raw = "From: MAILER-DAEMON@mx.example.test\r\nTo: bounces+abc@officecomms.test\r\nSubject: Undelivered\r\nMIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nSorry.\r\n--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.test\r\n\r\nFinal-Recipient: rfc822; gone@example.test\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n--b\r\nContent-Type: text/rfc822-headers\r\n\r\nMessage-ID: <orig123@officecomms.test>\r\nSubject: News\r\n\r\n--b--\r\n";
