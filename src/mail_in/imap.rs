@@ -26,13 +26,13 @@ const BATCH: usize = 50;
 const READER_LOCK: i64 = 0x6f63_6d61_696c;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Tls {
+enum Security {
     /// `imaps://`: TLS from the first byte.
     Implicit,
     /// `imap://` (default): STARTTLS, required.
     StartTls,
     /// `imap://…?tls=none`: plain text, for a server on this machine.
-    None,
+    Plain,
 }
 
 /// `OFFICECOMMS_IMAP_URL`, parsed.
@@ -40,7 +40,7 @@ enum Tls {
 pub struct ImapUrl {
     host: String,
     port: u16,
-    tls: Tls,
+    tls: Security,
     user: String,
     password: String,
     pub mailbox: String,
@@ -70,9 +70,9 @@ impl ImapUrl {
                 .map(|(_, v)| v.to_string())
         };
         let (tls, default_port) = match (parsed.scheme(), query("tls").as_deref()) {
-            ("imaps", None | Some("implicit")) => (Tls::Implicit, 993),
-            ("imap", None | Some("starttls")) => (Tls::StartTls, 143),
-            ("imap", Some("none")) => (Tls::None, 143),
+            ("imaps", None | Some("implicit")) => (Security::Implicit, 993),
+            ("imap", None | Some("starttls")) => (Security::StartTls, 143),
+            ("imap", Some("none")) => (Security::Plain, 143),
             (scheme, tls) => {
                 anyhow::bail!("OFFICECOMMS_IMAP_URL: unknown scheme {scheme} or tls={tls:?}")
             }
@@ -190,12 +190,14 @@ async fn session(
     .context("connecting to the IMAP server")?;
     let _ = tcp.set_nodelay(true);
     match url.tls {
-        Tls::None => read_mailbox(state, url, async_imap::Client::new(tcp), true, shutdown).await,
-        Tls::Implicit => {
+        Security::Plain => {
+            read_mailbox(state, url, async_imap::Client::new(tcp), true, shutdown).await
+        }
+        Security::Implicit => {
             let tls = tls_connect(&url.host, tcp).await?;
             read_mailbox(state, url, async_imap::Client::new(tls), true, shutdown).await
         }
-        Tls::StartTls => {
+        Security::StartTls => {
             let mut client = async_imap::Client::new(tcp);
             client
                 .read_response()
@@ -393,7 +395,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             (u.host.as_str(), u.port, u.tls),
-            ("mail.example.test", 993, Tls::Implicit)
+            ("mail.example.test", 993, Security::Implicit)
         );
         assert_eq!(
             (u.user.as_str(), u.password.as_str()),
@@ -404,11 +406,11 @@ mod tests {
         let u = ImapUrl::parse("imap://u:p@127.0.0.1:1143?tls=none").unwrap();
         assert_eq!(
             (u.port, u.tls, u.mailbox.as_str()),
-            (1143, Tls::None, "INBOX")
+            (1143, Security::Plain, "INBOX")
         );
         assert_eq!(
             ImapUrl::parse("imap://u:p@h/INBOX").unwrap().tls,
-            Tls::StartTls
+            Security::StartTls
         );
         assert!(ImapUrl::parse("pop3://u:p@h").is_err());
         assert!(ImapUrl::parse("imap://h/INBOX").is_err(), "no user");

@@ -552,24 +552,6 @@ pub async fn mark_bounced(tx: &mut Tx, id: i64, detail: &str) -> anyhow::Result<
     Ok(())
 }
 
-/// Mails of a reason that failed for good since `since` (refused by the
-/// server at send time, or bounced): `(outbox id, dedupe key, subject, error)`.
-pub async fn failed_since(
-    db: &Db,
-    reason_prefix: &str,
-    since: i64,
-) -> anyhow::Result<Vec<(i64, String, Option<i64>, Option<String>)>> {
-    Ok(sqlx::query_as(
-        "SELECT id, dedupe_key, subject_id, last_error FROM outbox \
-         WHERE status = 'failed' AND reason LIKE $1 AND sent_at >= $2 ORDER BY id",
-    )
-    .bind(format!("{reason_prefix}%"))
-    .bind(since)
-    .fetch_all(&db.pool)
-    .await
-    .context("reading failed mails")?)
-}
-
 type ClaimedRow = (i64, Option<i64>, Option<Vec<u8>>, i64, String);
 
 /// How the outbox worker delivers: how many mails at once, how many per
