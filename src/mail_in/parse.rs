@@ -521,7 +521,10 @@ mod tests {
                     1 => {
                         m.remove(at);
                     }
-                    _ => m.insert(at, *b"\r\n:;=?<>-\0".get(rng.random_range(0..11)).unwrap()),
+                    _ => m.insert(at, {
+                        let pool = b"\r\n:;=?<>-\0";
+                        pool[rng.random_range(0..pool.len())]
+                    }),
                 }
             }
             if let Ok(parsed) = parse(&m) {
