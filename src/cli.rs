@@ -1,5 +1,5 @@
 //! The command line: `serve`, `migrate`, `user add`, `policy`, `backup`,
-//! `restore`, `scan`.
+//! `restore`, `scan`, `mail-in`.
 
 use crate::{AppState, Application, config::Config, ops, staff, telemetry};
 use anyhow::Context;
@@ -78,7 +78,16 @@ pub enum Command {
     /// Check static files, stored content and uploads; exits with status 1
     /// when something is found.
     Scan,
+    /// Take one RFC 5322 message from standard input (an MTA's pipe): a new
+    /// ticket, an answer on one, a bounce or complaint, or deliberately
+    /// ignored. Exits 0 once the message is taken, 75 (EX_TEMPFAIL) when it
+    /// could not be stored (the database is unreachable), so the MTA offers
+    /// it again.
+    MailIn,
 }
+
+/// sysexits.h: a temporary failure, the sender should try again.
+pub const EX_TEMPFAIL: i32 = 75;
 
 #[derive(Subcommand)]
 pub enum UserCommand {
@@ -210,6 +219,36 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                     Ok(())
                 } else {
                     anyhow::bail!("the integrity scan found problems")
+                }
+            }
+            Command::MailIn => {
+                config.demo = false;
+                config.workers = false;
+                let limit = crate::mail_in::parse::MAX_MESSAGE_BYTES as u64 + 1;
+                let mut raw = Vec::new();
+                let mut stdin = std::io::stdin().lock();
+                (&mut stdin)
+                    .take(limit)
+                    .read_to_end(&mut raw)
+                    .context("reading the message from standard input")?;
+                // The rest of a message too large to take is read and not kept
+                // (it is quarantined as it began), so the MTA sees it taken.
+                std::io::copy(&mut stdin, &mut std::io::sink())
+                    .context("reading the message from standard input")?;
+                let taken = async {
+                    let state = AppState::open(config).await?;
+                    crate::mail_in::take(&state, &raw).await
+                }
+                .await;
+                match taken {
+                    Ok(outcome) => {
+                        println!("{outcome}");
+                        Ok(())
+                    }
+                    Err(e) => {
+                        eprintln!("officecomms mail-in: message not taken, try again later: {e:#}");
+                        std::process::exit(EX_TEMPFAIL)
+                    }
                 }
             }
             Command::Policy => {

@@ -62,6 +62,11 @@ pub struct Config {
     /// Days a backup is kept: `backup` deletes older ones it made, and the
     /// privacy policy states this window.
     pub backup_keep_days: u32,
+    /// The IMAP mailbox mail in is read from (`imaps://user:pass@host/INBOX`);
+    /// `None`: no IMAP reader (mail may still come in by `mail-in`).
+    pub imap_url: Option<String>,
+    /// Soft bounces of marketing mail after which an address is suppressed.
+    pub soft_bounce_limit: u32,
 }
 
 /// Certificate chain and private key, PEM files.
@@ -139,6 +144,7 @@ impl fmt::Debug for Config {
             .field("database_url", &redact(&self.database_url))
             .field("base_url", &self.base_url.as_str())
             .field("smtp_url", &redact(&self.smtp_url))
+            .field("imap_url", &redact(&self.imap_url))
             .field("metrics_token", &redact(&self.metrics_token))
             .field("log_format", &self.log_format)
             .field("body_limit", &self.body_limit)
@@ -180,6 +186,8 @@ struct FileConfig {
     backup_recipient: Option<String>,
     backup_passphrase: Option<String>,
     backup_keep_days: Option<u32>,
+    imap_url: Option<String>,
+    soft_bounce_limit: Option<u32>,
 }
 
 impl Default for Config {
@@ -210,6 +218,8 @@ impl Default for Config {
             backup_passphrase: None,
             backup_identity: None,
             backup_keep_days: 30,
+            imap_url: None,
+            soft_bounce_limit: 3,
         }
     }
 }
@@ -247,6 +257,14 @@ impl Config {
         }
         if let Some(v) = var("SMTP_URL") {
             config.smtp_url = Some(v);
+        }
+        if let Some(v) = var("IMAP_URL") {
+            config.imap_url = Some(v);
+        }
+        if let Some(v) = var("SOFT_BOUNCE_LIMIT") {
+            config.soft_bounce_limit = v.parse().ok().filter(|n| *n >= 1).with_context(|| {
+                format!("OFFICECOMMS_SOFT_BOUNCE_LIMIT={v}: a number of bounces, at least 1")
+            })?;
         }
         if let Some(v) = var("METRICS_TOKEN") {
             config.metrics_token = Some(v).filter(|v| !v.is_empty());
@@ -341,7 +359,14 @@ impl Config {
             backup_recipient,
             backup_passphrase,
             backup_keep_days,
+            imap_url,
+            soft_bounce_limit,
         } = file;
+        self.imap_url = imap_url.or(self.imap_url.take());
+        if let Some(n) = soft_bounce_limit {
+            anyhow::ensure!(n >= 1, "soft_bounce_limit must be at least 1");
+            self.soft_bounce_limit = n;
+        }
         self.metrics_token = metrics_token.or(self.metrics_token.take());
         self.bind = bind.unwrap_or(self.bind);
         self.data_dir = data_dir.unwrap_or(self.data_dir.clone());

@@ -17,6 +17,7 @@ pub mod config;
 pub mod consent;
 pub mod content;
 pub mod error;
+pub mod mail_in;
 pub mod newsletter;
 pub mod ops;
 pub mod platform;

@@ -131,6 +131,7 @@ pub fn service(
         .merge(shop::router())
         .merge(surveys::router())
         .merge(crate::support::router())
+        .merge(crate::mail_in::router())
         .merge(crate::content::router())
         .merge(crate::newsletter::router())
         .merge(crate::consent::router())
@@ -196,6 +197,12 @@ fn background_tasks(state: &AppState) -> Vec<JoinHandle<()>> {
             state.clone(),
             state.shutdown.subscribe(),
         )));
+        if state.config.imap_url.is_some() {
+            tasks.push(tokio::spawn(crate::mail_in::imap::run(
+                state.clone(),
+                state.shutdown.subscribe(),
+            )));
+        }
         tasks.push(tokio::spawn(crate::chat::conversations::run_unanswered(
             state.clone(),
             state.shutdown.subscribe(),

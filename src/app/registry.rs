@@ -5,7 +5,7 @@
 //! means adding its lines here, and nowhere below.
 
 use crate::{
-    analytics, chat, consent, content, newsletter, ops,
+    analytics, chat, consent, content, mail_in, newsletter, ops,
     platform::{self, db::Db, inventory::Inventory, state::Registry},
     privacy, shop, site, staff, support, surveys,
 };
@@ -24,6 +24,7 @@ pub fn inventory() -> Inventory {
         surveys::TABLES,
         support::TABLES,
         support::csat::TABLES,
+        mail_in::TABLES,
         content::TABLES,
         newsletter::TABLES,
         consent::TABLES,
@@ -49,6 +50,7 @@ pub fn build() -> Registry {
         .collect(),
         admin_nav: [
             support::ADMIN_NAV,
+            mail_in::ADMIN_NAV,
             chat::ADMIN_NAV,
             content::ADMIN_NAV,
             surveys::ADMIN_NAV,

@@ -725,6 +725,38 @@ pub async fn unsubscribe_subscriber(
     Ok(())
 }
 
+/// Marketing mail to a person bounced for good or drew a complaint: as a
+/// one-click unsubscribe (the subscription ends, the address is suppressed,
+/// waiting campaign mail is cancelled), counted in the campaign's figures;
+/// in the caller's transaction. True when they were subscribed until now.
+pub async fn stop_after_bounce(
+    state: &AppState,
+    tx: &mut crate::platform::db::Tx,
+    subject_id: i64,
+    campaign_id: Option<i64>,
+) -> anyhow::Result<bool> {
+    let changed = match db::subscriber_of_subject(&state.db, subject_id).await? {
+        Some(row) => db::unsubscribe(tx, row.id, now_ms()).await?,
+        None => false,
+    };
+    if let Some(campaign) = campaign_id.filter(|_| changed) {
+        db::count_unsubscribe(tx, campaign).await?;
+    }
+    if let Some(index) = subjects::email_index(tx, subject_id).await? {
+        erasure::suppress_index(tx, &index, UNSUBSCRIBED).await?;
+    }
+    mail::cancel_pending(tx, subject_id, super::runner::REASON_PREFIX).await?;
+    Ok(changed)
+}
+
+/// The campaign a campaign mail's outbox reason names (`campaign:{id}`).
+pub fn campaign_of_reason(reason: &str) -> Option<i64> {
+    reason
+        .strip_prefix(super::runner::REASON_PREFIX)?
+        .parse()
+        .ok()
+}
+
 /// A person's newsletter subscription as their account shows it.
 pub struct Subscription {
     /// `pending`, `confirmed` or `unsubscribed`.

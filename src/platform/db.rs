@@ -58,6 +58,7 @@ migrations! {
     22 "0022_staff_shell",
     25 "0025_accounts_csat",
     26 "0026_chat_unanswered",
+    30 "0030_mail_in",
     50 "0050_api_tokens",
 }
 

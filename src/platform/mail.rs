@@ -456,12 +456,19 @@ fn build_message(
     let from = given("From").unwrap_or_else(site_sender)?;
     let reply_to = given("Reply-To").unwrap_or_else(|| Ok(from.clone()))?;
     let to: Mailbox = mail.to.parse().map_err(|e| format!("recipient: {e}"))?;
+    // VERP: bounces come back to `bounces+TOKEN@…`, naming the mail they are about.
+    let return_path = verp_address(message_id, site.mail_domain())
+        .parse()
+        .map_err(|e| format!("return path: {e}"))?;
+    let envelope = lettre::address::Envelope::new(Some(return_path), vec![to.email.clone()])
+        .map_err(|e| format!("envelope: {e}"))?;
     let mut builder = Message::builder()
         .from(from)
         .reply_to(reply_to)
         .to(to)
         .subject(mail.subject.clone())
-        .message_id(Some(message_id.to_string()));
+        .message_id(Some(message_id.to_string()))
+        .envelope(envelope);
     for (name, value) in &mail.headers {
         if name.eq_ignore_ascii_case("From") || name.eq_ignore_ascii_case("Reply-To") {
             continue;
@@ -477,6 +484,72 @@ fn build_message(
         None => builder.body(mail.text.clone()),
     };
     result.map_err(|e| e.to_string())
+}
+
+/// The envelope sender (Return-Path) of a mail: `bounces+TOKEN@domain`,
+/// TOKEN being the local part of its Message-ID.
+pub fn verp_address(message_id: &str, domain: &str) -> String {
+    let token = message_id
+        .trim_matches(['<', '>'])
+        .split('@')
+        .next()
+        .unwrap_or_default();
+    format!("bounces+{token}@{domain}")
+}
+
+/// A mail we sent, found again by its Message-ID (a reply or a bounce names it).
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct SentMail {
+    pub id: i64,
+    pub reason: String,
+    pub dedupe_key: String,
+    pub subject_id: Option<i64>,
+    pub status: String,
+}
+
+/// The first of these Message-IDs (`<…@…>`, in the order given) that is one
+/// of our mails still in the outbox (it keeps them 30 days).
+pub async fn sent_by_message_id(
+    db: &Db,
+    message_ids: &[String],
+) -> anyhow::Result<Option<SentMail>> {
+    for id in message_ids.iter().take(50) {
+        let id = format!("<{}>", id.trim().trim_matches(['<', '>']));
+        let found: Option<SentMail> = sqlx::query_as(
+            "SELECT id, reason, dedupe_key, subject_id, status FROM outbox WHERE message_id = $1",
+        )
+        .bind(&id)
+        .fetch_optional(&db.pool)
+        .await
+        .context("finding a sent mail by its Message-ID")?;
+        if found.is_some() {
+            return Ok(found);
+        }
+    }
+    Ok(None)
+}
+
+/// The mail a VERP token (`bounces+TOKEN@domain`) names.
+pub async fn sent_by_verp_token(
+    db: &Db,
+    token: &str,
+    domain: &str,
+) -> anyhow::Result<Option<SentMail>> {
+    sent_by_message_id(db, &[format!("{token}@{domain}")]).await
+}
+
+/// Records that a delivered mail came back (a bounce report, or a refusal
+/// at send time): it counts as failed, with the reason, for staff to see.
+pub async fn mark_bounced(tx: &mut Tx, id: i64, detail: &str) -> anyhow::Result<()> {
+    sqlx::query(
+        "UPDATE outbox SET status = 'failed', last_error = $1, claimed_until = NULL WHERE id = $2",
+    )
+    .bind(detail)
+    .bind(id)
+    .execute(&mut **tx)
+    .await
+    .context("marking a mail bounced")?;
+    Ok(())
 }
 
 type ClaimedRow = (i64, Option<i64>, Option<Vec<u8>>, i64, String);

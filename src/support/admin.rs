@@ -780,6 +780,70 @@ pub async fn merge_ticket(
     Ok(Redirect::to(&format!("/admin/tickets/{}", target.id)).into_response())
 }
 
+#[derive(Deserialize)]
+pub struct ChildForm {
+    #[serde(default)]
+    confirm: String,
+}
+
+/// COPPA's one-time response: a child wrote, staff may answer once and then
+/// erase everything the requester gave us (this ticket, its mails, any
+/// other record), and their address is never written to again (erasure
+/// suppresses it). Audited without naming them.
+pub async fn erase_as_child(
+    Staff(user, ..): Staff<Agent>,
+    State(state): State<AppState>,
+    page: Page,
+    Path(id): Path<i64>,
+    Form(form): Form<ChildForm>,
+) -> AppResult<Response> {
+    let (ticket, subject) = load(&state, id).await?;
+    if form.confirm != "yes" {
+        let mut errors = FieldErrors::default();
+        errors.add(
+            "child",
+            "Tick the box to confirm that the requester is a child under 13.",
+        );
+        let drafts = Drafts {
+            errors,
+            ..Drafts::default()
+        };
+        return ticket_page(&state, page, ticket, &subject, drafts).await;
+    }
+    let mut tx = state.db.begin().await?;
+    let rows = crate::privacy::erasure::erase(
+        &mut tx,
+        &state.registry.inventory,
+        subject.id,
+        "a child's request (staff)",
+    )
+    .await?;
+    audit::record(
+        &mut tx,
+        Actor::Staff(&user),
+        "erase",
+        "ticket",
+        id,
+        &format!(
+            "{} erased as a child's request: {rows} records of the requester deleted, their address suppressed",
+            ticket.reference
+        ),
+    )
+    .await?;
+    tx.commit().await?;
+    crate::privacy::erasure::append_log(
+        &state.config.data_dir,
+        &crate::privacy::erasure::LogEntry {
+            subject_id: subject.id,
+            erased_at: now_ms(),
+        },
+    )?;
+    if let Err(e) = crate::privacy::erasure::clear_traces(&state.platform, subject.id).await {
+        tracing::error!(error = ?e, subject_id = subject.id, "clearing an erasure's traces");
+    }
+    Ok(Redirect::to("/admin/tickets?erased=child").into_response())
+}
+
 pub async fn download_attachment(
     Staff(user, ..): Staff<Agent>,
     State(state): State<AppState>,

@@ -205,6 +205,14 @@ pub async fn ticket(db: &Db, id: i64) -> sqlx::Result<Option<TicketRow>> {
     .await
 }
 
+/// The ticket a message belongs to.
+pub async fn ticket_of_message(db: &Db, message_id: i64) -> sqlx::Result<Option<i64>> {
+    sqlx::query_scalar("SELECT ticket_id FROM ticket_messages WHERE id = $1")
+        .bind(message_id)
+        .fetch_optional(&db.pool)
+        .await
+}
+
 pub async fn ticket_by_reference(db: &Db, reference: &str) -> sqlx::Result<Option<TicketRow>> {
     sqlx::query_as(crate::platform::db::trusted_sql(format!(
         "SELECT {TICKET_COLUMNS} FROM tickets t JOIN subjects s ON s.id = t.subject_id WHERE t.reference = $1"

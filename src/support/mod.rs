@@ -69,6 +69,10 @@ pub fn router() -> Router<AppState> {
         .route("/admin/tickets/{id}/merge", post(admin::merge_ticket))
         .route("/admin/tickets/{id}/link", post(admin::reissue_link))
         .route(
+            "/admin/tickets/{id}/erase-child",
+            post(admin::erase_as_child),
+        )
+        .route(
             "/admin/tickets/{id}/attachments/{attachment}",
             get(admin::download_attachment),
         )

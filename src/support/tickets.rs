@@ -143,7 +143,36 @@ pub async fn create(
     ip_hash: &[u8],
 ) -> anyhow::Result<Created> {
     let mut tx = state.db.begin().await?;
-    let subject = subjects::find_or_create(&mut tx, &state.keyring, new.email.as_str()).await?;
+    match create_in(state, &mut tx, new, form_nonce, ip_hash, true).await? {
+        Some((id, reference)) => {
+            tx.commit().await?;
+            state.mail_wakeup.notify_one();
+            Ok(Created::New { id, reference })
+        }
+        None => {
+            tx.rollback().await?;
+            let (id, reference) = db::ticket_by_nonce(&state.db, form_nonce)
+                .await?
+                .context("a ticket with this form nonce vanished")?;
+            let reference = reference.context("ticket without reference")?.parse()?;
+            Ok(Created::Existing { id, reference })
+        }
+    }
+}
+
+/// [`create`] inside the caller's transaction, for other channels (mail in):
+/// `None` when a ticket with this nonce exists (the caller rolls back);
+/// `acknowledge` false keeps the acknowledgement mail back (a robot's mail,
+/// or a sender acknowledged within the hour).
+pub async fn create_in(
+    state: &AppState,
+    tx: &mut Tx,
+    new: &NewTicket,
+    form_nonce: &str,
+    ip_hash: &[u8],
+    acknowledge: bool,
+) -> anyhow::Result<Option<(i64, TicketRef)>> {
+    let subject = subjects::find_or_create(tx, &state.keyring, new.email.as_str()).await?;
     let seal = |column: &str, value: &str| subject.seal("tickets", column, value);
     let sealed = SealedTicket {
         subject_id: subject.id,
@@ -162,21 +191,16 @@ pub async fn create(
     };
     // The platform's clock, which tests move (a ticket in summer, one in winter).
     let now = state.clock.now();
-    let Some(id) = db::insert_ticket(&mut tx, &sealed, now).await? else {
-        tx.rollback().await?;
-        let (id, reference) = db::ticket_by_nonce(&state.db, form_nonce)
-            .await?
-            .context("a ticket with this form nonce vanished")?;
-        let reference = reference.context("ticket without reference")?.parse()?;
-        return Ok(Created::Existing { id, reference });
+    let Some(id) = db::insert_ticket(tx, &sealed, now).await? else {
+        return Ok(None);
     };
     let year = chrono::DateTime::from_timestamp_millis(now)
         .map(|t| t.year())
         .unwrap_or(2026);
     let reference = TicketRef::new(year, id);
-    db::set_reference(&mut tx, id, reference.as_str()).await?;
+    db::set_reference(tx, id, reference.as_str()).await?;
     let message_id = db::insert_message(
-        &mut tx,
+        tx,
         id,
         subject.id,
         "visitor",
@@ -186,7 +210,7 @@ pub async fn create(
     .await?;
     for a in &new.attachments {
         db::insert_attachment(
-            &mut tx,
+            tx,
             id,
             message_id,
             subject.id,
@@ -197,28 +221,123 @@ pub async fn create(
         )
         .await?;
     }
-    db::record_intake(&mut tx, ip_hash, now).await?;
-    let site = state.site();
-    let ack = ReceivedMail {
-        name: new.name.clone(),
-        reference: reference.to_string(),
-        title: new.title.clone(),
-        link: absolute(state, &conversation_path(state, id, &sealed.link_nonce))?,
-        company: site.company_name.clone(),
-    };
-    mail::enqueue(
-        &mut tx,
-        &state.keyring,
-        &site,
-        Recipient::Subject(&subject),
-        "ticket-received",
-        &format!("ticket-received:{id}"),
-        &ack.to_mail(new.email.as_str())?,
+    db::record_intake(tx, ip_hash, now).await?;
+    if acknowledge {
+        let site = state.site();
+        let ack = ReceivedMail {
+            name: new.name.clone(),
+            reference: reference.to_string(),
+            title: new.title.clone(),
+            link: absolute(state, &conversation_path(state, id, &sealed.link_nonce))?,
+            company: site.company_name.clone(),
+        };
+        mail::enqueue(
+            tx,
+            &state.keyring,
+            &site,
+            Recipient::Subject(&subject),
+            "ticket-received",
+            &format!("ticket-received:{id}"),
+            &ack.to_mail(new.email.as_str())?,
+        )
+        .await?;
+    }
+    Ok(Some((id, reference)))
+}
+
+/// The ticket one of our mails was about, from its outbox dedupe key
+/// (`ticket-received:{ticket}` or `ticket-reply:{message}`).
+pub async fn ticket_of_mail(state: &AppState, dedupe_key: &str) -> anyhow::Result<Option<i64>> {
+    if let Some(id) = dedupe_key.strip_prefix("ticket-received:") {
+        return Ok(id.parse().ok());
+    }
+    if let Some(Ok(message)) = dedupe_key
+        .strip_prefix("ticket-reply:")
+        .map(str::parse::<i64>)
+    {
+        return Ok(db::ticket_of_message(&state.db, message).await?);
+    }
+    Ok(None)
+}
+
+/// A ticket by id, decrypted, following a merge to the ticket it went into;
+/// `None` when there is none or its requester was erased.
+pub async fn open_following_merge(
+    state: &AppState,
+    id: i64,
+) -> anyhow::Result<Option<(Ticket, Subject)>> {
+    let mut id = id;
+    for _ in 0..5 {
+        let Some(row) = db::ticket(&state.db, id).await? else {
+            return Ok(None);
+        };
+        match row.merged_into {
+            Some(target) => id = target,
+            None => return Ticket::open(state, row),
+        }
+    }
+    Ok(None)
+}
+
+/// The requester's answer by mail, in the caller's transaction: a message
+/// from them (trimmed of quoted history) and, when trimming took something,
+/// the mail as received as a note for staff; attachments go with the message.
+pub async fn mail_reply(
+    tx: &mut Tx,
+    ticket: &Ticket,
+    subject: &Subject,
+    body: &str,
+    original: Option<&str>,
+    attachments: &[super::intake::Attachment],
+) -> anyhow::Result<i64> {
+    let message_id = db::insert_message(
+        tx,
+        ticket.id,
+        subject.id,
+        "visitor",
+        None,
+        &subject.seal("ticket_messages", "body", body),
     )
     .await?;
-    tx.commit().await?;
-    state.mail_wakeup.notify_one();
-    Ok(Created::New { id, reference })
+    for a in attachments {
+        db::insert_attachment(
+            tx,
+            ticket.id,
+            message_id,
+            subject.id,
+            a.content_type,
+            a.bytes.len() as i64,
+            &subject.seal("ticket_attachments", "filename", &a.filename),
+            &subject.key.encrypt("ticket_attachments.content", &a.bytes),
+        )
+        .await?;
+    }
+    if let Some(original) = original {
+        system_note(tx, ticket.id, subject, original).await?;
+    }
+    db::mark_visitor_reply(tx, ticket.id, now_ms()).await?;
+    Ok(message_id)
+}
+
+/// A note for staff written by the system itself (no agent), say "our
+/// mail to the requester bounced".
+pub async fn system_note(
+    tx: &mut Tx,
+    ticket_id: i64,
+    subject: &Subject,
+    body: &str,
+) -> anyhow::Result<i64> {
+    let id = db::insert_message(
+        tx,
+        ticket_id,
+        subject.id,
+        "note",
+        None,
+        &subject.seal("ticket_messages", "body", body),
+    )
+    .await?;
+    db::touch(tx, ticket_id).await?;
+    Ok(id)
 }
 
 /// A ticket's fields, decrypted for display.

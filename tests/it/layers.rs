@@ -9,6 +9,7 @@ const FEATURES: &[&str] = &[
     "chat",
     "consent",
     "content",
+    "mail_in",
     "newsletter",
     "ops",
     "shop",

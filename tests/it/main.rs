@@ -24,6 +24,7 @@ mod faults;
 mod hostile;
 mod layers;
 mod mail;
+mod mail_in;
 mod newsletter;
 mod ops;
 mod privacy_core;
