@@ -136,6 +136,7 @@ pub fn service(
         .merge(crate::analytics::router())
         .merge(crate::chat::router())
         .merge(crate::account::router())
+        .merge(crate::webhooks::router())
         .route("/static/{file}", get(assets::serve_asset))
         .route("/metrics", get(metrics::show_metrics))
         .fallback(http::not_found)
@@ -191,6 +192,10 @@ fn background_tasks(state: &AppState) -> Vec<JoinHandle<()>> {
         )));
         tasks.push(tokio::spawn(ops::integrity::run_daily(state.clone())));
         tasks.push(tokio::spawn(crate::newsletter::runner::run(
+            state.clone(),
+            state.shutdown.subscribe(),
+        )));
+        tasks.push(tokio::spawn(crate::webhooks::run_worker(
             state.clone(),
             state.shutdown.subscribe(),
         )));

@@ -58,6 +58,8 @@ migrations! {
     22 "0022_staff_shell",
     25 "0025_accounts_csat",
     26 "0026_chat_unanswered",
+    40 "0040_two_factor",
+    41 "0041_webhooks",
 }
 
 impl Db {

@@ -78,22 +78,37 @@ pub async fn log_in(
             return render_with(StatusCode::UNAUTHORIZED, &body);
         }
     };
+    match super::two_factor_pages::after_password(&state, &user).await? {
+        Some(next_step) => Ok(next_step),
+        None => {
+            let to_admin = Redirect::to("/admin").into_response();
+            start_session(&state, &user, "", to_admin).await
+        }
+    }
+}
+
+/// Signs `user` in: a new session (audited, with `how` as its detail)
+/// whose cookie, with a fresh CSRF token, goes on `response`.
+pub(crate) async fn start_session(
+    state: &Platform,
+    user: &super::StaffUser,
+    how: &str,
+    mut response: Response,
+) -> AppResult<Response> {
     let token = random_token(32);
     let mut tx = state.db.begin().await?;
     db::create_session(&mut tx, user.id, &token_hash(&token), auth::SESSION_HOURS).await?;
-    audit::record(
-        &mut tx,
-        Actor::Staff(&user),
-        "login",
-        "staff_user",
-        user.id,
-        "",
-    )
-    .await?;
+    audit::record(&mut tx, Actor::Staff(user), "login", "staff_user", user.id, how).await?;
     tx.commit().await?;
     let https = state.config.is_https();
-    let jar = CookieJar::new().add(auth::session_cookie(token, https));
-    let mut response = (jar, Redirect::to("/admin")).into_response();
+    for cookie in [
+        auth::session_cookie(token, https),
+        super::two_factor_pages::pending_removal(https),
+    ] {
+        if let Ok(v) = HeaderValue::from_str(&cookie.to_string()) {
+            response.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
     // A new CSRF token with the new session: one planted before sign-in
     // (on a shared computer, say) is worthless after it.
     if let Some(v) = csrf_cookie(&random_token(32), https) {
@@ -460,6 +475,7 @@ struct SettingsPage {
     errors: FieldErrors,
     saved: bool,
     zones: &'static [chrono_tz::Tz],
+    require_two_factor: bool,
 }
 
 fn settings_values(get: impl Fn(&str) -> String) -> Vec<(&'static str, &'static str, String)> {
@@ -481,6 +497,7 @@ pub async fn show_settings(
         errors: FieldErrors::default(),
         saved: false,
         zones: &chrono_tz::TZ_VARIANTS,
+        require_two_factor: super::two_factor::required(&state.db).await?,
     })
 }
 
@@ -524,6 +541,7 @@ pub async fn save_settings(
             errors,
             saved: false,
             zones: &chrono_tz::TZ_VARIANTS,
+            require_two_factor: super::two_factor::required(&state.db).await?,
         };
         return render_with(StatusCode::UNPROCESSABLE_ENTITY, &body);
     }
@@ -557,6 +575,7 @@ pub async fn save_settings(
         errors: FieldErrors::default(),
         saved: true,
         zones: &chrono_tz::TZ_VARIANTS,
+        require_two_factor: super::two_factor::required(&state.db).await?,
     })?;
     response
         .headers_mut()
@@ -641,6 +660,7 @@ struct AccountPage {
     errors: FieldErrors,
     saved: bool,
     zones: &'static [chrono_tz::Tz],
+    two_factor: super::two_factor::Status,
 }
 
 #[derive(Deserialize, Default)]
@@ -652,6 +672,7 @@ pub struct Saved {
 /// A member's own settings: the name people see, the zone they read times in.
 pub async fn show_account(
     Staff(user, ..): Staff,
+    State(state): State<Platform>,
     page: Page,
     Query(saved): Query<Saved>,
 ) -> AppResult<Response> {
@@ -665,6 +686,7 @@ pub async fn show_account(
         errors: FieldErrors::default(),
         saved: saved.saved == "1",
         zones: &chrono_tz::TZ_VARIANTS,
+        two_factor: super::two_factor::status(&state.db, user.id).await?,
     })
 }
 
@@ -700,6 +722,7 @@ pub async fn save_account(
             errors,
             saved: false,
             zones: &chrono_tz::TZ_VARIANTS,
+            two_factor: super::two_factor::status(&state.db, user.id).await?,
         };
         return render_with(StatusCode::UNPROCESSABLE_ENTITY, &body);
     };

@@ -7,6 +7,7 @@ use super::{
     db::{self, AttachmentMeta, MessageRow, SealedTicket, TicketRow},
     intake::NewTicket,
 };
+use crate::platform::webhooks;
 use crate::{
     AppState,
     platform::{
@@ -198,6 +199,26 @@ pub async fn create(
         .await?;
     }
     db::record_intake(&mut tx, ip_hash, now).await?;
+    webhooks::enqueue(
+        &mut tx,
+        &state.keyring,
+        now,
+        webhooks::Event {
+            kind: "ticket.created",
+            subject: Some(&subject),
+            data: serde_json::json!({
+                "ticket_id": id,
+                "reference": reference.as_str(),
+                "product": new.product,
+                "status": "open",
+            }),
+            personal: serde_json::json!({
+                "requester": { "name": new.name, "email": new.email.as_str() },
+                "title": new.title,
+            }),
+        },
+    )
+    .await?;
     let site = state.site();
     let ack = ReceivedMail {
         name: new.name.clone(),

@@ -15,6 +15,7 @@ const FEATURES: &[&str] = &[
     "site",
     "support",
     "surveys",
+    "webhooks",
     "cli",
 ];
 

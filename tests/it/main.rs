@@ -33,4 +33,5 @@ mod shop;
 mod staff;
 mod support;
 mod surveys;
+mod two_factor;
 mod visitor;
