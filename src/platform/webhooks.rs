@@ -106,7 +106,12 @@ pub const TABLES: &[Table] = &[
                 Shown::Status,
                 "Whether the receiving service has accepted the notice yet.",
             ),
-            Column::new("created_at", "Raised", Shown::DateTime, "When the event happened."),
+            Column::new(
+                "created_at",
+                "Raised",
+                Shown::DateTime,
+                "When the event happened.",
+            ),
             Column::new(
                 "delivered_at",
                 "Delivered",
@@ -122,13 +127,31 @@ pub const TABLES: &[Table] = &[
             Column::internal("id", ROW_ID),
             Column::internal("subject_id", SUBJECT_ID),
             Column::internal("endpoint_id", "Which receiving service the notice was for."),
-            Column::internal("msg_id", "The notice's unique name, so the receiver never handles it twice."),
-            Column::internal("next_attempt_at", "When our server tries again after a failed attempt."),
-            Column::internal("claimed_until", "A short lock our sender holds while it sends."),
-            Column::internal("last_attempt_at", "When our server last tried to hand it over."),
+            Column::internal(
+                "msg_id",
+                "The notice's unique name, so the receiver never handles it twice.",
+            ),
+            Column::internal(
+                "next_attempt_at",
+                "When our server tries again after a failed attempt.",
+            ),
+            Column::internal(
+                "claimed_until",
+                "A short lock our sender holds while it sends.",
+            ),
+            Column::internal(
+                "last_attempt_at",
+                "When our server last tried to hand it over.",
+            ),
             Column::internal("last_status", "The receiving service's last answer code."),
-            Column::internal("last_latency_ms", "How long the receiving service took to answer."),
-            Column::internal("last_error", "What went wrong on the last failed attempt, if anything did."),
+            Column::internal(
+                "last_latency_ms",
+                "How long the receiving service took to answer.",
+            ),
+            Column::internal(
+                "last_error",
+                "What went wrong on the last failed attempt, if anything did.",
+            ),
         ],
     },
 ];
@@ -140,7 +163,10 @@ pub const EVENTS: &[(&str, &str)] = &[
     ("ticket.status_changed", "a ticket's status changes"),
     ("chat.started", "a visitor starts a chat"),
     ("chat.message", "a chat message is sent"),
-    ("subscriber.confirmed", "a newsletter subscription is confirmed"),
+    (
+        "subscriber.confirmed",
+        "a newsletter subscription is confirmed",
+    ),
     ("subscriber.unsubscribed", "someone unsubscribes"),
     ("order.created", "an order request arrives"),
     ("survey.response", "a survey is answered"),
@@ -201,7 +227,10 @@ pub fn sign(secret: &str, msg_id: &str, timestamp: i64, body: &[u8]) -> anyhow::
     mac.update(timestamp.to_string().as_bytes());
     mac.update(b".");
     mac.update(body);
-    Ok(format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes())))
+    Ok(format!(
+        "v1,{}",
+        STANDARD.encode(mac.finalize().into_bytes())
+    ))
 }
 
 /// Queues `event` for every enabled endpoint subscribed to it, in the
@@ -333,9 +362,8 @@ impl reqwest::dns::Resolve for GuardedResolver {
         let allow_private = self.allow_private;
         let host = name.as_str().to_string();
         Box::pin(async move {
-            let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await?
-                .collect();
+            let found: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             let allowed: Vec<SocketAddr> = found
                 .iter()
                 .copied()
@@ -535,13 +563,29 @@ pub async fn deliver_due(state: &Platform, sender: &Sender) -> anyhow::Result<Ro
             };
             async move {
                 let Some(target) = target.filter(|t| t.enabled) else {
-                    return (id, endpoint_id, attempts, Err("the endpoint is switched off"));
+                    return (
+                        id,
+                        endpoint_id,
+                        attempts,
+                        Err("the endpoint is switched off"),
+                    );
                 };
                 let Some(body) = body else {
-                    return (id, endpoint_id, attempts, Err("the person's data was erased"));
+                    return (
+                        id,
+                        endpoint_id,
+                        attempts,
+                        Err("the person's data was erased"),
+                    );
                 };
                 let attempt = sender
-                    .post(&target.url, target.allow_private, &target.secret, &msg_id, body)
+                    .post(
+                        &target.url,
+                        target.allow_private,
+                        &target.secret,
+                        &msg_id,
+                        body,
+                    )
                     .await;
                 (id, endpoint_id, attempts, Ok(attempt))
             }

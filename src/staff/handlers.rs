@@ -98,7 +98,15 @@ pub(crate) async fn start_session(
     let token = random_token(32);
     let mut tx = state.db.begin().await?;
     db::create_session(&mut tx, user.id, &token_hash(&token), auth::SESSION_HOURS).await?;
-    audit::record(&mut tx, Actor::Staff(user), "login", "staff_user", user.id, how).await?;
+    audit::record(
+        &mut tx,
+        Actor::Staff(user),
+        "login",
+        "staff_user",
+        user.id,
+        how,
+    )
+    .await?;
     tx.commit().await?;
     let https = state.config.is_https();
     for cookie in [

@@ -118,10 +118,7 @@ pub struct Enrolment {
 
 /// Starts (or continues) an enrolment: a fresh secret unless one is waiting
 /// for its first code. `None` when the member already has a second factor.
-pub async fn enrolment(
-    state: &Platform,
-    user: &StaffUser,
-) -> anyhow::Result<Option<Enrolment>> {
+pub async fn enrolment(state: &Platform, user: &StaffUser) -> anyhow::Result<Option<Enrolment>> {
     let secret = match stored(&state.db, &state.keyring, user.id).await? {
         Some(s) if s.enabled_at.is_some() => return Ok(None),
         Some(s) => s.secret,
@@ -366,8 +363,8 @@ mod tests {
 
     #[test]
     fn the_qr_code_is_an_inline_svg_with_a_name() {
-        let svg = qr_svg("otpauth://totp/officecomms:dana@example.com?secret=JBSWY3DPEHPK3PXP")
-            .unwrap();
+        let svg =
+            qr_svg("otpauth://totp/officecomms:dana@example.com?secret=JBSWY3DPEHPK3PXP").unwrap();
         assert!(svg.starts_with("<svg role=\"img\" aria-label="));
         assert!(!svg.contains("<?xml"));
         assert!(svg.contains("<path"));

@@ -340,8 +340,14 @@ pub async fn confirm_enrolment(
 ) -> AppResult<Response> {
     state.rate_limits.check_second_step(user.id)?;
     let Some(codes) = confirm_with(&state, &user, &form.code).await? else {
-        return enrol_again(&state, page, &user, "/admin/account/two-factor/confirm", false)
-            .await;
+        return enrol_again(
+            &state,
+            page,
+            &user,
+            "/admin/account/two-factor/confirm",
+            false,
+        )
+        .await;
     };
     Ok(no_store(render(&CodesPage {
         page: page.titled("Your recovery codes"),

@@ -9,7 +9,7 @@ use crate::{
         db::Tx,
         forms::{FieldErrors, Form, text},
         settings,
-        templates::{Page, render, render_with},
+        templates::{Page, render_with},
         webhooks::{self, EVENTS},
     },
     staff::{
@@ -91,41 +91,54 @@ pub async fn list_endpoints(
     State(state): State<AppState>,
     page: Page,
 ) -> AppResult<Response> {
-    list_page(&state, page, EndpointForm::default(), FieldErrors::default()).await
+    list_page(
+        &state,
+        page,
+        EndpointForm::default(),
+        FieldErrors::default(),
+    )
+    .await
 }
 
 /// Refuses an address that is, or resolves only to, somewhere private
-/// unless the admin allowed that: the sender checks again at each connection.
+/// unless the admin allowed that (and a metadata address always): the
+/// sender checks again at each connection.
 async fn check_reachable(url: &url::Url, allow_private: bool) -> Result<(), String> {
-    if allow_private {
-        return Ok(());
-    }
     let refuse = |ip: IpAddr| {
-        format!(
-            "{ip} is a private, loopback, link-local or metadata address. Tick \"allow private addresses\" if this endpoint is on your own network."
-        )
+        if allow_private {
+            format!("{ip} is a cloud metadata or reserved address: webhooks never go there.")
+        } else {
+            format!(
+                "{ip} is a private, loopback, link-local or metadata address. Tick \"allow private addresses\" if this endpoint is on your own network."
+            )
+        }
     };
-    match url.host() {
-        Some(url::Host::Ipv4(ip)) if !webhooks::address_allowed(IpAddr::V4(ip), false) => {
-            Err(refuse(IpAddr::V4(ip)))
-        }
-        Some(url::Host::Ipv6(ip)) if !webhooks::address_allowed(IpAddr::V6(ip), false) => {
-            Err(refuse(IpAddr::V6(ip)))
-        }
+    let found: Vec<IpAddr> = match url.host() {
+        Some(url::Host::Ipv4(ip)) => vec![IpAddr::V4(ip)],
+        Some(url::Host::Ipv6(ip)) => vec![IpAddr::V6(ip)],
         Some(url::Host::Domain(name)) => {
             let port = url.port_or_known_default().unwrap_or(443);
-            let lookup = tokio::net::lookup_host((name, port));
             // A name that does not resolve yet may be set up later; one
             // that resolves only to refused addresses is refused now.
-            if let Ok(Ok(found)) = tokio::time::timeout(Duration::from_secs(3), lookup).await {
-                let found: Vec<IpAddr> = found.map(|a| a.ip()).collect();
-                if let Some(first) = found.first()
-                    && found.iter().all(|ip| !webhooks::address_allowed(*ip, false))
-                {
-                    return Err(refuse(*first));
-                }
+            match tokio::time::timeout(
+                Duration::from_secs(3),
+                tokio::net::lookup_host((name, port)),
+            )
+            .await
+            {
+                Ok(Ok(addrs)) => addrs.map(|a| a.ip()).collect(),
+                _ => vec![],
             }
-            Ok(())
+        }
+        None => vec![],
+    };
+    match found.first() {
+        Some(first)
+            if found
+                .iter()
+                .all(|ip| !webhooks::address_allowed(*ip, allow_private)) =>
+        {
+            Err(refuse(*first))
         }
         _ => Ok(()),
     }
@@ -240,7 +253,6 @@ struct EndpointPage {
     endpoint: Endpoint,
     secret: String,
     deliveries: Vec<db::Delivery>,
-    events: &'static [(&'static str, &'static str)],
     notice: String,
 }
 
@@ -273,7 +285,6 @@ async fn endpoint_page(
             endpoint,
             secret,
             deliveries,
-            events: EVENTS,
             notice,
         },
     )
@@ -311,7 +322,10 @@ pub async fn change_endpoint(
     let now = state.clock.now();
     let (done, what) = match form.action {
         Change::SwitchOn => (db::set_enabled(&mut tx, id, true, now).await?, "switch-on"),
-        Change::SwitchOff => (db::set_enabled(&mut tx, id, false, now).await?, "switch-off"),
+        Change::SwitchOff => (
+            db::set_enabled(&mut tx, id, false, now).await?,
+            "switch-off",
+        ),
         Change::Delete => (db::delete_endpoint(&mut tx, id).await?, "delete"),
     };
     if !done {

@@ -59,19 +59,21 @@ fn endpoint(row: EndpointRow) -> Endpoint {
 }
 
 pub async fn endpoints(db: &Db) -> Result<Vec<Endpoint>, sqlx::Error> {
-    let rows: Vec<EndpointRow> =
-        sqlx::query_as(crate::platform::db::trusted_sql(format!("{ENDPOINT_COLUMNS} ORDER BY name, id")))
-            .fetch_all(&db.pool)
-            .await?;
+    let rows: Vec<EndpointRow> = sqlx::query_as(crate::platform::db::trusted_sql(format!(
+        "{ENDPOINT_COLUMNS} ORDER BY name, id"
+    )))
+    .fetch_all(&db.pool)
+    .await?;
     Ok(rows.into_iter().map(endpoint).collect())
 }
 
 pub async fn endpoint_by_id(db: &Db, id: i64) -> Result<Option<Endpoint>, sqlx::Error> {
-    let row: Option<EndpointRow> =
-        sqlx::query_as(crate::platform::db::trusted_sql(format!("{ENDPOINT_COLUMNS} WHERE id = $1")))
-            .bind(id)
-            .fetch_optional(&db.pool)
-            .await?;
+    let row: Option<EndpointRow> = sqlx::query_as(crate::platform::db::trusted_sql(format!(
+        "{ENDPOINT_COLUMNS} WHERE id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(&db.pool)
+    .await?;
     Ok(row.map(endpoint))
 }
 
@@ -84,7 +86,11 @@ pub struct NewEndpoint<'a> {
     pub allow_private: bool,
 }
 
-pub async fn insert_endpoint(tx: &mut Tx, new: &NewEndpoint<'_>, now: i64) -> Result<i64, sqlx::Error> {
+pub async fn insert_endpoint(
+    tx: &mut Tx,
+    new: &NewEndpoint<'_>,
+    now: i64,
+) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar(
         "INSERT INTO webhook_endpoints (name, url, secret, events, include_personal, allow_private, \
          enabled, created_at) VALUES ($1, $2, $3, $4, $5, $6, 1, $7) RETURNING id",
@@ -165,7 +171,11 @@ type DeliveryRow = (
 );
 
 /// The newest deliveries of an endpoint.
-pub async fn deliveries(db: &Db, endpoint_id: i64, limit: i64) -> Result<Vec<Delivery>, sqlx::Error> {
+pub async fn deliveries(
+    db: &Db,
+    endpoint_id: i64,
+    limit: i64,
+) -> Result<Vec<Delivery>, sqlx::Error> {
     let rows: Vec<DeliveryRow> = sqlx::query_as(
         "SELECT id, event, msg_id, status, attempts, created_at, next_attempt_at, last_attempt_at, \
          last_status, last_latency_ms, last_error, CASE WHEN payload IS NULL THEN 0 ELSE 1 END \

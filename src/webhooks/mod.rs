@@ -24,8 +24,13 @@ use axum::{
 };
 use std::time::Duration;
 
-pub const ADMIN_NAV: &[NavItem] =
-    &[NavItem::new("Privacy & admin", "Webhooks", "/admin/webhooks", Role::Admin).icon(Icon::Box)];
+pub const ADMIN_NAV: &[NavItem] = &[NavItem::new(
+    "Privacy & admin",
+    "Webhooks",
+    "/admin/webhooks",
+    Role::Admin,
+)
+.icon(Icon::Box)];
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -114,7 +119,10 @@ async fn tell_admins(state: &Platform, endpoint_id: i64, name: &str) -> anyhow::
             &site,
             Recipient::System,
             "webhook-disabled",
-            &format!("webhook-disabled:{endpoint_id}:{}:{email}", state.clock.now()),
+            &format!(
+                "webhook-disabled:{endpoint_id}:{}:{email}",
+                state.clock.now()
+            ),
             &m.to_mail(&email)?,
         )
         .await?;

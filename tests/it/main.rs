@@ -35,3 +35,4 @@ mod support;
 mod surveys;
 mod two_factor;
 mod visitor;
+mod webhooks;

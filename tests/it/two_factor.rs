@@ -46,7 +46,10 @@ async fn enrol(app: &TestApp) -> (String, Vec<String>) {
     let secret = secret_on(&page);
     assert_eq!(secret.len(), 32, "160 bits in base32: {secret}");
     let r = app
-        .post_form("/admin/account/two-factor/confirm", &[("code", &code(&secret, 0))])
+        .post_form(
+            "/admin/account/two-factor/confirm",
+            &[("code", &code(&secret, 0))],
+        )
         .await;
     assert_eq!(r.status(), 200);
     let page = r.text().await.unwrap();
@@ -61,7 +64,10 @@ async fn sign_out(app: &TestApp) {
 
 async fn password_step(app: &TestApp, email: &str) -> String {
     let r = app
-        .post_form("/admin/login", &[("email", email), ("password", STAFF_PASSWORD)])
+        .post_form(
+            "/admin/login",
+            &[("email", email), ("password", STAFF_PASSWORD)],
+        )
         .await;
     assert_eq!(r.status(), 303);
     r.headers()["location"].to_str().unwrap().to_string()
