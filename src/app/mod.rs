@@ -93,6 +93,7 @@ impl AppState {
         let analytics = crate::analytics::Analytics::open(&platform.db).await?;
         let chat = crate::chat::Hub::start(
             platform.db.clone(),
+            platform.keyring.clone(),
             &platform.config.database_url(),
             platform.shutdown.subscribe(),
         )

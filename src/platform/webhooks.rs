@@ -64,7 +64,7 @@ pub const TABLES: &[Table] = &[
         retention: Retention::Days(30),
         personal: &[Field {
             column: "payload",
-            label: "notices of events that concern you (with your details only for the services listed below)",
+            label: "notices of events that concern you, for services our staff connected (your details go only to those named under Third parties)",
             category: Category::Message,
             purpose: "to tell the services our staff use that something happened (a support request arrived, say)",
             encrypted: true,
@@ -190,7 +190,8 @@ pub struct Event<'a> {
     /// One of [`EVENTS`].
     pub kind: &'static str,
     /// The person it concerns: their key seals the payload, so erasing
-    /// them makes every queued copy unreadable (and erasure deletes it).
+    /// them makes every queued copy unreadable (and erasure deletes it);
+    /// the payload carries their `person_id`.
     pub subject: Option<&'a Subject>,
     /// Ids and references (a JSON object), sent to every subscriber.
     pub data: serde_json::Value,
@@ -233,6 +234,17 @@ pub fn sign(secret: &str, msg_id: &str, timestamp: i64, body: &[u8]) -> anyhow::
     ))
 }
 
+/// Whether any enabled endpoint follows `kind` (a hot path can skip
+/// building events nobody wants).
+pub async fn followed(tx: &mut Tx, kind: &str) -> anyhow::Result<bool> {
+    let lists: Vec<String> =
+        sqlx::query_scalar("SELECT events FROM webhook_endpoints WHERE enabled = 1")
+            .fetch_all(&mut **tx)
+            .await
+            .context("reading webhook endpoints")?;
+    Ok(lists.iter().any(|l| l.split(',').any(|e| e == kind)))
+}
+
 /// Queues `event` for every enabled endpoint subscribed to it, in the
 /// caller's transaction; returns how many deliveries were queued.
 pub async fn enqueue(
@@ -253,6 +265,10 @@ pub async fn enqueue(
             continue;
         }
         let mut data = event.data.clone();
+        if let (Some(data), Some(subject)) = (data.as_object_mut(), event.subject) {
+            // Lets a receiver match later events (an erasure) to earlier ones.
+            data.insert("person_id".into(), subject.id.into());
+        }
         if include_personal != 0
             && let (Some(data), Some(personal)) = (data.as_object_mut(), event.personal.as_object())
         {

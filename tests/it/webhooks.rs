@@ -290,4 +290,63 @@ both! {
         let attempt = sender.post("http://169.254.169.254/latest", true, &secret, "msg_probe", b"{}".to_vec()).await;
         assert!(!attempt.ok(), "metadata never, even with private addresses allowed");
     }
+
+    async fn erasure_cancels_what_is_queued_for_the_person(backend) {
+        let app = TestApp::spawn(backend).await;
+        let receiver = Receiver::default();
+        receiver.fail_first.store(100, Ordering::SeqCst);
+        let port = receiver.clone().start().await;
+        let admin = app.staff_client("admin").await;
+        let (id, _) = add_endpoint(&admin, &app, &[
+            ("name", "Down for now"), ("url", &format!("http://127.0.0.1:{port}/hook")),
+            ("event:ticket.created", "on"), ("event:privacy.erasure", "on"), ("allow_private", "on"),
+        ]).await;
+        submit_ticket(&app, "erase.me@example.com").await;
+        assert_eq!(receiver.wait_for(1, Duration::from_secs(5)).await.len(), 1);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let page = admin.client.get(app.url(&format!("/admin/webhooks/{id}"))).send().await.unwrap().text().await.unwrap();
+        assert!(page.contains("pending, 1 attempt"), "waiting for its retry: {page}");
+
+        let state = &app.state;
+        let subject = officecomms::privacy::subjects::find(&state.db, &state.keyring, "erase.me@example.com").await.unwrap().unwrap();
+        let mut tx = state.db.begin().await.unwrap();
+        officecomms::privacy::erasure::erase(&mut tx, &state.registry.inventory, subject.id, "test").await.unwrap();
+        tx.commit().await.unwrap();
+        let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM webhook_deliveries WHERE subject_id = $1")
+            .bind(subject.id).fetch_one(&state.db.pool).await.unwrap();
+        assert_eq!(left, 0, "the queued payload went with the person");
+        // The retry would have come after 5 s: nothing more arrives.
+        tokio::time::sleep(Duration::from_secs(7)).await;
+        assert_eq!(receiver.got.lock().unwrap().len(), 1, "never sent again");
+        let page = admin.client.get(app.url(&format!("/admin/webhooks/{id}"))).send().await.unwrap().text().await.unwrap();
+        assert!(!page.contains("ticket.created</code></td>"), "gone from the log too");
+    }
+
+    async fn chats_raise_started_and_message_events(backend) {
+        let app = TestApp::spawn(backend).await;
+        let receiver = Receiver::default();
+        let port = receiver.clone().start().await;
+        let admin = app.staff_client("admin").await;
+        let (_, secret) = add_endpoint(&admin, &app, &[
+            ("name", "Chat log"), ("url", &format!("http://127.0.0.1:{port}/chat")),
+            ("event:chat.started", "on"), ("event:chat.message", "on"),
+            ("include_personal", "on"), ("allow_private", "on"),
+        ]).await;
+        let mut visitor = crate::chat::Ws::visitor(&app).await;
+        let welcome = crate::chat::hello(&mut visitor, "Ann Chat", Some("ann.chat@example.com")).await;
+        visitor.send(serde_json::json!({"type": "message", "body": "The printer is on fire", "id": "m-1"})).await;
+        let got = receiver.wait_for(2, Duration::from_secs(5)).await;
+        assert_eq!(got.len(), 2, "{got:?}");
+        let bodies: Vec<serde_json::Value> = got.iter().map(|r| {
+            assert!(verify(&secret, r));
+            serde_json::from_str(&r.body).unwrap()
+        }).collect();
+        let started = bodies.iter().find(|b| b["type"] == "chat.started").expect("chat.started");
+        assert_eq!(started["data"]["conversation_id"], welcome["conversation"]);
+        assert_eq!(started["data"]["visitor"]["email"], "ann.chat@example.com");
+        let message = bodies.iter().find(|b| b["type"] == "chat.message").expect("chat.message");
+        assert_eq!(message["data"]["body"], "The printer is on fire");
+        assert_eq!(message["data"]["from"], "visitor");
+        assert_eq!(message["data"]["person_id"], started["data"]["person_id"]);
+    }
 }
