@@ -349,4 +349,47 @@ both! {
         assert_eq!(message["data"]["from"], "visitor");
         assert_eq!(message["data"]["person_id"], started["data"]["person_id"]);
     }
+
+    async fn an_endpoint_failing_for_three_days_is_switched_off_and_admins_told(backend) {
+        let app = TestApp::spawn(backend).await;
+        let receiver = Receiver::default();
+        receiver.fail_first.store(100, Ordering::SeqCst);
+        let port = receiver.clone().start().await;
+        let admin = app.staff_client("admin").await;
+        let (id, _) = add_endpoint(&admin, &app, &[
+            ("name", "Gone Partner"), ("url", &format!("http://127.0.0.1:{port}/hook")),
+            ("event:ticket.created", "on"), ("allow_private", "on"),
+        ]).await;
+        // It has been failing for a little over three days.
+        sqlx::query("UPDATE webhook_endpoints SET failing_since = $1 WHERE id = $2")
+            .bind(now_ms() - 3 * 86_400_000 - 60_000).bind(id)
+            .execute(&app.state.db.pool).await.unwrap();
+        submit_ticket(&app, "someone@example.com").await;
+        assert_eq!(receiver.wait_for(1, Duration::from_secs(5)).await.len(), 1);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let page = loop {
+            let page = admin.client.get(app.url(&format!("/admin/webhooks/{id}"))).send().await.unwrap().text().await.unwrap();
+            if page.contains("Switched off") || Instant::now() > deadline {
+                break page;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert!(page.contains("Switched off (failing for three days)"), "{page}");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let told = loop {
+            app.drain_outbox().await;
+            let told: Vec<_> = app.mails().into_iter().filter(|m| m.subject.contains("Gone Partner")).collect();
+            if !told.is_empty() || Instant::now() > deadline {
+                break told;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert_eq!(told.len(), 1, "the admin is told once");
+        assert!(told[0].subject.contains("switched off after failing for three days"));
+        assert!(told[0].text.contains(&format!("/admin/webhooks/{id}")));
+        // Switched off: later events are not queued for it.
+        submit_ticket(&app, "another@example.com").await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert_eq!(receiver.got.lock().unwrap().len(), 1);
+    }
 }
