@@ -610,6 +610,8 @@ pub async fn deliver_due(state: &Platform, sender: &Sender) -> anyhow::Result<Ro
     .buffer_unordered(CONCURRENCY)
     .collect::<Vec<_>>()
     .await;
+    // One transaction for the round's outcomes: one commit, not two a delivery.
+    let mut tx = db.begin().await?;
     for (id, endpoint_id, attempts, outcome) in attempts {
         round.handled += 1;
         let now = now_ms();
@@ -621,7 +623,7 @@ pub async fn deliver_due(state: &Platform, sender: &Sender) -> anyhow::Result<Ro
                 )
                 .bind(why)
                 .bind(id)
-                .execute(&db.pool)
+                .execute(&mut *tx)
                 .await?;
             }
             Ok(attempt) => {
@@ -648,32 +650,36 @@ pub async fn deliver_due(state: &Platform, sender: &Sender) -> anyhow::Result<Ro
                 .bind(attempt.error.as_deref())
                 .bind(attempt.ok().then_some(now))
                 .bind(id)
-                .execute(&db.pool)
+                .execute(&mut *tx)
                 .await
                 .context("recording a webhook attempt")?;
                 if attempt.ok() {
-                    sqlx::query("UPDATE webhook_endpoints SET failing_since = NULL WHERE id = $1")
-                        .bind(endpoint_id)
-                        .execute(&db.pool)
-                        .await?;
-                } else if let Some(name) = record_failure(db, endpoint_id, now).await? {
+                    sqlx::query(
+                        "UPDATE webhook_endpoints SET failing_since = NULL \
+                         WHERE id = $1 AND failing_since IS NOT NULL",
+                    )
+                    .bind(endpoint_id)
+                    .execute(&mut *tx)
+                    .await?;
+                } else if let Some(name) = record_failure(&mut tx, endpoint_id, now).await? {
                     round.disabled.push((endpoint_id, name));
                 }
             }
         }
     }
+    tx.commit().await?;
     Ok(round)
 }
 
 /// Notes a failure; switches the endpoint off when it has failed for three
 /// days (its name returned, once).
-async fn record_failure(db: &Db, endpoint_id: i64, now: i64) -> anyhow::Result<Option<String>> {
+async fn record_failure(tx: &mut Tx, endpoint_id: i64, now: i64) -> anyhow::Result<Option<String>> {
     sqlx::query(
         "UPDATE webhook_endpoints SET failing_since = COALESCE(failing_since, $1) WHERE id = $2",
     )
     .bind(now)
     .bind(endpoint_id)
-    .execute(&db.pool)
+    .execute(&mut **tx)
     .await?;
     let switched_off: Option<String> = sqlx::query_scalar(
         "UPDATE webhook_endpoints SET enabled = 0, disabled_at = $1, \
@@ -683,7 +689,7 @@ async fn record_failure(db: &Db, endpoint_id: i64, now: i64) -> anyhow::Result<O
     .bind(now)
     .bind(endpoint_id)
     .bind(now - DISABLE_AFTER_MS)
-    .fetch_optional(&db.pool)
+    .fetch_optional(&mut **tx)
     .await?;
     Ok(switched_off)
 }
