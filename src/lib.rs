@@ -28,6 +28,7 @@ pub mod staff;
 pub mod support;
 pub mod surveys;
 pub mod telemetry;
+pub mod webhooks;
 
 pub use app::{AppState, Application};
 pub use config::Config;

@@ -94,6 +94,7 @@ impl AppState {
         let analytics = crate::analytics::Analytics::open(&platform.db).await?;
         let chat = crate::chat::Hub::start(
             platform.db.clone(),
+            platform.keyring.clone(),
             &platform.config.database_url(),
             platform.shutdown.subscribe(),
         )
@@ -139,6 +140,7 @@ pub fn service(
         .merge(crate::chat::router())
         .merge(crate::account::router())
         .merge(api::router())
+        .merge(crate::webhooks::router())
         .route("/static/{file}", get(assets::serve_asset))
         .route("/metrics", get(metrics::show_metrics))
         .fallback(http::not_found)
@@ -203,6 +205,10 @@ fn background_tasks(state: &AppState) -> Vec<JoinHandle<()>> {
                 state.shutdown.subscribe(),
             )));
         }
+        tasks.push(tokio::spawn(crate::webhooks::run_worker(
+            state.clone(),
+            state.shutdown.subscribe(),
+        )));
         tasks.push(tokio::spawn(crate::chat::conversations::run_unanswered(
             state.clone(),
             state.shutdown.subscribe(),

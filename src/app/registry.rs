@@ -30,6 +30,7 @@ pub fn inventory() -> Inventory {
         consent::TABLES,
         analytics::TABLES,
         chat::TABLES,
+        platform::webhooks::TABLES,
     ])
 }
 
@@ -59,6 +60,7 @@ pub fn build() -> Registry {
             shop::ADMIN_NAV,
             privacy::ADMIN_NAV,
             staff::ADMIN_NAV,
+            crate::webhooks::ADMIN_NAV,
             ops::ADMIN_NAV,
         ]
         .iter()

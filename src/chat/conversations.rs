@@ -253,6 +253,21 @@ pub async fn start(
         page.map(|p| seal("page", p)).as_deref(),
     )
     .await?;
+    crate::platform::webhooks::enqueue(
+        &mut tx,
+        &state.keyring,
+        state.clock.now(),
+        crate::platform::webhooks::Event {
+            kind: "chat.started",
+            subject: Some(&subject),
+            data: serde_json::json!({ "conversation_id": id }),
+            personal: serde_json::json!({
+                "visitor": { "name": name, "email": email.map(|e| e.as_str()) },
+                "page": page,
+            }),
+        },
+    )
+    .await?;
     // Anyone can type any address: agents see its history only once the
     // address's owner confirms it by the link mailed to it.
     if let Some(email) = email {

@@ -180,6 +180,7 @@ impl Hub {
     /// `shutdown` turns true.
     pub async fn start(
         db: Db,
+        keyring: crate::platform::crypto::Keyring,
         database_url: &str,
         shutdown: watch::Receiver<bool>,
     ) -> anyhow::Result<Hub> {
@@ -194,6 +195,7 @@ impl Hub {
         let (writer, jobs) = mpsc::channel(4096);
         tokio::spawn(write_messages(
             db.clone(),
+            keyring,
             local.clone(),
             jobs,
             shutdown.clone(),
@@ -339,10 +341,55 @@ impl Drop for Subscription {
     }
 }
 
+/// Queues `chat.message` for the batch's new messages, in its transaction;
+/// one look-up when no endpoint follows chat messages.
+async fn raise_webhooks(
+    tx: &mut crate::platform::db::Tx,
+    db: &Db,
+    keyring: &crate::platform::crypto::Keyring,
+    messages: &[(&NewMessage, i64)],
+    now: i64,
+) -> anyhow::Result<()> {
+    use crate::platform::{subjects, webhooks};
+    if messages.is_empty() || !webhooks::followed(tx, "chat.message").await? {
+        return Ok(());
+    }
+    let ids: Vec<i64> = messages.iter().map(|(m, _)| m.subject_id).collect();
+    let keys = subjects::keys_of(db, keyring, &ids).await?;
+    for (m, seq) in messages {
+        let Some(key) = keys.get(&m.subject_id) else {
+            continue;
+        };
+        let subject = subjects::Subject {
+            id: m.subject_id,
+            key: key.clone(),
+        };
+        webhooks::enqueue(
+            tx,
+            keyring,
+            now,
+            webhooks::Event {
+                kind: "chat.message",
+                subject: Some(&subject),
+                data: serde_json::json!({
+                    "conversation_id": m.conversation,
+                    "seq": seq,
+                    "from": m.from,
+                    "staff_id": m.staff_id,
+                }),
+                personal: serde_json::json!({ "author": m.name, "body": m.body }),
+            },
+        )
+        .await?;
+    }
+    Ok(())
+}
+
 /// The writer: takes what is queued, stores it in one transaction (group
 /// commit), then answers and dispatches in `seq` order.
 async fn write_messages(
     db: Db,
+    keyring: crate::platform::crypto::Keyring,
     local: Arc<Local>,
     mut jobs: mpsc::Receiver<Job>,
     mut shutdown: watch::Receiver<bool>,
@@ -359,7 +406,7 @@ async fn write_messages(
                 Err(_) => break,
             }
         }
-        match write_batch(&db, &batch).await {
+        match write_batch(&db, &keyring, &batch).await {
             Ok(outcomes) => {
                 for (job, outcome) in batch.into_iter().zip(outcomes) {
                     if let (Some(stored), Backend::Sqlite) = (&outcome, db.backend)
@@ -393,7 +440,11 @@ fn message_event(m: &NewMessage, stored: &Stored, with_body: bool) -> Event {
     }
 }
 
-async fn write_batch(db: &Db, batch: &[Job]) -> anyhow::Result<Vec<Option<Stored>>> {
+async fn write_batch(
+    db: &Db,
+    keyring: &crate::platform::crypto::Keyring,
+    batch: &[Job],
+) -> anyhow::Result<Vec<Option<Stored>>> {
     // Three statements for the whole batch, whatever its size: the writer's
     // time per message is what a busy chat waits on.
     let now = now_ms();
@@ -444,6 +495,7 @@ async fn write_batch(db: &Db, batch: &[Job]) -> anyhow::Result<Vec<Option<Stored
     let mut outcomes: Vec<Option<Stored>> = Vec::with_capacity(batch.len());
     let mut rows = Vec::new();
     let mut notices = Vec::new();
+    let mut raised = Vec::new();
     for (job, plan) in batch.iter().zip(&plans) {
         let m = &job.message;
         let outcome = match plan {
@@ -466,6 +518,7 @@ async fn write_batch(db: &Db, batch: &[Job]) -> anyhow::Result<Vec<Option<Stored
             }),
         };
         if let (Plan::New, Some(stored)) = (plan, &outcome) {
+            raised.push((m, stored.seq));
             rows.push(db::NewMessageRow {
                 conversation: m.conversation,
                 subject_id: m.subject_id,
@@ -487,6 +540,7 @@ async fn write_batch(db: &Db, batch: &[Job]) -> anyhow::Result<Vec<Option<Stored
         outcomes.push(outcome);
     }
     db::insert_messages(&mut tx, &rows).await?;
+    raise_webhooks(&mut tx, db, keyring, &raised, now).await?;
     // One notification per batch (as many as fit), sent at commit in seq order.
     for payload in payloads(&notices)? {
         sqlx::query("SELECT pg_notify($1, $2)")

@@ -529,6 +529,18 @@ pub async fn confirm(
             .keyring
             .blind_index("email", &subjects::normalise_email(&found.email));
         erasure::lift_suppression(&mut tx, &index, UNSUBSCRIBED).await?;
+        crate::platform::webhooks::enqueue(
+            &mut tx,
+            &state.keyring,
+            state.clock.now(),
+            crate::platform::webhooks::Event {
+                kind: "subscriber.confirmed",
+                subject: Some(&found.subject),
+                data: serde_json::json!({ "subscriber_id": found.row.id }),
+                personal: serde_json::json!({ "email": found.email }),
+            },
+        )
+        .await?;
     }
     tx.commit().await?;
     if confirmed_now {
@@ -713,8 +725,23 @@ pub async fn unsubscribe_subscriber(
     campaign: i64,
 ) -> anyhow::Result<()> {
     let mut tx = state.db.begin().await?;
-    if db::unsubscribe(&mut tx, row.id, now_ms()).await? && campaign > 0 {
+    let unsubscribed_now = db::unsubscribe(&mut tx, row.id, now_ms()).await?;
+    if unsubscribed_now && campaign > 0 {
         db::count_unsubscribe(&mut tx, campaign).await?;
+    }
+    if unsubscribed_now {
+        crate::platform::webhooks::enqueue(
+            &mut tx,
+            &state.keyring,
+            state.clock.now(),
+            crate::platform::webhooks::Event {
+                kind: "subscriber.unsubscribed",
+                subject: Some(subject),
+                data: serde_json::json!({ "subscriber_id": row.id }),
+                personal: serde_json::json!({ "email": email }),
+            },
+        )
+        .await?;
     }
     let index = state
         .keyring

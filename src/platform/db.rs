@@ -59,6 +59,8 @@ migrations! {
     25 "0025_accounts_csat",
     26 "0026_chat_unanswered",
     30 "0030_mail_in",
+    40 "0040_two_factor",
+    41 "0041_webhooks",
     50 "0050_api_tokens",
 }
 

@@ -74,6 +74,9 @@ pub struct CsrfToken(pub String);
 /// by their /64, which one subscriber usually holds whole; the state is
 /// pruned by [`RateLimits::prune`] so memory does not grow with each new
 /// address seen.
+/// Codes a staff account may try per minute at its second step.
+pub const SECOND_STEPS_PER_MINUTE: u32 = 5;
+
 pub struct RateLimits {
     public_posts: DefaultKeyedRateLimiter<IpAddr>,
     logins: DefaultKeyedRateLimiter<IpAddr>,
@@ -83,6 +86,9 @@ pub struct RateLimits {
     account_logins: DefaultKeyedRateLimiter<String>,
     /// API calls per token (its id).
     api_calls: DefaultKeyedRateLimiter<i64>,
+    /// Second-step codes per staff account (its id): a guessed six-digit
+    /// code needs the password first, then goes five a minute.
+    second_steps: DefaultKeyedRateLimiter<i64>,
 }
 
 /// The key a client is limited by: an IPv4 address, or an IPv6 /64.
@@ -109,6 +115,7 @@ impl RateLimits {
             chat_starts: RateLimiter::keyed(quota(public_posts_per_minute)),
             account_logins: RateLimiter::keyed(quota(logins_per_minute)),
             api_calls: RateLimiter::keyed(quota(api_per_minute)),
+            second_steps: RateLimiter::keyed(quota(SECOND_STEPS_PER_MINUTE)),
         }
     }
 
@@ -116,7 +123,7 @@ impl RateLimits {
         if method != Method::POST {
             return Ok(());
         }
-        let limiter = if path == "/admin/login" {
+        let limiter = if path == "/admin/login" || path.starts_with("/admin/login/") {
             &self.logins
         } else if path.starts_with("/admin") || from_mail_client(path) || is_api(path) {
             return Ok(()); // signed-in staff; signed mail-client links; per-token API limit
@@ -153,6 +160,13 @@ impl RateLimits {
         })
     }
 
+    /// A second-step code (or a first code at enrolment) for this account.
+    pub fn check_second_step(&self, user_id: i64) -> Result<(), AppError> {
+        self.second_steps
+            .check_key(&user_id)
+            .map_err(|_| AppError::TooManyRequests)
+    }
+
     /// Forgets clients whose limits have fully recovered.
     pub fn prune(&self) {
         self.public_posts.retain_recent();
@@ -161,10 +175,12 @@ impl RateLimits {
         self.account_logins.retain_recent();
         self.api_calls.retain_recent();
         self.api_calls.shrink_to_fit();
+        self.second_steps.retain_recent();
         self.public_posts.shrink_to_fit();
         self.logins.shrink_to_fit();
         self.chat_starts.shrink_to_fit();
         self.account_logins.shrink_to_fit();
+        self.second_steps.shrink_to_fit();
     }
 
     /// How many clients and accounts are remembered.
@@ -174,6 +190,7 @@ impl RateLimits {
             + self.chat_starts.len()
             + self.account_logins.len()
             + self.api_calls.len()
+            + self.second_steps.len()
     }
 }
 

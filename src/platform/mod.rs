@@ -24,6 +24,7 @@ pub mod state;
 pub mod subjects;
 pub mod templates;
 pub mod tls;
+pub mod webhooks;
 
 pub use context::{ClientIp, Privacy, StaffUser};
 pub use state::Platform;

@@ -28,6 +28,9 @@ pub struct SiteSettings {
     /// Forms whose age question an admin switched off (`age_question.<form>`
     /// = `off`); every other form asks.
     pub age_question_off: Vec<String>,
+    /// Services that receive personal data in webhook events (endpoints
+    /// whose admin ticked "include personal data"): the policy names them.
+    pub webhook_recipients: Vec<String>,
 }
 
 /// A configured, switched-on third-party tag.
@@ -98,6 +101,7 @@ impl SiteSettings {
             third_party: None,
             backup_keep_days: 30,
             age_question_off: Vec::new(),
+            webhook_recipients: Vec::new(),
         }
     }
 
@@ -121,6 +125,16 @@ impl SiteSettings {
                 .filter(|(k, v)| k.starts_with(AGE_QUESTION_PREFIX) && v.as_str() == "off")
                 .map(|(k, _)| k[AGE_QUESTION_PREFIX.len()..].to_string())
                 .collect(),
+            webhook_recipients: {
+                let mut names: Vec<String> = map
+                    .iter()
+                    .filter(|(k, _)| k.starts_with(super::webhooks::DISCLOSURE_PREFIX))
+                    .map(|(_, v)| v.clone())
+                    .collect();
+                names.sort();
+                names.dedup();
+                names
+            },
         }
     }
 
@@ -181,6 +195,15 @@ pub async fn put(tx: &mut Tx, key: &str, value: &str) -> Result<(), sqlx::Error>
     .bind(value)
     .execute(&mut **tx)
     .await?;
+    Ok(())
+}
+
+/// Deletes every setting whose key starts with `prefix`.
+pub async fn remove_prefix(tx: &mut Tx, prefix: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM settings WHERE substr(key, 1, length($1)) = $1")
+        .bind(prefix)
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }
 

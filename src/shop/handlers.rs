@@ -593,6 +593,31 @@ async fn place_order(
     for line in &priced.lines {
         db::insert_line(&mut tx, order_id, subject.id, line).await?;
     }
+    crate::platform::webhooks::enqueue(
+        &mut tx,
+        &state.keyring,
+        state.clock.now(),
+        crate::platform::webhooks::Event {
+            kind: "order.created",
+            subject: Some(&subject),
+            data: serde_json::json!({
+                "order_id": order_id,
+                "reference": reference,
+                "total_cents": priced.total_cents(),
+                "lines": priced.lines.len(),
+            }),
+            personal: serde_json::json!({
+                "customer": {
+                    "name": contact.name,
+                    "email": contact.email.as_str(),
+                    "phone": contact.phone,
+                    "company": contact.company,
+                },
+                "notes": contact.notes,
+            }),
+        },
+    )
+    .await?;
     let mail = OrderMail {
         company: site.company_name.clone(),
         reference: reference.clone(),

@@ -32,6 +32,17 @@ pub async fn user_for_session(db: &Db, token_hash: &str) -> Result<Option<StaffU
     Ok(row.and_then(to_user))
 }
 
+/// An active (not disabled) member by id.
+pub async fn active_user(db: &Db, id: i64) -> Result<Option<StaffUser>, sqlx::Error> {
+    let row: Option<UserRow> = sqlx::query_as(
+        "SELECT id, email, display_name, role, time_zone FROM staff_users WHERE id = $1 AND disabled = 0",
+    )
+    .bind(id)
+    .fetch_optional(&db.pool)
+    .await?;
+    Ok(row.and_then(to_user))
+}
+
 /// `(user, password hash, disabled)` for a login attempt.
 pub async fn login_candidate(
     db: &Db,

@@ -79,22 +79,45 @@ pub async fn log_in(
             return render_with(StatusCode::UNAUTHORIZED, &body);
         }
     };
+    match super::two_factor_pages::after_password(&state, &user).await? {
+        Some(next_step) => Ok(next_step),
+        None => {
+            let to_admin = Redirect::to("/admin").into_response();
+            start_session(&state, &user, "", to_admin).await
+        }
+    }
+}
+
+/// Signs `user` in: a new session (audited, with `how` as its detail)
+/// whose cookie, with a fresh CSRF token, goes on `response`.
+pub(crate) async fn start_session(
+    state: &Platform,
+    user: &super::StaffUser,
+    how: &str,
+    mut response: Response,
+) -> AppResult<Response> {
     let token = random_token(32);
     let mut tx = state.db.begin().await?;
     db::create_session(&mut tx, user.id, &token_hash(&token), auth::SESSION_HOURS).await?;
     audit::record(
         &mut tx,
-        Actor::Staff(&user),
+        Actor::Staff(user),
         "login",
         "staff_user",
         user.id,
-        "",
+        how,
     )
     .await?;
     tx.commit().await?;
     let https = state.config.is_https();
-    let jar = CookieJar::new().add(auth::session_cookie(token, https));
-    let mut response = (jar, Redirect::to("/admin")).into_response();
+    for cookie in [
+        auth::session_cookie(token, https),
+        super::two_factor_pages::pending_removal(https),
+    ] {
+        if let Ok(v) = HeaderValue::from_str(&cookie.to_string()) {
+            response.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
     // A new CSRF token with the new session: one planted before sign-in
     // (on a shared computer, say) is worthless after it.
     if let Some(v) = csrf_cookie(&random_token(32), https) {
@@ -462,6 +485,7 @@ struct SettingsPage {
     errors: FieldErrors,
     saved: bool,
     zones: &'static [chrono_tz::Tz],
+    require_two_factor: bool,
 }
 
 fn settings_values(get: impl Fn(&str) -> String) -> Vec<(&'static str, &'static str, String)> {
@@ -483,6 +507,7 @@ pub async fn show_settings(
         errors: FieldErrors::default(),
         saved: false,
         zones: &chrono_tz::TZ_VARIANTS,
+        require_two_factor: super::two_factor::required(&state.db).await?,
     })
 }
 
@@ -526,6 +551,7 @@ pub async fn save_settings(
             errors,
             saved: false,
             zones: &chrono_tz::TZ_VARIANTS,
+            require_two_factor: super::two_factor::required(&state.db).await?,
         };
         return render_with(StatusCode::UNPROCESSABLE_ENTITY, &body);
     }
@@ -559,6 +585,7 @@ pub async fn save_settings(
         errors: FieldErrors::default(),
         saved: true,
         zones: &chrono_tz::TZ_VARIANTS,
+        require_two_factor: super::two_factor::required(&state.db).await?,
     })?;
     response
         .headers_mut()
@@ -644,6 +671,7 @@ struct AccountPage {
     saved: bool,
     zones: &'static [chrono_tz::Tz],
     api: ApiTokensSection,
+    two_factor: super::two_factor::Status,
 }
 
 /// The API tokens part of the account page (`staff/api_tokens.html`).
@@ -709,22 +737,23 @@ pub struct Saved {
 /// A member's own settings: the name people see, the zone they read times in.
 pub async fn show_account(
     Staff(user, ..): Staff,
-    page: Page,
     State(state): State<Platform>,
+    page: Page,
     Query(saved): Query<Saved>,
 ) -> AppResult<Response> {
     let mut api = ApiTokensSection::load(&state, &user).await?;
     api.revoked = saved.saved == "revoked";
-    render(&own_account_page(page, &user, saved.saved == "1", api))
+    render(&own_account_page(&state, page, &user, saved.saved == "1", api).await?)
 }
 
-fn own_account_page(
+async fn own_account_page(
+    state: &Platform,
     page: Page,
     user: &StaffUser,
     saved: bool,
     api: ApiTokensSection,
-) -> AccountPage {
-    AccountPage {
+) -> AppResult<AccountPage> {
+    Ok(AccountPage {
         page: page.titled("Your settings"),
         display_name: user.display_name.clone(),
         time_zone: user
@@ -735,7 +764,8 @@ fn own_account_page(
         saved,
         zones: &chrono_tz::TZ_VARIANTS,
         api,
-    }
+        two_factor: super::two_factor::status(&state.db, user.id).await?,
+    })
 }
 
 /// Makes an API token and shows its secret, this once.
@@ -800,7 +830,7 @@ pub async fn create_token(
     };
     let (Some(name), true) = (name, errors.is_empty()) else {
         api.errors = errors;
-        let body = own_account_page(page, &user, false, api);
+        let body = own_account_page(&state, page, &user, false, api).await?;
         return render_with(StatusCode::UNPROCESSABLE_ENTITY, &body);
     };
     let mut tx = state.db.begin().await?;
@@ -809,7 +839,7 @@ pub async fn create_token(
     tx.commit().await?;
     let mut api = ApiTokensSection::load(&state, &user).await?;
     api.new_secret = secret;
-    let mut response = render(&own_account_page(page, &user, false, api))?;
+    let mut response = render(&own_account_page(&state, page, &user, false, api).await?)?;
     // The secret is on this page only: no cache keeps it.
     response
         .headers_mut()
@@ -864,6 +894,7 @@ pub async fn save_account(
             saved: false,
             zones: &chrono_tz::TZ_VARIANTS,
             api: ApiTokensSection::load(&state, &user).await?,
+            two_factor: super::two_factor::status(&state.db, user.id).await?,
         };
         return render_with(StatusCode::UNPROCESSABLE_ENTITY, &body);
     };

@@ -5,6 +5,8 @@ pub mod auth;
 pub mod db;
 pub(crate) mod handlers;
 pub mod tokens;
+pub mod two_factor;
+mod two_factor_pages;
 
 pub use handlers::{add_user_cli, name_from_email};
 
@@ -138,6 +140,30 @@ pub const TABLES: &[Table] = &[
         columns: &[],
     },
     Table {
+        name: "staff_two_factor",
+        feature: "staff accounts (employees only)",
+        title: "Staff two-step sign-in",
+        summary: "",
+        subject_column: None,
+        created_column: None,
+        retention: Retention::WhileAccountExists,
+        personal: &[],
+        other: &["user_id", "secret", "created_at", "enabled_at", "last_step"],
+        columns: &[],
+    },
+    Table {
+        name: "staff_recovery_codes",
+        feature: "staff accounts (employees only)",
+        title: "Staff recovery codes",
+        summary: "",
+        subject_column: None,
+        created_column: None,
+        retention: Retention::WhileAccountExists,
+        personal: &[],
+        other: &["id", "user_id", "code_hash", "created_at", "used_at"],
+        columns: &[],
+    },
+    Table {
         name: "audit_log",
         feature: "the staff audit log",
         title: "Staff audit log",
@@ -200,5 +226,34 @@ pub fn router() -> Router<Platform> {
         .route(
             "/admin/settings",
             get(handlers::show_settings).post(handlers::save_settings),
+        )
+        .route(
+            "/admin/settings/two-factor",
+            post(two_factor_pages::save_requirement),
+        )
+        .route(
+            "/admin/login/code",
+            get(two_factor_pages::show_code_step).post(two_factor_pages::check_code_step),
+        )
+        .route(
+            "/admin/login/enrol",
+            get(two_factor_pages::show_enrol_at_sign_in)
+                .post(two_factor_pages::confirm_enrol_at_sign_in),
+        )
+        .route(
+            "/admin/account/two-factor",
+            get(two_factor_pages::show_enrolment).post(two_factor_pages::start_enrolment),
+        )
+        .route(
+            "/admin/account/two-factor/confirm",
+            post(two_factor_pages::confirm_enrolment),
+        )
+        .route(
+            "/admin/account/two-factor/cancel",
+            post(two_factor_pages::cancel_enrolment),
+        )
+        .route(
+            "/admin/account/two-factor/disable",
+            post(two_factor_pages::disable),
         )
 }

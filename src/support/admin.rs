@@ -680,6 +680,18 @@ pub async fn set_status(
     })?;
     let mut tx = state.db.begin().await?;
     db::set_status(&mut tx, ticket.id, status).await?;
+    if status != ticket.status {
+        super::tickets::raise(
+            &state,
+            &mut tx,
+            "ticket.status_changed",
+            &ticket,
+            Some(&subject),
+            serde_json::json!({ "from": ticket.status, "status": status }),
+            serde_json::json!({}),
+        )
+        .await?;
+    }
     audit::record(
         &mut tx,
         Actor::Staff(user),

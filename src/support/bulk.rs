@@ -239,6 +239,18 @@ async fn set_status(
     let mut tx = state.db.begin().await?;
     for t in &tickets {
         db::set_status(&mut tx, t.id, status).await?;
+        if status != t.status {
+            super::tickets::raise(
+                state,
+                &mut tx,
+                "ticket.status_changed",
+                t,
+                None,
+                serde_json::json!({ "from": t.status, "status": status, "person_id": t.subject_id }),
+                serde_json::json!({}),
+            )
+            .await?;
+        }
         if status == "solved" && t.status != "solved" {
             // The rating request is sealed under the requester's key.
             if let Some(row) = db::ticket(&state.db, t.id).await?

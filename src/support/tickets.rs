@@ -7,6 +7,7 @@ use super::{
     db::{self, AttachmentMeta, MessageRow, SealedTicket, TicketRow},
     intake::NewTicket,
 };
+use crate::platform::webhooks;
 use crate::{
     AppState,
     platform::{
@@ -222,6 +223,26 @@ pub async fn create_in(
         .await?;
     }
     db::record_intake(tx, ip_hash, now).await?;
+    webhooks::enqueue(
+        tx,
+        &state.keyring,
+        now,
+        webhooks::Event {
+            kind: "ticket.created",
+            subject: Some(&subject),
+            data: serde_json::json!({
+                "ticket_id": id,
+                "reference": reference.as_str(),
+                "product": new.product,
+                "status": "open",
+            }),
+            personal: serde_json::json!({
+                "requester": { "name": new.name, "email": new.email.as_str() },
+                "title": new.title,
+            }),
+        },
+    )
+    .await?;
     if acknowledge {
         let site = state.site();
         let ack = ReceivedMail {
@@ -506,6 +527,40 @@ pub async fn of_subject(state: &AppState, subject_id: i64) -> anyhow::Result<Vec
     Ok(out)
 }
 
+/// Raises a webhook event about a ticket in the caller's transaction:
+/// its id, reference and status with `extra`; `personal` only for the
+/// endpoints allowed personal data.
+pub async fn raise(
+    state: &AppState,
+    tx: &mut Tx,
+    kind: &'static str,
+    ticket: &Ticket,
+    subject: Option<&Subject>,
+    extra: serde_json::Value,
+    personal: serde_json::Value,
+) -> anyhow::Result<()> {
+    let mut data = serde_json::json!({
+        "ticket_id": ticket.id,
+        "reference": ticket.reference,
+    });
+    if let (Some(data), Some(extra)) = (data.as_object_mut(), extra.as_object()) {
+        data.extend(extra.clone());
+    }
+    webhooks::enqueue(
+        tx,
+        &state.keyring,
+        state.clock.now(),
+        webhooks::Event {
+            kind,
+            subject,
+            data,
+            personal,
+        },
+    )
+    .await?;
+    Ok(())
+}
+
 /// A staff reply: stored, mailed to the visitor through the outbox, and the
 /// ticket moved to `status` (normally pending: waiting for the visitor).
 pub async fn reply(
@@ -527,6 +582,16 @@ pub async fn reply(
     )
     .await?;
     db::mark_staff_reply(tx, ticket.id, status, now_ms()).await?;
+    raise(
+        state,
+        tx,
+        "ticket.replied",
+        ticket,
+        Some(subject),
+        serde_json::json!({ "message_id": message_id, "from": "staff", "status": status }),
+        serde_json::json!({ "body": body, "agent": staff.display_name }),
+    )
+    .await?;
     let site = state.site();
     let mail = ReplyMail {
         name: ticket.name.clone(),
@@ -582,7 +647,7 @@ pub async fn visitor_reply(
     body: &str,
 ) -> anyhow::Result<()> {
     let mut tx = state.db.begin().await?;
-    db::insert_message(
+    let message_id = db::insert_message(
         &mut tx,
         ticket.id,
         subject.id,
@@ -592,6 +657,16 @@ pub async fn visitor_reply(
     )
     .await?;
     db::mark_visitor_reply(&mut tx, ticket.id, now_ms()).await?;
+    raise(
+        state,
+        &mut tx,
+        "ticket.replied",
+        ticket,
+        Some(subject),
+        serde_json::json!({ "message_id": message_id, "from": "requester" }),
+        serde_json::json!({ "body": body }),
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }

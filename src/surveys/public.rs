@@ -521,6 +521,24 @@ async fn save(
             .await?;
         }
     }
+    crate::platform::webhooks::enqueue(
+        &mut tx,
+        &state.keyring,
+        state.clock.now(),
+        crate::platform::webhooks::Event {
+            kind: "survey.response",
+            subject: subject.as_ref(),
+            data: serde_json::json!({
+                "survey_id": survey.id,
+                "response_id": response_id,
+                "questions_answered": answers.len(),
+            }),
+            personal: serde_json::json!({
+                "respondent": { "name": name, "email": email.as_ref().map(|e| e.as_str()) },
+            }),
+        },
+    )
+    .await?;
     tx.commit().await.context("saving survey response")?;
     Ok(true)
 }

@@ -33,6 +33,8 @@ const SCREENSHOTS: &[(&str, &str)] = &[
     ("ticket", "/admin/tickets/"),
     ("chat-console", "/admin/chat/"),
     ("analytics", "/admin/analytics"),
+    ("webhook", "/admin/webhooks/"),
+    ("two-factor-setup", "/admin/account/two-factor"),
 ];
 
 /// The paths a crawl must not follow: they act (sign out), download or are
@@ -258,6 +260,19 @@ impl Audit {
 /// A ticket and a waiting chat, so the inbox, a ticket, the chat console
 /// and the dashboard have rows.
 async fn seed_work(app: &TestApp) {
+    // A webhook endpoint on this machine where nothing listens: its page
+    // shows a delivery log with failures and retries.
+    let secret = officecomms::platform::webhooks::new_secret();
+    sqlx::query(
+        "INSERT INTO webhook_endpoints (name, url, secret, events, include_personal, allow_private, \
+         enabled, created_at) VALUES ('Acme CRM', 'http://127.0.0.1:9/hooks/officecomms', $1, \
+         'ticket.created,chat.started,chat.message', 1, 1, 1, $2)",
+    )
+    .bind(officecomms::platform::webhooks::seal_secret(&app.state.keyring, &secret))
+    .bind(now_ms())
+    .execute(&app.state.db.pool)
+    .await
+    .unwrap();
     let token = intake::new_token(&app.state.keyring, now_ms() - 60_000);
     let r = app
         .post_form("/contact", &query(&token, "dana.whitfield@example.com"))
@@ -328,6 +343,10 @@ async fn every_page_passes_axe_and_fits_a_phone() {
 
     browser.sign_in(&app, "eve@officecomms.test").await;
     audit.crawl(c, &app, &["/admin"], &[1440, 390]).await;
+    // Reached by a button, not a link: setting up two-step sign-in.
+    audit
+        .page(c, &app, "/admin/account/two-factor", &[1440, 390])
+        .await;
     browser.close().await;
 
     let report: Vec<String> = audit

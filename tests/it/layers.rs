@@ -16,6 +16,7 @@ const FEATURES: &[&str] = &[
     "site",
     "support",
     "surveys",
+    "webhooks",
     "cli",
 ];
 

@@ -35,4 +35,6 @@ mod shop;
 mod staff;
 mod support;
 mod surveys;
+mod two_factor;
 mod visitor;
+mod webhooks;
