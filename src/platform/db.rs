@@ -58,6 +58,9 @@ migrations! {
     22 "0022_staff_shell",
     25 "0025_accounts_csat",
     26 "0026_chat_unanswered",
+    60 "0060_search_index",
+    61 "0061_ticket_priority_tags",
+    62 "0062_teams_triggers_macros",
 }
 
 impl Db {

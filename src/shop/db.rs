@@ -261,6 +261,43 @@ pub async fn recent_orders(db: &Db, limit: i64) -> Result<Vec<SealedOrder>, sqlx
     Ok(rows.into_iter().map(to_order).collect())
 }
 
+/// The newest orders holding every one of `terms` (blind-index hashes), at most `limit`.
+pub async fn orders_matching(
+    db: &Db,
+    terms: &[i64],
+    limit: i64,
+) -> Result<Vec<SealedOrder>, sqlx::Error> {
+    let sql = format!(
+        "SELECT id, reference, subject_id, status, name, email, phone, company, notes, total_cents, created_at \
+         FROM orders WHERE {} ORDER BY id DESC LIMIT $1",
+        super::search::WORDS.condition("id", 2, terms.len())
+    );
+    let mut query = sqlx::query_as(crate::platform::db::trusted_sql(sql)).bind(limit);
+    for t in terms {
+        query = query.bind(*t);
+    }
+    let rows: Vec<OrderRow> = query.fetch_all(&db.pool).await?;
+    Ok(rows.into_iter().map(to_order).collect())
+}
+
+/// Up to `limit` orders with an id below `below`, newest first (indexing
+/// the orders stored before the word index existed).
+pub async fn orders_below(
+    db: &Db,
+    below: i64,
+    limit: i64,
+) -> Result<Vec<SealedOrder>, sqlx::Error> {
+    let rows: Vec<OrderRow> = sqlx::query_as(
+        "SELECT id, reference, subject_id, status, name, email, phone, company, notes, total_cents, created_at \
+         FROM orders WHERE id < $1 ORDER BY id DESC LIMIT $2",
+    )
+    .bind(below)
+    .bind(limit)
+    .fetch_all(&db.pool)
+    .await?;
+    Ok(rows.into_iter().map(to_order).collect())
+}
+
 pub async fn order(db: &Db, id: i64) -> Result<Option<SealedOrder>, sqlx::Error> {
     let row: Option<OrderRow> = sqlx::query_as(
         "SELECT id, reference, subject_id, status, name, email, phone, company, notes, total_cents, created_at \

@@ -29,8 +29,8 @@ use axum::{
 use serde::Deserialize;
 use std::collections::HashMap;
 
-/// Rows decrypted in memory for a text search: personal fields are
-/// encrypted, so search reads the newest tickets matching the other filters.
+/// Rows the search before the word index decrypted in memory (the bench
+/// compares with it).
 pub const SEARCH_WINDOW: i64 = 500;
 const PAGE_SIZE: usize = 100;
 
@@ -66,12 +66,19 @@ pub struct InboxQuery {
     pub q: String,
     #[serde(default)]
     pub sort: String,
+    #[serde(default)]
+    pub priority: String,
+    #[serde(default)]
+    pub tag: String,
 }
 
 pub struct InboxRow {
     pub ticket: Ticket,
     pub sla: Sla,
     pub assignee: String,
+    /// Where a searched word was found (HTML, escaped, matches marked).
+    pub snippet: String,
+    pub tags: Vec<String>,
 }
 
 #[derive(askama::Template)]
@@ -84,7 +91,11 @@ struct InboxPage {
     products: Vec<String>,
     counts: Vec<(String, i64)>,
     statuses: [&'static str; 4],
+    priorities: [&'static str; 4],
+    tags: Vec<String>,
     truncated: bool,
+    /// Why the search text finds nothing, when it cannot.
+    problem: String,
 }
 
 pub async fn list_tickets(
@@ -116,24 +127,45 @@ pub async fn list_tickets(
         product: query.product.clone(),
         reference: by_reference.map(|r| r.to_string()).unwrap_or_default(),
         sort: query.sort.clone(),
+        priority: match query.priority.as_str() {
+            "" => String::new(),
+            p => p
+                .parse::<super::labels::Priority>()
+                .map_err(|e| AppError::BadRequest(e.into()))?
+                .as_str()
+                .into(),
+        },
+        tag: query.tag.trim().to_string(),
+        terms: vec![],
     };
     let searching = !q.is_empty() && filter.reference.is_empty();
-    let limit = if searching {
-        SEARCH_WINDOW
-    } else {
-        PAGE_SIZE as i64 + 1
-    };
+    let mut filter = filter;
+    let mut problem = String::new();
+    if searching {
+        filter.terms = super::search::query(&state, &q);
+        if filter.terms.is_empty() {
+            problem = "Search for words of two letters or more (very common words such as \"the\" are not indexed), or a whole reference.".into();
+        }
+    }
     let now = now_ms();
     let mut rows = vec![];
     let staff = assignable(&state).await?;
     let names: HashMap<i64, String> = staff.iter().cloned().collect();
-    for row in db::list(&state.db, &filter, limit).await? {
-        let Some((ticket, _)) = Ticket::open(&state, row)? else {
+    let found = if problem.is_empty() {
+        db::list(&state.db, &filter, PAGE_SIZE as i64 + 1).await?
+    } else {
+        vec![]
+    };
+    for (i, row) in found.into_iter().enumerate() {
+        let Some((ticket, subject)) = Ticket::open(&state, row)? else {
             continue;
         };
-        if searching && !ticket.matches(&q) {
-            continue;
-        }
+        // Only the rows shown are opened further, for their matching line.
+        let snippet = if searching && i < PAGE_SIZE {
+            super::search::snippet(&state, &ticket, &subject, &q).await?
+        } else {
+            String::new()
+        };
         rows.push(InboxRow {
             sla: Sla::of(
                 ticket.created_at,
@@ -146,6 +178,8 @@ pub async fn list_tickets(
                 .assignee_id
                 .map(|id| names.get(&id).cloned().unwrap_or_else(|| format!("#{id}")))
                 .unwrap_or_default(),
+            snippet,
+            tags: vec![],
             ticket,
         });
     }
@@ -158,6 +192,12 @@ pub async fn list_tickets(
             Sla::Due(left) => (1, left),
             _ => (2, 0),
         });
+    }
+    let shown: Vec<i64> = rows.iter().map(|r| r.ticket.id).collect();
+    for (id, tag) in db::tags_of(&state.db, &shown).await? {
+        if let Some(row) = rows.iter_mut().find(|r| r.ticket.id == id) {
+            row.tags.push(tag);
+        }
     }
     let ids: Vec<String> = rows.iter().map(|r| r.ticket.id.to_string()).collect();
     // The search text may itself be personal data: only that a search ran is logged.
@@ -176,7 +216,10 @@ pub async fn list_tickets(
         products: settings.products.clone(),
         counts: db::status_counts(&state.db).await?,
         statuses: STATUSES,
+        priorities: super::labels::PRIORITIES,
+        tags: db::all_tags(&state.db).await?,
         truncated,
+        problem,
     })
 }
 
@@ -212,6 +255,10 @@ struct TicketPage {
     conversation_link: String,
     drafts: Drafts,
     csat: Option<super::csat::CsatView>,
+    tags: Vec<String>,
+    priorities: [&'static str; 4],
+    teams: Vec<super::automations::Team>,
+    macros: Vec<super::automations::Macro>,
 }
 
 /// Loads and decrypts a ticket for staff, or 404.
@@ -256,7 +303,16 @@ async fn ticket_page(
             ..c
         })
         .collect();
+    let tags = db::tags_of(&state.db, &[ticket.id])
+        .await?
+        .into_iter()
+        .map(|(_, t)| t)
+        .collect();
     let body = TicketPage {
+        teams: db::teams(&state.db).await?,
+        macros: db::macros(&state.db).await?,
+        tags,
+        priorities: super::labels::PRIORITIES,
         csat,
         page: page.titled(format!("{} · {}", ticket.reference, ticket.title)),
         sla: Sla::of(
@@ -538,7 +594,7 @@ async fn save_note(
         }
     };
     let mut tx = state.db.begin().await?;
-    let note_id = tickets::note(&mut tx, &ticket, subject, user.id, &body).await?;
+    let note_id = tickets::note(state, &mut tx, &ticket, subject, user.id, &body).await?;
     audit::record(
         &mut tx,
         Actor::Staff(user),
@@ -707,6 +763,9 @@ pub async fn merge_ticket(
     let target = target.expect("checked above");
     let mut tx = state.db.begin().await?;
     db::merge(&mut tx, ticket.id, target.id).await?;
+    super::search::WORDS
+        .copy(&mut tx, ticket.subject_id, ticket.id, target.id)
+        .await?;
     let target_ref = target.reference.clone().unwrap_or_default();
     audit::record(
         &mut tx,
