@@ -8,6 +8,7 @@ pub mod csat;
 pub mod db;
 pub mod intake;
 pub mod labels;
+pub mod notify;
 pub mod overview;
 pub mod public;
 pub mod search;

@@ -511,7 +511,7 @@ pub async fn visitor_reply(
     body: &str,
 ) -> anyhow::Result<()> {
     let mut tx = state.db.begin().await?;
-    db::insert_message(
+    let message_id = db::insert_message(
         &mut tx,
         ticket.id,
         subject.id,
@@ -524,6 +524,7 @@ pub async fn visitor_reply(
     db::mark_visitor_reply(&mut tx, ticket.id, now_ms()).await?;
     let mut saved = ticket.clone();
     super::automations::run_triggers(state, &mut tx, &mut saved, subject, "updated").await?;
+    super::notify::visitor_answered(state, &mut tx, &saved, message_id).await?;
     tx.commit().await?;
     state.mail_wakeup.notify_one();
     Ok(())

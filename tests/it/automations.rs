@@ -136,4 +136,36 @@ both! {
         assert_eq!(audited, 1);
         assert_eq!(app.post_form(&format!("/admin/tickets/{id}/macros/99999"), &[]).await.status(), 404);
     }
+
+    async fn a_visitors_answer_notifies_the_assignee_by_mail(backend) {
+        let app = TestApp::spawn(backend).await;
+        contact(&app, "una@example.com", "Microsoft 365", "Shared mailbox missing").await;
+        app.drain_outbox().await;
+        let ack = app.mails().into_iter().find(|m| m.to == "una@example.com").expect("the acknowledgement");
+        let path = ack.link(&format!("{}/support/tickets/", app.base)).trim_start_matches(&app.base).to_string();
+        let agent = app.login_as("agent").await;
+        let (id, ..) = newest(&app).await;
+        // Unassigned: nobody is mailed.
+        let visitor = client();
+        let answer = |text: &'static str| {
+            let (visitor, url) = (visitor.clone(), app.url(&path));
+            async move {
+                let page = visitor.get(&url).send().await.unwrap().text().await.unwrap();
+                let csrf = extract_csrf(&page);
+                let r = visitor.post(&url).form(&[("csrf", csrf.as_str()), ("body", text)]).send().await.unwrap();
+                assert_eq!(r.status(), 303);
+            }
+        };
+        answer("Still missing this morning.").await;
+        app.drain_outbox().await;
+        assert!(!app.mails().iter().any(|m| m.to == agent));
+        assert_eq!(app.post_form(&format!("/admin/tickets/{id}/assign"), &[("assignee", "me")]).await.status(), 303);
+        answer("It is the Finance mailbox, Pinecrest office.").await;
+        app.drain_outbox().await;
+        let mails: Vec<Mail> = app.mails().into_iter().filter(|m| m.to == agent).collect();
+        assert_eq!(mails.len(), 1, "one mail to the assignee");
+        assert!(mails[0].subject.starts_with("New answer on OC-"), "{}", mails[0].subject);
+        assert!(mails[0].text.contains(&format!("/admin/tickets/{id}")));
+        assert!(!mails[0].text.contains("Pinecrest") && !mails[0].html.contains("Pinecrest"), "the answer itself stays in the back office");
+    }
 }
