@@ -434,16 +434,24 @@ struct OrdersPage {
 
 /// The orders a search shows, newest first: all of them (the newest
 /// [`LIST_LIMIT`]) without words, else those whose blind index holds every
-/// word; only these are decrypted.
+/// word (a status's name filters by status); only these are decrypted.
 async fn matching(state: &AppState, q: &str, limit: i64) -> AppResult<Vec<OrderView>> {
-    let sealed = if q.trim().is_empty() {
-        db::recent_orders(&state.db, limit).await?
+    // A status's name ("contacted") filters by status; other words are
+    // looked up in the index.
+    let lower = q.to_lowercase();
+    let status = lower
+        .split_whitespace()
+        .find(|w| STATUSES.contains(w))
+        .unwrap_or_default();
+    let rest: Vec<&str> = lower.split_whitespace().filter(|w| *w != status).collect();
+    let sealed = if rest.is_empty() {
+        db::recent_orders(&state.db, status, limit).await?
     } else {
-        let terms = super::search::WORDS.query(&state.keyring, q);
+        let terms = super::search::WORDS.query(&state.keyring, &rest.join(" "));
         if terms.is_empty() {
             return Ok(vec![]);
         }
-        db::orders_matching(&state.db, &terms, limit).await?
+        db::orders_matching(&state.db, status, &terms, limit).await?
     };
     let mut cache = HashMap::new();
     let mut orders = vec![];
