@@ -132,7 +132,7 @@ fn pct(sorted: &[Duration], p: f64) -> f64 {
 fn report(label: &str, mut times: Vec<Duration>) {
     times.sort();
     println!(
-        "  {label:44} p50 {:7.1} ms  p99 {:7.1} ms  ({} searches)",
+        "  {label:44} p50 {:7.1} ms  p99 {:7.1} ms  ({} samples)",
         pct(&times, 0.5),
         pct(&times, 0.99),
         times.len()

@@ -715,7 +715,7 @@ pub async fn add_trigger(
     )
     .await?;
     tx.commit().await?;
-    Ok(Redirect::to("/admin/tickets/automations").into_response())
+    Ok(Redirect::to("/admin/automations").into_response())
 }
 
 pub async fn delete_trigger(
@@ -737,7 +737,7 @@ pub async fn delete_trigger(
     )
     .await?;
     tx.commit().await?;
-    Ok(Redirect::to("/admin/tickets/automations").into_response())
+    Ok(Redirect::to("/admin/automations").into_response())
 }
 
 /// Moves a trigger one place earlier (it is then tried before the other).
@@ -767,7 +767,7 @@ pub async fn raise_trigger(
         .await?;
     }
     tx.commit().await?;
-    Ok(Redirect::to("/admin/tickets/automations").into_response())
+    Ok(Redirect::to("/admin/automations").into_response())
 }
 
 pub async fn add_macro(
@@ -850,7 +850,7 @@ pub async fn add_macro(
     )
     .await?;
     tx.commit().await?;
-    Ok(Redirect::to("/admin/tickets/automations").into_response())
+    Ok(Redirect::to("/admin/automations").into_response())
 }
 
 pub async fn delete_macro(
@@ -872,7 +872,7 @@ pub async fn delete_macro(
     )
     .await?;
     tx.commit().await?;
-    Ok(Redirect::to("/admin/tickets/automations").into_response())
+    Ok(Redirect::to("/admin/automations").into_response())
 }
 
 pub async fn add_team(
@@ -916,7 +916,7 @@ pub async fn add_team(
     let id = db::insert_team(&mut tx, &name, now_ms()).await?;
     audit::record(&mut tx, Actor::Staff(&user), "add-team", "team", id, &name).await?;
     tx.commit().await?;
-    Ok(Redirect::to("/admin/tickets/automations").into_response())
+    Ok(Redirect::to("/admin/automations").into_response())
 }
 
 #[derive(Deserialize)]
@@ -957,7 +957,7 @@ pub async fn add_member(
     )
     .await?;
     tx.commit().await?;
-    Ok(Redirect::to("/admin/tickets/automations").into_response())
+    Ok(Redirect::to("/admin/automations").into_response())
 }
 
 pub async fn remove_member(
@@ -983,7 +983,7 @@ pub async fn remove_member(
         .await?;
     }
     tx.commit().await?;
-    Ok(Redirect::to("/admin/tickets/automations").into_response())
+    Ok(Redirect::to("/admin/automations").into_response())
 }
 
 /// Teams, for the ticket page and the inbox's filter.

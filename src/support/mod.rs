@@ -79,40 +79,31 @@ pub fn router() -> Router<AppState> {
             "/admin/tickets/{id}/macros/{macro_id}",
             post(automations::apply_macro),
         )
+        .route("/admin/automations", get(automations::show_automations))
         .route(
-            "/admin/tickets/automations",
-            get(automations::show_automations),
-        )
-        .route(
-            "/admin/tickets/automations/triggers",
+            "/admin/automations/triggers",
             post(automations::add_trigger),
         )
         .route(
-            "/admin/tickets/automations/triggers/{id}/delete",
+            "/admin/automations/triggers/{id}/delete",
             post(automations::delete_trigger),
         )
         .route(
-            "/admin/tickets/automations/triggers/{id}/raise",
+            "/admin/automations/triggers/{id}/raise",
             post(automations::raise_trigger),
         )
+        .route("/admin/automations/macros", post(automations::add_macro))
         .route(
-            "/admin/tickets/automations/macros",
-            post(automations::add_macro),
-        )
-        .route(
-            "/admin/tickets/automations/macros/{id}/delete",
+            "/admin/automations/macros/{id}/delete",
             post(automations::delete_macro),
         )
+        .route("/admin/automations/teams", post(automations::add_team))
         .route(
-            "/admin/tickets/automations/teams",
-            post(automations::add_team),
-        )
-        .route(
-            "/admin/tickets/automations/teams/{id}/members",
+            "/admin/automations/teams/{id}/members",
             post(automations::add_member),
         )
         .route(
-            "/admin/tickets/automations/teams/{id}/members/remove",
+            "/admin/automations/teams/{id}/members/remove",
             post(automations::remove_member),
         )
         .route(

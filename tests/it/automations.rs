@@ -50,36 +50,36 @@ both! {
         let agent = app.staff_client("agent").await;
         let agent_id = newest_staff(&app).await;
         app.login_as("admin").await;
-        assert_eq!(app.post_form("/admin/tickets/automations/teams", &[("name", "Accounting software")]).await.status(), 303);
+        assert_eq!(app.post_form("/admin/automations/teams", &[("name", "Accounting software")]).await.status(), 303);
         let team: i64 = sqlx::query_scalar("SELECT id FROM support_teams").fetch_one(&app.state.db.pool).await.unwrap();
-        let r = app.post_form(&format!("/admin/tickets/automations/teams/{team}/members"), &[("staff", &agent_id.to_string())]).await;
+        let r = app.post_form(&format!("/admin/automations/teams/{team}/members"), &[("staff", &agent_id.to_string())]).await;
         assert_eq!(r.status(), 303);
-        let (status, page) = app.get_text("/admin/tickets/automations").await;
+        let (status, page) = app.get_text("/admin/automations").await;
         assert_eq!(status, 200);
         assert!(page.contains("Accounting software"));
         // Hostile or empty rules are refused with a message, nothing saved.
-        let r = app.post_form("/admin/tickets/automations/triggers", &[("name", "Nothing"), ("on_event", "created")]).await;
+        let r = app.post_form("/admin/automations/triggers", &[("name", "Nothing"), ("on_event", "created")]).await;
         assert_eq!(r.status(), 422);
         assert!(r.text().await.unwrap().contains("at least one thing"));
-        let r = app.post_form("/admin/tickets/automations/triggers", &[("name", "Bad"), ("on_event", "created"), ("if_domain", "'; DROP TABLE"), ("set_priority", "high")]).await;
+        let r = app.post_form("/admin/automations/triggers", &[("name", "Bad"), ("on_event", "created"), ("if_domain", "'; DROP TABLE"), ("set_priority", "high")]).await;
         assert_eq!(r.status(), 422);
-        let r = app.post_form("/admin/tickets/automations/triggers", &[("name", "Bad"), ("on_event", "created"), ("set_assignee_id", "99999")]).await;
+        let r = app.post_form("/admin/automations/triggers", &[("name", "Bad"), ("on_event", "created"), ("set_assignee_id", "99999")]).await;
         assert_eq!(r.status(), 422);
         let saved: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM support_triggers").fetch_one(&app.state.db.pool).await.unwrap();
         assert_eq!(saved, 0);
 
-        let r = app.post_form("/admin/tickets/automations/triggers", &[
+        let r = app.post_form("/admin/automations/triggers", &[
             ("name", "QuickBooks to accounting"), ("on_event", "created"), ("if_product", "QuickBooks"),
             ("set_team_id", &team.to_string()), ("set_assignee_id", &agent_id.to_string()),
             ("set_priority", "high"), ("add_tag", "accounting"),
         ]).await;
         assert_eq!(r.status(), 303);
-        let r = app.post_form("/admin/tickets/automations/triggers", &[
+        let r = app.post_form("/admin/automations/triggers", &[
             ("name", "Urgent words"), ("on_event", "both"), ("if_words", "server down"), ("if_domain", "acme.test"),
             ("set_priority", "urgent"),
         ]).await;
         assert_eq!(r.status(), 303);
-        let (_, page) = app.get_text("/admin/tickets/automations").await;
+        let (_, page) = app.get_text("/admin/automations").await;
         assert!(page.contains("if product is QuickBooks, then route to Accounting software"), "{page}");
 
         contact(&app, "ria@example.com", "QuickBooks", "Payroll totals are wrong").await;
@@ -112,9 +112,9 @@ both! {
         let me = newest_staff(&app).await;
         assert_eq!(app.post_form("/admin/tickets/canned", &[("title", "Password reset"), ("body", "Hello {name}, I reset your password for {reference}. {agent}")]).await.status(), 303);
         let canned: i64 = sqlx::query_scalar("SELECT id FROM support_canned_replies WHERE title = 'Password reset'").fetch_one(&app.state.db.pool).await.unwrap();
-        let r = app.post_form("/admin/tickets/automations/macros", &[("name", "Reset and solve"), ("canned_id", &canned.to_string()), ("status", "solved"), ("assignee", "me")]).await;
+        let r = app.post_form("/admin/automations/macros", &[("name", "Reset and solve"), ("canned_id", &canned.to_string()), ("status", "solved"), ("assignee", "me")]).await;
         assert_eq!(r.status(), 303);
-        let r = app.post_form("/admin/tickets/automations/macros", &[("name", "Broken"), ("canned_id", "99999"), ("status", "gone"), ("assignee", "x")]).await;
+        let r = app.post_form("/admin/automations/macros", &[("name", "Broken"), ("canned_id", "99999"), ("status", "gone"), ("assignee", "x")]).await;
         assert_eq!(r.status(), 422);
         let macro_id: i64 = sqlx::query_scalar("SELECT id FROM support_macros").fetch_one(&app.state.db.pool).await.unwrap();
         let (id, assignee, _, _, status) = newest(&app).await;
