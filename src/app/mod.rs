@@ -91,6 +91,14 @@ impl AppState {
         crate::privacy::policy::record(&platform.db, &policy)
             .await
             .context("recording the privacy policy's version")?;
+        // Words of records stored before their blind index existed (the
+        // key is not in the database, so a migration cannot hash them).
+        crate::support::search::backfill(&platform)
+            .await
+            .context("indexing the words of earlier tickets")?;
+        crate::shop::search::backfill(&platform)
+            .await
+            .context("indexing the words of earlier orders")?;
         let analytics = crate::analytics::Analytics::open(&platform.db).await?;
         let chat = crate::chat::Hub::start(
             platform.db.clone(),

@@ -15,6 +15,7 @@ pub fn inventory() -> Inventory {
     Inventory::new(&[
         platform::settings::TABLES,
         platform::mail::TABLES,
+        platform::search_index::TABLES,
         platform::subjects::TABLES,
         privacy::TABLES,
         privacy::account::TABLES,
@@ -71,6 +72,7 @@ pub fn build() -> Registry {
         corrections: vec![
             newsletter::public::address_corrected,
             support::public::phone_corrected,
+            support::search::field_corrected,
         ],
     }
 }

@@ -10,6 +10,9 @@
 //! the live pieces' titles, summaries and publication times held in memory
 //! ([`rank`]).
 
+pub use crate::platform::words::escape;
+use crate::platform::words::{STOP_WORDS, stem};
+
 /// Words of a text for the index: lower-case letters and digits, one space apart.
 pub fn normalize(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -53,10 +56,6 @@ pub fn plain_text(markdown: &str) -> String {
     out
 }
 
-const STOP_WORDS: &[&str] = &[
-    "a", "an", "and", "are", "as", "at", "be", "by", "can", "do", "does", "for", "from", "how",
-    "i", "in", "is", "it", "my", "of", "on", "or", "the", "to", "what", "when", "why", "with",
-];
 pub const MAX_QUERY_CHARS: usize = 200;
 const MAX_TERMS: usize = 8;
 const MAX_TERM_CHARS: usize = 40;
@@ -282,37 +281,6 @@ pub fn intersect(lists: &[std::sync::Arc<Vec<i64>>]) -> Vec<i64> {
         .copied()
         .filter(|id| lists.iter().all(|l| l.binary_search(id).is_ok()))
         .collect()
-}
-
-/// A light English stem: plural and verb endings off, never below three letters.
-fn stem(word: &str) -> String {
-    if !word.is_ascii() || word.len() <= 4 {
-        return word.to_string();
-    }
-    for suffix in ["ies", "ing", "es", "ed", "s"] {
-        if let Some(base) = word.strip_suffix(suffix)
-            && base.len() >= 3
-            && !(suffix == "s" && base.ends_with('s'))
-        {
-            return base.to_string();
-        }
-    }
-    word.to_string()
-}
-
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

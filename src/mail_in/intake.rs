@@ -177,6 +177,7 @@ async fn person(
             return Ok(Outcome::Duplicate);
         }
         tickets::mail_reply(
+            state,
             &mut tx,
             &ticket,
             &subject,

@@ -83,6 +83,7 @@ pub struct Keyring {
     wrapping: DataKey,
     system: DataKey,
     index: [u8; 32],
+    search: [u8; 32],
     signing: [u8; 32],
 }
 
@@ -103,6 +104,7 @@ impl Keyring {
             wrapping: DataKey(derive("officecomms key-wrapping v1")),
             system: DataKey(derive("officecomms system-data v1")),
             index: derive("officecomms blind-index v1"),
+            search: derive("officecomms search-words v1"),
             signing: derive("officecomms signing v1"),
         }
     }
@@ -156,6 +158,19 @@ impl Keyring {
         mac.update(&[0]);
         mac.update(normalised.as_bytes());
         mac.finalize().into_bytes().to_vec()
+    }
+
+    /// Keyed hash of one search term of one kind of record (`ticket`,
+    /// `order`, …), cut to 64 bits: a blind word index stores these only.
+    /// The kind is in the hash, so the same word in a ticket and in an
+    /// order gives two unrelated values.
+    pub fn search_hash(&self, kind: &str, term: &str) -> i64 {
+        let mut mac = <HmacSha256 as Mac>::new_from_slice(&self.search).expect("any key length");
+        mac.update(kind.as_bytes());
+        mac.update(&[0]);
+        mac.update(term.as_bytes());
+        let bytes = mac.finalize().into_bytes();
+        i64::from_be_bytes(bytes[..8].try_into().expect("32-byte MAC"))
     }
 
     /// Signs `data` for `purpose`; the result is URL-safe.

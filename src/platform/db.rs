@@ -62,6 +62,9 @@ migrations! {
     40 "0040_two_factor",
     41 "0041_webhooks",
     50 "0050_api_tokens",
+    60 "0060_search_index",
+    61 "0061_ticket_priority_tags",
+    62 "0062_teams_triggers_macros",
 }
 
 impl Db {

@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod nav;
 pub mod paths;
 pub mod scan;
+pub mod search_index;
 pub mod settings;
 pub mod smtp;
 pub mod state;
@@ -25,6 +26,7 @@ pub mod subjects;
 pub mod templates;
 pub mod tls;
 pub mod webhooks;
+pub mod words;
 
 pub use context::{ClientIp, Privacy, StaffUser};
 pub use state::Platform;

@@ -85,14 +85,25 @@ pub fn groups(
         let Some(table) = inventory.table(export.table) else {
             continue;
         };
-        let section = Section {
-            table: table.name,
-            title: table.title,
-            cards: export
+        // Rows with nothing a person reads (word fingerprints, say, one row
+        // each) are one card that counts them; the download holds them all.
+        let hidden = table.columns.iter().all(|c| c.shown == Shown::Internal);
+        let cards = if hidden && export.rows.len() > 1 {
+            let mut card = card(table, &export.rows[0], &correctable);
+            card.summary = format!("{} · {} entries", card.summary, export.rows.len());
+            card.row_id = String::new();
+            vec![card]
+        } else {
+            export
                 .rows
                 .iter()
                 .map(|row| card(table, row, &correctable))
-                .collect(),
+                .collect()
+        };
+        let section = Section {
+            table: table.name,
+            title: table.title,
+            cards,
         };
         match groups.iter_mut().find(|g| {
             g.sections

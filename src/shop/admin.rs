@@ -432,31 +432,45 @@ struct OrdersPage {
     orders: Vec<OrderView>,
 }
 
-/// Order requests, newest first; `?q=` matches the reference, status, name,
-/// email or company (decrypted here, since the database holds them sealed).
+/// The orders a search shows, newest first: all of them (the newest
+/// [`LIST_LIMIT`]) without words, else those whose blind index holds every
+/// word (a status's name filters by status); only these are decrypted.
+async fn matching(state: &AppState, q: &str, limit: i64) -> AppResult<Vec<OrderView>> {
+    // A status's name ("contacted") filters by status; other words are
+    // looked up in the index.
+    let lower = q.to_lowercase();
+    let status = lower
+        .split_whitespace()
+        .find(|w| STATUSES.contains(w))
+        .unwrap_or_default();
+    let rest: Vec<&str> = lower.split_whitespace().filter(|w| *w != status).collect();
+    let sealed = if rest.is_empty() {
+        db::recent_orders(&state.db, status, limit).await?
+    } else {
+        let terms = super::search::WORDS.query(&state.keyring, &rest.join(" "));
+        if terms.is_empty() {
+            return Ok(vec![]);
+        }
+        db::orders_matching(&state.db, status, &terms, limit).await?
+    };
+    let mut cache = HashMap::new();
+    let mut orders = vec![];
+    for order in sealed {
+        let subject = subject(state, &mut cache, order.subject_id).await?;
+        orders.push(open(order, subject.as_ref()));
+    }
+    Ok(orders)
+}
+
+/// Order requests, newest first; `?q=` finds every word in the reference,
+/// name, email, phone, company, notes or services of any order.
 pub async fn list_orders(
     _: Staff<Admin>,
     State(state): State<AppState>,
     page: Page,
     Query(search): Query<Search>,
 ) -> AppResult<Response> {
-    let q = search.q.trim().to_lowercase();
-    let mut cache = HashMap::new();
-    let mut orders = vec![];
-    for sealed in db::recent_orders(&state.db, LIST_LIMIT).await? {
-        let subject = subject(&state, &mut cache, sealed.subject_id).await?;
-        let view = open(sealed, subject.as_ref());
-        let haystack = [
-            &view.reference,
-            &view.status,
-            &view.name,
-            &view.email,
-            &view.company,
-        ];
-        if q.is_empty() || haystack.iter().any(|h| h.to_lowercase().contains(&q)) {
-            orders.push(view);
-        }
-    }
+    let orders = matching(&state, &search.q, LIST_LIMIT).await?;
     render(&OrdersPage {
         page: page.titled("Order requests"),
         q: search.q,
@@ -535,37 +549,22 @@ pub async fn update_order(
     Ok(Redirect::to(&format!("/admin/orders/{id}?saved=1")).into_response())
 }
 
-/// Order requests matching `q` (lower-cased) for the back office's global
-/// search: the orders list's own matching, newest first, at most `limit`.
+/// Order requests matching `q` for the back office's global search: the
+/// orders list's own matching, newest first, at most `limit`.
 pub async fn search_orders(
     state: &AppState,
     q: &str,
     limit: usize,
 ) -> AppResult<Vec<crate::platform::nav::SearchHit>> {
-    let mut cache = HashMap::new();
-    let mut hits = vec![];
-    for sealed in db::recent_orders(&state.db, LIST_LIMIT).await? {
-        let subject = subject(state, &mut cache, sealed.subject_id).await?;
-        let view = open(sealed, subject.as_ref());
-        let haystack = [
-            &view.reference,
-            &view.status,
-            &view.name,
-            &view.email,
-            &view.company,
-        ];
-        if haystack.iter().any(|h| h.to_lowercase().contains(q)) {
-            hits.push(crate::platform::nav::SearchHit {
-                title: format!("{} · {}", view.reference, view.name),
-                detail: format!("{} · {} · {}", view.email, view.status, view.total),
-                href: format!("/admin/orders/{}", view.id),
-            });
-            if hits.len() >= limit {
-                break;
-            }
-        }
-    }
-    Ok(hits)
+    Ok(matching(state, q, limit as i64)
+        .await?
+        .into_iter()
+        .map(|view| crate::platform::nav::SearchHit {
+            title: format!("{} · {}", view.reference, view.name),
+            detail: format!("{} · {} · {}", view.email, view.status, view.total),
+            href: format!("/admin/orders/{}", view.id),
+        })
+        .collect())
 }
 
 #[cfg(test)]

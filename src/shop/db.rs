@@ -250,11 +250,58 @@ pub async fn order_exists(db: &Db, reference: &str) -> Result<bool, sqlx::Error>
 
 /// The newest order requests (a small company's volume: filtering happens
 /// after decryption, so the list is bounded).
-pub async fn recent_orders(db: &Db, limit: i64) -> Result<Vec<SealedOrder>, sqlx::Error> {
+/// `status` (when not empty) keeps the orders in it.
+pub async fn recent_orders(
+    db: &Db,
+    status: &str,
+    limit: i64,
+) -> Result<Vec<SealedOrder>, sqlx::Error> {
     let rows: Vec<OrderRow> = sqlx::query_as(
         "SELECT id, reference, subject_id, status, name, email, phone, company, notes, total_cents, created_at \
-         FROM orders ORDER BY id DESC LIMIT $1",
+         FROM orders WHERE ($2 = '' OR status = $2) ORDER BY id DESC LIMIT $1",
     )
+    .bind(limit)
+    .bind(status)
+    .fetch_all(&db.pool)
+    .await?;
+    Ok(rows.into_iter().map(to_order).collect())
+}
+
+/// The newest orders holding every one of `terms` (blind-index hashes),
+/// in `status` when not empty, at most `limit`.
+pub async fn orders_matching(
+    db: &Db,
+    status: &str,
+    terms: &[i64],
+    limit: i64,
+) -> Result<Vec<SealedOrder>, sqlx::Error> {
+    let sql = format!(
+        "SELECT id, reference, subject_id, status, name, email, phone, company, notes, total_cents, created_at \
+         FROM orders WHERE ($2 = '' OR status = $2) AND {} ORDER BY id DESC LIMIT $1",
+        super::search::WORDS.condition("id", 3, terms.len())
+    );
+    let mut query = sqlx::query_as(crate::platform::db::trusted_sql(sql))
+        .bind(limit)
+        .bind(status);
+    for t in terms {
+        query = query.bind(*t);
+    }
+    let rows: Vec<OrderRow> = query.fetch_all(&db.pool).await?;
+    Ok(rows.into_iter().map(to_order).collect())
+}
+
+/// Up to `limit` orders with an id below `below`, newest first (indexing
+/// the orders stored before the word index existed).
+pub async fn orders_below(
+    db: &Db,
+    below: i64,
+    limit: i64,
+) -> Result<Vec<SealedOrder>, sqlx::Error> {
+    let rows: Vec<OrderRow> = sqlx::query_as(
+        "SELECT id, reference, subject_id, status, name, email, phone, company, notes, total_cents, created_at \
+         FROM orders WHERE id < $1 ORDER BY id DESC LIMIT $2",
+    )
+    .bind(below)
     .bind(limit)
     .fetch_all(&db.pool)
     .await?;

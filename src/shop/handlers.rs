@@ -618,6 +618,17 @@ async fn place_order(
         },
     )
     .await?;
+    let mut words: Vec<&str> = vec![reference.as_str(), &contact.name, contact.email.as_str()];
+    words.extend(contact.phone.as_deref());
+    words.extend(contact.company.as_deref());
+    words.extend(contact.notes.as_deref());
+    words.extend(priced.lines.iter().map(|l| l.name.as_str()));
+    let record = crate::platform::search_index::Record {
+        id: order_id,
+        subject_id: subject.id,
+        created_at: crate::platform::now_ms(),
+    };
+    super::search::index_order(state, &mut tx, record, &words).await?;
     let mail = OrderMail {
         company: site.company_name.clone(),
         reference: reference.clone(),

@@ -7,6 +7,7 @@ pub use admin::search_orders;
 pub mod cart;
 pub mod db;
 pub(crate) mod handlers;
+pub mod search;
 
 pub use handlers::{LineView, OwnOrder, TotalView, orders_of_subject};
 
@@ -186,6 +187,38 @@ pub const TABLES: &[Table] = &[
             Column::internal(
                 "idempotency_key",
                 "A random key that stops one order request being recorded twice if the send button is pressed twice.",
+            ),
+        ],
+    },
+    Table {
+        name: "order_search_terms",
+        feature: "order requests for our services",
+        title: "Search index of your order requests",
+        summary: "Fingerprints of the words of your order requests, for our staff's search",
+        subject_column: Some("subject_id"),
+        created_column: Some("created_at"),
+        retention: Retention::Days(730),
+        personal: &[Field {
+            column: "hash",
+            label: "keyed hashes of the words of your order requests (not the words themselves)",
+            category: Category::Message,
+            purpose: "so our staff can find your order request by any word of it without decrypting every order",
+            encrypted: false,
+            shared_with: &[],
+        }],
+        other: &["record_id", "subject_id", "created_at"],
+        columns: &[
+            Column::new(
+                "hash",
+                "Word fingerprints",
+                Shown::Internal,
+                "A keyed fingerprint of one word (or the start of one) of your order request, from which the word cannot be read back without our key.",
+            ),
+            Column::internal("record_id", "Which order request the word is in."),
+            Column::internal("subject_id", SUBJECT_ID),
+            Column::internal(
+                "created_at",
+                "When the order request was made: the word is deleted with it.",
             ),
         ],
     },

@@ -29,8 +29,8 @@ use axum::{
 use serde::Deserialize;
 use std::collections::HashMap;
 
-/// Rows decrypted in memory for a text search: personal fields are
-/// encrypted, so search reads the newest tickets matching the other filters.
+/// Rows the search before the word index decrypted in memory (the bench
+/// compares with it).
 pub const SEARCH_WINDOW: i64 = 500;
 const PAGE_SIZE: usize = 100;
 
@@ -66,6 +66,10 @@ pub struct InboxQuery {
     pub q: String,
     #[serde(default)]
     pub sort: String,
+    #[serde(default)]
+    pub priority: String,
+    #[serde(default)]
+    pub tag: String,
 }
 
 /// The inbox's filters as the database takes them (the API's too): a
@@ -90,6 +94,16 @@ pub fn inbox_filter(query: &InboxQuery, user: &StaffUser) -> AppResult<db::Inbox
         reference: by_reference.map(|r| r.to_string()).unwrap_or_default(),
         sort: query.sort.clone(),
         after: None,
+        priority: match query.priority.as_str() {
+            "" => String::new(),
+            p => p
+                .parse::<super::labels::Priority>()
+                .map_err(|e| AppError::BadRequest(e.into()))?
+                .as_str()
+                .into(),
+        },
+        tag: query.tag.trim().to_string(),
+        terms: vec![],
     })
 }
 
@@ -97,6 +111,9 @@ pub struct InboxRow {
     pub ticket: Ticket,
     pub sla: Sla,
     pub assignee: String,
+    /// Where a searched word was found (HTML, escaped, matches marked).
+    pub snippet: String,
+    pub tags: Vec<String>,
 }
 
 #[derive(askama::Template)]
@@ -109,7 +126,11 @@ struct InboxPage {
     products: Vec<String>,
     counts: Vec<(String, i64)>,
     statuses: [&'static str; 4],
+    priorities: [&'static str; 4],
+    tags: Vec<String>,
     truncated: bool,
+    /// Why the search text finds nothing, when it cannot.
+    problem: String,
 }
 
 pub async fn list_tickets(
@@ -125,22 +146,33 @@ pub async fn list_tickets(
     let q = query.q.trim().to_lowercase();
     let filter = inbox_filter(&query, &user)?;
     let searching = !q.is_empty() && filter.reference.is_empty();
-    let limit = if searching {
-        SEARCH_WINDOW
-    } else {
-        PAGE_SIZE as i64 + 1
-    };
+    let mut filter = filter;
+    let mut problem = String::new();
+    if searching {
+        filter.terms = super::search::query(&state, &q);
+        if filter.terms.is_empty() {
+            problem = "Search for words of two letters or more (very common words such as \"the\" are not indexed), or a whole reference.".into();
+        }
+    }
     let now = now_ms();
     let mut rows = vec![];
     let staff = assignable(&state).await?;
     let names: HashMap<i64, String> = staff.iter().cloned().collect();
-    for row in db::list(&state.db, &filter, limit).await? {
-        let Some((ticket, _)) = Ticket::open(&state, row)? else {
+    let found = if problem.is_empty() {
+        db::list(&state.db, &filter, PAGE_SIZE as i64 + 1).await?
+    } else {
+        vec![]
+    };
+    for (i, row) in found.into_iter().enumerate() {
+        let Some((ticket, subject)) = Ticket::open(&state, row)? else {
             continue;
         };
-        if searching && !ticket.matches(&q) {
-            continue;
-        }
+        // Only the rows shown are opened further, for their matching line.
+        let snippet = if searching && i < PAGE_SIZE {
+            super::search::snippet(&state, &ticket, &subject, &q).await?
+        } else {
+            String::new()
+        };
         rows.push(InboxRow {
             sla: Sla::of(
                 ticket.created_at,
@@ -153,6 +185,8 @@ pub async fn list_tickets(
                 .assignee_id
                 .map(|id| names.get(&id).cloned().unwrap_or_else(|| format!("#{id}")))
                 .unwrap_or_default(),
+            snippet,
+            tags: vec![],
             ticket,
         });
     }
@@ -165,6 +199,12 @@ pub async fn list_tickets(
             Sla::Due(left) => (1, left),
             _ => (2, 0),
         });
+    }
+    let shown: Vec<i64> = rows.iter().map(|r| r.ticket.id).collect();
+    for (id, tag) in db::tags_of(&state.db, &shown).await? {
+        if let Some(row) = rows.iter_mut().find(|r| r.ticket.id == id) {
+            row.tags.push(tag);
+        }
     }
     let ids: Vec<String> = rows.iter().map(|r| r.ticket.id.to_string()).collect();
     // The search text may itself be personal data: only that a search ran is logged.
@@ -183,7 +223,10 @@ pub async fn list_tickets(
         products: settings.products.clone(),
         counts: db::status_counts(&state.db).await?,
         statuses: STATUSES,
+        priorities: super::labels::PRIORITIES,
+        tags: db::all_tags(&state.db).await?,
         truncated,
+        problem,
     })
 }
 
@@ -219,6 +262,10 @@ struct TicketPage {
     conversation_link: String,
     drafts: Drafts,
     csat: Option<super::csat::CsatView>,
+    tags: Vec<String>,
+    priorities: [&'static str; 4],
+    teams: Vec<super::automations::Team>,
+    macros: Vec<super::automations::Macro>,
 }
 
 /// Loads and decrypts a ticket for staff, or 404 (also once its requester
@@ -264,7 +311,16 @@ async fn ticket_page(
             ..c
         })
         .collect();
+    let tags = db::tags_of(&state.db, &[ticket.id])
+        .await?
+        .into_iter()
+        .map(|(_, t)| t)
+        .collect();
     let body = TicketPage {
+        teams: db::teams(&state.db).await?,
+        macros: db::macros(&state.db).await?,
+        tags,
+        priorities: super::labels::PRIORITIES,
         csat,
         page: page.titled(format!("{} · {}", ticket.reference, ticket.title)),
         sla: Sla::of(
@@ -582,7 +638,7 @@ pub async fn store_note(
     body: &str,
 ) -> AppResult<i64> {
     let mut tx = state.db.begin().await?;
-    let note_id = tickets::note(&mut tx, ticket, subject, user.id, body).await?;
+    let note_id = tickets::note(state, &mut tx, ticket, subject, user.id, body).await?;
     audit::record(
         &mut tx,
         Actor::Staff(user),
@@ -778,6 +834,9 @@ pub async fn merge_ticket(
     let target = target.expect("checked above");
     let mut tx = state.db.begin().await?;
     db::merge(&mut tx, ticket.id, target.id).await?;
+    super::search::WORDS
+        .copy(&mut tx, ticket.subject_id, ticket.id, target.id)
+        .await?;
     let target_ref = target.reference.clone().unwrap_or_default();
     audit::record(
         &mut tx,

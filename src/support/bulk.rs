@@ -323,6 +323,9 @@ async fn merge(
             continue;
         }
         db::merge(&mut tx, t.id, target.id).await?;
+        super::search::WORDS
+            .copy(&mut tx, t.subject_id, t.id, target.id)
+            .await?;
         audit::record(
             &mut tx,
             Actor::Staff(user),

@@ -28,6 +28,11 @@ pub struct TicketRow {
     pub link_nonce: String,
     /// When the ticket was closed; its link dies 90 days later.
     pub closed_at: Option<i64>,
+    /// `low`, `normal`, `high` or `urgent`.
+    pub priority: String,
+    /// Says which channel made the ticket (see `automations::channel_of`).
+    pub form_nonce: String,
+    pub team_id: Option<i64>,
     pub name: Vec<u8>,
     pub email: Vec<u8>,
     pub phone: Option<Vec<u8>>,
@@ -39,7 +44,7 @@ pub struct TicketRow {
 }
 
 const TICKET_COLUMNS: &str = "t.id, t.reference, t.subject_id, t.created_at, t.updated_at, t.status, \
-     t.product, t.assignee_id, t.first_response_at, t.last_visitor_at, t.merged_into, t.link_nonce, t.closed_at, t.name, t.email, \
+     t.product, t.assignee_id, t.first_response_at, t.last_visitor_at, t.merged_into, t.link_nonce, t.closed_at, t.priority, t.form_nonce, t.team_id, t.name, t.email, \
      t.phone, t.phone_e164, t.product_other, t.title, s.wrapped_key";
 
 pub struct SealedTicket {
@@ -247,6 +252,12 @@ pub struct InboxFilter {
     /// Only tickets after this `(created_at, id)` in the order (newest or
     /// oldest first; the API's cursor).
     pub after: Option<(i64, i64)>,
+    /// A priority, or empty for any.
+    pub priority: String,
+    /// A tag the tickets carry, or empty for any.
+    pub tag: String,
+    /// Blind-index hashes every ticket shown must hold (a text search).
+    pub terms: Vec<i64>,
 }
 
 /// Tickets matching the filters, newest first unless sorted otherwise, at most `limit`.
@@ -278,9 +289,19 @@ pub async fn list(db: &Db, f: &InboxFilter, limit: i64) -> sqlx::Result<Vec<Tick
          AND ($5 = '' OR t.product = $5) \
          AND ($6 = '' OR t.reference = $6) \
          AND ($8 = 1 OR t.created_at {beyond} $9 OR (t.created_at = $9 AND t.id {beyond} $10)) \
-         ORDER BY {order} LIMIT $7"
+         AND ($11 = '' OR t.priority = $11) \
+         AND ($12 = '' OR t.id IN (SELECT g.ticket_id FROM ticket_tags g WHERE g.tag = $12)) {words} \
+         ORDER BY {order} LIMIT $7",
+        words = if f.terms.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "AND {}",
+                super::search::WORDS.condition("t.id", 13, f.terms.len())
+            )
+        }
     );
-    sqlx::query_as(crate::platform::db::trusted_sql(sql))
+    let mut query = sqlx::query_as(crate::platform::db::trusted_sql(sql))
         .bind(&f.status)
         .bind(assignee_any)
         .bind(assignee_none)
@@ -291,8 +312,25 @@ pub async fn list(db: &Db, f: &InboxFilter, limit: i64) -> sqlx::Result<Vec<Tick
         .bind(after_any)
         .bind(after_at)
         .bind(after_id)
-        .fetch_all(&db.pool)
-        .await
+        .bind(&f.priority)
+        .bind(&f.tag);
+    for hash in &f.terms {
+        query = query.bind(*hash);
+    }
+    query.fetch_all(&db.pool).await
+}
+
+/// Up to `limit` tickets with an id below `below`, newest first (indexing
+/// the tickets stored before the word index existed).
+pub async fn tickets_below(db: &Db, below: i64, limit: i64) -> sqlx::Result<Vec<TicketRow>> {
+    sqlx::query_as(crate::platform::db::trusted_sql(format!(
+        "SELECT {TICKET_COLUMNS} FROM tickets t JOIN subjects s ON s.id = t.subject_id \
+         WHERE t.id < $1 ORDER BY t.id DESC LIMIT $2"
+    )))
+    .bind(below)
+    .bind(limit)
+    .fetch_all(&db.pool)
+    .await
 }
 
 /// Open or pending tickets assigned to `staff` (the sidebar's figure).
@@ -468,6 +506,65 @@ pub async fn touch(tx: &mut Tx, id: i64) -> sqlx::Result<()> {
     Ok(())
 }
 
+pub async fn set_priority(tx: &mut Tx, id: i64, priority: &str) -> sqlx::Result<()> {
+    sqlx::query("UPDATE tickets SET priority = $1, updated_at = $2 WHERE id = $3")
+        .bind(priority)
+        .bind(now_ms())
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Adds a tag; the rows written (0 when the ticket had it).
+pub async fn add_tag(tx: &mut Tx, id: i64, subject_id: i64, tag: &str) -> sqlx::Result<u64> {
+    Ok(sqlx::query(
+        "INSERT INTO ticket_tags (ticket_id, subject_id, tag, created_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(id)
+    .bind(subject_id)
+    .bind(tag)
+    .bind(now_ms())
+    .execute(&mut **tx)
+    .await?
+    .rows_affected())
+}
+
+pub async fn remove_tag(tx: &mut Tx, id: i64, tag: &str) -> sqlx::Result<u64> {
+    Ok(
+        sqlx::query("DELETE FROM ticket_tags WHERE ticket_id = $1 AND tag = $2")
+            .bind(id)
+            .bind(tag)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected(),
+    )
+}
+
+/// `(ticket id, tag)` of these tickets, by tag.
+pub async fn tags_of(db: &Db, ids: &[i64]) -> sqlx::Result<Vec<(i64, String)>> {
+    if ids.is_empty() {
+        return Ok(vec![]);
+    }
+    let sql = format!(
+        "SELECT ticket_id, tag FROM ticket_tags WHERE ticket_id IN ({}) ORDER BY tag",
+        crate::platform::db::placeholders(1, ids.len())
+    );
+    let mut query = sqlx::query_as(crate::platform::db::trusted_sql(sql));
+    for id in ids {
+        query = query.bind(*id);
+    }
+    query.fetch_all(&db.pool).await
+}
+
+/// Every tag in use, for the inbox's filter.
+pub async fn all_tags(db: &Db) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar("SELECT DISTINCT tag FROM ticket_tags ORDER BY tag")
+        .fetch_all(&db.pool)
+        .await
+}
+
 pub async fn set_assignee(tx: &mut Tx, id: i64, assignee: Option<i64>) -> sqlx::Result<()> {
     sqlx::query("UPDATE tickets SET assignee_id = $1, updated_at = $2 WHERE id = $3")
         .bind(assignee)
@@ -591,4 +688,173 @@ pub async fn received_since(db: &Db, since: i64, limit: i64) -> sqlx::Result<Vec
     .bind(limit)
     .fetch_all(&db.pool)
     .await
+}
+
+pub async fn set_team(tx: &mut Tx, id: i64, team: Option<i64>) -> sqlx::Result<()> {
+    sqlx::query("UPDATE tickets SET team_id = $1, updated_at = $2 WHERE id = $3")
+        .bind(team)
+        .bind(now_ms())
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// One canned reply, on the pool or in a transaction.
+pub async fn canned_reply<'e, E>(e: E, id: i64) -> sqlx::Result<Option<CannedReply>>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    sqlx::query_as("SELECT id, title, body FROM support_canned_replies WHERE id = $1")
+        .bind(id)
+        .fetch_optional(e)
+        .await
+}
+
+/// Every trigger, in the order they are tried.
+pub async fn triggers<'e, E>(e: E) -> sqlx::Result<Vec<super::automations::Trigger>>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    sqlx::query_as(
+        "SELECT id, position, name, on_event, if_product, if_channel, if_words, if_domain, \
+         set_team_id, set_assignee_id, set_priority, add_tag, canned_id FROM support_triggers \
+         ORDER BY position, id",
+    )
+    .fetch_all(e)
+    .await
+}
+
+pub async fn insert_trigger(
+    tx: &mut Tx,
+    t: &super::automations::Trigger,
+    now: i64,
+) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
+        "INSERT INTO support_triggers (position, name, on_event, if_product, if_channel, if_words, \
+         if_domain, set_team_id, set_assignee_id, set_priority, add_tag, canned_id, created_at) \
+         VALUES ((SELECT COALESCE(MAX(position), 0) + 1 FROM support_triggers), $1, $2, $3, $4, $5, \
+         $6, $7, $8, $9, $10, $11, $12) RETURNING id",
+    )
+    .bind(&t.name)
+    .bind(&t.on_event)
+    .bind(&t.if_product)
+    .bind(&t.if_channel)
+    .bind(&t.if_words)
+    .bind(&t.if_domain)
+    .bind(t.set_team_id)
+    .bind(t.set_assignee_id)
+    .bind(&t.set_priority)
+    .bind(&t.add_tag)
+    .bind(t.canned_id)
+    .bind(now)
+    .fetch_one(&mut **tx)
+    .await
+}
+
+pub async fn delete_trigger(tx: &mut Tx, id: i64) -> sqlx::Result<u64> {
+    Ok(sqlx::query("DELETE FROM support_triggers WHERE id = $1")
+        .bind(id)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected())
+}
+
+/// Gives the triggers positions 1, 2, … in this order.
+pub async fn reorder_triggers(tx: &mut Tx, ids: &[i64]) -> sqlx::Result<()> {
+    for (i, id) in ids.iter().enumerate() {
+        sqlx::query("UPDATE support_triggers SET position = $1 WHERE id = $2")
+            .bind(i as i64 + 1)
+            .bind(*id)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+pub async fn macros(db: &Db) -> sqlx::Result<Vec<super::automations::Macro>> {
+    sqlx::query_as(
+        "SELECT id, name, canned_id, status, assignee FROM support_macros ORDER BY name, id",
+    )
+    .fetch_all(&db.pool)
+    .await
+}
+
+pub async fn macro_by_id(db: &Db, id: i64) -> sqlx::Result<Option<super::automations::Macro>> {
+    sqlx::query_as("SELECT id, name, canned_id, status, assignee FROM support_macros WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&db.pool)
+        .await
+}
+
+pub async fn insert_macro(
+    tx: &mut Tx,
+    name: &str,
+    canned_id: i64,
+    status: &str,
+    assignee: &str,
+    now: i64,
+) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
+        "INSERT INTO support_macros (name, canned_id, status, assignee, created_at) \
+         VALUES ($1, $2, $3, $4, $5) RETURNING id",
+    )
+    .bind(name)
+    .bind(canned_id)
+    .bind(status)
+    .bind(assignee)
+    .bind(now)
+    .fetch_one(&mut **tx)
+    .await
+}
+
+pub async fn delete_macro(tx: &mut Tx, id: i64) -> sqlx::Result<u64> {
+    Ok(sqlx::query("DELETE FROM support_macros WHERE id = $1")
+        .bind(id)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected())
+}
+
+pub async fn teams(db: &Db) -> sqlx::Result<Vec<super::automations::Team>> {
+    sqlx::query_as("SELECT id, name FROM support_teams ORDER BY name")
+        .fetch_all(&db.pool)
+        .await
+}
+
+/// `(team, staff)` of every membership.
+pub async fn team_members(db: &Db) -> sqlx::Result<Vec<(i64, i64)>> {
+    sqlx::query_as("SELECT team_id, staff_id FROM support_team_members ORDER BY team_id, staff_id")
+        .fetch_all(&db.pool)
+        .await
+}
+
+pub async fn insert_team(tx: &mut Tx, name: &str, now: i64) -> sqlx::Result<i64> {
+    sqlx::query_scalar("INSERT INTO support_teams (name, created_at) VALUES ($1, $2) RETURNING id")
+        .bind(name)
+        .bind(now)
+        .fetch_one(&mut **tx)
+        .await
+}
+
+pub async fn add_member(tx: &mut Tx, team: i64, staff: i64) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO support_team_members (team_id, staff_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+    )
+    .bind(team)
+    .bind(staff)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+pub async fn remove_member(tx: &mut Tx, team: i64, staff: i64) -> sqlx::Result<u64> {
+    Ok(
+        sqlx::query("DELETE FROM support_team_members WHERE team_id = $1 AND staff_id = $2")
+            .bind(team)
+            .bind(staff)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected(),
+    )
 }

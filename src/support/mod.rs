@@ -3,10 +3,13 @@
 
 pub mod admin;
 pub mod api;
+pub mod automations;
 pub mod bulk;
 pub mod csat;
 pub mod db;
 pub mod intake;
+pub mod labels;
+pub mod notify;
 pub mod overview;
 pub mod public;
 pub mod search;
@@ -67,6 +70,47 @@ pub fn router() -> Router<AppState> {
         .route("/admin/tickets/{id}/assign", post(admin::assign_ticket))
         .route("/admin/tickets/{id}/status", post(admin::change_status))
         .route("/admin/tickets/{id}/merge", post(admin::merge_ticket))
+        .route(
+            "/admin/tickets/{id}/priority",
+            post(labels::change_priority),
+        )
+        .route("/admin/tickets/{id}/tags", post(labels::tag_ticket))
+        .route("/admin/tickets/{id}/team", post(automations::route_ticket))
+        .route(
+            "/admin/tickets/{id}/macros/{macro_id}",
+            post(automations::apply_macro),
+        )
+        .route("/admin/automations", get(automations::show_automations))
+        .route(
+            "/admin/automations/triggers",
+            post(automations::add_trigger),
+        )
+        .route(
+            "/admin/automations/triggers/{id}/delete",
+            post(automations::delete_trigger),
+        )
+        .route(
+            "/admin/automations/triggers/{id}/raise",
+            post(automations::raise_trigger),
+        )
+        .route("/admin/automations/macros", post(automations::add_macro))
+        .route(
+            "/admin/automations/macros/{id}/delete",
+            post(automations::delete_macro),
+        )
+        .route("/admin/automations/teams", post(automations::add_team))
+        .route(
+            "/admin/automations/teams/{id}/members",
+            post(automations::add_member),
+        )
+        .route(
+            "/admin/automations/teams/{id}/members/remove",
+            post(automations::remove_member),
+        )
+        .route(
+            "/admin/tickets/{id}/tags/remove",
+            post(labels::untag_ticket),
+        )
         .route("/admin/tickets/{id}/link", post(admin::reissue_link))
         .route(
             "/admin/tickets/{id}/erase-child",
@@ -228,6 +272,8 @@ pub const TABLES: &[Table] = &[
             "merged_into",
             "link_nonce",
             "closed_at",
+            "priority",
+            "team_id",
         ],
         columns: &[
             Column::new(
@@ -321,6 +367,8 @@ pub const TABLES: &[Table] = &[
                 "A random key that stops one form being recorded twice if it is sent twice.",
             ),
             Column::internal("assignee_id", "Which of our staff handles the request."),
+            Column::internal("priority", "How urgently our staff treat the request."),
+            Column::internal("team_id", "Which team of our staff handles the request."),
             Column::internal(
                 "merged_into",
                 "The request this one was merged into, if you wrote to us twice about the same thing.",
@@ -453,6 +501,61 @@ pub const TABLES: &[Table] = &[
         ],
     },
     Table {
+        name: "ticket_search_terms",
+        feature: "the support query form",
+        title: "Search index of your support requests",
+        summary: "Fingerprints of the words of your support requests, for our staff's search",
+        subject_column: Some("subject_id"),
+        created_column: None,
+        retention: Retention::UntilErased,
+        personal: &[Field {
+            column: "hash",
+            label: "keyed hashes of the words of your support requests and our conversation about them (not the words themselves)",
+            category: Category::Message,
+            purpose: "so our staff can find your request by any word of it without decrypting every request",
+            encrypted: false,
+            shared_with: &[],
+        }],
+        other: &["record_id", "subject_id"],
+        columns: &[
+            Column::new(
+                "hash",
+                "Word fingerprints",
+                Shown::Internal,
+                "A keyed fingerprint of one word (or the start of one) of your request, from which the word cannot be read back without our key.",
+            ),
+            Column::internal("record_id", "Which support request the word is in."),
+            Column::internal("subject_id", SUBJECT_ID),
+        ],
+    },
+    Table {
+        name: "ticket_tags",
+        feature: "the support query form",
+        title: "Labels on your support requests",
+        summary: "Label {tag} · {created_at}",
+        subject_column: Some("subject_id"),
+        created_column: Some("created_at"),
+        retention: Retention::UntilErased,
+        personal: &[],
+        other: &["ticket_id", "subject_id", "tag", "created_at"],
+        columns: &[
+            Column::new(
+                "tag",
+                "Label",
+                Shown::Text,
+                "A short label our staff gave the request to sort their work (like billing).",
+            ),
+            Column::internal("ticket_id", "Which support request it labels."),
+            Column::internal("subject_id", SUBJECT_ID),
+            Column::new(
+                "created_at",
+                "Given",
+                Shown::DateTime,
+                "When the label was given.",
+            ),
+        ],
+    },
+    Table {
         name: "support_intake",
         feature: "the support query form",
         title: "Support form spam limits",
@@ -475,6 +578,76 @@ pub const TABLES: &[Table] = &[
             Shown::Internal,
             "A keyed fingerprint of the network address a support request came from, kept one day to limit spam.",
         )],
+    },
+    Table {
+        name: "support_teams",
+        feature: "the helpdesk (staff only)",
+        title: "Helpdesk teams (staff)",
+        summary: "",
+        subject_column: None,
+        created_column: None,
+        retention: Retention::UntilErased,
+        personal: &[],
+        other: &["id", "name", "created_at"],
+        columns: &[],
+    },
+    Table {
+        name: "support_team_members",
+        feature: "the helpdesk (staff only)",
+        title: "Helpdesk team members (staff)",
+        summary: "",
+        subject_column: None,
+        created_column: None,
+        retention: Retention::UntilErased,
+        personal: &[],
+        other: &["team_id", "staff_id"],
+        columns: &[],
+    },
+    Table {
+        name: "support_triggers",
+        feature: "the helpdesk (staff only)",
+        title: "Helpdesk triggers (staff)",
+        summary: "",
+        subject_column: None,
+        created_column: None,
+        retention: Retention::UntilErased,
+        personal: &[],
+        other: &[
+            "id",
+            "position",
+            "name",
+            "on_event",
+            "if_product",
+            "if_channel",
+            "if_words",
+            "if_domain",
+            "set_team_id",
+            "set_assignee_id",
+            "set_priority",
+            "add_tag",
+            "canned_id",
+            "created_at",
+        ],
+        columns: &[],
+    },
+    Table {
+        name: "support_macros",
+        feature: "the helpdesk (staff only)",
+        title: "Helpdesk macros (staff)",
+        summary: "",
+        subject_column: None,
+        created_column: None,
+        retention: Retention::UntilErased,
+        personal: &[],
+        other: &[
+            "id",
+            "name",
+            "canned_id",
+            "status",
+            "assignee",
+            "created_at",
+        ],
+        columns: &[],
     },
     Table {
         name: "support_canned_replies",

@@ -125,7 +125,7 @@ pub fn verify_received(state: &AppState, token: &str) -> Option<TicketRef> {
     state.keyring.verify(RECEIVED_PURPOSE, token)?.parse().ok()
 }
 
-fn absolute(state: &AppState, path: &str) -> anyhow::Result<String> {
+pub fn absolute(state: &AppState, path: &str) -> anyhow::Result<String> {
     Ok(state
         .config
         .base_url
@@ -222,6 +222,44 @@ pub async fn create_in(
         )
         .await?;
     }
+    let fields = super::search::Fields {
+        reference: reference.as_str(),
+        name: &new.name,
+        email: new.email.as_str(),
+        phone: new.phone.as_deref(),
+        phone_e164: new.phone_e164.as_deref(),
+        product: &new.product,
+        product_other: new.product_other.as_deref(),
+        title: &new.title,
+    };
+    super::search::index_ticket(state, tx, id, subject.id, &fields, &new.details).await?;
+    let mut ticket = Ticket {
+        id,
+        reference: reference.to_string(),
+        subject_id: subject.id,
+        created_at: now,
+        updated_at: now,
+        status: "open".into(),
+        product: match &new.product_other {
+            Some(other) => format!("{other} (typed)"),
+            None => new.product.clone(),
+        },
+        assignee_id: None,
+        first_response_at: None,
+        last_visitor_at: now,
+        merged_into: None,
+        link_nonce: sealed.link_nonce.clone(),
+        closed_at: None,
+        priority: "normal".into(),
+        channel: super::automations::channel_of(form_nonce),
+        team_id: None,
+        name: new.name.clone(),
+        email: new.email.as_str().to_string(),
+        phone: new.phone.clone().unwrap_or_default(),
+        phone_e164: new.phone_e164.clone().unwrap_or_default(),
+        title: new.title.clone(),
+    };
+    super::automations::run_triggers(state, tx, &mut ticket, &subject, "created").await?;
     db::record_intake(tx, ip_hash, now).await?;
     webhooks::enqueue(
         tx,
@@ -303,7 +341,10 @@ pub async fn open_following_merge(
 /// The requester's answer by mail, in the caller's transaction: a message
 /// from them (trimmed of quoted history) and, when trimming took something,
 /// the mail as received as a note for staff; attachments go with the message.
+/// Indexed, announced and followed by triggers and the assignee's notice as
+/// an answer on the conversation page is.
 pub async fn mail_reply(
+    state: &AppState,
     tx: &mut Tx,
     ticket: &Ticket,
     subject: &Subject,
@@ -336,7 +377,21 @@ pub async fn mail_reply(
     if let Some(original) = original {
         system_note(tx, ticket.id, subject, original).await?;
     }
+    super::search::index_message(state, tx, ticket.id, subject.id, body).await?;
     db::mark_visitor_reply(tx, ticket.id, now_ms()).await?;
+    raise(
+        state,
+        tx,
+        "ticket.replied",
+        ticket,
+        Some(subject),
+        serde_json::json!({ "message_id": message_id, "from": "requester" }),
+        serde_json::json!({ "body": body }),
+    )
+    .await?;
+    let mut saved = ticket.clone();
+    super::automations::run_triggers(state, tx, &mut saved, subject, "updated").await?;
+    super::notify::visitor_answered(state, tx, &saved, message_id).await?;
     Ok(message_id)
 }
 
@@ -377,6 +432,10 @@ pub struct Ticket {
     pub merged_into: Option<i64>,
     pub link_nonce: String,
     pub closed_at: Option<i64>,
+    pub priority: String,
+    /// `form`, `email` or `chat`: where the ticket came from.
+    pub channel: &'static str,
+    pub team_id: Option<i64>,
     pub name: String,
     pub email: String,
     pub phone: String,
@@ -419,6 +478,9 @@ impl Ticket {
             merged_into: row.merged_into,
             link_nonce: row.link_nonce.clone(),
             closed_at: row.closed_at,
+            priority: row.priority.clone(),
+            channel: super::automations::channel_of(&row.form_nonce),
+            team_id: row.team_id,
             name: open("name", &row.name)?,
             email: open("email", &row.email)?,
             phone: maybe("phone", &row.phone)?,
@@ -581,6 +643,7 @@ pub async fn reply(
         &subject.seal("ticket_messages", "body", body),
     )
     .await?;
+    super::search::index_message(state, tx, ticket.id, subject.id, body).await?;
     db::mark_staff_reply(tx, ticket.id, status, now_ms()).await?;
     raise(
         state,
@@ -620,6 +683,7 @@ pub async fn reply(
 
 /// An internal note: stored for staff, never mailed, never shown to the visitor.
 pub async fn note(
+    state: &AppState,
     tx: &mut Tx,
     ticket: &Ticket,
     subject: &Subject,
@@ -635,6 +699,7 @@ pub async fn note(
         &subject.seal("ticket_messages", "body", body),
     )
     .await?;
+    super::search::index_message(state, tx, ticket.id, subject.id, body).await?;
     db::touch(tx, ticket.id).await?;
     Ok(id)
 }
@@ -656,6 +721,7 @@ pub async fn visitor_reply(
         &subject.seal("ticket_messages", "body", body),
     )
     .await?;
+    super::search::index_message(state, &mut tx, ticket.id, subject.id, body).await?;
     db::mark_visitor_reply(&mut tx, ticket.id, now_ms()).await?;
     raise(
         state,
@@ -667,7 +733,11 @@ pub async fn visitor_reply(
         serde_json::json!({ "body": body }),
     )
     .await?;
+    let mut saved = ticket.clone();
+    super::automations::run_triggers(state, &mut tx, &mut saved, subject, "updated").await?;
+    super::notify::visitor_answered(state, &mut tx, &saved, message_id).await?;
     tx.commit().await?;
+    state.mail_wakeup.notify_one();
     Ok(())
 }
 

@@ -18,6 +18,7 @@ const AREAS: &[(&str, &str)] = &[
     ("/admin/services", "admin"),
     ("/admin/orders", "admin"),
     ("/admin/integrity", "admin"),
+    ("/admin/automations", "admin"),
     ("/admin/consent", "admin"),
     ("/admin/articles", "editor"),
     ("/admin/surveys", "editor"),

@@ -84,6 +84,32 @@ async fn checkout(app: &TestApp, key: &str, birth_year: &str) -> reqwest::Respon
 }
 
 both! {
+    async fn staff_find_an_order_by_any_of_its_words_until_it_is_erased(backend) {
+        let app = TestApp::spawn(backend).await;
+        let services = fill_cart(&app).await;
+        let key = idempotency_key(&app.get_text("/checkout").await.1);
+        assert_eq!(checkout(&app, &key, "1980").await.status(), 303);
+        app.login_as("admin").await;
+        let reference: String = sqlx::query_scalar("SELECT reference FROM orders").fetch_one(&app.state.db.pool).await.unwrap();
+        // A word of the notes, a prefix of the company, the phone's digits, a service's name, with a status.
+        let service_word = services[0].1.split_whitespace().last().unwrap().to_lowercase();
+        for q in ["after 2pm", "dent", "510 555 0199", &service_word, "acme new"] {
+            let (_, list) = app.get_text(&format!("/admin/orders?q={}", q.replace(' ', "+"))).await;
+            assert!(list.contains(&reference), "{q}");
+        }
+        assert!(!app.get_text("/admin/orders?q=acme+won").await.1.contains(&reference));
+        assert!(app.get_text("/admin/search?q=acme+dental").await.1.contains(&reference));
+        let subject = subjects::find(&app.state.db, &app.state.keyring, BUYER).await.unwrap().unwrap();
+        let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM order_search_terms WHERE subject_id = $1").bind(subject.id).fetch_one(&app.state.db.pool).await.unwrap();
+        assert!(rows > 0);
+        let mut tx = app.state.db.begin().await.unwrap();
+        erasure::erase(&mut tx, &app.state.registry.inventory, subject.id, "test").await.unwrap();
+        tx.commit().await.unwrap();
+        let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM order_search_terms WHERE subject_id = $1").bind(subject.id).fetch_one(&app.state.db.pool).await.unwrap();
+        assert_eq!(rows, 0, "no hash of the buyer remains");
+        assert!(!app.get_text("/admin/orders?q=acme").await.1.contains(&reference));
+    }
+
     async fn the_cart_adds_updates_and_removes_services_with_plain_forms(backend) {
         let app = TestApp::spawn(backend).await;
         let (_, page) = app.get_text("/services").await;
