@@ -117,6 +117,10 @@ pub struct TicketListQuery {
     pub q: Option<String>,
     /// `newest` (the default) or `oldest` first.
     pub sort: Option<String>,
+    /// `low`, `normal`, `high` or `urgent`.
+    pub priority: Option<String>,
+    /// A tag the tickets carry.
+    pub tag: Option<String>,
     pub cursor: Option<String>,
     /// 1 to 100; 50 when not given.
     pub limit: Option<i64>,
@@ -158,13 +162,23 @@ pub async fn list_tickets(
         product: query.product.unwrap_or_default(),
         q: query.q.unwrap_or_default(),
         sort: sort.into(),
+        priority: query.priority.unwrap_or_default(),
+        tag: query.tag.unwrap_or_default(),
     };
     let mut filter =
         admin::inbox_filter(&inbox, &caller.user).map_err(ApiError::on_field("assignee"))?;
     filter.after = parse_cursor(query.cursor.as_deref())?;
     let q = inbox.q.trim().to_lowercase();
     let searching = !q.is_empty() && filter.reference.is_empty();
-    let rows = db::list(&state.db, &filter, limit + 1).await?;
+    if searching {
+        // The blind word index, as the inbox searches.
+        filter.terms = super::search::query(&state, &q);
+    }
+    let rows = if searching && filter.terms.is_empty() {
+        vec![]
+    } else {
+        db::list(&state.db, &filter, limit + 1).await?
+    };
     let more = rows.len() as i64 > limit;
     let mut items = Vec::new();
     let mut last = None;
@@ -173,9 +187,6 @@ pub async fn list_tickets(
         let Some((ticket, _)) = Ticket::open(&state, row)? else {
             continue;
         };
-        if searching && !ticket.matches(&q) {
-            continue;
-        }
         items.push(TicketSummary::from(&ticket));
     }
     let ids: Vec<String> = items.iter().map(|t| t.id.to_string()).collect();
