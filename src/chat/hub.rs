@@ -496,6 +496,8 @@ async fn write_batch(db: &Db, batch: &[Job]) -> anyhow::Result<Vec<Option<Stored
             .await?;
     }
     tx.commit().await?;
+    // On disk before the sender's echo tells them it was stored.
+    db.synced().await?;
     Ok(outcomes)
 }
 

@@ -512,7 +512,7 @@ pub const JOURNAL_FILE: &str = "outbox.journal";
 
 /// `DATA_DIR/outbox.journal`: which mails of the batch in hand were claimed
 /// ("c"), handed over whole to the SMTP server with only the final dot to
-/// go ("s"), and accepted ("d"). The database learns of a batch's
+/// go ("s"; older versions also wrote "d" once accepted). The database learns of a batch's
 /// deliveries when the batch ends; after a crash (kill -9) in between,
 /// [`recover`] reads the journal: "s" and "d" count as sent (the dot is
 /// written microseconds after "s", and the kernel still delivers what a
@@ -710,13 +710,9 @@ pub async fn deliver_due(state: &Platform) -> anyhow::Result<usize> {
                         tracing::error!(outbox_id = id, error = %e, "outbox journal");
                     }
                 };
+                // No "d" line once accepted: recovery counts "s" as sent already.
                 match send(&state.mail_transport, id, subject_id, &message, sending).await {
-                    Ok(()) => {
-                        if let Err(e) = delivery.journal.write('d', &[id]) {
-                            tracing::error!(outbox_id = id, error = %e, "outbox journal");
-                        }
-                        Outcome::Sent(id)
-                    }
+                    Ok(()) => Outcome::Sent(id),
                     Err(f) => Outcome::Failed(id, f, attempts),
                 }
             }

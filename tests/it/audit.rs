@@ -295,7 +295,10 @@ async fn every_page_passes_axe_and_fits_a_phone() {
         c.goto(&app.url("/")).await.unwrap();
         wait_for_text(c, "Reject all").await;
         let found = axe_violations(c).await;
-        assert!(found.is_empty(), "the cookie banner at {width} px: {found:?}");
+        assert!(
+            found.is_empty(),
+            "the cookie banner at {width} px: {found:?}"
+        );
     }
     click(c, Locator::Css(".consent-banner button[value=reject]")).await;
     audit
