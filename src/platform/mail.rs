@@ -965,6 +965,17 @@ pub async fn unhold(db: &Db, reason: &str) -> anyhow::Result<u64> {
     .rows_affected())
 }
 
+/// How many mails of a reason wait to be sent (an index range, however
+/// many were sent before).
+pub async fn pending(db: &Db, reason: &str) -> anyhow::Result<i64> {
+    Ok(
+        sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE reason = $1 AND status = 'pending'")
+            .bind(reason)
+            .fetch_one(&db.pool)
+            .await?,
+    )
+}
+
 /// `(status, count)` of the mails of a reason.
 pub async fn counts(db: &Db, reason: &str) -> anyhow::Result<Vec<(String, i64)>> {
     Ok(
