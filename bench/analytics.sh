@@ -7,10 +7,12 @@
 #
 #   bench/analytics.sh                  # 3 rounds of 10 s each way
 #   ROUNDS=5 DURATION=15s bench/analytics.sh
-#   SKIP_BUILD=1 bench/analytics.sh     # use target/release/officecomms as built; no cargo bench
+#   SKIP_BUILD=1 bench/analytics.sh     # use the release build as it is; no cargo bench
 #   SKIP_CALLGRIND=1 bench/analytics.sh # without the instruction count (needs valgrind)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Where cargo puts the builds (CARGO_TARGET_DIR when set).
+T=${CARGO_TARGET_DIR:-target}
 
 DURATION=${DURATION:-10s}
 ROUNDS=${ROUNDS:-3}
@@ -47,7 +49,7 @@ wait_up() {
 }
 
 serve() { # port dir
-  OFFICECOMMS_LOG=warn ./target/release/officecomms serve --bind "127.0.0.1:$1" \
+  OFFICECOMMS_LOG=warn "$T"/release/officecomms serve --bind "127.0.0.1:$1" \
     --data-dir "$2" >"$2.log" 2>&1 &
   PIDS+=($!)
   wait_up "$1"
@@ -122,7 +124,7 @@ for _ in range(n):
 PY
   instructions() { # port dir -> instructions per request
     OFFICECOMMS_LOG=warn valgrind --tool=callgrind --callgrind-out-file="$2.cg.%p" \
-      ./target/release/officecomms serve --bind "127.0.0.1:$1" --data-dir "$2" >"$2.cg.log" 2>&1 &
+      "$T"/release/officecomms serve --bind "127.0.0.1:$1" --data-dir "$2" >"$2.cg.log" 2>&1 &
     local vpid=$!
     PIDS+=("$vpid")
     for _ in $(seq 600); do curl -fs "http://127.0.0.1:$1/healthz" >/dev/null 2>&1 && break; sleep 0.2; done

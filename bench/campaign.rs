@@ -120,9 +120,15 @@ async fn main() -> anyhow::Result<()> {
     let recipients: usize = arg("--recipients").map_or(50_000, |v| v.parse().expect("a number"));
     let concurrency = arg("--concurrency").unwrap_or_else(|| "8".into());
     let database_url = arg("--database-url");
-    let binary = PathBuf::from(arg("--binary").unwrap_or_else(|| {
-        concat!(env!("CARGO_MANIFEST_DIR"), "/target/release/officecomms").into()
-    }));
+    // By default the server built beside this example (…/release/examples/campaign).
+    let binary = match arg("--binary") {
+        Some(path) => PathBuf::from(path),
+        None => std::env::current_exe()?
+            .parent()
+            .and_then(|examples| examples.parent())
+            .map(|release| release.join("officecomms"))
+            .unwrap_or_default(),
+    };
     anyhow::ensure!(
         binary.exists(),
         "build the release binary first: {}",

@@ -11,6 +11,8 @@
 # Targets (issue 6): 10,000 connections under 300 MB RSS; p99 under 10 ms.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Where cargo puts the builds (CARGO_TARGET_DIR when set).
+T=${CARGO_TARGET_DIR:-target}
 
 IDLE=${IDLE:-10000}
 RATE=${RATE:-1000}
@@ -42,7 +44,7 @@ else
   echo "database: SQLite"
 fi
 
-env "${URL_ENV[@]}" OFFICECOMMS_LOG=warn ./target/release/officecomms serve --no-demo \
+env "${URL_ENV[@]}" OFFICECOMMS_LOG=warn "$T"/release/officecomms serve --no-demo \
   --bind "127.0.0.1:$PORT" --data-dir "$WORK/app" >"$WORK/app.log" 2>&1 &
 SERVER=$!
 for _ in $(seq 100); do
@@ -50,4 +52,4 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 
-./target/release/examples/chat_load "http://127.0.0.1:$PORT" "$SERVER" "$IDLE" "$RATE" "$DURATION"
+"$T"/release/examples/chat_load "http://127.0.0.1:$PORT" "$SERVER" "$IDLE" "$RATE" "$DURATION"

@@ -3,20 +3,31 @@
 //! measures round trips (send → the stored message back) at a fixed rate.
 //!
 //!   chat_load BASE_URL SERVER_PID [IDLE] [RATE] [SECONDS]
+//!
+//! Connections come from 127.0.0.1, 127.0.0.2, … (20,000 each), so that
+//! 50,000 fit past one source address's ephemeral ports.
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest, http::HeaderValue};
 
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Ws = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
 
-async fn open(base: &str, name: &str) -> anyhow::Result<Ws> {
+/// Connections per source address.
+const PER_SOURCE: usize = 20_000;
+
+async fn open(base: &str, name: &str, n: usize) -> anyhow::Result<Ws> {
     let mut req = format!("{}/chat/ws", base.replace("http://", "ws://")).into_client_request()?;
     req.headers_mut()
         .insert("origin", HeaderValue::from_str(base)?);
-    let (mut ws, _) = tokio_tungstenite::connect_async(req).await?;
+    let server: std::net::SocketAddr = base.trim_start_matches("http://").parse()?;
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    let source = std::net::Ipv4Addr::new(127, 0, 0, 1 + (n / PER_SOURCE) as u8);
+    socket.bind((source, 0).into())?;
+    let stream = socket.connect(server).await?;
+    stream.set_nodelay(true)?;
+    let (mut ws, _) = tokio_tungstenite::client_async(req, stream).await?;
     ws.send(Message::Text(
         json!({"type": "hello", "name": name, "birth_year": "1980"})
             .to_string()
@@ -73,7 +84,7 @@ async fn main() -> anyhow::Result<()> {
     let mut pending = futures_util::stream::iter(0..idle)
         .map(|i| {
             let base = base.clone();
-            async move { open(&base, &format!("Idle {i}")).await }
+            async move { open(&base, &format!("Idle {i}"), i).await }
         })
         .buffer_unordered(200);
     while let Some(ws) = pending.next().await {
@@ -90,6 +101,9 @@ async fn main() -> anyhow::Result<()> {
         after.saturating_sub(before) as f64 / sockets.len().max(1) as f64
     );
 
+    if rate == 0 || seconds == 0 {
+        return Ok(());
+    }
     // Round trips: senders at 4 messages/s each (under the per-connection
     // limit of 5/s) until the total rate is reached.
     let senders = (rate / 4).max(1) as usize;
@@ -98,7 +112,7 @@ async fn main() -> anyhow::Result<()> {
     for s in 0..senders {
         let base = base.clone();
         tasks.push(tokio::spawn(async move {
-            let mut ws = open(&base, &format!("Sender {s}")).await?;
+            let mut ws = open(&base, &format!("Sender {s}"), s).await?;
             let mut samples = Vec::new();
             // Spread the senders over the first interval.
             tokio::time::sleep(per_sender * s as u32 / senders as u32).await;

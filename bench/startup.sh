@@ -1,17 +1,27 @@
 #!/bin/bash
-# Usage: bench/startup.sh target/release/officecomms
-# start-up time: from exec to first successful /healthz, on an empty data dir and on an existing one
+# Usage: bench/startup.sh BINARY [SEEDED_DATA_DIR]
+# Start-up time: from exec to the first successful /healthz, on an empty
+# data dir ("fresh": the demo site is created) and on the one it left
+# ("existing"); with SEEDED_DATA_DIR (say 10,000 articles from the
+# seed_articles example) also on that ("seeded"). Then the idle RSS of the
+# demo site's server, two seconds after its start.
 BIN=$1
-for kind in fresh existing; do
+SEEDED=${2:-}
+kinds="fresh existing"
+[ -n "$SEEDED" ] && kinds="$kinds seeded"
+for kind in $kinds; do
+  dir=/tmp/oc-measure
+  [ "$kind" = seeded ] && dir=$SEEDED
   for i in 1 2 3 4 5; do
     [ "$kind" = fresh ] && rm -rf /tmp/oc-measure
     start=$(date +%s%N)
-    $BIN serve --data-dir /tmp/oc-measure --bind 127.0.0.1:18099 >/dev/null 2>&1 &
+    $BIN serve --data-dir "$dir" --bind 127.0.0.1:18099 >/dev/null 2>&1 &
     pid=$!
-    until curl -sf http://127.0.0.1:18099/healthz >/dev/null; do sleep 0.005; done
+    until curl -sf http://127.0.0.1:18099/healthz >/dev/null; do sleep 0.002; done
     end=$(date +%s%N)
     echo "$kind run $i: $(( (end-start)/1000000 )) ms"
-    if [ $i = 5 ]; then sleep 2; echo "idle RSS: $(grep VmRSS /proc/$pid/status)"; fi
+    if [ $i = 5 ] && [ "$kind" = existing ]; then sleep 2; echo "idle RSS: $(grep VmRSS /proc/$pid/status)"; fi
     kill $pid; wait $pid 2>/dev/null
   done
 done
+rm -rf /tmp/oc-measure

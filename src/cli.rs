@@ -141,6 +141,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 let state = AppState::open(config).await?;
                 let id =
                     staff::add_user_cli(&state, &email, name.as_deref(), role, password).await?;
+                state.db.synced().await?;
                 println!("created {} account {email} (id {id})", role.as_str());
                 Ok(())
             }

@@ -133,6 +133,14 @@ async fn answer(
     let (parts, body) = request.into_parts();
     match crate::content::answer_shared(state, &parts, privacy, token).await {
         Some(page) => page,
-        None => next.run(Request::from_parts(parts, body)).await,
+        None => {
+            let response = next.run(Request::from_parts(parts, body)).await;
+            // Whatever the handler committed is on disk before anyone is
+            // told it was received (one flush shared by concurrent answers).
+            match state.db.synced().await {
+                Ok(()) => response,
+                Err(e) => AppError::Internal(e).into_response(),
+            }
+        }
     }
 }

@@ -550,6 +550,8 @@ async fn write_batch(
             .await?;
     }
     tx.commit().await?;
+    // On disk before the sender's echo tells them it was stored.
+    db.synced().await?;
     Ok(outcomes)
 }
 

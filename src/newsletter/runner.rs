@@ -26,6 +26,22 @@ use std::time::Duration;
 pub const REASON_PREFIX: &str = "campaign:";
 /// Subscribers read, checked and queued per transaction.
 const BATCH: i64 = 1000;
+/// At most this many of a campaign's mails wait in the outbox: the next
+/// subscribers are read as the outbox drains, so the memory, the outbox
+/// and the log stay small whatever the list's size, and a pause holds
+/// little (issue 26).
+const AHEAD: i64 = 2 * BATCH;
+
+/// What a look at the sending campaigns found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// A batch was queued; there may be more at once.
+    Queued,
+    /// The outbox holds enough of a campaign's mail for now.
+    Waiting,
+    /// Nothing to do.
+    Idle,
+}
 
 pub fn reason(campaign_id: i64) -> String {
     format!("{REASON_PREFIX}{campaign_id}")
@@ -49,34 +65,38 @@ pub async fn run(state: AppState, mut shutdown: tokio::sync::watch::Receiver<boo
         if *shutdown.borrow() {
             return;
         }
-        let busy = match run_due(&state).await {
-            Ok(busy) => busy,
+        let pause = match run_due(&state).await {
+            Ok(Step::Queued) => continue,
+            // The outbox drains a batch in about half a second at speed.
+            Ok(Step::Waiting) => Duration::from_millis(25),
+            Ok(Step::Idle) => Duration::from_secs(1),
             Err(e) => {
                 tracing::error!(error = ?e, "campaign runner");
-                false
+                Duration::from_secs(1)
             }
         };
-        if busy {
-            continue;
-        }
         tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = tokio::time::sleep(pause) => {}
             _ = shutdown.changed() => return,
         }
     }
 }
 
-/// Queues one batch of every campaign that is sending; true when there
-/// may be more to do at once.
-pub async fn run_due(state: &AppState) -> anyhow::Result<bool> {
-    let mut busy = false;
+/// Queues one batch of every campaign that is sending (and has room in
+/// the outbox).
+pub async fn run_due(state: &AppState) -> anyhow::Result<Step> {
+    let mut step = Step::Idle;
     for campaign in db::due_campaigns(&state.db, now_ms()).await? {
         if state.stopping() {
-            return Ok(false);
+            return Ok(Step::Idle);
         }
-        busy |= queue_batch(state, &campaign).await?;
+        step = match (step, queue_batch(state, &campaign).await?) {
+            (Step::Queued, _) | (_, Step::Queued) => Step::Queued,
+            (Step::Waiting, _) | (_, Step::Waiting) => Step::Waiting,
+            _ => Step::Idle,
+        };
     }
-    Ok(busy)
+    Ok(step)
 }
 
 /// The unsubscribe and preference links of one subscriber for one campaign.
@@ -94,8 +114,8 @@ pub fn links(
     ))
 }
 
-/// Queues the next batch of a sending campaign; false when it is done or stopped.
-async fn queue_batch(state: &AppState, campaign: &Campaign) -> anyhow::Result<bool> {
+/// Queues the next batch of a sending campaign.
+async fn queue_batch(state: &AppState, campaign: &Campaign) -> anyhow::Result<Step> {
     let site = state.site();
     // The same checks as at the press of the button: settings may have
     // changed since (the postal address removed, say). Then it waits.
@@ -110,9 +130,12 @@ async fn queue_batch(state: &AppState, campaign: &Campaign) -> anyhow::Result<bo
             let mut tx = state.db.begin().await?;
             db::set_status(&mut tx, campaign.id, &["sending"], "paused", None).await?;
             tx.commit().await?;
-            return Ok(false);
+            return Ok(Step::Idle);
         }
     };
+    if mail::pending(&state.db, &reason(campaign.id)).await? >= AHEAD {
+        return Ok(Step::Waiting);
+    }
     let rows = db::confirmed_after(&state.db, campaign.enqueued_through, BATCH).await?;
     let Some(last) = rows.last().map(|r| r.id) else {
         // All queued; it is sent once nothing of it waits in the outbox.
@@ -123,7 +146,7 @@ async fn queue_batch(state: &AppState, campaign: &Campaign) -> anyhow::Result<bo
         if !waiting {
             db::finish(&state.db, campaign.id, now_ms()).await?;
         }
-        return Ok(false);
+        return Ok(Step::Idle);
     };
     let keys = subjects::keys_of(
         &state.db,
@@ -186,14 +209,14 @@ async fn queue_batch(state: &AppState, campaign: &Campaign) -> anyhow::Result<bo
     .await?
     {
         // Paused, or another instance queued this batch first.
-        return Ok(false);
+        return Ok(Step::Idle);
     }
     mail::enqueue_many(&mut tx, &site, &reason(campaign.id), &items)
         .await
         .context("queueing a campaign batch")?;
     tx.commit().await?;
     state.mail_wakeup.notify_one();
-    Ok(true)
+    Ok(Step::Queued)
 }
 
 fn message<'a>(

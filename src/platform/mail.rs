@@ -585,7 +585,7 @@ pub const JOURNAL_FILE: &str = "outbox.journal";
 
 /// `DATA_DIR/outbox.journal`: which mails of the batch in hand were claimed
 /// ("c"), handed over whole to the SMTP server with only the final dot to
-/// go ("s"), and accepted ("d"). The database learns of a batch's
+/// go ("s"; older versions also wrote "d" once accepted). The database learns of a batch's
 /// deliveries when the batch ends; after a crash (kill -9) in between,
 /// [`recover`] reads the journal: "s" and "d" count as sent (the dot is
 /// written microseconds after "s", and the kernel still delivers what a
@@ -783,13 +783,9 @@ pub async fn deliver_due(state: &Platform) -> anyhow::Result<usize> {
                         tracing::error!(outbox_id = id, error = %e, "outbox journal");
                     }
                 };
+                // No "d" line once accepted: recovery counts "s" as sent already.
                 match send(&state.mail_transport, id, subject_id, &message, sending).await {
-                    Ok(()) => {
-                        if let Err(e) = delivery.journal.write('d', &[id]) {
-                            tracing::error!(outbox_id = id, error = %e, "outbox journal");
-                        }
-                        Outcome::Sent(id)
-                    }
+                    Ok(()) => Outcome::Sent(id),
                     Err(f) => Outcome::Failed(id, f, attempts),
                 }
             }
@@ -1040,6 +1036,17 @@ pub async fn unhold(db: &Db, reason: &str) -> anyhow::Result<u64> {
     .await
     .context("releasing held mail")?
     .rows_affected())
+}
+
+/// How many mails of a reason wait to be sent (an index range, however
+/// many were sent before).
+pub async fn pending(db: &Db, reason: &str) -> anyhow::Result<i64> {
+    Ok(
+        sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE reason = $1 AND status = 'pending'")
+            .bind(reason)
+            .fetch_one(&db.pool)
+            .await?,
+    )
 }
 
 /// `(status, count)` of the mails of a reason.

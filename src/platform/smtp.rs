@@ -4,21 +4,32 @@
 //! does not expose. URLs as lettre's: `smtp://host:port` (plain),
 //! `?tls=required|opportunistic` (STARTTLS), `smtps://` (TLS), with
 //! `user:password@` for authentication and a path as the EHLO name.
+//!
+//! Our own sockets, with Nagle's algorithm off: lettre writes a message
+//! and its final dot in two writes, and with Nagle on the dot waited for
+//! the server's delayed ACK, 40 ms a message on every connection (issue
+//! 26: 173 msg/s at 8 connections, the server idle).
 
 use lettre::{
     Message,
     transport::smtp::{
         Error,
         authentication::{Credentials, Mechanism},
-        client::{AsyncSmtpConnection, TlsParameters},
+        client::{AsyncSmtpConnection, AsyncTokioStream, TlsParameters},
         commands::{Data, Mail, Rcpt},
         extension::{ClientId, Extension, MailBodyParameter, MailParameter},
     },
 };
 use std::{
     borrow::Cow,
-    sync::Mutex,
+    pin::Pin,
+    sync::{Arc, Mutex},
+    task::{Context, Poll},
     time::{Duration, Instant},
+};
+use tokio::{
+    io::{AsyncRead, AsyncWrite, ReadBuf},
+    net::TcpStream,
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,6 +45,9 @@ pub struct SmtpServer {
     security: Security,
     hello: ClientId,
     credentials: Option<Credentials>,
+    /// For `smtps://`: TLS from the first byte, with the Web PKI's roots
+    /// (as lettre's own `TlsParameters` would).
+    implicit_tls: Option<Arc<rustls::ClientConfig>>,
     idle: Mutex<Vec<(Instant, AsyncSmtpConnection)>>,
 }
 
@@ -57,6 +71,12 @@ pub enum SendError {
     Transient(String),
     /// Refused for good (a 5xx answer).
     Permanent(String),
+}
+
+impl From<std::io::Error> for SendError {
+    fn from(e: std::io::Error) -> Self {
+        SendError::Transient(format!("connecting to the SMTP server: {e}"))
+    }
 }
 
 impl From<Error> for SendError {
@@ -100,29 +120,44 @@ impl SmtpServer {
             Some(p) => Some(Credentials::new(decode(parsed.username())?, decode(p)?)),
             None => None,
         };
+        let implicit_tls = match security {
+            Security::Wrapper => Some(Arc::new(implicit_tls_config()?)),
+            _ => None,
+        };
         Ok(SmtpServer {
             port: parsed.port().unwrap_or(default_port),
             host,
             security,
             hello,
             credentials,
+            implicit_tls,
             idle: Mutex::new(Vec::new()),
         })
     }
 
-    async fn connect(&self) -> Result<AsyncSmtpConnection, Error> {
-        let wrapper = match self.security {
-            Security::Wrapper => Some(TlsParameters::new(self.host.clone())?),
-            _ => None,
+    async fn connect(&self) -> Result<AsyncSmtpConnection, SendError> {
+        let tcp =
+            tokio::time::timeout(TIMEOUT, TcpStream::connect((self.host.as_str(), self.port)))
+                .await
+                .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "timed out"))??;
+        tcp.set_nodelay(true)?;
+        let stream: Box<dyn AsyncTokioStream> = match &self.implicit_tls {
+            Some(config) => {
+                let name = rustls::pki_types::ServerName::try_from(self.host.clone())
+                    .map_err(|e| SendError::Permanent(format!("SMTP host name: {e}")))?;
+                let tls = tokio::time::timeout(
+                    TIMEOUT,
+                    tokio_rustls::TlsConnector::from(config.clone()).connect(name, tcp),
+                )
+                .await
+                .map_err(|_| {
+                    std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS timed out")
+                })??;
+                Box::new(ImplicitTls(tls))
+            }
+            None => Box::new(tcp),
         };
-        let mut conn = AsyncSmtpConnection::connect_tokio1(
-            (self.host.as_str(), self.port),
-            Some(TIMEOUT),
-            &self.hello,
-            wrapper,
-            None,
-        )
-        .await?;
+        let mut conn = AsyncSmtpConnection::connect_with_transport(stream, &self.hello).await?;
         if let Security::StartTls { required } = self.security
             && (required || conn.can_starttls())
         {
@@ -137,7 +172,7 @@ impl SmtpServer {
     }
 
     /// A pooled connection still fresh, or a new one (`true` when reused).
-    async fn connection(&self) -> Result<(AsyncSmtpConnection, bool), Error> {
+    async fn connection(&self) -> Result<(AsyncSmtpConnection, bool), SendError> {
         let reused = {
             let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
             let now = Instant::now();
@@ -165,9 +200,11 @@ impl SmtpServer {
             Err(_) if reused && before_dot.is_some() => {
                 conn.abort().await;
                 conn = self.connect().await?;
-                self.transaction(&mut conn, message, &mut before_dot).await
+                self.transaction(&mut conn, message, &mut before_dot)
+                    .await
+                    .map_err(SendError::from)
             }
-            other => other,
+            other => other.map_err(SendError::from),
         };
         match result {
             Ok(()) => {
@@ -177,7 +214,7 @@ impl SmtpServer {
             }
             Err(e) => {
                 conn.abort().await;
-                Err(e.into())
+                Err(e)
             }
         }
     }
@@ -235,5 +272,53 @@ impl<F: FnOnce()> Iterator for ThenRun<'_, F> {
             then();
         }
         None
+    }
+}
+
+fn implicit_tls_config() -> anyhow::Result<rustls::ClientConfig> {
+    let roots = rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    Ok(rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_root_certificates(roots)
+    .with_no_client_auth())
+}
+
+/// An `smtps://` connection: lettre takes any stream, so the socket stays ours.
+#[derive(Debug)]
+struct ImplicitTls(tokio_rustls::client::TlsStream<TcpStream>);
+
+impl AsyncTokioStream for ImplicitTls {
+    fn peer_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+        self.0.get_ref().0.peer_addr()
+    }
+}
+
+impl AsyncRead for ImplicitTls {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for ImplicitTls {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_shutdown(cx)
     }
 }

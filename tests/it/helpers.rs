@@ -421,6 +421,23 @@ fn read_dir_sorted(dir: &std::path::Path) -> Vec<String> {
         .collect()
 }
 
+/// An aiosmtpd handler that appends each accepted message's recipients
+/// to a file (handed to the kernel at once, never synced to disk).
+const RECORDER: &str = r#"
+class Recorder:
+    def __init__(self, path):
+        self.out = open(path, "a")
+
+    @classmethod
+    def from_cli(cls, parser, *args):
+        return cls(*args)
+
+    async def handle_DATA(self, server, session, envelope):
+        self.out.write("".join(r + "\n" for r in envelope.rcpt_tos))
+        self.out.flush()
+        return "250 OK"
+"#;
+
 /// A real SMTP server on loopback (Debian's python3-aiosmtpd) writing a Maildir.
 pub struct SmtpServer {
     pub port: u16,
@@ -437,6 +454,18 @@ impl SmtpServer {
 
     /// Starts the server on a chosen port (for a server that comes back).
     pub fn start_on(port: u16) -> Option<SmtpServer> {
+        SmtpServer::launch(port, None)
+    }
+
+    /// A server that keeps no messages, only each one's recipients, a line
+    /// each in arrival order (see [`SmtpServer::recipients`]): Python's
+    /// Maildir flushes every message to disk, a few milliseconds each,
+    /// which would time the disk rather than the sender.
+    pub fn start_recorder() -> Option<SmtpServer> {
+        SmtpServer::launch(free_port(), Some(RECORDER))
+    }
+
+    fn launch(port: u16, handler: Option<&str>) -> Option<SmtpServer> {
         let python = ["/usr/bin/python3", "python3"].into_iter().find(|p| {
             Command::new(p)
                 .args(["-c", "import aiosmtpd"])
@@ -453,17 +482,28 @@ impl SmtpServer {
             return None;
         };
         let maildir = tempfile::tempdir().unwrap();
-        let child = Command::new(python)
-            .args([
-                "-m",
-                "aiosmtpd",
-                "-n",
-                "-l",
-                &format!("127.0.0.1:{port}"),
-                "-c",
-                "aiosmtpd.handlers.Mailbox",
-            ])
-            .arg(maildir.path().join("Maildir"))
+        let mut command = Command::new(python);
+        command.args([
+            "-m",
+            "aiosmtpd",
+            "-n",
+            "-l",
+            &format!("127.0.0.1:{port}"),
+            "-c",
+        ]);
+        match handler {
+            None => command
+                .arg("aiosmtpd.handlers.Mailbox")
+                .arg(maildir.path().join("Maildir")),
+            Some(code) => {
+                std::fs::write(maildir.path().join("recorder.py"), code).unwrap();
+                command
+                    .env("PYTHONPATH", maildir.path())
+                    .arg("recorder.Recorder")
+                    .arg(maildir.path().join("recipients"))
+            }
+        };
+        let child = command
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -478,6 +518,13 @@ impl SmtpServer {
             child,
             maildir,
         })
+    }
+
+    /// The recipients of each message a recorder accepted, in order.
+    pub fn recipients(&self) -> Vec<String> {
+        std::fs::read_to_string(self.maildir.path().join("recipients"))
+            .map(|t| t.lines().map(str::to_string).collect())
+            .unwrap_or_default()
     }
 
     pub fn url(&self) -> String {
