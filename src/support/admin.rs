@@ -738,11 +738,11 @@ pub async fn set_status(
     db::set_status(&mut tx, ticket.id, status).await?;
     if status != ticket.status {
         super::tickets::raise(
-            &state,
+            state,
             &mut tx,
             "ticket.status_changed",
-            &ticket,
-            Some(&subject),
+            ticket,
+            Some(subject),
             serde_json::json!({ "from": ticket.status, "status": status }),
             serde_json::json!({}),
         )

@@ -35,28 +35,40 @@ async fn concurrent_submissions_share_flushes_of_the_sqlite_log() {
     let (_, form) = app.get_text("/contact").await;
     let csrf = extract_csrf(&form);
     const AT_ONCE: usize = 40;
-    let before = app.state.db.flushes();
+    // Newsletter sign-ups: short transactions, so a flush takes longer
+    // than the next commit and the answers waiting meanwhile share it (a
+    // support request also writes its search index, long enough that each
+    // one's flush is over before the next commits).
     let submit = |n: usize| {
-        let token = intake::new_token(&app.state.keyring, now_ms() - 10_000);
-        let (client, url, csrf) = (app.client.clone(), app.url("/contact"), csrf.clone());
+        let (client, url, csrf) = (app.client.clone(), app.url("/newsletter"), csrf.clone());
         async move {
             let email = format!("together{n}@example.com");
-            let mut fields = crate::support::query(&token, &email);
-            fields.push(("csrf", &csrf));
+            let fields = [
+                ("csrf", csrf.as_str()),
+                ("email", &email),
+                ("source", "footer"),
+            ];
             let r = client.post(url).form(&fields).send().await.unwrap();
-            assert_eq!(r.status(), 303, "{}", r.text().await.unwrap());
+            assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
         }
     };
-    futures_util::future::join_all((0..AT_ONCE).map(submit)).await;
-    let flushes = app.state.db.flushes() - before;
-    eprintln!("{AT_ONCE} submissions at once: {flushes} flushes");
-    assert!(flushes >= 1, "the submissions were flushed");
-    // About a quarter as many as submissions on a quiet machine, half
-    // under a load average of 15; one each would be no sharing at all.
-    assert!(
-        flushes < AT_ONCE as u64,
-        "{flushes} flushes for {AT_ONCE} concurrent submissions: not shared"
-    );
+    // About a quarter as many flushes as submissions on a quiet machine,
+    // half under a load average of 15; one each would be no sharing at all.
+    // A suite running beside it can line every request up one by one, so
+    // three rounds: without group commit no round shares.
+    let mut seen = vec![];
+    for round in 0..3 {
+        let before = app.state.db.flushes();
+        futures_util::future::join_all((0..AT_ONCE).map(|n| submit(round * AT_ONCE + n))).await;
+        let flushes = app.state.db.flushes() - before;
+        eprintln!("{AT_ONCE} submissions at once: {flushes} flushes");
+        assert!(flushes >= 1, "the submissions were flushed");
+        if flushes < AT_ONCE as u64 {
+            return;
+        }
+        seen.push(flushes);
+    }
+    panic!("{seen:?} flushes for rounds of {AT_ONCE} concurrent submissions: not shared");
 }
 
 both! {

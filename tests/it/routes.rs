@@ -19,6 +19,7 @@ const AREAS: &[(&str, &str)] = &[
     ("/admin/orders", "admin"),
     ("/admin/integrity", "admin"),
     ("/admin/automations", "admin"),
+    ("/admin/webhooks", "admin"),
     ("/admin/consent", "admin"),
     ("/admin/articles", "editor"),
     ("/admin/surveys", "editor"),
@@ -36,9 +37,20 @@ const ANY_STAFF: &[&str] = &[
     "/admin/account",
     "/admin/account/tokens",
     "/admin/account/tokens/{id}/revoke",
+    "/admin/account/two-factor",
+    "/admin/account/two-factor/confirm",
+    "/admin/account/two-factor/cancel",
+    "/admin/account/two-factor/disable",
     "/admin/search",
 ];
-const PUBLIC_ADMIN: &[&str] = &["/admin/login", "/admin/invite/{token}"];
+/// The second sign-in step runs on a signed cookie from the password step,
+/// before any session (`two_factor::required_two_factor_sends_a_member_to_enrolment_and_off_needs_a_code`).
+const PUBLIC_ADMIN: &[&str] = &[
+    "/admin/login",
+    "/admin/login/code",
+    "/admin/login/enrol",
+    "/admin/invite/{token}",
+];
 /// State-changing routes authenticated by a token in the URL (RFC 8058),
 /// and the JSON API, which reads a bearer token and never a cookie
 /// (`api::tokens_carry_scopes_and_expiry_and_die_with_their_owner`).
