@@ -85,6 +85,28 @@ impl FieldErrors {
         self.0.entry(field).or_insert_with(|| message.into());
     }
 
+    /// A required text field: its trimmed value, or an empty string with
+    /// `missing` (nothing typed) or what [`text`] found wrong beside `field`.
+    pub fn required(
+        &mut self,
+        field: &'static str,
+        value: &str,
+        max_chars: usize,
+        missing: &str,
+    ) -> String {
+        match text(value, max_chars) {
+            Ok(Some(v)) => v,
+            Ok(None) => {
+                self.add(field, missing);
+                String::new()
+            }
+            Err(e) => {
+                self.add(field, e);
+                String::new()
+            }
+        }
+    }
+
     pub fn get(&self, field: &str) -> &str {
         self.0.get(field).map(String::as_str).unwrap_or("")
     }

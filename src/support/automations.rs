@@ -574,17 +574,7 @@ pub async fn add_trigger(
     Form(form): Form<TriggerForm>,
 ) -> AppResult<Response> {
     let mut errors = FieldErrors::default();
-    let name = match text(&form.name, 100) {
-        Ok(Some(n)) => n,
-        Ok(None) => {
-            errors.add("trigger_name", "Please name the trigger.");
-            String::new()
-        }
-        Err(e) => {
-            errors.add("trigger_name", e);
-            String::new()
-        }
-    };
+    let name = errors.required("trigger_name", &form.name, 100, "Please name the trigger.");
     if !EVENTS.iter().any(|(e, _)| *e == form.on_event) {
         errors.add("on_event", "Please choose when the trigger is tried.");
     }
@@ -777,17 +767,7 @@ pub async fn add_macro(
     Form(form): Form<MacroForm>,
 ) -> AppResult<Response> {
     let mut errors = FieldErrors::default();
-    let name = match text(&form.name, 100) {
-        Ok(Some(n)) => n,
-        Ok(None) => {
-            errors.add("macro_name", "Please name the macro.");
-            String::new()
-        }
-        Err(e) => {
-            errors.add("macro_name", e);
-            String::new()
-        }
-    };
+    let name = errors.required("macro_name", &form.name, 100, "Please name the macro.");
     let canned_ids: Vec<i64> = db::canned_replies(&state.db)
         .await?
         .iter()
@@ -882,17 +862,7 @@ pub async fn add_team(
     Form(form): Form<NewTeamForm>,
 ) -> AppResult<Response> {
     let mut errors = FieldErrors::default();
-    let name = match text(&form.name, 60) {
-        Ok(Some(n)) => n,
-        Ok(None) => {
-            errors.add("team_name", "Please name the team.");
-            String::new()
-        }
-        Err(e) => {
-            errors.add("team_name", e);
-            String::new()
-        }
-    };
+    let name = errors.required("team_name", &form.name, 60, "Please name the team.");
     if errors.is_empty()
         && db::teams(&state.db)
             .await?
