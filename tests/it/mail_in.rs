@@ -163,6 +163,22 @@ async fn count(app: &TestApp, sql: &'static str) -> i64 {
         .unwrap()
 }
 
+/// Waits until the mailbox holds `n` unseen messages.
+async fn wait_unseen(imap: &Dovecot, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let got = imap.unseen().await;
+        if got == n {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{got} unseen, expected {n}: every message is flagged once taken"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Waits until `sql` counts at least `n`.
 async fn wait_count(app: &TestApp, sql: &'static str, n: i64) {
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -436,6 +452,11 @@ both! {
         imap.append(&batch(0, 20)).await;
         let app = TestApp::spawn_with(backend, |c| c.imap_url = Some(imap.url())).await;
         wait_count(&app, "SELECT COUNT(*) FROM tickets", 20).await;
+        // The reader moves its cursor and flags a message just after the
+        // ticket commits: let it finish the last one before rewinding, or
+        // it would move the cursor back past the rewind.
+        wait_count(&app, "SELECT COUNT(*) FROM mail_in_cursor WHERE last_uid = 20", 1).await;
+        wait_unseen(&imap, 0).await;
         // As if the process died after taking messages but before it moved
         // its cursor or flagged them: everything is offered again.
         sqlx::query("UPDATE mail_in_cursor SET last_uid = 0").execute(&app.state.db.pool).await.unwrap();
@@ -443,11 +464,7 @@ both! {
         let app = app.restart().await;
         imap.append(&batch(20, 25)).await;
         wait_count(&app, "SELECT COUNT(*) FROM tickets", 25).await;
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while imap.unseen().await > 0 {
-            assert!(Instant::now() < deadline, "every message is flagged once taken");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        wait_unseen(&imap, 0).await;
         assert_eq!(count(&app, "SELECT COUNT(*) FROM tickets").await, 25, "nothing doubled");
         assert_eq!(acks(&app).await, 25, "one acknowledgement each");
         assert_eq!(count(&app, "SELECT COUNT(*) FROM mail_in_cursor WHERE last_uid = 25").await, 1);
