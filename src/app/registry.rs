@@ -74,6 +74,10 @@ pub fn build() -> Registry {
             support::public::phone_corrected,
             support::search::field_corrected,
         ],
+        refusals: vec![
+            newsletter::public::recipient_refused,
+            support::tickets::recipient_refused,
+        ],
     }
 }
 

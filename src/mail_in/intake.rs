@@ -419,27 +419,14 @@ async fn report(
             }
         }
         _ if hard && !complaint => {
-            if let Some(id) = tickets::ticket_of_mail(state, &sent.dedupe_key).await?
-                && let Some((ticket, subject)) = tickets::open_following_merge(state, id).await?
-            {
-                let status = if report.status.is_empty() {
-                    String::new()
-                } else {
-                    format!(" (status {})", report.status)
-                };
-                tickets::system_note(
-                    &mut tx,
-                    ticket.id,
-                    &subject,
-                    &format!(
-                        "Our email to the requester could not be delivered{status}: they have not \
-                         seen it. Check the address, or reach them another way."
-                    ),
-                )
-                .await?;
-                format!("the mail on {} is marked failed", ticket.reference)
+            let status = if report.status.is_empty() {
+                String::new()
             } else {
-                "the mail is marked failed".to_string()
+                format!(" (status {})", report.status)
+            };
+            match tickets::note_undelivered(state, &mut tx, &sent.dedupe_key, &status).await? {
+                Some(reference) => format!("the mail on {reference} is marked failed"),
+                None => "the mail is marked failed".to_string(),
             }
         }
         _ => "noted".to_string(),

@@ -9,7 +9,10 @@ use crate::{
     AppState,
     error::AppResult,
     platform::ClientIp,
-    platform::{Platform, state::Correction},
+    platform::{
+        Platform,
+        state::{Correction, Refusal},
+    },
     platform::{
         forms::{EmailAddress, FieldErrors, Form, text},
         mail::{self, EmailTemplate, Recipient},
@@ -757,7 +760,7 @@ pub async fn unsubscribe_subscriber(
 /// waiting campaign mail is cancelled), counted in the campaign's figures;
 /// in the caller's transaction. True when they were subscribed until now.
 pub async fn stop_after_bounce(
-    state: &AppState,
+    state: &Platform,
     tx: &mut crate::platform::db::Tx,
     subject_id: i64,
     campaign_id: Option<i64>,
@@ -774,6 +777,24 @@ pub async fn stop_after_bounce(
     }
     mail::cancel_pending(tx, subject_id, super::runner::REASON_PREFIX).await?;
     Ok(changed)
+}
+
+/// A server refused a campaign mail's address for good: no more marketing
+/// to it, as after a hard bounce. Registered as a
+/// [`crate::platform::state::RefusalHook`].
+pub fn recipient_refused<'a>(
+    state: &'a Platform,
+    tx: &'a mut crate::platform::db::Tx,
+    refusal: &'a Refusal<'a>,
+) -> BoxFuture<'a, anyhow::Result<()>> {
+    Box::pin(async move {
+        if let (Some(campaign), Some(subject_id)) =
+            (campaign_of_reason(refusal.reason), refusal.subject_id)
+        {
+            stop_after_bounce(state, tx, subject_id, Some(campaign)).await?;
+        }
+        Ok(())
+    })
 }
 
 /// The campaign a campaign mail's outbox reason names (`campaign:{id}`).

@@ -10,7 +10,7 @@ use super::{
     inventory::{Category, Column, Field, ROW_ID, Retention, SUBJECT_ID, Shown, Table},
     now_ms, random_token,
     settings::SiteSettings,
-    state::Platform,
+    state::{Platform, Refusal},
     subjects::{self, Subject},
 };
 use anyhow::Context;
@@ -281,8 +281,11 @@ impl Transport {
 enum Failure {
     /// Worth trying again later.
     Transient(String),
-    /// Will never succeed (bad address, rejected by the server for good).
+    /// Will never succeed (a message we cannot build, refused for good).
     Permanent(String),
+    /// The recipient's server refused the address for good: the features
+    /// hear of it as of a hard bounce (see [`RefusalHook`]).
+    Refused(String),
 }
 
 /// Delivers one message. `before_dot` runs when the server holds the whole
@@ -297,6 +300,7 @@ async fn send(
     match transport {
         Transport::Smtp(smtp) => smtp.send(message, before_dot).await.map_err(|e| match e {
             super::smtp::SendError::Permanent(e) => Failure::Permanent(e),
+            super::smtp::SendError::Refused(e) => Failure::Refused(e),
             super::smtp::SendError::Transient(e) => Failure::Transient(e),
         }),
         Transport::Files(dir) => {
@@ -793,7 +797,7 @@ pub async fn deliver_due(state: &Platform) -> anyhow::Result<usize> {
     ))
     .buffer_unordered(delivery.concurrency);
     outcomes.extend(sends.collect::<Vec<_>>().await);
-    let handled = record_outcomes(db, &outcomes).await?;
+    let handled = record_outcomes(state, &outcomes).await?;
     delivery
         .journal
         .reset()
@@ -802,7 +806,8 @@ pub async fn deliver_due(state: &Platform) -> anyhow::Result<usize> {
 }
 
 /// Writes a batch's outcomes; returns how many mails were handled (not handed back).
-async fn record_outcomes(db: &Db, outcomes: &[Outcome]) -> anyhow::Result<usize> {
+async fn record_outcomes(state: &Platform, outcomes: &[Outcome]) -> anyhow::Result<usize> {
+    let db = &state.db;
     let sent: Vec<i64> = outcomes
         .iter()
         .filter_map(|o| match o {
@@ -830,19 +835,24 @@ async fn record_outcomes(db: &Db, outcomes: &[Outcome]) -> anyhow::Result<usize>
             Outcome::Sent(_) => {}
             Outcome::HandedBack(id) => handed_back.push(*id),
             Outcome::Cancelled(id) => {
-                finish(db, *id, "cancelled", None).await?;
+                finish(&db.pool, *id, "cancelled", None).await?;
                 handled += 1;
             }
             Outcome::Failed(id, Failure::Permanent(e), _) => {
                 tracing::warn!(outbox_id = id, error = %e, "mail failed permanently");
-                finish(db, *id, "failed", Some(e)).await?;
+                finish(&db.pool, *id, "failed", Some(e)).await?;
+                handled += 1;
+            }
+            Outcome::Failed(id, Failure::Refused(e), _) => {
+                tracing::warn!(outbox_id = id, error = %e, "recipient refused");
+                refused(state, *id, e).await?;
                 handled += 1;
             }
             Outcome::Failed(id, Failure::Transient(e), attempts)
                 if attempts + 1 >= MAX_ATTEMPTS =>
             {
                 tracing::warn!(outbox_id = id, error = %e, "mail failed after {MAX_ATTEMPTS} attempts");
-                finish(db, *id, "failed", Some(e)).await?;
+                finish(&db.pool, *id, "failed", Some(e)).await?;
                 handled += 1;
             }
             Outcome::Failed(id, Failure::Transient(e), attempts) => {
@@ -883,7 +893,39 @@ async fn release(db: &Db, ids: impl Iterator<Item = i64>) -> anyhow::Result<()> 
     Ok(())
 }
 
-async fn finish(db: &Db, id: i64, status: &str, error: Option<&str>) -> anyhow::Result<()> {
+/// A refused mail fails, and each feature's [`RefusalHook`] acts on it,
+/// in one transaction: the campaign that mailed the address stops
+/// mailing it as a bounce report would have made it.
+async fn refused(state: &Platform, id: i64, error: &str) -> anyhow::Result<()> {
+    let mut tx = state.db.begin().await?;
+    let row: Option<(String, Option<i64>, String)> =
+        sqlx::query_as("SELECT reason, subject_id, dedupe_key FROM outbox WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    finish(&mut *tx, id, "failed", Some(&format!("refused: {error}"))).await?;
+    if let Some((reason, subject_id, dedupe_key)) = row {
+        let refusal = Refusal {
+            outbox_id: id,
+            reason: &reason,
+            subject_id,
+            dedupe_key: &dedupe_key,
+            error,
+        };
+        for hook in &state.registry.refusals {
+            hook(state, &mut tx, &refusal).await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn finish<'e>(
+    db: impl sqlx::Executor<'e, Database = sqlx::Any>,
+    id: i64,
+    status: &str,
+    error: Option<&str>,
+) -> anyhow::Result<()> {
     sqlx::query(
         "UPDATE outbox SET status = $1, attempts = attempts + 1, sent_at = $2, last_error = $3, \
          claimed_until = NULL, payload = CASE WHEN subject_id IS NULL THEN NULL ELSE payload END \
@@ -893,7 +935,7 @@ async fn finish(db: &Db, id: i64, status: &str, error: Option<&str>) -> anyhow::
     .bind(now_ms())
     .bind(error)
     .bind(id)
-    .execute(&db.pool)
+    .execute(db)
     .await?;
     Ok(())
 }

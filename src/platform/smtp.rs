@@ -71,6 +71,9 @@ pub enum SendError {
     Transient(String),
     /// Refused for good (a 5xx answer).
     Permanent(String),
+    /// The recipient refused for good (a 5xx answer to RCPT TO): the
+    /// address does not take mail, as a hard bounce says later.
+    Refused(String),
 }
 
 impl From<std::io::Error> for SendError {
@@ -79,13 +82,33 @@ impl From<std::io::Error> for SendError {
     }
 }
 
+/// Where in the SMTP transaction the server said no.
+enum Refusal {
+    Recipient(Error),
+    Other(Error),
+}
+
+impl From<Error> for Refusal {
+    fn from(e: Error) -> Self {
+        Refusal::Other(e)
+    }
+}
+
+impl From<Refusal> for SendError {
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::Recipient(e) if e.is_permanent() => SendError::Refused(e.to_string()),
+            Refusal::Recipient(e) | Refusal::Other(e) if e.is_permanent() => {
+                SendError::Permanent(e.to_string())
+            }
+            Refusal::Recipient(e) | Refusal::Other(e) => SendError::Transient(e.to_string()),
+        }
+    }
+}
+
 impl From<Error> for SendError {
     fn from(e: Error) -> Self {
-        if e.is_permanent() {
-            SendError::Permanent(e.to_string())
-        } else {
-            SendError::Transient(e.to_string())
-        }
+        Refusal::Other(e).into()
     }
 }
 
@@ -224,7 +247,7 @@ impl SmtpServer {
         conn: &mut AsyncSmtpConnection,
         message: &Message,
         before_dot: &mut Option<F>,
-    ) -> Result<(), Error> {
+    ) -> Result<(), Refusal> {
         let envelope = message.envelope();
         let body = message.formatted();
         let mut options = vec![];
@@ -242,7 +265,9 @@ impl SmtpServer {
         conn.command(Mail::new(envelope.from().cloned(), options))
             .await?;
         for to in envelope.to() {
-            conn.command(Rcpt::new(to.clone(), vec![])).await?;
+            conn.command(Rcpt::new(to.clone(), vec![]))
+                .await
+                .map_err(Refusal::Recipient)?;
         }
         conn.command(Data).await?;
         conn.message_iter(ThenRun {

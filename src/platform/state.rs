@@ -53,6 +53,27 @@ pub type CorrectionHook = for<'a> fn(
     &'a Correction<'a>,
 ) -> BoxFuture<'a, anyhow::Result<()>>;
 
+/// A mail whose recipient's server refused the address for good (a 5xx
+/// answer to RCPT TO), as the outbox recorded it.
+pub struct Refusal<'a> {
+    pub outbox_id: i64,
+    /// The outbox reason (`campaign:7`, `ticket-received`, …).
+    pub reason: &'a str,
+    pub subject_id: Option<i64>,
+    pub dedupe_key: &'a str,
+    /// The server's answer.
+    pub error: &'a str,
+}
+
+/// What a feature does, in the transaction that marks the mail failed,
+/// when a server refuses one of its mails' recipients (the newsletter
+/// stops mailing the address, as after a hard bounce).
+pub type RefusalHook = for<'a> fn(
+    &'a Platform,
+    &'a mut super::db::Tx,
+    &'a Refusal<'a>,
+) -> BoxFuture<'a, anyhow::Result<()>>;
+
 /// What the features declare, gathered once by the application layer: the
 /// platform holds the lists without knowing who filled them.
 #[derive(Default)]
@@ -66,6 +87,7 @@ pub struct Registry {
     pub read_tag: Option<TagReader>,
     pub browser_links: Vec<BrowserLink>,
     pub corrections: Vec<CorrectionHook>,
+    pub refusals: Vec<RefusalHook>,
 }
 
 /// Cheap to clone.

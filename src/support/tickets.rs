@@ -11,15 +11,18 @@ use crate::platform::webhooks;
 use crate::{
     AppState,
     platform::{
+        Platform,
         crypto::DataKey,
         db::Tx,
         mail::{self, EmailTemplate, Recipient},
         now_ms,
+        state::Refusal,
     },
     privacy::subjects::{self, Subject},
 };
 use anyhow::Context;
 use chrono::Datelike;
+use futures_util::future::BoxFuture;
 
 pub const STATUSES: [&str; 4] = ["open", "pending", "solved", "closed"];
 const CONVERSATION_PURPOSE: &str = "ticket-conversation";
@@ -306,7 +309,7 @@ pub async fn create_in(
 
 /// The ticket one of our mails was about, from its outbox dedupe key
 /// (`ticket-received:{ticket}` or `ticket-reply:{message}`).
-pub async fn ticket_of_mail(state: &AppState, dedupe_key: &str) -> anyhow::Result<Option<i64>> {
+pub async fn ticket_of_mail(state: &Platform, dedupe_key: &str) -> anyhow::Result<Option<i64>> {
     if let Some(id) = dedupe_key.strip_prefix("ticket-received:") {
         return Ok(id.parse().ok());
     }
@@ -322,7 +325,7 @@ pub async fn ticket_of_mail(state: &AppState, dedupe_key: &str) -> anyhow::Resul
 /// A ticket by id, decrypted, following a merge to the ticket it went into;
 /// `None` when there is none or its requester was erased.
 pub async fn open_following_merge(
-    state: &AppState,
+    state: &Platform,
     id: i64,
 ) -> anyhow::Result<Option<(Ticket, Subject)>> {
     let mut id = id;
@@ -397,6 +400,48 @@ pub async fn mail_reply(
 
 /// A note for staff written by the system itself (no agent), say "our
 /// mail to the requester bounced".
+/// One of our mails about a ticket was not delivered (`why`: " (status
+/// 5.1.1)", say): staff read so on the ticket. The ticket's reference, when
+/// the mail was about one.
+pub async fn note_undelivered(
+    state: &Platform,
+    tx: &mut Tx,
+    dedupe_key: &str,
+    why: &str,
+) -> anyhow::Result<Option<String>> {
+    let Some(id) = ticket_of_mail(state, dedupe_key).await? else {
+        return Ok(None);
+    };
+    let Some((ticket, subject)) = open_following_merge(state, id).await? else {
+        return Ok(None);
+    };
+    system_note(
+        tx,
+        ticket.id,
+        &subject,
+        &format!(
+            "Our email to the requester could not be delivered{why}: they have not seen it. \
+             Check the address, or reach them another way."
+        ),
+    )
+    .await?;
+    Ok(Some(ticket.reference))
+}
+
+/// A server refused the requester's address for one of the ticket's
+/// mails. Registered as a [`crate::platform::state::RefusalHook`].
+pub fn recipient_refused<'a>(
+    state: &'a Platform,
+    tx: &'a mut Tx,
+    refusal: &'a Refusal<'a>,
+) -> BoxFuture<'a, anyhow::Result<()>> {
+    Box::pin(async move {
+        let why = format!(" (refused: {})", refusal.error.trim());
+        note_undelivered(state, tx, refusal.dedupe_key, &why).await?;
+        Ok(())
+    })
+}
+
 pub async fn system_note(
     tx: &mut Tx,
     ticket_id: i64,
@@ -445,7 +490,7 @@ pub struct Ticket {
 
 impl Ticket {
     /// Opens a row with its subject's key; `None` when the subject was erased.
-    pub fn open(state: &AppState, row: TicketRow) -> anyhow::Result<Option<(Ticket, Subject)>> {
+    pub fn open(state: &Platform, row: TicketRow) -> anyhow::Result<Option<(Ticket, Subject)>> {
         let Some(wrapped) = &row.wrapped_key else {
             return Ok(None);
         };

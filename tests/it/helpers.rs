@@ -438,6 +438,30 @@ class Recorder:
         return "250 OK"
 "#;
 
+/// An aiosmtpd handler that refuses, for good, every recipient whose
+/// address starts with `nobody` (as a receiving server does an unknown
+/// mailbox) and records the others' recipients as [`RECORDER`] does.
+const REFUSER: &str = r#"
+class Recorder:
+    def __init__(self, path):
+        self.out = open(path, "a")
+
+    @classmethod
+    def from_cli(cls, parser, *args):
+        return cls(*args)
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address.startswith("nobody"):
+            return "550 5.1.1 <%s>: Recipient address rejected: User unknown" % address
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        self.out.write("".join(r + "\n" for r in envelope.rcpt_tos))
+        self.out.flush()
+        return "250 OK"
+"#;
+
 /// A real SMTP server on loopback (Debian's python3-aiosmtpd) writing a Maildir.
 pub struct SmtpServer {
     pub port: u16,
@@ -463,6 +487,11 @@ impl SmtpServer {
     /// which would time the disk rather than the sender.
     pub fn start_recorder() -> Option<SmtpServer> {
         SmtpServer::launch(free_port(), Some(RECORDER))
+    }
+
+    /// A recorder that refuses every `nobody…` recipient with a 550.
+    pub fn start_refusing() -> Option<SmtpServer> {
+        SmtpServer::launch(free_port(), Some(REFUSER))
     }
 
     fn launch(port: u16, handler: Option<&str>) -> Option<SmtpServer> {

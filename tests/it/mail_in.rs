@@ -521,6 +521,39 @@ both! {
         assert_eq!(count(&app, "SELECT COUNT(*) FROM tickets").await, 0, "a bounce never opens a ticket");
     }
 
+    async fn a_recipient_refused_at_send_time_counts_as_a_hard_bounce(backend) {
+        let Some(smtp) = SmtpServer::start_refusing() else { return };
+        let app = TestApp::spawn_with(backend, |c| c.smtp_url = Some(smtp.url())).await;
+        app.login_as("admin").await;
+        const NOBODY: &str = "nobody@example.com";
+        import(&app, &[ANN, NOBODY]).await;
+        let first = send_campaign(&app, "December tips").await;
+        app.drain_outbox().await;
+        let refused = campaign_message_id(&app, first, NOBODY).await;
+        let (status, error): (String, Option<String>) = sqlx::query_as("SELECT status, last_error FROM outbox WHERE message_id = $1")
+            .bind(&refused).fetch_one(&app.state.db.pool).await.unwrap();
+        assert_eq!(status, "failed", "a 550 is not retried");
+        assert!(error.as_deref().is_some_and(|e| e.contains("refused") && e.contains("5.1.1")), "{error:?}");
+        assert_eq!(subscriber_status(&app, NOBODY).await, "unsubscribed", "no more marketing to a refused address");
+        assert!(officecomms::privacy::erasure::is_suppressed(&app.state, NOBODY).await.unwrap());
+        assert_eq!(subscriber_status(&app, ANN).await, "confirmed", "the accepted one stays");
+        let second = send_campaign(&app, "January tips").await;
+        assert_eq!(campaign_mails_to(&app, second).await, 1, "only ann gets the next campaign");
+        app.drain_outbox().await;
+        let delivered = smtp.recipients();
+        assert_eq!(delivered.iter().filter(|r| r.as_str() == ANN).count(), 2, "{delivered:?}");
+        assert!(!delivered.iter().any(|r| r == NOBODY), "{delivered:?}");
+
+        // A ticket's acknowledgement refused: staff read it on the ticket,
+        // and the address is not suppressed for transactional mail.
+        let r = reference_of(&take(&app, &mail("nobody.else@example.com", "Help", "Call me", "")).await);
+        app.drain_outbox().await;
+        let id = ticket_id(&app, &r).await;
+        let (_, page) = app.get_text(&format!("/admin/tickets/{id}")).await;
+        let note = page.find("could not be delivered").map(|i| &page[i..(i + 200).min(page.len())]);
+        assert!(note.is_some_and(|n| n.contains("(refused: ") && n.contains("User unknown")), "staff see the refusal on the ticket: {note:?}");
+    }
+
     async fn an_arf_complaint_unsubscribes_and_a_transactional_bounce_shows_on_the_ticket(backend) {
         let app = TestApp::spawn(backend).await;
         app.login_as("admin").await;
