@@ -144,7 +144,11 @@ impl RateLimits {
     /// is some 65,000 clients within one minute.)
     fn watch_size(&self) {
         use std::sync::atomic::Ordering::Relaxed;
-        if self.checks.fetch_add(1, Relaxed) % SIZE_CHECK_EVERY != 0 {
+        if !self
+            .checks
+            .fetch_add(1, Relaxed)
+            .is_multiple_of(SIZE_CHECK_EVERY)
+        {
             return;
         }
         if self.report() > self.meter.budget() {
@@ -694,6 +698,31 @@ mod tests {
             "a rotated address in the same /64 is limited"
         );
         assert!(post("2001:db8:1:9::1").is_ok(), "another network is not");
+    }
+
+    #[test]
+    fn limiters_report_their_size_and_never_forget_a_client_within_its_window() {
+        use crate::platform::memory::CacheMeter;
+        let meter = CacheMeter::detached(1024);
+        let limits = RateLimits::new(1, 1, 1).metered(meter.clone());
+        let post = |n: u32| {
+            let addr = std::net::Ipv4Addr::from(0x0a00_0000 + n);
+            limits.check(&Method::POST, "/contact", IpAddr::V4(addr))
+        };
+        for n in 0..200 {
+            assert!(post(n).is_ok(), "client {n}'s first post");
+        }
+        assert_eq!(limits.report(), 200 * LIMIT_ENTRY_BYTES);
+        assert_eq!(
+            (meter.entries(), meter.bytes()),
+            (200, 200 * LIMIT_ENTRY_BYTES)
+        );
+        // Over its budget, but every client is still within its minute:
+        // forgetting one would give it a fresh allowance.
+        for n in 0..200 {
+            assert!(post(n).is_err(), "client {n}'s second post in the minute");
+        }
+        assert_eq!(limits.tracked(), 200);
     }
 
     #[test]
