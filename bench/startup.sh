@@ -4,7 +4,7 @@
 # data dir ("fresh": the demo site is created) and on the one it left
 # ("existing"); with SEEDED_DATA_DIR (say 10,000 articles from the
 # seed_articles example) also on that ("seeded"). Then the idle RSS of the
-# demo site's server, two seconds after its start.
+# demo site's server, two seconds after its start, and what it is made of.
 BIN=$1
 SEEDED=${2:-}
 kinds="fresh existing"
@@ -20,7 +20,13 @@ for kind in $kinds; do
     until curl -sf http://127.0.0.1:18099/healthz >/dev/null; do sleep 0.002; done
     end=$(date +%s%N)
     echo "$kind run $i: $(( (end-start)/1000000 )) ms"
-    if [ $i = 5 ] && [ "$kind" = existing ]; then sleep 2; echo "idle RSS: $(grep VmRSS /proc/$pid/status)"; fi
+    if [ $i = 5 ] && [ "$kind" = existing ]; then
+      sleep 2
+      echo "idle RSS: $(grep VmRSS /proc/$pid/status)"
+      # What it is made of: the heap and other private memory, and the
+      # binary's pages mapped from the kernel's file cache (shared, clean).
+      echo "idle RSS split: $(awk '/^RssAnon|^RssFile/ { printf "%s %s kB, ", $1, $2 }' /proc/$pid/status)cpu $(awk '{ print ($14 + $15) * 10 }' /proc/$pid/stat) ms"
+    fi
     kill $pid; wait $pid 2>/dev/null
   done
 done

@@ -67,6 +67,15 @@ pub struct Config {
     pub imap_url: Option<String>,
     /// Soft bounces of marketing mail after which an address is suppressed.
     pub soft_bounce_limit: u32,
+    /// Bytes the content cache may hold (rendered pages, search; see
+    /// `content::cache::Budgets`).
+    pub cache_bytes: usize,
+    /// Bytes the analytics counter may hold between flushes beyond the
+    /// counts themselves (the day's visitor sets, which only save work).
+    pub analytics_buffer_bytes: usize,
+    /// Bytes the rate limiters may hold (the addresses and accounts they
+    /// remember); over it, what has recovered is forgotten at once.
+    pub rate_limit_bytes: usize,
 }
 
 /// Certificate chain and private key, PEM files.
@@ -188,6 +197,22 @@ struct FileConfig {
     backup_keep_days: Option<u32>,
     imap_url: Option<String>,
     soft_bounce_limit: Option<u32>,
+    cache_bytes: Option<usize>,
+    analytics_buffer_bytes: Option<usize>,
+    rate_limit_bytes: Option<usize>,
+}
+
+/// A size in bytes: a number, or one followed by `K`, `M` or `G` (powers of 1,024).
+fn parse_bytes(v: &str) -> Option<usize> {
+    let v = v.trim();
+    let (digits, shift) = match v.char_indices().last()? {
+        (i, 'K' | 'k') => (&v[..i], 10),
+        (i, 'M' | 'm') => (&v[..i], 20),
+        (i, 'G' | 'g') => (&v[..i], 30),
+        _ => (v, 0),
+    };
+    let n: usize = digits.trim().parse().ok()?;
+    n.checked_mul(1usize << shift)
 }
 
 impl Default for Config {
@@ -220,6 +245,9 @@ impl Default for Config {
             backup_keep_days: 30,
             imap_url: None,
             soft_bounce_limit: 3,
+            cache_bytes: 24 << 20,
+            analytics_buffer_bytes: 8 << 20,
+            rate_limit_bytes: 4 << 20,
         }
     }
 }
@@ -264,6 +292,11 @@ impl Config {
         if let Some(v) = var("SOFT_BOUNCE_LIMIT") {
             config.soft_bounce_limit = v.parse().ok().filter(|n| *n >= 1).with_context(|| {
                 format!("OFFICECOMMS_SOFT_BOUNCE_LIMIT={v}: a number of bounces, at least 1")
+            })?;
+        }
+        if let Some(v) = var("CACHE_BYTES") {
+            config.cache_bytes = parse_bytes(&v).with_context(|| {
+                format!("OFFICECOMMS_CACHE_BYTES={v}: a size in bytes, such as 25165824 or 24M")
             })?;
         }
         if let Some(v) = var("METRICS_TOKEN") {
@@ -361,7 +394,13 @@ impl Config {
             backup_keep_days,
             imap_url,
             soft_bounce_limit,
+            cache_bytes,
+            analytics_buffer_bytes,
+            rate_limit_bytes,
         } = file;
+        self.cache_bytes = cache_bytes.unwrap_or(self.cache_bytes);
+        self.analytics_buffer_bytes = analytics_buffer_bytes.unwrap_or(self.analytics_buffer_bytes);
+        self.rate_limit_bytes = rate_limit_bytes.unwrap_or(self.rate_limit_bytes);
         self.imap_url = imap_url.or(self.imap_url.take());
         if let Some(n) = soft_bounce_limit {
             anyhow::ensure!(n >= 1, "soft_bounce_limit must be at least 1");
@@ -512,6 +551,22 @@ mod tests {
         assert!(config.is_https());
         let half = Config::load(|k| (k == "OFFICECOMMS_TLS_CERT").then(|| "/c.pem".into()));
         assert!(format!("{:#}", half.err().unwrap()).contains("set both"));
+    }
+
+    #[test]
+    fn cache_sizes_take_a_unit_and_refuse_nonsense() {
+        assert_eq!(parse_bytes("24M"), Some(24 << 20));
+        assert_eq!(parse_bytes("512k"), Some(512 << 10));
+        assert_eq!(parse_bytes("1000"), Some(1000));
+        for bad in ["", "M", "-1M", "twelve", "99999999999999999999G"] {
+            assert_eq!(parse_bytes(bad), None, "{bad:?}");
+        }
+        let config =
+            Config::load(|k| (k == "OFFICECOMMS_CACHE_BYTES").then(|| "8M".into())).unwrap();
+        assert_eq!(config.cache_bytes, 8 << 20);
+        let err =
+            Config::load(|k| (k == "OFFICECOMMS_CACHE_BYTES").then(|| "lots".into())).unwrap_err();
+        assert!(format!("{err:#}").contains("OFFICECOMMS_CACHE_BYTES=lots"));
     }
 
     #[test]

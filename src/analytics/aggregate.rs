@@ -271,6 +271,55 @@ impl Aggregator {
             days.entry(mark.day).or_default().marks.push(mark);
         }
     }
+
+    /// `(bytes, keys)` held: the keys counted into, the visitor sets, the
+    /// marks waiting. An estimate from capacities (a hash table's slot and
+    /// its control byte per entry it has room for).
+    pub fn size(&self) -> (usize, usize) {
+        let (mut bytes, mut keys) = (0, 0);
+        for shard in &self.shards {
+            let days = shard.lock().expect("analytics lock");
+            for bucket in days.values() {
+                bytes += std::mem::size_of::<DayBucket>();
+                for slots in &bucket.slots {
+                    keys += slots.len();
+                    bytes += slots.capacity() * (std::mem::size_of::<(Box<str>, Slot)>() + 1);
+                    for (key, slot) in slots {
+                        bytes += key.len() + slot.seen.capacity() * (16 + 1);
+                    }
+                }
+                bytes += bucket.marks.capacity() * std::mem::size_of::<Mark>()
+                    + bucket
+                        .marks
+                        .iter()
+                        .map(|m| m.key.capacity() + m.entry.as_ref().map_or(0, String::capacity))
+                        .sum::<usize>();
+            }
+        }
+        (bytes, keys)
+    }
+
+    /// Forgets the keys with nothing left to flush, and with them the
+    /// day's visitor sets; returns how many keys went. Counts stay exact:
+    /// a visitor seen again is marked again and the flush finds the mark
+    /// already written (the sets only save that work). Call after a flush.
+    pub fn forget_seen(&self) -> usize {
+        let mut forgotten = 0;
+        for shard in &self.shards {
+            let mut days = shard.lock().expect("analytics lock");
+            for bucket in days.values_mut() {
+                // Room the last flush's marks left behind.
+                bucket.marks.shrink_to_fit();
+                for slots in bucket.slots.iter_mut() {
+                    let before = slots.len();
+                    slots.retain(|_, slot| slot.views != 0);
+                    slots.shrink_to_fit();
+                    forgotten += before - slots.len();
+                }
+            }
+        }
+        forgotten
+    }
 }
 
 #[cfg(test)]
@@ -287,6 +336,35 @@ mod tests {
             device: "desktop",
             browser: "Firefox",
         }
+    }
+
+    #[test]
+    fn forgetting_the_visitor_sets_frees_memory_and_keeps_counts_exact() {
+        let a = Aggregator::default();
+        for v in 0..2_000u128 {
+            a.record(&hit(1, v, &format!("/page/{}", v % 50)));
+        }
+        let (full, keys) = a.size();
+        assert!(keys >= 50, "{keys} keys");
+        assert!(full > 2_000 * 16, "{full} bytes for 2,000 visitors");
+        // Views not yet flushed are never forgotten.
+        assert_eq!(a.forget_seen(), 0);
+        let first = a.take(1);
+        assert_eq!(first.views[&(1, Dim::Total, String::new())], 2_000);
+        assert!(a.forget_seen() >= 50);
+        let (after, _) = a.size();
+        assert!(after < full / 10, "{after} bytes left of {full}");
+        // A visitor seen again is marked again (the flush settles it), and
+        // the views count once each.
+        a.record(&hit(1, 7, "/page/7"));
+        let again = a.take(1);
+        assert_eq!(again.views[&(1, Dim::Total, String::new())], 1);
+        assert!(
+            again
+                .marks
+                .iter()
+                .any(|m| m.visitor == 7 && m.dim == Dim::Total)
+        );
     }
 
     #[test]

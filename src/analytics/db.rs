@@ -47,7 +47,7 @@ pub async fn write(db: &Db, batch: &Batch) -> anyhow::Result<()> {
              ON CONFLICT (day, mark) DO NOTHING RETURNING day, mark",
             value_rows(1, rows.len(), 2)
         );
-        let mut insert = sqlx::query_as::<_, (String, Vec<u8>)>(trusted_sql(sql));
+        let mut insert = sqlx::query_as::<_, (String, Vec<u8>)>(trusted_sql(sql)).persistent(false);
         for (day, mark) in &rows {
             insert = insert.bind(day.clone()).bind(mark.clone());
         }

@@ -23,7 +23,7 @@ use crate::platform::{
 };
 use crate::{
     AppState,
-    platform::{db::Db, settings},
+    platform::{db::Db, memory::CacheMeter, settings},
     privacy::inventory::{Retention, Table},
 };
 use aggregate::{Aggregator, Day, day_of};
@@ -63,10 +63,14 @@ pub struct Analytics {
     in_flight: AtomicUsize,
     /// One flush at a time.
     flushing: tokio::sync::Mutex<()>,
+    /// What the aggregator holds against its budget (`analytics` in `/metrics`).
+    meter: CacheMeter,
 }
 
 impl Analytics {
-    pub async fn open(db: &Db) -> anyhow::Result<Analytics> {
+    /// Reads the owner's switch; the aggregator reports to `meter` and
+    /// forgets its visitor sets when over its budget.
+    pub async fn open(db: &Db, meter: CacheMeter) -> anyhow::Result<Analytics> {
         let enabled = settings::get_raw(db, ENABLED_SETTING).await?.as_deref() != Some("0");
         Ok(Analytics {
             aggregator: Aggregator::default(),
@@ -74,6 +78,7 @@ impl Analytics {
             salt: RwLock::new(None),
             in_flight: AtomicUsize::new(0),
             flushing: tokio::sync::Mutex::new(()),
+            meter,
         })
     }
 
@@ -108,6 +113,12 @@ impl Analytics {
             self.aggregator.restore(batch);
             return Err(e);
         }
+        let (mut bytes, mut keys) = self.aggregator.size();
+        if bytes > self.meter.budget() {
+            self.meter.evicted(self.aggregator.forget_seen());
+            (bytes, keys) = self.aggregator.size();
+        }
+        self.meter.set(bytes, keys);
         db::forget(db, today).await
     }
 }

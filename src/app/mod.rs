@@ -99,7 +99,13 @@ impl AppState {
         crate::shop::search::backfill(&platform)
             .await
             .context("indexing the words of earlier orders")?;
-        let analytics = crate::analytics::Analytics::open(&platform.db).await?;
+        let analytics = crate::analytics::Analytics::open(
+            &platform.db,
+            platform
+                .metrics
+                .cache("analytics", platform.config.analytics_buffer_bytes),
+        )
+        .await?;
         let chat = crate::chat::Hub::start(
             platform.db.clone(),
             platform.keyring.clone(),
@@ -107,10 +113,11 @@ impl AppState {
             platform.shutdown.subscribe(),
         )
         .await?;
+        let content = crate::content::Content::new(&platform.metrics, platform.config.cache_bytes);
         Ok(AppState(Arc::new(App {
             platform,
             chat,
-            content: crate::content::Content::default(),
+            content,
             analytics,
         })))
     }

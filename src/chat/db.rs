@@ -165,7 +165,7 @@ pub async fn seqs_of_client_ids(
         placeholders(1, pairs.len()),
         placeholders(pairs.len() + 1, pairs.len()),
     );
-    let mut query = sqlx::query_as::<_, (i64, String, i64)>(trusted_sql(sql));
+    let mut query = sqlx::query_as::<_, (i64, String, i64)>(trusted_sql(sql)).persistent(false);
     for (_, client_id) in pairs {
         query = query.bind(*client_id);
     }
@@ -204,7 +204,7 @@ pub async fn take_seqs(
          WHERE id IN ({ids}) AND status <> 'closed' RETURNING id, last_seq",
         2 * counts.len() + 1
     );
-    let mut query = sqlx::query_as::<_, (i64, i64)>(trusted_sql(sql));
+    let mut query = sqlx::query_as::<_, (i64, i64)>(trusted_sql(sql)).persistent(false);
     for (conversation, count) in counts {
         query = query.bind(*conversation).bind(*count);
     }
@@ -237,7 +237,7 @@ pub async fn insert_messages(tx: &mut Tx, rows: &[NewMessageRow<'_>]) -> sqlx::R
              VALUES {}",
             value_rows(1, chunk.len(), 8)
         );
-        let mut query = sqlx::query(trusted_sql(sql));
+        let mut query = sqlx::query(trusted_sql(sql)).persistent(false);
         for m in chunk {
             query = query
                 .bind(m.conversation)

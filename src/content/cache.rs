@@ -21,7 +21,12 @@
 
 use crate::{
     error::AppResult,
-    platform::{db::Db, settings::SiteSettings},
+    platform::{
+        db::Db,
+        memory::{CacheMeter, ENTRY_OVERHEAD, HeapSize},
+        metrics::Metrics,
+        settings::SiteSettings,
+    },
 };
 use axum::{
     body::{Body, Bytes, HttpBody},
@@ -51,17 +56,118 @@ type Entry = Arc<dyn Any + Send + Sync>;
 /// How often an instance asks the database whether another one edited.
 const POLL_MS: i64 = 1_000;
 
+/// The default budget of the whole cache: 24 MiB (see [`Budgets`]).
+pub const DEFAULT_BUDGET: usize = 24 << 20;
+
+/// How a cache budget is shared: half for pages (rendered pages, lists,
+/// feeds, search results), a sixth for search terms' matches, a third for
+/// search's table of live pieces (one entry, about 250 bytes a piece:
+/// 10,000 articles take 2.5 MB).
+#[derive(Clone, Copy, Debug)]
+pub struct Budgets {
+    pub pages: usize,
+    pub terms: usize,
+    pub live: usize,
+}
+
+impl Budgets {
+    pub fn of(total: usize) -> Budgets {
+        Budgets {
+            pages: total / 2,
+            terms: total / 6,
+            live: total / 3,
+        }
+    }
+}
+
+/// A value and what it costs.
+struct Stored {
+    value: Entry,
+    size: usize,
+}
+
+/// Entries under one budget: when a new one would pass it, arbitrary
+/// entries go until an eighth of the budget is free (so eviction runs
+/// once per many stores, not at each); one larger than the budget is
+/// served but not kept.
+struct Shelf<K> {
+    map: HashMap<K, Stored>,
+    bytes: usize,
+    meter: CacheMeter,
+}
+
+impl<K: std::borrow::Borrow<str> + std::hash::Hash + Eq> Shelf<K> {
+    fn new(meter: CacheMeter) -> Shelf<K> {
+        Shelf {
+            map: HashMap::new(),
+            bytes: 0,
+            meter,
+        }
+    }
+
+    fn insert(&mut self, key: K, value: Entry, size: usize) {
+        let budget = self.meter.budget();
+        if size > budget {
+            return;
+        }
+        if let Some(old) = self.map.remove(key.borrow()) {
+            self.bytes -= old.size;
+        }
+        if self.bytes + size > budget {
+            let keep = budget - budget / 8;
+            let mut victims = Vec::new();
+            let mut freed = 0;
+            for (k, stored) in &self.map {
+                if self.bytes - freed + size <= keep {
+                    break;
+                }
+                freed += stored.size;
+                victims.push(k.borrow().to_string());
+            }
+            for k in &victims {
+                self.map.remove(k.as_str());
+            }
+            self.bytes -= freed;
+            self.meter.evicted(victims.len());
+        }
+        self.map.insert(key, Stored { value, size });
+        self.bytes += size;
+        self.report();
+    }
+
+    fn clear(&mut self) {
+        self.map.clear();
+        // The table's own memory goes too: a burst of pages does not stay
+        // allocated after the edit that drops them.
+        self.map.shrink_to_fit();
+        self.bytes = 0;
+        self.report();
+    }
+
+    /// The map's slot is in each entry's [`ENTRY_OVERHEAD`].
+    fn report(&self) {
+        self.meter.set(self.bytes, self.map.len());
+    }
+
+    fn get(&self, key: &str) -> Option<Entry> {
+        self.map.get(key).map(|s| s.value.clone())
+    }
+}
+
+/// What an entry of `value` under `key` costs.
+fn cost<T: HeapSize>(key: &str, value: &T) -> usize {
+    value.total_size() + key.len() + ENTRY_OVERHEAD
+}
+
 pub struct PageCache {
-    entries: RwLock<HashMap<String, Entry>>,
+    entries: RwLock<Shelf<String>>,
     /// Search terms' matches, on a shelf of their own: random queries fill
     /// `entries` with rankings and would evict them, and a term comes back
     /// in query after query.
-    terms: RwLock<HashMap<String, Entry>>,
-    /// Of each shelf.
-    capacity: usize,
+    terms: RwLock<Shelf<String>>,
     /// Entries many pages are built from (search's live pieces): never
     /// evicted to make room, dropped with the others on every clear.
-    pinned: RwLock<HashMap<&'static str, Entry>>,
+    pinned: RwLock<Shelf<&'static str>>,
     /// One fill of a pinned entry at a time; the others wait for it.
     pinning: tokio::sync::Mutex<()>,
     /// Serialises clearing against storing, and holds what was last seen.
@@ -82,19 +188,34 @@ struct Seen {
     site: Option<Arc<SiteSettings>>,
 }
 
-impl Default for PageCache {
-    fn default() -> Self {
-        PageCache::new(1024)
-    }
-}
-
 impl PageCache {
-    pub fn new(capacity: usize) -> PageCache {
+    /// A cache reporting to `metrics` as `content_pages`,
+    /// `content_search_terms` and `content_search_live`, within `budget`
+    /// bytes in all.
+    pub fn new(metrics: &Metrics, budget: usize) -> PageCache {
+        let b = Budgets::of(budget);
+        PageCache::with_meters(
+            metrics.cache("content_pages", b.pages),
+            metrics.cache("content_search_terms", b.terms),
+            metrics.cache("content_search_live", b.live),
+        )
+    }
+
+    /// A cache reporting nowhere (tests).
+    pub fn detached(budget: usize) -> PageCache {
+        let b = Budgets::of(budget);
+        PageCache::with_meters(
+            CacheMeter::detached(b.pages),
+            CacheMeter::detached(b.terms),
+            CacheMeter::detached(b.live),
+        )
+    }
+
+    fn with_meters(pages: CacheMeter, terms: CacheMeter, live: CacheMeter) -> PageCache {
         PageCache {
-            entries: RwLock::new(HashMap::new()),
-            terms: RwLock::new(HashMap::new()),
-            capacity: capacity.max(8),
-            pinned: RwLock::new(HashMap::new()),
+            entries: RwLock::new(Shelf::new(pages)),
+            terms: RwLock::new(Shelf::new(terms)),
+            pinned: RwLock::new(Shelf::new(live)),
             pinning: tokio::sync::Mutex::new(()),
             fresh: Mutex::new(Seen::default()),
             generation: AtomicU64::new(0),
@@ -138,11 +259,16 @@ impl PageCache {
     }
 
     pub fn len(&self) -> usize {
-        self.entries.read().map(|e| e.len()).unwrap_or(0)
+        self.entries.read().map(|e| e.map.len()).unwrap_or(0)
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Bytes held by the pages shelf (as reported in `/metrics`, less the table).
+    pub fn bytes(&self) -> usize {
+        self.entries.read().map(|e| e.bytes).unwrap_or(0)
     }
 
     /// Drops what is out of date; call before reading the cache.
@@ -219,7 +345,7 @@ impl PageCache {
     /// changed while it was being made. Errors (404s included) are not stored.
     pub async fn get_or_fill<T, F, Fut>(&self, key: &str, now: i64, fill: F) -> AppResult<Arc<T>>
     where
-        T: Send + Sync + 'static,
+        T: HeapSize + Send + Sync + 'static,
         F: FnOnce() -> Fut,
         Fut: Future<Output = AppResult<T>>,
     {
@@ -241,13 +367,13 @@ impl PageCache {
 
     async fn fill_shelf<T, F, Fut>(
         &self,
-        shelf: &RwLock<HashMap<String, Entry>>,
+        shelf: &RwLock<Shelf<String>>,
         key: &str,
         now: i64,
         fill: F,
     ) -> AppResult<Arc<T>>
     where
-        T: Send + Sync + 'static,
+        T: HeapSize + Send + Sync + 'static,
         F: FnOnce() -> Fut,
         Fut: Future<Output = AppResult<T>>,
     {
@@ -256,23 +382,20 @@ impl PageCache {
         }
         let generation = self.generation.load(SeqCst);
         let value = Arc::new(fill().await?);
+        let size = cost(key, &*value);
         self.store_if_current(generation, now, || {
-            let mut entries = shelf.write().unwrap_or_else(|e| e.into_inner());
-            if entries.len() >= self.capacity {
-                // Cheap eviction: an arbitrary eighth goes.
-                let victims: Vec<String> =
-                    entries.keys().take(self.capacity / 8).cloned().collect();
-                for k in victims {
-                    entries.remove(&k);
-                }
-            }
-            entries.insert(key.to_string(), value.clone() as Entry);
+            shelf.write().unwrap_or_else(|e| e.into_inner()).insert(
+                key.to_string(),
+                value.clone() as Entry,
+                size,
+            );
         });
         Ok(value)
     }
 
     /// Like [`PageCache::get_or_fill`], for an entry many pages are built
-    /// from: never evicted, and filled once however many ask at once.
+    /// from: never evicted to make room for others, and filled once however
+    /// many ask at once. One larger than its budget is not kept.
     pub async fn get_or_fill_pinned<T, F, Fut>(
         &self,
         key: &'static str,
@@ -280,7 +403,7 @@ impl PageCache {
         fill: F,
     ) -> AppResult<Arc<T>>
     where
-        T: Send + Sync + 'static,
+        T: HeapSize + Send + Sync + 'static,
         F: FnOnce() -> Fut,
         Fut: Future<Output = AppResult<T>>,
     {
@@ -293,27 +416,24 @@ impl PageCache {
         }
         let generation = self.generation.load(SeqCst);
         let value = Arc::new(fill().await?);
+        let size = cost(key, &*value);
         self.store_if_current(generation, now, || {
             self.pinned
                 .write()
                 .unwrap_or_else(|e| e.into_inner())
-                .insert(key, value.clone() as Entry);
+                .insert(key, value.clone() as Entry, size);
         });
         Ok(value)
     }
 }
 
 /// The value of type `T` stored under `key`, if any.
-fn stored<K, T>(entries: &RwLock<HashMap<K, Entry>>, key: &str) -> Option<Arc<T>>
+fn stored<K, T>(shelf: &RwLock<Shelf<K>>, key: &str) -> Option<Arc<T>>
 where
     K: std::borrow::Borrow<str> + std::hash::Hash + Eq,
     T: Send + Sync + 'static,
 {
-    let entry = entries
-        .read()
-        .unwrap_or_else(|e| e.into_inner())
-        .get(key)
-        .cloned()?;
+    let entry = shelf.read().unwrap_or_else(|e| e.into_inner()).get(key)?;
     entry.downcast::<T>().ok()
 }
 
@@ -471,6 +591,18 @@ pub struct SharedPage {
     last_modified: i64,
     /// The route that made it, for the request metrics.
     route: MatchedPath,
+}
+
+impl HeapSize for SharedPage {
+    fn heap_size(&self) -> usize {
+        let arc = 2 * std::mem::size_of::<usize>();
+        let slices = 2 * (arc + self.pieces.len() * std::mem::size_of::<Bytes>());
+        slices
+            + self.plain_len
+            + self.deflated_len
+            + std::mem::size_of_val::<[crc32fast::Hasher]>(&self.crcs)
+            + self.route.as_str().len()
+    }
 }
 
 /// A gzip member's header: deflate, no name, no time, unknown system.
@@ -722,7 +854,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_pinned_entry_outlives_eviction_is_filled_once_and_goes_with_a_clear() {
-        let cache = PageCache::new(8);
+        let cache = PageCache::detached(8 * 1024);
         let fills = AtomicUsize::new(0);
         let fill = || async {
             fills.fetch_add(1, SeqCst);
@@ -744,7 +876,8 @@ mod tests {
                 .await
                 .unwrap();
         }
-        assert!(cache.len() <= 8);
+        assert!(cache.bytes() <= 4 * 1024);
+        assert!(cache.len() < 100);
         assert_eq!(
             *cache.get_or_fill_pinned("live", 0, fill).await.unwrap(),
             42
@@ -887,7 +1020,7 @@ mod tests {
             .build()
             .unwrap();
         rt.block_on(async {
-            let cache = PageCache::new(16);
+            let cache = PageCache::detached(1 << 20);
             let v: Arc<i32> = cache
                 .get_or_fill("k", 0, || async {
                     cache.invalidate();

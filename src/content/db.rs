@@ -153,6 +153,13 @@ pub struct Teaser {
     pub word_count: i64,
 }
 
+crate::heap_size_of_fields!(Teaser {
+    slug,
+    title,
+    summary,
+    product
+});
+
 impl Teaser {
     pub fn path(&self) -> String {
         self.kind.path(&self.slug)

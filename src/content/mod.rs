@@ -159,9 +159,24 @@ pub const TABLES: &[Table] = &[
 ];
 
 /// The content domain's share of the application state.
-#[derive(Default)]
 pub struct Content {
     pub cache: cache::PageCache,
+}
+
+impl Content {
+    /// With the page cache reporting to `metrics`, within `budget` bytes.
+    pub fn new(metrics: &crate::platform::metrics::Metrics, budget: usize) -> Content {
+        Content {
+            cache: cache::PageCache::new(metrics, budget),
+        }
+    }
+
+    /// With a cache reporting nowhere (the demo seed, tests).
+    pub fn detached() -> Content {
+        Content {
+            cache: cache::PageCache::detached(cache::DEFAULT_BUDGET),
+        }
+    }
 }
 
 pub fn router() -> Router<AppState> {

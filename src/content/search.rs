@@ -182,6 +182,14 @@ pub struct Ranked {
     pub total: i64,
 }
 
+crate::heap_size_of_fields!(Ranked { ids });
+crate::heap_size_of_fields!(LivePiece { title, summary });
+impl crate::platform::memory::HeapSize for LivePieces {
+    fn heap_size(&self) -> usize {
+        self.0.heap_size()
+    }
+}
+
 impl Ranked {
     /// The ids on page `page_no` (from 1) of `per_page`.
     pub fn page(&self, page_no: usize, per_page: usize) -> &[i64] {

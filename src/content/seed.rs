@@ -77,7 +77,7 @@ pub async fn seed_demo(db: &Db) -> anyhow::Result<()> {
     for demo in demos {
         // Written on the day it was published: created, updated and
         // published are the same moment.
-        let content = Content::default();
+        let content = Content::detached();
         let at = now_ms() - demo.days_ago * 86_400_000;
         let change = Change {
             input: &demo.input,

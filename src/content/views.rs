@@ -38,6 +38,49 @@ pub fn date(ms: i64) -> String {
         .to_string()
 }
 
+crate::heap_size_of_fields!(Crumb { label, href });
+crate::heap_size_of_fields!(ArticleView {
+    slug,
+    title,
+    page_title,
+    description,
+    summary,
+    body_html,
+    product,
+    tags,
+    cover_path,
+    image_url,
+    canonical,
+    related,
+    crumbs,
+    json_ld,
+});
+crate::heap_size_of_fields!(ProductGroup {
+    product,
+    label,
+    path,
+    teasers
+});
+crate::heap_size_of_fields!(ArticlesIndex { groups, tags });
+crate::heap_size_of_fields!(ListPage { items });
+crate::heap_size_of_fields!(SiteFile { body });
+crate::heap_size_of_fields!(SearchResult {
+    path,
+    title,
+    date,
+    snippet
+});
+crate::heap_size_of_fields!(SearchResults { list });
+
+impl crate::platform::memory::HeapSize for Lookup {
+    fn heap_size(&self) -> usize {
+        match self {
+            Lookup::Live(view) => view.heap_size(),
+            Lookup::Moved(to) => to.heap_size(),
+        }
+    }
+}
+
 /// A link in the breadcrumb trail.
 pub struct Crumb {
     pub label: String,

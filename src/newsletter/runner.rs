@@ -24,13 +24,15 @@ use std::time::Duration;
 
 /// Outbox reasons of campaign mail start with this.
 pub const REASON_PREFIX: &str = "campaign:";
-/// Subscribers read, checked and queued per transaction.
-const BATCH: i64 = 1000;
+/// Subscribers read, checked and queued per transaction: a batch's
+/// rendered and sealed mails are what the runner holds in memory at once
+/// (about 10 KB each for a short campaign).
+const BATCH: i64 = 250;
 /// At most this many of a campaign's mails wait in the outbox: the next
 /// subscribers are read as the outbox drains, so the memory, the outbox
 /// and the log stay small whatever the list's size, and a pause holds
 /// little (issue 26).
-const AHEAD: i64 = 2 * BATCH;
+const AHEAD: i64 = 2000;
 
 /// What a look at the sending campaigns found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -13,38 +13,101 @@ use std::collections::HashMap;
 use super::state::Platform;
 use crate::error::AppError;
 
-const FILES: &[(&str, &[u8])] = &[
-    ("app.css", include_bytes!("../../static/app.css")),
-    ("app.js", include_bytes!("../../static/app.js")),
-    ("admin.css", include_bytes!("../../static/admin.css")),
-    ("admin.js", include_bytes!("../../static/admin.js")),
-    ("content.css", include_bytes!("../../static/content.css")),
-    ("articles.js", include_bytes!("../../static/articles.js")),
-    ("favicon.svg", include_bytes!("../../static/favicon.svg")),
-    ("support.css", include_bytes!("../../static/support.css")),
-    ("account.css", include_bytes!("../../static/account.css")),
-    ("consent.js", include_bytes!("../../static/consent.js")),
-    ("chat.css", include_bytes!("../../static/chat.css")),
-    ("mydata.css", include_bytes!("../../static/mydata.css")),
-    ("chat.js", include_bytes!("../../static/chat.js")),
-    ("times.js", include_bytes!("../../static/times.js")),
+include!(concat!(env!("OUT_DIR"), "/asset_digests.rs"));
+
+/// `(name served, path under static/, bytes)`.
+const FILES: &[(&str, &str, &[u8])] = &[
+    ("app.css", "app.css", include_bytes!("../../static/app.css")),
+    ("app.js", "app.js", include_bytes!("../../static/app.js")),
     (
+        "admin.css",
+        "admin.css",
+        include_bytes!("../../static/admin.css"),
+    ),
+    (
+        "admin.js",
+        "admin.js",
+        include_bytes!("../../static/admin.js"),
+    ),
+    (
+        "content.css",
+        "content.css",
+        include_bytes!("../../static/content.css"),
+    ),
+    (
+        "articles.js",
+        "articles.js",
+        include_bytes!("../../static/articles.js"),
+    ),
+    (
+        "favicon.svg",
+        "favicon.svg",
+        include_bytes!("../../static/favicon.svg"),
+    ),
+    (
+        "support.css",
+        "support.css",
+        include_bytes!("../../static/support.css"),
+    ),
+    (
+        "account.css",
+        "account.css",
+        include_bytes!("../../static/account.css"),
+    ),
+    (
+        "consent.js",
+        "consent.js",
+        include_bytes!("../../static/consent.js"),
+    ),
+    (
+        "chat.css",
+        "chat.css",
+        include_bytes!("../../static/chat.css"),
+    ),
+    (
+        "mydata.css",
+        "mydata.css",
+        include_bytes!("../../static/mydata.css"),
+    ),
+    ("chat.js", "chat.js", include_bytes!("../../static/chat.js")),
+    (
+        "times.js",
+        "times.js",
+        include_bytes!("../../static/times.js"),
+    ),
+    (
+        "chat-console.js",
         "chat-console.js",
         include_bytes!("../../static/chat-console.js"),
     ),
     (
         "admin-pages.css",
+        "admin-pages.css",
         include_bytes!("../../static/admin-pages.css"),
     ),
-    ("dashboard.js", include_bytes!("../../static/dashboard.js")),
-    ("tickets.js", include_bytes!("../../static/tickets.js")),
-    ("api-docs.js", include_bytes!("../../static/api-docs.js")),
+    (
+        "dashboard.js",
+        "dashboard.js",
+        include_bytes!("../../static/dashboard.js"),
+    ),
+    (
+        "tickets.js",
+        "tickets.js",
+        include_bytes!("../../static/tickets.js"),
+    ),
+    (
+        "api-docs.js",
+        "api-docs.js",
+        include_bytes!("../../static/api-docs.js"),
+    ),
     (
         "swagger-ui-bundle.js",
+        "vendor/swagger-ui/swagger-ui-bundle.js",
         include_bytes!("../../static/vendor/swagger-ui/swagger-ui-bundle.js"),
     ),
     (
         "swagger-ui.css",
+        "vendor/swagger-ui/swagger-ui.css",
         include_bytes!("../../static/vendor/swagger-ui/swagger-ui.css"),
     ),
 ];
@@ -64,8 +127,13 @@ impl Assets {
     pub fn load() -> Assets {
         let mut by_name = HashMap::new();
         let mut by_hashed = HashMap::new();
-        for &(name, bytes) in FILES {
-            let digest = hex::encode(&Sha256::digest(bytes)[..6]);
+        for &(name, path, bytes) in FILES {
+            // The digest build.rs took: hashing the files here would read
+            // all 2 MB of them into memory at every start.
+            let digest = match ASSET_DIGESTS.iter().find(|(p, _)| *p == path) {
+                Some((_, hex)) => hex[..12].to_string(),
+                None => hex::encode(&Sha256::digest(bytes)[..6]),
+            };
             let (stem, ext) = name.rsplit_once('.').unwrap_or((name, ""));
             let hashed_name = format!("{stem}.{digest}.{ext}");
             by_hashed.insert(hashed_name.clone(), name);

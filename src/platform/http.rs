@@ -89,7 +89,17 @@ pub struct RateLimits {
     /// Second-step codes per staff account (its id): a guessed six-digit
     /// code needs the password first, then goes five a minute.
     second_steps: DefaultKeyedRateLimiter<i64>,
+    /// What they hold against their budget (`rate_limits` in `/metrics`).
+    meter: super::memory::CacheMeter,
+    /// Calls since the size was last looked at.
+    checks: std::sync::atomic::AtomicU32,
 }
+
+/// What one remembered client costs a limiter: its key, its state (one
+/// `u64`) and the concurrent map's slot.
+const LIMIT_ENTRY_BYTES: usize = 16 + 8 + 40;
+/// The size is looked at once per this many limited calls.
+const SIZE_CHECK_EVERY: u32 = 64;
 
 /// The key a client is limited by: an IPv4 address, or an IPv6 /64.
 pub fn network_of(ip: IpAddr) -> IpAddr {
@@ -116,7 +126,44 @@ impl RateLimits {
             account_logins: RateLimiter::keyed(quota(logins_per_minute)),
             api_calls: RateLimiter::keyed(quota(api_per_minute)),
             second_steps: RateLimiter::keyed(quota(SECOND_STEPS_PER_MINUTE)),
+            meter: super::memory::CacheMeter::detached(4 << 20),
+            checks: std::sync::atomic::AtomicU32::new(0),
         }
+    }
+
+    /// Reports to `meter` and keeps within its budget.
+    pub fn metered(mut self, meter: super::memory::CacheMeter) -> RateLimits {
+        self.meter = meter;
+        self
+    }
+
+    /// Every few calls: what the limiters hold; over the budget, what has
+    /// recovered is forgotten at once rather than at the minute's pruning.
+    /// A client still within its window is never forgotten: that would
+    /// lift its limit. (An address costs about 64 bytes: the default 4 MiB
+    /// is some 65,000 clients within one minute.)
+    fn watch_size(&self) {
+        use std::sync::atomic::Ordering::Relaxed;
+        if !self
+            .checks
+            .fetch_add(1, Relaxed)
+            .is_multiple_of(SIZE_CHECK_EVERY)
+        {
+            return;
+        }
+        if self.report() > self.meter.budget() {
+            let before = self.tracked();
+            self.prune();
+            self.meter.evicted(before.saturating_sub(self.tracked()));
+        }
+    }
+
+    /// Puts what the limiters hold in `/metrics`; returns the bytes.
+    pub fn report(&self) -> usize {
+        let entries = self.tracked();
+        let bytes = entries * LIMIT_ENTRY_BYTES;
+        self.meter.set(bytes, entries);
+        bytes
     }
 
     pub fn check(&self, method: &Method, path: &str, ip: IpAddr) -> Result<(), AppError> {
@@ -130,6 +177,7 @@ impl RateLimits {
         } else {
             &self.public_posts
         };
+        self.watch_size();
         limiter
             .check_key(&network_of(ip))
             .map_err(|_| AppError::TooManyRequests)
@@ -138,6 +186,7 @@ impl RateLimits {
     /// A new chat conversation from this client (a WebSocket `hello` is
     /// not a POST, so the form limit does not see it).
     pub fn check_chat_start(&self, ip: IpAddr) -> Result<(), AppError> {
+        self.watch_size();
         self.chat_starts
             .check_key(&network_of(ip))
             .map_err(|_| AppError::TooManyRequests)
@@ -145,6 +194,7 @@ impl RateLimits {
 
     /// A sign-in attempt for this account, before its password is hashed.
     pub fn check_account_login(&self, email: &str) -> Result<(), AppError> {
+        self.watch_size();
         self.account_logins
             .check_key(&email.trim().to_lowercase())
             .map_err(|_| AppError::TooManyRequests)
@@ -181,6 +231,7 @@ impl RateLimits {
         self.chat_starts.shrink_to_fit();
         self.account_logins.shrink_to_fit();
         self.second_steps.shrink_to_fit();
+        self.report();
     }
 
     /// How many clients and accounts are remembered.
@@ -647,6 +698,31 @@ mod tests {
             "a rotated address in the same /64 is limited"
         );
         assert!(post("2001:db8:1:9::1").is_ok(), "another network is not");
+    }
+
+    #[test]
+    fn limiters_report_their_size_and_never_forget_a_client_within_its_window() {
+        use crate::platform::memory::CacheMeter;
+        let meter = CacheMeter::detached(1024);
+        let limits = RateLimits::new(1, 1, 1).metered(meter.clone());
+        let post = |n: u32| {
+            let addr = std::net::Ipv4Addr::from(0x0a00_0000 + n);
+            limits.check(&Method::POST, "/contact", IpAddr::V4(addr))
+        };
+        for n in 0..200 {
+            assert!(post(n).is_ok(), "client {n}'s first post");
+        }
+        assert_eq!(limits.report(), 200 * LIMIT_ENTRY_BYTES);
+        assert_eq!(
+            (meter.entries(), meter.bytes()),
+            (200, 200 * LIMIT_ENTRY_BYTES)
+        );
+        // Over its budget, but every client is still within its minute:
+        // forgetting one would give it a fresh allowance.
+        for n in 0..200 {
+            assert!(post(n).is_err(), "client {n}'s second post in the minute");
+        }
+        assert_eq!(limits.tracked(), 200);
     }
 
     #[test]

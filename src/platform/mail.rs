@@ -420,7 +420,7 @@ pub async fn sweep_files(db: &Db, data_dir: &Path) -> anyhow::Result<usize> {
             "SELECT id FROM outbox WHERE id IN ({})",
             placeholders(1, chunk.len())
         );
-        let mut q = sqlx::query_scalar::<_, i64>(trusted_sql(sql));
+        let mut q = sqlx::query_scalar::<_, i64>(trusted_sql(sql)).persistent(false);
         for id in chunk {
             q = q.bind(id);
         }
@@ -679,7 +679,7 @@ pub async fn recover(state: &Platform) -> anyhow::Result<(usize, usize)> {
              claimed_until = NULL, {PURGE_SYSTEM_PAYLOAD} WHERE status = 'pending' AND id IN ({})",
             placeholders(2, chunk.len())
         );
-        let mut q = sqlx::query(trusted_sql(sql)).bind(now);
+        let mut q = sqlx::query(trusted_sql(sql)).persistent(false).bind(now);
         for id in chunk {
             q = q.bind(id);
         }
@@ -748,32 +748,42 @@ pub async fn deliver_due(state: &Platform) -> anyhow::Result<usize> {
     let subject_ids: Vec<i64> = rows.iter().filter_map(|r| r.1).collect();
     let keys = subjects::keys_of(db, &state.keyring, &subject_ids).await?;
     let site = state.site();
-    let mut outcomes = Vec::with_capacity(rows.len());
-    let mut ready = Vec::with_capacity(rows.len());
-    for (id, subject_id, payload, attempts, message_id) in rows {
-        let key = match subject_id {
-            Some(sid) => keys.get(&sid),
-            None => Some(state.keyring.system_key()),
-        };
-        let mail = match (key, payload) {
-            (Some(key), Some(payload)) => {
-                let json = key.decrypt(PAYLOAD_CONTEXT, &payload)?;
-                serde_json::from_slice::<OutgoingMail>(&json).context("outbox payload")?
-            }
-            // The recipient erased their data before we could send.
-            _ => {
-                outcomes.push(Outcome::Cancelled(id));
-                continue;
-            }
-        };
-        match build_message(&site, &mail, &message_id) {
-            Ok(message) => ready.push((id, subject_id, attempts, message)),
-            Err(e) => outcomes.push(Outcome::Failed(id, Failure::Permanent(e), attempts)),
-        }
-    }
-    let sends = futures_util::stream::iter(ready.into_iter().map(
-        |(id, subject_id, attempts, message)| {
+    // Each mail is opened and built as its turn comes, not all before the
+    // first goes: the batch holds its sealed payloads, and only the mails
+    // in flight exist whole (`concurrency` of them), whatever the batch's size.
+    let sends = futures_util::stream::iter(rows.into_iter().map(
+        |(id, subject_id, payload, attempts, message_id)| {
+            let key = match subject_id {
+                Some(sid) => keys.get(&sid),
+                None => Some(state.keyring.system_key()),
+            };
+            let site = &site;
             async move {
+                let mail = match (key, payload) {
+                    (Some(key), Some(payload)) => {
+                        let opened = key.decrypt(PAYLOAD_CONTEXT, &payload).and_then(|json| {
+                            serde_json::from_slice::<OutgoingMail>(&json).context("outbox payload")
+                        });
+                        drop(payload);
+                        match opened {
+                            Ok(mail) => mail,
+                            Err(e) => {
+                                return Outcome::Failed(
+                                    id,
+                                    Failure::Permanent(format!("{e:#}")),
+                                    attempts,
+                                );
+                            }
+                        }
+                    }
+                    // The recipient erased their data before we could send.
+                    _ => return Outcome::Cancelled(id),
+                };
+                let message = match build_message(site, &mail, &message_id) {
+                    Ok(message) => message,
+                    Err(e) => return Outcome::Failed(id, Failure::Permanent(e), attempts),
+                };
+                drop(mail);
                 // Shutting down: the mails in hand are finished; the rest are
                 // handed back at once rather than when the claim expires.
                 if state.stopping() {
@@ -796,7 +806,7 @@ pub async fn deliver_due(state: &Platform) -> anyhow::Result<usize> {
         },
     ))
     .buffer_unordered(delivery.concurrency);
-    outcomes.extend(sends.collect::<Vec<_>>().await);
+    let outcomes = sends.collect::<Vec<_>>().await;
     let handled = record_outcomes(state, &outcomes).await?;
     delivery
         .journal
@@ -822,7 +832,7 @@ async fn record_outcomes(state: &Platform, outcomes: &[Outcome]) -> anyhow::Resu
              last_error = NULL, claimed_until = NULL, {PURGE_SYSTEM_PAYLOAD} WHERE id IN ({})",
             placeholders(2, chunk.len())
         );
-        let mut q = sqlx::query(trusted_sql(sql)).bind(now);
+        let mut q = sqlx::query(trusted_sql(sql)).persistent(false).bind(now);
         for id in chunk {
             q = q.bind(id);
         }
@@ -882,7 +892,7 @@ async fn release(db: &Db, ids: impl Iterator<Item = i64>) -> anyhow::Result<()> 
             "UPDATE outbox SET claimed_until = NULL WHERE status = 'pending' AND id IN ({})",
             placeholders(1, chunk.len())
         );
-        let mut q = sqlx::query(trusted_sql(sql));
+        let mut q = sqlx::query(trusted_sql(sql)).persistent(false);
         for id in chunk {
             q = q.bind(id);
         }
@@ -1015,7 +1025,10 @@ pub async fn enqueue_many(
             "INSERT INTO outbox (created_at, reason, dedupe_key, subject_id, payload, next_attempt_at, message_id) \
              VALUES {values} ON CONFLICT (dedupe_key) DO NOTHING"
         );
-        let mut q = sqlx::query(trusted_sql(sql)).bind(now).bind(reason);
+        let mut q = sqlx::query(trusted_sql(sql))
+            .persistent(false)
+            .bind(now)
+            .bind(reason);
         for item in chunk {
             let json = serde_json::to_vec(&with_postal_address(site, &item.mail))
                 .context("serialising mail")?;

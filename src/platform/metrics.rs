@@ -1,6 +1,6 @@
 //! Prometheus metrics: requests by route and status, latency, outbox depth.
 
-use super::{context::ClientIp, state::Platform};
+use super::{context::ClientIp, memory::CacheMeter, state::Platform};
 use crate::{config::Config, error::AppError};
 use axum::{
     extract::{MatchedPath, Request, State},
@@ -27,6 +27,11 @@ struct RequestLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CacheLabels {
+    cache: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RouteLabels {
     route: String,
 }
@@ -36,6 +41,10 @@ pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
     latency: Family<RouteLabels, Histogram>,
     outbox_depth: Gauge,
+    cache_bytes: Family<CacheLabels, Gauge>,
+    cache_entries: Family<CacheLabels, Gauge>,
+    cache_budget: Family<CacheLabels, Gauge>,
+    cache_evictions: Family<CacheLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -63,11 +72,39 @@ impl Default for Metrics {
             "Mails waiting in the outbox",
             outbox_depth.clone(),
         );
+        let cache_bytes = Family::<CacheLabels, Gauge>::default();
+        let cache_entries = Family::<CacheLabels, Gauge>::default();
+        let cache_budget = Family::<CacheLabels, Gauge>::default();
+        let cache_evictions = Family::<CacheLabels, Counter>::default();
+        registry.register(
+            "cache_bytes",
+            "Bytes an in-process cache holds (estimated heap size of its entries)",
+            cache_bytes.clone(),
+        );
+        registry.register(
+            "cache_entries",
+            "Entries an in-process cache holds",
+            cache_entries.clone(),
+        );
+        registry.register(
+            "cache_budget_bytes",
+            "Most bytes an in-process cache may hold before it evicts",
+            cache_budget.clone(),
+        );
+        registry.register(
+            "cache_evictions",
+            "Entries dropped to keep a cache within its budget",
+            cache_evictions.clone(),
+        );
         Metrics {
             registry,
             requests,
             latency,
             outbox_depth,
+            cache_bytes,
+            cache_entries,
+            cache_budget,
+            cache_evictions,
         }
     }
 }
@@ -224,6 +261,21 @@ fn may_scrape(config: &Config, client: IpAddr, headers: &HeaderMap) -> bool {
 }
 
 impl Metrics {
+    /// The meter of the cache `name` (`cache="name"` in `/metrics`), with
+    /// its budget in bytes.
+    pub fn cache(&self, name: &'static str, budget: usize) -> CacheMeter {
+        let labels = CacheLabels { cache: name };
+        self.cache_budget
+            .get_or_create(&labels)
+            .set(i64::try_from(budget).unwrap_or(i64::MAX));
+        CacheMeter::new(
+            self.cache_bytes.get_or_create(&labels).clone(),
+            self.cache_entries.get_or_create(&labels).clone(),
+            self.cache_evictions.get_or_create(&labels).clone(),
+            budget,
+        )
+    }
+
     /// Mails waiting, as the outbox worker last counted them.
     pub fn set_outbox_depth(&self, depth: i64) {
         self.outbox_depth.set(depth);

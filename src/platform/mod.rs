@@ -14,6 +14,7 @@ pub mod forms;
 pub mod http;
 pub mod inventory;
 pub mod mail;
+pub mod memory;
 pub mod metrics;
 pub mod nav;
 pub mod paths;

@@ -99,6 +99,7 @@ impl WordIndex {
                 values.join(", ")
             );
             let mut query = sqlx::query(trusted_sql(sql))
+                .persistent(false)
                 .bind(record.id)
                 .bind(record.subject_id);
             if self.dated {

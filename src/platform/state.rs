@@ -139,17 +139,19 @@ impl Platform {
         let mail_transport = Transport::from_config(config.smtp_url.as_deref(), &config.data_dir)?;
         let delivery =
             mail::Delivery::new(config.mail_concurrency, config.mail_rate, &config.data_dir);
+        let metrics = Metrics::default();
         Ok(Platform(Arc::new(Core {
             rate_limits: RateLimits::new(
                 config.public_post_per_minute,
                 config.login_per_minute,
                 config.api_per_minute,
-            ),
+            )
+            .metered(metrics.cache("rate_limits", config.rate_limit_bytes)),
             config,
             db,
             keyring,
             assets: Arc::new(Assets::load()),
-            metrics: Metrics::default(),
+            metrics,
             delivery,
             mail_transport,
             mail_wakeup: Notify::new(),

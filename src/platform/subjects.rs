@@ -209,7 +209,8 @@ pub async fn keys_of(
             "SELECT id, wrapped_key FROM subjects WHERE wrapped_key IS NOT NULL AND id IN ({})",
             crate::platform::db::placeholders(1, chunk.len())
         );
-        let mut q = sqlx::query_as::<_, (i64, Vec<u8>)>(crate::platform::db::trusted_sql(sql));
+        let mut q = sqlx::query_as::<_, (i64, Vec<u8>)>(crate::platform::db::trusted_sql(sql))
+            .persistent(false);
         for id in chunk {
             q = q.bind(id);
         }

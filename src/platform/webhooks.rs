@@ -705,7 +705,8 @@ async fn targets(
         "SELECT id, url, secret, allow_private, enabled FROM webhook_endpoints WHERE id IN ({})",
         placeholders(1, ids.len())
     );
-    let mut q = sqlx::query_as::<_, (i64, String, Vec<u8>, i64, i64)>(trusted_sql(sql));
+    let mut q =
+        sqlx::query_as::<_, (i64, String, Vec<u8>, i64, i64)>(trusted_sql(sql)).persistent(false);
     for id in &ids {
         q = q.bind(id);
     }

@@ -397,7 +397,7 @@ pub async fn suppressed_of(
         "SELECT email_index FROM suppressions WHERE email_index IN ({})",
         placeholders(1, email_indexes.len())
     );
-    let mut q = sqlx::query_scalar::<_, Vec<u8>>(trusted_sql(sql));
+    let mut q = sqlx::query_scalar::<_, Vec<u8>>(trusted_sql(sql)).persistent(false);
     for index in email_indexes {
         q = q.bind(index);
     }

@@ -551,7 +551,7 @@ pub async fn tags_of(db: &Db, ids: &[i64]) -> sqlx::Result<Vec<(i64, String)>> {
         "SELECT ticket_id, tag FROM ticket_tags WHERE ticket_id IN ({}) ORDER BY tag",
         crate::platform::db::placeholders(1, ids.len())
     );
-    let mut query = sqlx::query_as(crate::platform::db::trusted_sql(sql));
+    let mut query = sqlx::query_as(crate::platform::db::trusted_sql(sql)).persistent(false);
     for id in ids {
         query = query.bind(*id);
     }

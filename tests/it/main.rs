@@ -28,6 +28,7 @@ mod hostile;
 mod layers;
 mod mail;
 mod mail_in;
+mod memory;
 mod newsletter;
 mod ops;
 mod privacy_core;
