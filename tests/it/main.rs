@@ -35,6 +35,7 @@ mod privacy_rights;
 mod routes;
 mod shell;
 mod shop;
+mod sla;
 mod staff;
 mod support;
 mod surveys;
