@@ -18,6 +18,7 @@ use crate::{
     staff::handlers::InviteMail,
     support::{
         csat::CsatMail,
+        escalation::SlaNearingMail,
         tickets::{ReceivedMail, ReplyMail},
     },
 };
@@ -67,6 +68,32 @@ fn every_mail() -> Vec<(&'static str, OutgoingMail)> {
                 company: c(),
                 agent: "Sam".into(),
                 body: "Hello Ann, please restart it.".into(),
+            }
+            .to_mail(to),
+        ),
+        (
+            "staff_sla_nearing",
+            SlaNearingMail {
+                reference: "OC-2026-000001".into(),
+                response: "first response".into(),
+                left: "45 min".into(),
+                priority: "high".into(),
+                link: LINK.into(),
+                company: c(),
+                team: "Accounting software".into(),
+            }
+            .to_mail(to),
+        ),
+        (
+            "staff_sla_nearing (assignee)",
+            SlaNearingMail {
+                reference: "OC-2026-000001".into(),
+                response: "next response".into(),
+                left: "2 h".into(),
+                priority: "urgent".into(),
+                link: LINK.into(),
+                company: c(),
+                team: String::new(),
             }
             .to_mail(to),
         ),

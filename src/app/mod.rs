@@ -228,6 +228,10 @@ fn background_tasks(state: &AppState) -> Vec<JoinHandle<()>> {
             state.clone(),
             state.shutdown.subscribe(),
         )));
+        tasks.push(tokio::spawn(crate::support::escalation::run(
+            state.clone(),
+            state.shutdown.subscribe(),
+        )));
     }
     tasks
 }

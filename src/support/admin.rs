@@ -4,7 +4,7 @@
 use super::{
     TicketRef, db,
     settings::{self, FIELDS as SETTING_FIELDS, SupportSettings},
-    sla::Sla,
+    sla::{Sla, SlaFilter, Timeline},
     tickets::{self, Message, STATUSES, Ticket},
 };
 use crate::{
@@ -70,6 +70,9 @@ pub struct InboxQuery {
     pub priority: String,
     #[serde(default)]
     pub tag: String,
+    /// `nearing` or `breached` (see `sla`), or empty for any.
+    #[serde(default)]
+    pub sla: String,
 }
 
 /// The inbox's filters as the database takes them (the API's too): a
@@ -104,6 +107,7 @@ pub fn inbox_filter(query: &InboxQuery, user: &StaffUser) -> AppResult<db::Inbox
         },
         tag: query.tag.trim().to_string(),
         terms: vec![],
+        sla: None,
     })
 }
 
@@ -154,7 +158,13 @@ pub async fn list_tickets(
             problem = "Search for words of two letters or more (very common words such as \"the\" are not indexed), or a whole reference.".into();
         }
     }
-    let now = now_ms();
+    let now = state.clock.now();
+    let zone = state.site().time_zone;
+    let sla_filter = query
+        .sla
+        .parse::<SlaFilter>()
+        .map_err(|e| AppError::BadRequest(e.into()))?;
+    filter.sla = sla_filter.windows(now, &settings, zone);
     let mut rows = vec![];
     let staff = assignable(&state).await?;
     let names: HashMap<i64, String> = staff.iter().cloned().collect();
@@ -163,24 +173,24 @@ pub async fn list_tickets(
     } else {
         vec![]
     };
-    for (i, row) in found.into_iter().enumerate() {
+    for row in found {
+        // The database picked the SLA filter's tickets by their clocks'
+        // starts; the arithmetic says the same (`sla` tests it).
+        let sla = Sla::of(&Timeline::of_row(&row), now, &settings, zone);
+        if !sla.is(sla_filter) {
+            continue;
+        }
         let Some((ticket, subject)) = Ticket::open(&state, row)? else {
             continue;
         };
         // Only the rows shown are opened further, for their matching line.
-        let snippet = if searching && i < PAGE_SIZE {
+        let snippet = if searching && rows.len() < PAGE_SIZE {
             super::search::snippet(&state, &ticket, &subject, &q).await?
         } else {
             String::new()
         };
         rows.push(InboxRow {
-            sla: Sla::of(
-                ticket.created_at,
-                ticket.first_response_at,
-                now,
-                &settings,
-                state.site().time_zone,
-            ),
+            sla,
             assignee: ticket
                 .assignee_id
                 .map(|id| names.get(&id).cloned().unwrap_or_else(|| format!("#{id}")))
@@ -193,12 +203,8 @@ pub async fn list_tickets(
     let truncated = rows.len() > PAGE_SIZE;
     rows.truncate(PAGE_SIZE);
     if query.sort == "waiting" {
-        // Nearest deadline first among the unanswered.
-        rows.sort_by_key(|r| match r.sla {
-            Sla::Overdue(late) => (0, -late),
-            Sla::Due(left) => (1, left),
-            _ => (2, 0),
-        });
+        // Nearest deadline first among those waiting for an answer.
+        rows.sort_by_key(|r| r.sla.urgency());
     }
     let shown: Vec<i64> = rows.iter().map(|r| r.ticket.id).collect();
     for (id, tag) in db::tags_of(&state.db, &shown).await? {
@@ -323,10 +329,9 @@ async fn ticket_page(
         priorities: super::labels::PRIORITIES,
         csat,
         page: page.titled(format!("{} · {}", ticket.reference, ticket.title)),
-        sla: Sla::of(
-            ticket.created_at,
-            ticket.first_response_at,
-            now_ms(),
+        sla: Sla::of_ticket(
+            &ticket,
+            state.clock.now(),
             &settings,
             state.site().time_zone,
         ),
@@ -1071,9 +1076,53 @@ pub async fn delete_canned(
 #[template(path = "support/settings.html")]
 struct SettingsPage {
     page: Page,
+    /// Every setting but the response targets: `(key, label, help, value)`.
     values: Vec<(&'static str, &'static str, &'static str, String)>,
+    /// The response targets, a row per priority, most urgent first.
+    targets: Vec<TargetRow>,
     errors: FieldErrors,
     saved: bool,
+}
+
+/// One priority's response targets in the settings form: `(key, value)`.
+struct TargetRow {
+    priority: &'static str,
+    first: (&'static str, String),
+    next: (&'static str, String),
+}
+
+impl SettingsPage {
+    fn new(
+        page: Page,
+        all: Vec<(&'static str, &'static str, &'static str, String)>,
+        errors: FieldErrors,
+        saved: bool,
+    ) -> SettingsPage {
+        let (targets, values): (Vec<_>, Vec<_>) =
+            all.into_iter().partition(|(k, ..)| settings::is_target(k));
+        let find = |key: String| {
+            targets
+                .iter()
+                .find(|(k, ..)| **k == key)
+                .map(|(k, _, _, v)| (*k, v.clone()))
+                .unwrap_or_default()
+        };
+        let targets = ["urgent", "high", "normal", "low"]
+            .into_iter()
+            .map(|priority| TargetRow {
+                priority,
+                first: find(format!("sla_first_{priority}")),
+                next: find(format!("sla_next_{priority}")),
+            })
+            .collect();
+        SettingsPage {
+            page: page.titled("Helpdesk settings"),
+            values,
+            targets,
+            errors,
+            saved,
+        }
+    }
 }
 
 fn settings_values(
@@ -1097,12 +1146,12 @@ pub async fn show_settings(
     page: Page,
 ) -> AppResult<Response> {
     let s = settings::load(&state.db).await?;
-    render(&SettingsPage {
-        page: page.titled("Helpdesk settings"),
-        values: settings_values(&s, None),
-        errors: FieldErrors::default(),
-        saved: false,
-    })
+    render(&SettingsPage::new(
+        page,
+        settings_values(&s, None),
+        FieldErrors::default(),
+        false,
+    ))
 }
 
 pub async fn save_settings(
@@ -1121,12 +1170,7 @@ pub async fn save_settings(
         }
     }
     if !errors.is_empty() {
-        let body = SettingsPage {
-            page: page.titled("Helpdesk settings"),
-            values: settings_values(&s, Some(&form)),
-            errors,
-            saved: false,
-        };
+        let body = SettingsPage::new(page, settings_values(&s, Some(&form)), errors, false);
         return render_with(StatusCode::UNPROCESSABLE_ENTITY, &body);
     }
     let mut tx = state.db.begin().await?;
@@ -1141,10 +1185,10 @@ pub async fn save_settings(
     )
     .await?;
     tx.commit().await?;
-    render(&SettingsPage {
-        page: page.titled("Helpdesk settings"),
-        values: settings_values(&s, None),
-        errors: FieldErrors::default(),
-        saved: true,
-    })
+    render(&SettingsPage::new(
+        page,
+        settings_values(&s, None),
+        FieldErrors::default(),
+        true,
+    ))
 }

@@ -164,6 +164,7 @@ pub async fn list_tickets(
         sort: sort.into(),
         priority: query.priority.unwrap_or_default(),
         tag: query.tag.unwrap_or_default(),
+        sla: String::new(),
     };
     let mut filter =
         admin::inbox_filter(&inbox, &caller.user).map_err(ApiError::on_field("assignee"))?;

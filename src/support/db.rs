@@ -1,6 +1,7 @@
 //! Every query of the helpdesk. Personal columns arrive and leave sealed;
 //! opening them is the caller's business, with the subject's key.
 
+use super::sla::{Response, StartWindow};
 use crate::platform::{
     Platform,
     context::StaffUser,
@@ -33,6 +34,9 @@ pub struct TicketRow {
     /// Says which channel made the ticket (see `automations::channel_of`).
     pub form_nonce: String,
     pub team_id: Option<i64>,
+    /// When the requester's oldest message no public reply has answered
+    /// yet arrived (the next-response clock, `sla`); `None` when nothing waits.
+    pub awaiting_since: Option<i64>,
     pub name: Vec<u8>,
     pub email: Vec<u8>,
     pub phone: Option<Vec<u8>>,
@@ -44,7 +48,7 @@ pub struct TicketRow {
 }
 
 const TICKET_COLUMNS: &str = "t.id, t.reference, t.subject_id, t.created_at, t.updated_at, t.status, \
-     t.product, t.assignee_id, t.first_response_at, t.last_visitor_at, t.merged_into, t.link_nonce, t.closed_at, t.priority, t.form_nonce, t.team_id, t.name, t.email, \
+     t.product, t.assignee_id, t.first_response_at, t.last_visitor_at, t.merged_into, t.link_nonce, t.closed_at, t.priority, t.form_nonce, t.team_id, t.awaiting_since, t.name, t.email, \
      t.phone, t.phone_e164, t.product_other, t.title, s.wrapped_key";
 
 pub struct SealedTicket {
@@ -258,19 +262,65 @@ pub struct InboxFilter {
     pub tag: String,
     /// Blind-index hashes every ticket shown must hold (a text search).
     pub terms: Vec<i64>,
+    /// Only open or pending tickets whose clock started in one of these
+    /// windows (the SLA filter: nearing or breached at some moment).
+    pub sla: Option<Vec<StartWindow>>,
 }
+
+/// The condition that a ticket (`t`) waits for a response whose clock
+/// started in one of `windows`. The bounds are numbers we computed.
+fn in_windows(windows: &[StartWindow]) -> String {
+    if windows.is_empty() {
+        return "AND 1 = 0".into();
+    }
+    let terms: Vec<String> = windows
+        .iter()
+        .map(|w| {
+            // An unknown priority counts as normal (`sla::Targets::of`).
+            let priority = match w.priority {
+                "normal" => "t.priority NOT IN ('low', 'high', 'urgent')".to_string(),
+                p => format!("t.priority = '{}'", p.replace('\'', "")),
+            };
+            let (answered, column) = match w.response {
+                Response::First => ("IS NULL", "t.created_at"),
+                Response::Next => ("IS NOT NULL", "t.awaiting_since"),
+            };
+            let from = w
+                .from
+                .map(|from| format!(" AND {column} >= {from}"))
+                .unwrap_or_default();
+            format!(
+                "({priority} AND t.first_response_at {answered} AND {column} < {}{from})",
+                w.until
+            )
+        })
+        .collect();
+    format!(
+        "AND t.merged_into IS NULL AND t.status IN ('open', 'pending') AND ({})",
+        terms.join(" OR ")
+    )
+}
+
+/// The moment a ticket's SLA clock started, in SQL: its creation while it
+/// waits for a first response, else the requester's oldest unanswered
+/// message (NULL when nothing waits).
+const CLOCK_START: &str =
+    "CASE WHEN t.first_response_at IS NULL THEN t.created_at ELSE t.awaiting_since END";
 
 /// Tickets matching the filters, newest first unless sorted otherwise, at most `limit`.
 pub async fn list(db: &Db, f: &InboxFilter, limit: i64) -> sqlx::Result<Vec<TicketRow>> {
     let order = match f.sort.as_str() {
         "oldest" => "t.created_at ASC, t.id ASC",
         "updated" => "t.updated_at DESC, t.id DESC",
-        // Waiting longest for a first answer first (the SLA view).
-        "waiting" => {
-            "CASE WHEN t.first_response_at IS NULL THEN 0 ELSE 1 END, t.last_visitor_at ASC"
-        }
+        // Waiting longest for an answer first (the SLA view; the caller
+        // orders them by business time left).
+        "waiting" => &format!(
+            "CASE WHEN t.status IN ('open', 'pending') AND {CLOCK_START} IS NOT NULL THEN 0 ELSE 1 END, \
+             {CLOCK_START} ASC, t.id ASC"
+        ),
         _ => "t.created_at DESC, t.id DESC",
     };
+    let sla = f.sla.as_deref().map(in_windows).unwrap_or_default();
     let (assignee_any, assignee_none, assignee_id) = match f.assignee {
         None => (1, 0, 0),
         Some(None) => (0, 1, 0),
@@ -290,7 +340,7 @@ pub async fn list(db: &Db, f: &InboxFilter, limit: i64) -> sqlx::Result<Vec<Tick
          AND ($6 = '' OR t.reference = $6) \
          AND ($8 = 1 OR t.created_at {beyond} $9 OR (t.created_at = $9 AND t.id {beyond} $10)) \
          AND ($11 = '' OR t.priority = $11) \
-         AND ($12 = '' OR t.id IN (SELECT g.ticket_id FROM ticket_tags g WHERE g.tag = $12)) {words} \
+         AND ($12 = '' OR t.id IN (SELECT g.ticket_id FROM ticket_tags g WHERE g.tag = $12)) {sla} {words} \
          ORDER BY {order} LIMIT $7",
         words = if f.terms.is_empty() {
             String::new()
@@ -444,11 +494,12 @@ pub async fn attachment(
     .await
 }
 
-/// After a staff reply: the first response is kept once, the status set.
+/// After a staff reply: the first response is kept once, whatever the
+/// requester wrote is answered, the status set.
 pub async fn mark_staff_reply(tx: &mut Tx, id: i64, status: &str, now: i64) -> sqlx::Result<()> {
     sqlx::query(
         "UPDATE tickets SET status = $1, updated_at = $2, \
-         first_response_at = COALESCE(first_response_at, $2), \
+         first_response_at = COALESCE(first_response_at, $2), awaiting_since = NULL, \
          closed_at = CASE WHEN $1 = 'closed' THEN COALESCE(closed_at, $2) ELSE NULL END \
          WHERE id = $3",
     )
@@ -460,10 +511,14 @@ pub async fn mark_staff_reply(tx: &mut Tx, id: i64, status: &str, now: i64) -> s
     Ok(())
 }
 
-/// After the visitor wrote: back to the agents.
+/// After the visitor wrote: back to the agents. Their oldest unanswered
+/// message starts the next-response clock; on a solved or closed ticket,
+/// this one does.
 pub async fn mark_visitor_reply(tx: &mut Tx, id: i64, now: i64) -> sqlx::Result<()> {
     sqlx::query(
         "UPDATE tickets SET status = 'open', updated_at = $1, last_visitor_at = $1, \
+         awaiting_since = CASE WHEN status IN ('open', 'pending') \
+         THEN COALESCE(awaiting_since, $1) ELSE $1 END, \
          closed_at = NULL WHERE id = $2",
     )
     .bind(now)
@@ -598,14 +653,19 @@ pub async fn merge(tx: &mut Tx, duplicate: i64, target: i64) -> sqlx::Result<()>
     .bind(duplicate)
     .execute(&mut **tx)
     .await?;
-    // The target keeps the earliest first response and the latest visitor message.
+    // The target keeps the earliest first response and the latest visitor
+    // message; what waits for an answer in either waits in the target.
     sqlx::query(
         "UPDATE tickets SET updated_at = $1, \
-         last_visitor_at = (SELECT MAX(last_visitor_at) FROM tickets WHERE id = $2 OR merged_into = $2) \
+         last_visitor_at = (SELECT MAX(last_visitor_at) FROM tickets WHERE id = $2 OR merged_into = $2), \
+         awaiting_since = CASE WHEN first_response_at IS NULL THEN NULL ELSE \
+         (SELECT MIN(COALESCE(m.awaiting_since, CASE WHEN m.first_response_at IS NULL THEN m.created_at END)) \
+          FROM tickets m WHERE m.id IN ($2, $3)) END \
          WHERE id = $2",
     )
     .bind(now)
     .bind(target)
+    .bind(duplicate)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -666,16 +726,50 @@ pub async fn count_open_unassigned(db: &Db) -> sqlx::Result<i64> {
     .await
 }
 
-/// Open tickets still waiting for their first answer, oldest first.
-pub async fn unanswered(db: &Db, limit: i64) -> sqlx::Result<Vec<TicketRow>> {
+/// Open or pending tickets waiting for a response whose clock started in
+/// one of `windows`, the longest waiting first, at most `limit`.
+pub async fn awaiting_in(
+    db: &Db,
+    windows: &[StartWindow],
+    limit: i64,
+) -> sqlx::Result<Vec<TicketRow>> {
     sqlx::query_as(crate::platform::db::trusted_sql(format!(
         "SELECT {TICKET_COLUMNS} FROM tickets t JOIN subjects s ON s.id = t.subject_id \
-         WHERE t.merged_into IS NULL AND t.status IN ('open', 'pending') \
-         AND t.first_response_at IS NULL ORDER BY t.created_at ASC, t.id ASC LIMIT $1"
+         WHERE 1 = 1 {} ORDER BY {CLOCK_START} ASC, t.id ASC LIMIT $1",
+        in_windows(windows)
     )))
     .bind(limit)
     .fetch_all(&db.pool)
     .await
+}
+
+/// How many tickets [`awaiting_in`] would find without a limit.
+pub async fn count_awaiting_in(db: &Db, windows: &[StartWindow]) -> sqlx::Result<i64> {
+    sqlx::query_scalar(crate::platform::db::trusted_sql(format!(
+        "SELECT COUNT(*) FROM tickets t WHERE 1 = 1 {}",
+        in_windows(windows)
+    )))
+    .fetch_one(&db.pool)
+    .await
+}
+
+/// `(id, email)` of the active agents and admins in a team.
+pub async fn active_team_members(tx: &mut Tx, team: i64) -> sqlx::Result<Vec<(i64, String)>> {
+    sqlx::query_as(
+        "SELECT u.id, u.email FROM support_team_members m JOIN staff_users u ON u.id = m.staff_id \
+         WHERE m.team_id = $1 AND u.disabled = 0 AND u.role IN ('agent', 'admin') ORDER BY u.id",
+    )
+    .bind(team)
+    .fetch_all(&mut **tx)
+    .await
+}
+
+/// A team's name.
+pub async fn team_name(tx: &mut Tx, team: i64) -> sqlx::Result<Option<String>> {
+    sqlx::query_scalar("SELECT name FROM support_teams WHERE id = $1")
+        .bind(team)
+        .fetch_optional(&mut **tx)
+        .await
 }
 
 /// Tickets received since `since`, newest first.

@@ -7,6 +7,7 @@ pub mod automations;
 pub mod bulk;
 pub mod csat;
 pub mod db;
+pub mod escalation;
 pub mod intake;
 pub mod labels;
 pub mod notify;
@@ -274,6 +275,7 @@ pub const TABLES: &[Table] = &[
             "closed_at",
             "priority",
             "team_id",
+            "awaiting_since",
         ],
         columns: &[
             Column::new(
@@ -317,6 +319,12 @@ pub const TABLES: &[Table] = &[
                 "Your last message",
                 Shown::DateTime,
                 "When you last wrote to us about it.",
+            ),
+            Column::new(
+                "awaiting_since",
+                "Waiting for our answer since",
+                Shown::DateTime,
+                "When the oldest of your messages we have not answered yet arrived, so we answer within the time we promise.",
             ),
             Column::new(
                 "closed_at",

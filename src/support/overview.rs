@@ -3,22 +3,27 @@
 
 use super::{
     db, settings,
-    sla::Sla,
+    sla::{Sla, SlaFilter, Timeline},
     tickets::{STATUSES, Ticket},
 };
 use crate::{AppState, platform::activity::Activity, staff::StaffUser};
 use std::collections::HashMap;
 
-/// A reply due within this much business time shows as "nearly due".
-pub const NEARLY_DUE_MS: i64 = 2 * 3_600_000;
-
-/// A ticket waiting for its first answer, overdue or nearly so.
-pub struct DueReply {
+/// An open or pending ticket whose first or next response is past its target.
+pub struct BreachedTicket {
     pub id: i64,
     pub reference: String,
     pub title: String,
-    pub requester: String,
     pub sla: Sla,
+    /// Who has it, in words: "Sam Lee", "Sam Lee (Accounting)",
+    /// "Accounting", or "nobody".
+    pub owner: String,
+}
+
+/// The breached tickets: how many there are, and the `limit` most late.
+pub struct Breached {
+    pub count: i64,
+    pub most_late: Vec<BreachedTicket>,
 }
 
 /// Open or pending tickets assigned to this staff member.
@@ -31,39 +36,65 @@ pub async fn unassigned(state: &AppState) -> anyhow::Result<i64> {
     Ok(db::count_open_unassigned(&state.db).await?)
 }
 
-/// Unanswered tickets whose first-response target has passed or is less
-/// than [`NEARLY_DUE_MS`] of business time away, the most urgent first.
-pub async fn due_replies(state: &AppState, now: i64) -> anyhow::Result<Vec<DueReply>> {
+/// Open or pending tickets whose awaited response is past its target at
+/// `now`: the count, and the `limit` most late, most late first. The
+/// database counts them by their clocks' starts; within one priority and
+/// response the earliest start is the most late, so the `limit` earliest
+/// of each are all that is opened and compared.
+pub async fn breached(state: &AppState, now: i64, limit: usize) -> anyhow::Result<Breached> {
     let settings = settings::load(&state.db).await?;
-    let mut due = vec![];
-    for row in db::unanswered(&state.db, 500).await? {
+    let zone = state.site().time_zone;
+    let windows = SlaFilter::Breached
+        .windows(now, &settings, zone)
+        .unwrap_or_default();
+    let count = db::count_awaiting_in(&state.db, &windows).await?;
+    let mut rows = vec![];
+    if count > 0 {
+        for window in &windows {
+            for row in
+                db::awaiting_in(&state.db, std::slice::from_ref(window), limit as i64).await?
+            {
+                let sla = Sla::of(&Timeline::of_row(&row), now, &settings, zone);
+                rows.push((sla, row));
+            }
+        }
+    }
+    rows.sort_by_key(|(sla, row)| (sla.urgency(), row.id));
+    let names: HashMap<i64, String> = crate::staff::db::list_users(&state.db, "")
+        .await?
+        .into_iter()
+        .map(|u| (u.id, u.display_name))
+        .collect();
+    let teams: HashMap<i64, String> = db::teams(&state.db)
+        .await?
+        .into_iter()
+        .map(|t| (t.id, t.name))
+        .collect();
+    let mut most_late = vec![];
+    for (sla, row) in rows {
+        if most_late.len() >= limit {
+            break;
+        }
         let Some((ticket, _)) = Ticket::open(state, row)? else {
             continue;
         };
-        let sla = Sla::of(
-            ticket.created_at,
-            None,
-            now,
-            &settings,
-            state.site().time_zone,
-        );
-        if matches!(sla, Sla::Due(left) if left > NEARLY_DUE_MS) {
-            continue;
-        }
-        due.push(DueReply {
+        let person = ticket.assignee_id.and_then(|id| names.get(&id).cloned());
+        let team = ticket.team_id.and_then(|id| teams.get(&id).cloned());
+        let owner = match (person, team) {
+            (Some(p), Some(t)) => format!("{p} ({t})"),
+            (Some(p), None) => p,
+            (None, Some(t)) => t,
+            (None, None) => "nobody".into(),
+        };
+        most_late.push(BreachedTicket {
             id: ticket.id,
-            reference: ticket.reference.clone(),
-            title: ticket.title.clone(),
-            requester: requester(&ticket),
+            reference: ticket.reference,
+            title: ticket.title,
             sla,
+            owner,
         });
     }
-    due.sort_by_key(|d| match d.sla {
-        Sla::Overdue(late) => (0, -late),
-        Sla::Due(left) => (1, left),
-        _ => (2, 0),
-    });
-    Ok(due)
+    Ok(Breached { count, most_late })
 }
 
 /// The requester as staff may see them: their name, else their email.

@@ -1,6 +1,7 @@
 //! The helpdesk's own settings, kept as `support.*` keys in the shared
 //! settings table and edited by admins at `/admin/tickets/settings`.
 
+use super::sla::{self, Targets};
 use crate::platform::{
     db::{Db, Tx},
     settings,
@@ -21,8 +22,8 @@ pub struct SupportSettings {
     pub products: Vec<String>,
     /// Region assumed for phone numbers typed without a `+` country code.
     pub phone_region: String,
-    /// First-response target, in business hours.
-    pub sla_first_response_hours: i64,
+    /// First- and next-response targets per priority, in business time.
+    pub sla_targets: Targets,
     /// Business hours, local time: first and last weekday (1 = Monday) and hours.
     pub business_days: (u32, u32),
     /// Local time in the company's zone (`SiteSettings::time_zone`).
@@ -52,7 +53,7 @@ impl Default for SupportSettings {
             .map(String::from)
             .to_vec(),
             phone_region: "US".into(),
-            sla_first_response_hours: 8,
+            sla_targets: Targets::default(),
             business_days: (1, 5),
             business_hours: (9, 17),
             csat_enabled: true,
@@ -93,11 +94,15 @@ pub const FIELDS: &[(&str, &str, &str)] = &[
         "Phone region",
         "Two-letter country assumed for numbers typed without +country code.",
     ),
-    (
-        "sla_first_response_hours",
-        "First response target (business hours)",
-        "",
-    ),
+    // The response targets, shown as one table (see `is_target`).
+    ("sla_first_urgent", "Urgent: first response", ""),
+    ("sla_next_urgent", "Urgent: next response", ""),
+    ("sla_first_high", "High: first response", ""),
+    ("sla_next_high", "High: next response", ""),
+    ("sla_first_normal", "Normal: first response", ""),
+    ("sla_next_normal", "Normal: next response", ""),
+    ("sla_first_low", "Low: first response", ""),
+    ("sla_next_low", "Low: next response", ""),
     (
         "business_days",
         "Business days",
@@ -120,6 +125,27 @@ pub const FIELDS: &[(&str, &str, &str)] = &[
     ),
 ];
 
+/// Before targets had priorities, one first-response target in hours: it
+/// is the normal priority's until an admin saves the targets.
+const LEGACY_FIRST_RESPONSE: &str = "support.sla_first_response_hours";
+
+/// A response target's key: `(response, priority)` of `sla_first_high`.
+fn target_key(key: &str) -> Option<(sla::Response, &str)> {
+    let (response, priority) = if let Some(p) = key.strip_prefix("sla_first_") {
+        (sla::Response::First, p)
+    } else {
+        (sla::Response::Next, key.strip_prefix("sla_next_")?)
+    };
+    super::labels::PRIORITIES
+        .contains(&priority)
+        .then_some((response, priority))
+}
+
+/// Whether `key` is one of the response targets.
+pub fn is_target(key: &str) -> bool {
+    target_key(key).is_some()
+}
+
 fn range(v: &str, lo: u32, hi: u32) -> Option<(u32, u32)> {
     let (a, b) = v.split_once('-')?;
     let (a, b) = (a.trim().parse().ok()?, b.trim().parse().ok()?);
@@ -129,6 +155,13 @@ fn range(v: &str, lo: u32, hi: u32) -> Option<(u32, u32)> {
 impl SupportSettings {
     /// The value of a setting as shown in the form.
     pub fn get(&self, key: &str) -> String {
+        if let Some((response, priority)) = target_key(key) {
+            let t = self.sla_targets.of(priority);
+            return sla::minutes_words(match response {
+                sla::Response::First => t.first_min,
+                sla::Response::Next => t.next_min,
+            });
+        }
         match key {
             "per_ip_hour" => self.per_ip_hour.to_string(),
             "per_ip_day" => self.per_ip_day.to_string(),
@@ -136,7 +169,6 @@ impl SupportSettings {
             "max_form_age_secs" => self.max_form_age_secs.to_string(),
             "products" => self.products.join("\n"),
             "phone_region" => self.phone_region.clone(),
-            "sla_first_response_hours" => self.sla_first_response_hours.to_string(),
             "business_days" => format!("{}-{}", self.business_days.0, self.business_days.1),
             "business_hours" => format!("{}-{}", self.business_hours.0, self.business_hours.1),
             "csat" => if self.csat_enabled { "on" } else { "off" }.into(),
@@ -154,6 +186,22 @@ impl SupportSettings {
                 .filter(|n| (lo..=hi).contains(n))
                 .ok_or("Please enter a whole number in the allowed range.")
         };
+        if let Some((response, priority)) = target_key(key) {
+            let minutes = sla::parse_minutes(v)
+                .filter(|m| (1..=60_000).contains(m))
+                .ok_or(
+                    "Please enter a business time like 4 h, 45 min or 1 h 30 min (from 1 minute to 1000 hours).",
+                )?;
+            let target = self
+                .sla_targets
+                .of_mut(priority)
+                .ok_or("Unknown setting.")?;
+            match response {
+                sla::Response::First => target.first_min = minutes,
+                sla::Response::Next => target.next_min = minutes,
+            }
+            return Ok(());
+        }
         match key {
             "per_ip_hour" => self.per_ip_hour = number(1, 1_000_000)?,
             "per_ip_day" => self.per_ip_day = number(1, 10_000_000)?,
@@ -178,7 +226,6 @@ impl SupportSettings {
                 }
                 self.phone_region = code;
             }
-            "sla_first_response_hours" => self.sla_first_response_hours = number(1, 1000)?,
             "business_days" => {
                 self.business_days = range(v, 1, 7).ok_or("Please enter two weekdays, like 1-5.")?
             }
@@ -202,6 +249,9 @@ impl SupportSettings {
 
     fn from_map(map: &BTreeMap<String, String>) -> SupportSettings {
         let mut s = SupportSettings::default();
+        if let Some(hours) = map.get(LEGACY_FIRST_RESPONSE) {
+            let _ = s.set("sla_first_normal", hours);
+        }
         for (key, _, _) in FIELDS {
             if let Some(v) = map.get(&format!("support.{key}")) {
                 // A stored value that no longer parses keeps the default.
@@ -250,5 +300,42 @@ mod tests {
         assert_eq!(s.phone_region, "GB");
         s.set("business_days", "2-6").unwrap();
         assert_eq!(s.business_days, (2, 6));
+    }
+
+    #[test]
+    fn response_targets_are_business_times_per_priority() {
+        let mut s = SupportSettings::default();
+        assert_eq!(s.get("sla_first_urgent"), "1 h");
+        assert_eq!(s.get("sla_next_low"), "48 h");
+        s.set("sla_first_urgent", "45 min").unwrap();
+        s.set("sla_next_high", "1 h 30 min").unwrap();
+        assert_eq!(s.sla_targets.of("urgent").first_min, 45);
+        assert_eq!(s.sla_targets.of("high").next_min, 90);
+        assert_eq!(s.get("sla_next_high"), "1 h 30 min");
+        for bad in ["0", "0 min", "-1 h", "1001 h", "1.5", "soon", ""] {
+            assert!(s.set("sla_first_low", bad).is_err(), "{bad}");
+        }
+        assert!(s.set("sla_first_someday", "1 h").is_err());
+        assert_eq!(s.sla_targets.of("low").first_min, 24 * 60, "unchanged");
+        // The one target of before is the normal priority's first response.
+        let old: BTreeMap<String, String> =
+            [(LEGACY_FIRST_RESPONSE.to_string(), "6".to_string())].into();
+        assert_eq!(
+            SupportSettings::from_map(&old)
+                .sla_targets
+                .of("normal")
+                .first_min,
+            360
+        );
+        // Once saved, the new key wins.
+        let mut both = old.clone();
+        both.insert("support.sla_first_normal".into(), "5 h".into());
+        assert_eq!(
+            SupportSettings::from_map(&both)
+                .sla_targets
+                .of("normal")
+                .first_min,
+            300
+        );
     }
 }

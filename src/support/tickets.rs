@@ -256,6 +256,7 @@ pub async fn create_in(
         priority: "normal".into(),
         channel: super::automations::channel_of(form_nonce),
         team_id: None,
+        awaiting_since: None,
         name: new.name.clone(),
         email: new.email.as_str().to_string(),
         phone: new.phone.clone().unwrap_or_default(),
@@ -381,7 +382,7 @@ pub async fn mail_reply(
         system_note(tx, ticket.id, subject, original).await?;
     }
     super::search::index_message(state, tx, ticket.id, subject.id, body).await?;
-    db::mark_visitor_reply(tx, ticket.id, now_ms()).await?;
+    db::mark_visitor_reply(tx, ticket.id, state.clock.now()).await?;
     raise(
         state,
         tx,
@@ -481,6 +482,8 @@ pub struct Ticket {
     /// `form`, `email` or `chat`: where the ticket came from.
     pub channel: &'static str,
     pub team_id: Option<i64>,
+    /// Since when the requester's unanswered message waits (`sla`).
+    pub awaiting_since: Option<i64>,
     pub name: String,
     pub email: String,
     pub phone: String,
@@ -526,6 +529,7 @@ impl Ticket {
             priority: row.priority.clone(),
             channel: super::automations::channel_of(&row.form_nonce),
             team_id: row.team_id,
+            awaiting_since: row.awaiting_since,
             name: open("name", &row.name)?,
             email: open("email", &row.email)?,
             phone: maybe("phone", &row.phone)?,
@@ -689,7 +693,8 @@ pub async fn reply(
     )
     .await?;
     super::search::index_message(state, tx, ticket.id, subject.id, body).await?;
-    db::mark_staff_reply(tx, ticket.id, status, now_ms()).await?;
+    // The platform's clock, which tests move (the SLA clocks read these).
+    db::mark_staff_reply(tx, ticket.id, status, state.clock.now()).await?;
     raise(
         state,
         tx,
@@ -767,7 +772,7 @@ pub async fn visitor_reply(
     )
     .await?;
     super::search::index_message(state, &mut tx, ticket.id, subject.id, body).await?;
-    db::mark_visitor_reply(&mut tx, ticket.id, now_ms()).await?;
+    db::mark_visitor_reply(&mut tx, ticket.id, state.clock.now()).await?;
     raise(
         state,
         &mut tx,

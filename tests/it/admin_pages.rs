@@ -96,25 +96,25 @@ both! {
         assert!(page.contains(&figure("my_open_tickets", 1)), "{page}");
         assert!(page.contains(&figure("unassigned_tickets", 1)));
         assert!(page.contains(&figure("waiting_chats", 1)));
-        assert!(page.contains(&figure("replies_due", 1)));
+        assert!(page.contains(&figure("sla_breached", 1)));
         assert!(!page.contains("data-figure=\"new_orders\""), "orders are for admins");
         // Activity in words, each a link to the ticket.
         let assigned = format!("<a href=\"/admin/tickets/{dana}\">Dana Whitfield&#39;s ticket {dana_ref} was assigned to you by {colleague_name}</a>");
         assert!(page.contains(&assigned), "{page}");
         assert!(page.contains(&format!("<a href=\"/admin/tickets/{dana}\">Dana Whitfield opened ticket {dana_ref}: Printer offline</a>")));
         assert!(!page.contains("Eli Moss opened"), "the feed covers the last seven days");
-        // The waiting chat with how long it waits, the overdue reply with its SLA.
+        // The waiting chat with how long it waits, the breached ticket with how late it is.
         assert!(page.contains("Fay Lind</a> <span class=\"hint\">waiting since <time datetime="), "{page}");
         assert!(page.contains(&format!("<span class=\"ref\">{eli_ref}</span> VPN drops</a>")));
-        assert!(page.contains("response overdue by"));
-        assert!(!page.contains(&format!("<span class=\"ref\">{dana_ref}</span>")), "Dana's reply is not due yet");
+        assert!(page.contains("<span class=\"badge error\">first response late by "), "{page}");
+        assert!(!page.contains(&format!("<span class=\"ref\">{dana_ref}</span>")), "Dana's answer is not late");
 
         // The refresh endpoint says the same, and follows changes.
         let f = figures(&app).await;
         assert_eq!(f["my_open_tickets"], 1);
         assert_eq!(f["unassigned_tickets"], 1);
         assert_eq!(f["waiting_chats"], 1);
-        assert_eq!(f["replies_due"], 1);
+        assert_eq!(f["sla_breached"], 1);
         assert!(f.get("visitors_today").is_none(), "analytics are for admins: {f}");
         let r = app.post_form(&format!("/admin/tickets/{other}/assign"), &[("assignee", "me")]).await;
         assert_eq!(r.status(), 303);

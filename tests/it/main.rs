@@ -36,6 +36,7 @@ mod privacy_rights;
 mod routes;
 mod shell;
 mod shop;
+mod sla;
 mod staff;
 mod support;
 mod surveys;

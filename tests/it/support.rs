@@ -558,7 +558,7 @@ both! {
         let (status, inbox) = app.get_text("/admin/tickets").await;
         assert_eq!(status, 200);
         assert!(inbox.contains("Database will not open") && inbox.contains("Outlook keeps asking"));
-        assert!(inbox.contains("respond within"), "SLA badge shown");
+        assert!(inbox.contains("first response due in"), "SLA badge shown");
         let (_, only_other) = app.get_text("/admin/tickets?product=other").await;
         assert!(only_other.contains("FileMaker Pro (typed)") && !only_other.contains("Outlook keeps asking"));
         let (_, found) = app.get_text("/admin/tickets?q=kim+lee").await;
