@@ -15,7 +15,7 @@ use crate::{
         mydata::{ErasedMail, LinkMail},
     },
     shop::handlers::{LineView, OrderMail, TotalView},
-    staff::handlers::InviteMail,
+    staff::{handlers::InviteMail, notifications::NoticeMail},
     support::{
         csat::CsatMail,
         tickets::{ReceivedMail, ReplyMail},
@@ -148,6 +148,18 @@ fn every_mail() -> Vec<(&'static str, OutgoingMail)> {
                 inviter: "Kim".into(),
                 company: c(),
                 link: LINK.into(),
+            }
+            .to_mail(to),
+        ),
+        (
+            "staff_notice",
+            NoticeMail {
+                subject: "OC-2026-000001 was assigned to you by Sam".into(),
+                sentence: "OC-2026-000001 was assigned to you by Sam.".into(),
+                link: LINK.into(),
+                choice: "Someone assigns a ticket to you".into(),
+                settings_link: LINK.into(),
+                company: c(),
             }
             .to_mail(to),
         ),

@@ -14,7 +14,7 @@ use super::{
     inventory::Inventory,
     mail::{self, Transport},
     metrics::Metrics,
-    nav::NavItem,
+    nav::{NavCount, NavItem},
     scan::Source,
     settings::{self, SiteSettings, TagReader},
     subjects::Subject,
@@ -66,6 +66,9 @@ pub struct Registry {
     pub read_tag: Option<TagReader>,
     pub browser_links: Vec<BrowserLink>,
     pub corrections: Vec<CorrectionHook>,
+    /// Counts the signed-in member's unread notifications (the staff
+    /// shell's bell); the staff layer provides it.
+    pub unread_notifications: Option<NavCount>,
 }
 
 /// Cheap to clone.

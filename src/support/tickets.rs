@@ -391,7 +391,7 @@ pub async fn mail_reply(
     .await?;
     let mut saved = ticket.clone();
     super::automations::run_triggers(state, tx, &mut saved, subject, "updated").await?;
-    super::notify::visitor_answered(state, tx, &saved, message_id).await?;
+    super::notify::visitor_answered(state, tx, &saved, subject, message_id).await?;
     Ok(message_id)
 }
 
@@ -735,7 +735,7 @@ pub async fn visitor_reply(
     .await?;
     let mut saved = ticket.clone();
     super::automations::run_triggers(state, &mut tx, &mut saved, subject, "updated").await?;
-    super::notify::visitor_answered(state, &mut tx, &saved, message_id).await?;
+    super::notify::visitor_answered(state, &mut tx, &saved, subject, message_id).await?;
     tx.commit().await?;
     state.mail_wakeup.notify_one();
     Ok(())

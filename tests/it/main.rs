@@ -29,6 +29,7 @@ mod layers;
 mod mail;
 mod mail_in;
 mod newsletter;
+mod notifications;
 mod ops;
 mod privacy_core;
 mod privacy_rights;
