@@ -11,6 +11,9 @@
 //   data-global-search  the top bar's search box (/ or Ctrl-K)
 //   data-nav-toggle     the sidebar's compact/open checkbox (remembered)
 //   data-key-help       a link that opens the key help dialog (#key-help)
+//   data-bell           the top bar's notifications link; its count
+//                       ([data-bell-count]) refreshes every 60 s from
+//                       /admin/dashboard.json while the tab is visible
 (function () {
   "use strict";
   var doc = document;
@@ -174,4 +177,24 @@
     }
     if (done) event.preventDefault();
   });
+
+  // --- the bell: unread notifications, refreshed without a reload ---
+  var bell = doc.querySelector("[data-bell]");
+  if (bell && window.fetch) {
+    var badge = bell.querySelector("[data-bell-count]");
+    var refreshBell = function () {
+      if (doc.visibilityState !== "visible") return;
+      fetch("/admin/dashboard.json", { credentials: "same-origin", headers: { Accept: "application/json" } })
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (figures) {
+          if (!figures || typeof figures.unread_notifications !== "number") return;
+          var n = figures.unread_notifications;
+          bell.setAttribute("aria-label", n ? "Notifications, " + n + " unread" : "Notifications, none unread");
+          if (badge) { badge.textContent = String(n); badge.hidden = n === 0; }
+        })
+        .catch(function () { /* try again at the next tick */ });
+    };
+    window.setInterval(refreshBell, 60000);
+    doc.addEventListener("visibilitychange", refreshBell);
+  }
 })();

@@ -46,6 +46,9 @@ pub struct Figures {
     pub visitors_today: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub subscribers_today: Option<i64>,
+    /// The member's unread notifications (the top bar's bell).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unread_notifications: Option<i64>,
 }
 
 struct Lists {
@@ -63,7 +66,10 @@ fn start_of_day(now: i64) -> i64 {
 
 async fn gather(state: &AppState, user: &StaffUser) -> anyhow::Result<(Figures, Lists)> {
     let now = state.clock.now();
-    let mut figures = Figures::default();
+    let mut figures = Figures {
+        unread_notifications: Some(staff::notifications::unread(&state.db, user.id).await?),
+        ..Figures::default()
+    };
     let mut lists = Lists {
         waiting: vec![],
         breached: vec![],

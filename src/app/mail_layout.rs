@@ -15,10 +15,9 @@ use crate::{
         mydata::{ErasedMail, LinkMail},
     },
     shop::handlers::{LineView, OrderMail, TotalView},
-    staff::handlers::InviteMail,
+    staff::{handlers::InviteMail, notifications::NoticeMail},
     support::{
         csat::CsatMail,
-        escalation::SlaNearingMail,
         tickets::{ReceivedMail, ReplyMail},
     },
 };
@@ -68,32 +67,6 @@ fn every_mail() -> Vec<(&'static str, OutgoingMail)> {
                 company: c(),
                 agent: "Sam".into(),
                 body: "Hello Ann, please restart it.".into(),
-            }
-            .to_mail(to),
-        ),
-        (
-            "staff_sla_nearing",
-            SlaNearingMail {
-                reference: "OC-2026-000001".into(),
-                response: "first response".into(),
-                left: "45 min".into(),
-                priority: "high".into(),
-                link: LINK.into(),
-                company: c(),
-                team: "Accounting software".into(),
-            }
-            .to_mail(to),
-        ),
-        (
-            "staff_sla_nearing (assignee)",
-            SlaNearingMail {
-                reference: "OC-2026-000001".into(),
-                response: "next response".into(),
-                left: "2 h".into(),
-                priority: "urgent".into(),
-                link: LINK.into(),
-                company: c(),
-                team: String::new(),
             }
             .to_mail(to),
         ),
@@ -175,6 +148,18 @@ fn every_mail() -> Vec<(&'static str, OutgoingMail)> {
                 inviter: "Kim".into(),
                 company: c(),
                 link: LINK.into(),
+            }
+            .to_mail(to),
+        ),
+        (
+            "staff_notice",
+            NoticeMail {
+                subject: "OC-2026-000001 was assigned to you by Sam".into(),
+                sentence: "OC-2026-000001 was assigned to you by Sam.".into(),
+                link: LINK.into(),
+                choice: "Someone assigns a ticket to you".into(),
+                settings_link: LINK.into(),
+                company: c(),
             }
             .to_mail(to),
         ),

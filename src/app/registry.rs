@@ -68,6 +68,7 @@ pub fn build() -> Registry {
         .flat_map(|s| s.iter())
         .collect(),
         read_tag: Some(consent::tags::ThirdPartyTag::from_settings),
+        unread_notifications: Some(staff::notifications::count_unread),
         browser_links: vec![consent::link_browser],
         corrections: vec![
             newsletter::public::address_corrected,

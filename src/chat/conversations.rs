@@ -18,6 +18,7 @@ use crate::{
     staff::{
         StaffUser,
         audit::{self, Actor},
+        notifications::{self, Kind, Notice},
     },
     support::{intake::NewTicket, tickets},
 };
@@ -653,12 +654,78 @@ pub async fn sweep_unanswered(state: &AppState, now: i64) -> anyhow::Result<usiz
     Ok(handled)
 }
 
-/// Turns unanswered chats into tickets, every few seconds, until shutdown.
+/// How long a visitor has waited, in words: "45 s", "2 min", "1 h".
+fn waited_words(ms: i64) -> String {
+    let secs = ms.max(0) / 1000;
+    match secs {
+        0..=59 => format!("{secs} s"),
+        60..=3_599 => format!("{} min", secs / 60),
+        _ => format!("{} h", secs / 3_600),
+    }
+}
+
+/// Chats nobody accepted within the support setting
+/// (`chat_waiting_notify_secs`): the agents online in the console, or every
+/// active agent when none is, are told once per chat, as each chose. Run
+/// by [`run_unanswered`]; tests call it with the moved clock. Returns how
+/// many chats it told about.
+pub async fn notify_waiting(state: &AppState, now: i64) -> anyhow::Result<usize> {
+    let wait_ms = crate::support::settings::load(&state.db)
+        .await?
+        .chat_waiting_notify_secs
+        * 1000;
+    let mut told = 0;
+    for (id, since) in db::waiting_unnotified(&state.db, now - wait_ms).await? {
+        let mut tx = state.db.begin().await?;
+        // Marking first: of several instances, one tells about each chat.
+        if !db::mark_waiting_notified(&mut tx, id, now).await? {
+            continue;
+        }
+        // Presence is stamped with the real time, not the moved clock.
+        let online = db::agents_online(
+            &state.db,
+            crate::platform::now_ms() - super::hub::PRESENCE_WINDOW_MS,
+        )
+        .await?;
+        let agents = if online.is_empty() {
+            crate::staff::db::active_agents(&state.db)
+                .await?
+                .into_iter()
+                .map(|(id, _)| id)
+                .collect()
+        } else {
+            online
+        };
+        let notice = Notice {
+            kind: Kind::ChatWaiting,
+            about: "a live chat".into(),
+            detail: waited_words(now - since),
+            person: None,
+            link: format!("/admin/chat/{id}"),
+            key: format!("chat-waiting:{id}"),
+        };
+        for agent in agents {
+            notifications::notify(state, &mut tx, agent, &notice).await?;
+        }
+        tx.commit().await?;
+        told += 1;
+    }
+    if told > 0 {
+        state.mail_wakeup.notify_one();
+    }
+    Ok(told)
+}
+
+/// Tells agents of waiting chats and turns unanswered chats into tickets,
+/// every few seconds, until shutdown.
 pub async fn run_unanswered(state: AppState, mut shutdown: tokio::sync::watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
     loop {
         tokio::select! {
             _ = tick.tick() => {
+                if let Err(e) = notify_waiting(&state, state.clock.now()).await {
+                    tracing::warn!(error = format!("{e:#}"), "waiting chats");
+                }
                 if let Err(e) = sweep_unanswered(&state, state.clock.now()).await {
                     tracing::warn!(error = format!("{e:#}"), "unanswered chats");
                 }

@@ -334,6 +334,36 @@ pub async fn unanswered(db: &Db, cutoff: i64) -> sqlx::Result<Vec<i64>> {
     .await
 }
 
+/// Waiting chats nobody accepted whose visitor first wrote at or before
+/// `cutoff` and whose agents were not told yet: `(id, first message at)`.
+pub async fn waiting_unnotified(db: &Db, cutoff: i64) -> sqlx::Result<Vec<(i64, i64)>> {
+    sqlx::query_as(
+        "SELECT c.id, MIN(m.created_at) FROM chat_conversations c \
+         JOIN chat_messages m ON m.conversation_id = c.id AND m.sender = 'visitor' \
+         WHERE c.status = 'waiting' AND c.waiting_notified_at IS NULL \
+         AND c.unanswered_at IS NULL AND c.ticket_reference IS NULL \
+         GROUP BY c.id HAVING MIN(m.created_at) <= $1 ORDER BY c.id LIMIT 100",
+    )
+    .bind(cutoff)
+    .fetch_all(&db.pool)
+    .await
+}
+
+/// Marks a waiting chat's agents told; false when another instance did, or
+/// it is no longer waiting.
+pub async fn mark_waiting_notified(tx: &mut Tx, id: i64, now: i64) -> sqlx::Result<bool> {
+    Ok(sqlx::query(
+        "UPDATE chat_conversations SET waiting_notified_at = $1 \
+         WHERE id = $2 AND status = 'waiting' AND waiting_notified_at IS NULL",
+    )
+    .bind(now)
+    .bind(id)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected()
+        == 1)
+}
+
 /// Marks a waiting chat unanswered; false when another instance did, or it
 /// is no longer waiting.
 pub async fn mark_unanswered(db: &Db, id: i64, now: i64) -> sqlx::Result<bool> {

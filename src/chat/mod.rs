@@ -114,6 +114,7 @@ pub const TABLES: &[Table] = &[
             "ticket_reference",
             "email_verified_at",
             "unanswered_at",
+            "waiting_notified_at",
         ],
         columns: &[
             Column::new(
@@ -145,6 +146,12 @@ pub const TABLES: &[Table] = &[
                 "Nobody answered",
                 Shown::DateTime,
                 "When we told you nobody could answer the chat in time, and asked for your address to answer by email.",
+            ),
+            Column::new(
+                "waiting_notified_at",
+                "Staff alerted",
+                Shown::DateTime,
+                "When we told our staff that you were waiting for an answer in the chat.",
             ),
             Column::new(
                 "name",

@@ -74,6 +74,7 @@ migrations! {
     61 "0061_ticket_priority_tags",
     62 "0062_teams_triggers_macros",
     80 "0080_sla_next_response",
+    85 "0085_staff_notifications",
 }
 
 impl Db {

@@ -77,6 +77,7 @@ pub enum Icon {
     Log,
     Gear,
     Check,
+    Bell,
 }
 
 impl Icon {
@@ -105,6 +106,7 @@ impl Icon {
                 "M12 15a3 3 0 1 0 0-6a3 3 0 0 0 0 6zM12 2v3M12 19v3M4.9 4.9l2.1 2.1M17 17l2.1 2.1M2 12h3M19 12h3M4.9 19.1L7 17M17 7l2.1-2.1"
             }
             Icon::Check => "M4 12l5 5L20 6",
+            Icon::Bell => "M6 16v-5a6 6 0 0 1 12 0v5l2 2H4zM10 21a2 2 0 0 0 4 0",
         }
     }
 }

@@ -14,7 +14,7 @@ use super::{
     inventory::Inventory,
     mail::{self, Transport},
     metrics::Metrics,
-    nav::NavItem,
+    nav::{NavCount, NavItem},
     scan::Source,
     settings::{self, SiteSettings, TagReader},
     subjects::Subject,
@@ -88,6 +88,9 @@ pub struct Registry {
     pub browser_links: Vec<BrowserLink>,
     pub corrections: Vec<CorrectionHook>,
     pub refusals: Vec<RefusalHook>,
+    /// Counts the signed-in member's unread notifications (the staff
+    /// shell's bell); the staff layer provides it.
+    pub unread_notifications: Option<NavCount>,
 }
 
 /// Cheap to clone.

@@ -43,6 +43,9 @@ pub struct Page {
     /// The figure beside each of `nav_items` (same order), computed for
     /// the staff shell only.
     pub nav_counts: Arc<[Option<i64>]>,
+    /// The member's unread notifications (the top bar's bell), for the
+    /// staff shell only.
+    pub unread: Option<i64>,
     /// When the page is made (epoch ms, the platform's clock), for relative
     /// times.
     pub now: i64,
@@ -70,6 +73,7 @@ impl Page {
             notices: state.notices(),
             nav_items: state.registry.admin_nav.clone(),
             nav_counts: Arc::new([]),
+            unread: None,
             now: state.clock.now(),
         }
     }
@@ -129,6 +133,18 @@ impl Page {
                     })
             }
         }
+    }
+
+    /// The bell's accessible name: "Notifications, 3 unread".
+    pub fn bell_label(&self) -> String {
+        match self.unread.unwrap_or(0) {
+            0 => "Notifications, none unread".into(),
+            n => format!("Notifications, {n} unread"),
+        }
+    }
+
+    pub fn unread_count(&self) -> i64 {
+        self.unread.unwrap_or(0)
     }
 
     /// The signed-in member's initial, for the top bar's badge.
@@ -302,6 +318,9 @@ where
             && let Some(staff) = &page.staff
         {
             page.nav_counts = nav_counts(&platform, staff, &page.nav_items).await?;
+            if let Some(count) = platform.registry.unread_notifications {
+                page.unread = Some(count(&platform, staff).await.map_err(AppError::Internal)?);
+            }
         }
         Ok(page)
     }

@@ -3,6 +3,7 @@ use super::{
     audit::{self, Actor},
     auth::{self, Admin, Staff},
     db,
+    notifications::{self, Choice, Kind},
     tokens::Scope,
 };
 use crate::{
@@ -672,6 +673,26 @@ struct AccountPage {
     zones: &'static [chrono_tz::Tz],
     api: ApiTokensSection,
     two_factor: super::two_factor::Status,
+    notifications: ChoicesSection,
+}
+
+/// The notification choices part of the account page
+/// (`staff/notification_choices.html`).
+struct ChoicesSection {
+    rows: Vec<Choice>,
+    /// Why the form was refused, if it was.
+    error: String,
+    saved: bool,
+}
+
+impl ChoicesSection {
+    async fn load(state: &Platform, user: &StaffUser, saved: bool) -> AppResult<ChoicesSection> {
+        Ok(ChoicesSection {
+            rows: notifications::choices(&state.db, user.id).await?,
+            error: String::new(),
+            saved,
+        })
+    }
 }
 
 /// The API tokens part of the account page (`staff/api_tokens.html`).
@@ -743,7 +764,9 @@ pub async fn show_account(
 ) -> AppResult<Response> {
     let mut api = ApiTokensSection::load(&state, &user).await?;
     api.revoked = saved.saved == "revoked";
-    render(&own_account_page(&state, page, &user, saved.saved == "1", api).await?)
+    let mut body = own_account_page(&state, page, &user, saved.saved == "1", api).await?;
+    body.notifications.saved = saved.saved == "notifications";
+    render(&body)
 }
 
 async fn own_account_page(
@@ -765,6 +788,7 @@ async fn own_account_page(
         zones: &chrono_tz::TZ_VARIANTS,
         api,
         two_factor: super::two_factor::status(&state.db, user.id).await?,
+        notifications: ChoicesSection::load(state, user, false).await?,
     })
 }
 
@@ -895,6 +919,7 @@ pub async fn save_account(
             zones: &chrono_tz::TZ_VARIANTS,
             api: ApiTokensSection::load(&state, &user).await?,
             two_factor: super::two_factor::status(&state.db, user.id).await?,
+            notifications: ChoicesSection::load(&state, &user, false).await?,
         };
         return render_with(StatusCode::UNPROCESSABLE_ENTITY, &body);
     };
@@ -911,4 +936,79 @@ pub async fn save_account(
     .await?;
     tx.commit().await?;
     Ok(Redirect::to("/admin/account?saved=1").into_response())
+}
+
+/// Saves the member's notification choices: each kind's `mail` and `app`
+/// boxes (repeated fields naming the kinds ticked). A kind nobody offers is
+/// refused with a message and nothing changes.
+pub async fn save_notification_choices(
+    Staff(user, ..): Staff,
+    State(state): State<Platform>,
+    page: Page,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> AppResult<Response> {
+    let mut rows: Vec<Choice> = Kind::ALL
+        .into_iter()
+        .map(|kind| Choice {
+            kind,
+            by_mail: false,
+            in_app: false,
+        })
+        .collect();
+    let mut error = String::new();
+    for (key, value) in &fields {
+        let chosen = Kind::parse(value).and_then(|k| rows.iter_mut().find(|c| c.kind == k));
+        match (key.as_str(), chosen) {
+            ("csrf", _) => {}
+            ("mail", Some(c)) => c.by_mail = true,
+            ("app", Some(c)) => c.in_app = true,
+            ("mail" | "app", None) => {
+                error = "That is not a kind of notification we send; please choose from the table."
+                    .into()
+            }
+            _ => error = "Please use the table's boxes to choose your notifications.".into(),
+        }
+    }
+    if !error.is_empty() {
+        let mut body = own_account_page(
+            &state,
+            page,
+            &user,
+            false,
+            ApiTokensSection::load(&state, &user).await?,
+        )
+        .await?;
+        body.notifications.error = error;
+        return render_with(StatusCode::UNPROCESSABLE_ENTITY, &body);
+    }
+    let words = |pick: fn(&Choice) -> bool| {
+        let on: Vec<&str> = rows
+            .iter()
+            .filter(|c| pick(c))
+            .map(|c| c.kind.as_str())
+            .collect();
+        if on.is_empty() {
+            "none".to_string()
+        } else {
+            on.join(", ")
+        }
+    };
+    let detail = format!(
+        "own notifications: mail {}; back office {}",
+        words(|c| c.by_mail),
+        words(|c| c.in_app)
+    );
+    let mut tx = state.db.begin().await?;
+    notifications::save_choices(&mut tx, user.id, &rows).await?;
+    audit::record(
+        &mut tx,
+        Actor::Staff(&user),
+        "update",
+        "staff_user",
+        user.id,
+        &detail,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Redirect::to("/admin/account?saved=notifications#notifications").into_response())
 }

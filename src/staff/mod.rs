@@ -4,6 +4,8 @@ pub mod audit;
 pub mod auth;
 pub mod db;
 pub(crate) mod handlers;
+mod notification_pages;
+pub mod notifications;
 pub mod tokens;
 pub mod two_factor;
 mod two_factor_pages;
@@ -17,7 +19,7 @@ pub use crate::platform::context::{Role, StaffUser};
 use crate::platform::nav::{Icon, NavItem};
 use crate::platform::{
     Platform,
-    inventory::{Category, Column, Field, Retention, Shown, Table},
+    inventory::{Category, Column, Field, ROW_ID, Retention, SUBJECT_ID, Shown, Table},
 };
 use axum::{
     Router,
@@ -164,6 +166,105 @@ pub const TABLES: &[Table] = &[
         columns: &[],
     },
     Table {
+        name: "staff_notification_choices",
+        feature: "staff accounts (employees only)",
+        title: "Staff notification choices",
+        summary: "",
+        subject_column: None,
+        created_column: None,
+        retention: Retention::WhileAccountExists,
+        personal: &[],
+        other: &["user_id", "kind", "by_mail", "in_app"],
+        columns: &[],
+    },
+    Table {
+        name: "staff_notifications",
+        feature: "staff notifications (employees only)",
+        title: "Notices to our staff about your requests",
+        summary: "{kind} · {about} · {created_at}",
+        subject_column: Some("subject_id"),
+        created_column: Some("created_at"),
+        retention: Retention::Days(90),
+        personal: &[Field {
+            column: "person",
+            label: "your name, in a notice telling the staff member handling your request that you answered",
+            category: Category::Identity,
+            purpose: "to tell the staff member assigned to your request that you answered",
+            encrypted: true,
+            shared_with: &[],
+        }],
+        other: &[
+            "id",
+            "user_id",
+            "kind",
+            "about",
+            "detail",
+            "link",
+            "subject_id",
+            "dedupe_key",
+            "created_at",
+            "read_at",
+        ],
+        columns: &[
+            Column::new("id", "Number", Shown::Internal, ROW_ID),
+            Column::new(
+                "user_id",
+                "Staff member",
+                Shown::Internal,
+                "Our number for the staff member who was told.",
+            ),
+            Column::new(
+                "kind",
+                "About",
+                Shown::Status,
+                "What the notice said happened, like \"visitor answered\".",
+            ),
+            Column::new(
+                "about",
+                "Request",
+                Shown::Reference,
+                "The reference of your request.",
+            ),
+            Column::new(
+                "detail",
+                "Detail",
+                Shown::Text,
+                "The rest of the notice's words, like the name of the staff member who assigned it.",
+            ),
+            Column::new(
+                "link",
+                "Link",
+                Shown::Internal,
+                "Where the notice leads in our back office.",
+            ),
+            Column::new("subject_id", "Your record", Shown::Internal, SUBJECT_ID),
+            Column::new(
+                "person",
+                "Your name",
+                Shown::Text,
+                "Your name as the notice showed it to our staff member.",
+            ),
+            Column::new(
+                "dedupe_key",
+                "Key",
+                Shown::Internal,
+                "Keeps the same notice from being given twice.",
+            ),
+            Column::new(
+                "created_at",
+                "Made",
+                Shown::DateTime,
+                "When the notice was made; it is deleted 90 days later.",
+            ),
+            Column::new(
+                "read_at",
+                "Read",
+                Shown::DateTime,
+                "When the staff member read it.",
+            ),
+        ],
+    },
+    Table {
         name: "audit_log",
         feature: "the staff audit log",
         title: "Staff audit log",
@@ -217,6 +318,22 @@ pub fn router() -> Router<Platform> {
         .route(
             "/admin/account",
             get(handlers::show_account).post(handlers::save_account),
+        )
+        .route(
+            "/admin/account/notifications",
+            post(handlers::save_notification_choices),
+        )
+        .route(
+            "/admin/notifications",
+            get(notification_pages::list_notifications),
+        )
+        .route(
+            "/admin/notifications/read-all",
+            post(notification_pages::mark_all_read),
+        )
+        .route(
+            "/admin/notifications/{id}",
+            get(notification_pages::open_notification),
         )
         .route("/admin/account/tokens", post(handlers::create_token))
         .route(

@@ -704,9 +704,12 @@ pub async fn assign(
     };
     let mut tx = state.db.begin().await?;
     db::set_assignee(&mut tx, ticket.id, assignee).await?;
+    let by = super::notify::AssignedBy::Staff(user.id, &user.display_name);
+    super::notify::assigned(state, &mut tx, ticket, assignee, by).await?;
     let detail = assignee.map_or("unassigned".to_string(), |a| format!("to staff {a}"));
     audit::record(&mut tx, Actor::Staff(user), "assign", "ticket", id, &detail).await?;
     tx.commit().await?;
+    state.mail_wakeup.notify_one();
     Ok(assignee)
 }
 

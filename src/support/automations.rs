@@ -8,6 +8,7 @@
 use super::{
     db::{self, CannedReply},
     labels::{self, Priority, Tag},
+    notify::AssignedBy,
     tickets::{self, STATUSES, Ticket},
 };
 use crate::{
@@ -200,6 +201,8 @@ pub async fn run_triggers(
             && ticket.assignee_id != Some(agent)
         {
             db::set_assignee(tx, ticket.id, Some(agent)).await?;
+            let by = format!("the trigger “{}”", trigger.name);
+            super::notify::assigned(state, tx, ticket, Some(agent), AssignedBy::Rule(&by)).await?;
             ticket.assignee_id = Some(agent);
             done.push(format!("assigned to staff {agent}"));
         }
@@ -330,6 +333,8 @@ pub async fn apply_macro(
         tickets::reply(&state, &mut tx, &ticket, &subject, &user, &body, &m.status).await?;
     if assignee != ticket.assignee_id {
         db::set_assignee(&mut tx, ticket.id, assignee).await?;
+        let by = AssignedBy::Staff(user.id, &user.display_name);
+        super::notify::assigned(&state, &mut tx, &ticket, assignee, by).await?;
     }
     if m.status == "solved" && ticket.status != "solved" {
         let agent = assignee.or(Some(user.id));

@@ -204,6 +204,8 @@ async fn assign(
     let mut tx = state.db.begin().await?;
     for t in &tickets {
         db::set_assignee(&mut tx, t.id, assignee).await?;
+        let by = super::notify::AssignedBy::Staff(user.id, &user.display_name);
+        super::notify::assigned(state, &mut tx, t, assignee, by).await?;
         let detail = assignee.map_or("unassigned".to_string(), |a| format!("to staff {a}"));
         audit::record(
             &mut tx,
@@ -216,6 +218,7 @@ async fn assign(
         .await?;
     }
     tx.commit().await?;
+    state.mail_wakeup.notify_one();
     result.done.push(match assignee {
         None => format!("Unassigned: {}.", references(&tickets)),
         Some(_) => format!("Assigned to {name}: {}.", references(&tickets)),

@@ -764,14 +764,6 @@ pub async fn active_team_members(tx: &mut Tx, team: i64) -> sqlx::Result<Vec<(i6
     .await
 }
 
-/// A team's name.
-pub async fn team_name(tx: &mut Tx, team: i64) -> sqlx::Result<Option<String>> {
-    sqlx::query_scalar("SELECT name FROM support_teams WHERE id = $1")
-        .bind(team)
-        .fetch_optional(&mut **tx)
-        .await
-}
-
 /// Tickets received since `since`, newest first.
 pub async fn received_since(db: &Db, since: i64, limit: i64) -> sqlx::Result<Vec<TicketRow>> {
     sqlx::query_as(crate::platform::db::trusted_sql(format!(

@@ -1,6 +1,7 @@
 //! SLA escalation: when a ticket's response nears its target (the last
-//! quarter of it, see `sla`), the members of its team are told by mail, or
-//! its assignee when it has no team; active agents and admins only. Once
+//! quarter of it, see `sla`), the members of its team are told (through
+//! `staff::notifications`, by mail and/or the bell as each chose), or its
+//! assignee when it has no team; active agents and admins only. Once
 //! per ticket, per response and per response cycle (the clock's start is
 //! in the dedupe key), however often the sweep runs. The mail names the
 //! reference and links to the ticket, never what anyone wrote.
@@ -15,25 +16,18 @@ use super::{
 };
 use crate::{
     AppState,
-    platform::{
-        db::Tx,
-        mail::{self, EmailTemplate, Recipient},
-    },
+    platform::db::Tx,
+    staff::notifications::{self, Kind, Notice},
 };
-use anyhow::Context;
 
-crate::email_template!(pub struct SlaNearingMail { reference: String, response: String, left: String, priority: String, link: String, company: String, team: String }
-    subject "email/staff_sla_nearing/subject.txt",
-    text "email/staff_sla_nearing/body.txt",
-    html "email/staff_sla_nearing/body.html",
-);
 
 /// The most nearing tickets one sweep reads, the closest to their target
 /// first (far more than a small helpdesk ever has at once).
 const SWEEP_LIMIT: i64 = 5_000;
 
-/// Mails everyone to be told that `ticket`'s `response` nears its target,
-/// in the caller's transaction; how many mails were new. Who is told: the
+/// Tells everyone concerned that `ticket`'s `response` nears its target
+/// (by mail and/or in the back office, as each chose), in the caller's
+/// transaction; how many of them were told anew. Who is told: the
 /// active agents and admins of the ticket's team, or, when it has no team
 /// (or none of its members is active), its assignee if active.
 pub async fn sla_nearing(
@@ -47,13 +41,9 @@ pub async fn sla_nearing(
         Response::First => ticket.created_at,
         Response::Next => ticket.awaiting_since.unwrap_or(ticket.created_at),
     };
-    let mut team = String::new();
     let mut to = vec![];
     if let Some(team_id) = ticket.team_id {
         to = db::active_team_members(tx, team_id).await?;
-        if !to.is_empty() {
-            team = db::team_name(tx, team_id).await?.unwrap_or_default();
-        }
     }
     if to.is_empty()
         && let Some(assignee) = ticket.assignee_id
@@ -66,40 +56,19 @@ pub async fn sla_nearing(
     if to.is_empty() {
         return Ok(0);
     }
-    let site = state.site();
     let reference = ticket.reference.clone().unwrap_or_default();
-    let mail = SlaNearingMail {
-        reference: reference.clone(),
-        response: response.words().into(),
-        left: sla::duration_words(left, true),
-        priority: ticket.priority.clone(),
-        link: state
-            .config
-            .base_url
-            .join(&format!("admin/tickets/{}", ticket.id))
-            .context("building the ticket's link")?
-            .to_string(),
-        company: site.company_name.clone(),
-        team,
-    };
+    let detail = format!("{} due in {}", response.words(), sla::duration_words(left, true));
     let mut sent = 0;
-    for (staff_id, email) in to {
-        let key = format!(
-            "sla-nearing:{}:{}:{since}:{staff_id}",
-            ticket.id,
-            response.as_str()
-        );
-        if mail::enqueue(
-            tx,
-            &state.keyring,
-            &site,
-            Recipient::System,
-            "staff-sla-nearing",
-            &key,
-            &mail.to_mail(&email)?,
-        )
-        .await?
-        {
+    for (staff_id, _) in to {
+        let notice = Notice {
+            kind: Kind::SlaNearing,
+            about: reference.clone(),
+            detail: detail.clone(),
+            person: None,
+            link: format!("/admin/tickets/{}", ticket.id),
+            key: format!("sla-nearing:{}:{}:{since}", ticket.id, response.as_str()),
+        };
+        if notifications::notify(state, tx, staff_id, &notice).await? {
             sent += 1;
         }
     }

@@ -32,6 +32,8 @@ pub struct SupportSettings {
     pub csat_enabled: bool,
     /// A waiting live chat nobody answers for this long becomes a ticket.
     pub chat_unanswered_secs: i64,
+    /// A chat nobody accepted for this long is notified to the agents.
+    pub chat_waiting_notify_secs: i64,
 }
 
 impl Default for SupportSettings {
@@ -58,6 +60,7 @@ impl Default for SupportSettings {
             business_hours: (9, 17),
             csat_enabled: true,
             chat_unanswered_secs: 120,
+            chat_waiting_notify_secs: 60,
         }
     }
 }
@@ -123,6 +126,11 @@ pub const FIELDS: &[(&str, &str, &str)] = &[
         "Seconds before an unanswered chat becomes a ticket",
         "A live chat nobody answers in this time is turned into a support ticket answered by email (30 to 86400).",
     ),
+    (
+        "chat_waiting_notify_secs",
+        "Seconds before agents are told a chat waits",
+        "A live chat nobody has accepted in this time is notified once to the agents online (to every active agent when none is), as each chose in their settings (10 to 86400; below the ticket time above to be useful).",
+    ),
 ];
 
 /// Before targets had priorities, one first-response target in hours: it
@@ -173,6 +181,7 @@ impl SupportSettings {
             "business_hours" => format!("{}-{}", self.business_hours.0, self.business_hours.1),
             "csat" => if self.csat_enabled { "on" } else { "off" }.into(),
             "chat_unanswered_secs" => self.chat_unanswered_secs.to_string(),
+            "chat_waiting_notify_secs" => self.chat_waiting_notify_secs.to_string(),
             _ => String::new(),
         }
     }
@@ -242,6 +251,7 @@ impl SupportSettings {
                 }
             }
             "chat_unanswered_secs" => self.chat_unanswered_secs = number(30, 86_400)?,
+            "chat_waiting_notify_secs" => self.chat_waiting_notify_secs = number(10, 86_400)?,
             _ => return Err("Unknown setting."),
         }
         Ok(())
@@ -296,6 +306,10 @@ mod tests {
         assert!(s.set("chat_unanswered_secs", "two minutes").is_err());
         s.set("chat_unanswered_secs", "300").unwrap();
         assert_eq!(s.chat_unanswered_secs, 300);
+        assert!(s.set("chat_waiting_notify_secs", "0").is_err());
+        assert!(s.set("chat_waiting_notify_secs", "-60").is_err());
+        s.set("chat_waiting_notify_secs", "45").unwrap();
+        assert_eq!(s.chat_waiting_notify_secs, 45);
         s.set("phone_region", "gb").unwrap();
         assert_eq!(s.phone_region, "GB");
         s.set("business_days", "2-6").unwrap();

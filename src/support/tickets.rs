@@ -15,7 +15,6 @@ use crate::{
         crypto::DataKey,
         db::Tx,
         mail::{self, EmailTemplate, Recipient},
-        now_ms,
         state::Refusal,
     },
     privacy::subjects::{self, Subject},
@@ -395,7 +394,7 @@ pub async fn mail_reply(
     .await?;
     let mut saved = ticket.clone();
     super::automations::run_triggers(state, tx, &mut saved, subject, "updated").await?;
-    super::notify::visitor_answered(state, tx, &saved, message_id).await?;
+    super::notify::visitor_answered(state, tx, &saved, subject, message_id).await?;
     Ok(message_id)
 }
 
@@ -785,7 +784,7 @@ pub async fn visitor_reply(
     .await?;
     let mut saved = ticket.clone();
     super::automations::run_triggers(state, &mut tx, &mut saved, subject, "updated").await?;
-    super::notify::visitor_answered(state, &mut tx, &saved, message_id).await?;
+    super::notify::visitor_answered(state, &mut tx, &saved, subject, message_id).await?;
     tx.commit().await?;
     state.mail_wakeup.notify_one();
     Ok(())

@@ -30,6 +30,7 @@ mod mail;
 mod mail_in;
 mod memory;
 mod newsletter;
+mod notifications;
 mod ops;
 mod privacy_core;
 mod privacy_rights;
