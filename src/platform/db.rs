@@ -73,6 +73,7 @@ migrations! {
     60 "0060_search_index",
     61 "0061_ticket_priority_tags",
     62 "0062_teams_triggers_macros",
+    90 "0090_chat_search_teams",
 }
 
 impl Db {
