@@ -12,12 +12,20 @@
 //! It also reports ticket creation time, the index's share of it, and the
 //! index's rows and bytes per ticket.
 //!
-//! `cargo bench --bench ticket_search`; `BENCH_TICKETS` (default 10,000) and
-//! `BENCH_ROUNDS` (searches per searcher and kind, default 40). With
-//! `OFFICECOMMS_TEST_POSTGRES_URL` set it runs on PostgreSQL too.
+//! Then it seeds chats of three messages each through the chat's real write
+//! path (`conversations::start`, then messages through the hub's writer,
+//! which indexes them in the storing transaction) and times a chat message's
+//! storage and the chat search the global search runs (one and three words,
+//! 8 searchers), with the chats' index size per chat.
+//!
+//! `cargo bench --bench ticket_search`; `BENCH_TICKETS` (default 10,000),
+//! `BENCH_CHATS` (default 20,000) and `BENCH_ROUNDS` (searches per searcher
+//! and kind, default 40). With `OFFICECOMMS_TEST_POSTGRES_URL` set it runs
+//! on PostgreSQL too.
 
 use officecomms::{
-    Application, Config,
+    AppState, Application, Config,
+    chat::{conversations, search as chat_search},
     platform::{db::Backend, forms::EmailAddress},
     support::{db, intake::NewTicket, search, tickets},
 };
@@ -95,11 +103,12 @@ fn ticket(i: usize) -> (NewTicket, [String; 2]) {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let n = env_num("BENCH_TICKETS", 10_000);
+    let chats = env_num("BENCH_CHATS", 20_000);
     let rounds = env_num("BENCH_ROUNDS", 40);
     println!(
-        "ticket search: {n} tickets of 3 messages, {SEARCHERS} searchers, {rounds} rounds each"
+        "ticket search: {n} tickets of 3 messages, {chats} chats of 3 messages, {SEARCHERS} searchers, {rounds} rounds each"
     );
-    run(None, n, rounds).await?;
+    run(None, n, chats, rounds).await?;
     if let Ok(admin) = std::env::var("OFFICECOMMS_TEST_POSTGRES_URL") {
         sqlx::any::install_default_drivers();
         let name = format!("oc_bench_search_{}", std::process::id());
@@ -109,7 +118,7 @@ async fn main() -> anyhow::Result<()> {
             .await?;
         let mut url: url::Url = admin.parse()?;
         url.set_path(&name);
-        let result = run(Some(url.to_string()), n, rounds).await;
+        let result = run(Some(url.to_string()), n, chats, rounds).await;
         sqlx::raw_sql(AssertSqlSafe(format!(
             "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
         )))
@@ -139,7 +148,12 @@ fn report(label: &str, mut times: Vec<Duration>) {
     );
 }
 
-async fn run(database_url: Option<String>, n: usize, rounds: usize) -> anyhow::Result<()> {
+async fn run(
+    database_url: Option<String>,
+    n: usize,
+    chats: usize,
+    rounds: usize,
+) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let mut config = Config::load(|_| None)?;
     config.data_dir = dir.path().to_path_buf();
@@ -291,6 +305,8 @@ async fn run(database_url: Option<String>, n: usize, rounds: usize) -> anyhow::R
         }
     }
 
+    chat_search_bench(&state, label, chats, rounds).await?;
+
     // The inbox page over HTTP, signed in as an agent.
     officecomms::staff::add_user_cli(
         &state,
@@ -352,5 +368,105 @@ async fn run(database_url: Option<String>, n: usize, rounds: usize) -> anyhow::R
     }
     let _ = stop_tx.send(());
     let _ = server.await;
+    Ok(())
+}
+
+/// Chat `i`: its visitor's name and three messages.
+fn chat(i: usize) -> (String, [String; 3]) {
+    let mut rng = Rng(i as u64 * 104_729 + 11);
+    let name = format!("{} {}", word(rng.next() % 300), word(rng.next() % 3000));
+    let messages = [
+        sentence(&mut rng, 12),
+        sentence(&mut rng, 12),
+        sentence(&mut rng, 12),
+    ];
+    (name, messages)
+}
+
+/// Seeds `n` chats through the chat's write path (8 visitors at a time, so
+/// the hub's writer batches as in production), then times chat-word searches.
+async fn chat_search_bench(
+    state: &AppState,
+    label: &str,
+    n: usize,
+    rounds: usize,
+) -> anyhow::Result<()> {
+    if n == 0 {
+        return Ok(());
+    }
+    let started = Instant::now();
+    let mut writers = vec![];
+    for w in 0..SEARCHERS {
+        let state = state.clone();
+        writers.push(tokio::spawn(async move {
+            let mut post_times = vec![];
+            for i in (w..n).step_by(SEARCHERS) {
+                let (name, messages) = chat(i);
+                let c = conversations::start(&state, &name, None, Some("/"), None)
+                    .await
+                    .unwrap();
+                for (k, body) in messages.iter().enumerate() {
+                    let from = if k == 1 { "agent" } else { "visitor" };
+                    let t = Instant::now();
+                    conversations::post(&state, &c, from, None, body, None)
+                        .await
+                        .unwrap();
+                    post_times.push(t.elapsed());
+                }
+            }
+            post_times
+        }));
+    }
+    let mut post_times = vec![];
+    for w in writers {
+        post_times.extend(w.await?);
+    }
+    println!(
+        "{label}: seeded {n} chats (3 messages each) in {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
+    report("chat message stored, with index (8 visitors)", post_times);
+    let rows = chat_search::WORDS.rows(&state.db).await?;
+    println!(
+        "  chat index: {rows} rows, {:.0} rows per chat",
+        rows as f64 / n as f64
+    );
+    let one: Vec<String> = (0..rounds)
+        .map(|r| {
+            word(if r % 2 == 0 {
+                30 + r as u64
+            } else {
+                2_500 + r as u64
+            })
+        })
+        .collect();
+    let three: Vec<String> = (0..rounds)
+        .map(|r| {
+            let (_, messages) = chat((r * 89) % n);
+            messages[2].split(' ').take(3).collect::<Vec<_>>().join(" ")
+        })
+        .collect();
+    let zone = state.site().time_zone;
+    for (kind, queries) in [("one word", &one), ("three words", &three)] {
+        let mut tasks = vec![];
+        for s in 0..SEARCHERS {
+            let (state, queries) = (state.clone(), queries.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut times = vec![];
+                for r in 0..queries.len() {
+                    let q = &queries[(r + s) % queries.len()];
+                    let t = Instant::now();
+                    chat_search::for_staff(&state, q, 20, zone).await.unwrap();
+                    times.push(t.elapsed());
+                }
+                times
+            }));
+        }
+        let mut times = vec![];
+        for t in tasks {
+            times.extend(t.await?);
+        }
+        report(&format!("{kind}, chats, blind index (20 hits)"), times);
+    }
     Ok(())
 }

@@ -72,6 +72,7 @@
       li.appendChild(document.createTextNode(" "));
       li.appendChild(el("span", "badge", c.status));
       if (c.agent) li.appendChild(document.createTextNode(" · " + c.agent));
+      if (c.team) li.appendChild(document.createTextNode(" · " + c.team));
       if (c.unread) li.appendChild(el("span", "badge unread", c.unread + " new"));
       queue.appendChild(li);
     });
@@ -98,12 +99,14 @@
     var row = body.querySelector('tr[data-id="' + c.conversation + '"]');
     var time = el("time", null, "just now");
     time.setAttribute("datetime", new Date(c.updated_at).toISOString());
-    if (row && row.cells.length === 5) {
+    if (row && row.cells.length === 6) {
       row.cells[1].textContent = "";
       row.cells[1].appendChild(el("span", "badge", c.status));
       row.cells[2].textContent = c.agent || "";
       row.cells[3].textContent = "";
       row.cells[3].appendChild(time);
+      var team = row.cells[5].querySelector("[data-team]");
+      if (team) team.textContent = c.team || "";
     } else {
       row = document.createElement("tr");
       row.setAttribute("data-id", c.conversation);
@@ -126,6 +129,11 @@
       when.appendChild(time);
       row.appendChild(when);
       row.appendChild(el("td"));
+      var teamCell = el("td");
+      var teamName = el("span", null, c.team || "");
+      teamName.setAttribute("data-team", "");
+      teamCell.appendChild(teamName);
+      row.appendChild(teamCell);
     }
     body.insertBefore(row, body.firstChild);
   }

@@ -99,6 +99,9 @@ impl AppState {
         crate::shop::search::backfill(&platform)
             .await
             .context("indexing the words of earlier orders")?;
+        crate::chat::search::backfill(&platform)
+            .await
+            .context("indexing the words of earlier chats")?;
         let analytics = crate::analytics::Analytics::open(
             &platform.db,
             platform

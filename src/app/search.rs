@@ -102,6 +102,11 @@ pub async fn search(
                 more: list_link("/admin/tickets", &[("status", "all"), ("q", &q)]),
                 hits,
             });
+            sections.push(Section {
+                title: "Chats",
+                more: list_link("/admin/chat", &[("q", &q)]),
+                hits: crate::chat::search::for_staff(&state, &q, PER_SECTION, page.zone()).await?,
+            });
         }
         if user.role.allows(Role::Editor) {
             sections.push(Section {

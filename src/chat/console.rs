@@ -74,6 +74,8 @@ struct Console {
     state: AppState,
     user: StaffUser,
     names: HashMap<i64, String>,
+    /// Team names by id, for each conversation's summary.
+    teams: HashMap<i64, String>,
     /// Conversations this console opened, with the last seq sent.
     following: HashMap<i64, (Conversation, i64)>,
 }
@@ -104,8 +106,10 @@ async fn run(state: AppState, mut ws: WebSocket, user: StaffUser, session: Strin
         state: state.clone(),
         user,
         names: conversations::staff_names(&state).await.unwrap_or_default(),
+        teams: HashMap::new(),
         following: HashMap::new(),
     };
+    console.refresh_teams().await;
     match console.queue().await {
         Ok(list) => {
             let hello = ServerFrame::Console {
@@ -264,10 +268,29 @@ impl Console {
         let mut out = Vec::new();
         for row in rows {
             if let Some(c) = conversations::decrypt(&self.state, row)? {
-                out.push(c.summary(&self.names));
+                out.push(self.summary(&c).await);
             }
         }
         Ok(out)
+    }
+
+    /// A conversation's summary with its team's name (team names are
+    /// read again when a chat names a team this console does not know).
+    async fn summary(&mut self, c: &Conversation) -> super::protocol::Summary {
+        let mut summary = c.summary(&self.names);
+        if let Some(team) = c.row.team_id {
+            if !self.teams.contains_key(&team) {
+                self.refresh_teams().await;
+            }
+            summary.team = self.teams.get(&team).cloned().unwrap_or_default();
+        }
+        summary
+    }
+
+    async fn refresh_teams(&mut self) {
+        if let Ok(teams) = crate::support::automations::teams(&self.state).await {
+            self.teams = teams.into_iter().map(|t| (t.id, t.name)).collect();
+        }
     }
 
     async fn refresh_names(&mut self) {
@@ -363,7 +386,7 @@ impl Console {
                         if c.row.agent_id.is_some_and(|a| !self.names.contains_key(&a)) {
                             self.refresh_names().await;
                         }
-                        let summary = c.summary(&self.names);
+                        let summary = self.summary(&c).await;
                         if let Some(entry) = self.following.get_mut(conversation) {
                             entry.0 = c;
                         }
@@ -406,7 +429,7 @@ impl Console {
                     return Ok(vec![refused(Refused::NotFound)]);
                 };
                 conversations::audit_view(&state, &self.user, conversation).await?;
-                let summary = c.summary(&self.names);
+                let summary = self.summary(&c).await;
                 self.following.insert(conversation, (c, after.max(0)));
                 let mut frames = vec![ServerFrame::Conversation(Box::new(summary))];
                 frames.extend(self.catch_up(conversation, i64::MAX).await);

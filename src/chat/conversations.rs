@@ -132,6 +132,7 @@ impl Conversation {
                 .agent_id
                 .and_then(|id| staff_names.get(&id).cloned())
                 .unwrap_or_default(),
+            team: String::new(),
             last_seq: self.row.last_seq,
             created_at: self.row.created_at,
             updated_at: self.row.updated_at,
@@ -214,6 +215,23 @@ pub fn clean_name(name: &str) -> Result<String, &'static str> {
     Ok(name)
 }
 
+/// Validates the topic a visitor picked: blank (none), or one of the
+/// support form's products; `Ok(Err(message))` for anything else.
+pub async fn clean_topic(
+    state: &AppState,
+    topic: &str,
+) -> anyhow::Result<Result<Option<String>, &'static str>> {
+    let topic = topic.trim();
+    if topic.is_empty() {
+        return Ok(Ok(None));
+    }
+    let topics = crate::support::settings::load(&state.db).await?.products;
+    Ok(match topics.into_iter().find(|t| t == topic) {
+        Some(t) => Ok(Some(t)),
+        None => Err("Please choose one of the topics."),
+    })
+}
+
 /// Validates a message body: text, not empty, not too long. Control
 /// characters other than newlines and tabs are dropped.
 pub fn clean_body(body: &str) -> Result<String, &'static str> {
@@ -233,12 +251,16 @@ pub fn clean_body(body: &str) -> Result<String, &'static str> {
 
 /// Starts a conversation: with an email, under that person's subject (so
 /// it is in their my-data export and erasure); without, under a subject of
-/// its own that no email can find.
+/// its own that no email can find. Its words (name, email, topic) go into
+/// the chats' word index and a trigger on the channel "chat" may route it
+/// to a team, all in the transaction that stores it. `topic` is one of
+/// the support form's products (checked by [`clean_topic`]).
 pub async fn start(
     state: &AppState,
     name: &str,
     email: Option<&EmailAddress>,
     page: Option<&str>,
+    topic: Option<&str>,
 ) -> anyhow::Result<Conversation> {
     let mut tx = state.db.begin().await?;
     let subject = match email {
@@ -246,14 +268,45 @@ pub async fn start(
         None => subjects::create_anonymous(&mut tx, &state.keyring).await?,
     };
     let seal = |column: &str, v: &str| subject.seal("chat_conversations", column, v);
+    let created_at = crate::platform::now_ms();
+    let (sealed_name, sealed_email, sealed_page) = (
+        seal("name", name),
+        email.map(|e| seal("email", e.as_str())),
+        page.map(|p| seal("page", p)),
+    );
     let id = db::insert_conversation(
         &mut tx,
-        subject.id,
-        &seal("name", name),
-        email.map(|e| seal("email", e.as_str())).as_deref(),
-        page.map(|p| seal("page", p)).as_deref(),
+        &db::NewConversation {
+            subject_id: subject.id,
+            name: &sealed_name,
+            email: sealed_email.as_deref(),
+            page: sealed_page.as_deref(),
+            topic,
+            created_at,
+        },
     )
     .await?;
+    let email_text = email.map(EmailAddress::as_str).unwrap_or_default();
+    let mut texts = vec![name, email_text];
+    texts.extend(topic);
+    let record = super::search::record(id, subject.id, created_at);
+    super::search::index(&state.keyring, &mut tx, record, &texts).await?;
+    if let Some((team, trigger)) =
+        crate::support::automations::route_chat(&mut tx, topic.unwrap_or_default(), email_text)
+            .await?
+    {
+        db::set_team(&mut tx, id, Some(team)).await?;
+        let detail = format!("{trigger} on a new chat: team {team}");
+        audit::record(
+            &mut tx,
+            Actor::System("trigger"),
+            "trigger",
+            "chat",
+            id,
+            &detail,
+        )
+        .await?;
+    }
     crate::platform::webhooks::enqueue(
         &mut tx,
         &state.keyring,
@@ -510,6 +563,38 @@ async fn change(
     Ok(Ok(()))
 }
 
+/// Moves a conversation to a team (`None`: to no team), given by an agent;
+/// audited. `team` must name an existing team (the caller checks).
+pub async fn route(
+    state: &AppState,
+    staff: &StaffUser,
+    id: i64,
+    team: Option<(i64, &str)>,
+) -> anyhow::Result<Result<(), Refused>> {
+    let mut tx = state.db.begin().await?;
+    if !db::set_team(&mut tx, id, team.map(|(t, _)| t)).await? {
+        return Ok(Err(Refused::NotFound));
+    }
+    let detail = team.map_or("no team".to_string(), |(t, name)| {
+        format!("to team {t} ({name})")
+    });
+    audit::record(
+        &mut tx,
+        Actor::Staff(staff),
+        "chat.route",
+        "chat",
+        id,
+        &detail,
+    )
+    .await?;
+    tx.commit().await?;
+    state
+        .chat
+        .publish(Event::Changed { conversation: id })
+        .await?;
+    Ok(Ok(()))
+}
+
 /// Records that a staff member looked at a conversation.
 pub async fn audit_view(state: &AppState, staff: &StaffUser, id: i64) -> anyhow::Result<()> {
     let mut tx = state.db.begin().await?;
@@ -593,7 +678,12 @@ pub async fn leave_message(
         format!("Your message is support ticket {reference}. We'll answer by email to {email}.");
     post(state, conversation, "system", None, &note, None).await?;
     let mut tx = state.db.begin().await?;
-    db::set_ticket(&mut tx, conversation.id(), reference.as_str()).await?;
+    if let Some((subject_id, started)) =
+        db::set_ticket(&mut tx, conversation.id(), reference.as_str()).await?
+    {
+        let record = super::search::record(conversation.id(), subject_id, started);
+        super::search::index(&state.keyring, &mut tx, record, &[reference.as_str()]).await?;
+    }
     tx.commit().await?;
     state
         .chat

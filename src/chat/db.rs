@@ -27,32 +27,132 @@ pub struct ConversationRow {
     /// When the chat went unanswered (past the support setting) and the
     /// visitor was asked for an email to turn it into a ticket.
     pub unanswered_at: Option<i64>,
+    /// The topic the visitor picked (one of the support form's products).
+    pub topic: Option<String>,
+    /// The team the chat is routed to.
+    pub team_id: Option<i64>,
     /// The subject's wrapped key; `None` once erased.
     pub wrapped_key: Option<Vec<u8>>,
 }
 
 const COLUMNS: &str = "c.id, c.subject_id, c.created_at, c.updated_at, c.status, c.agent_id, \
      c.closed_at, c.last_seq, c.visitor_read_seq, c.staff_read_seq, c.ticket_reference, \
-     c.name, c.email, c.page, c.email_verified_at, c.unanswered_at, s.wrapped_key";
+     c.name, c.email, c.page, c.email_verified_at, c.unanswered_at, c.topic, c.team_id, s.wrapped_key";
 
-pub async fn insert_conversation(
-    tx: &mut Tx,
-    subject_id: i64,
-    name: &[u8],
-    email: Option<&[u8]>,
-    page: Option<&[u8]>,
-) -> sqlx::Result<i64> {
-    let now = now_ms();
+/// A new conversation's sealed details.
+pub struct NewConversation<'a> {
+    pub subject_id: i64,
+    pub name: &'a [u8],
+    pub email: Option<&'a [u8]>,
+    pub page: Option<&'a [u8]>,
+    pub topic: Option<&'a str>,
+    pub created_at: i64,
+}
+
+pub async fn insert_conversation(tx: &mut Tx, new: &NewConversation<'_>) -> sqlx::Result<i64> {
     sqlx::query_scalar(
-        "INSERT INTO chat_conversations (subject_id, created_at, updated_at, status, name, email, page) \
-         VALUES ($1, $2, $2, 'waiting', $3, $4, $5) RETURNING id",
+        "INSERT INTO chat_conversations (subject_id, created_at, updated_at, status, name, email, page, topic) \
+         VALUES ($1, $2, $2, 'waiting', $3, $4, $5, $6) RETURNING id",
     )
-    .bind(subject_id)
-    .bind(now)
-    .bind(name)
-    .bind(email)
-    .bind(page)
+    .bind(new.subject_id)
+    .bind(new.created_at)
+    .bind(new.name)
+    .bind(new.email)
+    .bind(new.page)
+    .bind(new.topic)
     .fetch_one(&mut **tx)
+    .await
+}
+
+/// Routes a conversation to a team (or to none).
+pub async fn set_team(tx: &mut Tx, id: i64, team: Option<i64>) -> sqlx::Result<bool> {
+    Ok(
+        sqlx::query("UPDATE chat_conversations SET team_id = $1 WHERE id = $2")
+            .bind(team)
+            .bind(id)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected()
+            == 1,
+    )
+}
+
+/// What the console's lists ask for: statuses, words (query hashes of the
+/// chats' word index, every one required) and teams (`None`: any team).
+#[derive(Default)]
+pub struct ListFilter<'a> {
+    pub statuses: &'a [&'a str],
+    pub terms: Vec<i64>,
+    pub teams: Option<Vec<i64>>,
+}
+
+/// Conversations matching `filter`, latest activity first, at most `limit`.
+pub async fn list(
+    db: &Db,
+    filter: &ListFilter<'_>,
+    limit: i64,
+) -> sqlx::Result<Vec<ConversationRow>> {
+    let mut conditions = vec![];
+    let mut next = 1;
+    if !filter.statuses.is_empty() && !filter.statuses.contains(&"all") {
+        conditions.push(format!(
+            "c.status IN ({})",
+            placeholders(next, filter.statuses.len())
+        ));
+        next += filter.statuses.len();
+    }
+    if !filter.terms.is_empty() {
+        conditions.push(super::search::WORDS.condition("c.id", next, filter.terms.len()));
+        next += filter.terms.len();
+    }
+    if let Some(teams) = &filter.teams {
+        if teams.is_empty() {
+            conditions.push("1 = 0".into());
+        } else {
+            conditions.push(format!(
+                "c.team_id IN ({})",
+                placeholders(next, teams.len())
+            ));
+            next += teams.len();
+        }
+    }
+    let condition = if conditions.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", conditions.join(" AND "))
+    };
+    let sql = format!(
+        "SELECT {COLUMNS} FROM chat_conversations c JOIN subjects s ON s.id = c.subject_id \
+         {condition} ORDER BY c.updated_at DESC, c.id DESC LIMIT ${next}"
+    );
+    let mut query = sqlx::query_as(trusted_sql(sql));
+    if !filter.statuses.contains(&"all") {
+        for status in filter.statuses {
+            query = query.bind(*status);
+        }
+    }
+    for term in &filter.terms {
+        query = query.bind(*term);
+    }
+    for team in filter.teams.iter().flatten() {
+        query = query.bind(*team);
+    }
+    query.bind(limit).fetch_all(&db.pool).await
+}
+
+/// Conversations with an id below `below`, newest first (the word index's backfill).
+pub async fn conversations_below(
+    db: &Db,
+    below: i64,
+    limit: i64,
+) -> sqlx::Result<Vec<ConversationRow>> {
+    sqlx::query_as(trusted_sql(format!(
+        "SELECT {COLUMNS} FROM chat_conversations c JOIN subjects s ON s.id = c.subject_id \
+         WHERE c.id < $1 ORDER BY c.id DESC LIMIT $2"
+    )))
+    .bind(below)
+    .bind(limit)
+    .fetch_all(&db.pool)
     .await
 }
 
@@ -183,12 +283,13 @@ pub async fn seqs_of_client_ids(
 }
 
 /// Takes `count` seqs from each open conversation in one statement; returns
-/// the last seq taken from each (closed or missing ones are absent).
+/// the last seq taken from each and the conversation's start (closed or
+/// missing ones are absent).
 pub async fn take_seqs(
     tx: &mut Tx,
     counts: &BTreeMap<i64, i64>,
     now: i64,
-) -> sqlx::Result<HashMap<i64, i64>> {
+) -> sqlx::Result<HashMap<i64, (i64, i64)>> {
     if counts.is_empty() {
         return Ok(HashMap::new());
     }
@@ -201,10 +302,10 @@ pub async fn take_seqs(
         .join(", ");
     let sql = format!(
         "UPDATE chat_conversations SET last_seq = last_seq + CASE id{cases} END, updated_at = ${} \
-         WHERE id IN ({ids}) AND status <> 'closed' RETURNING id, last_seq",
+         WHERE id IN ({ids}) AND status <> 'closed' RETURNING id, last_seq, created_at",
         2 * counts.len() + 1
     );
-    let mut query = sqlx::query_as::<_, (i64, i64)>(trusted_sql(sql)).persistent(false);
+    let mut query = sqlx::query_as::<_, (i64, i64, i64)>(trusted_sql(sql)).persistent(false);
     for (conversation, count) in counts {
         query = query.bind(*conversation).bind(*count);
     }
@@ -213,6 +314,7 @@ pub async fn take_seqs(
         .fetch_all(&mut **tx)
         .await?
         .into_iter()
+        .map(|(id, last, created)| (id, (last, created)))
         .collect())
 }
 
@@ -307,17 +409,22 @@ pub async fn set_state(
         == 1)
 }
 
-pub async fn set_ticket(tx: &mut Tx, conversation: i64, reference: &str) -> sqlx::Result<()> {
-    sqlx::query(
+/// Marks the conversation a ticket; returns `(subject, started)` for
+/// indexing the reference.
+pub async fn set_ticket(
+    tx: &mut Tx,
+    conversation: i64,
+    reference: &str,
+) -> sqlx::Result<Option<(i64, i64)>> {
+    sqlx::query_as(
         "UPDATE chat_conversations SET ticket_reference = $2, status = 'closed', closed_at = $3, updated_at = $3 \
-         WHERE id = $1",
+         WHERE id = $1 RETURNING subject_id, created_at",
     )
     .bind(conversation)
     .bind(reference)
     .bind(now_ms())
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+    .fetch_optional(&mut **tx)
+    .await
 }
 
 /// Waiting chats with a visitor message older than `cutoff` that nobody

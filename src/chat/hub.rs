@@ -429,6 +429,46 @@ async fn write_messages(
     }
 }
 
+/// Adds the words of the batch's new messages from visitors and agents to
+/// the chats' word index, in the transaction that stores them: one record
+/// a conversation (its messages' words together), one statement for all.
+async fn index_words(
+    tx: &mut crate::platform::db::Tx,
+    keyring: &crate::platform::crypto::Keyring,
+    messages: &[(&NewMessage, i64)],
+    taken: &HashMap<i64, (i64, i64)>,
+) -> anyhow::Result<()> {
+    let mut texts: BTreeMap<i64, (crate::platform::search_index::Record, Vec<&str>)> =
+        BTreeMap::new();
+    for (m, _) in messages {
+        let Some((_, started)) = taken.get(&m.conversation) else {
+            continue;
+        };
+        if m.from == "system" {
+            continue;
+        }
+        texts
+            .entry(m.conversation)
+            .or_insert_with(|| {
+                (
+                    super::search::record(m.conversation, m.subject_id, *started),
+                    vec![],
+                )
+            })
+            .1
+            .push(m.body.as_str());
+    }
+    let records: Vec<_> = texts
+        .values()
+        .map(|(record, texts)| (*record, texts.as_slice()))
+        .collect();
+    super::search::WORDS
+        .add_many(tx, keyring, &records)
+        .await
+        .context("indexing chat messages' words")?;
+    Ok(())
+}
+
 fn message_event(m: &NewMessage, stored: &Stored, with_body: bool) -> Event {
     Event::Message {
         conversation: m.conversation,
@@ -490,7 +530,7 @@ async fn write_batch(
     let last = db::take_seqs(&mut tx, &counts, now).await?;
     let mut next: HashMap<i64, i64> = counts
         .iter()
-        .filter_map(|(c, n)| Some((*c, last.get(c)? - n + 1)))
+        .filter_map(|(c, n)| Some((*c, last.get(c)?.0 - n + 1)))
         .collect();
     let mut outcomes: Vec<Option<Stored>> = Vec::with_capacity(batch.len());
     let mut rows = Vec::new();
@@ -540,6 +580,7 @@ async fn write_batch(
         outcomes.push(outcome);
     }
     db::insert_messages(&mut tx, &rows).await?;
+    index_words(&mut tx, keyring, &raised, &last).await?;
     raise_webhooks(&mut tx, db, keyring, &raised, now).await?;
     // One notification per batch (as many as fit), sent at commit in seq order.
     for payload in payloads(&notices)? {

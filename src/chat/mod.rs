@@ -8,6 +8,7 @@ pub mod db;
 pub mod hub;
 pub mod pages;
 pub mod protocol;
+pub mod search;
 pub mod socket;
 pub mod visitor;
 
@@ -40,6 +41,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/chat/{conversation}", get(pages::show_conversation))
         .route("/admin/chat/{conversation}/reply", post(pages::reply))
         .route("/admin/chat/{conversation}/action", post(pages::act))
+        .route("/admin/chat/{conversation}/team", post(pages::move_to_team))
 }
 
 const PURPOSE: &str = "to answer you in the live chat and keep its history for follow-up";
@@ -115,6 +117,8 @@ pub const TABLES: &[Table] = &[
             "email_verified_at",
             "unanswered_at",
             "waiting_notified_at",
+            "topic",
+            "team_id",
         ],
         columns: &[
             Column::new(
@@ -178,6 +182,12 @@ pub const TABLES: &[Table] = &[
                 "The page of our site you were reading, so our agent can see it.",
             ),
             Column::new(
+                "topic",
+                "Topic",
+                Shown::Text,
+                "What you said the chat was about, if you chose one.",
+            ),
+            Column::new(
                 "ticket_reference",
                 "Support request",
                 Shown::Reference,
@@ -186,6 +196,7 @@ pub const TABLES: &[Table] = &[
             Column::internal("id", ROW_ID),
             Column::internal("subject_id", SUBJECT_ID),
             Column::internal("agent_id", "Which of our staff answered."),
+            Column::internal("team_id", "Which team of our staff the chat went to."),
             Column::internal("last_seq", "How many messages the chat holds."),
             Column::internal("visitor_read_seq", "How far you had read."),
             Column::internal("staff_read_seq", "How far our agent had read."),
@@ -244,6 +255,38 @@ pub const TABLES: &[Table] = &[
             Column::internal(
                 "client_id",
                 "A random number your browser gave the message, so it is never recorded twice.",
+            ),
+        ],
+    },
+    Table {
+        name: "chat_search_terms",
+        feature: "the live chat",
+        title: "Search index of your live chats",
+        summary: "Fingerprints of the words of your live chats, for our staff's search",
+        subject_column: Some("subject_id"),
+        created_column: Some("created_at"),
+        retention: Retention::Days(RETENTION_DAYS),
+        personal: &[Field {
+            column: "hash",
+            label: "keyed hashes of the words of your live chats with us and of the name, email and topic you gave (not the words themselves)",
+            category: Category::Message,
+            purpose: "so our staff can find your chat by any word of it without decrypting every chat",
+            encrypted: false,
+            shared_with: &[],
+        }],
+        other: &["record_id", "subject_id", "created_at"],
+        columns: &[
+            Column::new(
+                "hash",
+                "Word fingerprints",
+                Shown::Internal,
+                "A keyed fingerprint of one word (or the start of one) of your chat, from which the word cannot be read back without our key.",
+            ),
+            Column::internal("record_id", "Which chat the word is in."),
+            Column::internal("subject_id", SUBJECT_ID),
+            Column::internal(
+                "created_at",
+                "When the chat started, so the word is deleted with the chat.",
             ),
         ],
     },

@@ -16,6 +16,7 @@ use crate::{
     },
     privacy::age::{self, AgeGate},
     staff::{Agent, Staff},
+    support::automations::{self, Team},
 };
 use axum::{
     Json,
@@ -24,6 +25,7 @@ use axum::{
     response::{IntoResponse, Redirect, Response},
 };
 use serde::Deserialize;
+use std::collections::HashMap;
 
 #[derive(Clone, Debug, Default, Deserialize)]
 pub struct StartForm {
@@ -36,6 +38,9 @@ pub struct StartForm {
     /// The page the visitor opened the chat from.
     #[serde(default)]
     pub page: String,
+    /// One of the support form's products, or blank.
+    #[serde(default)]
+    pub topic: String,
 }
 
 #[derive(askama::Template)]
@@ -49,6 +54,8 @@ struct ChatPage {
     retention_days: u32,
     /// Nobody online: the page says so before the chat starts.
     agents_online: i64,
+    /// What the visitor can say the chat is about (the support form's products).
+    topics: Vec<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -69,6 +76,7 @@ pub async fn show_chat(
         .c
         .filter(|c| conversations::verify(&state, &q.t, now_ms()).is_some_and(|(id, _)| id == *c))
         .map(|c| (c, q.t.clone()));
+    let topics = crate::support::settings::load(&state.db).await?.products;
     render(&ChatPage {
         page: page.titled("Live chat"),
         form: StartForm::default(),
@@ -76,6 +84,7 @@ pub async fn show_chat(
         resume,
         retention_days: super::RETENTION_DAYS,
         agents_online: *state.chat.agents_online().borrow(),
+        topics,
     })
 }
 
@@ -107,19 +116,24 @@ pub async fn start_chat(
             .map(Some)
             .map_err(|m| errors.add("email", m)),
     };
-    let (Ok(name), Ok(email), true) = (name, email, errors.is_empty()) else {
+    let topic = conversations::clean_topic(&state, &form.topic)
+        .await?
+        .map_err(|m| errors.add("topic", m));
+    let (Ok(name), Ok(email), Ok(topic), true) = (name, email, topic, errors.is_empty()) else {
         if wants_json(&headers) {
-            let fields: std::collections::BTreeMap<&str, &str> = ["name", "email", "birth_year"]
-                .into_iter()
-                .filter(|f| errors.has(f))
-                .map(|f| (f, errors.get(f)))
-                .collect();
+            let fields: std::collections::BTreeMap<&str, &str> =
+                ["name", "email", "birth_year", "topic"]
+                    .into_iter()
+                    .filter(|f| errors.has(f))
+                    .map(|f| (f, errors.get(f)))
+                    .collect();
             return Ok((
                 StatusCode::UNPROCESSABLE_ENTITY,
                 Json(serde_json::json!({ "errors": fields })),
             )
                 .into_response());
         }
+        let topics = crate::support::settings::load(&state.db).await?.products;
         let body = ChatPage {
             page: page.titled("Live chat"),
             form,
@@ -127,11 +141,19 @@ pub async fn start_chat(
             resume: None,
             retention_days: super::RETENTION_DAYS,
             agents_online: *state.chat.agents_online().borrow(),
+            topics,
         };
         return render_with(StatusCode::UNPROCESSABLE_ENTITY, &body);
     };
     let origin = conversations::clean_page(&form.page);
-    let c = conversations::start(&state, &name, email.as_ref(), origin.as_deref()).await?;
+    let c = conversations::start(
+        &state,
+        &name,
+        email.as_ref(),
+        origin.as_deref(),
+        topic.as_deref(),
+    )
+    .await?;
     crate::analytics::goal(&state, "chat_started");
     let token = conversations::token(&state, &c);
     if wants_json(&headers) {
@@ -159,6 +181,43 @@ pub struct Row {
     /// Last activity (epoch ms).
     pub updated: i64,
     pub ticket: String,
+    /// The team the chat is routed to, by name (blank: none).
+    pub team: String,
+    pub topic: String,
+    /// Under a found chat: its matching words, HTML-escaped and marked.
+    pub snippet: String,
+}
+
+impl Row {
+    fn of(c: &Conversation, names: &HashMap<i64, String>, teams: &[Team]) -> Row {
+        Row {
+            id: c.id(),
+            status: c.row.status.clone(),
+            name: c.name.clone(),
+            email: c.email.clone(),
+            email_verified: c.email_verified(),
+            agent: c
+                .row
+                .agent_id
+                .and_then(|a| names.get(&a).cloned())
+                .unwrap_or_default(),
+            updated: c.row.updated_at,
+            ticket: c.row.ticket_reference.clone().unwrap_or_default(),
+            team: team_name(c.row.team_id, teams),
+            topic: c.row.topic.clone().unwrap_or_default(),
+            snippet: String::new(),
+        }
+    }
+}
+
+fn team_name(team: Option<i64>, teams: &[Team]) -> String {
+    team.map(|t| {
+        teams
+            .iter()
+            .find(|x| x.id == t)
+            .map_or("a deleted team".to_string(), |x| x.name.clone())
+    })
+    .unwrap_or_default()
 }
 
 #[derive(askama::Template)]
@@ -166,6 +225,12 @@ pub struct Row {
 struct ConsolePage {
     page: Page,
     q: String,
+    /// `mine`: only chats of the agent's teams; else every chat.
+    teams: String,
+    /// Whether the agent belongs to any team.
+    in_a_team: bool,
+    /// Why the search could not run (no searchable word).
+    problem: String,
     open: Vec<Row>,
     recent: Vec<Row>,
     canned: Vec<crate::support::CannedReply>,
@@ -178,84 +243,93 @@ pub struct SearchQuery {
     q: String,
 }
 
-/// Conversations decrypted in memory for a search (fields are encrypted).
-const SEARCH_WINDOW: i64 = 500;
+#[derive(Deserialize, Default)]
+pub struct ConsoleQuery {
+    #[serde(default)]
+    q: String,
+    /// `mine` or `all`.
+    #[serde(default)]
+    teams: String,
+}
+
+/// Conversations in the console's list of all (or found) ones; only these
+/// are decrypted.
+const LIST_LIMIT: i64 = 100;
+/// Longer console searches are refused (as the global search does).
+const MAX_QUERY_CHARS: usize = 200;
 
 /// `GET /admin/chat`: the live console (waiting and active chats, updated
-/// by the socket) and the searchable list of recent ones.
+/// by the socket) and the list of recent ones, searchable through the
+/// chats' word index (`?q=`) and narrowed to the agent's teams
+/// (`?teams=mine`), without JavaScript.
 pub async fn show_console(
     Staff(user, _): Staff<Agent>,
     State(state): State<AppState>,
     page: Page,
-    Query(query): Query<SearchQuery>,
+    Query(query): Query<ConsoleQuery>,
 ) -> AppResult<Response> {
-    let _ = user;
     let names = conversations::staff_names(&state).await?;
-    let to_row = |c: &Conversation| Row {
-        id: c.id(),
-        status: c.row.status.clone(),
-        name: c.name.clone(),
-        email: c.email.clone(),
-        email_verified: c.email_verified(),
-        agent: c
-            .row
-            .agent_id
-            .and_then(|a| names.get(&a).cloned())
-            .unwrap_or_default(),
-        updated: c.row.updated_at,
-        ticket: c.row.ticket_reference.clone().unwrap_or_default(),
-    };
+    let teams = automations::teams(&state).await?;
+    let my_teams = automations::teams_of(&state, user.id).await?;
+    let mine = query.teams == "mine";
+    let team_filter = mine.then(|| my_teams.clone());
     let mut open = vec![];
-    for row in db::by_status(&state.db, &["waiting", "active"], 200).await? {
+    let filter = db::ListFilter {
+        statuses: &["waiting", "active"],
+        terms: vec![],
+        teams: team_filter.clone(),
+    };
+    for row in db::list(&state.db, &filter, 200).await? {
         if let Some(c) = conversations::decrypt(&state, row)? {
-            open.push(to_row(&c));
+            open.push(Row::of(&c, &names, &teams));
         }
     }
-    let q = query.q.trim().to_lowercase();
+    let q = query.q.split_whitespace().collect::<Vec<_>>().join(" ");
+    let terms = super::search::query(&state.keyring, &q);
+    let mut problem = String::new();
     let mut recent = vec![];
-    for row in db::by_status(&state.db, &["all"], SEARCH_WINDOW).await? {
-        if recent.len() >= 100 {
-            break;
-        }
-        let Some(c) = conversations::decrypt(&state, row)? else {
-            continue;
+    if q.chars().count() > MAX_QUERY_CHARS {
+        problem = "That search is too long: use at most 200 characters.".into();
+    } else if !q.is_empty() && terms.is_empty() {
+        problem =
+            "Search for words of two letters or more (very common words like “the” are left out)."
+                .into();
+    } else {
+        let filter = db::ListFilter {
+            statuses: &["all"],
+            terms,
+            teams: team_filter,
         };
-        if !q.is_empty() && !matches(&state, &c, &q, &names).await? {
-            continue;
+        for row in db::list(&state.db, &filter, LIST_LIMIT).await? {
+            let Some(c) = conversations::decrypt(&state, row)? else {
+                continue;
+            };
+            let mut row = Row::of(&c, &names, &teams);
+            if !q.is_empty() {
+                row.snippet = super::search::snippet(&state, &c, &q).await?;
+            }
+            recent.push(row);
         }
-        recent.push(to_row(&c));
     }
-    render(&ConsolePage {
-        page: page.titled("Live chat"),
-        q: query.q,
-        open,
-        recent,
-        canned: crate::support::canned_replies(&state.db).await?,
-        agents: agents(&state).await?,
-    })
-}
-
-/// Whether the name, email, ticket or any message contains `q` (lower-cased).
-async fn matches(
-    state: &AppState,
-    c: &Conversation,
-    q: &str,
-    names: &std::collections::HashMap<i64, String>,
-) -> AppResult<bool> {
-    if [
-        &c.name,
-        &c.email,
-        &c.row.ticket_reference.clone().unwrap_or_default(),
-    ]
-    .iter()
-    .any(|f| f.to_lowercase().contains(q))
-    {
-        return Ok(true);
-    }
-    Ok(conversations::history(state, c, 0, i64::MAX, names)
-        .await?
-        .iter()
-        .any(|f| matches!(f, ServerFrame::Message { body, .. } if body.to_lowercase().contains(q))))
+    let status = if problem.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    render_with(
+        status,
+        &ConsolePage {
+            page: page.titled("Live chat"),
+            q,
+            teams: if mine { "mine".into() } else { "all".into() },
+            in_a_team: !my_teams.is_empty(),
+            problem,
+            open,
+            recent,
+            canned: crate::support::canned_replies(&state.db).await?,
+            agents: agents(&state).await?,
+        },
+    )
 }
 
 pub struct Line {
@@ -279,6 +353,10 @@ struct HistoryPage {
     earlier_chats: Vec<(i64, String, i64)>,
     earlier_tickets: Vec<(i64, String, String, i64)>,
     agents: Vec<(i64, String)>,
+    /// Teams it can be moved to: `(id, name, routed to it)`.
+    teams: Vec<(i64, String, bool)>,
+    /// Routed to no team.
+    no_team: bool,
     notice: String,
 }
 
@@ -336,20 +414,8 @@ async fn history_page(
         .collect();
     let context = conversations::visitor_context(state, &c).await?;
     let agents = agents(state).await?;
-    let row = Row {
-        id: c.id(),
-        status: c.row.status.clone(),
-        name: c.name.clone(),
-        email: c.email.clone(),
-        email_verified: c.email_verified(),
-        agent: c
-            .row
-            .agent_id
-            .and_then(|a| names.get(&a).cloned())
-            .unwrap_or_default(),
-        updated: c.row.updated_at,
-        ticket: c.row.ticket_reference.clone().unwrap_or_default(),
-    };
+    let teams = automations::teams(state).await?;
+    let row = Row::of(&c, &names, &teams);
     let body = HistoryPage {
         page: page.titled(format!("Chat with {}", c.name)),
         c: row,
@@ -360,6 +426,11 @@ async fn history_page(
         earlier_chats: context.chats,
         earlier_tickets: context.tickets,
         agents,
+        teams: teams
+            .into_iter()
+            .map(|t| (t.id, t.name, c.row.team_id == Some(t.id)))
+            .collect(),
+        no_team: c.row.team_id.is_none(),
         notice,
     };
     render_with(status, &body)
@@ -437,6 +508,44 @@ pub async fn act(
             let c = load(&state, id).await?;
             history_page(&state, page, StatusCode::CONFLICT, c, "", m.to_string()).await
         }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct TeamForm {
+    #[serde(default)]
+    team: String,
+}
+
+/// `POST /admin/chat/{conversation}/team`: moves the chat to another team
+/// (or to none); audited. A team that does not exist changes nothing.
+pub async fn move_to_team(
+    Staff(user, _): Staff<Agent>,
+    State(state): State<AppState>,
+    page: Page,
+    Path(id): Path<i64>,
+    Form(form): Form<TeamForm>,
+) -> AppResult<Response> {
+    let c = load(&state, id).await?;
+    let teams = automations::teams(&state).await?;
+    let team = match form.team.trim() {
+        "" | "none" => None,
+        other => match other
+            .parse::<i64>()
+            .ok()
+            .and_then(|t| teams.iter().find(|x| x.id == t))
+        {
+            Some(t) => Some((t.id, t.name.as_str())),
+            None => {
+                let status = StatusCode::UNPROCESSABLE_ENTITY;
+                let m = "Please choose one of the teams.".to_string();
+                return history_page(&state, page, status, c, "", m).await;
+            }
+        },
+    };
+    match conversations::route(&state, &user, id, team).await? {
+        Ok(()) => Ok(Redirect::to(&format!("/admin/chat/{id}")).into_response()),
+        Err(_) => Err(AppError::NotFound),
     }
 }
 

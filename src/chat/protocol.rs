@@ -18,6 +18,9 @@ pub enum VisitorFrame {
         /// The page the visitor is on, shown to the agent.
         #[serde(default)]
         page: Option<String>,
+        /// One of the support form's products, if the visitor picked one.
+        #[serde(default)]
+        topic: Option<String>,
         #[serde(default)]
         resume: Option<Resume>,
     },
@@ -113,6 +116,9 @@ pub struct Summary {
     pub page: String,
     pub agent_id: Option<i64>,
     pub agent: String,
+    /// The team the chat is routed to (staff only; blank for the visitor).
+    #[serde(default)]
+    pub team: String,
     pub last_seq: i64,
     pub created_at: i64,
     pub updated_at: i64,

@@ -138,6 +138,7 @@ async fn begin(
         email,
         birth_year,
         page,
+        topic,
         resume,
     } = hello
     else {
@@ -199,13 +200,29 @@ async fn begin(
         ),
     };
     let page = page.as_deref().and_then(conversations::clean_page);
+    let topic = match conversations::clean_topic(state, topic.as_deref().unwrap_or("")).await {
+        Ok(Ok(t)) => t,
+        Ok(Err(m)) => return Err(ServerFrame::error("topic", m)),
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "reading the chat topics");
+            return Err(internal());
+        }
+    };
     if state.rate_limits.check_chat_start(ip).is_err() {
         return Err(ServerFrame::error(
             "rate_limited",
             "Too many new chats from your network just now; please wait a minute.",
         ));
     }
-    match conversations::start(state, &name, email.as_ref(), page.as_deref()).await {
+    match conversations::start(
+        state,
+        &name,
+        email.as_ref(),
+        page.as_deref(),
+        topic.as_deref(),
+    )
+    .await
+    {
         Ok(c) => {
             crate::analytics::goal_for(state, privacy, "chat_started");
             Ok((c, 0))

@@ -75,6 +75,7 @@ migrations! {
     62 "0062_teams_triggers_macros",
     80 "0080_sla_next_response",
     85 "0085_staff_notifications",
+    90 "0090_chat_search_teams",
 }
 
 impl Db {

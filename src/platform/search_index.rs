@@ -39,7 +39,7 @@ impl Record {
 /// query) to a multiple of this, so the row count tells a message's length
 /// only roughly.
 pub const PAD_TO: usize = 16;
-/// Hashes per `INSERT` (three binds a row stay far below both databases' limits).
+/// Rows per `INSERT` (four binds a row at most stay far below both databases' limits).
 const CHUNK: usize = 400;
 
 /// One feature's blind word index: the table it owns (columns `hash`,
@@ -82,35 +82,47 @@ impl WordIndex {
         record: Record,
         texts: &[&str],
     ) -> sqlx::Result<usize> {
-        let hashes = self.hashes(keyring, texts);
-        let (columns, fixed) = if self.dated {
-            ("hash, record_id, subject_id, created_at", "$1, $2, $3")
+        self.add_many(tx, keyring, &[(record, texts)]).await
+    }
+
+    /// Adds the terms of several records' texts (each padded on its own) in
+    /// as few statements as the bind limits allow: a writer storing a batch
+    /// of messages spends one statement on all their words.
+    pub async fn add_many(
+        &self,
+        tx: &mut Tx,
+        keyring: &Keyring,
+        records: &[(Record, &[&str])],
+    ) -> sqlx::Result<usize> {
+        let rows: Vec<(i64, Record)> = records
+            .iter()
+            .flat_map(|(record, texts)| {
+                self.hashes(keyring, texts)
+                    .into_iter()
+                    .map(move |h| (h, *record))
+            })
+            .collect();
+        let (columns, width) = if self.dated {
+            ("hash, record_id, subject_id, created_at", 4)
         } else {
-            ("hash, record_id, subject_id", "$1, $2")
+            ("hash, record_id, subject_id", 3)
         };
-        let first = if self.dated { 4 } else { 3 };
-        for chunk in hashes.chunks(CHUNK) {
-            let values: Vec<String> = (0..chunk.len())
-                .map(|i| format!("(${}, {fixed})", i + first))
-                .collect();
+        for chunk in rows.chunks(CHUNK) {
             let sql = format!(
                 "INSERT INTO {} ({columns}) VALUES {} ON CONFLICT DO NOTHING",
                 self.table,
-                values.join(", ")
+                super::db::value_rows(1, chunk.len(), width)
             );
-            let mut query = sqlx::query(trusted_sql(sql))
-                .persistent(false)
-                .bind(record.id)
-                .bind(record.subject_id);
-            if self.dated {
-                query = query.bind(record.created_at);
-            }
-            for h in chunk {
-                query = query.bind(*h);
+            let mut query = sqlx::query(trusted_sql(sql)).persistent(false);
+            for (hash, record) in chunk {
+                query = query.bind(*hash).bind(record.id).bind(record.subject_id);
+                if self.dated {
+                    query = query.bind(record.created_at);
+                }
             }
             query.execute(&mut **tx).await?;
         }
-        Ok(hashes.len())
+        Ok(rows.len())
     }
 
     /// The hashes of a query, one per term; empty when nothing in it is

@@ -86,15 +86,22 @@ impl Trigger {
                     .any(|h| words::word_matches(h, std::slice::from_ref(w)))
             })
         };
-        let domain_ok = self.if_domain.is_empty() || {
-            let domain = ticket
-                .email
-                .rsplit_once('@')
-                .map(|(_, d)| d.to_lowercase())
-                .unwrap_or_default();
-            domain == self.if_domain || domain.ends_with(&format!(".{}", self.if_domain))
-        };
+        let domain_ok = self.if_domain.is_empty() || domain_matches(&self.if_domain, &ticket.email);
         event_ok && product_ok && channel_ok && words_ok && domain_ok
+    }
+
+    /// Whether it routes a new live chat: a trigger on the channel "chat"
+    /// tried when a ticket is created, with a team to route to and no
+    /// words condition (a chat has no subject when it starts), whose
+    /// product is the topic the visitor picked and whose domain is the
+    /// visitor's email's.
+    pub fn routes_chat(&self, topic: &str, email: &str) -> bool {
+        self.if_channel == "chat"
+            && self.on_event != "updated"
+            && self.set_team_id.is_some()
+            && self.if_words.trim().is_empty()
+            && (self.if_product.is_empty() || self.if_product == topic)
+            && (self.if_domain.is_empty() || domain_matches(&self.if_domain, email))
     }
 
     /// "If … then …", as the automations page lists it.
@@ -156,6 +163,40 @@ impl Trigger {
         };
         format!("When {event}: if {when}, then {}.", then.join(", "))
     }
+}
+
+/// Whether `email` is at `domain` or one of its subdomains.
+fn domain_matches(domain: &str, email: &str) -> bool {
+    let at = email
+        .rsplit_once('@')
+        .map(|(_, d)| d.to_lowercase())
+        .unwrap_or_default();
+    at == domain || at.ends_with(&format!(".{domain}"))
+}
+
+/// The team a new live chat goes to: the first trigger (in order) that
+/// [routes chats](Trigger::routes_chat) for its topic and email; audited by
+/// the chat as the trigger's doing. `(team, trigger name)`.
+pub async fn route_chat(
+    tx: &mut Tx,
+    topic: &str,
+    email: &str,
+) -> anyhow::Result<Option<(i64, String)>> {
+    Ok(db::triggers(&mut **tx)
+        .await?
+        .into_iter()
+        .find(|t| t.routes_chat(topic, email))
+        .and_then(|t| Some((t.set_team_id?, t.name))))
+}
+
+/// The teams a staff member belongs to.
+pub async fn teams_of(state: &AppState, staff_id: i64) -> AppResult<Vec<i64>> {
+    Ok(db::team_members(&state.db)
+        .await?
+        .into_iter()
+        .filter(|(_, s)| *s == staff_id)
+        .map(|(team, _)| team)
+        .collect())
 }
 
 #[derive(Clone, Debug, sqlx::FromRow)]

@@ -279,9 +279,15 @@ async fn seed_work(app: &TestApp) {
         .await;
     assert_eq!(r.status(), 303, "{}", r.text().await.unwrap());
     let email = "sam.okafor@example.com".parse().unwrap();
-    let chat = conversations::start(&app.state, "Sam Okafor", Some(&email), Some("/services"))
-        .await
-        .unwrap();
+    let chat = conversations::start(
+        &app.state,
+        "Sam Okafor",
+        Some(&email),
+        Some("/services"),
+        None,
+    )
+    .await
+    .unwrap();
     conversations::post(
         &app.state,
         &chat,

@@ -205,7 +205,7 @@ pub async fn seed_counts(app: &TestApp) -> String {
     )
     .await;
     for name in ["Ann", "Ben", "Cy", "Di"] {
-        conversations::start(&app.state, name, None, None)
+        conversations::start(&app.state, name, None, None, None)
             .await
             .unwrap();
     }

@@ -18,6 +18,7 @@ mod browser_shell;
 mod browser_visitor;
 mod campaign_speed;
 mod chat;
+mod chat_search;
 mod cli;
 mod consent;
 mod content;
