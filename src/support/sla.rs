@@ -470,7 +470,7 @@ pub fn parse_minutes(typed: &str) -> Option<i64> {
         return None;
     }
     if let Ok(hours) = v.parse::<i64>() {
-        return hours.checked_mul(60);
+        return hours.checked_mul(60).filter(|m| *m >= 0);
     }
     let (mut total, mut rest) = (0i64, v.as_str());
     let (mut hours_seen, mut minutes_seen) = (false, false);

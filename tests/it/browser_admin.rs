@@ -195,10 +195,43 @@ async fn the_work_pages_never_scroll_sideways_on_a_phone() {
         .await;
     let ticket = a_ticket(&app).await;
     let (_visitor, chat) = visitor_chat(&app, "Pia Phone").await;
+    // Response targets: on Monday 9 November 2026 at 10:50 in California,
+    // an urgent ticket of 09:00 is breached, one of 10:05 nearing.
+    let monday = |h: i64, m: i64| 1_793_923_200_000 + (3 * 24 + h + 8) * 3_600_000 + m * 60_000;
+    app.state.clock.set(monday(9, 0));
+    let (late, _) = crate::back_office::seed_ticket(
+        &app,
+        "Lee Late",
+        "lee@example.com",
+        "Payroll export fails every Monday morning",
+        "x",
+    )
+    .await;
+    app.state.clock.set(monday(10, 5));
+    let (near, _) = crate::back_office::seed_ticket(
+        &app,
+        "Nia Near",
+        "nia@example.com",
+        "Printer toner warning",
+        "x",
+    )
+    .await;
+    for id in [late, near] {
+        crate::back_office::exec(
+            &app,
+            "UPDATE tickets SET priority = 'urgent' WHERE id = $1",
+            id,
+        )
+        .await;
+    }
+    app.state.clock.set(monday(10, 50));
     browser.sign_in(&app, "phone-admin@officecomms.test").await;
     for path in [
         "/admin".to_string(),
         "/admin/tickets".into(),
+        "/admin/tickets?sla=breached".into(),
+        "/admin/tickets/settings".into(),
+        format!("/admin/tickets/{late}"),
         format!("/admin/tickets/{ticket}"),
         "/admin/chat".into(),
         format!("/admin/chat/{chat}"),
