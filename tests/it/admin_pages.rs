@@ -146,10 +146,11 @@ both! {
         assert!(matches!(r.status().as_u16(), 303 | 401), "{}", r.status());
         let body = r.text().await.unwrap();
         assert!(!body.contains("my_open_tickets"));
-        // An editor is staff, but tickets, chats and orders are not theirs.
+        // An editor is staff, but tickets, chats and orders are not theirs;
+        // their own notifications are (the top bar's bell).
         app.login_as("editor").await;
         let f = figures(&app).await;
-        assert_eq!(f, serde_json::json!({}));
+        assert_eq!(f, serde_json::json!({ "unread_notifications": 0 }));
         let (status, page) = app.get_text("/admin").await;
         assert_eq!(status, 200);
         assert!(!page.contains("data-figure="), "{page}");
