@@ -180,7 +180,8 @@ both! {
 
     async fn a_chats_words_go_with_its_retention_and_old_chats_are_indexed_at_start(backend) {
         let app = TestApp::spawn(backend).await;
-        let (rex, _ws) = chat(&app, "Rex Moll", "rex@example.com", &["The Plotter jams on A0 paper"]).await;
+        let (rex, ws) = chat(&app, "Rex Moll", "rex@example.com", &["The Plotter jams on A0 paper"]).await;
+        drop(ws);
         // As if stored before the index existed: no words, the mark above it.
         sqlx::query("DELETE FROM chat_search_terms").execute(&app.state.db.pool).await.unwrap();
         sqlx::query("UPDATE search_backfill SET below = $1 WHERE name = 'chats'").bind(rex + 1)
