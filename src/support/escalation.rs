@@ -20,7 +20,6 @@ use crate::{
     staff::notifications::{self, Kind, Notice},
 };
 
-
 /// The most nearing tickets one sweep reads, the closest to their target
 /// first (far more than a small helpdesk ever has at once).
 const SWEEP_LIMIT: i64 = 5_000;
@@ -57,7 +56,11 @@ pub async fn sla_nearing(
         return Ok(0);
     }
     let reference = ticket.reference.clone().unwrap_or_default();
-    let detail = format!("{} due in {}", response.words(), sla::duration_words(left, true));
+    let detail = format!(
+        "{} due in {}",
+        response.words(),
+        sla::duration_words(left, true)
+    );
     let mut sent = 0;
     for (staff_id, _) in to {
         let notice = Notice {
