@@ -777,7 +777,26 @@ pub async fn notify_waiting(state: &AppState, now: i64) -> anyhow::Result<usize>
             crate::platform::now_ms() - super::hub::PRESENCE_WINDOW_MS,
         )
         .await?;
-        let agents = if online.is_empty() {
+        // A chat routed to a team waits for that team: its members online,
+        // or all its active members; anyone else only when it has none.
+        let team: Vec<i64> = match db::team_of(&mut tx, id).await? {
+            Some(team) => crate::support::db::active_team_members(&mut tx, team)
+                .await?
+                .into_iter()
+                .map(|(id, _)| id)
+                .collect(),
+            None => vec![],
+        };
+        let team_online: Vec<i64> = team
+            .iter()
+            .copied()
+            .filter(|m| online.contains(m))
+            .collect();
+        let agents = if !team_online.is_empty() {
+            team_online
+        } else if !team.is_empty() {
+            team
+        } else if online.is_empty() {
             crate::staff::db::active_agents(&state.db)
                 .await?
                 .into_iter()

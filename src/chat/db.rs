@@ -531,3 +531,12 @@ pub async fn agents_online(db: &Db, since: i64) -> sqlx::Result<Vec<i64>> {
     .fetch_all(&db.pool)
     .await
 }
+
+/// The team a chat is routed to, if any.
+pub async fn team_of(tx: &mut Tx, conversation: i64) -> sqlx::Result<Option<i64>> {
+    sqlx::query_scalar("SELECT team_id FROM chat_conversations WHERE id = $1")
+        .bind(conversation)
+        .fetch_optional(&mut **tx)
+        .await
+        .map(Option::flatten)
+}

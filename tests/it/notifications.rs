@@ -258,6 +258,21 @@ both! {
         // Chat mail is off by default.
         app.drain_outbox().await;
         assert!(!app.mails().iter().any(|m| m.to == online.email));
+
+        // A chat routed to a team waits for the team, online or not.
+        let mut other = Ws::visitor(&app).await;
+        other.send(json!({"type": "hello", "name": "Ida Routed", "email": "ida@example.com", "birth_year": "1980"})).await;
+        other.next_of("welcome").await;
+        other.send(json!({"type": "message", "body": "Payroll question"})).await;
+        other.next_message().await;
+        let now = app.state.clock.now();
+        sqlx::query("INSERT INTO support_teams (id, name, created_at) VALUES (77, 'Accounting software', $1)").bind(now).execute(&app.state.db.pool).await.unwrap();
+        sqlx::query("INSERT INTO support_team_members (team_id, staff_id) VALUES (77, $1)").bind(away_id).execute(&app.state.db.pool).await.unwrap();
+        sqlx::query("UPDATE chat_conversations SET team_id = 77 WHERE team_id IS NULL AND waiting_notified_at IS NULL").execute(&app.state.db.pool).await.unwrap();
+        app.state.clock.advance(65_000);
+        assert_eq!(conversations::notify_waiting(&app.state, app.state.clock.now()).await.unwrap(), 1);
+        assert_eq!(away.unread(&app).await, 1, "the team's member is told though not online");
+        assert_eq!(scalar(&app, "SELECT COUNT(*) FROM staff_notifications WHERE user_id = $1", online_id).await, 1, "the agent online outside the team is not");
     }
 
     async fn a_choices_form_with_an_unknown_kind_is_refused_and_changes_nothing(backend) {
