@@ -9,6 +9,7 @@ use super::{
     db,
     intake::{self, ContactForm, ContactInput},
     settings,
+    sla::SlaFilter,
     tickets::{self, Created, Ticket},
 };
 use crate::{
@@ -121,6 +122,8 @@ pub struct TicketListQuery {
     pub priority: Option<String>,
     /// A tag the tickets carry.
     pub tag: Option<String>,
+    /// `nearing` (in the last quarter of a response target) or `breached`.
+    pub sla: Option<String>,
     pub cursor: Option<String>,
     /// 1 to 100; 50 when not given.
     pub limit: Option<i64>,
@@ -154,6 +157,15 @@ pub async fn list_tickets(
             ""
         }
     };
+    let sla = query
+        .sla
+        .as_deref()
+        .unwrap_or_default()
+        .parse::<SlaFilter>()
+        .unwrap_or_else(|e| {
+            errors.add("sla", e);
+            SlaFilter::Any
+        });
     errors.into_result()?;
     let limit = page_size(query.limit)?;
     let inbox = InboxQuery {
@@ -169,6 +181,8 @@ pub async fn list_tickets(
     let mut filter =
         admin::inbox_filter(&inbox, &caller.user).map_err(ApiError::on_field("assignee"))?;
     filter.after = parse_cursor(query.cursor.as_deref())?;
+    let settings = settings::load(&state.db).await?;
+    filter.sla = sla.windows(state.clock.now(), &settings, state.site().time_zone);
     let q = inbox.q.trim().to_lowercase();
     let searching = !q.is_empty() && filter.reference.is_empty();
     if searching {

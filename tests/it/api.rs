@@ -343,7 +343,7 @@ both! {
         let (status, _, answer) = call(&app, "POST", "/api/v1/tickets", Some(&writer), Some(json!({"requester_name": 5}))).await;
         assert_eq!(status, 422, "{answer}");
         assert!(answer["errors"]["body"].is_string(), "{answer}");
-        for (query, field) in [("status=everything", "status"), ("sort=sideways", "sort"), ("cursor=%21%21", "cursor"), ("limit=1000", "limit"), ("assignee=nobody", "assignee"), ("limit=two", "query")] {
+        for (query, field) in [("status=everything", "status"), ("sort=sideways", "sort"), ("cursor=%21%21", "cursor"), ("limit=1000", "limit"), ("assignee=nobody", "assignee"), ("sla=soon", "sla"), ("limit=two", "query")] {
             let (status, _, answer) = call(&app, "GET", &format!("/api/v1/tickets?{query}"), Some(&writer), None).await;
             assert_eq!(status, 422, "{query}: {answer}");
             assert!(answer["errors"][field].is_string(), "{query}: {answer}");
@@ -374,6 +374,13 @@ both! {
         assert_eq!(seen, made);
         let (_, _, found) = call(&app, "GET", "/api/v1/tickets?q=p1%40example", Some(&writer), None).await;
         assert_eq!(found["items"].as_array().unwrap().len(), 1, "{found}");
+        // Unanswered for two weeks: every first-response target is breached.
+        let (_, _, breached) = call(&app, "GET", "/api/v1/tickets?sla=breached", Some(&writer), None).await;
+        assert_eq!(breached["items"].as_array().unwrap().len(), 0, "new tickets are within their targets: {breached}");
+        app.state.clock.advance(14 * 24 * 3_600_000);
+        let (_, _, breached) = call(&app, "GET", "/api/v1/tickets?sla=breached&sort=oldest", Some(&writer), None).await;
+        seen = breached["items"].as_array().unwrap().iter().map(|t| t["id"].as_i64().unwrap()).collect();
+        assert_eq!(seen, made, "{breached}");
     }
 
     async fn too_many_calls_get_429_with_retry_after(backend) {
