@@ -142,26 +142,6 @@ pub async fn matching_text(
     Ok(fields.into_iter().flatten().find(|f| hit(f)).cloned())
 }
 
-/// The words of `text` around its first match, as plain text.
-pub fn excerpt(text: &str, terms: &[String], width: usize) -> String {
-    let tokens: Vec<&str> = text.split_whitespace().collect();
-    let first = tokens
-        .iter()
-        .position(|t| words::raw_words(t).any(|w| words::word_matches(w, terms)))
-        .unwrap_or(0);
-    let start = first.saturating_sub(4);
-    let end = (start + width).min(tokens.len());
-    let mut out = String::new();
-    if start > 0 {
-        out.push('…');
-    }
-    out.push_str(&tokens[start..end].join(" "));
-    if end < tokens.len() {
-        out.push('…');
-    }
-    out
-}
-
 /// The line under a found chat in the console: the matching words marked
 /// (HTML-escaped by [`words::snippet`]).
 pub async fn snippet(state: &AppState, c: &Conversation, q: &str) -> anyhow::Result<String> {
@@ -214,7 +194,10 @@ pub async fn for_staff(
             detail.push(team.name.clone());
         }
         if let Some(text) = matching_text(state, &c, &terms).await? {
-            detail.push(format!("“{}”", excerpt(&text, &terms, SNIPPET_WORDS)));
+            detail.push(format!(
+                "“{}”",
+                words::excerpt(&text, &terms, SNIPPET_WORDS)
+            ));
         }
         hits.push(SearchHit {
             title: format!("Chat with {name}"),
@@ -223,23 +206,4 @@ pub async fn for_staff(
         });
     }
     Ok(hits)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_excerpt_is_plain_text_around_the_first_match() {
-        let terms = words::query_terms("printer");
-        assert_eq!(
-            excerpt(
-                "one two three four five six the <b>Printers</b> jam",
-                &terms,
-                6
-            ),
-            "…four five six the <b>Printers</b> jam"
-        );
-        assert_eq!(excerpt("Printers", &terms, 6), "Printers");
-    }
 }

@@ -126,29 +126,42 @@ pub fn word_matches(raw: &str, terms: &[String]) -> bool {
 /// About `width` words of `text` from a little before its first match,
 /// HTML-escaped, matches wrapped in `<mark>`; empty when nothing matches.
 pub fn snippet(text: &str, terms: &[String], width: usize) -> String {
-    let tokens: Vec<&str> = text.split_whitespace().collect();
     let hit = |t: &str| raw_words(t).any(|w| word_matches(w, terms));
+    let tokens: Vec<&str> = text.split_whitespace().collect();
     let Some(first) = tokens.iter().position(|t| hit(t)) else {
         return String::new();
     };
+    window(&tokens, first, width, |token| {
+        if hit(token) {
+            format!("<mark>{}</mark>", escape(token))
+        } else {
+            escape(token)
+        }
+    })
+}
+
+/// The words of `text` around its first match, as plain text (from its
+/// start when nothing matches).
+pub fn excerpt(text: &str, terms: &[String], width: usize) -> String {
+    let tokens: Vec<&str> = text.split_whitespace().collect();
+    let first = tokens
+        .iter()
+        .position(|t| raw_words(t).any(|w| word_matches(w, terms)))
+        .unwrap_or(0);
+    window(&tokens, first, width, str::to_string)
+}
+
+/// `width` tokens from four before `first`, each as `show` writes it,
+/// with `…` where words are left out.
+fn window(tokens: &[&str], first: usize, width: usize, show: impl Fn(&str) -> String) -> String {
     let start = first.saturating_sub(4);
     let end = (start + width).min(tokens.len());
+    let shown: Vec<String> = tokens[start..end].iter().map(|t| show(t)).collect();
     let mut out = String::new();
     if start > 0 {
         out.push('…');
     }
-    for (i, token) in tokens[start..end].iter().enumerate() {
-        if i > 0 {
-            out.push(' ');
-        }
-        if hit(token) {
-            out.push_str("<mark>");
-            out.push_str(&escape(token));
-            out.push_str("</mark>");
-        } else {
-            out.push_str(&escape(token));
-        }
-    }
+    out.push_str(&shown.join(" "));
     if end < tokens.len() {
         out.push('…');
     }
@@ -174,6 +187,20 @@ pub fn escape(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_excerpt_is_plain_text_around_the_first_match() {
+        let terms = query_terms("printer");
+        assert_eq!(
+            excerpt(
+                "one two three four five six the <b>Printers</b> jam",
+                &terms,
+                6
+            ),
+            "…four five six the <b>Printers</b> jam"
+        );
+        assert_eq!(excerpt("Printers", &terms, 6), "Printers");
+    }
     use std::collections::BTreeSet;
 
     fn terms(text: &str) -> BTreeSet<String> {
