@@ -173,6 +173,10 @@ both! {
         app.state.clock.set(pacific(3, 13, 0));
         requester_answers(&app, id, "Any news?").await;
         assert_eq!(awaiting_since(&app, id).await, Some(pacific(3, 11, 0)), "the oldest unanswered message counts");
+        // Half a minute on: the clock set at 11:00 ticked on while the
+        // requester's answer was made, so exactly 13:00 may leave 14 h and
+        // a few milliseconds (shown rounded up as "14 h 1 min").
+        app.state.clock.set(pacific(3, 13, 0) + 30_000);
         let (_, page) = app.get_text(&ticket).await;
         assert!(page.contains("next response due in 14 h of business time"), "{page}");
 
