@@ -22,6 +22,14 @@
 //! `BENCH_CHATS` (default 20,000) and `BENCH_ROUNDS` (searches per searcher
 //! and kind, default 40). With `OFFICECOMMS_TEST_POSTGRES_URL` set it runs
 //! on PostgreSQL too.
+//!
+//! Seeding 100,000 tickets through the real write path takes a long while,
+//! so it can be done once and measured later: with `BENCH_KEEP=DIR` the
+//! SQLite data lives in `DIR/sqlite`, the PostgreSQL run in the database
+//! `oc_bench_search_keep` (its key file in `DIR/postgres`), neither is
+//! deleted, and a run finding them seeded with the same counts skips the
+//! seeding (and the creation-time figures, which only a seeding run has).
+//! `BENCH_SEED_ONLY=1` stops after seeding.
 
 use officecomms::{
     AppState, Application, Config,
@@ -100,6 +108,11 @@ fn ticket(i: usize) -> (NewTicket, [String; 2]) {
     (new, answers)
 }
 
+/// Where a kept run lives (`BENCH_KEEP`), if any.
+fn kept() -> Option<std::path::PathBuf> {
+    std::env::var_os("BENCH_KEEP").map(std::path::PathBuf::from)
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let n = env_num("BENCH_TICKETS", 10_000);
@@ -111,19 +124,34 @@ async fn main() -> anyhow::Result<()> {
     run(None, n, chats, rounds).await?;
     if let Ok(admin) = std::env::var("OFFICECOMMS_TEST_POSTGRES_URL") {
         sqlx::any::install_default_drivers();
-        let name = format!("oc_bench_search_{}", std::process::id());
+        let keep = kept().is_some();
+        let name = if keep {
+            "oc_bench_search_keep".to_string()
+        } else {
+            format!("oc_bench_search_{}", std::process::id())
+        };
         let mut conn = sqlx::AnyConnection::connect(&admin).await?;
-        sqlx::raw_sql(AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&mut conn)
-            .await?;
+        let exists: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)",
+        )
+        .bind(&name)
+        .fetch_one(&mut conn)
+        .await?;
+        if !exists {
+            sqlx::raw_sql(AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                .execute(&mut conn)
+                .await?;
+        }
         let mut url: url::Url = admin.parse()?;
         url.set_path(&name);
         let result = run(Some(url.to_string()), n, chats, rounds).await;
-        sqlx::raw_sql(AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-        )))
-        .execute(&mut conn)
-        .await?;
+        if !keep {
+            sqlx::raw_sql(AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+            )))
+            .execute(&mut conn)
+            .await?;
+        }
         result?;
     }
     Ok(())
@@ -154,9 +182,18 @@ async fn run(
     chats: usize,
     rounds: usize,
 ) -> anyhow::Result<()> {
-    let dir = tempfile::tempdir()?;
+    let temp = tempfile::tempdir()?;
+    let data_dir = match kept() {
+        Some(keep) => keep.join(if database_url.is_some() { "postgres" } else { "sqlite" }),
+        None => temp.path().to_path_buf(),
+    };
+    std::fs::create_dir_all(&data_dir)?;
+    // A kept run already seeded with these counts is measured as it is.
+    let marker = data_dir.join("seeded");
+    let counts = format!("{n} tickets, {chats} chats");
+    let seeded_before = std::fs::read_to_string(&marker).is_ok_and(|m| m == counts);
     let mut config = Config::load(|_| None)?;
-    config.data_dir = dir.path().to_path_buf();
+    config.data_dir = data_dir.clone();
     config.set_bind("127.0.0.1:0".parse()?);
     config.database_url = database_url;
     config.demo = false;
@@ -172,7 +209,28 @@ async fn run(
         let _ = stop_rx.await;
     }));
 
-    // Seeding: 8 writers, each ticket then its two answers, as production does.
+    if seeded_before {
+        println!("{label}: {counts} seeded by an earlier run ({})", data_dir.display());
+    } else {
+        seed_tickets(&state, label, n).await?;
+        seed_chats(&state, label, chats).await?;
+        std::fs::write(&marker, &counts)?;
+    }
+    if std::env::var_os("BENCH_SEED_ONLY").is_some() {
+        let _ = stop_tx.send(());
+        let _ = server.await;
+        return Ok(());
+    }
+    measure_tickets(&state, label, n, rounds).await?;
+    chat_search_bench(&state, chats, rounds).await?;
+    inbox_over_http(&state, &base, n, rounds).await?;
+    let _ = stop_tx.send(());
+    let _ = server.await;
+    Ok(())
+}
+
+/// Seeding: 8 writers, each ticket then its two answers, as production does.
+async fn seed_tickets(state: &AppState, label: &str, n: usize) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut writers = vec![];
     for w in 0..SEARCHERS {
@@ -210,6 +268,17 @@ async fn run(
         seeded.as_secs_f64()
     );
     report("ticket creation (8 writers), with index", create_times);
+    Ok(())
+}
+
+/// The index's cost and size, then the searches, blind and decrypt-500.
+async fn measure_tickets(
+    state: &AppState,
+    label: &str,
+    n: usize,
+    rounds: usize,
+) -> anyhow::Result<()> {
+    println!("{label}: {n} tickets");
     // The index's own share of a creation: hashing and inserting a new
     // ticket's words, in a transaction rolled back, one at a time.
     let mut index_times = vec![];
@@ -260,23 +329,7 @@ async fn run(
         bytes as f64 / n as f64 / 1024.0
     );
 
-    // Queries: one common-ish word, one rare word, and three words of one
-    // ticket (so each has a match), varied per round.
-    let one: Vec<String> = (0..rounds)
-        .map(|r| {
-            word(if r % 2 == 0 {
-                20 + r as u64
-            } else {
-                2_000 + r as u64
-            })
-        })
-        .collect();
-    let three: Vec<String> = (0..rounds)
-        .map(|r| {
-            let (_, answers) = ticket((r * 97) % n);
-            answers[1].split(' ').take(3).collect::<Vec<_>>().join(" ")
-        })
-        .collect();
+    let (one, three) = ticket_queries(n, rounds);
     for (kind, queries) in [("one word", &one), ("three words", &three)] {
         for engine in ["blind index (20 hits)", "decrypt newest 500 (before)"] {
             let mut tasks = vec![];
@@ -305,17 +358,26 @@ async fn run(
         }
     }
 
-    chat_search_bench(&state, label, chats, rounds).await?;
+    Ok(())
+}
 
-    // The inbox page over HTTP, signed in as an agent.
-    officecomms::staff::add_user_cli(
-        &state,
+/// The inbox page over HTTP, signed in as an agent.
+async fn inbox_over_http(
+    state: &AppState,
+    base: &str,
+    n: usize,
+    rounds: usize,
+) -> anyhow::Result<()> {
+    let (one, three) = ticket_queries(n, rounds);
+    // A kept database has its agent from the first measuring run.
+    let _ = officecomms::staff::add_user_cli(
+        state,
         "bench-agent@officecomms.test",
         None,
         officecomms::staff::Role::Agent,
         "a long bench passphrase",
     )
-    .await?;
+    .await;
     let client = reqwest::Client::builder()
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
@@ -342,7 +404,7 @@ async fn run(
     for (kind, queries) in [("one word", &one), ("three words", &three)] {
         let mut tasks = vec![];
         for s in 0..SEARCHERS {
-            let (client, base, queries) = (client.clone(), base.clone(), queries.clone());
+            let (client, base, queries) = (client.clone(), base.to_string(), queries.clone());
             tasks.push(tokio::spawn(async move {
                 let mut times = vec![];
                 for r in 0..queries.len() {
@@ -366,9 +428,28 @@ async fn run(
         }
         report(&format!("{kind}, inbox page over HTTP (100 rows)"), times);
     }
-    let _ = stop_tx.send(());
-    let _ = server.await;
     Ok(())
+}
+
+/// Queries: one common-ish word, one rare word, and three words of one
+/// ticket (so each has a match), varied per round.
+fn ticket_queries(n: usize, rounds: usize) -> (Vec<String>, Vec<String>) {
+    let one = (0..rounds)
+        .map(|r| {
+            word(if r % 2 == 0 {
+                20 + r as u64
+            } else {
+                2_000 + r as u64
+            })
+        })
+        .collect();
+    let three = (0..rounds)
+        .map(|r| {
+            let (_, answers) = ticket((r * 97) % n);
+            answers[1].split(' ').take(3).collect::<Vec<_>>().join(" ")
+        })
+        .collect();
+    (one, three)
 }
 
 /// Chat `i`: its visitor's name and three messages.
@@ -384,13 +465,8 @@ fn chat(i: usize) -> (String, [String; 3]) {
 }
 
 /// Seeds `n` chats through the chat's write path (8 visitors at a time, so
-/// the hub's writer batches as in production), then times chat-word searches.
-async fn chat_search_bench(
-    state: &AppState,
-    label: &str,
-    n: usize,
-    rounds: usize,
-) -> anyhow::Result<()> {
+/// the hub's writer batches as in production).
+async fn seed_chats(state: &AppState, label: &str, n: usize) -> anyhow::Result<()> {
     if n == 0 {
         return Ok(());
     }
@@ -426,6 +502,14 @@ async fn chat_search_bench(
         started.elapsed().as_secs_f64()
     );
     report("chat message stored, with index (8 visitors)", post_times);
+    Ok(())
+}
+
+/// Times chat-word searches.
+async fn chat_search_bench(state: &AppState, n: usize, rounds: usize) -> anyhow::Result<()> {
+    if n == 0 {
+        return Ok(());
+    }
     let rows = chat_search::WORDS.rows(&state.db).await?;
     println!(
         "  chat index: {rows} rows, {:.0} rows per chat",
