@@ -150,6 +150,7 @@
         '<p class="hint">Kept encrypted for a year, then deleted. <a href="/privacy">Privacy policy</a></p>';
       this.root.textContent = "";
       this.root.appendChild(form);
+      this.addTopics(form);
     }
     var page = form.querySelector("[name=page]");
     if (page) page.value = location.pathname + location.search;
@@ -184,6 +185,30 @@
         self.showErrors(form, { form: "We could not start the chat. Please try again, or use the contact form." });
       });
     });
+  };
+
+  // The topics the /chat page offers, asked for when the widget's form is
+  // built: the chat is routed to the team of its topic. Without them (or
+  // before they arrive) the form works as it is.
+  Chat.prototype.addTopics = function (form) {
+    fetch("/chat/topics", { credentials: "same-origin", headers: { "accept": "application/json" } })
+      .then(function (r) { return r.ok ? r.json() : { topics: [] }; })
+      .then(function (j) {
+        if (!j.topics || !j.topics.length || form.querySelector("[name=topic]")) return;
+        var label = el("label", null, "What is it about? (optional) ");
+        var select = el("select");
+        select.name = "topic";
+        select.appendChild(el("option", null, "Choose a topic"));
+        select.firstChild.value = "";
+        j.topics.forEach(function (t) {
+          var o = el("option", null, t);
+          o.value = t;
+          select.appendChild(o);
+        });
+        label.appendChild(select);
+        form.insertBefore(label, form.querySelector("button[type=submit]"));
+      })
+      .catch(function () {});
   };
 
   Chat.prototype.showErrors = function (form, errors) {

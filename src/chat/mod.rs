@@ -31,6 +31,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/chat", get(pages::show_chat))
         .route("/chat/start", post(pages::start_chat))
+        .route("/chat/topics", get(pages::chat_topics))
         .route("/chat/ws", get(visitor::visitor_socket))
         .route(
             "/chat/verify/{token}",

@@ -88,6 +88,18 @@ pub async fn show_chat(
     })
 }
 
+/// `GET /chat/topics`: the topics the floating widget offers on its
+/// pre-chat form (the /chat page renders them itself), so a chat started
+/// from any page is routed by its topic like one started on /chat.
+pub async fn chat_topics(State(state): State<AppState>) -> AppResult<Response> {
+    let topics = crate::support::settings::load(&state.db).await?.products;
+    Ok((
+        [(header::CACHE_CONTROL, "no-cache")],
+        axum::Json(serde_json::json!({ "topics": topics })),
+    )
+        .into_response())
+}
+
 fn wants_json(headers: &HeaderMap) -> bool {
     headers
         .get(header::ACCEPT)

@@ -99,9 +99,22 @@ pub async fn type_into(c: &Client, locator: Locator<'_>, text: &str) {
         .unwrap();
 }
 
-/// Clicks the element `locator` finds.
+/// Clicks the element `locator` finds. A live page may replace the element
+/// between finding and clicking it (a queue re-rendered by a socket
+/// frame): then it is found again, a few times at most.
 pub async fn click(c: &Client, locator: Locator<'_>) {
-    c.find(locator).await.unwrap().click().await.unwrap();
+    for attempt in 0.. {
+        match c.find(locator).await.unwrap().click().await {
+            Ok(_) => return,
+            Err(fantoccini::error::CmdError::Standard(e))
+                if e.error == fantoccini::error::ErrorStatus::StaleElementReference
+                    && attempt < 5 =>
+            {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("clicking {locator:?}: {e}"),
+        }
+    }
 }
 
 pub async fn wait_text(c: &Client, script: &str, want: &str) -> String {

@@ -611,6 +611,19 @@ async fn a_visitor_and_an_agent_chat_in_two_browsers() {
         Some("/contact")
     );
     launcher.click().await.unwrap();
+    // The widget offers the /chat page's topics (fetched when it opens).
+    wait_text(
+        v,
+        "document.querySelector('.chat-panel select[name=topic]') && document.querySelector('.chat-panel select[name=topic]').textContent",
+        "QuickBooks",
+    )
+    .await;
+    v.execute(
+        "var s = document.querySelector('.chat-panel select[name=topic]'); s.value = 'QuickBooks';",
+        vec![],
+    )
+    .await
+    .unwrap();
     type_into(v, Locator::Css(".chat-panel [name=name]"), "Vera Visitor").await;
     type_into(v, Locator::Css(".chat-panel [name=birth_year]"), "1979").await;
     click(v, Locator::Css(".chat-panel [data-chat-start] button")).await;
@@ -642,6 +655,12 @@ async fn a_visitor_and_an_agent_chat_in_two_browsers() {
     )
     .await;
     assert!(log.contains("<img src=x onerror=alert(1)>"), "{log}");
+    let topic: Option<String> =
+        sqlx::query_scalar("SELECT topic FROM chat_conversations ORDER BY id DESC LIMIT 1")
+            .fetch_one(&app.state.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(topic.as_deref(), Some("QuickBooks"), "the widget's topic");
     let images: i64 = a
         .execute(
             "return document.querySelectorAll('[data-log] img').length",
