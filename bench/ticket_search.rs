@@ -131,12 +131,11 @@ async fn main() -> anyhow::Result<()> {
             format!("oc_bench_search_{}", std::process::id())
         };
         let mut conn = sqlx::AnyConnection::connect(&admin).await?;
-        let exists: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)",
-        )
-        .bind(&name)
-        .fetch_one(&mut conn)
-        .await?;
+        let exists: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+                .bind(&name)
+                .fetch_one(&mut conn)
+                .await?;
         if !exists {
             sqlx::raw_sql(AssertSqlSafe(format!("CREATE DATABASE {name}")))
                 .execute(&mut conn)
@@ -184,7 +183,11 @@ async fn run(
 ) -> anyhow::Result<()> {
     let temp = tempfile::tempdir()?;
     let data_dir = match kept() {
-        Some(keep) => keep.join(if database_url.is_some() { "postgres" } else { "sqlite" }),
+        Some(keep) => keep.join(if database_url.is_some() {
+            "postgres"
+        } else {
+            "sqlite"
+        }),
         None => temp.path().to_path_buf(),
     };
     std::fs::create_dir_all(&data_dir)?;
@@ -210,7 +213,10 @@ async fn run(
     }));
 
     if seeded_before {
-        println!("{label}: {counts} seeded by an earlier run ({})", data_dir.display());
+        println!(
+            "{label}: {counts} seeded by an earlier run ({})",
+            data_dir.display()
+        );
     } else {
         seed_tickets(&state, label, n).await?;
         seed_chats(&state, label, chats).await?;

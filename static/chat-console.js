@@ -91,10 +91,19 @@
 
   // The "All conversations" table below the console: a chat that starts or
   // changes while the page is open is shown there too (not while it shows
-  // search results, which the server filtered).
+  // search results, which the server filtered; narrowed to "My teams",
+  // only a chat of one of the agent's teams).
   var allTable = document.querySelector("[data-all-conversations]");
+  var myTeams = allTable && allTable.hasAttribute("data-my-teams")
+    ? allTable.getAttribute("data-my-teams").split(" ").filter(Boolean).map(Number)
+    : null;
   function upsertRow(c) {
     if (!allTable || allTable.hasAttribute("data-filtered")) return;
+    if (myTeams && myTeams.indexOf(c.team_id) < 0) {
+      var gone = allTable.tBodies[0].querySelector('tr[data-id="' + c.conversation + '"]');
+      if (gone) gone.remove();
+      return;
+    }
     var body = allTable.tBodies[0];
     var row = body.querySelector('tr[data-id="' + c.conversation + '"]');
     var time = el("time", null, "just now");

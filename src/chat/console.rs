@@ -283,6 +283,7 @@ impl Console {
                 self.refresh_teams().await;
             }
             summary.team = self.teams.get(&team).cloned().unwrap_or_default();
+            summary.team_id = Some(team);
         }
         summary
     }

@@ -133,6 +133,7 @@ impl Conversation {
                 .and_then(|id| staff_names.get(&id).cloned())
                 .unwrap_or_default(),
             team: String::new(),
+            team_id: None,
             last_seq: self.row.last_seq,
             created_at: self.row.created_at,
             updated_at: self.row.updated_at,

@@ -241,6 +241,8 @@ struct ConsolePage {
     teams: String,
     /// Whether the agent belongs to any team.
     in_a_team: bool,
+    /// The agent's team ids, space-separated, for the live list of "My teams".
+    my_teams: String,
     /// Why the search could not run (no searchable word).
     problem: String,
     open: Vec<Row>,
@@ -335,6 +337,11 @@ pub async fn show_console(
             q,
             teams: if mine { "mine".into() } else { "all".into() },
             in_a_team: !my_teams.is_empty(),
+            my_teams: my_teams
+                .iter()
+                .map(i64::to_string)
+                .collect::<Vec<_>>()
+                .join(" "),
             problem,
             open,
             recent,

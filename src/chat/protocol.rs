@@ -119,6 +119,10 @@ pub struct Summary {
     /// The team the chat is routed to (staff only; blank for the visitor).
     #[serde(default)]
     pub team: String,
+    /// That team's id, so a console narrowed to the agent's teams keeps
+    /// only theirs (staff only; none for the visitor).
+    #[serde(default)]
+    pub team_id: Option<i64>,
     pub last_seq: i64,
     pub created_at: i64,
     pub updated_at: i64,

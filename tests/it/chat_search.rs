@@ -287,3 +287,65 @@ both! {
         assert_eq!(team_of(&app, routed).await, None);
     }
 }
+
+/// The console narrowed to "My teams" keeps its list live: a new chat of
+/// the agent's team appears without a reload, another team's does not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn my_teams_list_shows_a_new_chat_of_my_team_live_and_not_anothers() {
+    use crate::browser::{Browser, wait_text};
+    let Some(browser) = Browser::start(true).await else {
+        return;
+    };
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    app.create_staff("team-agent@officecomms.test", "agent")
+        .await;
+    let agent = newest_staff(&app).await;
+    app.login_as("admin").await;
+    let accounting = add_team(&app, "Accounting software").await;
+    let r = app
+        .post_form(
+            &format!("/admin/automations/teams/{accounting}/members"),
+            &[("staff", &agent.to_string())],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    let r = app
+        .post_form(
+            "/admin/automations/triggers",
+            &[
+                ("name", "QuickBooks chats"),
+                ("on_event", "created"),
+                ("if_product", "QuickBooks"),
+                ("if_channel", "chat"),
+                ("set_team_id", &accounting.to_string()),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+
+    browser.sign_in(&app, "team-agent@officecomms.test").await;
+    let c = &browser.client;
+    c.goto(&app.url("/admin/chat?teams=mine")).await.unwrap();
+    wait_text(
+        c,
+        "document.querySelector('[data-connection]').textContent",
+        "Live",
+    )
+    .await;
+    c.execute("window.notReloaded = 'still here'; return 1", vec![])
+        .await
+        .unwrap();
+    let table = "document.getElementById('all-conversations').textContent";
+    wait_text(c, table, "No chats of your teams.").await;
+
+    // Another team's (here: no team's) chat first, then one of mine.
+    let other = chat_on(&app, "Tess Zoom", "Zoom").await;
+    let mine = chat_on(&app, "Sam Quill", "QuickBooks").await;
+    assert_eq!(team_of(&app, mine).await, Some(accounting));
+    assert_eq!(team_of(&app, other).await, None);
+    let list = wait_text(c, table, "Sam Quill").await;
+    assert!(list.contains("Accounting software"), "{list}");
+    assert!(!list.contains("Tess Zoom"), "{list}");
+    wait_text(c, "window.notReloaded", "still here").await;
+    browser.close().await;
+}
