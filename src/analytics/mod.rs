@@ -123,11 +123,16 @@ impl Analytics {
     }
 }
 
+/// The company's today, as analytics counts days.
+pub fn today(state: &AppState) -> Day {
+    day_of(state.clock.now(), state.site().time_zone)
+}
+
 /// Writes what is pending up to the clock's today (see [`Analytics::flush`]).
 pub async fn flush_now(state: &AppState) -> anyhow::Result<()> {
     state
         .analytics
-        .flush(&state.db, day_of(state.clock.now()))
+        .flush(&state.db, today(state))
         .await
 }
 
@@ -148,7 +153,7 @@ pub fn goal(state: &AppState, name: &str) {
         }
         Err(_) => analytics
             .aggregator
-            .goal(day_of(state.clock.now()), name, None),
+            .goal(today(state), name, None),
     }
 }
 
@@ -163,7 +168,7 @@ pub fn goal_for(state: &AppState, privacy: &crate::privacy::Privacy, name: &str)
         let analytics = &state.analytics;
         analytics
             .aggregator
-            .goal(day_of(state.clock.now()), name, None);
+            .goal(today(state), name, None);
     }
 }
 
@@ -239,10 +244,10 @@ pub const TABLES: &[Table] = &[
     },
 ];
 
-/// Today's counted visitors (UTC day), counts still in memory included.
+/// Today's counted visitors (the company's day), counts still in memory included.
 pub async fn visitors_today(state: &AppState) -> anyhow::Result<i64> {
     flush_now(state).await?;
-    let today = day_of(state.clock.now());
-    let rows = db::top(&state.db, aggregate::Dim::Total, today, today, 1).await?;
+    let day = today(state);
+    let rows = db::top(&state.db, aggregate::Dim::Total, day, day, 1).await?;
     Ok(rows.first().map_or(0, |(_, d)| d.visitors))
 }
