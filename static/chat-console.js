@@ -41,7 +41,7 @@
     else amount = Math.floor(s / 86400) + " days";
     return ago < 0 ? "in " + amount : amount + " ago";
   }
-  function when(value) {
+  function moment(value) {
     var at = new Date(value), t = el("time", null, relativeWords(Date.now() - at.getTime()));
     t.setAttribute("datetime", at.toISOString().replace(/\.\d{3}Z$/, "Z"));
     t.title = exactTime(at);
@@ -126,7 +126,7 @@
     if (!allTable || allTable.hasAttribute("data-filtered")) return;
     var body = allTable.tBodies[0];
     var row = body.querySelector('tr[data-id="' + c.conversation + '"]');
-    var time = when(c.updated_at);
+    var time = moment(c.updated_at);
     if (row && row.cells.length === 6) {
       row.cells[1].textContent = "";
       row.cells[1].appendChild(el("span", "badge", c.status));
@@ -188,7 +188,7 @@
     var li = el("li", f.from);
     li.setAttribute("data-seq", f.seq);
     var meta = el("p", "meta", f.from === "system" ? "" : f.name + " · ");
-    meta.appendChild(when(f.at));
+    meta.appendChild(moment(f.at));
     li.appendChild(meta);
     var body = el("p", "body");
     richText(body, f.body);
