@@ -130,10 +130,7 @@ pub fn today(state: &AppState) -> Day {
 
 /// Writes what is pending up to the clock's today (see [`Analytics::flush`]).
 pub async fn flush_now(state: &AppState) -> anyhow::Result<()> {
-    state
-        .analytics
-        .flush(&state.db, today(state))
-        .await
+    state.analytics.flush(&state.db, today(state)).await
 }
 
 /// Counts a goal (one of [`GOALS`]) for the visitor whose request is being
@@ -151,9 +148,7 @@ pub fn goal(state: &AppState, name: &str) {
                 analytics.aggregator.goal(visit.day, name, Some(visitor));
             }
         }
-        Err(_) => analytics
-            .aggregator
-            .goal(today(state), name, None),
+        Err(_) => analytics.aggregator.goal(today(state), name, None),
     }
 }
 
@@ -166,9 +161,7 @@ pub fn goal_for(state: &AppState, privacy: &crate::privacy::Privacy, name: &str)
     }
     if privacy.counted() && state.analytics.enabled() {
         let analytics = &state.analytics;
-        analytics
-            .aggregator
-            .goal(today(state), name, None);
+        analytics.aggregator.goal(today(state), name, None);
     }
 }
 

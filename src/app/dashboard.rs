@@ -91,8 +91,7 @@ async fn gather(state: &AppState, user: &StaffUser) -> anyhow::Result<(Figures, 
     }
     if user.role.allows(Role::Admin) {
         // "Today" is the company's day, as analytics counts it.
-        let company_day_start =
-            crate::platform::zones::start_of_day(now, state.site().time_zone);
+        let company_day_start = crate::platform::zones::start_of_day(now, state.site().time_zone);
         figures.new_orders = Some(shop::db::count_new_orders(&state.db).await?);
         figures.visitors_today = Some(analytics::visitors_today(state).await?);
         figures.subscribers_today =

@@ -284,7 +284,10 @@ pub async fn edit_article(
     let article = db::get(&state.db, id).await?.ok_or(AppError::NotFound)?;
     let shown = Shown {
         notice: notice(&done.done).into(),
-        ..Shown::form(StatusCode::OK, form_of(&article, state.clock.now(), page.zone()))
+        ..Shown::form(
+            StatusCode::OK,
+            form_of(&article, state.clock.now(), page.zone()),
+        )
     };
     edit_page(&state, page, Some(&article), shown).await
 }
@@ -572,8 +575,12 @@ pub async fn show_revision(
         ),
         field(
             "Publication time",
-            &revision.publish_at.map_or_else(String::new, |t| page.time(&t)),
-            &article.publish_at.map_or_else(String::new, |t| page.time(&t)),
+            &revision
+                .publish_at
+                .map_or_else(String::new, |t| page.time(&t)),
+            &article
+                .publish_at
+                .map_or_else(String::new, |t| page.time(&t)),
         ),
     ];
     let lines = diff::lines(&revision.body, &article.body);

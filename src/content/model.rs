@@ -430,9 +430,17 @@ mod tests {
         assert_eq!(datetime_input(input.publish_at, utc), "2026-01-01T18:00");
         assert_eq!(datetime_input(input.publish_at, la), "2026-01-01T10:00");
         form.publish_at = "2025-12-31T10:00".into();
-        assert!(form.validate(jan_1_9am, chrono_tz::UTC).unwrap_err().has("publish_at"));
+        assert!(
+            form.validate(jan_1_9am, chrono_tz::UTC)
+                .unwrap_err()
+                .has("publish_at")
+        );
         form.publish_at = "tomorrow".into();
-        assert!(form.validate(jan_1_9am, chrono_tz::UTC).unwrap_err().has("publish_at"));
+        assert!(
+            form.validate(jan_1_9am, chrono_tz::UTC)
+                .unwrap_err()
+                .has("publish_at")
+        );
     }
 
     #[test]

@@ -562,7 +562,10 @@ fn start_time(typed: &str, now: i64, zone: chrono_tz::Tz) -> Result<i64, (&'stat
         Some(_) => Err(("send_at", "Choose a time in the future.".into())),
         None => Err((
             "send_at",
-            format!("Give a date and time, like 2026-12-01 09:00 ({}).", zone.name()),
+            format!(
+                "Give a date and time, like 2026-12-01 09:00 ({}).",
+                zone.name()
+            ),
         )),
     }
 }

@@ -599,11 +599,6 @@ impl Page {
         self.zone().name()
     }
 
-    /// A moment as this viewer's `datetime-local` input shows it.
-    pub fn input_time(&self, ms: i64) -> String {
-        super::zones::input_in(ms, self.zone())
-    }
-
     pub fn time(&self, ms: &i64) -> String {
         format_in_zone(*ms, self.zone())
     }

@@ -80,14 +80,32 @@ mod tests {
     #[test]
     fn typed_times_are_read_in_the_viewers_zone_across_dst() {
         // Summer in California is UTC-7, winter UTC-8.
-        assert_eq!(parse_in("2026-07-15T09:15", LA), Some(utc("2026-07-15 16:15")));
-        assert_eq!(parse_in("2026-01-15 09:40", LA), Some(utc("2026-01-15 17:40")));
+        assert_eq!(
+            parse_in("2026-07-15T09:15", LA),
+            Some(utc("2026-07-15 16:15"))
+        );
+        assert_eq!(
+            parse_in("2026-01-15 09:40", LA),
+            Some(utc("2026-01-15 17:40"))
+        );
         // Sunday 8 March 2026: 02:00 PST jumps to 03:00 PDT.
-        assert_eq!(parse_in("2026-03-08T01:59", LA), Some(utc("2026-03-08 09:59")));
-        assert_eq!(parse_in("2026-03-08T02:30", LA), Some(utc("2026-03-08 10:30")));
-        assert_eq!(parse_in("2026-03-08T03:00", LA), Some(utc("2026-03-08 10:00")));
+        assert_eq!(
+            parse_in("2026-03-08T01:59", LA),
+            Some(utc("2026-03-08 09:59"))
+        );
+        assert_eq!(
+            parse_in("2026-03-08T02:30", LA),
+            Some(utc("2026-03-08 10:30"))
+        );
+        assert_eq!(
+            parse_in("2026-03-08T03:00", LA),
+            Some(utc("2026-03-08 10:00"))
+        );
         // Sunday 1 November 2026: 01:30 happens twice; the first (PDT).
-        assert_eq!(parse_in("2026-11-01T01:30", LA), Some(utc("2026-11-01 08:30")));
+        assert_eq!(
+            parse_in("2026-11-01T01:30", LA),
+            Some(utc("2026-11-01 08:30"))
+        );
         assert_eq!(parse_in("2026-13-01T01:30", LA), None);
         assert_eq!(parse_in("soon", LA), None);
         // Shown back as typed.
@@ -99,7 +117,10 @@ mod tests {
     fn the_company_day_is_its_zones_date() {
         // 03:00 UTC on 8 Dec is still 7 Dec in California.
         let late = utc("2026-12-08 03:00");
-        assert_eq!(date_in(late, LA), NaiveDate::from_ymd_opt(2026, 12, 7).unwrap());
+        assert_eq!(
+            date_in(late, LA),
+            NaiveDate::from_ymd_opt(2026, 12, 7).unwrap()
+        );
         assert_eq!(start_of_day(late, LA), utc("2026-12-07 08:00"));
         assert_eq!(
             end_of(NaiveDate::from_ymd_opt(2026, 12, 7).unwrap(), LA),
@@ -107,6 +128,9 @@ mod tests {
         );
         // The day summer time starts has 23 hours.
         let spring = NaiveDate::from_ymd_opt(2026, 3, 8).unwrap();
-        assert_eq!(start_of(spring + Duration::days(1), LA) - start_of(spring, LA), 23 * 3_600_000);
+        assert_eq!(
+            start_of(spring + Duration::days(1), LA) - start_of(spring, LA),
+            23 * 3_600_000
+        );
     }
 }

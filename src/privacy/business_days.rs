@@ -145,7 +145,10 @@ mod tests {
             deadline_words(due, at(2026, 12, 7, 9), UTC, &[]),
             "1 business day left"
         );
-        assert_eq!(deadline_words(due, at(2026, 12, 8, 9), UTC, &[]), "due today");
+        assert_eq!(
+            deadline_words(due, at(2026, 12, 8, 9), UTC, &[]),
+            "due today"
+        );
         assert_eq!(
             deadline_words(due, at(2026, 12, 8, 18), UTC, &[]),
             "overdue since earlier today"
@@ -174,13 +177,19 @@ mod tests {
         let due = crate::platform::zones::end_of(d(2026, 12, 8), LA);
         // Tuesday 23:30 UTC is Tuesday 15:30 there: due today, where the UTC
         // dates (Tuesday to Wednesday) would leave a day.
-        assert_eq!(deadline_words(due, at(2026, 12, 8, 23) + 1_800_000, LA, &[]), "due today");
+        assert_eq!(
+            deadline_words(due, at(2026, 12, 8, 23) + 1_800_000, LA, &[]),
+            "due today"
+        );
         assert_eq!(
             deadline_words(due, at(2026, 12, 8, 23) + 1_800_000, chrono_tz::UTC, &[]),
             "1 business day left"
         );
         // Monday 7 Dec, 02:00 UTC is still Sunday there: two business days.
-        assert_eq!(deadline_words(due, at(2026, 12, 7, 2), LA, &[]), "2 business days left");
+        assert_eq!(
+            deadline_words(due, at(2026, 12, 7, 2), LA, &[]),
+            "2 business days left"
+        );
         // Just after the deadline, Wednesday 08:30 UTC, 00:30 there.
         assert_eq!(
             deadline_words(due, at(2026, 12, 9, 8) + 1_800_000, LA, &[]),

@@ -9,8 +9,8 @@ use crate::{
         forms::{EmailAddress, FieldErrors, Form, text},
         mail::{self, EmailTemplate, Recipient},
         now_ms, settings,
-        zones,
         templates::{Page, render, render_with},
+        zones,
     },
     staff::{
         Admin, Staff,
@@ -397,7 +397,10 @@ mod tests {
                 .timestamp_millis()
         };
         let found = utc("2026-11-25 15:00:00");
-        assert_eq!(deadline(found, chrono_tz::UTC, &[]), utc("2026-12-07 23:59:59"));
+        assert_eq!(
+            deadline(found, chrono_tz::UTC, &[]),
+            utc("2026-12-07 23:59:59")
+        );
         // In California the day ends 8 hours later (PST).
         let la = chrono_tz::America::Los_Angeles;
         assert_eq!(deadline(found, la, &[]), utc("2026-12-08 07:59:59"));

@@ -52,9 +52,7 @@ pub async fn by_sla(
 ) -> anyhow::Result<SlaList> {
     let settings = settings::load(&state.db).await?;
     let zone = state.site().time_zone;
-    let windows = filter
-        .windows(now, &settings, zone)
-        .unwrap_or_default();
+    let windows = filter.windows(now, &settings, zone).unwrap_or_default();
     let count = db::count_awaiting_in(&state.db, &windows).await?;
     let mut rows = vec![];
     if count > 0 {

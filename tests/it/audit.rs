@@ -247,7 +247,13 @@ impl Audit {
 
     /// Audits each of `paths` not audited yet (pages the crawl's limits
     /// may leave out, or that no link reaches).
-    pub(crate) async fn visit(&mut self, c: &Client, app: &TestApp, paths: &[String], widths: &[u32]) {
+    pub(crate) async fn visit(
+        &mut self,
+        c: &Client,
+        app: &TestApp,
+        paths: &[String],
+        widths: &[u32],
+    ) {
         for path in paths {
             if !self.visited.contains(path) {
                 self.page(c, app, path, widths).await;
@@ -291,17 +297,17 @@ impl Audit {
 }
 
 /// What [`seed_work`] made that has a page of its own.
-struct Seeded {
-    campaign: i64,
-    order: i64,
-    incident: i64,
+pub(crate) struct Seeded {
+    pub(crate) campaign: i64,
+    pub(crate) order: i64,
+    pub(crate) incident: i64,
 }
 
 /// Two tickets, a waiting chat, a webhook, a subscriber, a campaign, an
 /// order, a privacy request and a breach, so every back-office list has
 /// rows and every kind of record a page. Leaves the test's client signed
 /// in as an admin.
-async fn seed_work(app: &TestApp) -> Seeded {
+pub(crate) async fn seed_work(app: &TestApp) -> Seeded {
     // A webhook endpoint on this machine where nothing listens: its page
     // shows a delivery log with failures and retries.
     let secret = officecomms::platform::webhooks::new_secret();
@@ -362,7 +368,13 @@ async fn seed_work(app: &TestApp) -> Seeded {
     assert_eq!(r.status(), 303);
     let (_, form) = app.get_text("/checkout").await;
     let marker = "name=\"idempotency_key\" value=\"";
-    let key = form.split(marker).nth(1).unwrap().split('"').next().unwrap();
+    let key = form
+        .split(marker)
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
     let r = app
         .post_form(
             "/checkout",
@@ -474,7 +486,9 @@ async fn merge_choice(c: &Client, app: &TestApp, audit: &mut Audit, widths: &[u3
     }
     audit.visited.insert("/admin/tickets/bulk".into());
     if !found.is_empty() {
-        audit.problems.insert("/admin/tickets/bulk (merge)".into(), found);
+        audit
+            .problems
+            .insert("/admin/tickets/bulk (merge)".into(), found);
     }
 }
 

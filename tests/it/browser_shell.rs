@@ -379,7 +379,8 @@ async fn the_staff_shell_works_without_reloads() {
 
     // A new unassigned ticket shows on the open dashboard when the member
     // comes back to the window (and every 30 s while it is shown).
-    let unassigned = "document.querySelector('.figures [data-figure=unassigned_tickets]').textContent";
+    let unassigned =
+        "document.querySelector('.figures [data-figure=unassigned_tickets]').textContent";
     assert_eq!(wait_text(c, unassigned, "4").await, "4");
     js(c, "window.notReloaded = 'still here'; return 1").await;
     let (fresh, _) = seed_ticket(
@@ -393,7 +394,10 @@ async fn the_staff_shell_works_without_reloads() {
     tokio::time::sleep(std::time::Duration::from_millis(1_200)).await;
     js(c, "window.dispatchEvent(new Event('focus')); return 1").await;
     assert_eq!(wait_text(c, unassigned, "5").await, "5");
-    assert_eq!(wait_text(c, "window.notReloaded", "still").await, "still here");
+    assert_eq!(
+        wait_text(c, "window.notReloaded", "still").await,
+        "still here"
+    );
 
     // `e` on a ticket solves it; Ctrl-K puts the cursor in the search.
     c.goto(&app.url(&format!("/admin/tickets/{fresh}")))
@@ -411,7 +415,11 @@ async fn the_staff_shell_works_without_reloads() {
     // Inbox filters apply as soon as one changes (no button pressed).
     c.goto(&app.url("/admin/tickets")).await.unwrap();
     assert_eq!(
-        js(c, "return document.querySelector('form[data-apply-on-change] .apply').hidden").await,
+        js(
+            c,
+            "return document.querySelector('form[data-apply-on-change] .apply').hidden"
+        )
+        .await,
         true,
         "the Apply button is not needed with JavaScript"
     );
@@ -432,7 +440,8 @@ async fn the_staff_shell_works_without_reloads() {
     assert!(rows.contains("Monitor flickers"), "{rows}");
 
     // The sidebar folds to its icons, and stays so after a reload.
-    let side = "String(Math.round(document.getElementById('sidebar').getBoundingClientRect().width))";
+    let side =
+        "String(Math.round(document.getElementById('sidebar').getBoundingClientRect().width))";
     let wide: i64 = wait_text(c, side, "").await.parse().unwrap();
     assert!(wide > 150, "the full sidebar is {wide} px");
     c.find(Locator::Css(".nav-toggle-label"))
@@ -444,7 +453,11 @@ async fn the_staff_shell_works_without_reloads() {
     let compact = "(document.getElementById('sidebar').getBoundingClientRect().width < 80 ? 'compact' : 'full')";
     wait_text(c, compact, "compact").await;
     let label = "getComputedStyle(document.querySelector('#sidebar .label')).width";
-    assert_eq!(wait_text(c, label, "px").await, "1px", "labels hidden, icons shown");
+    assert_eq!(
+        wait_text(c, label, "px").await,
+        "1px",
+        "labels hidden, icons shown"
+    );
     c.refresh().await.unwrap();
     wait_text(c, "document.readyState", "complete").await;
     wait_text(c, compact, "compact").await;
