@@ -18,6 +18,35 @@
     if (text !== undefined) e.textContent = text;
     return e;
   }
+  // Moments as the server writes them (Page::when): relative words, the
+  // exact time in the staff member's chosen zone (data-zone) on hover.
+  var exact = null;
+  try {
+    exact = new Intl.DateTimeFormat("en-US", { timeZone: root.getAttribute("data-zone") || undefined,
+      year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit",
+      hourCycle: "h23", timeZoneName: "short" });
+  } catch (e) { /* the browser's own zone, in ISO form, below */ }
+  function exactTime(date) { // "7 Dec 2026, 09:15 PST"
+    if (!exact || !exact.formatToParts) return date.toISOString();
+    var p = {};
+    exact.formatToParts(date).forEach(function (x) { p[x.type] = x.value; });
+    return p.day + " " + p.month + " " + p.year + ", " + p.hour + ":" + p.minute + " " + p.timeZoneName;
+  }
+  function relativeWords(ago) { // as relative_words in src/platform/templates.rs
+    var s = Math.floor(Math.abs(ago) / 1000), amount;
+    if (s < 45) return "just now";
+    if (s < 3600) amount = Math.max(1, Math.ceil(s / 60)) + " min";
+    else if (s < 86400) amount = Math.floor(s / 3600) + " h";
+    else if (s < 172800) amount = "1 day";
+    else amount = Math.floor(s / 86400) + " days";
+    return ago < 0 ? "in " + amount : amount + " ago";
+  }
+  function moment(value) {
+    var at = new Date(value), t = el("time", null, relativeWords(Date.now() - at.getTime()));
+    t.setAttribute("datetime", at.toISOString().replace(/\.\d{3}Z$/, "Z"));
+    t.title = exactTime(at);
+    return t;
+  }
   function richText(parent, text) {
     var re = /https?:\/\/[^\s<>"']+/g, at = 0, m;
     while ((m = re.exec(text)) !== null) {
@@ -106,8 +135,7 @@
     }
     var body = allTable.tBodies[0];
     var row = body.querySelector('tr[data-id="' + c.conversation + '"]');
-    var time = el("time", null, "just now");
-    time.setAttribute("datetime", new Date(c.updated_at).toISOString());
+    var time = moment(c.updated_at);
     if (row && row.cells.length === 6) {
       row.cells[1].textContent = "";
       row.cells[1].appendChild(el("span", "badge", c.status));
@@ -169,10 +197,7 @@
     var li = el("li", f.from);
     li.setAttribute("data-seq", f.seq);
     var meta = el("p", "meta", f.from === "system" ? "" : f.name + " · ");
-    var at = new Date(f.at), stamp = el("time", null, at.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }));
-    stamp.setAttribute("datetime", at.toISOString());
-    stamp.title = at.toLocaleString();
-    meta.appendChild(stamp);
+    meta.appendChild(moment(f.at));
     li.appendChild(meta);
     var body = el("p", "body");
     richText(body, f.body);

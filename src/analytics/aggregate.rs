@@ -16,11 +16,14 @@ use std::{
     },
 };
 
-/// Days since the Unix epoch (UTC).
+/// Days since 1970-01-01 of the company's calendar: traffic is counted by
+/// the day the company lives in, so "today" on the dashboard is its today.
 pub type Day = i64;
 
-pub fn day_of(ms: i64) -> Day {
-    ms.div_euclid(86_400_000)
+/// The day (in `zone`, the company's) holding the moment `ms`.
+pub fn day_of(ms: i64, zone: chrono_tz::Tz) -> Day {
+    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date");
+    (crate::platform::zones::date_in(ms, zone) - epoch).num_days()
 }
 
 /// `2026-11-25` for a day number.
@@ -461,7 +464,14 @@ mod tests {
             parse_day("2026-11-25").map(day_label).as_deref(),
             Some("2026-11-25")
         );
-        assert_eq!(day_of(-1), -1);
+        assert_eq!(day_of(-1, chrono_tz::UTC), -1);
+        // 03:00 UTC on 8 Dec 2026 is still the 7th in California.
+        let late = 1_796_698_800_000;
+        assert_eq!(day_label(day_of(late, chrono_tz::UTC)), "2026-12-08");
+        assert_eq!(
+            day_label(day_of(late, chrono_tz::America::Los_Angeles)),
+            "2026-12-07"
+        );
         assert_eq!(parse_day("2026-13-01"), None);
     }
 }

@@ -40,7 +40,7 @@ const MAX_DAYS: i64 = 366;
 
 /// The days asked for: the last 30 by default, at most a year.
 pub fn range(state: &AppState, q: &RangeQuery) -> Result<(Day, Day), AppError> {
-    let today = super::day_of(state.clock.now());
+    let today = super::today(state);
     let bad = || {
         AppError::BadRequest(
             "Please give the dates as YYYY-MM-DD, the first not after the second, at most a year apart."

@@ -123,12 +123,14 @@ impl Analytics {
     }
 }
 
+/// The company's today, as analytics counts days.
+pub fn today(state: &AppState) -> Day {
+    day_of(state.clock.now(), state.site().time_zone)
+}
+
 /// Writes what is pending up to the clock's today (see [`Analytics::flush`]).
 pub async fn flush_now(state: &AppState) -> anyhow::Result<()> {
-    state
-        .analytics
-        .flush(&state.db, day_of(state.clock.now()))
-        .await
+    state.analytics.flush(&state.db, today(state)).await
 }
 
 /// Counts a goal (one of [`GOALS`]) for the visitor whose request is being
@@ -146,9 +148,7 @@ pub fn goal(state: &AppState, name: &str) {
                 analytics.aggregator.goal(visit.day, name, Some(visitor));
             }
         }
-        Err(_) => analytics
-            .aggregator
-            .goal(day_of(state.clock.now()), name, None),
+        Err(_) => analytics.aggregator.goal(today(state), name, None),
     }
 }
 
@@ -161,9 +161,7 @@ pub fn goal_for(state: &AppState, privacy: &crate::privacy::Privacy, name: &str)
     }
     if privacy.counted() && state.analytics.enabled() {
         let analytics = &state.analytics;
-        analytics
-            .aggregator
-            .goal(day_of(state.clock.now()), name, None);
+        analytics.aggregator.goal(today(state), name, None);
     }
 }
 
@@ -239,10 +237,10 @@ pub const TABLES: &[Table] = &[
     },
 ];
 
-/// Today's counted visitors (UTC day), counts still in memory included.
+/// Today's counted visitors (the company's day), counts still in memory included.
 pub async fn visitors_today(state: &AppState) -> anyhow::Result<i64> {
     flush_now(state).await?;
-    let today = day_of(state.clock.now());
-    let rows = db::top(&state.db, aggregate::Dim::Total, today, today, 1).await?;
+    let day = today(state);
+    let rows = db::top(&state.db, aggregate::Dim::Total, day, day, 1).await?;
     Ok(rows.first().map_or(0, |(_, d)| d.visitors))
 }

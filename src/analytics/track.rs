@@ -288,7 +288,7 @@ where
     let digest = ua_digest(ua);
     let agent = UserAgent::of(ua, digest);
     let now = state.clock.now();
-    let day = day_of(now);
+    let day = day_of(now, state.site().time_zone);
     let mut visitor = None;
     if privacy.counted() && !agent.bot {
         match analytics.hasher(&state.db, day).await {

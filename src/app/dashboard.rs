@@ -40,6 +40,10 @@ pub struct Figures {
     /// Open tickets whose first or next response is past its target.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sla_breached: Option<i64>,
+    /// Open tickets whose awaited response is in the last quarter of its
+    /// target's business time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sla_nearing: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub new_orders: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -53,16 +57,13 @@ pub struct Figures {
 
 struct Lists {
     waiting: Vec<chat::conversations::WaitingChat>,
-    breached: Vec<support::overview::BreachedTicket>,
+    breached: Vec<support::overview::SlaTicket>,
+    nearing: Vec<support::overview::SlaTicket>,
 }
 
-/// Breached tickets listed on the dashboard (the figure counts them all).
-const BREACHED_SHOWN: usize = 10;
-
-/// Midnight UTC of the day holding `now` (the day analytics counts in).
-fn start_of_day(now: i64) -> i64 {
-    now - now.rem_euclid(DAY_MS)
-}
+/// Breached, and nearly due, tickets listed on the dashboard (the figures
+/// count them all).
+const SLA_SHOWN: usize = 10;
 
 async fn gather(state: &AppState, user: &StaffUser) -> anyhow::Result<(Figures, Lists)> {
     let now = state.clock.now();
@@ -73,21 +74,28 @@ async fn gather(state: &AppState, user: &StaffUser) -> anyhow::Result<(Figures, 
     let mut lists = Lists {
         waiting: vec![],
         breached: vec![],
+        nearing: vec![],
     };
     if user.role.allows(Role::Agent) {
         lists.waiting = chat::conversations::waiting(state).await?;
-        let breached = support::overview::breached(state, now, BREACHED_SHOWN).await?;
-        lists.breached = breached.most_late;
+        use support::{overview::by_sla, sla::SlaFilter};
+        let breached = by_sla(state, now, SlaFilter::Breached, SLA_SHOWN).await?;
+        lists.breached = breached.most_urgent;
         figures.sla_breached = Some(breached.count);
+        let nearing = by_sla(state, now, SlaFilter::Nearing, SLA_SHOWN).await?;
+        lists.nearing = nearing.most_urgent;
+        figures.sla_nearing = Some(nearing.count);
         figures.my_open_tickets = Some(support::overview::my_open(state, user.id).await?);
         figures.unassigned_tickets = Some(support::overview::unassigned(state).await?);
         figures.waiting_chats = Some(lists.waiting.len() as i64);
     }
     if user.role.allows(Role::Admin) {
+        // "Today" is the company's day, as analytics counts it.
+        let company_day_start = crate::platform::zones::start_of_day(now, state.site().time_zone);
         figures.new_orders = Some(shop::db::count_new_orders(&state.db).await?);
         figures.visitors_today = Some(analytics::visitors_today(state).await?);
         figures.subscribers_today =
-            Some(newsletter::db::count_confirmed_since(&state.db, start_of_day(now)).await?);
+            Some(newsletter::db::count_confirmed_since(&state.db, company_day_start).await?);
     }
     Ok((figures, lists))
 }
@@ -98,7 +106,8 @@ struct DashboardPage {
     page: Page,
     figures: Figures,
     waiting: Vec<chat::conversations::WaitingChat>,
-    breached: Vec<support::overview::BreachedTicket>,
+    breached: Vec<support::overview::SlaTicket>,
+    nearing: Vec<support::overview::SlaTicket>,
     activity: Vec<Activity>,
     outbox_depth: i64,
     staff_count: i64,
@@ -124,6 +133,7 @@ pub async fn show_dashboard(
         figures,
         waiting: lists.waiting,
         breached: lists.breached,
+        nearing: lists.nearing,
         activity,
         outbox_depth: if admin {
             mail::depth(&state.db).await?

@@ -151,7 +151,7 @@ impl EditPage {
     }
 }
 
-fn form_of(article: &Article, now: i64) -> ArticleForm {
+fn form_of(article: &Article, now: i64, zone: chrono_tz::Tz) -> ArticleForm {
     ArticleForm {
         kind: article.kind.as_str().into(),
         title: article.title.clone(),
@@ -165,7 +165,7 @@ fn form_of(article: &Article, now: i64) -> ArticleForm {
         state: State::of(article.status, article.publish_at, now)
             .as_str()
             .into(),
-        publish_at: datetime_input(article.publish_at),
+        publish_at: datetime_input(article.publish_at, zone),
         version: article.updated_at.to_string(),
         action: String::new(),
     }
@@ -284,7 +284,10 @@ pub async fn edit_article(
     let article = db::get(&state.db, id).await?.ok_or(AppError::NotFound)?;
     let shown = Shown {
         notice: notice(&done.done).into(),
-        ..Shown::form(StatusCode::OK, form_of(&article, state.clock.now()))
+        ..Shown::form(
+            StatusCode::OK,
+            form_of(&article, state.clock.now(), page.zone()),
+        )
     };
     edit_page(&state, page, Some(&article), shown).await
 }
@@ -323,7 +326,7 @@ async fn submit(
         errors,
         ..Shown::form(StatusCode::UNPROCESSABLE_ENTITY, form)
     };
-    let input = match form.validate(state.clock.now()) {
+    let input = match form.validate(state.clock.now(), page.zone()) {
         Ok(input) => input,
         Err(errors) => return edit_page(state, page, article, invalid(form, errors)).await,
     };
@@ -571,9 +574,13 @@ pub async fn show_revision(
             State::of(article.status, article.publish_at, now).as_str(),
         ),
         field(
-            "Publication time (UTC)",
-            &datetime_input(revision.publish_at),
-            &datetime_input(article.publish_at),
+            "Publication time",
+            &revision
+                .publish_at
+                .map_or_else(String::new, |t| page.time(&t)),
+            &article
+                .publish_at
+                .map_or_else(String::new, |t| page.time(&t)),
         ),
     ];
     let lines = diff::lines(&revision.body, &article.body);

@@ -256,7 +256,7 @@ async fn save(
     action: &'static str,
 ) -> ApiResult<ArticleDetail> {
     let now = state.clock.now();
-    let input = form.validate(now)?;
+    let input = form.validate(now, chrono_tz::UTC)?;
     let change = Change {
         input: &input,
         cover: Cover::Keep,

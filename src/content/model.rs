@@ -231,7 +231,8 @@ pub struct ArticleForm {
     pub seo_description: String,
     #[serde(default)]
     pub state: String,
-    /// `YYYY-MM-DDTHH:MM` in UTC, as a `datetime-local` input sends it.
+    /// `YYYY-MM-DDTHH:MM` as a `datetime-local` input sends it, in the
+    /// zone of whoever typed it (UTC through the API).
     #[serde(default)]
     pub publish_at: String,
     /// `updated_at` of the version the editor started from.
@@ -260,24 +261,16 @@ pub struct ArticleInput {
     pub publish_at: Option<i64>,
 }
 
-/// Formats epoch ms for a `datetime-local` input (UTC).
-pub fn datetime_input(ms: Option<i64>) -> String {
-    ms.and_then(chrono::DateTime::from_timestamp_millis)
-        .map(|t| t.format("%Y-%m-%dT%H:%M").to_string())
+/// Formats epoch ms for a `datetime-local` input, in `zone`.
+pub fn datetime_input(ms: Option<i64>, zone: chrono_tz::Tz) -> String {
+    ms.map(|ms| crate::platform::zones::input_in(ms, zone))
         .unwrap_or_default()
 }
 
-fn parse_datetime(s: &str) -> Option<i64> {
-    let s = s.trim();
-    ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"]
-        .iter()
-        .find_map(|f| chrono::NaiveDateTime::parse_from_str(s, f).ok())
-        .map(|t| t.and_utc().timestamp_millis())
-}
-
 impl ArticleForm {
-    /// Checks every field; `now` is the content clock, for scheduling.
-    pub fn validate(&self, now: i64) -> Result<ArticleInput, FieldErrors> {
+    /// Checks every field; `now` is the content clock, for scheduling, and
+    /// `zone` the one the publication time was typed in.
+    pub fn validate(&self, now: i64, zone: chrono_tz::Tz) -> Result<ArticleInput, FieldErrors> {
         let mut errors = FieldErrors::default();
         let mut field =
             |name: &'static str, value: &str, max: usize, required: Option<&str>| match text(
@@ -329,7 +322,7 @@ impl ArticleForm {
         let publish_at = if self.publish_at.trim().is_empty() {
             None
         } else {
-            let parsed = parse_datetime(&self.publish_at);
+            let parsed = crate::platform::zones::parse_in(&self.publish_at, zone);
             if parsed.is_none() {
                 errors.add("publish_at", "Use a date and time like 2026-12-01 09:00.");
             }
@@ -426,14 +419,28 @@ mod tests {
             publish_at: "2026-01-01T10:00".into(),
             ..ArticleForm::default()
         };
-        let jan_1_9am = parse_datetime("2026-01-01T09:00").unwrap();
-        let input = form.validate(jan_1_9am).unwrap();
+        let utc = chrono_tz::UTC;
+        let jan_1_9am = crate::platform::zones::parse_in("2026-01-01T09:00", utc).unwrap();
+        let input = form.validate(jan_1_9am, chrono_tz::UTC).unwrap();
         assert_eq!(input.state, State::Scheduled);
-        assert_eq!(datetime_input(input.publish_at), "2026-01-01T10:00");
+        assert_eq!(datetime_input(input.publish_at, utc), "2026-01-01T10:00");
+        // Typed in California in winter (UTC-8): 10:00 there is 18:00 UTC.
+        let la = chrono_tz::America::Los_Angeles;
+        let input = form.validate(jan_1_9am, la).unwrap();
+        assert_eq!(datetime_input(input.publish_at, utc), "2026-01-01T18:00");
+        assert_eq!(datetime_input(input.publish_at, la), "2026-01-01T10:00");
         form.publish_at = "2025-12-31T10:00".into();
-        assert!(form.validate(jan_1_9am).unwrap_err().has("publish_at"));
+        assert!(
+            form.validate(jan_1_9am, chrono_tz::UTC)
+                .unwrap_err()
+                .has("publish_at")
+        );
         form.publish_at = "tomorrow".into();
-        assert!(form.validate(jan_1_9am).unwrap_err().has("publish_at"));
+        assert!(
+            form.validate(jan_1_9am, chrono_tz::UTC)
+                .unwrap_err()
+                .has("publish_at")
+        );
     }
 
     #[test]

@@ -148,8 +148,14 @@ impl CampaignForm {
         f
     }
 
-    fn of(c: &Campaign) -> CampaignForm {
+    /// The form as stored; a scheduled start shown in `zone`, the viewer's.
+    fn of(c: &Campaign, zone: chrono_tz::Tz) -> CampaignForm {
         CampaignForm {
+            send_at: c
+                .scheduled_at
+                .filter(|_| c.status == "scheduled")
+                .map(|at| crate::platform::zones::input_in(at, zone))
+                .unwrap_or_default(),
             subject: c.subject.clone(),
             from_name: c.from_name.clone(),
             reply_to: c.reply_to.clone(),
@@ -340,11 +346,12 @@ pub async fn show_campaign(
         .ok_or(AppError::NotFound)?;
     let draft = draft_of(&campaign);
     let (preview_text, preview_html, failures) = preview(&state, &draft, id);
+    let zone = page.zone();
     let mut body = CampaignPage::new(
         page.titled(format!("Campaign: {}", campaign.subject)),
         id,
         &campaign.status,
-        CampaignForm::of(&campaign),
+        CampaignForm::of(&campaign, zone),
     );
     body.figures = figures(&state, &campaign).await?;
     body.scheduled_at = campaign.scheduled_at;
@@ -368,7 +375,7 @@ pub async fn act_on_campaign(
         .await?
         .ok_or(AppError::NotFound)?;
     let form = CampaignForm::from_pairs(pairs);
-    let (draft, step) = match check(&state, &campaign, &form).await? {
+    let (draft, step) = match check(&state, &campaign, &form, page.zone()).await? {
         Ok(checked) => checked,
         Err((errors, failures)) => return refuse(page, &campaign, form, errors, failures),
     };
@@ -458,9 +465,9 @@ pub async fn confirm_send(
     let campaign = db::campaign(&state.db, id)
         .await?
         .ok_or(AppError::NotFound)?;
-    let mut form = CampaignForm::of(&campaign);
+    let mut form = CampaignForm::of(&campaign, page.zone());
     form.action = Some(Action::Send);
-    if let Err((errors, failures)) = check(&state, &campaign, &form).await? {
+    if let Err((errors, failures)) = check(&state, &campaign, &form, page.zone()).await? {
         return refuse(page, &campaign, form, errors, failures);
     }
     let mut tx = state.db.begin().await?;
@@ -490,6 +497,7 @@ async fn check(
     state: &AppState,
     campaign: &Campaign,
     form: &CampaignForm,
+    zone: chrono_tz::Tz,
 ) -> AppResult<Result<(Draft, Step), Refusal>> {
     let Some(action) = form.action else {
         return Ok(Err((one_error("form", "Unknown action."), vec![])));
@@ -518,7 +526,7 @@ async fn check(
     let step = match action {
         Action::Save => Ok(Step::Save),
         Action::Test => test_recipient(state, &form.test_to).await?.map(Step::Test),
-        Action::Schedule => start_time(&form.send_at, now_ms()).map(Step::Schedule),
+        Action::Schedule => start_time(&form.send_at, now_ms(), zone).map(Step::Schedule),
         Action::Send => Ok(Step::Send),
     };
     Ok(step
@@ -547,14 +555,17 @@ async fn test_recipient(
     })
 }
 
-/// When a scheduled campaign starts: a time in the future.
-fn start_time(typed: &str, now: i64) -> Result<i64, (&'static str, String)> {
-    match parse_utc(typed) {
+/// When a scheduled campaign starts: a time in the future, typed in `zone`.
+fn start_time(typed: &str, now: i64, zone: chrono_tz::Tz) -> Result<i64, (&'static str, String)> {
+    match crate::platform::zones::parse_in(typed, zone) {
         Some(at) if at > now => Ok(at),
         Some(_) => Err(("send_at", "Choose a time in the future.".into())),
         None => Err((
             "send_at",
-            "Give a date and time, like 2026-12-01 09:00 (UTC).".into(),
+            format!(
+                "Give a date and time, like 2026-12-01 09:00 ({}).",
+                zone.name()
+            ),
         )),
     }
 }
@@ -643,14 +654,6 @@ async fn schedule(
     Ok(done)
 }
 
-/// `2026-12-01T09:00` or `2026-12-01 09:00`, read as UTC.
-fn parse_utc(s: &str) -> Option<i64> {
-    let s = s.trim().replace(' ', "T");
-    chrono::NaiveDateTime::parse_from_str(&s, "%Y-%m-%dT%H:%M")
-        .ok()
-        .map(|t| t.and_utc().timestamp_millis())
-}
-
 pub async fn pause_campaign(
     Staff(user, _): Staff<Admin>,
     State(state): State<AppState>,
@@ -686,11 +689,12 @@ pub async fn resume_campaign(
     let draft = draft_of(&campaign);
     // Resuming sends: the same checks again.
     if let Err(failures) = compliance::prepare(&draft, &state.site(), &state.config.base_url) {
+        let zone = page.zone();
         let mut body = CampaignPage::new(
             page.titled(format!("Campaign: {}", campaign.subject)),
             id,
             &campaign.status,
-            CampaignForm::of(&campaign),
+            CampaignForm::of(&campaign, zone),
         );
         body.figures = figures(&state, &campaign).await?;
         for f in &failures {

@@ -91,8 +91,9 @@ struct ListPage {
 }
 
 impl ListPage {
+    /// In the viewer's zone.
     fn time(&self, ms: &Option<i64>) -> String {
-        ms.map(format_time).unwrap_or_default()
+        ms.map(|ms| self.page.time(&ms)).unwrap_or_default()
     }
 }
 

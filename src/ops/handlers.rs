@@ -7,7 +7,7 @@ use super::{
 use crate::{
     AppState,
     error::AppResult,
-    platform::templates::{Page, format_time, render},
+    platform::templates::{Page, render},
     staff::{
         Admin, Staff,
         audit::{self, Actor},
@@ -31,9 +31,10 @@ struct FindingView {
     item_id: String,
     what: &'static str,
     detail: String,
-    first_seen: String,
-    last_seen: String,
-    resolved: String,
+    /// Epoch ms; the page shows them in the viewer's zone.
+    first_seen: i64,
+    last_seen: i64,
+    resolved: Option<i64>,
 }
 
 impl From<FindingRow> for FindingView {
@@ -43,9 +44,9 @@ impl From<FindingRow> for FindingView {
             kind: row.kind,
             item_id: row.item_id,
             detail: row.detail,
-            first_seen: format_time(row.first_seen_at),
-            last_seen: format_time(row.last_seen_at),
-            resolved: row.resolved_at.map(format_time).unwrap_or_default(),
+            first_seen: row.first_seen_at,
+            last_seen: row.last_seen_at,
+            resolved: row.resolved_at,
         }
     }
 }

@@ -28,6 +28,7 @@ pub mod templates;
 pub mod tls;
 pub mod webhooks;
 pub mod words;
+pub mod zones;
 
 pub use context::{ClientIp, Privacy, StaffUser};
 pub use state::Platform;

@@ -594,6 +594,11 @@ impl Page {
             .unwrap_or(self.site.time_zone)
     }
 
+    /// The viewer's zone by its IANA name, for labels ("America/Los_Angeles").
+    pub fn zone_name(&self) -> &'static str {
+        self.zone().name()
+    }
+
     pub fn time(&self, ms: &i64) -> String {
         format_in_zone(*ms, self.zone())
     }
@@ -640,6 +645,41 @@ impl std::fmt::Display for When {
 }
 
 impl askama::filters::HtmlSafe for When {}
+
+impl Page {
+    /// A deadline as people plan by it: "Tue 8 Dec 2026, 17:00" in the
+    /// viewer's zone, in a `<time>` element whose title names the zone.
+    pub fn deadline(&self, ms: &i64) -> Deadline {
+        Deadline {
+            at: *ms,
+            zone: self.zone(),
+        }
+    }
+}
+
+/// See [`Page::deadline`].
+pub struct Deadline {
+    at: i64,
+    zone: Tz,
+}
+
+impl std::fmt::Display for Deadline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Some(at) = chrono::DateTime::from_timestamp_millis(self.at) else {
+            return Ok(());
+        };
+        let local = at.with_timezone(&self.zone);
+        write!(
+            f,
+            "<time datetime=\"{}\" title=\"{}\">{}</time>",
+            at.format("%Y-%m-%dT%H:%M:%SZ"),
+            local.format("%a %-d %b %Y, %H:%M %Z"),
+            local.format("%a %-d %b %Y, %H:%M")
+        )
+    }
+}
+
+impl askama::filters::HtmlSafe for Deadline {}
 
 impl Page {
     /// A moment (epoch ms) as the `datetime` of a `<time>` element, in UTC;
@@ -699,6 +739,14 @@ mod tests {
         assert_eq!(
             super::format_in_zone(1_784_132_100_000, chrono_tz::America::Los_Angeles),
             "15 Jul 2026, 09:15 PDT"
+        );
+        assert_eq!(
+            super::Deadline {
+                at: 1_796_778_000_000,
+                zone: chrono_tz::America::Los_Angeles
+            }
+            .to_string(),
+            "<time datetime=\"2026-12-09T01:00:00Z\" title=\"Tue 8 Dec 2026, 17:00 PST\">Tue 8 Dec 2026, 17:00</time>"
         );
         assert_eq!(super::relative_words(10_000), "just now");
         assert_eq!(super::relative_words(-2 * 3_600_000), "in 2 h");

@@ -46,7 +46,12 @@ pub struct RequestView {
 }
 
 impl RequestView {
-    fn of(request: db::Request, now: i64, extra_holidays: &[chrono::NaiveDate]) -> RequestView {
+    fn of(
+        request: db::Request,
+        now: i64,
+        zone: chrono_tz::Tz,
+        extra_holidays: &[chrono::NaiveDate],
+    ) -> RequestView {
         let done = request.completed_at.is_some();
         RequestView {
             asked: match request.kind.as_str() {
@@ -68,7 +73,7 @@ impl RequestView {
             deadline: if done {
                 String::new()
             } else {
-                super::business_days::deadline_words(request.due_at, now, extra_holidays)
+                super::business_days::deadline_words(request.due_at, now, zone, extra_holidays)
             },
             late: !done && request.due_at < now,
             request,
@@ -102,10 +107,11 @@ async fn requests_page(
             .unwrap_or_default(),
     );
     let now = now_ms();
+    let zone = state.site().time_zone;
     let requests = db::list_requests(&state.db, q.trim())
         .await?
         .into_iter()
-        .map(|r| RequestView::of(r, now, &extra))
+        .map(|r| RequestView::of(r, now, zone, &extra))
         .collect();
     let body = RequestsPage {
         page: page.titled("Privacy requests"),

@@ -96,13 +96,14 @@ pub fn business_days_between(from: NaiveDate, to: NaiveDate, extra_holidays: &[N
 
 /// How a deadline stands, in words for the person who must meet it:
 /// "2 business days left", "due today", "overdue by 1 business day".
-/// Days are UTC calendar days, as the deadlines are set.
-pub fn deadline_words(due_ms: i64, now_ms: i64, extra_holidays: &[NaiveDate]) -> String {
-    let date = |ms: i64| {
-        chrono::DateTime::from_timestamp_millis(ms)
-            .map(|t| t.date_naive())
-            .unwrap_or_default()
-    };
+/// Days are the company's dates (in `zone`), as the deadlines are set.
+pub fn deadline_words(
+    due_ms: i64,
+    now_ms: i64,
+    zone: chrono_tz::Tz,
+    extra_holidays: &[NaiveDate],
+) -> String {
+    let date = |ms: i64| crate::platform::zones::date_in(ms, zone);
     let (today, due) = (date(now_ms), date(due_ms));
     let plural = |n: u32| if n == 1 { "" } else { "s" };
     if now_ms <= due_ms {
@@ -133,34 +134,66 @@ mod tests {
 
     #[test]
     fn deadlines_read_in_business_days() {
+        use chrono_tz::UTC;
         // Friday 4 Dec 2026 to Tuesday 8 Dec: Monday and Tuesday count.
         let due = at(2026, 12, 8, 17);
         assert_eq!(
-            deadline_words(due, at(2026, 12, 4, 9), &[]),
+            deadline_words(due, at(2026, 12, 4, 9), UTC, &[]),
             "2 business days left"
         );
         assert_eq!(
-            deadline_words(due, at(2026, 12, 7, 9), &[]),
+            deadline_words(due, at(2026, 12, 7, 9), UTC, &[]),
             "1 business day left"
         );
-        assert_eq!(deadline_words(due, at(2026, 12, 8, 9), &[]), "due today");
         assert_eq!(
-            deadline_words(due, at(2026, 12, 8, 18), &[]),
+            deadline_words(due, at(2026, 12, 8, 9), UTC, &[]),
+            "due today"
+        );
+        assert_eq!(
+            deadline_words(due, at(2026, 12, 8, 18), UTC, &[]),
             "overdue since earlier today"
         );
         assert_eq!(
-            deadline_words(due, at(2026, 12, 9, 9), &[]),
+            deadline_words(due, at(2026, 12, 9, 9), UTC, &[]),
             "overdue by 1 business day"
         );
         // Due Friday, now Monday: only Monday is a business day late.
         assert_eq!(
-            deadline_words(at(2026, 12, 4, 17), at(2026, 12, 7, 9), &[]),
+            deadline_words(at(2026, 12, 4, 17), at(2026, 12, 7, 9), UTC, &[]),
             "overdue by 1 business day"
         );
         // Christmas (Friday) is no business day: 24 Dec to 28 Dec is 1 left.
         assert_eq!(
-            deadline_words(at(2026, 12, 28, 17), at(2026, 12, 24, 9), &[]),
+            deadline_words(at(2026, 12, 28, 17), at(2026, 12, 24, 9), UTC, &[]),
             "1 business day left"
+        );
+    }
+
+    #[test]
+    fn days_left_count_the_companys_dates_near_midnight_utc() {
+        use chrono_tz::America::Los_Angeles as LA;
+        // Due at the end of Tuesday 8 Dec 2026 in California (07:59:59 UTC
+        // on Wednesday 9).
+        let due = crate::platform::zones::end_of(d(2026, 12, 8), LA);
+        // Tuesday 23:30 UTC is Tuesday 15:30 there: due today, where the UTC
+        // dates (Tuesday to Wednesday) would leave a day.
+        assert_eq!(
+            deadline_words(due, at(2026, 12, 8, 23) + 1_800_000, LA, &[]),
+            "due today"
+        );
+        assert_eq!(
+            deadline_words(due, at(2026, 12, 8, 23) + 1_800_000, chrono_tz::UTC, &[]),
+            "1 business day left"
+        );
+        // Monday 7 Dec, 02:00 UTC is still Sunday there: two business days.
+        assert_eq!(
+            deadline_words(due, at(2026, 12, 7, 2), LA, &[]),
+            "2 business days left"
+        );
+        // Just after the deadline, Wednesday 08:30 UTC, 00:30 there.
+        assert_eq!(
+            deadline_words(due, at(2026, 12, 9, 8) + 1_800_000, LA, &[]),
+            "overdue by 1 business day"
         );
     }
 

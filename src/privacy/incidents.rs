@@ -10,6 +10,7 @@ use crate::{
         mail::{self, EmailTemplate, Recipient},
         now_ms, settings,
         templates::{Page, render, render_with},
+        zones,
     },
     staff::{
         Admin, Staff,
@@ -21,16 +22,21 @@ use axum::{
     http::StatusCode,
     response::{IntoResponse, Redirect, Response},
 };
-use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
+use chrono::NaiveDate;
+use chrono_tz::Tz;
 use std::collections::HashMap;
 
 pub const NOTICE_DAYS: u32 = 7;
 pub const HOLIDAYS_SETTING: &str = "extra_holidays";
 
-/// The notice deadline: the end (UTC) of the 7th business day after discovery.
-pub fn deadline(discovered: NaiveDateTime, extra_holidays: &[NaiveDate]) -> NaiveDateTime {
-    business_days::add_business_days(discovered.date(), NOTICE_DAYS, extra_holidays)
-        .and_time(NaiveTime::from_hms_opt(23, 59, 59).expect("valid time"))
+/// The notice deadline: the end of the 7th business day after discovery,
+/// days being the company's dates (in `zone`).
+pub fn deadline(discovered: i64, zone: Tz, extra_holidays: &[NaiveDate]) -> i64 {
+    let found = zones::date_in(discovered, zone);
+    zones::end_of(
+        business_days::add_business_days(found, NOTICE_DAYS, extra_holidays),
+        zone,
+    )
 }
 
 crate::email_template!(pub struct BreachMail { company: String, title: String, description: String, link: String }
@@ -86,7 +92,12 @@ async fn view(state: &Platform, incident: db::Incident) -> AppResult<IncidentVie
             .unwrap_or_default(),
     );
     Ok(IncidentView {
-        time_left: business_days::deadline_words(incident.deadline_at, now_ms(), &extra),
+        time_left: business_days::deadline_words(
+            incident.deadline_at,
+            now_ms(),
+            state.site().time_zone,
+            &extra,
+        ),
         categories: categories_in_words(&incident.categories),
         late,
         listed,
@@ -179,15 +190,14 @@ pub async fn create_incident(
             "Describe what happened and what people should do.",
         );
     }
-    let discovered = NaiveDateTime::parse_from_str(field("discovered_at"), "%Y-%m-%dT%H:%M")
-        .map_err(|_| {
-            errors.add(
-                "discovered_at",
-                "Enter the date and time the breach was discovered.",
-            )
-        })
-        .ok();
-    if discovered.is_some_and(|d| d.and_utc().timestamp_millis() > now_ms() + 60_000) {
+    let discovered = zones::parse_in(field("discovered_at"), page.zone());
+    if discovered.is_none() {
+        errors.add(
+            "discovered_at",
+            "Enter the date and time the breach was discovered.",
+        );
+    }
+    if discovered.is_some_and(|d| d > now_ms() + 60_000) {
         errors.add("discovered_at", "The discovery cannot be in the future.");
     }
     let categories: Vec<&str> = CATEGORIES
@@ -241,12 +251,12 @@ pub async fn create_incident(
             .await?
             .unwrap_or_default(),
     );
-    let deadline_at = deadline(discovered, &extra).and_utc().timestamp_millis();
+    let deadline_at = deadline(discovered, state.site().time_zone, &extra);
     let mut tx = state.db.begin().await?;
     let id = db::insert_incident(
         &mut tx,
         &db::NewIncident {
-            discovered_at: discovered.and_utc().timestamp_millis(),
+            discovered_at: discovered,
             deadline_at,
             title: &title,
             description: &description,
@@ -380,11 +390,42 @@ mod tests {
 
     #[test]
     fn deadline_is_the_end_of_the_seventh_business_day() {
-        let found = NaiveDate::from_ymd_opt(2026, 11, 25)
+        let utc = |s: &str| {
+            chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S")
+                .unwrap()
+                .and_utc()
+                .timestamp_millis()
+        };
+        let found = utc("2026-11-25 15:00:00");
+        assert_eq!(
+            deadline(found, chrono_tz::UTC, &[]),
+            utc("2026-12-07 23:59:59")
+        );
+        // In California the day ends 8 hours later (PST).
+        let la = chrono_tz::America::Los_Angeles;
+        assert_eq!(deadline(found, la, &[]), utc("2026-12-08 07:59:59"));
+    }
+
+    #[test]
+    fn a_discovery_near_midnight_utc_counts_from_the_companys_date() {
+        // Friday 4 Dec 2026, 02:00 UTC is Thursday 3 Dec, 18:00 in California:
+        // Fri 4, Mon 7 ... Mon 14 are the seven days, not Tue 15 as the UTC
+        // date (Friday) would make it.
+        let found = chrono::NaiveDate::from_ymd_opt(2026, 12, 4)
             .unwrap()
-            .and_hms_opt(15, 0, 0)
-            .unwrap();
-        let d = deadline(found, &[]);
-        assert_eq!(d.to_string(), "2026-12-07 23:59:59");
+            .and_hms_opt(2, 0, 0)
+            .unwrap()
+            .and_utc()
+            .timestamp_millis();
+        let la = chrono_tz::America::Los_Angeles;
+        let due = deadline(found, la, &[]);
+        assert_eq!(
+            crate::platform::templates::format_in_zone(due, la),
+            "14 Dec 2026, 23:59 PST"
+        );
+        assert_eq!(
+            crate::platform::templates::format_in_zone(deadline(found, chrono_tz::UTC, &[]), la),
+            "15 Dec 2026, 15:59 PST"
+        );
     }
 }

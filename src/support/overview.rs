@@ -9,8 +9,9 @@ use super::{
 use crate::{AppState, platform::activity::Activity, staff::StaffUser};
 use std::collections::HashMap;
 
-/// An open or pending ticket whose first or next response is past its target.
-pub struct BreachedTicket {
+/// An open or pending ticket whose first or next response is past its
+/// target, or nearing it.
+pub struct SlaTicket {
     pub id: i64,
     pub reference: String,
     pub title: String,
@@ -20,10 +21,11 @@ pub struct BreachedTicket {
     pub owner: String,
 }
 
-/// The breached tickets: how many there are, and the `limit` most late.
-pub struct Breached {
+/// The tickets an SLA filter picks: how many there are, and the `limit`
+/// most urgent.
+pub struct SlaList {
     pub count: i64,
-    pub most_late: Vec<BreachedTicket>,
+    pub most_urgent: Vec<SlaTicket>,
 }
 
 /// Open or pending tickets assigned to this staff member.
@@ -37,16 +39,20 @@ pub async fn unassigned(state: &AppState) -> anyhow::Result<i64> {
 }
 
 /// Open or pending tickets whose awaited response is past its target at
-/// `now`: the count, and the `limit` most late, most late first. The
-/// database counts them by their clocks' starts; within one priority and
-/// response the earliest start is the most late, so the `limit` earliest
-/// of each are all that is opened and compared.
-pub async fn breached(state: &AppState, now: i64, limit: usize) -> anyhow::Result<Breached> {
+/// `now` (`filter` breached) or nearing it (nearing): the count, and the
+/// `limit` most urgent, most late or least time left first. The database
+/// counts them by their clocks' starts; within one priority and response
+/// the earliest start is the most urgent, so the `limit` earliest of each
+/// are all that is opened and compared.
+pub async fn by_sla(
+    state: &AppState,
+    now: i64,
+    filter: SlaFilter,
+    limit: usize,
+) -> anyhow::Result<SlaList> {
     let settings = settings::load(&state.db).await?;
     let zone = state.site().time_zone;
-    let windows = SlaFilter::Breached
-        .windows(now, &settings, zone)
-        .unwrap_or_default();
+    let windows = filter.windows(now, &settings, zone).unwrap_or_default();
     let count = db::count_awaiting_in(&state.db, &windows).await?;
     let mut rows = vec![];
     if count > 0 {
@@ -70,9 +76,13 @@ pub async fn breached(state: &AppState, now: i64, limit: usize) -> anyhow::Resul
         .into_iter()
         .map(|t| (t.id, t.name))
         .collect();
-    let mut most_late = vec![];
+    let mut most_urgent = vec![];
     for (sla, row) in rows {
-        if most_late.len() >= limit {
+        // A clock's window is a close bound; the ticket's own clock decides.
+        if !sla.is(filter) {
+            continue;
+        }
+        if most_urgent.len() >= limit {
             break;
         }
         let Some((ticket, _)) = Ticket::open(state, row)? else {
@@ -86,7 +96,7 @@ pub async fn breached(state: &AppState, now: i64, limit: usize) -> anyhow::Resul
             (None, Some(t)) => t,
             (None, None) => "nobody".into(),
         };
-        most_late.push(BreachedTicket {
+        most_urgent.push(SlaTicket {
             id: ticket.id,
             reference: ticket.reference,
             title: ticket.title,
@@ -94,7 +104,7 @@ pub async fn breached(state: &AppState, now: i64, limit: usize) -> anyhow::Resul
             owner,
         });
     }
-    Ok(Breached { count, most_late })
+    Ok(SlaList { count, most_urgent })
 }
 
 /// The requester as staff may see them: their name, else their email.

@@ -359,6 +359,15 @@ impl Sla {
         }
     }
 
+    /// How much business time is left, in words ("25 min"), for a
+    /// response awaited and not yet late.
+    pub fn left_words(&self) -> String {
+        match self {
+            Sla::Due { left, .. } => duration_words(*left, true),
+            _ => String::new(),
+        }
+    }
+
     /// How late, in words ("2 h 15 min"), for a breached response.
     pub fn late_words(&self) -> String {
         match self {

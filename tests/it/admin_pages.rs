@@ -140,6 +140,34 @@ both! {
         assert!(page.contains("href=\"/admin/orders\""));
     }
 
+    async fn today_on_the_dashboard_is_the_companys_day(backend) {
+        let app = TestApp::spawn(backend).await;
+        let rows: Vec<officecomms::newsletter::subscribers::ImportRow> = ["early@example.com", "late@example.com"]
+            .iter()
+            .enumerate()
+            .map(|(i, e)| officecomms::newsletter::subscribers::ImportRow { line: i + 2, email: e.to_string(), name: String::new(), topics: "tips".into() })
+            .collect();
+        officecomms::newsletter::subscribers::import_rows(&app.state, &rows, "a sign-up sheet").await.unwrap();
+        // Tuesday 8 Dec 2026, 03:00 UTC: Monday 7 Dec, 19:00 in California,
+        // the company's zone. Monday 01:00 there (09:00 UTC) is today; Sunday
+        // 23:00 there (07:00 UTC Monday) is not, though it is the same UTC day.
+        let monday = |utc_hour: i64| 1_796_601_600_000 + utc_hour * 3_600_000;
+        app.state.clock.set(monday(27));
+        for (email, at) in [("early@example.com", monday(7)), ("late@example.com", monday(9))] {
+            let id: i64 = sqlx::query_scalar("SELECT id FROM newsletter_subscribers ORDER BY id").fetch_all(&app.state.db.pool).await.unwrap()[if email.starts_with("early") { 0 } else { 1 }];
+            sqlx::query("UPDATE newsletter_subscribers SET status = 'confirmed', confirmed_at = $1 WHERE id = $2").bind(at).bind(id).execute(&app.state.db.pool).await.unwrap();
+        }
+        app.login_as("admin").await;
+        let f = figures(&app).await;
+        assert_eq!(f["subscribers_today"], 1, "{f}");
+        // An hour later it is Monday 20:00 there: still one. At 08:00 UTC
+        // the company's Tuesday begins, and nobody joined yet.
+        app.state.clock.set(monday(28));
+        assert_eq!(figures(&app).await["subscribers_today"], 1);
+        app.state.clock.set(monday(32));
+        assert_eq!(figures(&app).await["subscribers_today"], 0);
+    }
+
     async fn the_dashboard_figures_are_for_staff_only(backend) {
         let app = TestApp::spawn(backend).await;
         let r = client().get(app.url("/admin/dashboard.json")).send().await.unwrap();
@@ -404,7 +432,9 @@ both! {
             assert_eq!(visitor.get(app.url(path)).send().await.unwrap().status(), 200);
         }
         app.login_as("admin").await;
-        let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+        // The company's day (California), as analytics counts it.
+        let now_there = chrono::Utc::now().with_timezone(&chrono_tz::America::Los_Angeles);
+        let today = now_there.format("%Y-%m-%d").to_string();
         let (status, page) = app.get_text("/admin/analytics").await;
         assert_eq!(status, 200);
         // A round scale up to the highest value (4 views): gridlines and labelled ticks 0 to 4.
@@ -412,7 +442,7 @@ both! {
         let labels: Vec<&str> = y_axis.split("text-anchor=\"end\">").skip(1).map(|s| s.split('<').next().unwrap()).collect();
         assert_eq!(labels, ["0", "1", "2", "3", "4"], "{page}");
         assert_eq!(page.split("<g class=\"grid\">").nth(1).unwrap().split("</g>").next().unwrap().matches("<line").count(), 5);
-        let short_today = chrono::Utc::now().format("%-d %b").to_string();
+        let short_today = now_there.format("%-d %b").to_string();
         assert!(page.contains(&format!("text-anchor=\"end\">{short_today}</text>")), "the last day is labelled");
         assert!(page.contains("<ul class=\"legend\" aria-label=\"Legend\">") && page.contains("</span>Page views</li>") && page.contains("</span>Visitors</li>"));
         // The table behind it has the same numbers.
@@ -433,17 +463,26 @@ both! {
         let due = now - 10 * 86_400_000;
         sqlx::query("UPDATE privacy_requests SET due_at = $1").bind(due).execute(&app.state.db.pool).await.unwrap();
         let (_, page) = app.get_text("/admin/privacy/requests").await;
-        let late = business_days::deadline_words(due, now, &[]);
+        let la = chrono_tz::America::Los_Angeles;
+        let late = business_days::deadline_words(due, now, la, &[]);
         assert!(late.starts_with("overdue by ") && late.ends_with(" business days"), "{late}");
-        assert!(page.contains(&format!("<span class=\"deadline late\">({late})</span>")), "{page}");
-        assert!(page.contains("Deadline: "));
+        // "Deadline: Tue 8 Dec 2026, 17:00 (overdue by 8 business days)", the
+        // weekday named, in the company's zone (the admin chose none).
+        let local = chrono::DateTime::from_timestamp_millis(due).unwrap().with_timezone(&la);
+        let words = format!(
+            "Deadline: <time datetime=\"{}\" title=\"{}\">{}</time> <span class=\"deadline late\">({late})</span>",
+            local.to_utc().format("%Y-%m-%dT%H:%M:%SZ"),
+            local.format("%a %-d %b %Y, %H:%M %Z"),
+            local.format("%a %-d %b %Y, %H:%M"),
+        );
+        assert!(page.contains(&words), "{words} in {page}");
         assert!(page.contains("<td>See, correct or erase their data</td>") && page.contains("<td>Opened by staff for them</td>"));
         assert!(page.contains("Link sent, not opened yet"));
         // Due in a fortnight: business days left, counted without weekends.
         let due = now + 14 * 86_400_000;
         sqlx::query("UPDATE privacy_requests SET due_at = $1").bind(due).execute(&app.state.db.pool).await.unwrap();
         let (_, page) = app.get_text("/admin/privacy/requests").await;
-        let left = business_days::deadline_words(due, now, &[]);
+        let left = business_days::deadline_words(due, now, la, &[]);
         assert!(left.ends_with(" business days left"), "{left}");
         let n: u32 = left.split(' ').next().unwrap().parse().unwrap();
         assert!((8..=10).contains(&n), "two weeks hold 8 to 10 business days: {left}");
@@ -452,7 +491,8 @@ both! {
         // A breach: its kinds of data in words, its deadline in business days.
         let r = app.post_form("/admin/privacy/incidents", &[
             ("title", "Lost laptop"), ("description", "A laptop with exports was stolen."),
-            ("discovered_at", &chrono::Utc::now().format("%Y-%m-%dT%H:%M").to_string()),
+            // Typed in the admin's zone (the company's: California).
+            ("discovered_at", &chrono::Utc::now().with_timezone(&la).format("%Y-%m-%dT%H:%M").to_string()),
             ("category_identity", "1"), ("category_contact", "1"), ("scope", "everyone"),
         ]).await;
         assert_eq!(r.status(), 303, "{}", r.text().await.unwrap());
@@ -460,5 +500,10 @@ both! {
         let (_, page) = app.get_text(&location).await;
         assert!(page.contains("<dd>Identity (names), Contact details (email, phone)</dd>"), "{page}");
         assert!(page.contains("business days left)</span>"), "{page}");
+        let deadline = page.split("<dt>Notice deadline</dt><dd>Deadline: <time").nth(1).unwrap();
+        let shown = deadline.split('>').nth(1).unwrap().split('<').next().unwrap();
+        // "Tue 15 Dec 2026, 23:59": the end of the company's seventh business day.
+        assert!(shown.ends_with(", 23:59") && shown.len() > 15, "{shown}");
+        assert!(["Mon ", "Tue ", "Wed ", "Thu ", "Fri "].iter().any(|d| shown.starts_with(d)), "{shown}");
     }
 }

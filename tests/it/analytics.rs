@@ -86,9 +86,22 @@ fn today() -> String {
     chrono::Utc::now().format("%Y-%m-%d").to_string()
 }
 
+/// Analytics counts the company's days; these tests put the company in UTC,
+/// so their clocks' midnights are its midnights.
+async fn spawn_in_utc(backend: Backend) -> TestApp {
+    let app = TestApp::spawn(backend).await;
+    let mut tx = app.state.db.begin().await.unwrap();
+    officecomms::platform::settings::put(&mut tx, "time_zone", "UTC")
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    app.state.reload_site().await.unwrap();
+    app
+}
+
 both! {
     async fn known_traffic_is_counted_exactly(backend) {
-        let app = TestApp::spawn(backend).await;
+        let app = spawn_in_utc(backend).await;
         app.login_as("admin").await;
         let ann = browser_with(FIREFOX, &[]);
         assert_eq!(view(&ann, &app, "/").await, 200);
@@ -147,7 +160,7 @@ both! {
     }
 
     async fn goals_are_counted_for_counted_visitors_only(backend) {
-        let app = TestApp::spawn(backend).await;
+        let app = spawn_in_utc(backend).await;
         let send = |c: reqwest::Client, email: &'static str| {
             let app = &app;
             async move {
@@ -178,7 +191,7 @@ both! {
     }
 
     async fn counts_stay_exact_across_midnight_and_a_graceful_restart(backend) {
-        let app = TestApp::spawn(backend).await;
+        let app = spawn_in_utc(backend).await;
         let clock = &app.state.clock;
         clock.set(PI_DAY + DAY - 2_000); // 23:59:58
         let ann = browser_with(FIREFOX, &[]);
@@ -219,7 +232,7 @@ both! {
     }
 
     async fn the_owner_can_switch_counting_off(backend) {
-        let app = TestApp::spawn(backend).await;
+        let app = spawn_in_utc(backend).await;
         app.login_as("admin").await;
         let r = app.post_form("/admin/analytics/settings", &[]).await;
         assert_eq!(r.status(), 303);
@@ -237,7 +250,7 @@ async fn two_instances_on_one_postgres_database_count_a_visitor_once() {
     let Some(backend) = Backend::postgres() else {
         return;
     };
-    let a = TestApp::spawn(backend).await;
+    let a = spawn_in_utc(backend).await;
     let b = a.sibling().await;
     let ann = browser_with(FIREFOX, &[]);
     view(&ann, &a, "/").await;
@@ -257,7 +270,7 @@ async fn two_instances_on_one_postgres_database_count_a_visitor_once() {
 
 both! {
     async fn token_links_are_counted_without_their_tokens(backend) {
-        let app = TestApp::spawn(backend).await;
+        let app = spawn_in_utc(backend).await;
         let ann = browser_with(FIREFOX, &[]);
         let t = intake::new_token(&app.state.keyring, now_ms() - 10_000);
         let r = post(&ann, &app, "/contact", &[("token", &t), ("name", "Ann"), ("email", "ann@example.com"), ("product", "Windows"), ("subject", "Help"), ("details", "My printer does not print at all"), ("birth_year", "1980"), ("website", "")]).await;

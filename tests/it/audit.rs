@@ -80,7 +80,7 @@ fn kind(path: &str) -> String {
 }
 
 /// The same-origin links on the current page, as paths with their query.
-async fn links(c: &Client) -> Vec<String> {
+pub(crate) async fn links(c: &Client) -> Vec<String> {
     let v = c
         .execute(
             "return [...document.querySelectorAll('a[href]')]
@@ -99,7 +99,7 @@ async fn links(c: &Client) -> Vec<String> {
 }
 
 /// Serious and critical axe violations on the current page, one line each.
-async fn axe_violations(c: &Client) -> Vec<String> {
+pub(crate) async fn axe_violations(c: &Client) -> Vec<String> {
     c.execute(&format!("{AXE}\n;return true"), vec![])
         .await
         .expect("axe loads");
@@ -125,7 +125,7 @@ async fn axe_violations(c: &Client) -> Vec<String> {
 }
 
 /// How far the page scrolls sideways (0 when it fits) and what sticks out.
-async fn overflow(c: &Client) -> (i64, String) {
+pub(crate) async fn overflow(c: &Client) -> (i64, String) {
     let v = c
         .execute(
             "const d = document.documentElement;
@@ -145,7 +145,7 @@ async fn overflow(c: &Client) -> (i64, String) {
     )
 }
 
-async fn set_width(c: &Client, width: u32) {
+pub(crate) async fn set_width(c: &Client, width: u32) {
     c.set_window_size(width, 900).await.unwrap();
     // The window's frame takes some of it: widen until the page is `width`.
     let inner = c
@@ -176,49 +176,29 @@ fn one_of(prefix: &str, path: &str) -> bool {
 
 /// What the audit found, by page, and which page each screenshot shows.
 #[derive(Default)]
-struct Audit {
-    problems: BTreeMap<String, Vec<String>>,
-    shots: BTreeMap<String, String>,
+pub(crate) struct Audit {
+    pub(crate) problems: BTreeMap<String, Vec<String>>,
+    pub(crate) shots: BTreeMap<String, String>,
+    /// Every path audited, crawled or visited.
+    pub(crate) visited: BTreeSet<String>,
 }
 
 impl Audit {
     /// Audits the page at `path` at each of `widths`, keeping a screenshot
     /// if [`SCREENSHOTS`] wants one of it; its same-origin links.
-    async fn page(&mut self, c: &Client, app: &TestApp, path: &str, widths: &[u32]) -> Vec<String> {
+    pub(crate) async fn page(
+        &mut self,
+        c: &Client,
+        app: &TestApp,
+        path: &str,
+        widths: &[u32],
+    ) -> Vec<String> {
+        self.visited.insert(path.to_string());
         let mut found = Vec::new();
         for &width in widths {
             set_width(c, width).await;
             c.goto(&app.url(path)).await.unwrap();
-            let title = c.execute("return document.title", vec![]).await.unwrap();
-            if title
-                .as_str()
-                .is_none_or(|t| t.starts_with("Something went wrong") || t.starts_with("Not found"))
-            {
-                found.push(format!("{width} px: the error page ({title})"));
-                continue;
-            }
-            for v in axe_violations(c).await {
-                found.push(format!("{width} px: {v}"));
-            }
-            if width == 390 {
-                let (extra, what) = overflow(c).await;
-                if extra > 0 {
-                    found.push(format!("390 px: scrolls {extra} px sideways ({what})"));
-                }
-            }
-            let bare = path.split('?').next().unwrap_or(path);
-            let wanted = SCREENSHOTS.iter().find(|(stem, prefix)| {
-                !self.shots.contains_key(&format!("{stem}-{width}"))
-                    && (path == *prefix || one_of(prefix, bare))
-            });
-            if let Some((stem, _)) = wanted {
-                let png = c.screenshot().await.unwrap();
-                self.shots
-                    .insert(format!("{stem}-{width}"), path.to_string());
-                if let Ok(dir) = std::env::var("OFFICECOMMS_SCREENSHOTS") {
-                    std::fs::write(format!("{dir}/{stem}-{width}.png"), png).unwrap();
-                }
-            }
+            found.extend(self.here(c, path, width).await);
         }
         if !found.is_empty() {
             self.problems.insert(path.to_string(), found);
@@ -228,8 +208,67 @@ impl Audit {
         next
     }
 
+    /// Audits what the browser shows now at `width` (set already), as the
+    /// page at `path` (a form's answer is reached by no link); the problems.
+    pub(crate) async fn here(&mut self, c: &Client, path: &str, width: u32) -> Vec<String> {
+        let mut found = Vec::new();
+        let title = c.execute("return document.title", vec![]).await.unwrap();
+        if title
+            .as_str()
+            .is_none_or(|t| t.starts_with("Something went wrong") || t.starts_with("Not found"))
+        {
+            found.push(format!("{width} px: the error page ({title})"));
+            return found;
+        }
+        for v in axe_violations(c).await {
+            found.push(format!("{width} px: {v}"));
+        }
+        if width == 390 {
+            let (extra, what) = overflow(c).await;
+            if extra > 0 {
+                found.push(format!("390 px: scrolls {extra} px sideways ({what})"));
+            }
+        }
+        let bare = path.split('?').next().unwrap_or(path);
+        let wanted = SCREENSHOTS.iter().find(|(stem, prefix)| {
+            !self.shots.contains_key(&format!("{stem}-{width}"))
+                && (path == *prefix || one_of(prefix, bare))
+        });
+        if let Some((stem, _)) = wanted {
+            let png = c.screenshot().await.unwrap();
+            self.shots
+                .insert(format!("{stem}-{width}"), path.to_string());
+            if let Ok(dir) = std::env::var("OFFICECOMMS_SCREENSHOTS") {
+                std::fs::write(format!("{dir}/{stem}-{width}.png"), png).unwrap();
+            }
+        }
+        found
+    }
+
+    /// Audits each of `paths` not audited yet (pages the crawl's limits
+    /// may leave out, or that no link reaches).
+    pub(crate) async fn visit(
+        &mut self,
+        c: &Client,
+        app: &TestApp,
+        paths: &[String],
+        widths: &[u32],
+    ) {
+        for path in paths {
+            if !self.visited.contains(path) {
+                self.page(c, app, path, widths).await;
+            }
+        }
+    }
+
     /// Follows links from `starts`, auditing each page at every width.
-    async fn crawl(&mut self, c: &Client, app: &TestApp, starts: &[&str], widths: &[u32]) {
+    pub(crate) async fn crawl(
+        &mut self,
+        c: &Client,
+        app: &TestApp,
+        starts: &[&str],
+        widths: &[u32],
+    ) {
         let staff_side = starts[0].starts_with("/admin");
         let mut queue: Vec<String> = starts.iter().rev().map(|s| s.to_string()).collect();
         let mut seen = BTreeSet::new();
@@ -257,9 +296,18 @@ impl Audit {
     }
 }
 
-/// A ticket and a waiting chat, so the inbox, a ticket, the chat console
-/// and the dashboard have rows.
-async fn seed_work(app: &TestApp) {
+/// What [`seed_work`] made that has a page of its own.
+pub(crate) struct Seeded {
+    pub(crate) campaign: i64,
+    pub(crate) order: i64,
+    pub(crate) incident: i64,
+}
+
+/// Two tickets, a waiting chat, a webhook, a subscriber, a campaign, an
+/// order, a privacy request and a breach, so every back-office list has
+/// rows and every kind of record a page. Leaves the test's client signed
+/// in as an admin.
+pub(crate) async fn seed_work(app: &TestApp) -> Seeded {
     // A webhook endpoint on this machine where nothing listens: its page
     // shows a delivery log with failures and retries.
     let secret = officecomms::platform::webhooks::new_secret();
@@ -298,6 +346,150 @@ async fn seed_work(app: &TestApp) {
     )
     .await
     .unwrap();
+    // A second ticket from Dana, so the inbox has two to merge.
+    let token = intake::new_token(&app.state.keyring, now_ms() - 60_000);
+    let mut second = query(&token, "dana.whitfield@example.com");
+    second.retain(|(k, _)| *k != "subject");
+    second.push(("subject", "Scanner sends blank pages"));
+    let r = app.post_form("/contact", &second).await;
+    assert_eq!(r.status(), 303, "{}", r.text().await.unwrap());
+
+    // An order request, through the cart as a visitor does.
+    let services = officecomms::shop::db::active_services(&app.state.db)
+        .await
+        .unwrap();
+    let service = services[0].id.to_string();
+    let r = app
+        .post_form(
+            "/cart",
+            &[("action", "add"), ("service", &service), ("quantity", "1")],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    let (_, form) = app.get_text("/checkout").await;
+    let marker = "name=\"idempotency_key\" value=\"";
+    let key = form
+        .split(marker)
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    let r = app
+        .post_form(
+            "/checkout",
+            &[
+                ("name", "Robin Buyer"),
+                ("email", "robin.buyer@example.com"),
+                ("phone", "+1 510 555 0199"),
+                ("company", "Acme Dental"),
+                ("notes", "Please call after 2pm"),
+                ("birth_year", "1980"),
+                ("idempotency_key", key),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 303, "{}", r.text().await.unwrap());
+    let order: i64 = sqlx::query_scalar("SELECT MAX(id) FROM orders")
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap();
+
+    // A subscriber, a campaign to them, a privacy request and a breach.
+    let rows = vec![officecomms::newsletter::subscribers::ImportRow {
+        line: 2,
+        email: "kim.subscriber@example.com".into(),
+        name: "Kim Subscriber".into(),
+        topics: "tips".into(),
+    }];
+    officecomms::newsletter::subscribers::import_rows(&app.state, &rows, "a sign-up sheet")
+        .await
+        .unwrap();
+    app.login_as("admin").await;
+    let r = app
+        .post_form(
+            "/admin/campaigns",
+            &[
+                ("subject", "December printer tips"),
+                ("from_name", "officecomms news"),
+                ("reply_to", "news@officecomms.com"),
+                ("topic", "tips"),
+                ("ad_label", "Advertisement"),
+                ("body", "## What is new\n\nToner tips **inside**."),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 303, "{}", r.text().await.unwrap());
+    let campaign = last_id(&r);
+    let r = app
+        .post_form(
+            "/admin/privacy/requests",
+            &[("email", "dana.whitfield@example.com")],
+        )
+        .await;
+    assert!(r.status().is_success(), "{}", r.status());
+    let now_there = chrono::Utc::now().with_timezone(&app.state.site().time_zone);
+    let r = app
+        .post_form(
+            "/admin/privacy/incidents",
+            &[
+                ("title", "Lost laptop"),
+                ("description", "A laptop with ticket exports was stolen."),
+                (
+                    "discovered_at",
+                    &now_there.format("%Y-%m-%dT%H:%M").to_string(),
+                ),
+                ("category_contact", "1"),
+                ("scope", "everyone"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 303, "{}", r.text().await.unwrap());
+    Seeded {
+        campaign,
+        order,
+        incident: last_id(&r),
+    }
+}
+
+/// The id at the end of a redirect's location.
+fn last_id(r: &reqwest::Response) -> i64 {
+    let location = r.headers()["location"].to_str().unwrap();
+    location
+        .split('?')
+        .next()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// The bulk merge's choice (the answer to a POST): two tickets ticked in
+/// the inbox, "merge…" chosen.
+async fn merge_choice(c: &Client, app: &TestApp, audit: &mut Audit, widths: &[u32]) {
+    let mut found = vec![];
+    for &width in widths {
+        set_width(c, width).await;
+        c.goto(&app.url("/admin/tickets?status=all")).await.unwrap();
+        c.execute(
+            "document.querySelectorAll('input[name=ids]').forEach(b => b.checked = true);
+             document.getElementById('bulk-action').value = 'merge';
+             document.getElementById('bulk-form').submit(); return 1",
+            vec![],
+        )
+        .await
+        .unwrap();
+        wait_for_text(c, "Which ticket do the others go into?").await;
+        found.extend(audit.here(c, "/admin/tickets/bulk", width).await);
+    }
+    audit.visited.insert("/admin/tickets/bulk".into());
+    if !found.is_empty() {
+        audit
+            .problems
+            .insert("/admin/tickets/bulk (merge)".into(), found);
+    }
 }
 
 #[tokio::test]
@@ -306,7 +498,7 @@ async fn every_page_passes_axe_and_fits_a_phone() {
         return;
     };
     let app = TestApp::spawn(Backend::Sqlite).await;
-    seed_work(&app).await;
+    let seeded = seed_work(&app).await;
     app.create_staff("eve@officecomms.test", "admin").await;
     let c = &browser.client;
     let mut audit = Audit::default();
@@ -349,10 +541,34 @@ async fn every_page_passes_axe_and_fits_a_phone() {
 
     browser.sign_in(&app, "eve@officecomms.test").await;
     audit.crawl(c, &app, &["/admin"], &[1440, 390]).await;
-    // Reached by a button, not a link: setting up two-step sign-in.
-    audit
-        .page(c, &app, "/admin/account/two-factor", &[1440, 390])
-        .await;
+    // Reached by a button, not a link (setting up two-step sign-in, the
+    // confirmation of a send, a search), or one of many of a kind the
+    // crawl's limits may skip.
+    let staff = [1440, 390];
+    let records = [
+        format!("/admin/campaigns/{}", seeded.campaign),
+        format!("/admin/campaigns/{}/send", seeded.campaign),
+        format!("/admin/orders/{}", seeded.order),
+        format!("/admin/privacy/incidents/{}", seeded.incident),
+        "/admin/privacy/requests".into(),
+        "/admin/subscribers".into(),
+        "/admin/search?q=scanner".into(),
+        "/admin/account/two-factor".into(),
+    ];
+    audit.visit(c, &app, &records, &staff).await;
+    merge_choice(c, &app, &mut audit, &staff).await;
+    // The records are on their pages (not an empty list or another page).
+    c.goto(&app.url(&records[1])).await.unwrap();
+    wait_for_text(c, "1 subscriber").await;
+    c.goto(&app.url(&records[6])).await.unwrap();
+    wait_for_text(c, "Scanner sends blank pages").await;
+    for (path, text) in [
+        ("/admin/subscribers", "kim.subscriber@example.com"),
+        ("/admin/privacy/requests", "Opened by staff for them"),
+    ] {
+        c.goto(&app.url(path)).await.unwrap();
+        wait_for_text(c, text).await;
+    }
     browser.close().await;
 
     let report: Vec<String> = audit

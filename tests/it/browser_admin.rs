@@ -141,6 +141,17 @@ async fn the_chat_console_gives_the_conversation_at_least_half_the_width() {
         0.0,
         "no sideways scrolling at 390 px"
     );
+    // On a phone the columns stack: the conversation takes the whole width.
+    let conversation = number(
+        &browser,
+        "document.getElementById('chat-conversation').getBoundingClientRect().width",
+    )
+    .await;
+    let content = number(&browser, "(function(m){var s=getComputedStyle(m);return m.clientWidth-parseFloat(s.paddingLeft)-parseFloat(s.paddingRight)})(document.getElementById('main'))").await;
+    assert!(
+        conversation >= content - 1.0 && conversation > 300.0,
+        "conversation {conversation} px of {content} px at 390 px"
+    );
     browser.close().await;
 }
 
@@ -152,6 +163,12 @@ async fn all_conversations_shows_a_new_chat_without_a_reload() {
     let app = TestApp::spawn(Backend::Sqlite).await;
     app.create_staff("live-agent@officecomms.test", "agent")
         .await;
+    // Neither the company's zone nor the browser's (UTC): times follow hers.
+    sqlx::query("UPDATE staff_users SET time_zone = 'America/New_York' WHERE email = $1")
+        .bind("live-agent@officecomms.test")
+        .execute(&app.state.db.pool)
+        .await
+        .unwrap();
     browser.sign_in(&app, "live-agent@officecomms.test").await;
     let c = &browser.client;
     open_at(&browser, &app, "/admin/chat", WIDE).await;
@@ -181,6 +198,24 @@ async fn all_conversations_shows_a_new_chat_without_a_reload() {
     )
     .await;
     assert_eq!(link, format!("/admin/chat/{id}"));
+    // The row added live reads like the server's: words, and the exact
+    // time in her zone on hover, in a <time datetime>.
+    let time = wait_text(
+        c,
+        "(function(t){return t.textContent+'|'+t.getAttribute('datetime')+'|'+t.title})(document.querySelector('#all-conversations tbody time'))",
+        "|",
+    )
+    .await;
+    let parts: Vec<&str> = time.split('|').collect();
+    assert_eq!(parts[0], "just now", "{time}");
+    assert!(parts[1].ends_with('Z') && parts[1].len() == 20, "{time}");
+    let exact = chrono::DateTime::parse_from_rfc3339(parts[1])
+        .unwrap()
+        .with_timezone(&chrono_tz::America::New_York)
+        .format("%-d %b %Y, %H:%M %Z")
+        .to_string();
+    assert_eq!(parts[2], exact, "{time}");
+    assert!(parts[2].ends_with(" EST"), "{time}");
     wait_text(c, "window.notReloaded", "still here").await;
     browser.close().await;
 }

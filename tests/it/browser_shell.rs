@@ -341,3 +341,161 @@ async fn the_staff_shell_works_without_javascript() {
     assert!(c.source().await.unwrap().contains("Duplex scanner jams"));
     browser.close().await;
 }
+
+/// Waits until the ticket's stored status is `want`.
+async fn wait_status(app: &TestApp, id: i64, want: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let status: String = sqlx::query_scalar("SELECT status FROM tickets WHERE id = $1")
+            .bind(id)
+            .fetch_one(&app.state.db.pool)
+            .await
+            .unwrap();
+        if status == want {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "ticket {id} is {status}, not {want}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// With JavaScript on a desktop, nothing needs a reload: the dashboard's
+/// figures follow the work, `e` solves, Ctrl-K searches, the inbox filters
+/// apply as they change, the sidebar stays compact, and the search finds a
+/// subscriber.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_staff_shell_works_without_reloads() {
+    let Some(browser) = Browser::start(true).await else {
+        return;
+    };
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let me = seed_counts(&app).await;
+    let c = &browser.client;
+    c.set_window_size(1440, 900).await.unwrap();
+    browser.sign_in(&app, &me).await;
+
+    // A new unassigned ticket shows on the open dashboard when the member
+    // comes back to the window (and every 30 s while it is shown).
+    let unassigned =
+        "document.querySelector('.figures [data-figure=unassigned_tickets]').textContent";
+    assert_eq!(wait_text(c, unassigned, "4").await, "4");
+    js(c, "window.notReloaded = 'still here'; return 1").await;
+    let (fresh, _) = seed_ticket(
+        &app,
+        "Nia New",
+        "nia@example.com",
+        "Monitor flickers",
+        "Since the update.",
+    )
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(1_200)).await;
+    js(c, "window.dispatchEvent(new Event('focus')); return 1").await;
+    assert_eq!(wait_text(c, unassigned, "5").await, "5");
+    assert_eq!(
+        wait_text(c, "window.notReloaded", "still").await,
+        "still here"
+    );
+
+    // `e` on a ticket solves it; Ctrl-K puts the cursor in the search.
+    c.goto(&app.url(&format!("/admin/tickets/{fresh}")))
+        .await
+        .unwrap();
+    press(c, "e").await;
+    wait_status(&app, fresh, "solved").await;
+    c.goto(&app.url("/admin")).await.unwrap();
+    press(c, &format!("{}k{}", Key::Control, Key::Null)).await;
+    wait_text(c, "document.activeElement.id", "global-q").await;
+    c.execute("document.activeElement.blur(); return 1", vec![])
+        .await
+        .unwrap();
+
+    // Inbox filters apply as soon as one changes (no button pressed).
+    c.goto(&app.url("/admin/tickets")).await.unwrap();
+    assert_eq!(
+        js(
+            c,
+            "return document.querySelector('form[data-apply-on-change] .apply').hidden"
+        )
+        .await,
+        true,
+        "the Apply button is not needed with JavaScript"
+    );
+    c.find(Locator::Css("select[name=status]"))
+        .await
+        .unwrap()
+        .select_by_value("solved")
+        .await
+        .unwrap();
+    wait_url(c, "status=solved").await;
+    let rows = c
+        .find(Locator::Id("ticket-list"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(rows.contains("Monitor flickers"), "{rows}");
+
+    // The sidebar folds to its icons, and stays so after a reload.
+    let side =
+        "String(Math.round(document.getElementById('sidebar').getBoundingClientRect().width))";
+    let wide: i64 = wait_text(c, side, "").await.parse().unwrap();
+    assert!(wide > 150, "the full sidebar is {wide} px");
+    c.find(Locator::Css(".nav-toggle-label"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let compact = "(document.getElementById('sidebar').getBoundingClientRect().width < 80 ? 'compact' : 'full')";
+    wait_text(c, compact, "compact").await;
+    let label = "getComputedStyle(document.querySelector('#sidebar .label')).width";
+    assert_eq!(
+        wait_text(c, label, "px").await,
+        "1px",
+        "labels hidden, icons shown"
+    );
+    c.refresh().await.unwrap();
+    wait_text(c, "document.readyState", "complete").await;
+    wait_text(c, compact, "compact").await;
+    // Unfolded again, it stays unfolded.
+    c.find(Locator::Css(".nav-toggle-label"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.refresh().await.unwrap();
+    wait_text(c, "document.readyState", "complete").await;
+    wait_text(c, compact, "full").await;
+
+    // The global search finds a newsletter subscriber by their address.
+    let rows = vec![officecomms::newsletter::subscribers::ImportRow {
+        line: 2,
+        email: "kim.reader@example.com".into(),
+        name: "Kim Reader".into(),
+        topics: "tips".into(),
+    }];
+    officecomms::newsletter::subscribers::import_rows(&app.state, &rows, "a sign-up sheet")
+        .await
+        .unwrap();
+    c.find(Locator::Id("global-q"))
+        .await
+        .unwrap()
+        .send_keys("kim.reader\n")
+        .await
+        .unwrap();
+    wait_text(c, "location.pathname", "/admin/search").await;
+    let found = wait_text(
+        c,
+        "document.querySelector('main').textContent",
+        "kim.reader@example.com",
+    )
+    .await;
+    assert!(found.contains("Newsletter subscribers"), "{found}");
+    shot(c, "search-subscriber", 1440).await;
+    browser.close().await;
+}

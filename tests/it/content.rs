@@ -6,6 +6,9 @@ use officecomms::content::{answer_shared, db as content_db, model::datetime_inpu
 use std::collections::BTreeSet;
 
 const HOUR: i64 = 3_600_000;
+/// The company's zone in tests (the default), where editors without a zone
+/// of their own type times.
+const LA: chrono_tz::Tz = chrono_tz::America::Los_Angeles;
 
 /// Creates a piece through the editor's form (defaults: published help
 /// article); returns its id. The client must be signed in as an editor.
@@ -280,7 +283,7 @@ Safe [link](https://example.com/help) stays.
         let app = TestApp::spawn(backend).await;
         app.login_as("editor").await;
         let now = app.state.clock.now();
-        let at = datetime_input(Some(now + 2 * HOUR));
+        let at = datetime_input(Some(now + 2 * HOUR), LA);
         let id = create(&app, &[
             ("kind", "post"), ("title", "Coming soon: the printer amnesty"), ("state", "scheduled"),
             ("publish_at", &at), ("body", "Bring us your oldest printer zanzibarquux."),
@@ -308,6 +311,42 @@ Safe [link](https://example.com/help) stays.
         assert!(app.get_text("/search?q=zanzibarquux").await.1.contains(path));
         let article = content_db::get(&app.state.db, id).await.unwrap().unwrap();
         assert_eq!(article.publish_at, Some(now + 2 * HOUR - (now + 2 * HOUR) % 60_000));
+    }
+
+    async fn an_editor_types_publication_times_in_their_own_zone_across_dst(backend) {
+        let app = TestApp::spawn(backend).await;
+        // The company in Berlin, the editor in California: the editor's zone counts.
+        let mut tx = app.state.db.begin().await.unwrap();
+        officecomms::platform::settings::put(&mut tx, "time_zone", "Europe/Berlin").await.unwrap();
+        tx.commit().await.unwrap();
+        app.state.reload_site().await.unwrap();
+        let email = app.login_as("editor").await;
+        sqlx::query("UPDATE staff_users SET time_zone = 'America/Los_Angeles' WHERE email = $1")
+            .bind(&email).execute(&app.state.db.pool).await.unwrap();
+        let (_, form) = app.get_text("/admin/articles/new").await;
+        assert!(form.contains("<label for=\"publish_at\">Publication time (America/Los_Angeles)</label>"), "{form}");
+        // Saturday 13 March 2027, 09:30 in California is still winter time
+        // (UTC-8); on Sunday the 14th clocks go forward (UTC-7).
+        let id = create(&app, &[("title", "Spring cleaning"), ("state", "scheduled"), ("publish_at", "2027-03-13T09:30")]).await;
+        let stored = |app: &TestApp| {
+            let db = app.state.db.clone();
+            async move { content_db::get(&db, id).await.unwrap().unwrap().publish_at.unwrap() }
+        };
+        let utc = |s: &str| chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M").unwrap().and_utc().timestamp_millis();
+        assert_eq!(stored(&app).await, utc("2027-03-13 17:30"));
+        let r = update(&app, id, &[("state", "scheduled"), ("publish_at", "2027-03-14T09:30")]).await;
+        assert_eq!(r.status(), 303, "{}", r.text().await.unwrap());
+        assert_eq!(stored(&app).await, utc("2027-03-14 16:30"), "summer time: an hour less to UTC");
+        // The form shows it back as typed, in the editor's zone, and the
+        // list names the zone of the time it shows.
+        let (_, form) = app.get_text(&format!("/admin/articles/{id}")).await;
+        assert!(form.contains("value=\"2027-03-14T09:30\""), "{form}");
+        let (_, list) = app.get_text("/admin/articles?state=scheduled").await;
+        assert!(list.contains("14 Mar 2027, 09:30 PDT") && !list.contains("(UTC)"), "{list}");
+        // 02:30 on the 14th never happens there: read as 03:30 summer time.
+        let r = update(&app, id, &[("state", "scheduled"), ("publish_at", "2027-03-14T02:30")]).await;
+        assert_eq!(r.status(), 303);
+        assert_eq!(stored(&app).await, utc("2027-03-14 10:30"));
     }
 
     async fn a_renamed_slug_redirects_permanently(backend) {
@@ -429,7 +468,7 @@ Safe [link](https://example.com/help) stays.
         let _ = app.get("/sitemap.xml").await; // cached before the edits below
         create(&app, &[("title", "Published extra")]).await;
         create(&app, &[("title", "Secret draft"), ("state", "draft")]).await;
-        let later = datetime_input(Some(app.state.clock.now() + 24 * HOUR));
+        let later = datetime_input(Some(app.state.clock.now() + 24 * HOUR), LA);
         create(&app, &[("title", "Scheduled extra"), ("state", "scheduled"), ("publish_at", &later)]).await;
         let gone = create(&app, &[("title", "Withdrawn extra")]).await;
         update(&app, gone, &[("state", "unpublished")]).await;
@@ -564,7 +603,7 @@ Safe [link](https://example.com/help) stays.
             assert!(body.contains(message), "{message}");
         }
         assert!(body.contains("Typed text stays"));
-        let past = datetime_input(Some(app.state.clock.now() - HOUR));
+        let past = datetime_input(Some(app.state.clock.now() - HOUR), LA);
         let r = app.post_form("/admin/articles/new", &with_defaults(&[("title", "Late"), ("state", "scheduled"), ("publish_at", &past)])).await;
         assert_eq!(r.status(), 422);
         assert!(r.text().await.unwrap().contains("needs a publication time in the future"));

@@ -547,6 +547,14 @@ both! {
         with_time.push(("send_at", "2099-01-01T09:00"));
         assert_eq!(act(&app, id, "schedule", &with_time).await.status(), 303);
         assert_eq!(campaign_status(&app, id).await, "scheduled");
+        // Typed in the admin's zone (the company's, California: UTC-8 in
+        // January), and shown back so, the zone named.
+        let at: Option<i64> = sqlx::query_scalar("SELECT scheduled_at FROM newsletter_campaigns WHERE id = $1")
+            .bind(id).fetch_one(&app.state.db.pool).await.unwrap();
+        assert_eq!(at, Some(4_070_970_000_000), "2099-01-01 17:00 UTC");
+        let (_, page) = app.get_text(&format!("/admin/campaigns/{id}")).await;
+        assert!(page.contains("<label for=\"send_at\">Send at (America/Los_Angeles)</label>"), "{page}");
+        assert!(page.contains("value=\"2099-01-01T09:00\""), "{page}");
         tokio::time::sleep(Duration::from_millis(1500)).await;
         assert_eq!(outbox_count(&app, &format!("campaign:{id}"), "pending").await, 0, "not before its time");
         // Move the clock: the running server picks it up with no restart.

@@ -382,6 +382,11 @@ both! {
         assert!(page.contains("frame or embedded object") && page.contains("attachments/3/invoice.html"));
         assert!(!page.contains("<script src=\"https://cdn.bad.test"), "shown escaped, never run");
         assert!(!page.contains("asset <code>"), "served assets match the build: {page}");
+        // When they were seen, in the viewer's zone (the company's here,
+        // California), the exact time on hover; never UTC text.
+        assert!(page.contains("<td><time datetime=\"") && !page.contains(" UTC</td>"), "{page}");
+        let zone = if page.contains(" PST\">") { "PST" } else { "PDT" };
+        assert!(page.contains(&format!(" {zone}\">just now</time></td>")), "{page}");
         let (_, dashboard) = app.get_text("/admin").await;
         assert!(dashboard.contains("Integrity findings</a>: <strong>3</strong>"), "{dashboard}");
         let (_, audit) = app.get_text("/admin/audit").await;

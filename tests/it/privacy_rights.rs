@@ -317,7 +317,12 @@ both! {
         assert_eq!(r.status(), 303);
         let location = r.headers()["location"].to_str().unwrap().to_string();
         let (_, page) = app.get_text(&location).await;
-        assert!(page.contains("7 Dec 2026, 15:59 PST"), "7 business days, Thanksgiving skipped (23:59 UTC, in the company's zone)");
+        // Found Wednesday 25 Nov, 00:30 as the admin typed it (the company's
+        // zone, California): 7 business days, Thanksgiving skipped, to the
+        // end of Monday 7 Dec there.
+        assert!(page.contains("title=\"Mon 7 Dec 2026, 23:59 PST\">Mon 7 Dec 2026, 23:59</time>"), "{page}");
+        let stored: i64 = sqlx::query_scalar("SELECT discovered_at FROM incidents").fetch_one(&app.state.db.pool).await.unwrap();
+        assert_eq!(stored, 1_795_595_400_000, "00:30 PST is 08:30 UTC");
         assert!(!app.get_text("/").await.1.contains("Backup drive exposed"));
         let r = app.post_form(&format!("{location}/publish"), &[]).await;
         assert_eq!(r.status(), 303);

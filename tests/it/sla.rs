@@ -80,6 +80,13 @@ async fn awaiting_since(app: &TestApp, id: i64) -> Option<i64> {
     at.map(|ms| ms - ms.rem_euclid(MINUTE))
 }
 
+/// A dashboard figure, as the page shows it first (its card).
+fn figure(page: &str, name: &str) -> i64 {
+    let marker = format!("data-figure=\"{name}\">");
+    let start = page.find(&marker).expect("the figure") + marker.len();
+    page[start..].split('<').next().unwrap().parse().unwrap()
+}
+
 /// The dashboard's figure of breached tickets, as the page shows it.
 fn breached_figure(page: &str) -> i64 {
     let start = page
@@ -120,11 +127,21 @@ both! {
             let (_, dashboard) = app.get_text("/admin").await;
             assert_eq!(breached_figure(&dashboard), 0, "not breached over the weekend");
             assert!(dashboard.contains("No open ticket is past its response target."));
+            assert_eq!(figure(&dashboard, "sla_nearing"), 0, "more than a quarter left");
+            assert!(dashboard.contains("No open ticket is close to its response target."));
         }
         // Monday 12:00: one hour of four left, the last quarter: nearing, in words and colour.
         app.state.clock.set(pacific(3, 12, 0));
         let (_, page) = app.get_text(&ticket).await;
         assert!(page.contains("<span class=\"badge warn sla\">Nearing target: first response due in 1 h of business time</span>"), "{page}");
+        // The dashboard lists it as nearly due, beside the breached (none).
+        let (_, dashboard) = app.get_text("/admin").await;
+        assert_eq!((figure(&dashboard, "sla_nearing"), breached_figure(&dashboard)), (1, 0));
+        let row = format!("<li><a href=\"/admin/tickets/{id}\"><span class=\"ref\">{reference}</span> Payroll export fails</a> <span class=\"badge warn\">first response due in 1 h</span> <span class=\"hint\">assigned to nobody</span></li>");
+        assert!(dashboard.contains(&row), "{dashboard}");
+        assert!(dashboard.contains("Nearly due <span class=\"count-pill\" data-figure=\"sla_nearing\">1</span>"), "{dashboard}");
+        let f: serde_json::Value = app.get("/admin/dashboard.json").await.json().await.unwrap();
+        assert_eq!((f["sla_nearing"].as_i64(), f["sla_breached"].as_i64()), (Some(1), Some(0)));
 
         // Monday 15:30: the target passed at 13:00.
         app.state.clock.set(pacific(3, 15, 30));
@@ -136,6 +153,7 @@ both! {
         assert!(dashboard.contains(&row), "{dashboard}");
         let f: serde_json::Value = app.get("/admin/dashboard.json").await.json().await.unwrap();
         assert_eq!(f["sla_breached"], 1, "the refreshed figure too");
+        assert_eq!(f["sla_nearing"], 0, "breached is no longer nearly due");
 
         // Answered: off the list.
         let r = app.post_form(&format!("{ticket}/reply"), &[("body", "Looking at it now."), ("status", "")]).await;
