@@ -27,7 +27,7 @@ const SCREENSHOTS: &[(&str, &str)] = &[
     ("contact", "/contact"),
     ("chat", "/chat"),
     ("my-data", "/my-data/"),
-    ("account", "/account"),
+    ("account-sign-in", "/account"),
     ("dashboard", "/admin"),
     ("inbox", "/admin/tickets"),
     ("ticket", "/admin/tickets/"),
@@ -99,7 +99,7 @@ async fn links(c: &Client) -> Vec<String> {
 }
 
 /// Serious and critical axe violations on the current page, one line each.
-async fn axe_violations(c: &Client) -> Vec<String> {
+pub(crate) async fn axe_violations(c: &Client) -> Vec<String> {
     c.execute(&format!("{AXE}\n;return true"), vec![])
         .await
         .expect("axe loads");
@@ -125,7 +125,7 @@ async fn axe_violations(c: &Client) -> Vec<String> {
 }
 
 /// How far the page scrolls sideways (0 when it fits) and what sticks out.
-async fn overflow(c: &Client) -> (i64, String) {
+pub(crate) async fn overflow(c: &Client) -> (i64, String) {
     let v = c
         .execute(
             "const d = document.documentElement;
@@ -145,7 +145,7 @@ async fn overflow(c: &Client) -> (i64, String) {
     )
 }
 
-async fn set_width(c: &Client, width: u32) {
+pub(crate) async fn set_width(c: &Client, width: u32) {
     c.set_window_size(width, 900).await.unwrap();
     // The window's frame takes some of it: widen until the page is `width`.
     let inner = c
