@@ -2,7 +2,8 @@
 //! signed-in account (overview, a request, an order, a chat, the signed-in
 //! browsers) and the pages behind mailed links (sign-in, rating, newsletter
 //! confirmation, erasure, a request's conversation, "request received").
-//! Each in a real Chromium at 1,280 and 390 px: axe-core finds no serious or
+//! (With the cookie page's record of choices and the policy's versions,
+//! which show times.) Each in a real Chromium at 1,280 and 390 px: axe-core finds no serious or
 //! critical violation, nothing scrolls sideways, and the page is the one
 //! asked for (not an error page).
 
@@ -19,8 +20,8 @@ use officecomms::{platform::now_ms, support::intake};
 const WIDTHS: [u32; 2] = [1280, 390];
 
 /// Audits the page at `path` at both widths; what is wrong, one line each.
-/// `shows` is text the page itself must show.
-async fn audit(c: &Client, app: &TestApp, path: &str, shows: &str) -> Vec<String> {
+/// `shows` is text the page itself must show; `name` names its screenshots.
+async fn audit(c: &Client, app: &TestApp, name: &str, path: &str, shows: &str) -> Vec<String> {
     let mut found = Vec::new();
     for width in WIDTHS {
         set_width(c, width).await;
@@ -42,8 +43,34 @@ async fn audit(c: &Client, app: &TestApp, path: &str, shows: &str) -> Vec<String
                 "{path} at {width} px: scrolls {extra} px sideways ({what})"
             ));
         }
+        full_page_shot(c, name, width).await;
     }
     found
+}
+
+/// With `OFFICECOMMS_SCREENSHOTS=DIR`, the whole page (to look at, not to
+/// commit) as `visitor-<name>-<width>.png`.
+async fn full_page_shot(c: &Client, name: &str, width: u32) {
+    let Some(dir) = std::env::var_os("OFFICECOMMS_SCREENSHOTS") else {
+        return;
+    };
+    let height = c
+        .execute("return document.documentElement.scrollHeight", vec![])
+        .await
+        .unwrap()
+        .as_u64()
+        .unwrap_or(900) as u32;
+    let (w, _) = c.get_window_size().await.unwrap();
+    c.set_window_size(w as u32, height.clamp(900, 6000) + 150)
+        .await
+        .unwrap();
+    let png = c.screenshot().await.unwrap();
+    std::fs::write(
+        std::path::Path::new(&dir).join(format!("visitor-{name}-{width}.png")),
+        png,
+    )
+    .unwrap();
+    set_width(c, width).await;
 }
 
 /// The path of the newest mail's link to `to` starting with `prefix`.
@@ -107,31 +134,37 @@ both! {
         wait_for_text(c, "Saved").await;
 
         let mut found = Vec::new();
-        found.extend(audit(c, &app, &received, &reference).await);
-        found.extend(audit(c, &app, &conversation, ANN_TITLE).await);
-        found.extend(audit(c, &app, &rating, "How did we do?").await);
+        // Pages the crawl reaches too, here with a time in them: this
+        // browser's record of choices and the policy's versions.
+        found.extend(audit(c, &app, "cookies", "/cookies", "Your choices so far").await);
+        found.extend(audit(c, &app, "policy-versions", "/privacy/versions", "Version 1").await);
+        found.extend(audit(c, &app, "received", &received, &reference).await);
+        found.extend(audit(c, &app, "conversation", &conversation, ANN_TITLE).await);
+        found.extend(audit(c, &app, "rating", &rating, "How did we do?").await);
         click(c, Locator::Css("form.rate-form button[type=submit]")).await;
         wait_for_text(c, "Thank you!").await;
         let thanks = c.current_url().await.unwrap();
         let thanks = format!("{}?{}", thanks.path(), thanks.query().unwrap_or_default());
-        found.extend(audit(c, &app, &thanks, "Thank you!").await);
-        found.extend(audit(c, &app, &confirm, "Confirm your subscription").await);
-        found.extend(audit(c, &app, &sign_in, "You are signing in as").await);
+        found.extend(audit(c, &app, "rating-thanks", &thanks, "Thank you!").await);
+        found.extend(audit(c, &app, "newsletter-confirm", &confirm, "Confirm your subscription").await);
+        found.extend(audit(c, &app, "sign-in", &sign_in, "You are signing in as").await);
         click(c, Locator::Css("main form button[type=submit]")).await;
         wait_for_text(c, "Signed in as").await;
 
-        found.extend(audit(c, &app, "/account", ANN_TITLE).await);
-        found.extend(audit(c, &app, &format!("/account/tickets/{reference}"), "Since Monday Outlook asks").await);
-        found.extend(audit(c, &app, &format!("/account/orders/{order_ref}"), &order_ref).await);
-        found.extend(audit(c, &app, &format!("/account/chats/{chat}"), "My scanner shows error 5").await);
-        found.extend(audit(c, &app, "/account/sessions", "This browser").await);
+        found.extend(audit(c, &app, "account", "/account", ANN_TITLE).await);
+        found.extend(audit(c, &app, "account-ticket", &format!("/account/tickets/{reference}"), "Since Monday Outlook asks").await);
+        found.extend(audit(c, &app, "account-order", &format!("/account/orders/{order_ref}"), &order_ref).await);
+        found.extend(audit(c, &app, "account-chat", &format!("/account/chats/{chat}"), "My scanner shows error 5").await);
+        found.extend(audit(c, &app, "account-sessions", "/account/sessions", "This browser").await);
         // Erasing, reached from the account by its button.
         c.goto(&app.url("/account")).await.unwrap();
         click(c, Locator::Css("button[name=what][value=erase]")).await;
         wait_for_text(c, "Erase everything?").await;
         let erase = c.current_url().await.unwrap().path().to_string();
         assert!(erase.starts_with("/my-data/") && erase.ends_with("/delete"), "{erase}");
-        found.extend(audit(c, &app, &erase, "Erase everything?").await);
+        found.extend(audit(c, &app, "my-data-delete", &erase, "Erase everything?").await);
+        let my_data = erase.trim_end_matches("/delete");
+        found.extend(audit(c, &app, "my-data", my_data, "Your cookie choices").await);
         browser.close().await;
         assert!(found.is_empty(), "{}", found.join("\n"));
     }

@@ -286,10 +286,10 @@ async fn times_follow_the_visitors_zone_where_the_browser_tells_it_and_name_the_
                     )
                     .await
                     .unwrap();
-                assert_eq!(
-                    zone.as_str(),
-                    Some("Asia/Kolkata"),
-                    "TZ reached the browser"
+                // ICU still calls it by its old name.
+                assert!(
+                    matches!(zone.as_str(), Some("Asia/Kolkata" | "Asia/Calcutta")),
+                    "TZ reached the browser: {zone}"
                 );
                 let clock = [
                     kolkata.format("%-I:%M").to_string(),
