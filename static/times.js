@@ -1,13 +1,15 @@
 // Times in the visitor's own zone: the server writes each moment as
 // <time datetime="…Z"> in the company's zone (named); where the browser
-// knows its zone, this rewrites the text (or, for relative words like
-// "3 min ago", the exact time on hover) with the zone named. Dates without
-// a time (an article's day) are left as they are.
+// knows its zone, this rewrites the text with the zone named, and the
+// exact time on hover (the title) when there is one; for relative words
+// like "3 min ago", only the title. Dates without a time (an article's
+// day) are written as dates.
 (function () {
   "use strict";
-  var full, clock, day;
+  var full, exact, clock, day;
   try {
     full = new Intl.DateTimeFormat(undefined, { year: "numeric", month: "short", day: "numeric", hour: "numeric", minute: "2-digit", timeZoneName: "short" });
+    exact = new Intl.DateTimeFormat(undefined, { year: "numeric", month: "short", day: "numeric", hour: "numeric", minute: "2-digit", second: "2-digit", timeZoneName: "short" });
     day = new Intl.DateTimeFormat(undefined, { year: "numeric", month: "short", day: "numeric" });
     clock = new Intl.DateTimeFormat(undefined, { hour: "numeric", minute: "2-digit", timeZoneName: "short" });
   } catch (e) {
@@ -27,10 +29,12 @@
       var date = new Date(value);
       if (isNaN(date.getTime())) return;
       t.setAttribute("data-local", "");
-      if (t.hasAttribute("title")) t.title = full.format(date);
+      if (/\d:\d\d/.test(t.textContent)) {
+        t.textContent = format(date, t.hasAttribute("data-brief"));
+        if (t.hasAttribute("title")) t.title = exact.format(date);
+      } else if (t.hasAttribute("title")) t.title = full.format(date);
       // A date the server wrote without a clock time stays a date.
-      else if (!/\d:\d\d/.test(t.textContent)) t.textContent = day.format(date);
-      else t.textContent = format(date, t.hasAttribute("data-brief"));
+      else t.textContent = day.format(date);
     });
   }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", function () { localise(document); });

@@ -9,6 +9,7 @@
 use crate::{
     AppState,
     chat::conversations::{self as chat, AccountChatLine},
+    consent::{self, OwnChoice},
     error::{AppError, AppResult},
     newsletter::public::{self as newsletter, Subscription},
     platform::{
@@ -97,6 +98,7 @@ struct OverviewPage {
     orders: Vec<OwnOrder>,
     subscription: Option<Subscription>,
     surveys: Vec<GivenAnswers>,
+    cookie_choices: Vec<OwnChoice>,
     sessions: usize,
     notice: String,
 }
@@ -140,6 +142,10 @@ pub async fn show_account(
         })?));
     };
     let subject = &session.subject;
+    // Signed in by their link in this browser: its cookie choices are theirs
+    // (as when they open their data).
+    mydata::link_browser(&state, subject, &page.privacy).await?;
+    let cookie_choices = consent::choices_of(&state, subject.id, &page.privacy.consent).await?;
     let tickets = tickets::of_subject(&state, subject.id)
         .await?
         .into_iter()
@@ -168,6 +174,7 @@ pub async fn show_account(
         orders: shop::orders_of_subject(&state, subject).await?,
         subscription: newsletter::subscription_of(&state, subject.id).await?,
         surveys: surveys::answers_of_subject(&state, subject).await?,
+        cookie_choices,
         sessions: account::sessions(&state.db, &session).await?.len(),
         notice: notice(&q.done),
         email: session.email,

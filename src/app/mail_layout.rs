@@ -20,6 +20,7 @@ use crate::{
         csat::CsatMail,
         tickets::{ReceivedMail, ReplyMail},
     },
+    webhooks::DisabledMail,
 };
 
 const LINK: &str = "https://officecomms.test/a/link?x=1&y=2";
@@ -77,7 +78,7 @@ fn every_mail() -> Vec<(&'static str, OutgoingMail)> {
                 company: c(),
                 lines: vec![TranscriptLine {
                     who: "You".into(),
-                    at: "7 Dec 2026, 09:15 UTC".into(),
+                    at: "7 Dec 2026, 09:15 PST".into(),
                     body: "My printer is offline".into(),
                 }],
             }
@@ -204,6 +205,15 @@ fn every_mail() -> Vec<(&'static str, OutgoingMail)> {
             }
             .to_mail(to),
         ),
+        (
+            "webhook_disabled",
+            DisabledMail {
+                endpoint: "Acme CRM".into(),
+                company: c(),
+                link: LINK.into(),
+            }
+            .to_mail(to),
+        ),
     ];
     let site = SiteSettings::demo();
     mails
@@ -216,6 +226,24 @@ fn greetings(text: &str) -> usize {
     text.lines()
         .filter(|l| crate::platform::mail::starts_with_greeting(l))
         .count()
+}
+
+#[test]
+fn every_mail_template_is_in_the_layout_test() {
+    let names: Vec<&str> = every_mail().iter().map(|(name, _)| *name).collect();
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/templates/email");
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let entry = entry.unwrap();
+        if !entry.file_type().unwrap().is_dir() {
+            continue;
+        }
+        let template = entry.file_name().to_string_lossy().to_string();
+        // The campaign is a newsletter, not a transactional mail.
+        assert!(
+            template == "campaign" || names.contains(&template.as_str()),
+            "templates/email/{template} is not in every_mail()"
+        );
+    }
 }
 
 #[test]

@@ -12,7 +12,7 @@ use crate::{
     platform::{
         forms::EmailAddress,
         mail::{self, EmailTemplate, Recipient},
-        templates::format_time,
+        templates::format_in_zone,
     },
     privacy::subjects::{self, Subject},
     staff::{
@@ -629,6 +629,7 @@ pub async fn leave_message(
     let names = staff_names(state).await?;
     let earlier = history(state, conversation, 0, i64::MAX, &names).await?;
     let mut details = body.unwrap_or_default().to_string();
+    let zone = state.site().time_zone;
     if !earlier.is_empty() {
         details.push_str(if details.is_empty() {
             "The live chat, which nobody answered in time:\n\n"
@@ -649,7 +650,7 @@ pub async fn leave_message(
                 } else {
                     name.as_str()
                 };
-                details.push_str(&format!("[{}] {who}: {body}\n", format_time(at)));
+                details.push_str(&format!("[{}] {who}: {body}\n", format_in_zone(at, zone)));
             }
         }
     }
@@ -853,6 +854,7 @@ pub async fn mail_transcript(
     to: &EmailAddress,
 ) -> anyhow::Result<()> {
     let names = staff_names(state).await?;
+    let site = state.site();
     let lines = history(state, conversation, 0, i64::MAX, &names)
         .await?
         .into_iter()
@@ -865,13 +867,12 @@ pub async fn mail_transcript(
                 ..
             } => Some(TranscriptLine {
                 who: if from == "system" { "—".into() } else { name },
-                at: format_time(at),
+                at: format_in_zone(at, site.time_zone),
                 body,
             }),
             _ => None,
         })
         .collect::<Vec<_>>();
-    let site = state.site();
     let transcript = TranscriptMail {
         name: conversation.name.clone(),
         company: site.company_name.clone(),

@@ -299,11 +299,27 @@ pub async fn for_visitor(db: &Db, visitor: &str) -> anyhow::Result<Vec<Record>> 
     Ok(rows.into_iter().map(Record::from).collect())
 }
 
-/// Copies one browser's records, sealed, to a person's receipts (once each).
+/// The records linked to a person (their receipts), newest first.
+pub async fn for_subject(db: &Db, subject_id: i64, limit: i64) -> anyhow::Result<Vec<Record>> {
+    let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM consent_records WHERE id IN \
+         (SELECT record_id FROM consent_receipts WHERE subject_id = $1) ORDER BY id DESC LIMIT $2"
+    )))
+    .bind(subject_id)
+    .bind(limit)
+    .fetch_all(&db.pool)
+    .await
+    .context("reading a person's cookie choices")?;
+    Ok(rows.into_iter().map(Record::from).collect())
+}
+
+/// Copies one browser's records, sealed, to a person's receipts (once
+/// each), their time written in `zone` (the company's), named.
 pub async fn link(
     db: &Db,
     subject: &crate::privacy::subjects::Subject,
     visitor: &str,
+    zone: chrono_tz::Tz,
 ) -> anyhow::Result<u64> {
     let records = for_visitor(db, visitor).await?;
     if records.is_empty() {
@@ -313,7 +329,7 @@ pub async fn link(
     let mut linked = 0;
     for r in &records {
         let receipt = serde_json::json!({
-            "given_at": crate::platform::templates::format_time(r.created_at),
+            "given_at": crate::platform::templates::format_in_zone(r.created_at, zone),
             "choices": r.choices.describe(),
             "policy_version": r.policy_version,
             "do_not_track": r.dnt,

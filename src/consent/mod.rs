@@ -254,10 +254,74 @@ pub fn link_browser<'a>(
 ) -> BoxFuture<'a, anyhow::Result<()>> {
     Box::pin(async move {
         if let Some(id) = &privacy.consent.id {
-            ledger::link(&platform.db, subject, &visitor_of(id)).await?;
+            ledger::link(
+                &platform.db,
+                subject,
+                &visitor_of(id),
+                platform.site().time_zone,
+            )
+            .await?;
         }
         Ok(())
     })
+}
+
+/// A cookie choice recorded for a person, as their account lists it.
+pub struct OwnChoice {
+    pub at: i64,
+    /// "necessary, analytics".
+    pub choices: String,
+    /// "This browser", or "Another browser" (2, 3… when there are several).
+    pub browser: String,
+    pub via: String,
+    /// "Do Not Track, Global Privacy Control", or empty.
+    pub signals: String,
+    pub policy_version: String,
+}
+
+/// The newest cookie choices linked to a person (`link_browser`), each
+/// with the browser it was made in told apart from `current` (this
+/// browser's choices). Only the person's own receipts are read.
+pub async fn choices_of(
+    platform: &Platform,
+    subject_id: i64,
+    current: &Consent,
+) -> anyhow::Result<Vec<OwnChoice>> {
+    let records = ledger::for_subject(&platform.db, subject_id, 20).await?;
+    let this = current.id.as_deref().map(visitor_of);
+    let mut others: Vec<&str> = records
+        .iter()
+        .map(|r| r.visitor.as_str())
+        .filter(|v| Some(*v) != this.as_deref())
+        .collect();
+    let mut seen = std::collections::BTreeSet::new();
+    others.retain(|v| seen.insert(*v));
+    Ok(records
+        .iter()
+        .map(|r| {
+            let browser = if Some(r.visitor.as_str()) == this.as_deref() {
+                "This browser".to_string()
+            } else if others.len() < 2 {
+                "Another browser".to_string()
+            } else {
+                let n = others.iter().position(|v| *v == r.visitor).unwrap_or(0) + 1;
+                format!("Another browser ({n})")
+            };
+            let signals: Vec<&str> = [(r.dnt, "Do Not Track"), (r.gpc, "Global Privacy Control")]
+                .iter()
+                .filter(|(on, _)| *on)
+                .map(|(_, name)| *name)
+                .collect();
+            OwnChoice {
+                at: r.created_at,
+                choices: r.choices.describe(),
+                browser,
+                via: format!("on the {}", r.via),
+                signals: signals.join(", "),
+                policy_version: r.policy_version.clone(),
+            }
+        })
+        .collect())
 }
 
 pub fn router() -> Router<AppState> {

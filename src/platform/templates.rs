@@ -536,17 +536,15 @@ fn anchor_id(text: &str) -> String {
     if id.is_empty() { "section".into() } else { id }
 }
 
-/// A moment (epoch ms) as a person reads it: "7 Dec 2026, 09:15 UTC".
-pub fn readable_time(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.format("%-d %b %Y, %H:%M UTC").to_string())
-        .unwrap_or_default()
+/// The day of a moment (epoch ms) in UTC: "7 Dec 2026".
+pub fn readable_date(ms: i64) -> String {
+    readable_date_in(ms, chrono_tz::UTC)
 }
 
-/// The day of a moment (epoch ms): "7 Dec 2026".
-pub fn readable_date(ms: i64) -> String {
+/// The day of a moment (epoch ms) in `zone`: "7 Dec 2026".
+pub fn readable_date_in(ms: i64, zone: Tz) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.format("%-d %b %Y").to_string())
+        .map(|t| t.with_timezone(&zone).format("%-d %b %Y").to_string())
         .unwrap_or_default()
 }
 
@@ -691,6 +689,44 @@ impl Page {
     }
 }
 
+impl Page {
+    /// A moment on a visitor's page, as a `<time>` element: the exact time
+    /// in the company's zone, named ("7 Dec 2026, 09:15 PST"), which
+    /// `static/times.js` rewrites in the visitor's own zone where the
+    /// browser tells it; the title holds it to the second.
+    pub fn at(&self, ms: &i64) -> Moment {
+        Moment {
+            at: *ms,
+            zone: self.site.time_zone,
+        }
+    }
+}
+
+/// See [`Page::at`]; writes its own markup (digits, month names and the
+/// zone's abbreviation only), so templates need no `|safe`.
+pub struct Moment {
+    at: i64,
+    zone: Tz,
+}
+
+impl std::fmt::Display for Moment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Some(at) = chrono::DateTime::from_timestamp_millis(self.at) else {
+            return Ok(());
+        };
+        let local = at.with_timezone(&self.zone);
+        write!(
+            f,
+            "<time datetime=\"{}\" title=\"{}\">{}</time>",
+            at.format("%Y-%m-%dT%H:%M:%SZ"),
+            local.format("%-d %b %Y, %H:%M:%S %Z"),
+            local.format("%-d %b %Y, %H:%M %Z")
+        )
+    }
+}
+
+impl askama::filters::HtmlSafe for Moment {}
+
 /// "just now", "3 min ago", "in 2 h", "5 days ago" for a difference in ms
 /// (positive: in the past).
 pub fn relative_words(ago_ms: i64) -> String {
@@ -751,6 +787,23 @@ mod tests {
         assert_eq!(super::relative_words(10_000), "just now");
         assert_eq!(super::relative_words(-2 * 3_600_000), "in 2 h");
         assert_eq!(super::relative_words(5 * 86_400_000), "5 days ago");
+    }
+
+    #[test]
+    fn a_visitors_moment_is_exact_in_the_companys_zone_named_for_the_script_to_localise() {
+        let moment = super::Moment {
+            at: 1_796_605_997_241,
+            zone: chrono_tz::America::Los_Angeles,
+        };
+        assert_eq!(
+            moment.to_string(),
+            "<time datetime=\"2026-12-07T01:13:17Z\" title=\"6 Dec 2026, 17:13:17 PST\">6 Dec 2026, 17:13 PST</time>"
+        );
+        // The day follows the zone too: 01:13 UTC is still the 6th in California.
+        assert_eq!(
+            super::readable_date_in(1_796_605_997_241, chrono_tz::America::Los_Angeles),
+            "6 Dec 2026"
+        );
     }
 
     #[test]

@@ -294,8 +294,9 @@ pub fn correctable(inventory: &Inventory, table: &str, column: &str) -> Option<C
 fn readable_groups(
     inventory: &Inventory,
     exports: &[erasure::TableExport],
+    zone: chrono_tz::Tz,
 ) -> Vec<readable::Group> {
-    readable::groups(inventory, exports, |table, column| {
+    readable::groups(inventory, exports, zone, |table, column| {
         correctable(inventory, table, column).is_some()
     })
 }
@@ -317,8 +318,9 @@ pub struct ShowQuery {
 }
 
 /// What the features do when a person proves who they are in this browser
-/// (the consent feature links its cookie choices to them).
-async fn link_browser(
+/// (the consent feature links its cookie choices to them); the account
+/// does it too, for a signed-in person.
+pub async fn link_browser(
     state: &Platform,
     subject: &Subject,
     privacy: &Privacy,
@@ -347,6 +349,7 @@ pub async fn show_data(
                 readable_groups(
                     inventory,
                     &erasure::export(&state.db, inventory, subject).await?,
+                    page.site.time_zone,
                 )
             },
             db::notices_for_subject(&state.db, subject.id).await?,
@@ -384,7 +387,7 @@ pub async fn export_json(
         "policy_version": policy::generate(&site, &state.registry.inventory).version,
         "request": { "id": access.request.id, "created_at": access.request.created_at },
         "readme": EXPORT_README,
-        "data": tables.iter().map(|t| explained(&state.registry.inventory, t)).collect::<Vec<_>>(),
+        "data": tables.iter().map(|t| explained(&state.registry.inventory, t, site.time_zone)).collect::<Vec<_>>(),
     });
     let body = serde_json::to_vec_pretty(&document).context("serialising export")?;
     let response = (
@@ -411,8 +414,13 @@ decrypted, files as hexadecimal) and `summaries` reads each row in one line, in 
 page does not show (`\"shown\": \"internal\"`) are numbers and keys our systems use to link and protect your \
 data; they are here so that nothing is held back.";
 
-/// One table of the export with what its fields are, and each row in a line.
-fn explained(inventory: &Inventory, export: &erasure::TableExport) -> serde_json::Value {
+/// One table of the export with what its fields are, and each row in a
+/// line (its dates the days in `zone`, the company's).
+fn explained(
+    inventory: &Inventory,
+    export: &erasure::TableExport,
+    zone: chrono_tz::Tz,
+) -> serde_json::Value {
     let table = inventory.table(export.table);
     let fields: serde_json::Map<String, serde_json::Value> = table
         .into_iter()
@@ -441,7 +449,7 @@ fn explained(inventory: &Inventory, export: &erasure::TableExport) -> serde_json
         "summaries": export
             .rows
             .iter()
-            .map(|row| table.map(|t| readable::summary(t, row)))
+            .map(|row| table.map(|t| readable::summary(t, row, zone)))
             .collect::<Vec<_>>(),
         "rows": export.rows,
     })
@@ -544,6 +552,7 @@ pub async fn confirm_delete(
             readable_groups(
                 inventory,
                 &erasure::export(&state.db, inventory, subject).await?,
+                page.site.time_zone,
             )
         }
         None => vec![],

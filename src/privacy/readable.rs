@@ -8,7 +8,8 @@ use super::{
     erasure::TableExport,
     inventory::{Column, Inventory, Shown, Table},
 };
-use crate::platform::templates::{money, readable_date, readable_time};
+use crate::platform::templates::{money, readable_date_in};
+use chrono_tz::Tz;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -51,6 +52,8 @@ pub enum Shape {
     /// Nothing stored.
     Empty,
     Line(String),
+    /// A moment (epoch ms), shown as a `<time>` in the reader's zone.
+    Moment(i64),
     /// Text of several lines, kept as written.
     Paragraphs(String),
     /// Named values recorded together.
@@ -74,10 +77,11 @@ impl Shape {
 }
 
 /// The export, as groups of cards, in the inventory's order with our own
-/// record and the mails we sent last.
+/// record and the mails we sent last; summaries date rows in `zone`.
 pub fn groups(
     inventory: &Inventory,
     exports: &[TableExport],
+    zone: Tz,
     correctable: impl Fn(&str, &str) -> bool,
 ) -> Vec<Group> {
     let mut groups: Vec<Group> = Vec::new();
@@ -89,7 +93,7 @@ pub fn groups(
         // each) are one card that counts them; the download holds them all.
         let hidden = table.columns.iter().all(|c| c.shown == Shown::Internal);
         let cards = if hidden && export.rows.len() > 1 {
-            let mut card = card(table, &export.rows[0], &correctable);
+            let mut card = card(table, &export.rows[0], zone, &correctable);
             card.summary = format!("{} · {} entries", card.summary, export.rows.len());
             card.row_id = String::new();
             vec![card]
@@ -97,7 +101,7 @@ pub fn groups(
             export
                 .rows
                 .iter()
-                .map(|row| card(table, row, &correctable))
+                .map(|row| card(table, row, zone, &correctable))
                 .collect()
         };
         let section = Section {
@@ -132,6 +136,7 @@ pub fn groups(
 fn card(
     table: &'static Table,
     row: &BTreeMap<&'static str, Value>,
+    zone: Tz,
     correctable: &impl Fn(&str, &str) -> bool,
 ) -> Card {
     let mut items = Vec::new();
@@ -158,19 +163,20 @@ fn card(
         });
     }
     Card {
-        summary: summary(table, row),
+        summary: summary(table, row, zone),
         row_id: row.get("id").map(|v| v.to_string()).unwrap_or_default(),
         items,
         also_kept,
     }
 }
 
-/// A row in one line, from the table's `summary` pattern.
-pub fn summary(table: &Table, row: &BTreeMap<&'static str, Value>) -> String {
+/// A row in one line, from the table's `summary` pattern, its dates the
+/// days in `zone`.
+pub fn summary(table: &Table, row: &BTreeMap<&'static str, Value>, zone: Tz) -> String {
     let parts: Vec<String> = table
         .summary
         .split(" · ")
-        .filter_map(|part| fill(part, table, row))
+        .filter_map(|part| fill(part, table, row, zone))
         .collect();
     if parts.is_empty() {
         table.title.to_string()
@@ -181,7 +187,12 @@ pub fn summary(table: &Table, row: &BTreeMap<&'static str, Value>) -> String {
 
 /// A part of a summary with its placeholders filled; `None` when it names
 /// columns and every one of them is empty.
-fn fill(part: &str, table: &Table, row: &BTreeMap<&'static str, Value>) -> Option<String> {
+fn fill(
+    part: &str,
+    table: &Table,
+    row: &BTreeMap<&'static str, Value>,
+    zone: Tz,
+) -> Option<String> {
     let mut out = String::new();
     let mut rest = part;
     let (mut named, mut found) = (false, false);
@@ -191,7 +202,7 @@ fn fill(part: &str, table: &Table, row: &BTreeMap<&'static str, Value>) -> Optio
         let name = &rest[open + 1..close];
         named = true;
         let shown = column_of(table, name).map_or(Shown::Text, |c| c.shown);
-        if let Some(text) = short(shown, row.get(name).unwrap_or(NULL)) {
+        if let Some(text) = short(shown, row.get(name).unwrap_or(NULL), zone) {
             out.push_str(&text);
             found = true;
         }
@@ -207,9 +218,9 @@ fn column_of(table: &Table, name: &str) -> Option<&'static Column> {
 
 /// A value in a summary: dates without the hour, a mail by its subject,
 /// long text cut.
-fn short(shown: Shown, value: &Value) -> Option<String> {
+fn short(shown: Shown, value: &Value, zone: Tz) -> Option<String> {
     match (shown, value) {
-        (Shown::DateTime, Value::Number(n)) => n.as_i64().map(readable_date),
+        (Shown::DateTime, Value::Number(n)) => n.as_i64().map(|ms| readable_date_in(ms, zone)),
         (Shown::Mail, Value::Object(mail)) => mail
             .get("subject")
             .and_then(Value::as_str)
@@ -254,7 +265,7 @@ pub fn shape(shown: Shown, value: &Value) -> Shape {
                 .collect::<Vec<_>>()
                 .join(", ")
         })),
-        Shown::DateTime => line(value.as_i64().map(readable_time)),
+        Shown::DateTime => value.as_i64().map_or(Shape::Empty, Shape::Moment),
         Shown::Money => line(value.as_i64().map(money)),
         Shown::YesNo => line(
             value
@@ -402,9 +413,10 @@ mod tests {
         ]
         .into_iter()
         .collect();
+        // 01:13 UTC on the 7th is the evening of the 6th at the company.
         assert_eq!(
-            summary(&TICKETS, &row),
-            "Support request OC-2026-000001 · awaiting reply · 7 Dec 2026"
+            summary(&TICKETS, &row, chrono_tz::America::Los_Angeles),
+            "Support request OC-2026-000001 · awaiting reply · 6 Dec 2026"
         );
     }
 
@@ -415,10 +427,10 @@ mod tests {
             _ => String::from("(not a line)"),
         };
         assert_eq!(line(Shown::Money, json!(4900)), "$49.00");
-        assert_eq!(
-            line(Shown::DateTime, json!(1_796_605_997_241_i64)),
-            "7 Dec 2026, 01:13 UTC"
-        );
+        assert!(matches!(
+            shape(Shown::DateTime, &json!(1_796_605_997_241_i64)),
+            Shape::Moment(1_796_605_997_241)
+        ));
         assert_eq!(line(Shown::YesNo, json!(1)), "yes");
         assert_eq!(
             line(Shown::List, json!("product-news,events")),
@@ -431,7 +443,10 @@ mod tests {
         assert!(
             matches!(shape(Shown::Mail, &mail), Shape::Mail { subject, text, .. } if subject == "Hi" && text == "Body")
         );
-        assert_eq!(short(Shown::Mail, &mail).as_deref(), Some("“Hi”"));
+        assert_eq!(
+            short(Shown::Mail, &mail, chrono_tz::UTC).as_deref(),
+            Some("“Hi”")
+        );
     }
 
     #[test]

@@ -125,6 +125,38 @@ pub async fn sign_in(app: &TestApp, smtp: &SmtpServer, c: &reqwest::Client, emai
     assert_eq!(r.headers()["location"], "/account?done=signed-in");
 }
 
+/// Signs `c` in as `email` with the link mailed as a file to the data dir
+/// (no SMTP server needed): the link, then the button.
+pub async fn sign_in_by_file(app: &TestApp, c: &reqwest::Client, email: &str) {
+    let prefix = format!("{}/account/sign-in/", app.base);
+    let links = || -> Vec<String> {
+        app.mails()
+            .into_iter()
+            .filter(|m| m.to == email && m.text.contains(&prefix))
+            .map(|m| m.link(&prefix))
+            .collect()
+    };
+    app.drain_outbox().await;
+    let before = links();
+    let r = post(app, &browser(), "/account", &[("email", email)]).await;
+    assert_eq!(r.status(), 200);
+    app.drain_outbox().await;
+    let link = links()
+        .into_iter()
+        .find(|l| !before.contains(l))
+        .expect("a new sign-in link");
+    let page = c.get(&link).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let csrf = extract_csrf(&page.text().await.unwrap());
+    let r = c
+        .post(&link)
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["location"], "/account?done=signed-in");
+}
+
 /// A chat of `email`'s, its address confirmed, with one message each way.
 pub async fn confirmed_chat(app: &TestApp, email: &str, text: &str) -> i64 {
     let state = &app.state;
@@ -204,7 +236,7 @@ pub async fn survey_answer(app: &TestApp, email: &str, text: &str) {
 }
 
 /// Orders the first service from `c` (cart, then checkout); the reference.
-async fn order(app: &TestApp, c: &reqwest::Client, email: &str) -> String {
+pub async fn order(app: &TestApp, c: &reqwest::Client, email: &str) -> String {
     let services = officecomms::shop::db::active_services(&app.state.db)
         .await
         .unwrap();
@@ -745,5 +777,231 @@ both! {
         let r = agent.client.post(app.url("/admin/tickets/settings")).form(&bad).send().await.unwrap();
         assert_eq!(r.status(), 422);
         assert!(r.text().await.unwrap().contains("Please choose on or off."));
+    }
+}
+
+// --- Times, cookie choices, ratings per agent --------------------------------
+
+/// A moment as every visitor's page writes it: a `<time>` whose text is the
+/// exact time in the company's zone (the demo's: Los Angeles), named, which
+/// the browser's script may rewrite in the visitor's own zone.
+fn moment(ms: i64) -> String {
+    let utc = chrono::DateTime::from_timestamp_millis(ms).unwrap();
+    let local = utc.with_timezone(&officecomms::platform::settings::DEFAULT_TIME_ZONE);
+    format!(
+        "<time datetime=\"{}\" title=\"{}\">{}</time>",
+        utc.format("%Y-%m-%dT%H:%M:%SZ"),
+        local.format("%-d %b %Y, %H:%M:%S %Z"),
+        local.format("%-d %b %Y, %H:%M %Z"),
+    )
+}
+
+async fn at(app: &TestApp, sql: &'static str) -> i64 {
+    sqlx::query_scalar(sql)
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap()
+}
+
+/// Ann's cookie choice from `c` on the cookie page: necessary and analytics.
+async fn choose_analytics(app: &TestApp, c: &reqwest::Client) {
+    let r = post(
+        app,
+        c,
+        "/cookies",
+        &[("choice", "save"), ("from", "page"), ("analytics", "on")],
+    )
+    .await;
+    assert!(r.status().is_redirection(), "{}", r.status());
+}
+
+/// An agent whose name customers and the dashboard see.
+async fn agent_named(app: &TestApp, name: &str) -> StaffClient {
+    let agent = app.staff_client("agent").await;
+    let page = agent
+        .client
+        .get(app.url("/admin/account"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let r = agent
+        .client
+        .post(app.url("/admin/account"))
+        .form(&[
+            ("csrf", extract_csrf(&page).as_str()),
+            ("display_name", name),
+            ("time_zone", ""),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    agent
+}
+
+/// `agent` takes the ticket, solves it, and its requester rates it `score`.
+async fn solved_and_rated(app: &TestApp, agent: &StaffClient, email: &str, score: &str) {
+    let reference = send_request(app, &browser(), email, "Printer offline").await;
+    let id = ticket_id(app, &reference).await;
+    let page = agent
+        .client
+        .get(app.url(&format!("/admin/tickets/{id}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let r = agent
+        .client
+        .post(app.url(&format!("/admin/tickets/{id}/assign")))
+        .form(&[("csrf", extract_csrf(&page).as_str()), ("assignee", "me")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    set_status(app, agent, id, "solved").await;
+    app.drain_outbox().await;
+    let prefix = format!("{}/csat/", app.base);
+    let link = app
+        .mails()
+        .into_iter()
+        .find(|m| m.to == email && m.text.contains(&prefix))
+        .expect("the rating request")
+        .link(&prefix);
+    let path = link
+        .trim_start_matches(&app.base)
+        .split('?')
+        .next()
+        .unwrap()
+        .to_string();
+    let r = post(app, &browser(), &path, &[("score", score), ("comment", "")]).await;
+    assert_eq!(r.status(), 303);
+}
+
+both! {
+    async fn a_visitors_times_are_exact_in_the_companys_zone_named_and_marked_for_their_own(backend) {
+        let app = TestApp::spawn(backend).await;
+        let ann = browser();
+        choose_analytics(&app, &ann).await;
+        let reference = send_request(&app, &ann, ANN, ANN_TITLE).await;
+        let order_ref = order(&app, &ann, ANN).await;
+        let chat = confirmed_chat(&app, ANN, "My scanner shows error 5").await;
+        sign_in_by_file(&app, &ann, ANN).await;
+        let ticket_at = at(&app, "SELECT created_at FROM tickets").await;
+        let message_at = at(&app, "SELECT MIN(created_at) FROM ticket_messages").await;
+        let order_at = at(&app, "SELECT created_at FROM orders").await;
+        let chat_at = at(&app, "SELECT created_at FROM chat_conversations").await;
+        let session_at = at(&app, "SELECT created_at FROM account_sessions").await;
+        let choice_at = at(&app, "SELECT created_at FROM consent_records").await;
+
+        for (path, ms) in [
+            (format!("/account/tickets/{reference}"), ticket_at),
+            (format!("/account/tickets/{reference}"), message_at),
+            (format!("/account/orders/{order_ref}"), order_at),
+            (format!("/account/chats/{chat}"), chat_at),
+            ("/account".to_string(), chat_at),
+            ("/account".to_string(), choice_at),
+            ("/account/sessions".to_string(), session_at),
+            ("/cookies".to_string(), choice_at),
+        ] {
+            let (status, page) = get(&app, &ann, &path).await;
+            assert_eq!(status, 200, "{path}");
+            let want = moment(ms);
+            assert!(want.ends_with(" PST</time>") || want.ends_with(" PDT</time>"));
+            assert!(page.contains(&want), "{path} lacks {want}:\n{page}");
+        }
+        // No moment is left as bare text in UTC.
+        for path in ["/account", "/cookies", "/privacy/versions"] {
+            let (_, page) = get(&app, &ann, path).await;
+            assert!(!page.contains(" UTC"), "{path} shows a time in UTC");
+        }
+        let (_, versions) = get(&app, &ann, "/privacy/versions").await;
+        assert!(versions.contains("in effect from <time datetime=\"") && (versions.contains(" PST</time>") || versions.contains(" PDT</time>")), "{versions}");
+
+        // The conversation page of the mailed link.
+        app.drain_outbox().await;
+        let prefix = format!("{}/support/tickets/", app.base);
+        let link = app.mails().into_iter().find(|m| m.to == ANN && m.text.contains(&prefix)).unwrap().link(&prefix);
+        let (_, conversation) = get(&app, &browser(), link.trim_start_matches(&app.base)).await;
+        assert!(conversation.contains(&moment(message_at)), "{conversation}");
+
+        // My data: the request's time in the company's zone, named, not UTC;
+        // the download keeps the epoch milliseconds.
+        let r = post(&app, &ann, "/account/my-data", &[("what", "see")]).await;
+        let my_data = r.headers()["location"].to_str().unwrap().to_string();
+        let (_, page) = get(&app, &ann, &my_data).await;
+        assert!(page.contains(&moment(ticket_at)), "{page}");
+        assert!(!page.contains(" UTC"), "my data shows a time in UTC");
+        let (_, export) = get(&app, &ann, &format!("{my_data}/export.json")).await;
+        assert!(export.contains(&ticket_at.to_string()), "the export keeps the epoch");
+    }
+
+    async fn the_account_shows_the_persons_own_cookie_choices_and_not_anothers(backend) {
+        let app = TestApp::spawn(backend).await;
+        let ann = browser();
+        let ben = browser();
+        send_request(&app, &ann, ANN, ANN_TITLE).await;
+        send_request(&app, &ben, BEN, "Ben's printer is offline").await;
+        choose_analytics(&app, &ann).await;
+        let r = post(&app, &ben, "/cookies", &[("choice", "accept"), ("from", "page")]).await;
+        assert!(r.status().is_redirection());
+        sign_in_by_file(&app, &ben, BEN).await;
+        let (_, page) = get(&app, &ben, "/account").await;
+        assert!(page.contains("Your cookie choices") && page.contains("necessary, preferences, analytics, marketing"), "{page}");
+
+        // Before Ann signs in, nothing of hers is linked; then her browser's choice is.
+        sign_in_by_file(&app, &ann, ANN).await;
+        let (_, page) = get(&app, &ann, "/account").await;
+        let section = &page[page.find("id=\"cookies-heading\"").unwrap()..];
+        let section = &section[..section.find("</section>").unwrap()];
+        assert!(section.contains("necessary, analytics"), "{section}");
+        assert!(section.contains("This browser, on the cookie page"), "{section}");
+        assert!(!section.contains("marketing"), "Ben's choice shown to Ann: {section}");
+        assert_eq!(section.matches("class=\"choice\"").count(), 1, "{section}");
+
+        // A change of mind in the same browser, and a choice in a second one of Ann's.
+        let r = post(&app, &ann, "/cookies", &[("choice", "reject"), ("from", "page")]).await;
+        assert!(r.status().is_redirection());
+        let phone = browser();
+        let r = post(&app, &phone, "/cookies", &[("choice", "save"), ("from", "page"), ("preferences", "on")]).await;
+        assert!(r.status().is_redirection());
+        sign_in_by_file(&app, &phone, ANN).await;
+        get(&app, &phone, "/account").await;
+        let (_, page) = get(&app, &ann, "/account").await;
+        let section = &page[page.find("id=\"cookies-heading\"").unwrap()..];
+        let section = &section[..section.find("</section>").unwrap()];
+        assert_eq!(section.matches("class=\"choice\"").count(), 3, "{section}");
+        assert!(section.contains("necessary only") && section.contains("necessary, preferences"), "{section}");
+        assert!(section.contains("Another browser, on the cookie page"), "{section}");
+        assert!(!section.contains("marketing"), "{section}");
+        // Ben still sees only his.
+        let (_, page) = get(&app, &ben, "/account").await;
+        let section = &page[page.find("id=\"cookies-heading\"").unwrap()..];
+        let section = &section[..section.find("</section>").unwrap()];
+        assert_eq!(section.matches("class=\"choice\"").count(), 1, "{section}");
+        // Erased with her: the account is gone, and so are her receipts.
+        let subject = subjects::find(&app.state.db, &app.state.keyring, ANN).await.unwrap().unwrap();
+        let mut tx = app.state.db.begin().await.unwrap();
+        privacy::erasure::erase(&mut tx, &app.state.registry.inventory, subject.id, "test").await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(count(&app, "SELECT COUNT(*) FROM consent_receipts").await, 1, "only Ben's is left");
+    }
+
+    async fn the_dashboard_rates_each_agent_by_name_with_their_average(backend) {
+        let app = TestApp::spawn(backend).await;
+        let priya = agent_named(&app, "Priya Raman").await;
+        let omar = agent_named(&app, "Omar Haddad").await;
+        solved_and_rated(&app, &priya, "r1@example.com", "5").await;
+        solved_and_rated(&app, &priya, "r2@example.com", "4").await;
+        solved_and_rated(&app, &omar, "r3@example.com", "2").await;
+        let admin = app.staff_client("admin").await;
+        let dashboard = admin.client.get(app.url("/admin")).send().await.unwrap().text().await.unwrap();
+        assert!(dashboard.contains("<tr><th scope=\"row\">Priya Raman</th><td>2</td><td>4.5</td><td>100%</td></tr>"), "{dashboard}");
+        assert!(dashboard.contains("<tr><th scope=\"row\">Omar Haddad</th><td>1</td><td>2.0</td><td>0%</td></tr>"), "{dashboard}");
+        assert!(dashboard.contains("average 3.7 of 5") && dashboard.contains("3 ratings of 3 asked"), "{dashboard}");
     }
 }

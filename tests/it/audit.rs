@@ -27,7 +27,7 @@ const SCREENSHOTS: &[(&str, &str)] = &[
     ("contact", "/contact"),
     ("chat", "/chat"),
     ("my-data", "/my-data/"),
-    ("account", "/account"),
+    ("account-sign-in", "/account"),
     ("dashboard", "/admin"),
     ("inbox", "/admin/tickets"),
     ("ticket", "/admin/tickets/"),

@@ -17,6 +17,13 @@ impl Browser {
     /// Headless Chromium, with JavaScript on or off. `None` (with a note)
     /// when chromedriver is absent outside CI; in CI it must be there.
     pub async fn start(javascript: bool) -> Option<Browser> {
+        Browser::start_in_zone(javascript, None).await
+    }
+
+    /// As [`Browser::start`], the browser's clock in time zone `zone`
+    /// (`Asia/Kolkata`) when given: the `TZ` of the driver and the browser
+    /// it starts.
+    pub async fn start_in_zone(javascript: bool, zone: Option<&str>) -> Option<Browser> {
         let driver_path = "/usr/bin/chromedriver";
         if !std::path::Path::new(driver_path).exists() {
             assert!(
@@ -27,7 +34,11 @@ impl Browser {
             return None;
         }
         let port = free_port();
-        let driver = Command::new(driver_path)
+        let mut driver = Command::new(driver_path);
+        if let Some(zone) = zone {
+            driver.env("TZ", zone);
+        }
+        let driver = driver
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -6,6 +6,7 @@ use crate::{
         ANN, ANN_TITLE, BEN, browser as http_browser, get, post, rating_of, send_request,
         set_status, ticket_id,
     },
+    audit::set_width,
     browser::{Browser, click, type_into, wait_for_text},
     helpers::*,
 };
@@ -48,7 +49,7 @@ async fn main_text(c: &Client) -> String {
 }
 
 /// Signs the browser in as `email` through the pages: form, mailed link, button.
-async fn sign_in_in_browser(app: &TestApp, c: &Client, email: &str) {
+pub(crate) async fn sign_in_in_browser(app: &TestApp, c: &Client, email: &str) {
     c.goto(&app.url("/account")).await.unwrap();
     type_into(c, Locator::Id("email"), email).await;
     click(c, Locator::Css("main form button[type=submit]")).await;
@@ -124,7 +125,7 @@ async fn a_signed_in_account_sees_its_ticket_and_order_and_not_anothers_at_both_
 
     let c = &browser.client;
     for width in WIDTHS {
-        c.set_window_size(width, 900).await.unwrap();
+        set_width(c, width).await;
         c.goto(&app.url("/account")).await.unwrap();
         wait_for_text(c, "Email me a sign-in link").await;
         screenshot(c, "account-signed-out", width).await;
@@ -132,7 +133,7 @@ async fn a_signed_in_account_sees_its_ticket_and_order_and_not_anothers_at_both_
     }
     sign_in_in_browser(&app, c, ANN).await;
     for width in WIDTHS {
-        c.set_window_size(width, 900).await.unwrap();
+        set_width(c, width).await;
         c.goto(&app.url("/account")).await.unwrap();
         let text = main_text(c).await;
         assert!(
@@ -206,7 +207,7 @@ async fn a_rating_link_records_nothing_until_the_button_is_clicked_at_both_width
         let link = mail.link(&format!("{}/csat/", app.base));
         let link = link.replace("score=1", "score=4");
 
-        c.set_window_size(width, 900).await.unwrap();
+        set_width(c, width).await;
         c.goto(&link).await.unwrap();
         wait_for_text(c, "How did we do?").await;
         let checked = c
@@ -241,4 +242,75 @@ async fn a_rating_link_records_nothing_until_the_button_is_clicked_at_both_width
         assert_eq!(rows, i as i64 + 1, "one rating per ticket");
     }
     browser.close().await;
+}
+
+#[tokio::test]
+async fn times_follow_the_visitors_zone_where_the_browser_tells_it_and_name_the_companys_otherwise()
+{
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let reference = send_request(&app, &http_browser(), ANN, ANN_TITLE).await;
+    let sent: i64 = sqlx::query_scalar("SELECT created_at FROM tickets")
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap();
+    let utc = chrono::DateTime::from_timestamp_millis(sent).unwrap();
+    let iso = utc.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let kolkata = utc.with_timezone(&chrono_tz::Asia::Kolkata);
+    let company = officecomms::platform::templates::format_in_zone(
+        sent,
+        officecomms::platform::settings::DEFAULT_TIME_ZONE,
+    );
+    for javascript in [true, false] {
+        let Some(browser) = Browser::start_in_zone(javascript, Some("Asia/Kolkata")).await else {
+            return;
+        };
+        let c = &browser.client;
+        sign_in_in_browser(&app, c, ANN).await;
+        let path = format!("/account/tickets/{reference}");
+        for width in WIDTHS {
+            set_width(c, width).await;
+            c.goto(&app.url(&path)).await.unwrap();
+            wait_for_text(c, "Your answer").await;
+            let sent_at = c
+                .find(Locator::Css(&format!("time[datetime='{iso}']")))
+                .await
+                .unwrap();
+            let text = sent_at.text().await.unwrap();
+            let title = sent_at.attr("title").await.unwrap().unwrap_or_default();
+            if javascript {
+                // The browser's zone, which India names by its offset.
+                let zone = c
+                    .execute(
+                        "return Intl.DateTimeFormat().resolvedOptions().timeZone",
+                        vec![],
+                    )
+                    .await
+                    .unwrap();
+                // ICU still calls it by its old name.
+                assert!(
+                    matches!(zone.as_str(), Some("Asia/Kolkata" | "Asia/Calcutta")),
+                    "TZ reached the browser: {zone}"
+                );
+                let clock = [
+                    kolkata.format("%-I:%M").to_string(),
+                    kolkata.format("%H:%M").to_string(),
+                ];
+                assert!(
+                    text.contains("GMT+5:30") && clock.iter().any(|c| text.contains(c.as_str())),
+                    "{text} is not {kolkata}"
+                );
+                assert!(
+                    title.contains("GMT+5:30")
+                        && title.contains(&kolkata.format(":%M:%S").to_string()),
+                    "the exact time on hover: {title}"
+                );
+                screenshot(c, "account-ticket-kolkata", width).await;
+            } else {
+                assert_eq!(text, company, "without script, the company's zone");
+                assert!(text.ends_with(" PST") || text.ends_with(" PDT"), "{text}");
+            }
+            assert_no_horizontal_overflow(c, "a ticket").await;
+        }
+        browser.close().await;
+    }
 }

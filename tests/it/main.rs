@@ -8,6 +8,7 @@ mod admin_pages;
 mod analytics;
 mod api;
 mod audit;
+mod audit_visitor;
 mod automations;
 mod back_office;
 mod browser;
