@@ -680,16 +680,6 @@ impl std::fmt::Display for Deadline {
 impl askama::filters::HtmlSafe for Deadline {}
 
 impl Page {
-    /// A moment (epoch ms) as the `datetime` of a `<time>` element, in UTC;
-    /// `static/times.js` rewrites the element's text in the visitor's zone.
-    pub fn iso(&self, ms: &i64) -> String {
-        chrono::DateTime::from_timestamp_millis(*ms)
-            .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
-            .unwrap_or_default()
-    }
-}
-
-impl Page {
     /// A moment on a visitor's page, as a `<time>` element: the exact time
     /// in the company's zone, named ("7 Dec 2026, 09:15 PST"), which
     /// `static/times.js` rewrites in the visitor's own zone where the
