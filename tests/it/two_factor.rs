@@ -212,8 +212,11 @@ both! {
         assert!(account.contains("On since"));
         let r = app.post_form("/admin/account/two-factor/disable", &[("code", &code(&secret, 30))]).await;
         assert_eq!(r.status(), 303);
-        let (_, account) = app.get_text("/admin/account").await;
-        assert!(account.contains("Set up two-step sign-in"), "off");
+        // Off, and still required: the next page is its setup again.
+        assert_eq!(app.get("/admin/account").await.headers()["location"], "/admin/account/two-factor");
+        let (_, setup) = app.get_text("/admin/account/two-factor").await;
+        assert!(setup.contains("Your admins require"), "{setup}");
+        assert_ne!(secret_on(&setup), secret, "a new secret");
         let audit = admin.client.get(app.url("/admin/audit")).send().await.unwrap().text().await.unwrap();
         assert!(audit.contains("two-factor-off"));
         assert!(audit.contains("two-step sign-in required of all staff"));
