@@ -931,7 +931,11 @@ mod tests {
         }
         // A public IPv4 address behind 6to4 or NAT64 (an IPv6-only host
         // reaching an IPv4 site) is public.
-        for ip in ["2002:5db8:d822::1", "64:ff9b::93.184.216.34", "::ffff:93.184.216.34"] {
+        for ip in [
+            "2002:5db8:d822::1",
+            "64:ff9b::93.184.216.34",
+            "::ffff:93.184.216.34",
+        ] {
             assert!(address_allowed(ip.parse().unwrap(), false), "{ip}");
         }
         // An admin who allowed private addresses may use these forms.

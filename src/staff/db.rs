@@ -110,15 +110,13 @@ pub async fn delete_other_sessions(
 
 /// A member's password hash (none while an invitation is open).
 pub async fn password_hash(db: &Db, user_id: i64) -> Result<Option<String>, sqlx::Error> {
-    Ok(
-        sqlx::query_scalar::<_, Option<String>>(
-            "SELECT password_hash FROM staff_users WHERE id = $1",
-        )
-        .bind(user_id)
-        .fetch_optional(&db.pool)
-        .await?
-        .flatten(),
+    Ok(sqlx::query_scalar::<_, Option<String>>(
+        "SELECT password_hash FROM staff_users WHERE id = $1",
     )
+    .bind(user_id)
+    .fetch_optional(&db.pool)
+    .await?
+    .flatten())
 }
 
 pub async fn set_password(tx: &mut Tx, user_id: i64, hash: &str) -> Result<(), sqlx::Error> {

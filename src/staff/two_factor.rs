@@ -358,11 +358,12 @@ pub async fn disable(tx: &mut Tx, user_id: i64) -> anyhow::Result<()> {
 /// Abandons an enrolment not confirmed yet (the member chose "cancel");
 /// false when there was none.
 pub async fn cancel_enrolment(tx: &mut Tx, user_id: i64) -> anyhow::Result<bool> {
-    let gone = sqlx::query("DELETE FROM staff_two_factor WHERE user_id = $1 AND enabled_at IS NULL")
-        .bind(user_id)
-        .execute(&mut **tx)
-        .await?
-        .rows_affected();
+    let gone =
+        sqlx::query("DELETE FROM staff_two_factor WHERE user_id = $1 AND enabled_at IS NULL")
+            .bind(user_id)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected();
     Ok(gone == 1)
 }
 

@@ -180,13 +180,7 @@ pub async fn check_code_step(
     };
     tx.commit().await?;
     let to_admin = Redirect::to("/admin").into_response();
-    start_session(
-        &state,
-        &user,
-        &format!("with {}", proof.label()),
-        to_admin,
-    )
-    .await
+    start_session(&state, &user, &format!("with {}", proof.label()), to_admin).await
 }
 
 #[derive(askama::Template)]

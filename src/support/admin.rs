@@ -887,7 +887,8 @@ pub async fn erase_as_child(
         "a child's request (staff)",
     )
     .await?;
-    crate::privacy::erasure::announce(&mut tx, &state.platform, subject.id, "child-request").await?;
+    crate::privacy::erasure::announce(&mut tx, &state.platform, subject.id, "child-request")
+        .await?;
     audit::record(
         &mut tx,
         Actor::Staff(&user),

@@ -163,9 +163,7 @@ pub async fn bulk_action(
     }
     match request.action {
         Action::Assign => assign(&state, &user, &request, live, &mut result).await?,
-        Action::Status => {
-            set_status(&state, &user, &request, live, &subjects, &mut result).await?
-        }
+        Action::Status => set_status(&state, &user, &request, live, &subjects, &mut result).await?,
         Action::Merge => merge(&state, &user, &request, live, &subjects, &mut result).await?,
     }
     let status = if result.errors.is_empty() {

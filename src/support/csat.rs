@@ -281,8 +281,7 @@ pub async fn ratings_of(
     }
     let subjects: HashMap<i64, &Subject> = tickets.iter().copied().collect();
     let mut out = HashMap::new();
-    for (ticket_id, requested_at, rating, comment, rated_at) in q.fetch_all(&state.db.pool).await?
-    {
+    for (ticket_id, requested_at, rating, comment, rated_at) in q.fetch_all(&state.db.pool).await? {
         let Some(subject) = subjects.get(&ticket_id) else {
             continue;
         };

@@ -55,7 +55,12 @@ pub async fn create_campaign(app: &TestApp, fields: &[(&str, &str)]) -> i64 {
         .unwrap()
 }
 
-pub async fn act(app: &TestApp, id: i64, action: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+pub async fn act(
+    app: &TestApp,
+    id: i64,
+    action: &str,
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
     let mut all = fields.to_vec();
     all.push(("action", action));
     let r = app.post_form(&format!("/admin/campaigns/{id}"), &all).await;

@@ -59,7 +59,11 @@ async fn post_with(
 /// Confirms the setup on `/admin/account/two-factor` for the member
 /// `client` is signed in as: `(secret, recovery codes)`.
 async fn enrol_with(app: &TestApp, client: &reqwest::Client) -> (String, Vec<String>) {
-    let r = client.get(app.url("/admin/account/two-factor")).send().await.unwrap();
+    let r = client
+        .get(app.url("/admin/account/two-factor"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let page = r.text().await.unwrap();
     assert!(page.contains("<svg role=\"img\""), "a QR code drawn as SVG");
