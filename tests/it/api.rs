@@ -576,7 +576,7 @@ both! {
                     assert_eq!(status, 200, "{path}: {page}");
                     pages += 1;
                     assert!(page["items"].as_array().unwrap().len() <= 2);
-                    seen.extend(page["items"].as_array().unwrap().iter().map(|i| i.clone()));
+                    seen.extend(page["items"].as_array().unwrap().iter().cloned());
                     match page["next_cursor"].as_str() {
                         Some(c) => cursor = Some(c.to_string()),
                         None => break,
