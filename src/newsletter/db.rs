@@ -167,6 +167,25 @@ pub async fn all_subscribers(db: &Db) -> Result<Vec<SubscriberRow>, sqlx::Error>
     .await
 }
 
+/// Up to `limit` subscribers after `after_id` (by id), of `status` or any
+/// when it is empty: a page of the API's list.
+pub async fn subscribers_after(
+    db: &Db,
+    after_id: i64,
+    status: &str,
+    limit: i64,
+) -> Result<Vec<SubscriberRow>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {SUBSCRIBER_COLUMNS} FROM newsletter_subscribers \
+         WHERE id > $1 AND ($2 = '' OR status = $2) ORDER BY id LIMIT $3"
+    )))
+    .bind(after_id)
+    .bind(status)
+    .bind(limit)
+    .fetch_all(&db.pool)
+    .await
+}
+
 /// `(status, count)` of every status.
 pub async fn subscriber_counts(db: &Db) -> Result<Vec<(String, i64)>, sqlx::Error> {
     sqlx::query_as(

@@ -11,6 +11,7 @@ use crate::{
         forms::EmailAddress,
         now_ms,
         templates::{Page, format_time, render, render_with},
+        webhooks,
     },
     privacy::{erasure, policy, subjects},
     staff::{
@@ -35,7 +36,15 @@ pub struct Listed {
 
 /// Every subscriber we can still read (erased ones are gone), oldest first.
 pub async fn open_all(state: &AppState) -> anyhow::Result<Vec<Listed>> {
-    let rows = db::all_subscribers(&state.db).await?;
+    open_rows(state, db::all_subscribers(&state.db).await?).await
+}
+
+/// `rows` with their sealed fields opened; a row whose person was erased
+/// meanwhile (no key) is left out.
+pub async fn open_rows(
+    state: &AppState,
+    rows: Vec<db::SubscriberRow>,
+) -> anyhow::Result<Vec<Listed>> {
     let ids: Vec<i64> = rows.iter().map(|r| r.subject_id).collect();
     let keys = subjects::keys_of(&state.db, &state.keyring, &ids).await?;
     let mut out = Vec::with_capacity(rows.len());
@@ -248,6 +257,7 @@ pub async fn import_rows(
         let indexes: Vec<Vec<u8>> = valid.iter().map(|v| v.2.clone()).collect();
         let suppressed = erasure::suppressed_among(&state.db, &indexes).await?;
         let mut tx = state.db.begin().await?;
+        let announced = webhooks::followed(&mut tx, "subscriber.confirmed").await?;
         for (row, email, index) in valid {
             if suppressed.contains(&index) {
                 report.suppressed += 1;
@@ -271,7 +281,7 @@ pub async fn import_rows(
             }
             let name = crate::platform::forms::text(&row.name, 100).ok().flatten();
             let table = "newsletter_subscribers";
-            db::upsert_subscriber(
+            let id = db::upsert_subscriber(
                 &mut tx,
                 subject.id,
                 &subject.seal(table, "email", email.as_str()),
@@ -286,6 +296,20 @@ pub async fn import_rows(
                 },
             )
             .await?;
+            if announced {
+                webhooks::enqueue(
+                    &mut tx,
+                    &state.keyring,
+                    state.clock.now(),
+                    webhooks::Event {
+                        kind: "subscriber.confirmed",
+                        subject: Some(&subject),
+                        data: serde_json::json!({ "subscriber_id": id, "via": "import" }),
+                        personal: serde_json::json!({ "email": email.as_str() }),
+                    },
+                )
+                .await?;
+            }
             report.added += 1;
         }
         tx.commit().await?;

@@ -306,41 +306,112 @@ pub async fn enqueue(
 
 /// Whether a request may go to `ip`. Private, loopback, link-local,
 /// shared and reserved ranges need the admin's explicit permission; cloud
-/// metadata addresses are never allowed.
+/// metadata addresses are never allowed. An IPv6 address that carries an
+/// IPv4 one (IPv4-mapped, 6to4, NAT64, Teredo, IPv4-compatible) is judged
+/// by the address it carries, so `2002:a9fe:a9fe::` is the metadata
+/// service and `64:ff9b::10.0.0.1` a private host.
 pub fn address_allowed(ip: IpAddr, allow_private: bool) -> bool {
     let ip = ip.to_canonical();
-    let metadata = [
-        IpAddr::V4(Ipv4Addr::new(169, 254, 169, 254)),
-        IpAddr::V4(Ipv4Addr::new(100, 100, 100, 200)),
-        IpAddr::V6(Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254)),
-    ];
-    if metadata.contains(&ip) || ip.is_unspecified() || ip.is_multicast() {
+    let carried = match ip {
+        IpAddr::V6(v6) => carried_v4(v6),
+        IpAddr::V4(_) => Carried::None,
+    };
+    let metadata = |ip: IpAddr| {
+        [
+            IpAddr::V4(Ipv4Addr::new(169, 254, 169, 254)),
+            IpAddr::V4(Ipv4Addr::new(100, 100, 100, 200)),
+            IpAddr::V6(Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254)),
+        ]
+        .contains(&ip)
+    };
+    if metadata(ip)
+        || carried.addresses().any(|v4| metadata(IpAddr::V4(v4)))
+        || ip.is_unspecified()
+        || ip.is_multicast()
+    {
         return false;
     }
-    let public = match ip {
-        IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
-            !(v4.is_private()
-                || v4.is_loopback()
-                || v4.is_link_local()
-                || v4.is_broadcast()
-                || v4.is_documentation()
-                || a == 0
-                || (a == 100 && (64..128).contains(&b))
-                || (a == 192 && b == 0)
-                || (a == 198 && (18..20).contains(&b))
-                || a >= 240)
-        }
-        IpAddr::V6(v6) => {
-            let first = v6.segments()[0];
-            !(v6.is_loopback()
-                || (first & 0xfe00) == 0xfc00
-                || (first & 0xffc0) == 0xfe80
-                || first == 0x2001 && v6.segments()[1] == 0xdb8
-                || (first == 0x64 && v6.segments()[1] == 0xff9b))
-        }
+    let public = match (ip, carried) {
+        (IpAddr::V4(v4), _) => v4_public(v4),
+        // Through a relay to the IPv4 address it names: public if that is.
+        (_, Carried::Relayed(v4)) => v4_public(v4),
+        // A tunnel to a host behind a NAT, or a form no network routes.
+        (_, Carried::Tunnel(..) | Carried::Compatible(_)) => false,
+        (IpAddr::V6(v6), Carried::None) => v6_public(v6),
     };
     public || allow_private
+}
+
+/// An IPv4 address inside an IPv6 one.
+#[derive(Clone, Copy)]
+enum Carried {
+    None,
+    /// 6to4 (`2002:AABB:CCDD::/48`) or NAT64 (`64:ff9b::/96`): a relay
+    /// forwards to this address.
+    Relayed(Ipv4Addr),
+    /// Teredo (`2001:0::/32`): the server and the client (NATed) address.
+    Tunnel(Ipv4Addr, Ipv4Addr),
+    /// IPv4-compatible (`::a.b.c.d`), deprecated since 2006.
+    Compatible(Ipv4Addr),
+}
+
+impl Carried {
+    fn addresses(self) -> impl Iterator<Item = Ipv4Addr> {
+        let (a, b) = match self {
+            Carried::None => (None, None),
+            Carried::Relayed(v4) | Carried::Compatible(v4) => (Some(v4), None),
+            Carried::Tunnel(server, client) => (Some(server), Some(client)),
+        };
+        a.into_iter().chain(b)
+    }
+}
+
+fn carried_v4(v6: Ipv6Addr) -> Carried {
+    let s = v6.segments();
+    let v4 = |hi: u16, lo: u16| Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo));
+    match s {
+        [0x2002, hi, lo, ..] => Carried::Relayed(v4(hi, lo)),
+        [0x64, 0xff9b, 0, 0, 0, 0, hi, lo] => Carried::Relayed(v4(hi, lo)),
+        [0x2001, 0, shi, slo, .., chi, clo] => Carried::Tunnel(v4(shi, slo), v4(!chi, !clo)),
+        // `::` and `::1` are the unspecified and loopback addresses.
+        [0, 0, 0, 0, 0, 0, hi, lo] if hi != 0 || lo > 1 => Carried::Compatible(v4(hi, lo)),
+        _ => Carried::None,
+    }
+}
+
+fn v4_public(v4: Ipv4Addr) -> bool {
+    let [a, b, ..] = v4.octets();
+    !(v4.is_private()
+        || v4.is_loopback()
+        || v4.is_link_local()
+        || v4.is_broadcast()
+        || v4.is_documentation()
+        || v4.is_unspecified()
+        || v4.is_multicast()
+        || a == 0
+        || (a == 100 && (64..128).contains(&b))
+        || (a == 192 && b == 0)
+        || (a == 198 && (18..20).contains(&b))
+        || a >= 240)
+}
+
+fn v6_public(v6: Ipv6Addr) -> bool {
+    let s = v6.segments();
+    !(v6.is_loopback()
+        // unique local fc00::/7, link-local fe80::/10, old site-local fec0::/10
+        || (s[0] & 0xfe00) == 0xfc00
+        || (s[0] & 0xffc0) == 0xfe80
+        || (s[0] & 0xffc0) == 0xfec0
+        // documentation, ORCHID, benchmarking
+        || (s[0] == 0x2001 && s[1] == 0xdb8)
+        || (s[0] == 0x2001 && (s[1] & 0xfff0) == 0x10)
+        || (s[0] == 0x2001 && s[1] == 0x2 && s[2] == 0)
+        // NAT64 for local use (64:ff9b:1::/48), other forms of 64:ff9b::/32
+        || (s[0] == 0x64 && s[1] == 0xff9b)
+        // discard-only 100::/64
+        || (s[0] == 0x100 && s[1] == 0 && s[2] == 0 && s[3] == 0)
+        // IPv4-mapped and -translated forms not handled above
+        || (s[0..5] == [0, 0, 0, 0, 0] && (s[5] == 0xffff || s[5] == 0)))
 }
 
 /// Checks an endpoint's URL as an admin typed it: https (or http to this
@@ -543,7 +614,11 @@ pub struct Round {
 /// Claims and delivers the due webhooks.
 pub async fn deliver_due(state: &Platform, sender: &Sender) -> anyhow::Result<Round> {
     let db = &state.db;
-    let now = now_ms();
+    // The platform's clock, which tests move; signatures keep the real time.
+    let now = state.clock.now();
+    // An endpoint that failed and then got no new event (nothing left to
+    // retry) is still switched off three days on.
+    let stale = switch_off_stale(db, now).await?;
     let claim = db.pick(
         "UPDATE webhook_deliveries SET claimed_until = $1 WHERE id IN (SELECT id FROM webhook_deliveries \
          WHERE status = 'pending' AND next_attempt_at <= $2 AND (claimed_until IS NULL OR claimed_until < $2) \
@@ -559,13 +634,16 @@ pub async fn deliver_due(state: &Platform, sender: &Sender) -> anyhow::Result<Ro
         .fetch_all(&db.pool)
         .await
         .context("claiming webhook deliveries")?;
+    let mut round = Round {
+        handled: 0,
+        disabled: stale,
+    };
     if rows.is_empty() {
-        return Ok(Round::default());
+        return Ok(round);
     }
     let targets = targets(state, rows.iter().map(|r| r.1)).await?;
     let subject_ids: Vec<i64> = rows.iter().filter_map(|r| r.3).collect();
     let keys = subjects::keys_of(db, &state.keyring, &subject_ids).await?;
-    let mut round = Round::default();
     let attempts = futures_util::stream::iter(rows.into_iter().map(
         |(id, endpoint_id, msg_id, subject_id, payload, attempts)| {
             let target = targets.get(&endpoint_id);
@@ -614,7 +692,7 @@ pub async fn deliver_due(state: &Platform, sender: &Sender) -> anyhow::Result<Ro
     let mut tx = db.begin().await?;
     for (id, endpoint_id, attempts, outcome) in attempts {
         round.handled += 1;
-        let now = now_ms();
+        let now = state.clock.now();
         match outcome {
             Err(why) => {
                 sqlx::query(
@@ -692,6 +770,32 @@ async fn record_failure(tx: &mut Tx, endpoint_id: i64, now: i64) -> anyhow::Resu
     .fetch_optional(&mut **tx)
     .await?;
     Ok(switched_off)
+}
+
+/// Switches off every endpoint failing for three days by `now`, whether or
+/// not a delivery is due: `(id, name)` of each, once. A read first, so the
+/// sender's round takes no write lock when there is nothing to do.
+async fn switch_off_stale(db: &Db, now: i64) -> anyhow::Result<Vec<(i64, String)>> {
+    let due: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM webhook_endpoints WHERE enabled = 1 AND failing_since <= $1",
+    )
+    .bind(now - DISABLE_AFTER_MS)
+    .fetch_one(&db.pool)
+    .await
+    .context("looking for endpoints failing for three days")?;
+    if due == 0 {
+        return Ok(vec![]);
+    }
+    sqlx::query_as(
+        "UPDATE webhook_endpoints SET enabled = 0, disabled_at = $1, \
+         disabled_reason = 'failing for three days' \
+         WHERE enabled = 1 AND failing_since <= $2 RETURNING id, name",
+    )
+    .bind(now)
+    .bind(now - DISABLE_AFTER_MS)
+    .fetch_all(&db.pool)
+    .await
+    .context("switching off endpoints failing for three days")
 }
 
 async fn targets(
@@ -780,6 +884,63 @@ mod tests {
         assert!(address_allowed("2606:4700::1111".parse().unwrap(), false));
         assert!(address_allowed("127.0.0.1".parse().unwrap(), true));
         assert!(!address_allowed("169.254.169.254".parse().unwrap(), true));
+    }
+
+    #[test]
+    fn ipv6_forms_that_carry_an_ipv4_address_are_judged_by_it() {
+        let refused = [
+            // IPv4-mapped
+            "::ffff:127.0.0.1",
+            "::ffff:192.168.0.1",
+            "::ffff:169.254.169.254",
+            // 6to4 of 10.0.0.1, 127.0.0.1, 192.168.1.1
+            "2002:a00:1::1",
+            "2002:7f00:1::",
+            "2002:c0a8:101::1",
+            // Teredo, whatever it carries
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+            "2001::1",
+            // IPv4-compatible, deprecated: never, even of a public address
+            "::10.0.0.1",
+            "::127.0.0.1",
+            "::93.184.216.34",
+            // NAT64 of private addresses
+            "64:ff9b::10.0.0.1",
+            "64:ff9b::7f00:1",
+            "64:ff9b::192.168.1.1",
+            // NAT64 for local use, site-local, discard-only
+            "64:ff9b:1::a00:1",
+            "fec0::1",
+            "100::1",
+        ];
+        for ip in refused {
+            assert!(!address_allowed(ip.parse().unwrap(), false), "{ip}");
+        }
+        // The metadata service, however it is wrapped: never, even with
+        // private addresses allowed.
+        for ip in [
+            "::ffff:169.254.169.254",
+            "2002:a9fe:a9fe::1",
+            "64:ff9b::a9fe:a9fe",
+            "::169.254.169.254",
+            // Teredo with the metadata service as server, or as client (its bits inverted)
+            "2001:0:a9fe:a9fe::1",
+            "2001:0:4136:e378::5601:5601",
+        ] {
+            assert!(!address_allowed(ip.parse().unwrap(), true), "{ip}");
+        }
+        // A public IPv4 address behind 6to4 or NAT64 (an IPv6-only host
+        // reaching an IPv4 site) is public.
+        for ip in [
+            "2002:5db8:d822::1",
+            "64:ff9b::93.184.216.34",
+            "::ffff:93.184.216.34",
+        ] {
+            assert!(address_allowed(ip.parse().unwrap(), false), "{ip}");
+        }
+        // An admin who allowed private addresses may use these forms.
+        assert!(address_allowed("64:ff9b::10.0.0.1".parse().unwrap(), true));
+        assert!(address_allowed("2002:a00:1::1".parse().unwrap(), true));
     }
 
     #[test]

@@ -130,6 +130,31 @@ pub struct LogEntry {
 
 /// Erases a subject everywhere, inside the caller's transaction. Returns
 /// the number of rows deleted. Call [`append_log`] after the commit.
+/// Tells the webhook endpoints following `privacy.erasure` that the person
+/// whose events carried `person_id` = `subject_id` was erased (and how the
+/// erasure was asked for), in the erasure's transaction. Nothing personal
+/// goes with it.
+pub async fn announce(
+    tx: &mut Tx,
+    state: &Platform,
+    subject_id: i64,
+    requested_via: &str,
+) -> anyhow::Result<()> {
+    crate::platform::webhooks::enqueue(
+        tx,
+        &state.keyring,
+        state.clock.now(),
+        crate::platform::webhooks::Event {
+            kind: "privacy.erasure",
+            subject: None,
+            data: serde_json::json!({ "person_id": subject_id, "requested_via": requested_via }),
+            personal: serde_json::json!({}),
+        },
+    )
+    .await?;
+    Ok(())
+}
+
 pub async fn erase(
     tx: &mut Tx,
     inventory: &Inventory,

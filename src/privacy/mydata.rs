@@ -594,18 +594,7 @@ pub async fn delete_data(
     let rows = erasure::erase(&mut tx, &state.registry.inventory, subject.id, "my-data").await?;
     // Services that received events about the person hear of the erasure
     // (by the `person_id` those events carried), nothing more.
-    crate::platform::webhooks::enqueue(
-        &mut tx,
-        &state.keyring,
-        state.clock.now(),
-        crate::platform::webhooks::Event {
-            kind: "privacy.erasure",
-            subject: None,
-            data: serde_json::json!({ "person_id": subject.id, "requested_via": "my-data" }),
-            personal: serde_json::json!({}),
-        },
-    )
-    .await?;
+    erasure::announce(&mut tx, &state, subject.id, "my-data").await?;
     db::complete_request(&mut tx, access.request.id, "erasure").await?;
     db::forget_request_email(&mut tx, access.request.id).await?;
     audit::record(

@@ -14,6 +14,7 @@ use argon2::{
 use axum::{
     extract::{FromRef, FromRequestParts},
     http::request::Parts,
+    response::IntoResponse,
 };
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use std::marker::PhantomData;
@@ -21,6 +22,8 @@ use std::marker::PhantomData;
 pub const SESSION_COOKIE: &str = "oc_session";
 pub const SESSION_HOURS: i64 = 12;
 pub const MIN_PASSWORD_CHARS: usize = 12;
+/// Where a signed-in member sets up a second factor (and every step of it).
+const ENROLMENT: &str = "/admin/account/two-factor";
 
 /// Which role an extractor demands.
 pub trait Requirement {
@@ -71,6 +74,14 @@ where
                 let user = db::user_for_session(&platform.db, &token_hash(token.value()))
                     .await?
                     .ok_or(AppError::Unauthorized)?;
+                // Signed in before admins required a second factor: set
+                // one up before anything else.
+                if !parts.uri.path().starts_with(ENROLMENT)
+                    && super::two_factor::owed(&platform.db, user.id).await?
+                {
+                    let to = axum::response::Redirect::to(ENROLMENT);
+                    return Err(AppError::Answered(Box::new(to.into_response())));
+                }
                 parts.extensions.insert(user.clone());
                 user
             }

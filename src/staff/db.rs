@@ -92,6 +92,42 @@ pub async fn delete_session(tx: &mut Tx, token_hash: &str) -> Result<(), sqlx::E
     Ok(())
 }
 
+/// Ends every session of `user_id` but the one whose hash is `keep`; how many.
+pub async fn delete_other_sessions(
+    tx: &mut Tx,
+    user_id: i64,
+    keep: &str,
+) -> Result<u64, sqlx::Error> {
+    Ok(
+        sqlx::query("DELETE FROM staff_sessions WHERE user_id = $1 AND token_hash <> $2")
+            .bind(user_id)
+            .bind(keep)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected(),
+    )
+}
+
+/// A member's password hash (none while an invitation is open).
+pub async fn password_hash(db: &Db, user_id: i64) -> Result<Option<String>, sqlx::Error> {
+    Ok(sqlx::query_scalar::<_, Option<String>>(
+        "SELECT password_hash FROM staff_users WHERE id = $1",
+    )
+    .bind(user_id)
+    .fetch_optional(&db.pool)
+    .await?
+    .flatten())
+}
+
+pub async fn set_password(tx: &mut Tx, user_id: i64, hash: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE staff_users SET password_hash = $1 WHERE id = $2")
+        .bind(hash)
+        .bind(user_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
 pub async fn delete_sessions_of(tx: &mut Tx, user_id: i64) -> Result<(), sqlx::Error> {
     sqlx::query("DELETE FROM staff_sessions WHERE user_id = $1")
         .bind(user_id)

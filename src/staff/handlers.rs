@@ -674,6 +674,25 @@ struct AccountPage {
     api: ApiTokensSection,
     two_factor: super::two_factor::Status,
     notifications: ChoicesSection,
+    password: PasswordSection,
+}
+
+/// The password part of the account page (`staff/password.html`).
+#[derive(Default)]
+struct PasswordSection {
+    errors: FieldErrors,
+    saved: bool,
+    min_chars: usize,
+}
+
+impl PasswordSection {
+    fn new(saved: bool) -> PasswordSection {
+        PasswordSection {
+            errors: FieldErrors::default(),
+            saved,
+            min_chars: auth::MIN_PASSWORD_CHARS,
+        }
+    }
 }
 
 /// The notification choices part of the account page
@@ -766,6 +785,7 @@ pub async fn show_account(
     api.revoked = saved.saved == "revoked";
     let mut body = own_account_page(&state, page, &user, saved.saved == "1", api).await?;
     body.notifications.saved = saved.saved == "notifications";
+    body.password.saved = saved.saved == "password";
     render(&body)
 }
 
@@ -789,6 +809,7 @@ async fn own_account_page(
         api,
         two_factor: super::two_factor::status(&state.db, user.id).await?,
         notifications: ChoicesSection::load(state, user, false).await?,
+        password: PasswordSection::new(false),
     })
 }
 
@@ -920,6 +941,7 @@ pub async fn save_account(
             api: ApiTokensSection::load(&state, &user).await?,
             two_factor: super::two_factor::status(&state.db, user.id).await?,
             notifications: ChoicesSection::load(&state, &user, false).await?,
+            password: PasswordSection::new(false),
         };
         return render_with(StatusCode::UNPROCESSABLE_ENTITY, &body);
     };
@@ -936,6 +958,110 @@ pub async fn save_account(
     .await?;
     tx.commit().await?;
     Ok(Redirect::to("/admin/account?saved=1").into_response())
+}
+
+#[derive(Deserialize)]
+pub struct PasswordForm {
+    #[serde(default)]
+    current_password: String,
+    #[serde(default)]
+    new_password: String,
+    #[serde(default)]
+    repeat_password: String,
+}
+
+/// Changes the member's own password: the current one first (limited per
+/// account as sign-in is), the new one twice and long enough. Every other
+/// session of theirs ends; this one stays. Audited, refusals of a wrong
+/// current password too. Nothing changes unless everything is right.
+pub async fn change_password(
+    Staff(user, ..): Staff,
+    State(state): State<Platform>,
+    page: Page,
+    headers: HeaderMap,
+    Form(form): Form<PasswordForm>,
+) -> AppResult<Response> {
+    let mut errors = FieldErrors::default();
+    if let Some(problem) = auth::password_problem(&form.new_password) {
+        errors.add("new_password", problem);
+    } else if form.repeat_password != form.new_password {
+        errors.add(
+            "repeat_password",
+            "The two new passwords differ: type the same one in both boxes.",
+        );
+    }
+    if form.current_password.is_empty() {
+        errors.add("current_password", "Type your current password.");
+    } else {
+        state.rate_limits.check_account_login(&user.email)?;
+        let stored = db::password_hash(&state.db, user.id).await?;
+        let typed = form.current_password.clone();
+        let right =
+            tokio::task::spawn_blocking(move || auth::verify_password(&typed, stored.as_deref()))
+                .await
+                .map_err(|e| AppError::Internal(e.into()))?;
+        if !right {
+            errors.add(
+                "current_password",
+                "That is not your current password. Type the one you signed in with.",
+            );
+            let mut tx = state.db.begin().await?;
+            audit::record(
+                &mut tx,
+                Actor::Staff(&user),
+                "password-refused",
+                "staff_user",
+                user.id,
+                "own password not changed: a wrong current password",
+            )
+            .await?;
+            tx.commit().await?;
+        } else if form.new_password == form.current_password && errors.is_empty() {
+            errors.add(
+                "new_password",
+                "That is your current password: choose a new one.",
+            );
+        }
+    }
+    if !errors.is_empty() {
+        let mut body = own_account_page(
+            &state,
+            page,
+            &user,
+            false,
+            ApiTokensSection::load(&state, &user).await?,
+        )
+        .await?;
+        body.password.errors = errors;
+        return render_with(StatusCode::UNPROCESSABLE_ENTITY, &body);
+    }
+    let password = form.new_password;
+    let hash = tokio::task::spawn_blocking(move || auth::hash_password(&password))
+        .await
+        .map_err(|e| AppError::Internal(e.into()))??;
+    let this_session = CookieJar::from_headers(&headers)
+        .get(auth::SESSION_COOKIE)
+        .map(|c| token_hash(c.value()))
+        .unwrap_or_default();
+    let mut tx = state.db.begin().await?;
+    db::set_password(&mut tx, user.id, &hash).await?;
+    let ended = db::delete_other_sessions(&mut tx, user.id, &this_session).await?;
+    audit::record(
+        &mut tx,
+        Actor::Staff(&user),
+        "password",
+        "staff_user",
+        user.id,
+        &format!(
+            "own password changed; {ended} other session{} signed out",
+            if ended == 1 { "" } else { "s" }
+        ),
+    )
+    .await?;
+    tx.commit().await?;
+    // Open consoles of the ended sessions close.
+    let _ = state.staff_changes.send(user.id);
+    Ok(Redirect::to("/admin/account?saved=password#password").into_response())
 }
 
 /// Saves the member's notification choices: each kind's `mail` and `app`

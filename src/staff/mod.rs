@@ -335,6 +335,7 @@ pub fn router() -> Router<Platform> {
             "/admin/notifications/{id}",
             get(notification_pages::open_notification),
         )
+        .route("/admin/account/password", post(handlers::change_password))
         .route("/admin/account/tokens", post(handlers::create_token))
         .route(
             "/admin/account/tokens/{id}/revoke",

@@ -131,7 +131,7 @@ pub async fn enrolment(state: &Platform, user: &StaffUser) -> anyhow::Result<Opt
                 .encrypt(&seal_context(user.id), &secret);
             let mut tx = state.db.begin().await?;
             // Two tabs starting at once: the first secret stays.
-            sqlx::query(
+            let started = sqlx::query(
                 "INSERT INTO staff_two_factor (user_id, secret, created_at) VALUES ($1, $2, $3) \
                  ON CONFLICT (user_id) DO NOTHING",
             )
@@ -140,7 +140,19 @@ pub async fn enrolment(state: &Platform, user: &StaffUser) -> anyhow::Result<Opt
             .bind(state.clock.now())
             .execute(&mut *tx)
             .await
-            .context("starting an enrolment")?;
+            .context("starting an enrolment")?
+            .rows_affected();
+            if started == 1 {
+                super::audit::record(
+                    &mut tx,
+                    super::audit::Actor::Staff(user),
+                    "two-factor-start",
+                    "staff_user",
+                    user.id,
+                    "setting up two-step sign-in: a new secret made",
+                )
+                .await?;
+            }
             tx.commit().await?;
             match stored(&state.db, &state.keyring, user.id).await? {
                 Some(s) if s.enabled_at.is_none() => s.secret,
@@ -272,10 +284,11 @@ pub enum Proof {
 }
 
 impl Proof {
+    /// What it was, with its article ("a recovery code"), for the audit log.
     pub fn label(self) -> &'static str {
         match self {
-            Proof::Code => "authenticator code",
-            Proof::RecoveryCode => "recovery code",
+            Proof::Code => "an authenticator code",
+            Proof::RecoveryCode => "a recovery code",
         }
     }
 }
@@ -342,13 +355,31 @@ pub async fn disable(tx: &mut Tx, user_id: i64) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Abandons an enrolment not confirmed yet (the member chose "cancel").
-pub async fn cancel_enrolment(tx: &mut Tx, user_id: i64) -> anyhow::Result<()> {
-    sqlx::query("DELETE FROM staff_two_factor WHERE user_id = $1 AND enabled_at IS NULL")
-        .bind(user_id)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
+/// Abandons an enrolment not confirmed yet (the member chose "cancel");
+/// false when there was none.
+pub async fn cancel_enrolment(tx: &mut Tx, user_id: i64) -> anyhow::Result<bool> {
+    let gone =
+        sqlx::query("DELETE FROM staff_two_factor WHERE user_id = $1 AND enabled_at IS NULL")
+            .bind(user_id)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected();
+    Ok(gone == 1)
+}
+
+/// Whether admins require a second factor `user_id` has not set up: their
+/// session is good for setting it up (and signing out) only.
+pub async fn owed(db: &Db, user_id: i64) -> anyhow::Result<bool> {
+    let owed: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM settings WHERE key = $1 AND value = 'on' AND NOT EXISTS \
+         (SELECT 1 FROM staff_two_factor WHERE user_id = $2 AND enabled_at IS NOT NULL)",
+    )
+    .bind(REQUIRE_SETTING)
+    .bind(user_id)
+    .fetch_one(&db.pool)
+    .await
+    .context("is a second factor owed")?;
+    Ok(owed > 0)
 }
 
 #[cfg(test)]

@@ -180,13 +180,7 @@ pub async fn check_code_step(
     };
     tx.commit().await?;
     let to_admin = Redirect::to("/admin").into_response();
-    start_session(
-        &state,
-        &user,
-        &format!("with an {}", proof.label()),
-        to_admin,
-    )
-    .await
+    start_session(&state, &user, &format!("with {}", proof.label()), to_admin).await
 }
 
 #[derive(askama::Template)]
@@ -196,8 +190,8 @@ struct EnrolPage {
     enrolment: Enrolment,
     /// Where the first code is posted.
     action: &'static str,
-    /// At sign-in, because admins require it.
-    at_sign_in: bool,
+    /// Admins require it: the page says so and offers no "cancel".
+    required: bool,
     error: String,
 }
 
@@ -230,7 +224,7 @@ pub async fn show_enrol_at_sign_in(
         page: page.titled("Set up two-step sign-in"),
         enrolment,
         action: "/admin/login/enrol",
-        at_sign_in: true,
+        required: true,
         error: String::new(),
     })?))
 }
@@ -292,13 +286,14 @@ async fn enrol_again(
     let enrolment = two_factor::enrolment(state, user)
         .await?
         .ok_or(AppError::Gone)?;
+    let required = at_sign_in || two_factor::required(&state.db).await?;
     Ok(no_store(render_with(
         StatusCode::UNPROCESSABLE_ENTITY,
         &EnrolPage {
             page: page.titled("Set up two-step sign-in"),
             enrolment,
             action,
-            at_sign_in,
+            required,
             error: WRONG_CODE.into(),
         },
     )?))
@@ -327,7 +322,7 @@ pub async fn show_enrolment(
         page: page.titled("Set up two-step sign-in"),
         enrolment,
         action: "/admin/account/two-factor/confirm",
-        at_sign_in: false,
+        required: two_factor::required(&state.db).await?,
         error: String::new(),
     })?))
 }
@@ -383,7 +378,7 @@ pub async fn disable(
         "two-factor-off",
         "staff_user",
         user.id,
-        &format!("confirmed with an {}", proof.label()),
+        &format!("confirmed with {}", proof.label()),
     )
     .await?;
     tx.commit().await?;
@@ -396,7 +391,17 @@ pub async fn cancel_enrolment(
     State(state): State<Platform>,
 ) -> AppResult<Response> {
     let mut tx = state.db.begin().await?;
-    two_factor::cancel_enrolment(&mut tx, user.id).await?;
+    if two_factor::cancel_enrolment(&mut tx, user.id).await? {
+        audit::record(
+            &mut tx,
+            Actor::Staff(&user),
+            "two-factor-cancel",
+            "staff_user",
+            user.id,
+            "setting up two-step sign-in abandoned before the first code",
+        )
+        .await?;
+    }
     tx.commit().await?;
     Ok(Redirect::to("/admin/account").into_response())
 }

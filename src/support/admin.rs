@@ -744,18 +744,7 @@ pub async fn set_status(
     })?;
     let mut tx = state.db.begin().await?;
     db::set_status(&mut tx, ticket.id, status).await?;
-    if status != ticket.status {
-        super::tickets::raise(
-            state,
-            &mut tx,
-            "ticket.status_changed",
-            ticket,
-            Some(subject),
-            serde_json::json!({ "from": ticket.status, "status": status }),
-            serde_json::json!({}),
-        )
-        .await?;
-    }
+    tickets::status_moved(state, &mut tx, ticket, subject, status, "staff").await?;
     audit::record(
         &mut tx,
         Actor::Staff(user),
@@ -842,6 +831,7 @@ pub async fn merge_ticket(
     let target = target.expect("checked above");
     let mut tx = state.db.begin().await?;
     db::merge(&mut tx, ticket.id, target.id).await?;
+    tickets::status_moved(&state, &mut tx, &ticket, &subject, "closed", "merge").await?;
     super::search::WORDS
         .copy(&mut tx, ticket.subject_id, ticket.id, target.id)
         .await?;
@@ -897,6 +887,8 @@ pub async fn erase_as_child(
         "a child's request (staff)",
     )
     .await?;
+    crate::privacy::erasure::announce(&mut tx, &state.platform, subject.id, "child-request")
+        .await?;
     audit::record(
         &mut tx,
         Actor::Staff(&user),

@@ -6,6 +6,7 @@
 
 use super::{
     admin::{self, InboxQuery},
+    csat::{self, CsatView},
     db,
     intake::{self, ContactForm, ContactInput},
     settings,
@@ -22,7 +23,10 @@ use crate::{
         forms::FieldErrors,
         random_token,
     },
-    privacy::age::{self, Age},
+    privacy::{
+        age::{self, Age},
+        subjects::Subject,
+    },
     staff::tokens::{Bearer, TicketsRead, TicketsWrite},
 };
 use axum::{
@@ -76,6 +80,31 @@ pub struct TicketSummary {
     pub created_at: String,
     pub updated_at: String,
     pub first_response_at: Option<String>,
+    /// The requester's rating once solved, when they gave one; `null` otherwise.
+    pub satisfaction: Option<Satisfaction>,
+}
+
+/// How satisfied the requester said they were (CSAT).
+#[derive(Serialize, ToSchema)]
+pub struct Satisfaction {
+    /// 1 (very dissatisfied) to 5 (very satisfied).
+    #[schema(minimum = 1, maximum = 5)]
+    pub rating: i64,
+    /// What they wrote with it; empty when nothing.
+    pub comment: String,
+    /// RFC 3339, UTC.
+    pub rated_at: Option<String>,
+}
+
+impl Satisfaction {
+    fn of(view: Option<CsatView>) -> Option<Satisfaction> {
+        let view = view?;
+        Some(Satisfaction {
+            rating: view.rating?,
+            comment: view.comment,
+            rated_at: view.rated_at.map(time),
+        })
+    }
 }
 
 impl From<&Ticket> for TicketSummary {
@@ -92,6 +121,7 @@ impl From<&Ticket> for TicketSummary {
             created_at: time(t.created_at),
             updated_at: time(t.updated_at),
             first_response_at: t.first_response_at.map(time),
+            satisfaction: None,
         }
     }
 }
@@ -195,15 +225,23 @@ pub async fn list_tickets(
         db::list(&state.db, &filter, limit + 1).await?
     };
     let more = rows.len() as i64 > limit;
-    let mut items = Vec::new();
+    let mut opened = Vec::new();
     let mut last = None;
     for row in rows.into_iter().take(limit as usize) {
         last = Some((row.created_at, row.id));
-        let Some((ticket, _)) = Ticket::open(&state, row)? else {
-            continue;
-        };
-        items.push(TicketSummary::from(&ticket));
+        if let Some(pair) = Ticket::open(&state, row)? {
+            opened.push(pair);
+        }
     }
+    let keys: Vec<(i64, &Subject)> = opened.iter().map(|(t, s)| (t.id, s)).collect();
+    let mut ratings = csat::ratings_of(&state, &keys).await?;
+    let items: Vec<TicketSummary> = opened
+        .iter()
+        .map(|(ticket, _)| TicketSummary {
+            satisfaction: Satisfaction::of(ratings.remove(&ticket.id)),
+            ..TicketSummary::from(ticket)
+        })
+        .collect();
     let ids: Vec<String> = items.iter().map(|t| t.id.to_string()).collect();
     let detail = format!(
         "{} tickets via API token “{}”{}: {}",
@@ -255,8 +293,12 @@ async fn detail(state: &AppState, id: i64) -> ApiResult<TicketDetail> {
             .unwrap_or_else(|| "staff".into())
     };
     let messages = tickets::conversation(state, &ticket, &subject, true, &name_of).await?;
+    let satisfaction = Satisfaction::of(csat::for_ticket(state, ticket.id, &subject).await?);
     Ok(TicketDetail {
-        ticket: TicketSummary::from(&ticket),
+        ticket: TicketSummary {
+            satisfaction,
+            ..TicketSummary::from(&ticket)
+        },
         requester_phone: ticket.phone.clone(),
         messages: messages
             .into_iter()

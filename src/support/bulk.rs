@@ -13,12 +13,14 @@ use crate::{
         forms::{FieldErrors, Form},
         templates::{Page, render_with},
     },
+    privacy::subjects::Subject,
     staff::{
         Agent, Staff, StaffUser,
         audit::{self, Actor},
     },
 };
 use axum::{extract::State, http::StatusCode, response::Response};
+use std::collections::HashMap;
 
 #[derive(askama::Template)]
 #[template(path = "support/bulk.html")]
@@ -118,11 +120,16 @@ pub async fn bulk_action(
         return render_with(StatusCode::UNPROCESSABLE_ENTITY, &result);
     }
     let mut found = vec![];
+    // Each requester's key, which seals the webhook events about their tickets.
+    let mut subjects = HashMap::new();
     let mut missing = request.unreadable;
     for id in &request.ids {
         match db::ticket(&state.db, *id).await? {
             Some(row) => match Ticket::open(&state, row)? {
-                Some((t, _)) => found.push(t),
+                Some((t, subject)) => {
+                    subjects.insert(t.id, subject);
+                    found.push(t);
+                }
                 None => missing += 1,
             },
             None => missing += 1,
@@ -156,8 +163,8 @@ pub async fn bulk_action(
     }
     match request.action {
         Action::Assign => assign(&state, &user, &request, live, &mut result).await?,
-        Action::Status => set_status(&state, &user, &request, live, &mut result).await?,
-        Action::Merge => merge(&state, &user, &request, live, &mut result).await?,
+        Action::Status => set_status(&state, &user, &request, live, &subjects, &mut result).await?,
+        Action::Merge => merge(&state, &user, &request, live, &subjects, &mut result).await?,
     }
     let status = if result.errors.is_empty() {
         StatusCode::OK
@@ -231,6 +238,7 @@ async fn set_status(
     user: &StaffUser,
     request: &Request,
     tickets: Vec<Ticket>,
+    subjects: &HashMap<i64, Subject>,
     result: &mut BulkPage,
 ) -> AppResult<()> {
     let Some(status) = STATUSES.into_iter().find(|s| *s == request.status) else {
@@ -242,17 +250,8 @@ async fn set_status(
     let mut tx = state.db.begin().await?;
     for t in &tickets {
         db::set_status(&mut tx, t.id, status).await?;
-        if status != t.status {
-            super::tickets::raise(
-                state,
-                &mut tx,
-                "ticket.status_changed",
-                t,
-                None,
-                serde_json::json!({ "from": t.status, "status": status, "person_id": t.subject_id }),
-                serde_json::json!({}),
-            )
-            .await?;
+        if let Some(subject) = subjects.get(&t.id) {
+            super::tickets::status_moved(state, &mut tx, t, subject, status, "bulk").await?;
         }
         if status == "solved" && t.status != "solved" {
             // The rating request is sealed under the requester's key.
@@ -286,6 +285,7 @@ async fn merge(
     user: &StaffUser,
     request: &Request,
     tickets: Vec<Ticket>,
+    subjects: &HashMap<i64, Subject>,
     result: &mut BulkPage,
 ) -> AppResult<()> {
     if tickets.len() < 2 {
@@ -326,6 +326,9 @@ async fn merge(
             continue;
         }
         db::merge(&mut tx, t.id, target.id).await?;
+        if let Some(subject) = subjects.get(&t.id) {
+            super::tickets::status_moved(state, &mut tx, &t, subject, "closed", "merge").await?;
+        }
         super::search::WORDS
             .copy(&mut tx, t.subject_id, t.id, target.id)
             .await?;

@@ -257,6 +257,51 @@ pub async fn for_ticket(
     .transpose()
 }
 
+/// The ratings given on `tickets` (each with its requester, whose key
+/// opens the comment), by ticket id; tickets not rated are absent. One
+/// query for a page of tickets.
+pub async fn ratings_of(
+    state: &AppState,
+    tickets: &[(i64, &Subject)],
+) -> anyhow::Result<HashMap<i64, CsatView>> {
+    if tickets.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let sql = format!(
+        "SELECT ticket_id, created_at, rating, comment, rated_at FROM csat_ratings \
+         WHERE rating IS NOT NULL AND ticket_id IN ({})",
+        crate::platform::db::placeholders(1, tickets.len())
+    );
+    let mut q = sqlx::query_as::<_, (i64, i64, Option<i64>, Option<Vec<u8>>, Option<i64>)>(
+        crate::platform::db::trusted_sql(sql),
+    )
+    .persistent(false);
+    for (id, _) in tickets {
+        q = q.bind(*id);
+    }
+    let subjects: HashMap<i64, &Subject> = tickets.iter().copied().collect();
+    let mut out = HashMap::new();
+    for (ticket_id, requested_at, rating, comment, rated_at) in q.fetch_all(&state.db.pool).await? {
+        let Some(subject) = subjects.get(&ticket_id) else {
+            continue;
+        };
+        let comment = comment
+            .map(|c| subject.open("csat_ratings", "comment", &c))
+            .transpose()?
+            .unwrap_or_default();
+        out.insert(
+            ticket_id,
+            CsatView {
+                requested_at,
+                rating,
+                comment,
+                rated_at,
+            },
+        );
+    }
+    Ok(out)
+}
+
 /// One line of the dashboard's summary: a month or an agent.
 pub struct SummaryRow {
     pub label: String,

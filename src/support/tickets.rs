@@ -382,6 +382,7 @@ pub async fn mail_reply(
     }
     super::search::index_message(state, tx, ticket.id, subject.id, body).await?;
     db::mark_visitor_reply(tx, ticket.id, state.clock.now()).await?;
+    status_moved(state, tx, ticket, subject, "open", "requester").await?;
     raise(
         state,
         tx,
@@ -671,6 +672,34 @@ pub async fn raise(
     Ok(())
 }
 
+/// Raises `ticket.status_changed` when `ticket` (as it was before) moves to
+/// `status`; nothing when it stays. `cause` says what moved it: `staff`
+/// (set on the ticket or through the API), `reply` (a reply or a macro
+/// with a status), `requester` (their answer reopened it), `merge` or
+/// `bulk`.
+pub async fn status_moved(
+    state: &AppState,
+    tx: &mut Tx,
+    ticket: &Ticket,
+    subject: &Subject,
+    status: &str,
+    cause: &str,
+) -> anyhow::Result<()> {
+    if ticket.status == status {
+        return Ok(());
+    }
+    raise(
+        state,
+        tx,
+        "ticket.status_changed",
+        ticket,
+        Some(subject),
+        serde_json::json!({ "from": ticket.status, "status": status, "cause": cause }),
+        serde_json::json!({}),
+    )
+    .await
+}
+
 /// A staff reply: stored, mailed to the visitor through the outbox, and the
 /// ticket moved to `status` (normally pending: waiting for the visitor).
 pub async fn reply(
@@ -694,6 +723,7 @@ pub async fn reply(
     super::search::index_message(state, tx, ticket.id, subject.id, body).await?;
     // The platform's clock, which tests move (the SLA clocks read these).
     db::mark_staff_reply(tx, ticket.id, status, state.clock.now()).await?;
+    status_moved(state, tx, ticket, subject, status, "reply").await?;
     raise(
         state,
         tx,
@@ -772,6 +802,7 @@ pub async fn visitor_reply(
     .await?;
     super::search::index_message(state, &mut tx, ticket.id, subject.id, body).await?;
     db::mark_visitor_reply(&mut tx, ticket.id, state.clock.now()).await?;
+    status_moved(state, &mut tx, ticket, subject, "open", "requester").await?;
     raise(
         state,
         &mut tx,

@@ -59,7 +59,7 @@ async fn make_token(
 }
 
 /// A new staff member of `role` and a token of theirs with `scopes`.
-async fn token(app: &TestApp, role: &str, scopes: &[&str]) -> String {
+pub async fn token(app: &TestApp, role: &str, scopes: &[&str]) -> String {
     let staff = app.staff_client(role).await;
     let (status, body, secret) = make_token(app, &staff, "test", scopes, "").await;
     assert_eq!(status, 200, "{body}");
@@ -67,7 +67,7 @@ async fn token(app: &TestApp, role: &str, scopes: &[&str]) -> String {
     secret
 }
 
-async fn call(
+pub async fn call(
     app: &TestApp,
     method: &str,
     path: &str,
@@ -485,6 +485,168 @@ both! {
         let (status, _, answer) = call(&app, "GET", "/api/v1/analytics/daily?from=2026-02-01&to=2026-01-01", Some(&admin), None).await;
         assert_eq!(status, 422);
         assert!(answer["errors"]["from"].is_string(), "{answer}");
+    }
+
+    async fn a_demoted_owner_s_token_loses_the_scopes_beyond_the_new_role(backend) {
+        let app = TestApp::spawn(backend).await;
+        let owner = app.staff_client("admin").await;
+        let (status, body, secret) = make_token(&app, &owner, "Reports", &["tickets:read", "subscribers:read", "analytics:read"], "").await;
+        assert_eq!(status, 200, "{body}");
+        for path in ["/api/v1/tickets", "/api/v1/subscribers", "/api/v1/analytics/daily"] {
+            assert_eq!(call(&app, "GET", path, Some(&secret), None).await.0, 200, "{path} as an admin");
+        }
+        let owner_id: i64 = sqlx::query_scalar("SELECT user_id FROM api_tokens WHERE name = 'Reports'").fetch_one(&app.state.db.pool).await.unwrap();
+        let other = app.staff_client("admin").await;
+        let users = other.client.get(app.url("/admin/users")).send().await.unwrap().text().await.unwrap();
+        let r = other.client.post(app.url(&format!("/admin/users/{owner_id}"))).form(&[("csrf", extract_csrf(&users).as_str()), ("role", "agent")]).send().await.unwrap();
+        assert_eq!(r.status(), 303);
+        // Now an agent: the admin scopes refuse, the agent's still work.
+        for path in ["/api/v1/subscribers", "/api/v1/analytics/daily"] {
+            let (status, _, answer) = call(&app, "GET", path, Some(&secret), None).await;
+            assert_eq!(status, 403, "{path} after the demotion: {answer}");
+            assert_eq!(answer["error"], "forbidden");
+        }
+        assert_eq!(call(&app, "GET", "/api/v1/tickets", Some(&secret), None).await.0, 200, "within the new role");
+        // Promoted back, the token's scopes work again: they were never widened, only held back.
+        let users = other.client.get(app.url("/admin/users")).send().await.unwrap().text().await.unwrap();
+        other.client.post(app.url(&format!("/admin/users/{owner_id}"))).form(&[("csrf", extract_csrf(&users).as_str()), ("role", "admin")]).send().await.unwrap();
+        assert_eq!(call(&app, "GET", "/api/v1/subscribers", Some(&secret), None).await.0, 200);
+    }
+
+    async fn campaign_stats_give_the_figures_of_a_sent_campaign(backend) {
+        let app = TestApp::spawn(backend).await;
+        app.login_as("admin").await;
+        crate::newsletter::import(&app, &["ann@example.com", "bob@example.com", "cy@example.com"], "tips").await;
+        crate::newsletter::import(&app, &["dee@example.com"], "offers").await;
+        let fields = crate::newsletter::good_campaign("December tips", "tips");
+        let id = crate::newsletter::create_campaign(&app, &fields).await;
+        let reader = token(&app, "admin", &["subscribers:read"]).await;
+        let (status, _, draft) = call(&app, "GET", &format!("/api/v1/campaigns/{id}/stats"), Some(&reader), None).await;
+        assert_eq!(status, 200);
+        assert_eq!((draft["status"].as_str(), draft["sent"].as_i64(), draft["started_at"].clone()), (Some("draft"), Some(0), Value::Null), "{draft}");
+        assert_eq!(crate::newsletter::act(&app, id, "send", &fields).await.status(), 303);
+        crate::newsletter::wait_sent(&app, id).await;
+        // Ann leaves through the campaign's own one-click link.
+        app.drain_outbox().await;
+        let ann = app.mails().into_iter().find(|m| m.to == "ann@example.com" && m.subject == "December tips").expect("Ann's copy");
+        let url = ann.header("List-Unsubscribe").unwrap().trim_matches(['<', '>']).to_string();
+        let r = client().post(&url).header("content-type", "application/x-www-form-urlencoded").body("List-Unsubscribe=One-Click").send().await.unwrap();
+        assert_eq!(r.status(), 200);
+
+        let (status, _, stats) = call(&app, "GET", &format!("/api/v1/campaigns/{id}/stats"), Some(&reader), None).await;
+        assert_eq!(status, 200, "{stats}");
+        assert_eq!(stats["subject"], "December tips");
+        assert_eq!(stats["status"], "sent");
+        for (figure, want) in [("queued", 3), ("sent", 3), ("failed", 0), ("waiting", 0), ("cancelled", 0), ("unsubscribed", 1)] {
+            assert_eq!(stats[figure].as_i64(), Some(want), "{figure}: {stats}");
+        }
+        assert!(stats["started_at"].as_str().is_some_and(|t| t.ends_with('Z')) && stats["finished_at"].is_string(), "{stats}");
+        // The list says the same.
+        let (_, _, list) = call(&app, "GET", "/api/v1/campaigns", Some(&reader), None).await;
+        let listed = list["items"].as_array().unwrap().iter().find(|c| c["id"] == id).unwrap().clone();
+        assert_eq!(listed, stats);
+    }
+
+    async fn subscribers_and_articles_page_by_cursor_each_once(backend) {
+        let app = TestApp::spawn(backend).await;
+        let admin = token(&app, "admin", &["subscribers:read", "subscribers:write", "articles:read", "articles:write"]).await;
+        // Confirmed imports with pending sign-ups between them.
+        let mut confirmed = vec![];
+        for n in 0..5 {
+            let (status, _, _) = call(&app, "POST", "/api/v1/subscribers", Some(&admin), Some(json!({"email": format!("c{n}@example.com"), "confirmed": true, "consent_source": "fair"}))).await;
+            assert_eq!(status, 202);
+            confirmed.push(format!("c{n}@example.com"));
+            if n % 2 == 0 {
+                call(&app, "POST", "/api/v1/subscribers", Some(&admin), Some(json!({"email": format!("p{n}@example.com")}))).await;
+            }
+        }
+        let walk = |query: &'static str| {
+            let app = &app;
+            let admin = admin.clone();
+            async move {
+                let mut seen = vec![];
+                let mut pages = 0;
+                let mut cursor: Option<String> = None;
+                loop {
+                    let path = match &cursor {
+                        Some(c) => format!("{query}&cursor={c}"),
+                        None => query.to_string(),
+                    };
+                    let (status, _, page) = call(app, "GET", &path, Some(&admin), None).await;
+                    assert_eq!(status, 200, "{path}: {page}");
+                    pages += 1;
+                    assert!(page["items"].as_array().unwrap().len() <= 2);
+                    seen.extend(page["items"].as_array().unwrap().iter().cloned());
+                    match page["next_cursor"].as_str() {
+                        Some(c) => cursor = Some(c.to_string()),
+                        None => break,
+                    }
+                    assert!(pages < 10, "the cursor goes round");
+                }
+                (seen, pages)
+            }
+        };
+        let (seen, pages) = walk("/api/v1/subscribers?status=confirmed&limit=2").await;
+        let emails: Vec<&str> = seen.iter().map(|s| s["email"].as_str().unwrap()).collect();
+        assert_eq!(emails, confirmed, "oldest first, each once, only confirmed");
+        assert_eq!(pages, 3);
+        let (seen, _) = walk("/api/v1/subscribers?limit=2").await;
+        assert_eq!(seen.len(), 8, "every subscriber once: {seen:?}");
+        let ids: Vec<i64> = seen.iter().map(|s| s["id"].as_i64().unwrap()).collect();
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+        let (seen, _) = walk("/api/v1/subscribers?status=pending&limit=2").await;
+        assert_eq!(seen.iter().map(|s| s["email"].as_str().unwrap()).collect::<Vec<_>>(), ["p0@example.com", "p2@example.com", "p4@example.com"]);
+
+        let mut made = vec![];
+        for n in 0..5 {
+            let (status, _, a) = call(&app, "POST", "/api/v1/articles", Some(&admin), Some(json!({"kind": "article", "title": format!("Zebrapaging guide {n}"), "body": "Text."}))).await;
+            assert_eq!(status, 201, "{a}");
+            made.push(a["id"].as_i64().unwrap());
+        }
+        let (seen, pages) = walk("/api/v1/articles?q=zebrapaging&limit=2").await;
+        let mut ids: Vec<i64> = seen.iter().map(|a| a["id"].as_i64().unwrap()).collect();
+        assert_eq!(pages, 3);
+        assert_eq!(ids.len(), 5, "{ids:?}");
+        ids.sort();
+        assert_eq!(ids, made, "each article once");
+        let (status, _, answer) = call(&app, "GET", "/api/v1/subscribers?cursor=bm90LWEtY3Vyc29y", Some(&admin), None).await;
+        assert_eq!(status, 422);
+        assert!(answer["errors"]["cursor"].is_string(), "{answer}");
+    }
+
+    async fn tickets_carry_the_requester_s_rating_once_given(backend) {
+        let app = TestApp::spawn(backend).await;
+        let writer = token(&app, "agent", &["tickets:read", "tickets:write"]).await;
+        let (_, _, made) = call(&app, "POST", "/api/v1/tickets", Some(&writer), Some(new_ticket("rater@example.com", "Scanner offline"))).await;
+        let id = made["id"].as_i64().unwrap();
+        assert_eq!(made["satisfaction"], Value::Null, "{made}");
+        let (status, _, _) = call(&app, "PUT", &format!("/api/v1/tickets/{id}/status"), Some(&writer), Some(json!({"status": "solved"}))).await;
+        assert_eq!(status, 200);
+        let (_, _, read) = call(&app, "GET", &format!("/api/v1/tickets/{id}"), Some(&writer), None).await;
+        assert_eq!(read["satisfaction"], Value::Null, "asked, not rated yet: {read}");
+        // The requester rates from the mail.
+        app.drain_outbox().await;
+        let mail = app.mails().into_iter().find(|m| m.to == "rater@example.com" && m.subject.contains("How did we do?")).expect("a rating request");
+        let at = mail.text.find("?score=4").unwrap();
+        let start = mail.text[..at].rfind("http").unwrap();
+        let path = mail.text[start..at].trim_start_matches(&app.base).to_string();
+        let requester = client();
+        let page = requester.get(app.url(&format!("{path}?score=4"))).send().await.unwrap().text().await.unwrap();
+        let r = requester.post(app.url(&path)).form(&[("csrf", extract_csrf(&page).as_str()), ("score", "4"), ("comment", "Quick & kind")]).send().await.unwrap();
+        assert_eq!(r.status(), 303);
+
+        let (_, _, read) = call(&app, "GET", &format!("/api/v1/tickets/{id}"), Some(&writer), None).await;
+        assert_eq!(read["satisfaction"]["rating"], 4, "{read}");
+        assert_eq!(read["satisfaction"]["comment"], "Quick & kind");
+        assert!(read["satisfaction"]["rated_at"].as_str().is_some_and(|t| t.ends_with('Z')));
+        let (_, _, list) = call(&app, "GET", "/api/v1/tickets?status=all", Some(&writer), None).await;
+        let listed = list["items"].as_array().unwrap().iter().find(|t| t["id"] == id).unwrap();
+        assert_eq!(listed["satisfaction"], read["satisfaction"], "the list carries it too");
+        // Described in the OpenAPI document.
+        let (_, _, doc) = call(&app, "GET", "/api/openapi.json", None, None).await;
+        let rating = &doc["components"]["schemas"]["Satisfaction"]["properties"]["rating"];
+        assert_eq!((rating["minimum"].as_i64(), rating["maximum"].as_i64()), (Some(1), Some(5)), "{rating}");
+        assert!(doc["components"]["schemas"]["TicketSummary"]["properties"]["satisfaction"].is_object());
     }
 
     async fn the_openapi_document_validates_and_the_docs_page_renders_it_from_our_origin(backend) {

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 const ANN: &str = "ann@example.com";
 
 /// Imports confirmed subscribers (consent from a stated source), as an admin would.
-async fn import(app: &TestApp, emails: &[&str], topics: &str) -> subscribers::ImportReport {
+pub async fn import(app: &TestApp, emails: &[&str], topics: &str) -> subscribers::ImportReport {
     let rows: Vec<subscribers::ImportRow> = emails
         .iter()
         .enumerate()
@@ -30,7 +30,7 @@ async fn import(app: &TestApp, emails: &[&str], topics: &str) -> subscribers::Im
         .unwrap()
 }
 
-fn good_campaign<'a>(subject: &'a str, topic: &'a str) -> Vec<(&'a str, &'a str)> {
+pub fn good_campaign<'a>(subject: &'a str, topic: &'a str) -> Vec<(&'a str, &'a str)> {
     vec![
         ("subject", subject),
         ("from_name", "officecomms news"),
@@ -42,7 +42,7 @@ fn good_campaign<'a>(subject: &'a str, topic: &'a str) -> Vec<(&'a str, &'a str)
 }
 
 /// Creates a draft through the form; returns its id.
-async fn create_campaign(app: &TestApp, fields: &[(&str, &str)]) -> i64 {
+pub async fn create_campaign(app: &TestApp, fields: &[(&str, &str)]) -> i64 {
     let r = app.post_form("/admin/campaigns", fields).await;
     assert_eq!(r.status(), 303, "{}", r.text().await.unwrap());
     r.headers()["location"]
@@ -55,7 +55,12 @@ async fn create_campaign(app: &TestApp, fields: &[(&str, &str)]) -> i64 {
         .unwrap()
 }
 
-async fn act(app: &TestApp, id: i64, action: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+pub async fn act(
+    app: &TestApp,
+    id: i64,
+    action: &str,
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
     let mut all = fields.to_vec();
     all.push(("action", action));
     let r = app.post_form(&format!("/admin/campaigns/{id}"), &all).await;
@@ -85,7 +90,7 @@ async fn outbox_count(app: &TestApp, reason: &str, status: &str) -> i64 {
 }
 
 /// Waits until the campaign is sent and its outbox empty.
-async fn wait_sent(app: &TestApp, id: i64) {
+pub async fn wait_sent(app: &TestApp, id: i64) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let reason = format!("campaign:{id}");

@@ -36,6 +36,7 @@ const ANY_STAFF: &[&str] = &[
     "/admin/logout",
     "/admin/account",
     "/admin/account/notifications",
+    "/admin/account/password",
     "/admin/notifications",
     "/admin/notifications/read-all",
     "/admin/notifications/{id}",

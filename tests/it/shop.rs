@@ -9,7 +9,7 @@ use officecomms::{
 const BUYER: &str = "robin.buyer@example.com";
 
 /// Ids of the demo catalog, in catalog order.
-async fn catalog(app: &TestApp) -> Vec<(i64, String)> {
+pub async fn catalog(app: &TestApp) -> Vec<(i64, String)> {
     shop_db::active_services(&app.state.db)
         .await
         .unwrap()
@@ -18,7 +18,7 @@ async fn catalog(app: &TestApp) -> Vec<(i64, String)> {
         .collect()
 }
 
-async fn cart_post(
+pub async fn cart_post(
     app: &TestApp,
     action: &str,
     service: &str,
@@ -51,14 +51,14 @@ fn set_cookie(r: &reqwest::Response, name: &str) -> Option<String> {
         .map(str::to_string)
 }
 
-fn idempotency_key(body: &str) -> String {
+pub fn idempotency_key(body: &str) -> String {
     let marker = "name=\"idempotency_key\" value=\"";
     let start = body.find(marker).expect("checkout form has a key") + marker.len();
     body[start..start + body[start..].find('"').unwrap()].to_string()
 }
 
 /// Fills the cart with 2 × the first service and 1 × the fourth (a one-off).
-async fn fill_cart(app: &TestApp) -> Vec<(i64, String)> {
+pub async fn fill_cart(app: &TestApp) -> Vec<(i64, String)> {
     let services = catalog(app).await;
     let r = cart_post(app, "add", &services[0].0.to_string(), "2").await;
     assert_eq!(r.status(), 303);
@@ -67,7 +67,7 @@ async fn fill_cart(app: &TestApp) -> Vec<(i64, String)> {
     services
 }
 
-async fn checkout(app: &TestApp, key: &str, birth_year: &str) -> reqwest::Response {
+pub async fn checkout(app: &TestApp, key: &str, birth_year: &str) -> reqwest::Response {
     app.post_form(
         "/checkout",
         &[

@@ -187,4 +187,83 @@ both! {
         let r = a.client.get(b.url("/admin")).send().await.unwrap();
         assert_eq!(r.status(), 200);
     }
+
+    async fn changing_the_password_needs_the_current_one_and_ends_the_other_sessions(backend) {
+        let app = TestApp::spawn(backend).await;
+        let email = app.login_as("agent").await;
+        // The same member in another browser.
+        let other = client();
+        let page = other.get(app.url("/admin/login")).send().await.unwrap().text().await.unwrap();
+        let r = other.post(app.url("/admin/login")).form(&[("csrf", extract_csrf(&page).as_str()), ("email", email.as_str()), ("password", STAFF_PASSWORD)]).send().await.unwrap();
+        assert_eq!(r.status(), 303);
+        assert_eq!(other.get(app.url("/admin")).send().await.unwrap().status(), 200);
+        let (_, page) = app.get_text("/admin/account").await;
+        assert!(page.contains("action=\"/admin/account/password\"") && page.contains("autocomplete=\"current-password\""), "{page}");
+        let stored = || async {
+            sqlx::query_scalar::<_, String>("SELECT password_hash FROM staff_users WHERE email = $1")
+                .bind(&email).fetch_one(&app.state.db.pool).await.unwrap()
+        };
+        let before = stored().await;
+        let new = "a brand new passphrase here";
+
+        // Wrong current password: 422, said on its field, nothing changed.
+        let r = app.post_form("/admin/account/password", &[("current_password", "not my password at all"), ("new_password", new), ("repeat_password", new)]).await;
+        assert_eq!(r.status(), 422);
+        let body = r.text().await.unwrap();
+        assert!(body.contains("That is not your current password"), "{body}");
+        assert!(body.contains("id=\"current_password\" name=\"current_password\" type=\"password\" autocomplete=\"current-password\" required aria-invalid=\"true\""), "the field is marked");
+        assert!(!body.contains(new), "a typed password never comes back in the page");
+        // Too short, or not the same twice: 422 with the reason.
+        let r = app.post_form("/admin/account/password", &[("current_password", STAFF_PASSWORD), ("new_password", "short"), ("repeat_password", "short")]).await;
+        assert_eq!(r.status(), 422);
+        assert!(r.text().await.unwrap().contains("Use at least 12 characters."));
+        let r = app.post_form("/admin/account/password", &[("current_password", STAFF_PASSWORD), ("new_password", new), ("repeat_password", "a brand new passphrase hare")]).await;
+        assert_eq!(r.status(), 422);
+        assert!(r.text().await.unwrap().contains("The two new passwords differ"));
+        let r = app.post_form("/admin/account/password", &[("current_password", STAFF_PASSWORD), ("new_password", STAFF_PASSWORD), ("repeat_password", STAFF_PASSWORD)]).await;
+        assert_eq!(r.status(), 422);
+        assert!(r.text().await.unwrap().contains("That is your current password"));
+        assert_eq!(stored().await, before, "nothing changed");
+        assert_eq!(other.get(app.url("/admin")).send().await.unwrap().status(), 200, "nobody signed out");
+
+        // Right: changed, this session stays, the other one ends.
+        let r = app.post_form("/admin/account/password", &[("current_password", STAFF_PASSWORD), ("new_password", new), ("repeat_password", new)]).await;
+        assert_eq!(r.status(), 303);
+        assert_eq!(r.headers()["location"], "/admin/account?saved=password#password");
+        assert_ne!(stored().await, before);
+        let (status, page) = app.get_text("/admin/account?saved=password").await;
+        assert_eq!(status, 200, "this session stays");
+        assert!(page.contains("Password changed."), "{page}");
+        assert_eq!(other.get(app.url("/admin")).send().await.unwrap().headers()["location"], "/admin/login", "the other session ended");
+
+        // The old password no longer signs in; the new one does.
+        let fresh = client();
+        let page = fresh.get(app.url("/admin/login")).send().await.unwrap().text().await.unwrap();
+        let r = fresh.post(app.url("/admin/login")).form(&[("csrf", extract_csrf(&page).as_str()), ("email", email.as_str()), ("password", STAFF_PASSWORD)]).send().await.unwrap();
+        assert_eq!(r.status(), 401, "the old password");
+        let r = fresh.post(app.url("/admin/login")).form(&[("csrf", extract_csrf(&page).as_str()), ("email", email.as_str()), ("password", new)]).send().await.unwrap();
+        assert_eq!(r.status(), 303, "the new password");
+
+        let audited: Vec<(String, String)> = sqlx::query_as("SELECT action, detail FROM audit_log WHERE action LIKE 'password%' ORDER BY id")
+            .fetch_all(&app.state.db.pool).await.unwrap();
+        assert_eq!(audited, [
+            ("password-refused".to_string(), "own password not changed: a wrong current password".to_string()),
+            ("password".to_string(), "own password changed; 1 other session signed out".to_string()),
+        ]);
+    }
+
+    async fn wrong_current_passwords_are_limited_as_sign_ins_are(backend) {
+        let app = TestApp::spawn_with(backend, |c| c.login_per_minute = 3).await;
+        // The sign-in is the first attempt of this account's three.
+        app.login_as("editor").await;
+        for _ in 0..2 {
+            let r = app.post_form("/admin/account/password", &[("current_password", "wrong guess number"), ("new_password", "a brand new passphrase"), ("repeat_password", "a brand new passphrase")]).await;
+            assert_eq!(r.status(), 422);
+        }
+        let r = app.post_form("/admin/account/password", &[("current_password", STAFF_PASSWORD), ("new_password", "a brand new passphrase"), ("repeat_password", "a brand new passphrase")]).await;
+        assert_eq!(r.status(), 429, "even the right one waits");
+        let changed: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'password'")
+            .fetch_one(&app.state.db.pool).await.unwrap();
+        assert_eq!(changed, 0);
+    }
 }

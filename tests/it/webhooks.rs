@@ -8,7 +8,10 @@ use axum::{Router, body::Bytes, extract::State, http::HeaderMap, routing::post};
 use base64::{Engine, engine::general_purpose::STANDARD};
 use hmac::{Hmac, Mac};
 use officecomms::{
-    platform::{now_ms, webhooks::Sender},
+    platform::{
+        now_ms,
+        webhooks::{EVENTS, Sender},
+    },
     support::intake,
 };
 use sha2::Sha256;
@@ -360,12 +363,11 @@ both! {
             ("name", "Gone Partner"), ("url", &format!("http://127.0.0.1:{port}/hook")),
             ("event:ticket.created", "on"), ("allow_private", "on"),
         ]).await;
-        // It has been failing for a little over three days.
+        // It has been failing for a little over three days: the sender's
+        // next round switches it off, event or not.
         sqlx::query("UPDATE webhook_endpoints SET failing_since = $1 WHERE id = $2")
             .bind(now_ms() - 3 * 86_400_000 - 60_000).bind(id)
             .execute(&app.state.db.pool).await.unwrap();
-        submit_ticket(&app, "someone@example.com").await;
-        assert_eq!(receiver.wait_for(1, Duration::from_secs(5)).await.len(), 1);
         let deadline = Instant::now() + Duration::from_secs(5);
         let page = loop {
             let page = admin.client.get(app.url(&format!("/admin/webhooks/{id}"))).send().await.unwrap().text().await.unwrap();
@@ -390,6 +392,257 @@ both! {
         // Switched off: later events are not queued for it.
         submit_ticket(&app, "another@example.com").await;
         tokio::time::sleep(Duration::from_secs(1)).await;
-        assert_eq!(receiver.got.lock().unwrap().len(), 1);
+        assert_eq!(receiver.got.lock().unwrap().len(), 0);
+        let queued: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM webhook_deliveries").fetch_one(&app.state.db.pool).await.unwrap();
+        assert_eq!(queued, 0);
+    }
+
+    async fn each_of_the_ten_events_reaches_a_receiver_that_follows_it(backend) {
+        let app = TestApp::spawn(backend).await;
+        let receiver = Receiver::default();
+        let port = receiver.clone().start().await;
+        let admin = app.staff_client("admin").await;
+        let mut fields = vec![("name", "Everything"), ("url", "")];
+        let url = format!("http://127.0.0.1:{port}/all");
+        fields[1].1 = &url;
+        let ticks: Vec<String> = EVENTS.iter().map(|(e, _)| format!("event:{e}")).collect();
+        fields.extend(ticks.iter().map(|t| (t.as_str(), "on")));
+        fields.push(("allow_private", "on"));
+        let (_, secret) = add_endpoint(&admin, &app, &fields).await;
+
+        // ticket.created, then ticket.replied and ticket.status_changed by a staff reply.
+        submit_ticket(&app, "events.person@example.com").await;
+        let ticket: i64 = sqlx::query_scalar("SELECT MAX(id) FROM tickets").fetch_one(&app.state.db.pool).await.unwrap();
+        let r = post_as(&admin, &app, &format!("/admin/tickets/{ticket}/reply"), &[("body", "Try again now, please."), ("status", "pending")]).await;
+        assert_eq!(r.status(), 303);
+        // chat.started and chat.message.
+        let mut visitor = crate::chat::Ws::visitor(&app).await;
+        crate::chat::hello(&mut visitor, "Ann Chat", Some("ann.chat@example.com")).await;
+        visitor.send(serde_json::json!({"type": "message", "body": "Hello there", "id": "m-1"})).await;
+        // subscriber.confirmed by an import through the API, subscriber.unsubscribed.
+        let token = crate::api::token(&app, "admin", &["subscribers:read", "subscribers:write"]).await;
+        let (status, _, added) = crate::api::call(&app, "POST", "/api/v1/subscribers", Some(&token), Some(serde_json::json!({"email": "lee@example.com", "confirmed": true, "consent_source": "trade fair"}))).await;
+        assert_eq!((status, added["result"].as_str()), (202, Some("confirmed")));
+        let lee: i64 = sqlx::query_scalar("SELECT MAX(id) FROM newsletter_subscribers").fetch_one(&app.state.db.pool).await.unwrap();
+        let (status, _, _) = crate::api::call(&app, "POST", &format!("/api/v1/subscribers/{lee}/unsubscribe"), Some(&token), None).await;
+        assert_eq!(status, 200);
+        // order.created.
+        crate::shop::fill_cart(&app).await;
+        let key = crate::shop::idempotency_key(&app.get_text("/checkout").await.1);
+        assert_eq!(crate::shop::checkout(&app, &key, "1980").await.status(), 303);
+        // survey.response.
+        let (_, qs) = crate::surveys::contact_survey(&app).await;
+        let answer = vec![crate::surveys::q(&qs[0], "5"), ("birth_year".to_string(), "1975".to_string())];
+        assert_eq!(crate::surveys::Visitor::new().answer(&app, "follow-up", &answer).await.status(), 303);
+        // privacy.erasure: staff erase a child's request.
+        submit_ticket(&app, "a.child@example.com").await;
+        let child: i64 = sqlx::query_scalar("SELECT MAX(id) FROM tickets").fetch_one(&app.state.db.pool).await.unwrap();
+        // Its ticket.created first: erasure cancels what is still queued about the person.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !receiver.got.lock().unwrap().iter().any(|r| r.body.contains(&format!("\"ticket_id\":{child}")) && r.body.contains("ticket.created")) {
+            assert!(Instant::now() < deadline, "the child's ticket.created was not delivered");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let r = post_as(&admin, &app, &format!("/admin/tickets/{child}/erase-child"), &[("confirm", "yes")]).await;
+        assert_eq!(r.status(), 303);
+
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let got = loop {
+            let got = receiver.got.lock().unwrap().clone();
+            let kinds: std::collections::BTreeSet<String> = got.iter().map(|r| {
+                serde_json::from_str::<serde_json::Value>(&r.body).unwrap()["type"].as_str().unwrap().to_string()
+            }).collect();
+            if kinds.len() == EVENTS.len() || Instant::now() > deadline {
+                break got;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        let bodies: Vec<serde_json::Value> = got.iter().map(|r| {
+            assert!(verify(&secret, r), "signed: {r:?}");
+            serde_json::from_str(&r.body).unwrap()
+        }).collect();
+        let of = |kind: &str| bodies.iter().filter(|b| b["type"] == kind).cloned().collect::<Vec<_>>();
+        for (kind, _) in EVENTS {
+            assert!(!of(kind).is_empty(), "{kind} was not delivered: {bodies:?}");
+        }
+        assert_eq!(of("ticket.replied")[0]["data"]["ticket_id"], ticket);
+        let moved = &of("ticket.status_changed")[0]["data"];
+        assert_eq!((moved["from"].as_str(), moved["status"].as_str(), moved["cause"].as_str()), (Some("open"), Some("pending"), Some("reply")), "{moved}");
+        assert_eq!(of("subscriber.confirmed")[0]["data"]["subscriber_id"], lee);
+        assert_eq!(of("subscriber.confirmed")[0]["data"]["via"], "import");
+        assert_eq!(of("subscriber.unsubscribed")[0]["data"]["subscriber_id"], lee);
+        assert!(of("order.created")[0]["data"]["reference"].as_str().is_some_and(|r| !r.is_empty()));
+        assert_eq!(of("survey.response")[0]["data"]["questions_answered"], 1);
+        let erased = &of("privacy.erasure")[0]["data"];
+        assert_eq!(erased["requested_via"], "child-request");
+        let child_person = of("ticket.created").iter().find(|b| b["data"]["ticket_id"] == child).map(|b| b["data"]["person_id"].clone());
+        assert_eq!(Some(erased["person_id"].clone()), child_person, "the erasure names the person the child's ticket named");
+        // No personal data for this endpoint: none asked for.
+        let all: String = got.iter().map(|r| r.body.as_str()).collect();
+        for personal in ["events.person@example.com", "lee@example.com", "robin.buyer@example.com", "Hello there", "Try again now"] {
+            assert!(!all.contains(personal), "{personal} went out");
+        }
+    }
+
+    async fn a_confirmed_csv_import_announces_each_new_subscriber(backend) {
+        let app = TestApp::spawn(backend).await;
+        let receiver = Receiver::default();
+        let port = receiver.clone().start().await;
+        let admin = app.staff_client("admin").await;
+        add_endpoint(&admin, &app, &[
+            ("name", "CRM"), ("url", &format!("http://127.0.0.1:{port}/crm")),
+            ("event:subscriber.confirmed", "on"), ("include_personal", "on"), ("allow_private", "on"),
+        ]).await;
+        let page = admin.client.get(app.url("/admin/subscribers")).send().await.unwrap().text().await.unwrap();
+        let csv = "email,name\nann@example.com,Ann\nnot-an-address,X\nbob@example.com,Bob\n";
+        let form = reqwest::multipart::Form::new()
+            .text("csrf", extract_csrf(&page))
+            .text("source", "trade fair sign-up sheet")
+            .part("file", reqwest::multipart::Part::bytes(csv.as_bytes().to_vec()).file_name("list.csv"));
+        let r = admin.client.post(app.url("/admin/subscribers/import")).multipart(form).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        let got = receiver.wait_for(2, Duration::from_secs(5)).await;
+        let mut emails: Vec<String> = got.iter().map(|r| {
+            let body: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+            assert_eq!(body["type"], "subscriber.confirmed");
+            assert_eq!(body["data"]["via"], "import");
+            body["data"]["email"].as_str().unwrap().to_string()
+        }).collect();
+        emails.sort();
+        assert_eq!(emails, ["ann@example.com", "bob@example.com"]);
+        // Imported again: already subscribed, nothing new to announce.
+        let form = reqwest::multipart::Form::new()
+            .text("csrf", extract_csrf(&page))
+            .text("source", "trade fair sign-up sheet")
+            .part("file", reqwest::multipart::Part::bytes(csv.as_bytes().to_vec()).file_name("list.csv"));
+        admin.client.post(app.url("/admin/subscribers/import")).multipart(form).send().await.unwrap();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert_eq!(receiver.got.lock().unwrap().len(), 2);
+    }
+
+    async fn every_way_a_status_changes_is_announced(backend) {
+        let app = TestApp::spawn(backend).await;
+        let receiver = Receiver::default();
+        let port = receiver.clone().start().await;
+        let admin = app.staff_client("admin").await;
+        add_endpoint(&admin, &app, &[
+            ("name", "Status board"), ("url", &format!("http://127.0.0.1:{port}/status")),
+            ("event:ticket.status_changed", "on"), ("allow_private", "on"),
+        ]).await;
+        for _ in 0..4 {
+            submit_ticket(&app, "moves@example.com").await;
+        }
+        let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM tickets ORDER BY id").fetch_all(&app.state.db.pool).await.unwrap();
+        let pool = &app.state.db.pool;
+        let reference = |id: i64| async move {
+            sqlx::query_scalar::<_, String>("SELECT reference FROM tickets WHERE id = $1").bind(id).fetch_one(pool).await.unwrap()
+        };
+        let t = ids[0];
+        // A staff reply with a status: open -> pending.
+        let r = post_as(&admin, &app, &format!("/admin/tickets/{t}/reply"), &[("body", "Does it work now?"), ("status", "pending")]).await;
+        assert_eq!(r.status(), 303);
+        // The requester answers on the conversation page: pending -> open.
+        app.drain_outbox().await;
+        let ack = app.mails().into_iter().find(|m| m.to == "moves@example.com").unwrap();
+        let path = ack.link(&format!("{}/support/tickets/", app.base)).trim_start_matches(&app.base).to_string();
+        let requester = client();
+        let page = requester.get(app.url(&path)).send().await.unwrap().text().await.unwrap();
+        let r = requester.post(app.url(&path)).form(&[("csrf", extract_csrf(&page).as_str()), ("body", "Still broken.")]).send().await.unwrap();
+        assert_eq!(r.status(), 303);
+        // A macro that solves: open -> solved.
+        assert_eq!(post_as(&admin, &app, "/admin/tickets/canned", &[("title", "Fixed"), ("body", "Fixed for {name}.")]).await.status(), 303);
+        let canned: i64 = sqlx::query_scalar("SELECT id FROM support_canned_replies").fetch_one(&app.state.db.pool).await.unwrap();
+        assert_eq!(post_as(&admin, &app, "/admin/automations/macros", &[("name", "Fix and solve"), ("canned_id", &canned.to_string()), ("status", "solved"), ("assignee", "")]).await.status(), 303);
+        let macro_id: i64 = sqlx::query_scalar("SELECT id FROM support_macros").fetch_one(&app.state.db.pool).await.unwrap();
+        assert_eq!(post_as(&admin, &app, &format!("/admin/tickets/{t}/macros/{macro_id}"), &[]).await.status(), 303);
+        // Bulk: solved -> closed.
+        let r = post_as(&admin, &app, "/admin/tickets/bulk", &[("action", "status"), ("status", "closed"), ("ids", &t.to_string())]).await;
+        assert_eq!(r.status(), 200);
+        // Merged from the ticket page, and in bulk: each duplicate open -> closed.
+        let r = post_as(&admin, &app, &format!("/admin/tickets/{}/merge", ids[2]), &[("into", &reference(ids[1]).await)]).await;
+        assert_eq!(r.status(), 303);
+        let (keep, dup) = (ids[1].to_string(), ids[3].to_string());
+        let r = post_as(&admin, &app, "/admin/tickets/bulk", &[("action", "merge"), ("ids", &keep), ("ids", &dup), ("target", &keep)]).await;
+        assert_eq!(r.status(), 200);
+        // Unchanged status: nothing.
+        let r = post_as(&admin, &app, &format!("/admin/tickets/{}/status", ids[1]), &[("status", "open")]).await;
+        assert_eq!(r.status(), 303);
+
+        let got = receiver.wait_for(6, Duration::from_secs(10)).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let got = if got.len() < receiver.got.lock().unwrap().len() { receiver.got.lock().unwrap().clone() } else { got };
+        let moves: Vec<(i64, String, String, String)> = got.iter().map(|r| {
+            let b: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+            assert_eq!(b["type"], "ticket.status_changed");
+            let d = &b["data"];
+            (d["ticket_id"].as_i64().unwrap(), d["from"].as_str().unwrap().into(), d["status"].as_str().unwrap().into(), d["cause"].as_str().unwrap().into())
+        }).collect();
+        let want = |id: i64, from: &str, to: &str, cause: &str| (id, from.to_string(), to.to_string(), cause.to_string());
+        let mut sorted = moves.clone();
+        sorted.sort();
+        let mut expected = vec![
+            want(t, "open", "pending", "reply"),
+            want(t, "pending", "open", "requester"),
+            want(t, "open", "solved", "reply"),
+            want(t, "solved", "closed", "bulk"),
+            want(ids[2], "open", "closed", "merge"),
+            want(ids[3], "open", "closed", "merge"),
+        ];
+        expected.sort();
+        assert_eq!(sorted, expected, "{moves:?}");
+    }
+
+    async fn an_endpoint_failing_for_three_days_is_switched_off_with_no_new_event(backend) {
+        let app = TestApp::spawn(backend).await;
+        let receiver = Receiver::default();
+        receiver.fail_first.store(100, Ordering::SeqCst);
+        let port = receiver.clone().start().await;
+        let admin = app.staff_client("admin").await;
+        let (id, _) = add_endpoint(&admin, &app, &[
+            ("name", "Quiet Partner"), ("url", &format!("http://127.0.0.1:{port}/hook")),
+            ("event:ticket.created", "on"), ("allow_private", "on"),
+        ]).await;
+        submit_ticket(&app, "someone@example.com").await;
+        assert_eq!(receiver.wait_for(1, Duration::from_secs(5)).await.len(), 1);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let since: Option<i64> = sqlx::query_scalar("SELECT failing_since FROM webhook_endpoints WHERE id = $1")
+            .bind(id).fetch_one(&app.state.db.pool).await.unwrap();
+        assert!(since.is_some(), "the failure is noted");
+        // Its retries ran out (about a day): nothing is left to send.
+        sqlx::query("UPDATE webhook_deliveries SET status = 'failed', next_attempt_at = NULL")
+            .execute(&app.state.db.pool).await.unwrap();
+        // Two days on, no event: still on.
+        app.state.clock.advance(2 * 86_400_000);
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let page = admin.client.get(app.url(&format!("/admin/webhooks/{id}"))).send().await.unwrap().text().await.unwrap();
+        assert!(!page.contains("Switched off"), "{page}");
+        // Three days and a minute after the first failure, still no event: off, and the admins told.
+        app.state.clock.advance(86_400_000 + 60_000);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let page = loop {
+            let page = admin.client.get(app.url(&format!("/admin/webhooks/{id}"))).send().await.unwrap().text().await.unwrap();
+            if page.contains("Switched off") || Instant::now() > deadline {
+                break page;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert!(page.contains("Switched off (failing for three days)"), "{page}");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let told = loop {
+            app.drain_outbox().await;
+            let told: Vec<_> = app.mails().into_iter().filter(|m| m.subject.contains("Quiet Partner")).collect();
+            if !told.is_empty() || Instant::now() > deadline {
+                break told;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert_eq!(told.len(), 1, "the admin is told once");
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        app.drain_outbox().await;
+        assert_eq!(app.mails().into_iter().filter(|m| m.subject.contains("Quiet Partner")).count(), 1, "and only once");
+        assert_eq!(receiver.got.lock().unwrap().len(), 1, "no request was needed to notice");
+        let audited: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'disable' AND target_kind = 'webhook_endpoint'")
+            .fetch_one(&app.state.db.pool).await.unwrap();
+        assert_eq!(audited, 1);
     }
 }
