@@ -401,15 +401,33 @@ where
                 .await
                 .context("IMAP UID FETCH")?;
             fetched.sort_by_key(|(uid, _)| *uid);
+            let mut done = Vec::with_capacity(fetched.len());
+            let mut failed = None;
             for (uid, raw) in fetched {
-                let outcome = take_one(state, url, uid, &raw).await?;
+                let outcome = match take_one(state, url, uid, &raw).await {
+                    Ok(outcome) => outcome,
+                    Err(e) => {
+                        failed = Some(e);
+                        break;
+                    }
+                };
                 drop(raw);
                 tracing::info!(uid, %outcome, "mail in");
                 let mut tx = state.db.begin().await?;
                 db::set_cursor(&mut tx, &url.mailbox, i64::from(uid), now_ms()).await?;
                 tx.commit().await?;
-                done_with(session, url, uid).await?;
-                taken += 1;
+                done.push(uid);
+            }
+            // On disk before the server forgets them as new (one flush and
+            // one command for the batch): a power cut in between leaves them
+            // unflagged, to be read again and found taken.
+            if !done.is_empty() {
+                state.db.synced().await?;
+                done_with(session, url, &uid_set(&done)).await?;
+                taken += done.len();
+            }
+            if let Some(e) = failed {
+                return Err(e);
             }
             if *shutdown.borrow() {
                 return Ok(taken);
@@ -508,25 +526,26 @@ async fn take_one(
     }
 }
 
-/// Flags a taken message `\Seen`, or moves it to the URL's folder. A move
-/// the server refuses (no such folder, say) flags it instead: it is in the
-/// database already, and the flag keeps it from being read as new.
+/// Flags taken messages `\Seen`, or moves them to the URL's folder. A
+/// move the server refuses (no such folder, say) flags them instead: they
+/// are in the database already, and the flag keeps them from being read
+/// as new.
 async fn done_with<T>(
     session: &mut async_imap::Session<T>,
     url: &ImapUrl,
-    uid: u32,
+    uids: &str,
 ) -> anyhow::Result<()>
 where
     T: AsyncRead + AsyncWrite + Unpin + fmt::Debug + Send,
 {
     if let Some(folder) = &url.move_to {
-        match session.uid_mv(uid.to_string(), folder).await {
+        match session.uid_mv(uids, folder).await {
             Ok(()) => return Ok(()),
-            Err(e) => tracing::warn!(uid, folder, error = %e, "mail in: could not move a taken message; flagging it \\Seen instead"),
+            Err(e) => tracing::warn!(uids, folder, error = %e, "mail in: could not move taken messages; flagging them \\Seen instead"),
         }
     }
     session
-        .uid_store(uid.to_string(), "+FLAGS.SILENT (\\Seen)")
+        .uid_store(uids, "+FLAGS.SILENT (\\Seen)")
         .await
         .context("IMAP UID STORE")?
         .try_collect::<Vec<_>>()

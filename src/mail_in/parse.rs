@@ -472,6 +472,21 @@ mod tests {
     }
 
     #[test]
+    fn only_a_plain_message_id_is_repeated_in_our_headers() {
+        let with = |id: &str| {
+            parse(format!("From: a@example.com\r\nMessage-ID: {id}\r\n\r\nHi\r\n").as_bytes())
+                .unwrap()
+                .message_id
+        };
+        assert_eq!(with("<abc.1@mx.example.com>").as_deref(), Some("<abc.1@mx.example.com>"));
+        assert_eq!(with("abc.2@mx.example.com").as_deref(), Some("<abc.2@mx.example.com>"));
+        for odd in ["<no-at-sign>", "<a\"b@example.com>", "<caf\u{e9}@example.com>"] {
+            assert_eq!(with(odd), None, "{odd}");
+        }
+        assert!(quotable_id("x@y") && !quotable_id("x y@z") && !quotable_id(&format!("{}@y", "a".repeat(250))));
+    }
+
+    #[test]
     fn references_are_found_in_subjects() {
         assert_eq!(
             reference_in("Re: [OC-2026-000123] Printer").as_deref(),
