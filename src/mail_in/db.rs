@@ -144,12 +144,7 @@ pub async fn restart_cursor(
 }
 
 /// Moves the cursor past a message taken (and forgets its failures).
-pub async fn set_cursor(
-    tx: &mut Tx,
-    mailbox: &str,
-    last_uid: i64,
-    now: i64,
-) -> sqlx::Result<()> {
+pub async fn set_cursor(tx: &mut Tx, mailbox: &str, last_uid: i64, now: i64) -> sqlx::Result<()> {
     sqlx::query(
         "UPDATE mail_in_cursor SET last_uid = $2, updated_at = $3, failing_uid = NULL, failures = 0 \
          WHERE mailbox = $1",

@@ -315,7 +315,15 @@ where
             .await
             .with_context(|| format!("selecting {}", url.mailbox))?;
         let validity = i64::from(mailbox.uid_validity.unwrap_or(0));
-        let taken = take_new(state, url, &mut session, validity, mailbox.uid_next, shutdown).await?;
+        let taken = take_new(
+            state,
+            url,
+            &mut session,
+            validity,
+            mailbox.uid_next,
+            shutdown,
+        )
+        .await?;
         if *shutdown.borrow() {
             let _ = session.logout().await;
             return Ok(());
@@ -514,8 +522,7 @@ async fn take_one(
         if !db::reachable(&state.db).await {
             return Err(error.context(format!("taking message UID {uid}")));
         }
-        let failures =
-            db::count_failure(&state.db, &url.mailbox, i64::from(uid), now_ms()).await?;
+        let failures = db::count_failure(&state.db, &url.mailbox, i64::from(uid), now_ms()).await?;
         tracing::error!(uid, failures, error = ?error, "mail in: a message could not be taken");
         if failures >= MAX_ATTEMPTS {
             return intake::quarantine_failed(state, raw, failures).await;
@@ -541,7 +548,9 @@ where
     if let Some(folder) = &url.move_to {
         match session.uid_mv(uids, folder).await {
             Ok(()) => return Ok(()),
-            Err(e) => tracing::warn!(uids, folder, error = %e, "mail in: could not move taken messages; flagging them \\Seen instead"),
+            Err(e) => {
+                tracing::warn!(uids, folder, error = %e, "mail in: could not move taken messages; flagging them \\Seen instead")
+            }
         }
     }
     session
@@ -618,14 +627,24 @@ mod tests {
         let u = ImapUrl::parse("imap://u:p@h/INBOX").unwrap();
         assert_eq!((u.idle, u.poll), (true, POLL));
         for bad in ["idle=maybe", "poll=0", "poll=soon", "poll=99999"] {
-            assert!(ImapUrl::parse(&format!("imap://u:p@h/INBOX?{bad}")).is_err(), "{bad}");
+            assert!(
+                ImapUrl::parse(&format!("imap://u:p@h/INBOX?{bad}")).is_err(),
+                "{bad}"
+            );
         }
     }
 
     #[test]
     fn bodies_are_fetched_in_runs_of_bounded_size() {
         let mb = 1024 * 1024;
-        let sizes = [(1, 3 * mb), (2, 4 * mb), (3, 2 * mb), (4, 25 * mb), (5, mb), (6, mb)];
+        let sizes = [
+            (1, 3 * mb),
+            (2, 4 * mb),
+            (3, 2 * mb),
+            (4, 25 * mb),
+            (5, mb),
+            (6, mb),
+        ];
         assert_eq!(
             by_size(&sizes, 8 * mb),
             vec![vec![1, 2], vec![3], vec![4], vec![5, 6]]

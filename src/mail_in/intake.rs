@@ -11,6 +11,7 @@ use crate::{
     AppState, newsletter,
     platform::{forms::EmailAddress, mail, now_ms},
     privacy::subjects::{self, Subject},
+    staff::audit::{self, Actor},
     support::{
         self,
         intake::{
@@ -19,7 +20,6 @@ use crate::{
         },
         tickets::{self, Acknowledge, Ticket},
     },
-    staff::audit::{self, Actor},
 };
 use anyhow::Context;
 use std::fmt;
@@ -423,8 +423,7 @@ async fn forget_bounces_after_a_delivery(
     now: i64,
 ) -> anyhow::Result<()> {
     if let Some(last) = db::last_soft_bounce(tx, subject_id).await?
-        && mail::delivered_between(tx, subject_id, last, now - DELIVERED_AFTER_MS, bouncing)
-            .await?
+        && mail::delivered_between(tx, subject_id, last, now - DELIVERED_AFTER_MS, bouncing).await?
     {
         db::forget_soft_bounces(tx, subject_id).await?;
     }

@@ -478,12 +478,26 @@ mod tests {
                 .unwrap()
                 .message_id
         };
-        assert_eq!(with("<abc.1@mx.example.com>").as_deref(), Some("<abc.1@mx.example.com>"));
-        assert_eq!(with("abc.2@mx.example.com").as_deref(), Some("<abc.2@mx.example.com>"));
-        for odd in ["<no-at-sign>", "<a\"b@example.com>", "<caf\u{e9}@example.com>"] {
+        assert_eq!(
+            with("<abc.1@mx.example.com>").as_deref(),
+            Some("<abc.1@mx.example.com>")
+        );
+        assert_eq!(
+            with("abc.2@mx.example.com").as_deref(),
+            Some("<abc.2@mx.example.com>")
+        );
+        for odd in [
+            "<no-at-sign>",
+            "<a\"b@example.com>",
+            "<caf\u{e9}@example.com>",
+        ] {
             assert_eq!(with(odd), None, "{odd}");
         }
-        assert!(quotable_id("x@y") && !quotable_id("x y@z") && !quotable_id(&format!("{}@y", "a".repeat(250))));
+        assert!(
+            quotable_id("x@y")
+                && !quotable_id("x y@z")
+                && !quotable_id(&format!("{}@y", "a".repeat(250)))
+        );
     }
 
     #[test]

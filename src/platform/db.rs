@@ -198,9 +198,7 @@ impl Db {
     /// them to `serve` or `migrate`. `Err` when the schema is behind or
     /// was never created, saying so.
     pub async fn ensure_schema_current(&self) -> anyhow::Result<()> {
-        let known = migrations(self.backend)
-            .last()
-            .map_or(0, |m| m.version);
+        let known = migrations(self.backend).last().map_or(0, |m| m.version);
         let applied: Option<i64> =
             sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
                 .fetch_one(&self.pool)

@@ -146,7 +146,16 @@ pub async fn create(
     ip_hash: &[u8],
 ) -> anyhow::Result<Created> {
     let mut tx = state.db.begin().await?;
-    match create_in(state, &mut tx, new, form_nonce, ip_hash, Acknowledge::Request).await? {
+    match create_in(
+        state,
+        &mut tx,
+        new,
+        form_nonce,
+        ip_hash,
+        Acknowledge::Request,
+    )
+    .await?
+    {
         Some((id, reference)) => {
             tx.commit().await?;
             state.mail_wakeup.notify_one();

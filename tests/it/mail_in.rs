@@ -411,7 +411,11 @@ fn zip_bomb() -> Vec<u8> {
         .output()
         .expect("python3 makes the zip");
     let zip = out.stdout;
-    assert!(zip.starts_with(b"PK\x03\x04") && zip.len() < 200 * 1024, "{} bytes", zip.len());
+    assert!(
+        zip.starts_with(b"PK\x03\x04") && zip.len() < 200 * 1024,
+        "{} bytes",
+        zip.len()
+    );
     // The local header's uncompressed size (zipfile writes it there).
     let unpacked = u32::from_le_bytes(zip[22..26].try_into().unwrap());
     assert_eq!(unpacked, 50 * 1024 * 1024, "it unpacks to 50 MB");
@@ -764,7 +768,10 @@ async fn poison_new_tickets(app: &TestApp) {
              CREATE TRIGGER poison BEFORE INSERT ON tickets FOR EACH ROW EXECUTE FUNCTION poison()"
         }
     };
-    sqlx::raw_sql(sql).execute(&app.state.db.pool).await.unwrap();
+    sqlx::raw_sql(sql)
+        .execute(&app.state.db.pool)
+        .await
+        .unwrap();
 }
 
 async fn cure_new_tickets(app: &TestApp) {
@@ -772,7 +779,10 @@ async fn cure_new_tickets(app: &TestApp) {
         officecomms::platform::db::Backend::Sqlite => "DROP TRIGGER poison",
         officecomms::platform::db::Backend::Postgres => "DROP TRIGGER poison ON tickets",
     };
-    sqlx::raw_sql(sql).execute(&app.state.db.pool).await.unwrap();
+    sqlx::raw_sql(sql)
+        .execute(&app.state.db.pool)
+        .await
+        .unwrap();
 }
 
 /// The tables and columns whose stored bytes hold `needle` as written.
@@ -795,11 +805,21 @@ async fn database_holds(app: &TestApp, needle: &str) -> Vec<String> {
     let mut found = Vec::new();
     for (table, column, kind) in columns {
         let sql = match (app.state.db.backend, kind.as_str()) {
-            (Backend::Sqlite, _) => format!("SELECT COUNT(*) FROM \"{table}\" WHERE instr(CAST(\"{column}\" AS BLOB), CAST($1 AS BLOB)) > 0"),
-            (Backend::Postgres, "bytea") => format!("SELECT COUNT(*) FROM \"{table}\" WHERE position(convert_to($1, 'UTF8') IN \"{column}\") > 0"),
-            (Backend::Postgres, _) => format!("SELECT COUNT(*) FROM \"{table}\" WHERE position($1 IN \"{column}\") > 0"),
+            (Backend::Sqlite, _) => format!(
+                "SELECT COUNT(*) FROM \"{table}\" WHERE instr(CAST(\"{column}\" AS BLOB), CAST($1 AS BLOB)) > 0"
+            ),
+            (Backend::Postgres, "bytea") => format!(
+                "SELECT COUNT(*) FROM \"{table}\" WHERE position(convert_to($1, 'UTF8') IN \"{column}\") > 0"
+            ),
+            (Backend::Postgres, _) => {
+                format!("SELECT COUNT(*) FROM \"{table}\" WHERE position($1 IN \"{column}\") > 0")
+            }
         };
-        let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(needle).fetch_one(&app.state.db.pool).await.unwrap();
+        let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .bind(needle)
+            .fetch_one(&app.state.db.pool)
+            .await
+            .unwrap();
         if n > 0 {
             found.push(format!("{table}.{column}"));
         }
@@ -809,7 +829,12 @@ async fn database_holds(app: &TestApp, needle: &str) -> Vec<String> {
 
 /// The visible text of the staff page of a ticket.
 async fn ticket_page(app: &TestApp, reference: &str) -> String {
-    app.get_text(&format!("/admin/tickets/{}", ticket_id(app, reference).await)).await.1
+    app.get_text(&format!(
+        "/admin/tickets/{}",
+        ticket_id(app, reference).await
+    ))
+    .await
+    .1
 }
 
 const PNG_1X1: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==";
@@ -1154,11 +1179,24 @@ both! {
 /// connection is cut the holder stops and the lock is taken again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_readers_on_postgres_take_each_message_once_and_retake_a_lost_lock() {
-    let Some(backend) = Backend::postgres() else { return };
+    let Some(backend) = Backend::postgres() else {
+        return;
+    };
     let Some(imap) = Dovecot::start() else { return };
     let app = TestApp::spawn_with(backend, |c| c.imap_url = Some(imap.url())).await;
     let other = app.sibling().await;
-    let batch = |from: usize, to: usize| (from..to).map(|i| mail(&format!("p{i}@example.com"), &format!("Question {i}"), "Hello", "")).collect::<Vec<_>>();
+    let batch = |from: usize, to: usize| {
+        (from..to)
+            .map(|i| {
+                mail(
+                    &format!("p{i}@example.com"),
+                    &format!("Question {i}"),
+                    "Hello",
+                    "",
+                )
+            })
+            .collect::<Vec<_>>()
+    };
     imap.append(&batch(0, 30)).await;
     wait_count(&app, "SELECT COUNT(*) FROM tickets", 30).await;
     wait_unseen(&imap, 0).await;
@@ -1173,7 +1211,11 @@ async fn two_readers_on_postgres_take_each_message_once_and_retake_a_lost_lock()
     };
     let first = holders().await;
     assert_eq!(first.len(), 1, "one reader at a time: {first:?}");
-    sqlx::query("SELECT pg_terminate_backend($1::int)").bind(first[0]).execute(&app.state.db.pool).await.unwrap();
+    sqlx::query("SELECT pg_terminate_backend($1::int)")
+        .bind(first[0])
+        .execute(&app.state.db.pool)
+        .await
+        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let now = holders().await;
@@ -1181,13 +1223,20 @@ async fn two_readers_on_postgres_take_each_message_once_and_retake_a_lost_lock()
             break;
         }
         assert!(now.len() <= 1, "never two holders: {now:?}");
-        assert!(Instant::now() < deadline, "the lock was not taken again: {now:?}");
+        assert!(
+            Instant::now() < deadline,
+            "the lock was not taken again: {now:?}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     imap.append(&batch(30, 40)).await;
     wait_count(&app, "SELECT COUNT(*) FROM tickets", 40).await;
     wait_unseen(&imap, 0).await;
-    assert_eq!(count(&app, "SELECT COUNT(*) FROM tickets").await, 40, "exactly one ticket each");
+    assert_eq!(
+        count(&app, "SELECT COUNT(*) FROM tickets").await,
+        40,
+        "exactly one ticket each"
+    );
     assert_eq!(acks(&app).await, 40, "and one acknowledgement each");
     drop(other);
 }
