@@ -79,10 +79,11 @@ pub enum Command {
     /// when something is found.
     Scan,
     /// Take one RFC 5322 message from standard input (an MTA's pipe): a new
-    /// ticket, an answer on one, a bounce or complaint, or deliberately
-    /// ignored. Exits 0 once the message is taken, 75 (EX_TEMPFAIL) when it
-    /// could not be stored (the database is unreachable), so the MTA offers
-    /// it again.
+    /// ticket, an answer on one, a bounce or complaint, deliberately
+    /// ignored, or quarantined for staff when it cannot be taken. Exits 0
+    /// once the message is stored, 75 (EX_TEMPFAIL) when nothing could be
+    /// (the database is unreachable, or its schema is behind this program:
+    /// run `migrate`), so the MTA offers it again.
     MailIn,
 }
 
@@ -110,9 +111,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         config.data_dir = dir;
     }
     telemetry::init(config.log_format);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    // `mail-in` stores one message: one thread is enough, and quicker to start.
+    let mut runtime = match cli.command {
+        Command::MailIn => tokio::runtime::Builder::new_current_thread(),
+        _ => tokio::runtime::Builder::new_multi_thread(),
+    };
+    let runtime = runtime.enable_all().build()?;
     runtime.block_on(async move {
         match cli.command {
             Command::Serve { bind, no_demo } => {
@@ -223,8 +227,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
             Command::MailIn => {
-                config.demo = false;
-                config.workers = false;
                 let limit = crate::mail_in::parse::MAX_MESSAGE_BYTES as u64 + 1;
                 let mut raw = Vec::new();
                 let mut stdin = std::io::stdin().lock();
@@ -236,9 +238,13 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 // (it is quarantined as it began), so the MTA sees it taken.
                 std::io::copy(&mut stdin, &mut std::io::sink())
                     .context("reading the message from standard input")?;
+                // An MTA runs this once per message, many at a time: it opens
+                // one connection, checks the schema and stores, nothing more.
                 let taken = async {
-                    let state = AppState::open(config).await?;
-                    crate::mail_in::take(&state, &raw).await
+                    let state = AppState::open_single(config).await?;
+                    let outcome = crate::mail_in::intake::take_or_quarantine(&state, &raw).await?;
+                    state.db.synced().await?;
+                    anyhow::Ok(outcome)
                 }
                 .await;
                 match taken {

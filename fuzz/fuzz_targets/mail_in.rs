@@ -13,6 +13,12 @@ fuzz_target!(|data: &[u8]| {
             assert!(!m.from_name.chars().any(char::is_control));
             assert!(m.subject.chars().count() <= 150);
             assert!(m.answers.len() <= 100);
+            // Quoted in our acknowledgement's In-Reply-To: nothing else fits in.
+            if let Some(id) = &m.message_id {
+                assert!(id.starts_with('<') && id.ends_with('>') && id.len() <= 252);
+                assert!(id.bytes().all(|b| b.is_ascii_graphic()));
+                assert_eq!(id.matches(['<', '>']).count(), 2);
+            }
             if let Some(trimmed) = trim_quoted(&m.text) {
                 assert!(trimmed.len() <= m.text.len());
             }

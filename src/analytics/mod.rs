@@ -82,6 +82,18 @@ impl Analytics {
         })
     }
 
+    /// Counting nothing, for a command that serves no pages (`mail-in`).
+    pub fn idle(meter: CacheMeter) -> Analytics {
+        Analytics {
+            aggregator: Aggregator::default(),
+            enabled: AtomicBool::new(false),
+            salt: RwLock::new(None),
+            in_flight: AtomicUsize::new(0),
+            flushing: tokio::sync::Mutex::new(()),
+            meter,
+        }
+    }
+
     /// Whether visits are counted at all (the owner's switch).
     pub fn enabled(&self) -> bool {
         self.enabled.load(Ordering::Relaxed)

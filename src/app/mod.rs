@@ -126,6 +126,29 @@ impl AppState {
     }
 }
 
+impl AppState {
+    /// What `officecomms mail-in` needs to take one message and exit,
+    /// started in milliseconds: [`Platform::open_single`] (one connection,
+    /// the schema checked, not migrated), and the features' shares idle
+    /// (no chat listener, no presence, no analytics read, no policy, demo
+    /// or backfill: `serve` does those).
+    pub async fn open_single(config: Config) -> anyhow::Result<AppState> {
+        let platform = Platform::open_single(config, registry::build()).await?;
+        let analytics = crate::analytics::Analytics::idle(
+            platform
+                .metrics
+                .cache("analytics", platform.config.analytics_buffer_bytes),
+        );
+        let chat = crate::chat::Hub::detached(platform.db.clone());
+        Ok(AppState(Arc::new(App {
+            platform,
+            chat,
+            content: crate::content::Content::detached(),
+            analytics,
+        })))
+    }
+}
+
 /// The whole site as one service: the middleware, then the routes. The
 /// middleware runs before routing, once for all routes, so that a page
 /// already rendered for everyone is answered without routing at all

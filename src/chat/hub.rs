@@ -224,6 +224,23 @@ impl Hub {
         })
     }
 
+    /// A hub with no writer, listener or presence watch, for a command
+    /// that holds no chat (`mail-in`): storing a message through it fails.
+    pub fn detached(db: Db) -> Hub {
+        Hub {
+            db,
+            local: Arc::new(Local {
+                conversations: Mutex::default(),
+                staff: broadcast::channel(1).0,
+                agents_online: watch::Sender::new(0),
+                visitors: AtomicUsize::new(0),
+                consoles: AtomicUsize::new(0),
+            }),
+            writer: mpsc::channel(1).0,
+            limits: Arc::default(),
+        }
+    }
+
     pub fn limits(&self) -> Limits {
         *self.limits.read().expect("chat limits")
     }

@@ -95,30 +95,98 @@ pub async fn count_soft_bounce(tx: &mut Tx, subject_id: i64, now: i64) -> sqlx::
     .await
 }
 
-/// `(uid_validity, last_uid)` of a mailbox.
-pub async fn cursor(db: &Db, mailbox: &str) -> sqlx::Result<Option<(i64, i64)>> {
-    sqlx::query_as("SELECT uid_validity, last_uid FROM mail_in_cursor WHERE mailbox = $1")
-        .bind(mailbox)
-        .fetch_optional(&db.pool)
-        .await
+/// The IMAP reader's place in one mailbox.
+#[derive(Debug, sqlx::FromRow)]
+pub struct Cursor {
+    pub uid_validity: i64,
+    /// The last UID taken.
+    pub last_uid: i64,
+    /// Up to this UID only unseen mail is new (the mailbox as it was when
+    /// first read, or when its UIDVALIDITY changed); 0: none.
+    pub catch_up_until: i64,
+    /// A message that failed to be taken, and how often it failed.
+    pub failing_uid: Option<i64>,
+    pub failures: i64,
 }
 
-pub async fn set_cursor(
-    tx: &mut Tx,
+pub async fn cursor(db: &Db, mailbox: &str) -> sqlx::Result<Option<Cursor>> {
+    sqlx::query_as(
+        "SELECT uid_validity, last_uid, catch_up_until, failing_uid, failures \
+         FROM mail_in_cursor WHERE mailbox = $1",
+    )
+    .bind(mailbox)
+    .fetch_optional(&db.pool)
+    .await
+}
+
+/// Starts a mailbox over (first read, or a new UIDVALIDITY): nothing taken
+/// yet, and up to `catch_up_until` only unseen mail is new.
+pub async fn restart_cursor(
+    db: &Db,
     mailbox: &str,
     uid_validity: i64,
-    last_uid: i64,
+    catch_up_until: i64,
     now: i64,
 ) -> sqlx::Result<()> {
     sqlx::query(
-        "INSERT INTO mail_in_cursor (mailbox, uid_validity, last_uid, updated_at) VALUES ($1, $2, $3, $4) \
-         ON CONFLICT (mailbox) DO UPDATE SET uid_validity = $2, last_uid = $3, updated_at = $4",
+        "INSERT INTO mail_in_cursor (mailbox, uid_validity, last_uid, updated_at, catch_up_until, failing_uid, failures) \
+         VALUES ($1, $2, 0, $3, $4, NULL, 0) \
+         ON CONFLICT (mailbox) DO UPDATE SET uid_validity = $2, last_uid = 0, updated_at = $3, \
+         catch_up_until = $4, failing_uid = NULL, failures = 0",
     )
     .bind(mailbox)
     .bind(uid_validity)
+    .bind(now)
+    .bind(catch_up_until)
+    .execute(&db.pool)
+    .await?;
+    Ok(())
+}
+
+/// Moves the cursor past a message taken (and forgets its failures).
+pub async fn set_cursor(tx: &mut Tx, mailbox: &str, last_uid: i64, now: i64) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE mail_in_cursor SET last_uid = $2, updated_at = $3, failing_uid = NULL, failures = 0 \
+         WHERE mailbox = $1",
+    )
+    .bind(mailbox)
     .bind(last_uid)
     .bind(now)
     .execute(&mut **tx)
     .await?;
+    Ok(())
+}
+
+/// Counts one failed attempt to take the message `uid`; its failures now.
+pub async fn count_failure(db: &Db, mailbox: &str, uid: i64, now: i64) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
+        "UPDATE mail_in_cursor SET failures = CASE WHEN failing_uid = $2 THEN failures + 1 ELSE 1 END, \
+         failing_uid = $2, updated_at = $3 WHERE mailbox = $1 RETURNING failures",
+    )
+    .bind(mailbox)
+    .bind(uid)
+    .bind(now)
+    .fetch_one(&db.pool)
+    .await
+}
+
+/// Whether the database answers at all.
+pub async fn reachable(db: &Db) -> bool {
+    sqlx::query("SELECT 1").execute(&db.pool).await.is_ok()
+}
+
+/// When a person's last soft bounce was counted.
+pub async fn last_soft_bounce(tx: &mut Tx, subject_id: i64) -> sqlx::Result<Option<i64>> {
+    sqlx::query_scalar("SELECT last_at FROM mail_soft_bounces WHERE subject_id = $1")
+        .bind(subject_id)
+        .fetch_optional(&mut **tx)
+        .await
+}
+
+pub async fn forget_soft_bounces(tx: &mut Tx, subject_id: i64) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM mail_soft_bounces WHERE subject_id = $1")
+        .bind(subject_id)
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }

@@ -3,8 +3,10 @@
 //! the database; a message is flagged `\Seen` (or moved) only after the
 //! intake committed it, and the intake remembers every Message-ID, so a
 //! crash at any point neither loses nor doubles a message. It waits with
-//! IDLE where the server offers it, else polls every minute. On PostgreSQL
-//! an advisory lock lets one instance read at a time.
+//! IDLE where the server offers it (unless the URL says `idle=off`), else
+//! polls every minute (`poll=SECONDS`). On PostgreSQL an advisory lock lets
+//! one instance read at a time. A message that fails to be taken three
+//! times is quarantined, so it never blocks the mailbox.
 
 use super::{db, intake};
 use crate::{AppState, platform::db::Backend, platform::now_ms};
@@ -21,7 +23,16 @@ use tokio::{
 const POLL: Duration = Duration::from_secs(60);
 /// Servers drop an IDLE after 30 minutes; it is renewed before.
 const IDLE_RENEW: Duration = Duration::from_secs(25 * 60);
+/// Messages whose sizes are asked at once.
 const BATCH: usize = 50;
+/// Bodies fetched at once add up to at most this (a larger message comes
+/// alone): ten 25 MB messages are never in memory together.
+const BATCH_BYTES: u64 = 8 * 1024 * 1024;
+/// Attempts at one message before it is quarantined.
+pub const MAX_ATTEMPTS: i64 = 3;
+/// How often the holder of the readers' lock checks its connection: once
+/// it is gone another instance may read, so this one stops.
+const LOCK_CHECK: Duration = Duration::from_secs(5);
 /// The advisory lock key of the one reader (any fixed number).
 const READER_LOCK: i64 = 0x6f63_6d61_696c;
 
@@ -46,6 +57,10 @@ pub struct ImapUrl {
     pub mailbox: String,
     /// Move taken messages here instead of flagging them `\Seen`.
     move_to: Option<String>,
+    /// Wait with IDLE when the server offers it (`idle=off`: always poll).
+    idle: bool,
+    /// How long to wait between looks when polling (`poll=SECONDS`).
+    poll: Duration,
 }
 
 impl fmt::Debug for ImapUrl {
@@ -60,7 +75,8 @@ impl fmt::Debug for ImapUrl {
 
 impl ImapUrl {
     /// `imaps://user:pass@host[:993]/INBOX[?move=Done]`,
-    /// `imap://user:pass@host[:143]/INBOX?tls=starttls|none`.
+    /// `imap://user:pass@host[:143]/INBOX?tls=starttls|none`; also
+    /// `idle=off` (poll even where IDLE is offered) and `poll=SECONDS`.
     pub fn parse(url: &str) -> anyhow::Result<ImapUrl> {
         let parsed = url::Url::parse(url).context("OFFICECOMMS_IMAP_URL is not a URL")?;
         let query = |name: &str| {
@@ -103,6 +119,22 @@ impl ImapUrl {
                 mailbox
             },
             move_to: query("move").filter(|m| !m.is_empty()),
+            idle: match query("idle").as_deref() {
+                None | Some("on") => true,
+                Some("off") => false,
+                Some(other) => anyhow::bail!("OFFICECOMMS_IMAP_URL: idle={other} (use on or off)"),
+            },
+            poll: match query("poll") {
+                None => POLL,
+                Some(secs) => Duration::from_secs(
+                    secs.parse()
+                        .ok()
+                        .filter(|s| (1..=3600).contains(s))
+                        .with_context(|| {
+                            format!("OFFICECOMMS_IMAP_URL: poll={secs} (seconds, 1 to 3600)")
+                        })?,
+                ),
+            },
         })
     }
 }
@@ -168,12 +200,32 @@ async fn read_as_the_one_reader(
         }
         lock = Some(conn);
     }
-    let result = session(state, url, shutdown).await;
+    let result = match lock.as_mut() {
+        Some(conn) => tokio::select! {
+            r = session(state, url, shutdown) => r,
+            lost = watch_lock(conn) => Err(lost),
+        },
+        None => session(state, url, shutdown).await,
+    };
     if let Some(conn) = lock {
         // Closing the connection releases the lock.
         let _ = conn.close().await;
     }
     result.map(|()| true)
+}
+
+/// Returns when the connection holding the readers' lock is gone (the
+/// server restarted, a network cut, an administrator ended it): the lock
+/// went with it, so another instance may read now and this one must stop
+/// (it takes the lock again before it reads on).
+async fn watch_lock(conn: &mut sqlx::AnyConnection) -> anyhow::Error {
+    loop {
+        tokio::time::sleep(LOCK_CHECK).await;
+        if let Err(e) = sqlx::query("SELECT 1").execute(&mut *conn).await {
+            return anyhow::Error::new(e)
+                .context("the connection holding the IMAP reader's lock was lost");
+        }
+    }
 }
 
 async fn session(
@@ -255,7 +307,7 @@ where
         .await
         .map_err(|(e, _)| e)
         .context("IMAP login")?;
-    let idle = session.capabilities().await?.has_str("IDLE");
+    let idle = url.idle && session.capabilities().await?.has_str("IDLE");
     tracing::info!(mailbox = %url.mailbox, idle, "mail in: reading the IMAP mailbox");
     loop {
         let mailbox = session
@@ -263,7 +315,15 @@ where
             .await
             .with_context(|| format!("selecting {}", url.mailbox))?;
         let validity = i64::from(mailbox.uid_validity.unwrap_or(0));
-        let taken = take_new(state, url, &mut session, validity, shutdown).await?;
+        let taken = take_new(
+            state,
+            url,
+            &mut session,
+            validity,
+            mailbox.uid_next,
+            shutdown,
+        )
+        .await?;
         if *shutdown.borrow() {
             let _ = session.logout().await;
             return Ok(());
@@ -298,7 +358,7 @@ where
             session = handle.done().await.context("IMAP DONE")?;
         } else {
             tokio::select! {
-                _ = tokio::time::sleep(POLL) => {}
+                _ = tokio::time::sleep(url.poll) => {}
                 _ = shutdown.changed() => {
                     let _ = session.logout().await;
                     return Ok(());
@@ -308,79 +368,226 @@ where
     }
 }
 
-/// Takes every message after the cursor, oldest first, a batch at a time
-/// (so memory stays flat whatever the mailbox holds).
+/// Takes every new message, oldest first, in batches of bounded size (so
+/// memory stays flat whatever the mailbox holds).
 async fn take_new<T>(
     state: &AppState,
     url: &ImapUrl,
     session: &mut async_imap::Session<T>,
     validity: i64,
+    uid_next: Option<u32>,
     shutdown: &watch::Receiver<bool>,
 ) -> anyhow::Result<usize>
 where
     T: AsyncRead + AsyncWrite + Unpin + fmt::Debug + Send,
 {
-    // A new UIDVALIDITY means the old UIDs mean nothing: start over (the
-    // intake's memory of Message-IDs keeps that from doubling anything).
-    let after = match db::cursor(&state.db, &url.mailbox).await? {
-        Some((v, last)) if v == validity => last,
-        _ => 0,
-    };
-    let mut uids: Vec<u32> = session
-        .uid_search(format!("UID {}:*", after + 1))
-        .await
-        .context("IMAP UID SEARCH")?
-        .into_iter()
-        .filter(|u| i64::from(*u) > after)
-        .collect();
-    uids.sort_unstable();
+    let uids = new_uids(state, url, session, validity, uid_next).await?;
     let mut taken = 0;
     for chunk in uids.chunks(BATCH) {
-        let set = chunk
-            .iter()
-            .map(u32::to_string)
-            .collect::<Vec<_>>()
-            .join(",");
-        let mut fetched: Vec<(u32, Vec<u8>)> = session
-            .uid_fetch(&set, "(UID BODY.PEEK[])")
+        let set = uid_set(chunk);
+        let mut sizes: Vec<(u32, u64)> = session
+            .uid_fetch(&set, "(UID RFC822.SIZE)")
             .await
             .context("IMAP UID FETCH")?
             .try_filter_map(|f| async move {
-                Ok(f.uid
-                    .map(|uid| (uid, f.body().unwrap_or_default().to_vec())))
+                Ok(f.uid.map(|uid| (uid, u64::from(f.size.unwrap_or(0)))))
             })
             .try_collect()
             .await
             .context("IMAP UID FETCH")?;
-        fetched.sort_by_key(|(uid, _)| *uid);
-        for (uid, raw) in fetched {
-            let outcome = intake::take(state, &raw).await?;
-            tracing::info!(uid, %outcome, "mail in");
-            let mut tx = state.db.begin().await?;
-            db::set_cursor(&mut tx, &url.mailbox, validity, i64::from(uid), now_ms()).await?;
-            tx.commit().await?;
-            match &url.move_to {
-                Some(folder) => session
-                    .uid_mv(uid.to_string(), folder)
-                    .await
-                    .with_context(|| format!("moving a message to {folder}"))?,
-                None => {
-                    session
-                        .uid_store(uid.to_string(), "+FLAGS.SILENT (\\Seen)")
-                        .await
-                        .context("IMAP UID STORE")?
-                        .try_collect::<Vec<_>>()
-                        .await
-                        .context("IMAP UID STORE")?;
-                }
+        sizes.sort_unstable();
+        for batch in by_size(&sizes, BATCH_BYTES) {
+            let mut fetched: Vec<(u32, Vec<u8>)> = session
+                .uid_fetch(uid_set(&batch), "(UID BODY.PEEK[])")
+                .await
+                .context("IMAP UID FETCH")?
+                .try_filter_map(|f| async move {
+                    Ok(f.uid
+                        .map(|uid| (uid, f.body().unwrap_or_default().to_vec())))
+                })
+                .try_collect()
+                .await
+                .context("IMAP UID FETCH")?;
+            fetched.sort_by_key(|(uid, _)| *uid);
+            let mut done = Vec::with_capacity(fetched.len());
+            let mut failed = None;
+            for (uid, raw) in fetched {
+                let outcome = match take_one(state, url, uid, &raw).await {
+                    Ok(outcome) => outcome,
+                    Err(e) => {
+                        failed = Some(e);
+                        break;
+                    }
+                };
+                drop(raw);
+                tracing::info!(uid, %outcome, "mail in");
+                let mut tx = state.db.begin().await?;
+                db::set_cursor(&mut tx, &url.mailbox, i64::from(uid), now_ms()).await?;
+                tx.commit().await?;
+                done.push(uid);
             }
-            taken += 1;
-        }
-        if *shutdown.borrow() {
-            break;
+            // On disk before the server forgets them as new (one flush and
+            // one command for the batch): a power cut in between leaves them
+            // unflagged, to be read again and found taken.
+            if !done.is_empty() {
+                state.db.synced().await?;
+                done_with(session, url, &uid_set(&done)).await?;
+                taken += done.len();
+            }
+            if let Some(e) = failed {
+                return Err(e);
+            }
+            if *shutdown.borrow() {
+                return Ok(taken);
+            }
         }
     }
     Ok(taken)
+}
+
+/// The UIDs to take, ascending. On the first read of a mailbox, or when
+/// its UIDVALIDITY changed (its UIDs renumbered), only unseen mail up to
+/// the mailbox's end is new: what is flagged `\Seen` was read before, by
+/// this reader or a person, and is not taken again.
+async fn new_uids<T>(
+    state: &AppState,
+    url: &ImapUrl,
+    session: &mut async_imap::Session<T>,
+    validity: i64,
+    uid_next: Option<u32>,
+) -> anyhow::Result<Vec<u32>>
+where
+    T: AsyncRead + AsyncWrite + Unpin + fmt::Debug + Send,
+{
+    let (after, catch_up_until) = match db::cursor(&state.db, &url.mailbox).await? {
+        Some(c) if c.uid_validity == validity => (c.last_uid, c.catch_up_until),
+        _ => {
+            let end = match uid_next {
+                Some(next) => i64::from(next) - 1,
+                None => session
+                    .uid_search("ALL")
+                    .await
+                    .context("IMAP UID SEARCH")?
+                    .into_iter()
+                    .max()
+                    .map_or(0, i64::from),
+            };
+            tracing::info!(mailbox = %url.mailbox, validity, end, "mail in: reading a mailbox from the start; up to its end, only unseen mail");
+            db::restart_cursor(&state.db, &url.mailbox, validity, end, now_ms()).await?;
+            (0, end)
+        }
+    };
+    let mut uids = Vec::new();
+    if after < catch_up_until {
+        uids.extend(
+            session
+                .uid_search(format!("UID {}:{catch_up_until} UNSEEN", after + 1))
+                .await
+                .context("IMAP UID SEARCH")?
+                .into_iter()
+                .filter(|u| (after + 1..=catch_up_until).contains(&i64::from(*u))),
+        );
+    }
+    let from = after.max(catch_up_until);
+    uids.extend(
+        session
+            .uid_search(format!("UID {}:*", from + 1))
+            .await
+            .context("IMAP UID SEARCH")?
+            .into_iter()
+            // `N:*` names the last message even when its UID is below N.
+            .filter(|u| i64::from(*u) > from),
+    );
+    uids.sort_unstable();
+    uids.dedup();
+    Ok(uids)
+}
+
+/// Takes one message through the intake. A message that fails while the
+/// database answers counts a failure; at the third it is quarantined for
+/// staff, so it does not block the mailbox forever. `Err` when it should
+/// be offered again (the database is unreachable, or attempts are left).
+async fn take_one(
+    state: &AppState,
+    url: &ImapUrl,
+    uid: u32,
+    raw: &[u8],
+) -> anyhow::Result<intake::Outcome> {
+    let mut attempt = 0;
+    loop {
+        let error = match intake::attempt(state, raw).await {
+            Ok(outcome) => return Ok(outcome),
+            Err(e) => e,
+        };
+        if !db::reachable(&state.db).await {
+            return Err(error.context(format!("taking message UID {uid}")));
+        }
+        let failures = db::count_failure(&state.db, &url.mailbox, i64::from(uid), now_ms()).await?;
+        tracing::error!(uid, failures, error = ?error, "mail in: a message could not be taken");
+        if failures >= MAX_ATTEMPTS {
+            return intake::quarantine_failed(state, raw, failures).await;
+        }
+        // Within this session, after a pause; the count outlives a restart.
+        attempt += 1;
+        tokio::time::sleep(Duration::from_millis(500 * attempt)).await;
+    }
+}
+
+/// Flags taken messages `\Seen`, or moves them to the URL's folder. A
+/// move the server refuses (no such folder, say) flags them instead: they
+/// are in the database already, and the flag keeps them from being read
+/// as new.
+async fn done_with<T>(
+    session: &mut async_imap::Session<T>,
+    url: &ImapUrl,
+    uids: &str,
+) -> anyhow::Result<()>
+where
+    T: AsyncRead + AsyncWrite + Unpin + fmt::Debug + Send,
+{
+    if let Some(folder) = &url.move_to {
+        match session.uid_mv(uids, folder).await {
+            Ok(()) => return Ok(()),
+            Err(e) => {
+                tracing::warn!(uids, folder, error = %e, "mail in: could not move taken messages; flagging them \\Seen instead")
+            }
+        }
+    }
+    session
+        .uid_store(uids, "+FLAGS.SILENT (\\Seen)")
+        .await
+        .context("IMAP UID STORE")?
+        .try_collect::<Vec<_>>()
+        .await
+        .context("IMAP UID STORE")?;
+    Ok(())
+}
+
+fn uid_set(uids: &[u32]) -> String {
+    uids.iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Splits `(uid, size)` into runs whose sizes add up to at most `budget`
+/// (a message larger than the budget alone).
+fn by_size(sizes: &[(u32, u64)], budget: u64) -> Vec<Vec<u32>> {
+    let mut runs: Vec<Vec<u32>> = Vec::new();
+    let mut total = 0;
+    for &(uid, size) in sizes {
+        match runs.last_mut() {
+            Some(run) if total + size <= budget => {
+                run.push(uid);
+                total += size;
+            }
+            _ => {
+                runs.push(vec![uid]);
+                total = size;
+            }
+        }
+    }
+    runs
 }
 
 #[cfg(test)]
@@ -415,5 +622,33 @@ mod tests {
         assert!(ImapUrl::parse("pop3://u:p@h").is_err());
         assert!(ImapUrl::parse("imap://h/INBOX").is_err(), "no user");
         assert!(!format!("{:?}", ImapUrl::parse("imaps://u:secret@h").unwrap()).contains("secret"));
+        let u = ImapUrl::parse("imap://u:p@h/INBOX?idle=off&poll=2").unwrap();
+        assert_eq!((u.idle, u.poll), (false, Duration::from_secs(2)));
+        let u = ImapUrl::parse("imap://u:p@h/INBOX").unwrap();
+        assert_eq!((u.idle, u.poll), (true, POLL));
+        for bad in ["idle=maybe", "poll=0", "poll=soon", "poll=99999"] {
+            assert!(
+                ImapUrl::parse(&format!("imap://u:p@h/INBOX?{bad}")).is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn bodies_are_fetched_in_runs_of_bounded_size() {
+        let mb = 1024 * 1024;
+        let sizes = [
+            (1, 3 * mb),
+            (2, 4 * mb),
+            (3, 2 * mb),
+            (4, 25 * mb),
+            (5, mb),
+            (6, mb),
+        ];
+        assert_eq!(
+            by_size(&sizes, 8 * mb),
+            vec![vec![1, 2], vec![3], vec![4], vec![5, 6]]
+        );
+        assert!(by_size(&[], 8 * mb).is_empty());
     }
 }

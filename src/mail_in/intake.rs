@@ -11,13 +11,14 @@ use crate::{
     AppState, newsletter,
     platform::{forms::EmailAddress, mail, now_ms},
     privacy::subjects::{self, Subject},
+    staff::audit::{self, Actor},
     support::{
         self,
         intake::{
             Attachment, MAX_ATTACHMENT_BYTES, MAX_ATTACHMENTS, MAX_DETAILS_CHARS, NewTicket,
             OTHER_PRODUCT, sniff,
         },
-        tickets::{self, Ticket},
+        tickets::{self, Acknowledge, Ticket},
     },
 };
 use anyhow::Context;
@@ -75,6 +76,58 @@ pub async fn take(state: &AppState, raw: &[u8]) -> anyhow::Result<Outcome> {
         Kind::Complaint(r) => report(state, &incoming, r, true, &hash).await,
         Kind::Person => person(state, incoming, raw, &hash).await,
     }
+}
+
+/// [`take`], with a panic turned into an error (so it counts as a failed
+/// attempt instead of ending the reader or the process).
+pub async fn attempt(state: &AppState, raw: &[u8]) -> anyhow::Result<Outcome> {
+    use futures_util::FutureExt;
+    match std::panic::AssertUnwindSafe(take(state, raw))
+        .catch_unwind()
+        .await
+    {
+        Ok(taken) => taken,
+        Err(_) => Err(anyhow::anyhow!("taking the message panicked")),
+    }
+}
+
+/// For the MTA pipe, which offers a message again only when told to: takes
+/// it, trying once more after a failure; when it still fails while the
+/// database answers, it is quarantined for staff (a message that fails for
+/// good must not come back forever). `Err` only when nothing could be
+/// stored: the database is unreachable, and the MTA should try later.
+pub async fn take_or_quarantine(state: &AppState, raw: &[u8]) -> anyhow::Result<Outcome> {
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let error = match attempt(state, raw).await {
+            Ok(outcome) => return Ok(outcome),
+            Err(e) => e,
+        };
+        if !db::reachable(&state.db).await {
+            return Err(error);
+        }
+        tracing::error!(attempts, error = ?error, "mail in: a message could not be taken");
+        if attempts >= 2 {
+            return quarantine_failed(state, raw, attempts).await;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+/// Quarantines a message that failed to be taken `attempts` times (the
+/// errors are in the log: they may quote what the message held).
+pub async fn quarantine_failed(
+    state: &AppState,
+    raw: &[u8],
+    attempts: impl fmt::Display,
+) -> anyhow::Result<Outcome> {
+    quarantine(
+        state,
+        raw,
+        &format!("it could not be taken after {attempts} attempts (see the log)"),
+    )
+    .await
 }
 
 /// Keeps an unreadable message, sealed, for staff (30 days).
@@ -223,16 +276,17 @@ async fn person(
     let acknowledge = match incoming.robot {
         Some(why) => {
             notes.push(format!("No acknowledgement was mailed: {why}."));
-            false
+            Acknowledge::No
         }
         None if db::acks_since(&mut tx, &sender_hash, now - HOUR_MS).await? > 0 => {
             notes.push(
                 "No acknowledgement was mailed: this address had one within the hour.".into(),
             );
-            false
+            Acknowledge::No
         }
-        None => true,
+        None => Acknowledge::Email(incoming.message_id.as_deref()),
     };
+    let acknowledged = !matches!(acknowledge, Acknowledge::No);
     if crate::staff::db::email_taken(&mut tx, &sender).await? {
         notes.push(
             "The From line names one of our staff accounts. Anyone can write any From line: \
@@ -247,9 +301,18 @@ async fn person(
         tx.rollback().await?;
         return Ok(Outcome::Duplicate);
     };
-    if acknowledge {
+    if acknowledged {
         db::record_ack(&mut tx, &sender_hash, now).await?;
     }
+    audit::record(
+        &mut tx,
+        Actor::System("email in"),
+        "create",
+        "ticket",
+        id,
+        &format!("{reference} opened by an email"),
+    )
+    .await?;
     if !left_out.is_empty() {
         notes.push(left_out_note(&left_out));
     }
@@ -343,6 +406,30 @@ fn left_out_note(left_out: &[String]) -> String {
     )
 }
 
+/// A mail that went this long without a bounce reached its mailbox: an
+/// MTA gives up on a temporary failure after five days (Postfix's
+/// `maximal_queue_lifetime`) and reports it then.
+const DELIVERED_AFTER_MS: i64 = 7 * 24 * HOUR_MS;
+
+/// Soft bounces count temporary failures in a row: once one of our mails
+/// (other than `bouncing`) reached the person after their last soft bounce,
+/// that is, was accepted and a week passed without a bounce, the count
+/// starts over. (Acceptance by our relay alone proves nothing: a weekly
+/// campaign would reset the count before each bounce came back.)
+async fn forget_bounces_after_a_delivery(
+    tx: &mut crate::platform::db::Tx,
+    subject_id: i64,
+    bouncing: i64,
+    now: i64,
+) -> anyhow::Result<()> {
+    if let Some(last) = db::last_soft_bounce(tx, subject_id).await?
+        && mail::delivered_between(tx, subject_id, last, now - DELIVERED_AFTER_MS, bouncing).await?
+    {
+        db::forget_soft_bounces(tx, subject_id).await?;
+    }
+    Ok(())
+}
+
 /// A bounce or a complaint about one of our mails, matched by the VERP
 /// address it came back to or the original's Message-ID. Only the outcome
 /// is kept, never the report.
@@ -407,9 +494,14 @@ async fn report(
     let campaign = newsletter::public::campaign_of_reason(&sent.reason);
     let done = match (campaign, sent.subject_id) {
         (Some(campaign), Some(subject_id)) => {
-            let stop = hard
-                || db::count_soft_bounce(&mut tx, subject_id, now).await?
-                    >= i64::from(state.config.soft_bounce_limit);
+            let stop = hard || {
+                let now = state.clock.now();
+                forget_bounces_after_a_delivery(&mut tx, subject_id, sent.id, now).await?;
+                let limit = support::settings::load(&state.db)
+                    .await?
+                    .soft_bounce_limit(state.config.soft_bounce_limit);
+                db::count_soft_bounce(&mut tx, subject_id, now).await? >= limit
+            };
             if stop {
                 newsletter::public::stop_after_bounce(state, &mut tx, subject_id, Some(campaign))
                     .await?;

@@ -160,7 +160,15 @@ pub const TABLES: &[Table] = &[
         created_column: None,
         retention: Retention::UntilErased,
         personal: &[],
-        other: &["mailbox", "uid_validity", "last_uid", "updated_at"],
+        other: &[
+            "mailbox",
+            "uid_validity",
+            "last_uid",
+            "updated_at",
+            "catch_up_until",
+            "failing_uid",
+            "failures",
+        ],
         columns: &[],
     },
 ];

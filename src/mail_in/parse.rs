@@ -17,6 +17,9 @@ pub struct Incoming {
     /// Its Message-ID, or a hash of the whole message when it has none:
     /// what makes a message read twice count once.
     pub key: String,
+    /// Its Message-ID, when it has one fit to quote in a header of ours
+    /// (`<…@…>` of printable ASCII).
+    pub message_id: Option<String>,
     /// The sender's address as written (`None`: missing or unreadable).
     pub from: Option<String>,
     /// The sender's name, cleaned (may be empty).
@@ -116,6 +119,11 @@ pub fn parse(raw: &[u8]) -> Result<Incoming, Unreadable> {
         Some(id) => clean_id(id),
         None => format!("sha256:{}", hex::encode(Sha256::digest(raw))),
     };
+    let message_id = message
+        .message_id()
+        .map(clean_id)
+        .filter(|id| quotable_id(id))
+        .map(|id| format!("<{id}>"));
     let sender = message.from().and_then(|a| a.first());
     let from = sender
         .and_then(|a| a.address())
@@ -178,6 +186,7 @@ pub fn parse(raw: &[u8]) -> Result<Incoming, Unreadable> {
     }
     Ok(Incoming {
         key,
+        message_id,
         from,
         from_name,
         subject,
@@ -205,6 +214,16 @@ pub fn one_line(s: &str, max_chars: usize) -> String {
         .chars()
         .take(max_chars)
         .collect()
+}
+
+/// A Message-ID we may repeat in `In-Reply-To` without letting its
+/// sender write anything else into our header.
+fn quotable_id(id: &str) -> bool {
+    id.len() <= 250
+        && id.contains('@')
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !matches!(b, b'<' | b'>' | b'"' | b'\\'))
 }
 
 fn clean_id(id: &str) -> String {
@@ -450,6 +469,35 @@ mod tests {
         let outlook =
             "Yes please.\n\n-----Original Message-----\nFrom: Officecomms\nSent: Monday\n";
         assert_eq!(trim_quoted(outlook).unwrap(), "Yes please.");
+    }
+
+    #[test]
+    fn only_a_plain_message_id_is_repeated_in_our_headers() {
+        let with = |id: &str| {
+            parse(format!("From: a@example.com\r\nMessage-ID: {id}\r\n\r\nHi\r\n").as_bytes())
+                .unwrap()
+                .message_id
+        };
+        assert_eq!(
+            with("<abc.1@mx.example.com>").as_deref(),
+            Some("<abc.1@mx.example.com>")
+        );
+        assert_eq!(
+            with("abc.2@mx.example.com").as_deref(),
+            Some("<abc.2@mx.example.com>")
+        );
+        for odd in [
+            "<no-at-sign>",
+            "<a\"b@example.com>",
+            "<caf\u{e9}@example.com>",
+        ] {
+            assert_eq!(with(odd), None, "{odd}");
+        }
+        assert!(
+            quotable_id("x@y")
+                && !quotable_id("x y@z")
+                && !quotable_id(&format!("{}@y", "a".repeat(250)))
+        );
     }
 
     #[test]

@@ -109,16 +109,31 @@ impl Keyring {
         }
     }
 
+    /// Reads the key file, which must exist: a command that only stores
+    /// (`mail-in`) never makes a key of its own, or what it sealed would
+    /// be unreadable to the site.
+    pub fn load(path: &Path) -> anyhow::Result<Keyring> {
+        let text = std::fs::read_to_string(path).with_context(|| {
+            format!(
+                "reading key file {} (start `officecomms serve` or `migrate` on this data dir first)",
+                path.display()
+            )
+        })?;
+        Keyring::parse(&text)
+    }
+
+    fn parse(text: &str) -> anyhow::Result<Keyring> {
+        let bytes = hex::decode(text.trim()).context("key file is not hex")?;
+        let secret: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| anyhow::anyhow!("key file must hold 32 bytes"))?;
+        Ok(Keyring::from_secret(&secret))
+    }
+
     /// Reads the key file, creating it (mode 0600) with a fresh secret if absent.
     pub fn load_or_create(path: &Path) -> anyhow::Result<Keyring> {
         match std::fs::read_to_string(path) {
-            Ok(text) => {
-                let bytes = hex::decode(text.trim()).context("key file is not hex")?;
-                let secret: [u8; 32] = bytes
-                    .try_into()
-                    .map_err(|_| anyhow::anyhow!("key file must hold 32 bytes"))?;
-                Ok(Keyring::from_secret(&secret))
-            }
+            Ok(text) => Keyring::parse(&text),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let mut secret = [0u8; 32];
                 rand::fill(&mut secret);

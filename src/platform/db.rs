@@ -76,10 +76,26 @@ migrations! {
     80 "0080_sla_next_response",
     85 "0085_staff_notifications",
     90 "0090_chat_search_teams",
+    110 "0110_mail_in_attempts",
 }
 
 impl Db {
     pub async fn connect(url: &str) -> anyhow::Result<Db> {
+        Db::open(url, false).await
+    }
+
+    /// One connection and nothing shared, for a command that stores one
+    /// item and exits (`mail-in`, run by an MTA once per message, many at
+    /// a time). A second is opened only when a step reads beside its open
+    /// transaction (a bounce reads the subscriber it suppresses). SQLite
+    /// commits durably itself (`synchronous = FULL`, no
+    /// group commit to wait for) and checkpoints its log as it goes, so an
+    /// installation fed by its MTA alone keeps a bounded log.
+    pub async fn connect_single(url: &str) -> anyhow::Result<Db> {
+        Db::open(url, true).await
+    }
+
+    async fn open(url: &str, single: bool) -> anyhow::Result<Db> {
         sqlx::any::install_default_drivers();
         let backend = if url.starts_with("sqlite:") {
             Backend::Sqlite
@@ -100,15 +116,19 @@ impl Db {
             // is 2 MiB): nine connections filled 18 MiB during a campaign,
             // and a page missed is read back from the kernel's cache.
             Backend::Sqlite => options
-                .max_connections(8)
-                .after_connect(|conn, _| {
+                .max_connections(if single { 2 } else { 8 })
+                .after_connect(move |conn, _| {
                     Box::pin(async move {
-                        sqlx::raw_sql(
+                        sqlx::raw_sql(if single {
+                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+                             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; \
+                             PRAGMA secure_delete = ON; PRAGMA journal_size_limit = 67108864;"
+                        } else {
                             "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
                              PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; \
                              PRAGMA wal_autocheckpoint = 0; PRAGMA secure_delete = ON; \
-                             PRAGMA cache_size = -1024; PRAGMA journal_size_limit = 67108864;",
-                        )
+                             PRAGMA cache_size = -1024; PRAGMA journal_size_limit = 67108864;"
+                        })
                         .execute(conn)
                         .await?;
                         Ok(())
@@ -120,7 +140,7 @@ impl Db {
             // Durable at commit, whatever the server's or the database's
             // default says (it may be set off for speed elsewhere).
             Backend::Postgres => options
-                .max_connections(16)
+                .max_connections(if single { 2 } else { 16 })
                 .after_connect(|conn, _| {
                     Box::pin(async move {
                         sqlx::raw_sql("SET synchronous_commit = on")
@@ -134,8 +154,8 @@ impl Db {
                 .context("connecting to PostgreSQL")?,
         };
         let durable = match backend {
-            Backend::Sqlite => GroupSync::open(&pool, url).await?.map(Arc::new),
-            Backend::Postgres => None,
+            Backend::Sqlite if !single => GroupSync::open(&pool, url).await?.map(Arc::new),
+            _ => None,
         };
         Ok(Db {
             pool,
@@ -170,6 +190,27 @@ impl Db {
         self.durable.as_ref().map_or(0, |group| {
             group.started.load(std::sync::atomic::Ordering::Relaxed)
         })
+    }
+
+    /// Whether the schema has every migration this build knows, read from
+    /// sqlx's own table without taking the migration lock or reading the
+    /// migrations: a command that only stores (`mail-in`) leaves applying
+    /// them to `serve` or `migrate`. `Err` when the schema is behind or
+    /// was never created, saying so.
+    pub async fn ensure_schema_current(&self) -> anyhow::Result<()> {
+        let known = migrations(self.backend).last().map_or(0, |m| m.version);
+        let applied: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
+                .fetch_one(&self.pool)
+                .await
+                .context("reading the schema version (has `officecomms migrate` run?)")?;
+        let applied = applied.unwrap_or(0);
+        anyhow::ensure!(
+            applied >= known,
+            "the database schema is at migration {applied}, this program needs {known}: \
+             run `officecomms migrate` (or start `serve`) first"
+        );
+        Ok(())
     }
 
     pub async fn migrate(&self) -> anyhow::Result<()> {

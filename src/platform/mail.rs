@@ -544,6 +544,29 @@ pub async fn sent_by_verp_token(
 
 /// Records that a delivered mail came back (a bounce report, or a refusal
 /// at send time): it counts as failed, with the reason, for staff to see.
+/// Whether a mail to this person, other than `except`, was accepted by
+/// the server after `after` and before `before` and has not failed since.
+pub async fn delivered_between(
+    tx: &mut Tx,
+    subject_id: i64,
+    after: i64,
+    before: i64,
+    except: i64,
+) -> anyhow::Result<bool> {
+    let n: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM outbox WHERE subject_id = $1 AND status = 'sent' \
+         AND sent_at > $2 AND sent_at < $3 AND id <> $4",
+    )
+    .bind(subject_id)
+    .bind(after)
+    .bind(before)
+    .bind(except)
+    .fetch_one(&mut **tx)
+    .await
+    .context("reading a person's delivered mail")?;
+    Ok(n > 0)
+}
+
 pub async fn mark_bounced(tx: &mut Tx, id: i64, detail: &str) -> anyhow::Result<()> {
     sqlx::query(
         "UPDATE outbox SET status = 'failed', last_error = $1, claimed_until = NULL WHERE id = $2",

@@ -138,6 +138,25 @@ impl Platform {
         let keyring = Keyring::load_or_create(&config.data_dir.join("officecomms.key"))?;
         let db = Db::connect(&config.database_url()).await?;
         db.migrate().await?;
+        Platform::assemble(config, registry, keyring, db).await
+    }
+
+    /// Opens what one short command needs to store one item (`mail-in`):
+    /// the existing key file, one database connection, the schema checked
+    /// (not migrated) and the site settings; no background work.
+    pub async fn open_single(config: Config, registry: Registry) -> anyhow::Result<Platform> {
+        let keyring = Keyring::load(&config.data_dir.join("officecomms.key"))?;
+        let db = Db::connect_single(&config.database_url()).await?;
+        db.ensure_schema_current().await?;
+        Platform::assemble(config, registry, keyring, db).await
+    }
+
+    async fn assemble(
+        config: Config,
+        registry: Registry,
+        keyring: Keyring,
+        db: Db,
+    ) -> anyhow::Result<Platform> {
         let site = settings::load(&db, registry.read_tag, config.backup_keep_days).await?;
         let mail_transport = Transport::from_config(config.smtp_url.as_deref(), &config.data_dir)?;
         let delivery =

@@ -1140,7 +1140,9 @@ pub async fn show_settings(
     State(state): State<AppState>,
     page: Page,
 ) -> AppResult<Response> {
-    let s = settings::load(&state.db).await?;
+    let s = settings::load(&state.db)
+        .await?
+        .with_configured(state.config.soft_bounce_limit);
     render(&SettingsPage::new(
         page,
         settings_values(&s, None),
@@ -1155,7 +1157,9 @@ pub async fn save_settings(
     page: Page,
     Form(form): Form<HashMap<String, String>>,
 ) -> AppResult<Response> {
-    let mut s = settings::load(&state.db).await?;
+    let mut s = settings::load(&state.db)
+        .await?
+        .with_configured(state.config.soft_bounce_limit);
     let mut errors = FieldErrors::default();
     for (key, _, _) in SETTING_FIELDS {
         if let Some(value) = form.get(*key)

@@ -331,7 +331,11 @@ async fn automatic_reply(
         Recipient::Subject(subject),
         "ticket-reply",
         &format!("ticket-reply:{id}"),
-        &mail.to_mail(&ticket.email)?,
+        // A trigger's answer is a robot's (RFC 3834): robots leave it be.
+        &crate::platform::mail::OutgoingMail {
+            headers: vec![("Auto-Submitted".into(), "auto-replied".into())],
+            ..mail.to_mail(&ticket.email)?
+        },
     )
     .await?;
     Ok(id)

@@ -34,6 +34,10 @@ pub struct SupportSettings {
     pub chat_unanswered_secs: i64,
     /// A chat nobody accepted for this long is notified to the agents.
     pub chat_waiting_notify_secs: i64,
+    /// Temporary delivery failures of marketing mail in a row after which
+    /// an address gets no more; `None` until an admin saves one: the
+    /// configured default (`OFFICECOMMS_SOFT_BOUNCE_LIMIT`).
+    pub soft_bounce_limit: Option<i64>,
 }
 
 impl Default for SupportSettings {
@@ -61,6 +65,7 @@ impl Default for SupportSettings {
             csat_enabled: true,
             chat_unanswered_secs: 120,
             chat_waiting_notify_secs: 60,
+            soft_bounce_limit: None,
         }
     }
 }
@@ -131,6 +136,11 @@ pub const FIELDS: &[(&str, &str, &str)] = &[
         "Seconds before agents are told a chat waits",
         "A live chat nobody has accepted in this time is notified once to the agents online (to every active agent when none is), as each chose in their settings (10 to 86400; below the ticket time above to be useful).",
     ),
+    (
+        "soft_bounce_limit",
+        "Temporary delivery failures before marketing mail stops",
+        "After this many temporary failures in a row (a full mailbox, a server down: 4.x.x bounces) an address gets no more newsletters; one that reaches the person starts the count over. A permanent failure or a spam complaint stops it at once (1 to 100).",
+    ),
 ];
 
 /// Before targets had priorities, one first-response target in hours: it
@@ -182,6 +192,10 @@ impl SupportSettings {
             "csat" => if self.csat_enabled { "on" } else { "off" }.into(),
             "chat_unanswered_secs" => self.chat_unanswered_secs.to_string(),
             "chat_waiting_notify_secs" => self.chat_waiting_notify_secs.to_string(),
+            "soft_bounce_limit" => self
+                .soft_bounce_limit
+                .map(|n| n.to_string())
+                .unwrap_or_default(),
             _ => String::new(),
         }
     }
@@ -252,9 +266,21 @@ impl SupportSettings {
             }
             "chat_unanswered_secs" => self.chat_unanswered_secs = number(30, 86_400)?,
             "chat_waiting_notify_secs" => self.chat_waiting_notify_secs = number(10, 86_400)?,
+            "soft_bounce_limit" => self.soft_bounce_limit = Some(number(1, 100)?),
             _ => return Err("Unknown setting."),
         }
         Ok(())
+    }
+
+    /// The soft-bounce limit in force: the saved one, else `configured`.
+    pub fn soft_bounce_limit(&self, configured: u32) -> i64 {
+        self.soft_bounce_limit.unwrap_or(i64::from(configured))
+    }
+
+    /// Shows the configured soft-bounce limit until one is saved.
+    pub fn with_configured(mut self, soft_bounce_limit: u32) -> SupportSettings {
+        self.soft_bounce_limit = Some(self.soft_bounce_limit(soft_bounce_limit));
+        self
     }
 
     fn from_map(map: &BTreeMap<String, String>) -> SupportSettings {
@@ -314,6 +340,12 @@ mod tests {
         assert_eq!(s.phone_region, "GB");
         s.set("business_days", "2-6").unwrap();
         assert_eq!(s.business_days, (2, 6));
+        assert_eq!(s.soft_bounce_limit(3), 3, "the configured default");
+        for bad in ["0", "101", "three", "-1", ""] {
+            assert!(s.set("soft_bounce_limit", bad).is_err(), "{bad}");
+        }
+        s.set("soft_bounce_limit", " 5 ").unwrap();
+        assert_eq!(s.soft_bounce_limit(3), 5);
     }
 
     #[test]

@@ -14,7 +14,7 @@ use crate::{
         Platform,
         crypto::DataKey,
         db::Tx,
-        mail::{self, EmailTemplate, Recipient},
+        mail::{self, EmailTemplate, OutgoingMail, Recipient},
         state::Refusal,
     },
     privacy::subjects::{self, Subject},
@@ -146,7 +146,16 @@ pub async fn create(
     ip_hash: &[u8],
 ) -> anyhow::Result<Created> {
     let mut tx = state.db.begin().await?;
-    match create_in(state, &mut tx, new, form_nonce, ip_hash, true).await? {
+    match create_in(
+        state,
+        &mut tx,
+        new,
+        form_nonce,
+        ip_hash,
+        Acknowledge::Request,
+    )
+    .await?
+    {
         Some((id, reference)) => {
             tx.commit().await?;
             state.mail_wakeup.notify_one();
@@ -163,17 +172,47 @@ pub async fn create(
     }
 }
 
+/// Whether a new ticket's acknowledgement is mailed, and what it answers.
+/// It is marked as no person's writing (RFC 3834 `Auto-Submitted`), so
+/// that well-behaved robots at the other end do not answer it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Acknowledge<'a> {
+    /// Kept back (a robot's mail, or a sender acknowledged within the hour).
+    No,
+    /// A request made on a page or through the API (`auto-generated`).
+    Request,
+    /// An email, by its Message-ID when it has one (`<id@host>`): the
+    /// acknowledgement is its answer (`auto-replied`, `In-Reply-To`).
+    Email(Option<&'a str>),
+}
+
+impl Acknowledge<'_> {
+    fn headers(self) -> Vec<(String, String)> {
+        let pair = |k: &str, v: &str| (k.to_string(), v.to_string());
+        match self {
+            Acknowledge::No => vec![],
+            Acknowledge::Request => vec![pair("Auto-Submitted", "auto-generated")],
+            Acknowledge::Email(answers) => {
+                let mut headers = vec![pair("Auto-Submitted", "auto-replied")];
+                if let Some(id) = answers {
+                    headers.push(pair("In-Reply-To", id));
+                    headers.push(pair("References", id));
+                }
+                headers
+            }
+        }
+    }
+}
+
 /// [`create`] inside the caller's transaction, for other channels (mail in):
-/// `None` when a ticket with this nonce exists (the caller rolls back);
-/// `acknowledge` false keeps the acknowledgement mail back (a robot's mail,
-/// or a sender acknowledged within the hour).
+/// `None` when a ticket with this nonce exists (the caller rolls back).
 pub async fn create_in(
     state: &AppState,
     tx: &mut Tx,
     new: &NewTicket,
     form_nonce: &str,
     ip_hash: &[u8],
-    acknowledge: bool,
+    acknowledge: Acknowledge<'_>,
 ) -> anyhow::Result<Option<(i64, TicketRef)>> {
     let subject = subjects::find_or_create(tx, &state.keyring, new.email.as_str()).await?;
     let seal = |column: &str, value: &str| subject.seal("tickets", column, value);
@@ -284,7 +323,7 @@ pub async fn create_in(
         },
     )
     .await?;
-    if acknowledge {
+    if acknowledge != Acknowledge::No {
         let site = state.site();
         let ack = ReceivedMail {
             name: new.name.clone(),
@@ -300,7 +339,10 @@ pub async fn create_in(
             Recipient::Subject(&subject),
             "ticket-received",
             &format!("ticket-received:{id}"),
-            &ack.to_mail(new.email.as_str())?,
+            &OutgoingMail {
+                headers: acknowledge.headers(),
+                ..ack.to_mail(new.email.as_str())?
+            },
         )
         .await?;
     }
