@@ -758,7 +758,7 @@ both! {
         let page = agent.client.get(app.url("/admin/tickets/settings")).send().await.unwrap().text().await.unwrap();
         assert!(page.contains("Satisfaction ratings"));
         let mut fields: Vec<(String, String)> = officecomms::support::settings::FIELDS.iter()
-            .map(|(k, _, _)| (k.to_string(), officecomms::support::settings::SupportSettings::default().get(k))).collect();
+            .map(|(k, _, _)| (k.to_string(), officecomms::support::settings::SupportSettings::default().with_configured(app.state.config.soft_bounce_limit).get(k))).collect();
         fields.retain(|(k, _)| k != "csat");
         fields.push(("csat".into(), "off".into()));
         fields.push(("csrf".into(), extract_csrf(&page)));

@@ -363,10 +363,12 @@ both! {
         assert!(page.contains("<label class=\"sr-only\" for=\"sla_first_urgent\">urgent: first response</label>"));
 
         let current = settings::load(&app.state.db).await.unwrap();
+        // The form as the page fills it (the configured soft-bounce limit shown).
+        let shown = current.clone().with_configured(app.state.config.soft_bounce_limit);
         let form = |changes: &[(&'static str, &'static str)]| -> Vec<(&'static str, String)> {
             settings::FIELDS
                 .iter()
-                .map(|(k, _, _)| (*k, changes.iter().find(|(c, _)| c == k).map(|(_, v)| v.to_string()).unwrap_or_else(|| current.get(k))))
+                .map(|(k, _, _)| (*k, changes.iter().find(|(c, _)| c == k).map(|(_, v)| v.to_string()).unwrap_or_else(|| shown.get(k))))
                 .collect()
         };
         let post = |fields: Vec<(&'static str, String)>| {
