@@ -131,7 +131,8 @@ both! {
             assert!(dashboard.contains("No open ticket is close to its response target."));
         }
         // Monday 12:00: one hour of four left, the last quarter: nearing, in words and colour.
-        app.state.clock.set(pacific(3, 12, 0));
+        // (Half a minute on, as the clock set when the ticket was made ticked on.)
+        app.state.clock.set(pacific(3, 12, 0) + 30_000);
         let (_, page) = app.get_text(&ticket).await;
         assert!(page.contains("<span class=\"badge warn sla\">Nearing target: first response due in 1 h of business time</span>"), "{page}");
         // The dashboard lists it as nearly due, beside the breached (none).
@@ -144,7 +145,7 @@ both! {
         assert_eq!((f["sla_nearing"].as_i64(), f["sla_breached"].as_i64()), (Some(1), Some(0)));
 
         // Monday 15:30: the target passed at 13:00.
-        app.state.clock.set(pacific(3, 15, 30));
+        app.state.clock.set(pacific(3, 15, 30) + 30_000);
         let (_, page) = app.get_text(&ticket).await;
         assert!(page.contains("<span class=\"badge error sla\">Breached: first response overdue by 2 h 30 min of business time</span>"), "{page}");
         let (_, dashboard) = app.get_text("/admin").await;
@@ -311,7 +312,9 @@ both! {
         assert_eq!(app.post_form(&format!("/admin/tickets/{answered}/reply"), &[("body", "Done."), ("status", "")]).await.status(), 303);
         assert_eq!(app.post_form(&format!("/admin/tickets/{solved}/status"), &[("status", "solved")]).await.status(), 303);
         // Monday 10:50: the 09:00 urgent ones are 50 min late; the 10:05 one has 15 min left.
-        app.state.clock.set(pacific(3, 10, 50));
+        // (Half a minute on: the clock set at 10:05 ticked on while that
+        // ticket was made, which could leave 15 min and some ms, "16 min".)
+        app.state.clock.set(pacific(3, 10, 50) + 30_000);
 
         let check = |rows: String, want: &[&String], query: &str| {
             let all = [&jam_ref, &scanner_ref, &toner_ref, &driver_ref, &answered_ref, &solved_ref];
