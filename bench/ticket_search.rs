@@ -303,7 +303,7 @@ async fn measure_tickets(
         let mut tx = state.db.begin().await?;
         let t = Instant::now();
         search::index_ticket(
-            &state,
+            state,
             &mut tx,
             1_000_000 + i as i64,
             1,
