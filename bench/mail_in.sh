@@ -7,7 +7,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 TARGET=${CARGO_TARGET_DIR:-target}
-cargo build --release --bin officecomms --example mail_in
+[ -n "${NO_BUILD:-}" ] || cargo build --release --bin officecomms --example mail_in
 PG_ADMIN=${1:-postgres://postgres@127.0.0.1:5432/postgres}
 MESSAGES=${MESSAGES:-2000} PIPE=${PIPE:-400} CONCURRENCY=${CONCURRENCY:-8} IMAP_MESSAGES=${IMAP_MESSAGES:-10000}
 

@@ -647,59 +647,41 @@ impl askama::filters::HtmlSafe for When {}
 impl Page {
     /// A deadline as people plan by it: "Tue 8 Dec 2026, 17:00" in the
     /// viewer's zone, in a `<time>` element whose title names the zone.
-    pub fn deadline(&self, ms: &i64) -> Deadline {
-        Deadline {
+    pub fn deadline(&self, ms: &i64) -> TimeTag {
+        TimeTag {
             at: *ms,
             zone: self.zone(),
+            title: "%a %-d %b %Y, %H:%M %Z",
+            text: "%a %-d %b %Y, %H:%M",
         }
     }
-}
 
-/// See [`Page::deadline`].
-pub struct Deadline {
-    at: i64,
-    zone: Tz,
-}
-
-impl std::fmt::Display for Deadline {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let Some(at) = chrono::DateTime::from_timestamp_millis(self.at) else {
-            return Ok(());
-        };
-        let local = at.with_timezone(&self.zone);
-        write!(
-            f,
-            "<time datetime=\"{}\" title=\"{}\">{}</time>",
-            at.format("%Y-%m-%dT%H:%M:%SZ"),
-            local.format("%a %-d %b %Y, %H:%M %Z"),
-            local.format("%a %-d %b %Y, %H:%M")
-        )
-    }
-}
-
-impl askama::filters::HtmlSafe for Deadline {}
-
-impl Page {
     /// A moment on a visitor's page, as a `<time>` element: the exact time
     /// in the company's zone, named ("7 Dec 2026, 09:15 PST"), which
     /// `static/times.js` rewrites in the visitor's own zone where the
     /// browser tells it; the title holds it to the second.
-    pub fn at(&self, ms: &i64) -> Moment {
-        Moment {
+    pub fn at(&self, ms: &i64) -> TimeTag {
+        TimeTag {
             at: *ms,
             zone: self.site.time_zone,
+            title: "%-d %b %Y, %H:%M:%S %Z",
+            text: "%-d %b %Y, %H:%M %Z",
         }
     }
 }
 
-/// See [`Page::at`]; writes its own markup (digits, month names and the
-/// zone's abbreviation only), so templates need no `|safe`.
-pub struct Moment {
+/// A `<time>` element: the instant in UTC as its `datetime`, its text and
+/// title in `zone` ([`Page::deadline`], [`Page::at`]). It writes its own
+/// markup (digits, day and month names and the zone's abbreviation only),
+/// so templates need no `|safe`.
+pub struct TimeTag {
     at: i64,
     zone: Tz,
+    title: &'static str,
+    text: &'static str,
 }
 
-impl std::fmt::Display for Moment {
+impl std::fmt::Display for TimeTag {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let Some(at) = chrono::DateTime::from_timestamp_millis(self.at) else {
             return Ok(());
@@ -709,13 +691,13 @@ impl std::fmt::Display for Moment {
             f,
             "<time datetime=\"{}\" title=\"{}\">{}</time>",
             at.format("%Y-%m-%dT%H:%M:%SZ"),
-            local.format("%-d %b %Y, %H:%M:%S %Z"),
-            local.format("%-d %b %Y, %H:%M %Z")
+            local.format(self.title),
+            local.format(self.text)
         )
     }
 }
 
-impl askama::filters::HtmlSafe for Moment {}
+impl askama::filters::HtmlSafe for TimeTag {}
 
 /// "just now", "3 min ago", "in 2 h", "5 days ago" for a difference in ms
 /// (positive: in the past).
@@ -767,9 +749,11 @@ mod tests {
             "15 Jul 2026, 09:15 PDT"
         );
         assert_eq!(
-            super::Deadline {
+            super::TimeTag {
                 at: 1_796_778_000_000,
-                zone: chrono_tz::America::Los_Angeles
+                zone: chrono_tz::America::Los_Angeles,
+                title: "%a %-d %b %Y, %H:%M %Z",
+                text: "%a %-d %b %Y, %H:%M",
             }
             .to_string(),
             "<time datetime=\"2026-12-09T01:00:00Z\" title=\"Tue 8 Dec 2026, 17:00 PST\">Tue 8 Dec 2026, 17:00</time>"
@@ -781,9 +765,11 @@ mod tests {
 
     #[test]
     fn a_visitors_moment_is_exact_in_the_companys_zone_named_for_the_script_to_localise() {
-        let moment = super::Moment {
+        let moment = super::TimeTag {
             at: 1_796_605_997_241,
             zone: chrono_tz::America::Los_Angeles,
+            title: "%-d %b %Y, %H:%M:%S %Z",
+            text: "%-d %b %Y, %H:%M %Z",
         };
         assert_eq!(
             moment.to_string(),

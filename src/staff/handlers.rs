@@ -789,6 +789,19 @@ pub async fn show_account(
     render(&body)
 }
 
+/// The member's own page again with a refused form's messages (422).
+async fn account_refused(
+    state: &Platform,
+    page: Page,
+    user: &StaffUser,
+    mark: impl FnOnce(&mut AccountPage),
+) -> AppResult<Response> {
+    let api = ApiTokensSection::load(state, user).await?;
+    let mut body = own_account_page(state, page, user, false, api).await?;
+    mark(&mut body);
+    render_with(StatusCode::UNPROCESSABLE_ENTITY, &body)
+}
+
 async fn own_account_page(
     state: &Platform,
     page: Page,
@@ -1024,16 +1037,7 @@ pub async fn change_password(
         }
     }
     if !errors.is_empty() {
-        let mut body = own_account_page(
-            &state,
-            page,
-            &user,
-            false,
-            ApiTokensSection::load(&state, &user).await?,
-        )
-        .await?;
-        body.password.errors = errors;
-        return render_with(StatusCode::UNPROCESSABLE_ENTITY, &body);
+        return account_refused(&state, page, &user, |body| body.password.errors = errors).await;
     }
     let password = form.new_password;
     let hash = tokio::task::spawn_blocking(move || auth::hash_password(&password))
@@ -1096,16 +1100,7 @@ pub async fn save_notification_choices(
         }
     }
     if !error.is_empty() {
-        let mut body = own_account_page(
-            &state,
-            page,
-            &user,
-            false,
-            ApiTokensSection::load(&state, &user).await?,
-        )
-        .await?;
-        body.notifications.error = error;
-        return render_with(StatusCode::UNPROCESSABLE_ENTITY, &body);
+        return account_refused(&state, page, &user, |body| body.notifications.error = error).await;
     }
     let words = |pick: fn(&Choice) -> bool| {
         let on: Vec<&str> = rows
