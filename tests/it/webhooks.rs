@@ -368,25 +368,7 @@ both! {
         sqlx::query("UPDATE webhook_endpoints SET failing_since = $1 WHERE id = $2")
             .bind(now_ms() - 3 * 86_400_000 - 60_000).bind(id)
             .execute(&app.state.db.pool).await.unwrap();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        let page = loop {
-            let page = admin.client.get(app.url(&format!("/admin/webhooks/{id}"))).send().await.unwrap().text().await.unwrap();
-            if page.contains("Switched off") || Instant::now() > deadline {
-                break page;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        };
-        assert!(page.contains("Switched off (failing for three days)"), "{page}");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let told = loop {
-            app.drain_outbox().await;
-            let told: Vec<_> = app.mails().into_iter().filter(|m| m.subject.contains("Gone Partner")).collect();
-            if !told.is_empty() || Instant::now() > deadline {
-                break told;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        };
-        assert_eq!(told.len(), 1, "the admin is told once");
+        let told = switched_off_and_told(&app, &admin, id, "Gone Partner").await;
         assert!(told[0].subject.contains("switched off after failing for three days"));
         assert!(told[0].text.contains(&format!("/admin/webhooks/{id}")));
         // Switched off: later events are not queued for it.
@@ -618,25 +600,7 @@ both! {
         assert!(!page.contains("Switched off"), "{page}");
         // Three days and a minute after the first failure, still no event: off, and the admins told.
         app.state.clock.advance(86_400_000 + 60_000);
-        let deadline = Instant::now() + Duration::from_secs(5);
-        let page = loop {
-            let page = admin.client.get(app.url(&format!("/admin/webhooks/{id}"))).send().await.unwrap().text().await.unwrap();
-            if page.contains("Switched off") || Instant::now() > deadline {
-                break page;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        };
-        assert!(page.contains("Switched off (failing for three days)"), "{page}");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let told = loop {
-            app.drain_outbox().await;
-            let told: Vec<_> = app.mails().into_iter().filter(|m| m.subject.contains("Quiet Partner")).collect();
-            if !told.is_empty() || Instant::now() > deadline {
-                break told;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        };
-        assert_eq!(told.len(), 1, "the admin is told once");
+        switched_off_and_told(&app, &admin, id, "Quiet Partner").await;
         tokio::time::sleep(Duration::from_millis(1500)).await;
         app.drain_outbox().await;
         assert_eq!(app.mails().into_iter().filter(|m| m.subject.contains("Quiet Partner")).count(), 1, "and only once");
@@ -645,4 +609,49 @@ both! {
             .fetch_one(&app.state.db.pool).await.unwrap();
         assert_eq!(audited, 1);
     }
+}
+
+/// Waits for the sender's round to switch endpoint `id` off, and for the
+/// admins' mail about it (its subject names `partner`); that mail, once.
+async fn switched_off_and_told(
+    app: &TestApp,
+    admin: &StaffClient,
+    id: i64,
+    partner: &str,
+) -> Vec<Mail> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let page = loop {
+        let page = admin
+            .client
+            .get(app.url(&format!("/admin/webhooks/{id}")))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if page.contains("Switched off") || Instant::now() > deadline {
+            break page;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        page.contains("Switched off (failing for three days)"),
+        "{page}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let told = loop {
+        app.drain_outbox().await;
+        let told: Vec<_> = app
+            .mails()
+            .into_iter()
+            .filter(|m| m.subject.contains(partner))
+            .collect();
+        if !told.is_empty() || Instant::now() > deadline {
+            break told;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(told.len(), 1, "the admin is told once");
+    told
 }
