@@ -648,12 +648,7 @@ impl Page {
     /// A deadline as people plan by it: "Tue 8 Dec 2026, 17:00" in the
     /// viewer's zone, in a `<time>` element whose title names the zone.
     pub fn deadline(&self, ms: &i64) -> TimeTag {
-        TimeTag {
-            at: *ms,
-            zone: self.zone(),
-            title: "%a %-d %b %Y, %H:%M %Z",
-            text: "%a %-d %b %Y, %H:%M",
-        }
+        TimeTag::deadline(*ms, self.zone())
     }
 
     /// A moment on a visitor's page, as a `<time>` element: the exact time
@@ -661,12 +656,7 @@ impl Page {
     /// `static/times.js` rewrites in the visitor's own zone where the
     /// browser tells it; the title holds it to the second.
     pub fn at(&self, ms: &i64) -> TimeTag {
-        TimeTag {
-            at: *ms,
-            zone: self.site.time_zone,
-            title: "%-d %b %Y, %H:%M:%S %Z",
-            text: "%-d %b %Y, %H:%M %Z",
-        }
+        TimeTag::moment(*ms, self.site.time_zone)
     }
 }
 
@@ -679,6 +669,28 @@ pub struct TimeTag {
     zone: Tz,
     title: &'static str,
     text: &'static str,
+}
+
+impl TimeTag {
+    /// "Tue 8 Dec 2026, 17:00", the zone named on hover.
+    fn deadline(at: i64, zone: Tz) -> TimeTag {
+        TimeTag {
+            at,
+            zone,
+            title: "%a %-d %b %Y, %H:%M %Z",
+            text: "%a %-d %b %Y, %H:%M",
+        }
+    }
+
+    /// "7 Dec 2026, 09:15 PST", to the second on hover.
+    fn moment(at: i64, zone: Tz) -> TimeTag {
+        TimeTag {
+            at,
+            zone,
+            title: "%-d %b %Y, %H:%M:%S %Z",
+            text: "%-d %b %Y, %H:%M %Z",
+        }
+    }
 }
 
 impl std::fmt::Display for TimeTag {
@@ -749,13 +761,8 @@ mod tests {
             "15 Jul 2026, 09:15 PDT"
         );
         assert_eq!(
-            super::TimeTag {
-                at: 1_796_778_000_000,
-                zone: chrono_tz::America::Los_Angeles,
-                title: "%a %-d %b %Y, %H:%M %Z",
-                text: "%a %-d %b %Y, %H:%M",
-            }
-            .to_string(),
+            super::TimeTag::deadline(1_796_778_000_000, chrono_tz::America::Los_Angeles)
+                .to_string(),
             "<time datetime=\"2026-12-09T01:00:00Z\" title=\"Tue 8 Dec 2026, 17:00 PST\">Tue 8 Dec 2026, 17:00</time>"
         );
         assert_eq!(super::relative_words(10_000), "just now");
@@ -765,12 +772,7 @@ mod tests {
 
     #[test]
     fn a_visitors_moment_is_exact_in_the_companys_zone_named_for_the_script_to_localise() {
-        let moment = super::TimeTag {
-            at: 1_796_605_997_241,
-            zone: chrono_tz::America::Los_Angeles,
-            title: "%-d %b %Y, %H:%M:%S %Z",
-            text: "%-d %b %Y, %H:%M %Z",
-        };
+        let moment = super::TimeTag::moment(1_796_605_997_241, chrono_tz::America::Los_Angeles);
         assert_eq!(
             moment.to_string(),
             "<time datetime=\"2026-12-07T01:13:17Z\" title=\"6 Dec 2026, 17:13:17 PST\">6 Dec 2026, 17:13 PST</time>"
